@@ -1,0 +1,110 @@
+namespace Storage;
+
+/// <summary>
+/// A store of JSON documents grouped in partitions and collections, with versions, conditional
+/// writes, atomic batches, ordered listing, sequences and expiry. Every backend (JSON files,
+/// SQLite, PostgreSQL) implements it with the same observable behaviour; the conformance suite
+/// proves it.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A <em>partition</em> (usually one user or tenant) is the unit of atomicity: each partition has
+/// a revision counter, every committed write or batch takes the next revision, and each document
+/// it writes takes that revision as its version. Versions never repeat inside a partition, not
+/// even after the partition is deleted and written again.
+/// </para>
+/// <para>
+/// Identifiers are checked before any I/O: partition and document keys are non-empty, valid
+/// Unicode without NUL, at most <see cref="StoreLimits.MaxPartitionKeyBytes"/> and
+/// <see cref="StoreLimits.MaxDocumentKeyBytes"/> UTF-8 bytes; collection and sequence names are
+/// ASCII letters, digits, '_', '-' and '.', starting with a letter, at most
+/// <see cref="StoreLimits.MaxNameLength"/> characters. Keys are compared ordinally: "Alice" and
+/// "alice" differ, and so do the NFC and NFD spellings of one word.
+/// </para>
+/// <para>
+/// A document whose <see cref="StoredDocument.ExpiresAt"/> is at or before the store's clock is
+/// invisible to every operation, exactly as if it had been deleted.
+/// </para>
+/// </remarks>
+/// <seealso href="../../docs/contract.md"/>
+public interface IStore : IAsyncDisposable
+{
+    /// <summary>Reads one document.</summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="collection">The collection name.</param>
+    /// <param name="key">The document key.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The document, or <see langword="null"/> when it does not exist or has expired.</returns>
+    /// <exception cref="ArgumentException">An identifier is not valid.</exception>
+    /// <exception cref="CorruptDataException">The partition's stored data fails its checks.</exception>
+    /// <exception cref="StoreUnavailableException">The backend could not be reached within its retry budget.</exception>
+    ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Applies a batch of puts and deletes to one partition, all or nothing. Each operation's
+    /// condition is checked against the state before the batch; a batch may touch a document once.
+    /// </summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="operations">1 to <see cref="StoreLimits.MaxBatchOperations"/> operations on distinct documents, whose values add up to at most <see cref="StoreLimits.MaxBatchBytes"/>.</param>
+    /// <param name="cancellationToken">Cancels the batch if it has not started to commit.</param>
+    /// <returns>The revision the batch took and one outcome per operation.</returns>
+    /// <exception cref="ArgumentException">The partition key is not valid, the batch is empty, too large, or touches a document twice.</exception>
+    /// <exception cref="VersionConflictException">A condition did not hold; nothing was written.</exception>
+    /// <exception cref="CorruptDataException">The partition's stored data fails its checks; nothing was written.</exception>
+    /// <exception cref="StoreUnavailableException">The backend could not be reached within its retry budget.</exception>
+    ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists documents of one collection by key prefix and/or key range, a page at a time.</summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="collection">The collection name.</param>
+    /// <param name="options">Prefix, range, order, page size and continuation; <see langword="null"/> for the first page of everything in ascending order.</param>
+    /// <param name="cancellationToken">Cancels the listing.</param>
+    /// <returns>One page of live documents in code-point order of their keys.</returns>
+    /// <exception cref="ArgumentException">An identifier or option is not valid, or the continuation token belongs to another listing.</exception>
+    /// <exception cref="CorruptDataException">The partition's stored data fails its checks.</exception>
+    ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Adds <paramref name="delta"/> to a named counter of the partition, atomically, and returns its new value. A counter starts at 0.</summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="name">The sequence name.</param>
+    /// <param name="delta">How much to add: at least 1 (reserve a block of ids with a larger delta).</param>
+    /// <param name="cancellationToken">Cancels the increment if it has not started to commit.</param>
+    /// <returns>The counter's new value: the last id of the reserved block.</returns>
+    /// <exception cref="ArgumentException">An identifier is not valid or <paramref name="delta"/> is less than 1.</exception>
+    /// <exception cref="OverflowException">The counter would pass <see cref="long.MaxValue"/>; it is unchanged.</exception>
+    ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a named counter without changing it.</summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="name">The sequence name.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The counter's current value; 0 when it was never incremented.</returns>
+    /// <exception cref="ArgumentException">An identifier is not valid.</exception>
+    ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists the partitions that hold data, in code-point order of their keys, with each one's current revision.</summary>
+    /// <param name="options">Page size and continuation; <see langword="null"/> for the first page.</param>
+    /// <param name="cancellationToken">Cancels the listing.</param>
+    /// <returns>One page of partitions.</returns>
+    /// <exception cref="ArgumentException">An option is not valid, or the continuation token belongs to another listing.</exception>
+    ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes a partition with all its documents and sequences (a user's "forget me"). If the
+    /// partition is written again later, its revisions continue above every version it had, so a
+    /// stale version never matches.
+    /// </summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="cancellationToken">Cancels the delete if it has not started.</param>
+    /// <returns><see langword="true"/> when the partition existed.</returns>
+    /// <exception cref="ArgumentException">The partition key is not valid.</exception>
+    ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Physically removes every expired document of every partition. Expired documents are
+    /// invisible whether or not they have been purged; backends also purge as they go.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the purge between partitions.</param>
+    /// <returns>How many expired documents were removed.</returns>
+    ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,115 @@
+using System.ComponentModel;
+
+namespace Storage.Internal;
+
+/// <summary>
+/// Group commit: concurrent writers enqueue their requests, and whichever of them gets the turn
+/// first commits every request waiting at that moment in one go (one transaction, one fsync).
+/// Each request keeps its own result or exception. A writer commits at most one group — the one
+/// with its own request — so no caller is kept working for others indefinitely. Not a supported API.
+/// </summary>
+/// <typeparam name="TRequest">What a writer asks for.</typeparam>
+/// <typeparam name="TResult">What a writer gets back.</typeparam>
+/// <param name="commitGroup">
+/// Commits a group and completes each of its entries. If it throws, every entry it left incomplete
+/// fails with that exception.
+/// </param>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class CommitQueue<TRequest, TResult>(Func<IReadOnlyList<CommitQueue<TRequest, TResult>.Entry>, ValueTask> commitGroup)
+{
+    private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly Lock _lock = new();
+    private List<Entry> _waiting = [];
+
+    /// <summary>Adds a request and returns once its group has committed (or failed).</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the request while it is still waiting; once its group has started it runs to its end.</param>
+    /// <returns>The request's result.</returns>
+    public async ValueTask<TResult> EnqueueAsync(TRequest request, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var entry = new Entry(request);
+        lock (_lock)
+        {
+            _waiting.Add(entry);
+        }
+
+        try
+        {
+            await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            lock (_lock)
+            {
+                if (_waiting.Remove(entry))
+                {
+                    throw;
+                }
+            }
+
+            // Another writer already took the request into its group: its outcome stands.
+            return await entry.Task.ConfigureAwait(false);
+        }
+
+        try
+        {
+            if (!entry.Task.IsCompleted)
+            {
+                List<Entry> group;
+                lock (_lock)
+                {
+                    group = _waiting;
+                    _waiting = [];
+                }
+
+                try
+                {
+                    await commitGroup(group).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    foreach (var item in group)
+                    {
+                        item.Fail(e);
+                    }
+                }
+
+                foreach (var item in group)
+                {
+                    item.Fail(new InvalidOperationException("The group commit left a request without a result."));
+                }
+            }
+        }
+        finally
+        {
+            _turn.Release();
+        }
+
+        return await entry.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>One request of a group, to be completed by the group's commit.</summary>
+    public sealed class Entry
+    {
+        private readonly TaskCompletionSource<TResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        internal Entry(TRequest request) => Request = request;
+
+        /// <summary>The writer's request.</summary>
+        public TRequest Request { get; }
+
+        /// <summary>Whether the entry has its result or exception.</summary>
+        public bool IsCompleted => _completion.Task.IsCompleted;
+
+        internal Task<TResult> Task => _completion.Task;
+
+        /// <summary>Gives the writer its result (only the first completion counts).</summary>
+        /// <param name="result">The result.</param>
+        public void Complete(TResult result) => _completion.TrySetResult(result);
+
+        /// <summary>Gives the writer its exception (only the first completion counts).</summary>
+        /// <param name="exception">The exception.</param>
+        public void Fail(Exception exception) => _completion.TrySetException(exception);
+    }
+}

@@ -1,0 +1,89 @@
+using System.ComponentModel;
+using System.Globalization;
+
+namespace Storage.Internal;
+
+/// <summary>
+/// Every message the library's errors carry, in one place so that backends say the same thing and
+/// tests assert through the same accessor. Not a supported API.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class ErrorMessages
+{
+    private static string F(string format, params object?[] args) => string.Format(CultureInfo.InvariantCulture, format, args);
+
+    /// <summary>A key or name that is null or empty.</summary>
+    public static string Empty(string what) => F("The {0} must not be empty.", what);
+
+    /// <summary>A key that holds a NUL character.</summary>
+    public static string ContainsNul(string what) => F("The {0} must not contain the NUL character (U+0000).", what);
+
+    /// <summary>A key that is not valid UTF-16.</summary>
+    public static string UnpairedSurrogate(string what, int index) => F("The {0} is not valid Unicode: it has an unpaired surrogate at index {1}.", what, index);
+
+    /// <summary>A key over its byte limit.</summary>
+    public static string TooLong(string what, int bytes, int max) => F("The {0} is {1} UTF-8 bytes long; the limit is {2}.", what, bytes, max);
+
+    /// <summary>A collection or sequence name outside the allowed characters.</summary>
+    public static string InvalidName(string name) => F(
+        "'{0}' is not a valid collection or sequence name: use 1 to {1} ASCII letters, digits, '_', '-' or '.', starting with a letter.",
+        name.Length > 80 ? name[..80] + "…" : name,
+        StoreLimits.MaxNameLength);
+
+    /// <summary>A value that is not one valid JSON value.</summary>
+    public static string InvalidJson(string reason) => F("The value is not one valid JSON value in UTF-8: {0}", reason);
+
+    /// <summary>A value over the size limit.</summary>
+    public static string ValueTooLarge(int bytes) => F("The value is {0} bytes; the limit is {1}.", bytes, StoreLimits.MaxValueBytes);
+
+    /// <summary>An empty batch.</summary>
+    public static string EmptyBatch => "A batch must hold at least one operation.";
+
+    /// <summary>A batch with too many operations.</summary>
+    public static string BatchTooLarge(int count) => F("The batch holds {0} operations; the limit is {1}.", count, StoreLimits.MaxBatchOperations);
+
+    /// <summary>A batch whose values are too large together.</summary>
+    public static string BatchTooManyBytes(long bytes) => F("The batch's values add up to {0} bytes; the limit is {1}.", bytes, StoreLimits.MaxBatchBytes);
+
+    /// <summary>A batch that touches a document twice.</summary>
+    public static string DuplicateInBatch(string collection, string key, int first, int second) => F(
+        "The batch touches document '{0}'/'{1}' twice (operations {2} and {3}); a batch may touch each document once.", collection, key, first, second);
+
+    /// <summary>A batch that holds a null operation.</summary>
+    public static string NullOperation(int index) => F("Operation {0} of the batch is null.", index);
+
+    /// <summary>A page size out of range.</summary>
+    public static string InvalidLimit(int limit) => F("The page size is {0}; it must be between 1 and {1}.", limit, StoreLimits.MaxPageSize);
+
+    /// <summary>A continuation token that is malformed or from another listing.</summary>
+    public static string InvalidContinuationToken => "The continuation token is not valid for this listing: pass the token of the previous page of the same listing, with the same options.";
+
+    /// <summary>A sequence delta below 1.</summary>
+    public static string InvalidDelta(long delta) => F("The sequence increment is {0}; it must be at least 1.", delta);
+
+    /// <summary>A sequence that would overflow.</summary>
+    public static string SequenceOverflow(string name, long current, long delta) => F("Sequence '{0}' is at {1}; adding {2} would pass the largest 64-bit value.", name, current, delta);
+
+    /// <summary>An expiry out of range.</summary>
+    public static string InvalidExpiry(DateTimeOffset value) => F("The expiry {0:O} is out of range: it must lie between {1:O} and {2:O}.", value, StoreLimits.MinExpiry, StoreLimits.MaxExpiry);
+
+    /// <summary>A failed condition.</summary>
+    public static string VersionConflict(string collection, string key, WriteCondition condition, long? actualVersion, int operationIndex) => F(
+        "The condition of operation {0} on '{1}'/'{2}' did not hold: it {3}, but the document {4}. Nothing was written.",
+        operationIndex,
+        collection,
+        key,
+        condition.Kind == WriteConditionKind.MustNotExist ? "must not exist" : F("must have version {0}", condition.Version),
+        actualVersion is { } v ? F("has version {0}", v) : "does not exist");
+
+    /// <summary>Corrupt stored data.</summary>
+    public static string CorruptData(string location, string reason) => F("Stored data at '{0}' is corrupt: {1}. It was left as it is; restore it from a backup or repair it by hand.", location, reason);
+
+    /// <summary>A format newer than this library.</summary>
+    public static string UnsupportedFormat(string location, long found, long supported) => F(
+        "'{0}' has format version {1}, but this library reads versions up to {2}: it was written by a newer version of Storage. Upgrade the library; nothing was changed.",
+        location, found, supported);
+
+    /// <summary>A store used after it was disposed.</summary>
+    public static string Disposed => "The store has been disposed.";
+}

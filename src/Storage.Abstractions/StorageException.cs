@@ -1,0 +1,168 @@
+namespace Storage;
+
+/// <summary>
+/// The root of every error a store raises for a reason other than misuse (misuse raises the BCL's
+/// <see cref="ArgumentException"/> family). Catch this to handle every storage failure at once.
+/// </summary>
+/// <seealso href="../../docs/contract.md#errors"/>
+public class StorageException : Exception
+{
+    /// <summary>Creates an exception with a message.</summary>
+    /// <param name="message">What went wrong.</param>
+    public StorageException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an exception with a message and the error that caused it.</summary>
+    /// <param name="message">What went wrong.</param>
+    /// <param name="innerException">The driver's or the operating system's original error.</param>
+    public StorageException(string message, Exception? innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>
+    /// Whether trying the same operation again later may succeed. The store has already spent its
+    /// own retry budget before raising a transient error.
+    /// </summary>
+    public virtual bool IsTransient => false;
+}
+
+/// <summary>
+/// A write's condition did not hold: the document did not have the expected version, or it
+/// existed when it must not. Nothing of the write (or of its batch) was stored.
+/// </summary>
+public sealed class VersionConflictException : StorageException
+{
+    /// <summary>Creates the exception for one failed condition.</summary>
+    /// <param name="partition">The partition of the document.</param>
+    /// <param name="collection">The collection of the document.</param>
+    /// <param name="key">The key of the document.</param>
+    /// <param name="condition">The condition that did not hold.</param>
+    /// <param name="actualVersion">The document's current version, or <see langword="null"/> when it does not exist.</param>
+    /// <param name="operationIndex">The position of the failed operation in its batch.</param>
+    public VersionConflictException(string partition, string collection, string key, WriteCondition condition, long? actualVersion, int operationIndex)
+        : base(Internal.ErrorMessages.VersionConflict(collection, key, condition, actualVersion, operationIndex))
+    {
+        Partition = partition;
+        Collection = collection;
+        Key = key;
+        Condition = condition;
+        ActualVersion = actualVersion;
+        OperationIndex = operationIndex;
+    }
+
+    /// <summary>The partition of the document.</summary>
+    public string Partition { get; }
+
+    /// <summary>The collection of the document.</summary>
+    public string Collection { get; }
+
+    /// <summary>The key of the document.</summary>
+    public string Key { get; }
+
+    /// <summary>The condition that did not hold.</summary>
+    public WriteCondition Condition { get; }
+
+    /// <summary>
+    /// The version the write expected, or <see langword="null"/> when it expected the document not to exist.
+    /// </summary>
+    public long? ExpectedVersion => Condition.Kind == WriteConditionKind.MustMatchVersion ? Condition.Version : null;
+
+    /// <summary>The document's version when the write was checked, or <see langword="null"/> when it did not exist (or had expired).</summary>
+    public long? ActualVersion { get; }
+
+    /// <summary>The zero-based position of the failed operation in its batch (0 for a single write).</summary>
+    public int OperationIndex { get; }
+}
+
+/// <summary>
+/// Stored data failed a check: a file that does not parse, a checksum that does not match, a row
+/// that breaks the format. The data is left exactly as found — never repaired or overwritten.
+/// </summary>
+public sealed class CorruptDataException : StorageException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="location">The file, table or row that is corrupt.</param>
+    /// <param name="reason">What is wrong with it.</param>
+    /// <param name="innerException">The parser's or driver's original error, if any.</param>
+    public CorruptDataException(string location, string reason, Exception? innerException = null)
+        : base(Internal.ErrorMessages.CorruptData(location, reason), innerException)
+    {
+        Location = location;
+        Reason = reason;
+    }
+
+    /// <summary>The file, table or row that is corrupt.</summary>
+    public string Location { get; }
+
+    /// <summary>What is wrong with it.</summary>
+    public string Reason { get; }
+}
+
+/// <summary>
+/// The store could not be reached or could not complete the operation for a reason that may pass
+/// (a lost connection, a busy database), after the backend's own bounded retries.
+/// </summary>
+public sealed class StoreUnavailableException : StorageException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What could not be done.</param>
+    /// <param name="innerException">The driver's or the operating system's original error.</param>
+    public StoreUnavailableException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+
+    /// <inheritdoc/>
+    public override bool IsTransient => true;
+}
+
+/// <summary>
+/// Another store instance — in this process or another — owns the data directory or file. Two
+/// writers are never let in together.
+/// </summary>
+public sealed class StoreLockedException : StorageException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="path">The lock file or database that is held.</param>
+    /// <param name="message">Who holds it, as far as is known.</param>
+    /// <param name="innerException">The operating system's original error, if any.</param>
+    public StoreLockedException(string path, string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        Path = path;
+    }
+
+    /// <summary>The lock file or database that is held.</summary>
+    public string Path { get; }
+}
+
+/// <summary>
+/// The store was written in a format this version of the library does not know (usually by a newer
+/// version). Nothing was changed.
+/// </summary>
+public sealed class UnsupportedFormatException : StorageException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="location">The manifest, file or table that carries the format version.</param>
+    /// <param name="foundVersion">The format version found.</param>
+    /// <param name="supportedVersion">The newest format version this library reads.</param>
+    public UnsupportedFormatException(string location, long foundVersion, long supportedVersion)
+        : base(Internal.ErrorMessages.UnsupportedFormat(location, foundVersion, supportedVersion))
+    {
+        Location = location;
+        FoundVersion = foundVersion;
+        SupportedVersion = supportedVersion;
+    }
+
+    /// <summary>The manifest, file or table that carries the format version.</summary>
+    public string Location { get; }
+
+    /// <summary>The format version found.</summary>
+    public long FoundVersion { get; }
+
+    /// <summary>The newest format version this library reads.</summary>
+    public long SupportedVersion { get; }
+}

@@ -1,0 +1,143 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Storage.Json;
+
+/// <summary>
+/// Maps partition keys to file names, injectively and safely on every filesystem. Modelled on
+/// Mercurial's store encoding: bytes of <c>a-z 0-9 _ -</c> stand for themselves and every other
+/// byte of the UTF-8 key becomes <c>~xx</c> (lowercase hex), so two keys that differ only in case,
+/// normalization or anything else never share a name, even on a case-insensitive filesystem. A
+/// fixed prefix means no name is reserved on Windows (CON, NUL.txt) or starts with a dot, and the
+/// <c>.json</c> suffix means none ends with a dot or a space. Past a length cap the name takes a
+/// hash form — a readable fragment and the SHA-256 of the key — and the real key, stored inside
+/// the file, is checked on every read.
+/// </summary>
+internal static class PartitionFileNames
+{
+    /// <summary>Prefix of a name that spells its key.</summary>
+    public const string DirectPrefix = "p-";
+
+    /// <summary>Prefix of a name that hashes its key.</summary>
+    public const string HashedPrefix = "h-";
+
+    /// <summary>Suffix of every partition file.</summary>
+    public const string Extension = ".json";
+
+    /// <summary>Suffix of a temporary file, removed on open.</summary>
+    public const string TempExtension = ".tmp";
+
+    /// <summary>The longest direct name; a longer encoding takes the hash form. Leaves room for a temp suffix under 255 bytes.</summary>
+    public const int MaxDirectNameLength = 200;
+
+    private const int HashedFragmentLength = 96;
+
+    /// <summary>The file name of a partition.</summary>
+    /// <param name="partitionKey">A valid partition key.</param>
+    /// <returns>The file name (ASCII, at most <see cref="MaxDirectNameLength"/> characters).</returns>
+    public static string Encode(string partitionKey)
+    {
+        var bytes = Encoding.UTF8.GetBytes(partitionKey);
+        var body = new StringBuilder(bytes.Length * 3);
+        foreach (var b in bytes)
+        {
+            if (IsSafe(b))
+            {
+                body.Append((char)b);
+            }
+            else
+            {
+                body.Append('~').Append(HexDigit(b >> 4)).Append(HexDigit(b & 0xF));
+            }
+        }
+
+        if (DirectPrefix.Length + body.Length + Extension.Length <= MaxDirectNameLength)
+        {
+            return DirectPrefix + body + Extension;
+        }
+
+        // Hash form: h-<readable fragment>-<sha256 hex>.json. The fragment is only for people
+        // looking at the directory; it is cut before an escape so it never ends in half of one.
+        var cut = HashedFragmentLength;
+        if (body[cut - 1] == '~')
+        {
+            cut--;
+        }
+        else if (body[cut - 2] == '~')
+        {
+            cut -= 2;
+        }
+
+        return HashedPrefix + body.ToString(0, cut) + "-" + Convert.ToHexStringLower(SHA256.HashData(bytes)) + Extension;
+    }
+
+    /// <summary>Whether the name is in the hash form (its key must be read from the file).</summary>
+    /// <param name="fileName">A file name.</param>
+    /// <returns><see langword="true"/> for a hashed partition file name.</returns>
+    public static bool IsHashed(string fileName) => fileName.StartsWith(HashedPrefix, StringComparison.Ordinal) && fileName.EndsWith(Extension, StringComparison.Ordinal);
+
+    /// <summary>Decodes a direct name back to its key.</summary>
+    /// <param name="fileName">A file name.</param>
+    /// <param name="partitionKey">The key, when the name is a canonical direct name.</param>
+    /// <returns><see langword="true"/> when the name decodes and encodes back to itself.</returns>
+    public static bool TryDecodeDirect(string fileName, out string partitionKey)
+    {
+        partitionKey = string.Empty;
+        if (!fileName.StartsWith(DirectPrefix, StringComparison.Ordinal) || !fileName.EndsWith(Extension, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var body = fileName.AsSpan(DirectPrefix.Length, fileName.Length - DirectPrefix.Length - Extension.Length);
+        var bytes = new List<byte>(body.Length);
+        for (var i = 0; i < body.Length; i++)
+        {
+            var c = body[i];
+            if (c == '~')
+            {
+                if (i + 2 >= body.Length)
+                {
+                    return false;
+                }
+
+                var hi = HexValue(body[i + 1]);
+                var lo = HexValue(body[i + 2]);
+                if (hi < 0 || lo < 0)
+                {
+                    return false;
+                }
+
+                bytes.Add((byte)((hi << 4) | lo));
+                i += 2;
+            }
+            else if (c < 0x80 && IsSafe((byte)c))
+            {
+                bytes.Add((byte)c);
+            }
+            else
+            {
+                return false;
+            }
+        }
+
+        var raw = bytes.ToArray();
+        if (raw.Length == 0 || !System.Text.Unicode.Utf8.IsValid(raw))
+        {
+            return false;
+        }
+
+        partitionKey = Encoding.UTF8.GetString(raw);
+        return string.Equals(Encode(partitionKey), fileName, StringComparison.Ordinal);
+    }
+
+    private static bool IsSafe(byte b) => b is (>= (byte)'a' and <= (byte)'z') or (>= (byte)'0' and <= (byte)'9') or (byte)'_' or (byte)'-';
+
+    private static char HexDigit(int value) => (char)(value < 10 ? '0' + value : 'a' + value - 10);
+
+    private static int HexValue(char c) => c switch
+    {
+        >= '0' and <= '9' => c - '0',
+        >= 'a' and <= 'f' => c - 'a' + 10,
+        _ => -1,
+    };
+}
