@@ -14,7 +14,10 @@ public sealed class JsonStore : IStore
     /// <exception cref="ArgumentException">The options are not valid.</exception>
     /// <exception cref="StoreLockedException">Another store, in this process or another, has the directory open.</exception>
     /// <exception cref="UnsupportedFormatException">The directory was written by a newer version of the library.</exception>
-    public static JsonStore Open(JsonStoreOptions options) => throw new NotImplementedException();
+    public static JsonStore Open(JsonStoreOptions options) => Open(options, new IO.PosixFileSystem());
+
+    /// <summary>Opens a store over a given file layer: the seam where tests inject faults and simulate power loss.</summary>
+    internal static JsonStore Open(JsonStoreOptions options, IO.IFileSystem fileSystem) => throw new NotImplementedException();
 
     /// <inheritdoc/>
     public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default) => throw new NotImplementedException();
