@@ -507,17 +507,25 @@ public sealed class SqliteStore : IStore
     private static void CheckIntegrity(SqliteSession session, string path)
     {
         var problems = new List<string>();
-        using (var reader = session.Query(Sql.IntegrityCheck))
+        SqliteException? failure = null;
+        try
         {
+            using var reader = session.Query(Sql.IntegrityCheck);
             while (reader.Read() && problems.Count < 20)
             {
                 problems.Add(reader.GetString(0));
             }
         }
+        catch (SqliteException e) when ((e.SqliteErrorCode & 0xFF) is SqliteErrors.Corrupt or SqliteErrors.NotADatabase)
+        {
+            // SQLite reports what it found, then fails the statement on the damage that stopped it.
+            problems.Add(e.Message);
+            failure = e;
+        }
 
         if (problems is not ["ok"])
         {
-            throw new CorruptDataException(path, SqliteErrors.IntegrityCheckFailed(string.Join("; ", problems)));
+            throw new CorruptDataException(path, SqliteErrors.IntegrityCheckFailed(string.Join("; ", problems)), failure);
         }
     }
 
