@@ -26,6 +26,12 @@ public sealed class SqliteStore : IStore
 {
     private const int MaxIdleReaders = 8;
 
+    /// <summary>How long a WAL-truncating checkpoint waits for readers of older snapshots.</summary>
+    private static readonly TimeSpan s_checkpointWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the store waits before it tries again after a checkpoint that readers held off.</summary>
+    private static readonly TimeSpan s_checkpointBackoff = TimeSpan.FromSeconds(1);
+
     private readonly string _path;
     private readonly TimeProvider _time;
     private readonly SqliteStoreOptions _options;
@@ -35,6 +41,7 @@ public sealed class SqliteStore : IStore
     private readonly ConcurrentBag<SqliteSession> _idleReaders = [];
     private readonly CommitQueue<WriteRequest, object> _queue;
     private readonly Lock _lifetimeLock = new();
+    private long _checkpointBackoffUntil;
     private int _running;
     private bool _disposed;
     private TaskCompletionSource? _drained;
@@ -405,8 +412,7 @@ public sealed class SqliteStore : IStore
         {
             connection.Open();
 
-            // Pragma values are not bindable; these are validated integers from the options, never user data.
-            Pragma(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)Math.Ceiling(options.BusyTimeout.TotalMilliseconds)}"));
+            SetBusyTimeout(connection, BusyTimeoutMs(options.BusyTimeout));
             if (isWriter)
             {
                 // Persistent in the file; switching needs the lock, so it waits like any writer.
@@ -418,6 +424,7 @@ public sealed class SqliteStore : IStore
             }
 
             session.Execute(options.Durability == DurabilityMode.Full ? Sql.SynchronousFull : Sql.SynchronousNormal);
+            // Pragma values are not bindable; this is a validated integer from the options, never user data.
             Pragma(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA journal_size_limit = {options.WalSizeLimit}"));
             Pragma(connection, "PRAGMA wal_autocheckpoint = 1000");
             return session;
@@ -435,6 +442,12 @@ public sealed class SqliteStore : IStore
             command.ExecuteNonQuery();
         }
     }
+
+    private static int BusyTimeoutMs(TimeSpan timeout) => (int)Math.Ceiling(timeout.TotalMilliseconds);
+
+    /// <summary>SQLite's busy handler: how long a statement waits for a lock before it returns SQLITE_BUSY (the same as <c>PRAGMA busy_timeout</c>).</summary>
+    private static void SetBusyTimeout(SqliteConnection connection, int milliseconds)
+        => SQLitePCL.raw.sqlite3_busy_timeout(connection.Handle, milliseconds);
 
     /// <summary>Brings the schema up to date in one <c>BEGIN IMMEDIATE</c> transaction: all migrations or none.</summary>
     private static void Migrate(SqliteSession writer, string path, IReadOnlyList<Migration> migrations, SqliteStoreOptions options)
@@ -679,22 +692,35 @@ public sealed class SqliteStore : IStore
             return;
         }
 
-        if (size <= _options.WalSizeLimit)
+        if (size <= _options.WalSizeLimit || Stopwatch.GetTimestamp() < _checkpointBackoffUntil)
         {
             return;
         }
 
+        // Wait for the readers of older snapshots at most s_checkpointWait: writers queue meanwhile.
+        var done = false;
+        SetBusyTimeout(_writer.Connection, BusyTimeoutMs(Min(_options.BusyTimeout, s_checkpointWait)));
         try
         {
             using var reader = _writer.Query(Sql.CheckpointTruncate);
-
-            // Not done (busy = 1) means a reader held on past the busy timeout: the next commit tries again.
-            reader.Read();
+            done = reader.Read() && reader.GetInt64(0) == 0;
         }
         catch (SqliteException e) when (SqliteErrors.IsBusy(e))
         {
-            // Another process is writing or checkpointing: the next commit tries again.
+            // Another process is writing or checkpointing.
         }
+        finally
+        {
+            SetBusyTimeout(_writer.Connection, BusyTimeoutMs(_options.BusyTimeout));
+        }
+
+        if (!done)
+        {
+            // A reader held its snapshot longer than the wait: do not stall every commit on it, try again later.
+            _checkpointBackoffUntil = Stopwatch.GetTimestamp() + (long)(s_checkpointBackoff.TotalSeconds * Stopwatch.Frequency);
+        }
+
+        static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
     }
 
     private T Read<T>(Func<SqliteSession, T> read)
