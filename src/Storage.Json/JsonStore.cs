@@ -75,7 +75,7 @@ public sealed class JsonStore : IStore
         var partitions = Path.Combine(root, PartitionsDirectoryName);
         var sync = options.Durability == DurabilityMode.Full;
         Io(root, () => files.CreateDirectory(root));
-        var directoryLock = files.LockExclusive(Path.Combine(root, LockFileName));
+        var directoryLock = Io(root, () => files.LockExclusive(Path.Combine(root, LockFileName)));
         try
         {
             var manifestPath = Path.Combine(root, Manifest.FileName);
