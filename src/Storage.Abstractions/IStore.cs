@@ -11,7 +11,8 @@ namespace Storage;
 /// A <em>partition</em> (usually one user or tenant) is the unit of atomicity: each partition has
 /// a revision counter, every committed write or batch takes the next revision, and each document
 /// it writes takes that revision as its version. Versions never repeat inside a partition, not
-/// even after the partition is deleted and written again.
+/// even after the partition is deleted and written again. A partition that does not exist has
+/// revision 0.
 /// </para>
 /// <para>
 /// Identifiers are checked before any I/O: partition and document keys are non-empty, valid
@@ -90,9 +91,10 @@ public interface IStore : IAsyncDisposable
     ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Deletes a partition with all its documents and sequences (a user's "forget me"). If the
-    /// partition is written again later, its revisions continue above every version it had, so a
-    /// stale version never matches.
+    /// Deletes a partition with all its documents and sequences (a user's "forget me"). The store
+    /// raises its revision floor to the partition's last revision: every partition created
+    /// afterwards (this key again, or any other) starts at floor + 1, so a stale version never
+    /// matches. The floor keeps no trace of the deleted key.
     /// </summary>
     /// <param name="partition">The partition key.</param>
     /// <param name="cancellationToken">Cancels the delete if it has not started.</param>

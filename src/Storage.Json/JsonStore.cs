@@ -1,48 +1,758 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Storage.Internal;
+using Storage.Json.Internal;
+using Storage.Json.IO;
+
 namespace Storage.Json;
 
-/// <summary>The JSON-files backend: one checksummed JSON file per partition, written atomically.</summary>
+/// <summary>
+/// The JSON-files backend: one human-readable, checksummed JSON file per partition, replaced
+/// atomically on every commit (temp file, fsync, rename, fsync of the directory). Partitions are
+/// cached in memory once read; concurrent writes to one partition are coalesced into one file write
+/// (group commit), and writes to different partitions never wait on each other. One store owns its
+/// directory at a time (a lock file); a second one, in this process or another, fails to open.
+/// </summary>
+/// <remarks>
+/// The file layer is synchronous (that is what the operating system offers), so operations complete
+/// synchronously on the calling thread; they are exposed as <see cref="ValueTask"/> without any
+/// <c>Task.Run</c>.
+/// </remarks>
 /// <seealso href="../../docs/json-backend.md"/>
 public sealed class JsonStore : IStore
 {
-    private JsonStore()
+    private const string LockFileName = "storage.lock";
+    private const string PartitionsDirectoryName = "partitions";
+
+    private readonly IFileSystem _files;
+    private readonly string _root;
+    private readonly string _partitionsDirectory;
+    private readonly TimeProvider _time;
+    private readonly bool _sync;
+    private readonly IDisposable _lock;
+    private readonly ConcurrentDictionary<string, Partition> _partitions = new(StringComparer.Ordinal);
+    private readonly Lock _catalogLock = new();
+    private readonly SortedSet<string> _catalog;
+    private readonly SortedSet<string> _unresolvedFiles;
+    private readonly Lock _manifestLock = new();
+    private readonly Lock _lifetimeLock = new();
+    private Manifest _manifest;
+    private int _running;
+    private bool _disposed;
+    private TaskCompletionSource? _drained;
+
+    private JsonStore(IFileSystem files, string root, JsonStoreOptions options, IDisposable directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
     {
+        _files = files;
+        _root = root;
+        _partitionsDirectory = Path.Combine(root, PartitionsDirectoryName);
+        _time = options.TimeProvider;
+        _sync = options.Durability == DurabilityMode.Full;
+        _lock = directoryLock;
+        _manifest = manifest;
+        _catalog = catalog;
+        _unresolvedFiles = unresolvedFiles;
     }
+
+    /// <summary>The full path of the data directory.</summary>
+    public string Directory => _root;
 
     /// <summary>Opens (or creates) a store in a directory, taking its lock.</summary>
     /// <param name="options">The directory and settings.</param>
     /// <returns>The open store; dispose it to release the directory.</returns>
     /// <exception cref="ArgumentException">The options are not valid.</exception>
-    /// <exception cref="StoreLockedException">Another store, in this process or another, has the directory open.</exception>
+    /// <exception cref="StoreLockedException">Another store, in this process or another, has the directory open, or the filesystem cannot lock.</exception>
     /// <exception cref="UnsupportedFormatException">The directory was written by a newer version of the library.</exception>
-    public static JsonStore Open(JsonStoreOptions options) => Open(options, new IO.PosixFileSystem());
+    /// <exception cref="CorruptDataException">The manifest is damaged.</exception>
+    /// <exception cref="StorageException">The directory could not be read or created.</exception>
+    public static JsonStore Open(JsonStoreOptions options) => Open(options, new PosixFileSystem());
 
     /// <summary>Opens a store over a given file layer: the seam where tests inject faults and simulate power loss.</summary>
-    internal static JsonStore Open(JsonStoreOptions options, IO.IFileSystem fileSystem) => throw new NotImplementedException();
+    internal static JsonStore Open(JsonStoreOptions options, IFileSystem files)
+    {
+        Validate(options);
+        var root = Path.GetFullPath(options.Directory);
+        var partitions = Path.Combine(root, PartitionsDirectoryName);
+        var sync = options.Durability == DurabilityMode.Full;
+        Io(root, () => files.CreateDirectory(root));
+        var directoryLock = Io(root, () => files.LockExclusive(Path.Combine(root, LockFileName)));
+        try
+        {
+            var manifestPath = Path.Combine(root, Manifest.FileName);
+            Manifest manifest;
+            if (Io(manifestPath, () => files.FileExists(manifestPath)))
+            {
+                manifest = Manifest.Parse(Io(manifestPath, () => files.ReadAllBytes(manifestPath)), manifestPath);
+            }
+            else
+            {
+                if (Io(partitions, () => files.DirectoryExists(partitions) && files.ListFiles(partitions).Any(n => n.EndsWith(PartitionFileNames.Extension, StringComparison.Ordinal))))
+                {
+                    throw new CorruptDataException(root, JsonErrors.ManifestMissing);
+                }
+
+                manifest = new Manifest(Manifest.CurrentFormat, 0);
+                Io(partitions, () => files.CreateDirectory(partitions));
+                Io(manifestPath, () => AtomicWrite(files, root, Manifest.FileName, manifest.Serialize(), sync));
+            }
+
+            Io(partitions, () => files.CreateDirectory(partitions));
+            Io(root, () => RemoveTempFiles(files, root, sync));
+            Io(partitions, () => RemoveTempFiles(files, partitions, sync));
+
+            var catalog = new SortedSet<string>(StorageKeyComparer.Instance);
+            var unresolved = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (var name in Io(partitions, () => files.ListFiles(partitions)))
+            {
+                if (PartitionFileNames.TryDecodeDirect(name, out var key))
+                {
+                    catalog.Add(key);
+                }
+                else if (PartitionFileNames.IsHashed(name) && TryReadHashedKey(files, Path.Combine(partitions, name), name) is { } hashedKey)
+                {
+                    catalog.Add(hashedKey);
+                }
+                else
+                {
+                    // Damaged, foreign or renamed: reported by ListPartitions, never ignored.
+                    unresolved.Add(name);
+                }
+            }
+
+            return new JsonStore(files, root, options, directoryLock, manifest, catalog, unresolved);
+        }
+        catch
+        {
+            directoryLock.Dispose();
+            throw;
+        }
+    }
 
     /// <inheritdoc/>
-    public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        Identifiers.ValidateName(collection, nameof(collection));
+        Identifiers.ValidateDocumentKey(key);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        if (FindPartition(partition) is not { } handle)
+        {
+            return ValueTask.FromResult<StoredDocument?>(null);
+        }
+
+        var record = Load(handle).Find(collection, key);
+        var now = Timestamps.Now(_time);
+        return ValueTask.FromResult(record is null || Timestamps.IsExpired(record.ExpiresAt, now) ? null : ToDocument(partition, collection, record));
+    }
 
     /// <inheritdoc/>
-    public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
+    {
+        Batches.Validate(partition, operations);
+        return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations), cancellationToken);
+    }
 
     /// <inheritdoc/>
-    public ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForDocuments(partition, collection, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        if (FindPartition(partition) is not { } handle || !Load(handle).Collections.TryGetValue(collection, out var documents))
+        {
+            return ValueTask.FromResult(new DocumentPage([], null));
+        }
+
+        var now = Timestamps.Now(_time);
+        var (items, token) = query.TakePage(Scan(documents, query).Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)), static d => d.Key);
+        return ValueTask.FromResult(new DocumentPage(items.ConvertAll(d => ToDocument(partition, collection, d)), token));
+    }
 
     /// <inheritdoc/>
-    public ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default)
+    {
+        Batches.ValidateIncrement(partition, name, delta);
+        return EnqueueAsync<long>(partition, new IncrementRequest(name, delta), cancellationToken);
+    }
 
     /// <inheritdoc/>
-    public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        Identifiers.ValidateName(name);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        return ValueTask.FromResult(FindPartition(partition) is { } handle ? Load(handle).Sequences.GetValueOrDefault(name) : 0);
+    }
 
     /// <inheritdoc/>
-    public ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForPartitions(options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        List<string> keys;
+        lock (_catalogLock)
+        {
+            if (_unresolvedFiles.Count > 0)
+            {
+                var name = _unresolvedFiles.Min!;
+                throw new CorruptDataException(Path.Combine(_partitionsDirectory, name), "the file name is not a partition file name, or its partition key cannot be read");
+            }
+
+            var candidates = query.After is null || _catalog.Count == 0 || StorageKeyComparer.Instance.Compare(query.After, _catalog.Max) > 0
+                ? (query.After is null ? _catalog : [])
+                : _catalog.GetViewBetween(query.After, _catalog.Max!);
+            keys = candidates.Where(query.Matches).Take(query.Limit + 1).ToList();
+        }
+
+        var (items, token) = query.TakePage(keys, static k => k);
+        var infos = new List<PartitionInfo>(items.Count);
+        foreach (var key in items)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            infos.Add(new PartitionInfo(key, Load(GetPartition(key)).Revision));
+        }
+
+        return ValueTask.FromResult(new PartitionPage(infos, token));
+    }
 
     /// <inheritdoc/>
-    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        return EnqueueAsync<bool>(partition, DeletePartitionRequest.Instance, cancellationToken);
+    }
 
     /// <inheritdoc/>
-    public ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
+    {
+        List<string> keys;
+        using (Enter())
+        {
+            lock (_catalogLock)
+            {
+                keys = [.. _catalog];
+            }
+        }
 
-    /// <inheritdoc/>
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        long purged = 0;
+        var now = Timestamps.Now(_time);
+        foreach (var key in keys)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var hasExpired = false;
+            using (Enter())
+            {
+                hasExpired = Load(GetPartition(key)).Collections.Values.Any(documents => documents.Any(d => Timestamps.IsExpired(d.ExpiresAt, now)));
+            }
+
+            if (hasExpired)
+            {
+                purged += await EnqueueAsync<long>(key, PurgeRequest.Instance, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return purged;
+    }
+
+    /// <summary>Waits for running operations, then releases the directory.</summary>
+    /// <returns>A task that completes when the directory is released.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        Task drained;
+        lock (_lifetimeLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_running == 0)
+            {
+                _drained.SetResult();
+            }
+
+            drained = _drained.Task;
+        }
+
+        await drained.ConfigureAwait(false);
+        _lock.Dispose();
+    }
+
+    private static void Validate(JsonStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(options.Directory))
+        {
+            throw new ArgumentException(JsonErrors.NoDirectory, nameof(options));
+        }
+
+        ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
+        if (!Enum.IsDefined(options.Durability))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Durability, "JsonStoreOptions.Durability must be Full or Relaxed.");
+        }
+    }
+
+    private async ValueTask<T> EnqueueAsync<T>(string partition, PartitionRequest request, CancellationToken cancellationToken)
+    {
+        using var scope = Enter();
+        return (T)(await GetPartition(partition).Queue.EnqueueAsync(request, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    private Partition? FindPartition(string key)
+    {
+        if (_partitions.TryGetValue(key, out var handle))
+        {
+            return handle;
+        }
+
+        // Reads of partitions that have no file create no cache entry (unless a file we could not
+        // resolve may be theirs: then reading it reports the damage).
+        lock (_catalogLock)
+        {
+            if (!_catalog.Contains(key) && (_unresolvedFiles.Count == 0 || !_unresolvedFiles.Contains(PartitionFileNames.Encode(key))))
+            {
+                return null;
+            }
+        }
+
+        return GetPartition(key);
+    }
+
+    private Partition GetPartition(string key) => _partitions.GetOrAdd(key, static (k, store) => new Partition(store, k), this);
+
+    private PartitionSnapshot Load(Partition handle)
+    {
+        if (handle.Snapshot is { } cached)
+        {
+            return cached;
+        }
+
+        lock (handle.LoadLock)
+        {
+            if (handle.Snapshot is { } loaded)
+            {
+                return loaded;
+            }
+
+            PartitionSnapshot snapshot;
+            try
+            {
+                snapshot = PartitionFile.Parse(_files.ReadAllBytes(handle.Path), handle.Path, handle.Key);
+            }
+            catch (FileNotFoundException)
+            {
+                snapshot = PartitionSnapshot.Empty(handle.Key, CurrentFloor);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new StorageException(JsonErrors.ReadFailed(handle.Path), e);
+            }
+
+            handle.Snapshot = snapshot;
+            return snapshot;
+        }
+    }
+
+    private long CurrentFloor
+    {
+        get
+        {
+            lock (_manifestLock)
+            {
+                return _manifest.RevisionFloor;
+            }
+        }
+    }
+
+    // Runs on the writer that got the partition's turn; the requests are applied in arrival order.
+    private ValueTask CommitGroup(Partition handle, IReadOnlyList<CommitQueue<PartitionRequest, object?>.Entry> group)
+    {
+        var start = 0;
+        while (start < group.Count)
+        {
+            if (group[start].Request is DeletePartitionRequest)
+            {
+                DeletePartition(handle, group[start]);
+                start++;
+                continue;
+            }
+
+            var end = start;
+            while (end < group.Count && group[end].Request is not DeletePartitionRequest)
+            {
+                end++;
+            }
+
+            CommitSegment(handle, group, start, end);
+            start = end;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private void CommitSegment(Partition handle, IReadOnlyList<CommitQueue<PartitionRequest, object?>.Entry> group, int start, int end)
+    {
+        PartitionSnapshot current;
+        try
+        {
+            current = Load(handle);
+        }
+        catch (StorageException e)
+        {
+            Fail(group, start, end, e);
+            return;
+        }
+
+        var builder = new PartitionBuilder(current, CurrentFloor, Timestamps.Now(_time));
+        var results = new object?[end - start];
+        var errors = new Exception?[end - start];
+        for (var i = start; i < end; i++)
+        {
+            try
+            {
+                results[i - start] = group[i].Request switch
+                {
+                    BatchRequest batch => builder.ApplyBatch(batch.Operations),
+                    IncrementRequest increment => builder.Increment(increment.Name, increment.Delta),
+                    PurgeRequest => builder.PurgeExpired(),
+                    _ => throw new InvalidOperationException("Unknown partition request."),
+                };
+            }
+            catch (Exception e) when (e is VersionConflictException or OverflowException)
+            {
+                errors[i - start] = e;
+            }
+        }
+
+        if (builder.HasChanges)
+        {
+            var next = builder.Build();
+            try
+            {
+                AtomicWrite(_files, _partitionsDirectory, handle.FileName, PartitionFile.Serialize(next), _sync);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The file may hold the old or the new content: read it afresh next time.
+                handle.Snapshot = null;
+                Fail(group, start, end, new StorageException(JsonErrors.WriteFailed(handle.Path), e));
+                return;
+            }
+
+            handle.Snapshot = next;
+            if (!current.Exists)
+            {
+                lock (_catalogLock)
+                {
+                    _catalog.Add(handle.Key);
+                }
+            }
+        }
+
+        // Results are given only now that the commit is durable.
+        for (var i = start; i < end; i++)
+        {
+            if (errors[i - start] is { } error)
+            {
+                group[i].Fail(error);
+            }
+            else
+            {
+                group[i].Complete(results[i - start]);
+            }
+        }
+    }
+
+    private void DeletePartition(Partition handle, CommitQueue<PartitionRequest, object?>.Entry entry)
+    {
+        try
+        {
+            var current = Load(handle);
+            if (!current.Exists)
+            {
+                entry.Complete(false);
+                return;
+            }
+
+            // Raise the floor durably before the file goes, so re-created partitions never reuse a version.
+            RaiseFloor(current.Revision);
+            try
+            {
+                _files.Delete(handle.Path);
+                if (_sync)
+                {
+                    _files.SyncDirectory(_partitionsDirectory);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                handle.Snapshot = null;
+                throw new StorageException(JsonErrors.WriteFailed(handle.Path), e);
+            }
+
+            handle.Snapshot = PartitionSnapshot.Empty(handle.Key, CurrentFloor);
+            lock (_catalogLock)
+            {
+                _catalog.Remove(handle.Key);
+            }
+
+            entry.Complete(true);
+        }
+        catch (StorageException e)
+        {
+            entry.Fail(e);
+        }
+    }
+
+    private void RaiseFloor(long revision)
+    {
+        lock (_manifestLock)
+        {
+            if (_manifest.RevisionFloor >= revision)
+            {
+                return;
+            }
+
+            var next = _manifest with { RevisionFloor = revision };
+            var path = Path.Combine(_root, Manifest.FileName);
+            try
+            {
+                AtomicWrite(_files, _root, Manifest.FileName, next.Serialize(), _sync);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new StorageException(JsonErrors.WriteFailed(path), e);
+            }
+
+            _manifest = next;
+        }
+    }
+
+    private static void Fail(IReadOnlyList<CommitQueue<PartitionRequest, object?>.Entry> group, int start, int end, Exception error)
+    {
+        for (var i = start; i < end; i++)
+        {
+            group[i].Fail(error);
+        }
+    }
+
+    /// <summary>Replaces a file atomically: temp file in the same directory, write, fsync, rename, fsync of the directory.</summary>
+    private static void AtomicWrite(IFileSystem files, string directory, string fileName, byte[] content, bool sync)
+    {
+        var final = Path.Combine(directory, fileName);
+        var temp = final + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + PartitionFileNames.TempExtension;
+        try
+        {
+            using (var file = files.CreateNew(temp))
+            {
+                file.Write(content, 0);
+                if (sync)
+                {
+                    file.Sync();
+                }
+            }
+
+            files.Rename(temp, final);
+        }
+        catch
+        {
+            TryDelete(files, temp);
+            throw;
+        }
+
+        if (sync)
+        {
+            files.SyncDirectory(directory);
+        }
+    }
+
+    private static void TryDelete(IFileSystem files, string path)
+    {
+        try
+        {
+            files.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left for the next open, which removes temp files.
+        }
+    }
+
+    private static void RemoveTempFiles(IFileSystem files, string directory, bool sync)
+    {
+        var removed = false;
+        foreach (var name in files.ListFiles(directory))
+        {
+            if (name.EndsWith(PartitionFileNames.TempExtension, StringComparison.Ordinal))
+            {
+                files.Delete(Path.Combine(directory, name));
+                removed = true;
+            }
+        }
+
+        if (removed && sync)
+        {
+            files.SyncDirectory(directory);
+        }
+    }
+
+    private static string? TryReadHashedKey(IFileSystem files, string path, string name)
+    {
+        try
+        {
+            var key = PartitionFile.Parse(Io(path, () => files.ReadAllBytes(path)), path, expectedPartition: null).Partition;
+            return string.Equals(PartitionFileNames.Encode(key), name, StringComparison.Ordinal) ? key : null;
+        }
+        catch (CorruptDataException)
+        {
+            return null;
+        }
+    }
+
+    private static T Io<T>(string path, Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException(JsonErrors.ReadFailed(path), e);
+        }
+    }
+
+    private static void Io(string path, Action action) => Io(path, () =>
+    {
+        action();
+        return true;
+    });
+
+    private static IEnumerable<DocumentRecord> Scan(DocumentRecord[] documents, ListQuery query)
+    {
+        var comparer = StorageKeyComparer.Instance;
+        if (!query.Descending)
+        {
+            var lower = Max(Max(query.StartKey, query.Prefix), query.After);
+            var index = lower is null ? 0 : PartitionSnapshot.IndexOf(documents, lower);
+            for (var i = index < 0 ? ~index : index; i < documents.Length; i++)
+            {
+                var key = documents[i].Key;
+                if ((query.EndKey is not null && comparer.Compare(key, query.EndKey) >= 0)
+                    || (query.Prefix is not null && !key.StartsWith(query.Prefix, StringComparison.Ordinal) && comparer.Compare(key, query.Prefix) > 0))
+                {
+                    yield break;
+                }
+
+                if (query.Matches(key))
+                {
+                    yield return documents[i];
+                }
+            }
+        }
+        else
+        {
+            var upper = Min(query.EndKey, query.After);
+            var index = upper is null ? documents.Length : PartitionSnapshot.IndexOf(documents, upper);
+            for (var i = (index < 0 ? ~index : index) - 1; i >= 0; i--)
+            {
+                var key = documents[i].Key;
+                if ((query.StartKey is not null && comparer.Compare(key, query.StartKey) < 0)
+                    || (query.Prefix is not null && comparer.Compare(key, query.Prefix) < 0))
+                {
+                    yield break;
+                }
+
+                if (query.Matches(key))
+                {
+                    yield return documents[i];
+                }
+            }
+        }
+
+        static string? Max(string? a, string? b) => a is null ? b : b is null ? a : StorageKeyComparer.Instance.Compare(a, b) >= 0 ? a : b;
+        static string? Min(string? a, string? b) => a is null ? b : b is null ? a : StorageKeyComparer.Instance.Compare(a, b) <= 0 ? a : b;
+    }
+
+    private static StoredDocument ToDocument(string partition, string collection, DocumentRecord record)
+        => new(partition, collection, record.Key, record.Value, record.Version, record.CreatedAt, record.UpdatedAt, record.ExpiresAt);
+
+    private OperationScope Enter()
+    {
+        lock (_lifetimeLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _running++;
+        }
+
+        return new OperationScope(this);
+    }
+
+    private void Exit()
+    {
+        lock (_lifetimeLock)
+        {
+            if (--_running == 0 && _disposed)
+            {
+                _drained!.TrySetResult();
+            }
+        }
+    }
+
+    private readonly struct OperationScope(JsonStore store) : IDisposable
+    {
+        public void Dispose() => store.Exit();
+    }
+
+    private sealed class Partition
+    {
+        public Partition(JsonStore store, string key)
+        {
+            Key = key;
+            FileName = PartitionFileNames.Encode(key);
+            Path = System.IO.Path.Combine(store._partitionsDirectory, FileName);
+            Queue = new CommitQueue<PartitionRequest, object?>(group => store.CommitGroup(this, group));
+        }
+
+        public string Key { get; }
+
+        public string FileName { get; }
+
+        public string Path { get; }
+
+        public CommitQueue<PartitionRequest, object?> Queue { get; }
+
+        public Lock LoadLock { get; } = new();
+
+        public volatile PartitionSnapshot? Snapshot;
+    }
+
+    private abstract class PartitionRequest;
+
+    private sealed class BatchRequest(IReadOnlyList<WriteOperation> operations) : PartitionRequest
+    {
+        public IReadOnlyList<WriteOperation> Operations { get; } = operations;
+    }
+
+    private sealed class IncrementRequest(string name, long delta) : PartitionRequest
+    {
+        public string Name { get; } = name;
+
+        public long Delta { get; } = delta;
+    }
+
+    private sealed class DeletePartitionRequest : PartitionRequest
+    {
+        public static DeletePartitionRequest Instance { get; } = new();
+    }
+
+    private sealed class PurgeRequest : PartitionRequest
+    {
+        public static PurgeRequest Instance { get; } = new();
+    }
 }

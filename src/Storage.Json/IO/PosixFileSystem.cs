@@ -1,25 +1,100 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace Storage.Json.IO;
 
-/// <summary>The real file layer (placeholder until implemented).</summary>
+/// <summary>
+/// The real file layer on Linux. Data goes through <see cref="RandomAccess"/> (pwrite, then fsync
+/// through <see cref="RandomAccess.FlushToDisk"/> — explicit, unlike <c>FileStream.Flush(true)</c>);
+/// the directory fsync and the lock go through P/Invoke because .NET has no API for them.
+/// </summary>
 internal sealed class PosixFileSystem : IFileSystem
 {
-    public void CreateDirectory(string path) => throw new NotImplementedException();
+    public PosixFileSystem()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            // O_DIRECTORY's value and fsync-of-a-directory semantics are Linux's; refuse rather than guess.
+            throw new PlatformNotSupportedException("The JSON-files backend's durable file layer supports Linux only.");
+        }
+    }
 
-    public bool DirectoryExists(string path) => throw new NotImplementedException();
+    public void CreateDirectory(string path) => Directory.CreateDirectory(path);
 
-    public bool FileExists(string path) => throw new NotImplementedException();
+    public bool DirectoryExists(string path) => Directory.Exists(path);
 
-    public IReadOnlyList<string> ListFiles(string directory) => throw new NotImplementedException();
+    public bool FileExists(string path) => File.Exists(path);
 
-    public byte[] ReadAllBytes(string path) => throw new NotImplementedException();
+    public IReadOnlyList<string> ListFiles(string directory)
+        => Directory.EnumerateFiles(directory).Select(Path.GetFileName).ToList()!;
 
-    public IWritableFile CreateNew(string path) => throw new NotImplementedException();
+    public byte[] ReadAllBytes(string path) => File.ReadAllBytes(path);
 
-    public void Rename(string source, string destination) => throw new NotImplementedException();
+    public IWritableFile CreateNew(string path)
+        => new WritableFile(File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None));
 
-    public void Delete(string path) => throw new NotImplementedException();
+    public void Rename(string source, string destination) => File.Move(source, destination, overwrite: true);
 
-    public void SyncDirectory(string path) => throw new NotImplementedException();
+    public void Delete(string path) => File.Delete(path);
 
-    public IDisposable LockExclusive(string path) => throw new NotImplementedException();
+    public void SyncDirectory(string path)
+    {
+        var fd = Libc.OpenDirectory(path);
+        if (fd < 0)
+        {
+            throw Libc.Error("Opening directory", path);
+        }
+
+        try
+        {
+            if (Libc.Fsync(fd) != 0)
+            {
+                throw Libc.Error("fsync of directory", path);
+            }
+        }
+        finally
+        {
+            Libc.Close(fd);
+        }
+    }
+
+    public IDisposable LockExclusive(string path)
+    {
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        }
+        catch (IOException e) when (e.HResult == Libc.EWOULDBLOCK)
+        {
+            // .NET's own advisory lock on open (flock LOCK_SH) conflicts with the holder's exclusive lock.
+            throw new StoreLockedException(path, Internal.JsonErrors.Locked(path), e);
+        }
+
+        // Our own flock, so that the lock holds even when .NET's is disabled
+        // (DOTNET_SYSTEM_IO_DISABLEFILELOCKING); any failure other than "held by someone" fails closed.
+        while (Libc.LockExclusiveNonBlocking(handle.DangerousGetHandle()) != 0)
+        {
+            var error = Libc.Error("flock", path);
+            if (error.HResult == Libc.EINTR)
+            {
+                continue;
+            }
+
+            handle.Dispose();
+            throw error.HResult == Libc.EWOULDBLOCK
+                ? new StoreLockedException(path, Internal.JsonErrors.Locked(path), error)
+                : new StoreLockedException(path, Internal.JsonErrors.LockUnavailable(path), error);
+        }
+
+        return handle;
+    }
+
+    private sealed class WritableFile(SafeFileHandle handle) : IWritableFile
+    {
+        public void Write(ReadOnlySpan<byte> data, long offset) => RandomAccess.Write(handle, data, offset);
+
+        public void Sync() => RandomAccess.FlushToDisk(handle);
+
+        public void Dispose() => handle.Dispose();
+    }
 }

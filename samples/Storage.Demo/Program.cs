@@ -1,0 +1,64 @@
+using System.Text.Json.Serialization;
+using Storage;
+using Storage.Json;
+
+// Runs the store through its paces on the embedded default backend: JSON files in a directory.
+// Usage: dotnet run --project samples/Storage.Demo [-- <data directory>]
+var directory = args.Length > 0 ? args[0] : Path.Combine(Path.GetTempPath(), "storage-demo-" + Guid.NewGuid().ToString("N")[..8]);
+Console.WriteLine($"Store directory: {directory}");
+
+await using (var store = JsonStore.Open(new JsonStoreOptions { Directory = directory }))
+{
+    // Typed documents through a source-generated JsonSerializerContext.
+    var version = await store.PutAsync("alice", "moods", "2026-11-23", new Mood("happy", 8), DemoJson.Default.Mood);
+    Console.WriteLine($"put alice/moods/2026-11-23 -> version {version}");
+
+    var mood = await store.GetAsync("alice", "moods", "2026-11-23", DemoJson.Default.Mood);
+    Console.WriteLine($"get -> {mood!.Value} (version {mood.Version}, created {mood.CreatedAt:O})");
+
+    // Conditional write: a stale version is refused and nothing changes.
+    await store.PutAsync("alice", "moods", "2026-11-23", new Mood("calm", 6), DemoJson.Default.Mood, WriteCondition.MustMatchVersion(version));
+    try
+    {
+        await store.PutAsync("alice", "moods", "2026-11-23", new Mood("grumpy", 2), DemoJson.Default.Mood, WriteCondition.MustMatchVersion(version));
+    }
+    catch (VersionConflictException e)
+    {
+        Console.WriteLine($"stale write refused: expected {e.ExpectedVersion}, actual {e.ActualVersion}");
+    }
+
+    // An atomic batch, then an ordered listing.
+    var batch = await store.CommitAsync("alice", [
+        WriteOperation.Put("moods", "2026-11-24", """{"label":"tired","score":4}"""),
+        WriteOperation.Put("moods", "2026-11-25", """{"label":"rested","score":9}"""),
+    ]);
+    Console.WriteLine($"batch of 2 -> revision {batch.Revision}");
+
+    var page = await store.ListAsync("alice", "moods", new ListOptions { Prefix = "2026-11-", Limit = 10 });
+    foreach (var document in page.Items)
+    {
+        Console.WriteLine($"  {document.Key} v{document.Version}: {document.GetJsonText()}");
+    }
+
+    var id = await store.IncrementSequenceAsync("alice", "next_id");
+    Console.WriteLine($"sequence next_id -> {id}");
+
+    var partitions = await store.ListPartitionsAsync();
+    Console.WriteLine($"partitions: {string.Join(", ", partitions.Items.Select(p => $"{p.Partition}@{p.Revision}"))}");
+}
+
+Console.WriteLine("Files on disk:");
+foreach (var file in Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+{
+    Console.WriteLine($"  {Path.GetRelativePath(directory, file)}");
+}
+
+Console.WriteLine("OK");
+
+/// <summary>A mood entry.</summary>
+internal sealed record Mood(string Label, int Score);
+
+/// <summary>Source-generated serialization metadata: no reflection.</summary>
+[JsonSerializable(typeof(Mood))]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+internal sealed partial class DemoJson : JsonSerializerContext;
