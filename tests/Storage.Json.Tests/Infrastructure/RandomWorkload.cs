@@ -8,6 +8,11 @@ internal sealed record WorkloadOp(string Description, Func<IStore, Task> Run)
     public override string ToString() => Description;
 }
 
+/// <summary>Where a random workload's power loss or fault landed, and what broke the rules.</summary>
+/// <param name="Landed">"open", "write" or "read" (a snapshot read between writes), or "after" when the run finished first.</param>
+/// <param name="Violations">Empty when the store passed.</param>
+internal sealed record WorkloadRun(string Landed, IReadOnlyList<string> Violations);
+
 /// <summary>
 /// Seeded random sequences of every kind of write — puts with and without conditions and expiry,
 /// batches of puts and deletes, deletes, partition deletes, sequence increments — over a few
@@ -35,20 +40,21 @@ internal sealed class RandomWorkload
     public static SnapshotScope Scope { get; } = new(s_partitions, s_collections, [FaultScenarios.Ids]);
 
     /// <summary>Loses power after a random call (opening the store included) and checks that every acknowledged write survived and none is half there.</summary>
-    public async Task<IReadOnlyList<string>> PowerLossAtRandomMomentAsync()
+    public async Task<WorkloadRun> PowerLossAtRandomMomentAsync()
     {
         var (states, total) = await ProbeAsync();
         var fs = FaultChecks.NewFileSystem();
         var call = _random.Next(1, total + 1);
         fs.PowerOffAfter(operation: null, call);
-        var (acknowledged, inFlight) = await RunUntilFailureAsync(fs, failure: null);
+        var landed = "after";
+        var (acknowledged, inFlight) = await RunUntilFailureAsync(fs, (_, what) => landed = landed == "after" ? what : landed);
         await DisposeAsync(fs);
         fs.SimulatePowerLoss();
 
         var violations = new List<string>();
         var label = $"seed {_seed}: power loss after call {call}/{total}, {acknowledged} of {_ops.Count} writes acknowledged{(inFlight ? $", '{_ops[acknowledged]}' in flight" : string.Empty)}";
         await FaultChecks.VerifyRestartAsync(fs, Scope, Allowed(states, acknowledged, inFlight), label, followUp: null, violations);
-        return violations;
+        return new WorkloadRun(landed, violations);
     }
 
     /// <summary>
@@ -57,7 +63,7 @@ internal sealed class RandomWorkload
     /// that after a clean restart and after a power loss every acknowledged write is there and the
     /// failed one is there entirely or not at all.
     /// </summary>
-    public async Task<IReadOnlyList<string>> FaultAtRandomCallAsync()
+    public async Task<WorkloadRun> FaultAtRandomCallAsync()
     {
         var (states, total) = await ProbeAsync();
         var fs = FaultChecks.NewFileSystem();
@@ -65,12 +71,14 @@ internal sealed class RandomWorkload
         var call = _random.Next(1, total + 1);
         fs.InjectFault(operation: null, call);
         var violations = new List<string>();
+        var landed = "after";
         var (acknowledged, inFlight) = await RunUntilFailureAsync(fs, (thrown, what) =>
         {
+            landed = what;
             var failed = fs.Calls[mark + call - 1];
             if (FaultChecks.ExplainWrongError(thrown, Errno.DefaultFault(failed.Operation, failed.Path).HResult) is { } wrong)
             {
-                violations.Add($"seed {_seed}: fault at call {call}/{total} ({failed}) during {what}: {wrong}");
+                violations.Add($"seed {_seed}: fault at call {call}/{total} ({failed}) during a {what}: {wrong}");
             }
         });
         await DisposeAsync(fs);
@@ -80,7 +88,7 @@ internal sealed class RandomWorkload
         await FaultChecks.VerifyRestartAsync(fs, Scope, allowed, $"{label}, then a clean restart", followUp: null, violations);
         fs.SimulatePowerLoss();
         await FaultChecks.VerifyRestartAsync(fs, Scope, allowed, $"{label}, then a power loss", followUp: null, violations);
-        return violations;
+        return new WorkloadRun(landed, violations);
     }
 
     public override string ToString() => string.Join("\n", _ops.Select((op, i) => $"{i + 1}. {op}"));
@@ -106,10 +114,10 @@ internal sealed class RandomWorkload
 
     /// <summary>
     /// Runs the workload as the probe did (same snapshots, so the same calls) until a write fails.
-    /// A failed snapshot read is reported to <paramref name="failure"/> and the workload goes on; a
-    /// failed open or write is reported and ends the run.
+    /// A failed snapshot read is reported to <paramref name="failure"/> ("read") and the workload
+    /// goes on; a failed open or write is reported ("open", "write") and ends the run.
     /// </summary>
-    private async Task<(int Acknowledged, bool InFlight)> RunUntilFailureAsync(FaultInjectingFileSystem fs, Action<Exception?, string>? failure)
+    private async Task<(int Acknowledged, bool InFlight)> RunUntilFailureAsync(FaultInjectingFileSystem fs, Action<Exception, string> failure)
     {
         _store = null;
         try
@@ -118,11 +126,11 @@ internal sealed class RandomWorkload
         }
         catch (Exception e)
         {
-            failure?.Invoke(e, "open");
+            failure(e, "open");
             return (0, false);
         }
 
-        await CaptureAsync("the first read");
+        await CaptureAsync();
         for (var i = 0; i < _ops.Count; i++)
         {
             try
@@ -131,16 +139,16 @@ internal sealed class RandomWorkload
             }
             catch (Exception e)
             {
-                failure?.Invoke(e, $"write {i + 1} '{_ops[i]}'");
+                failure(e, "write");
                 return (i, true);
             }
 
-            await CaptureAsync($"the read after write {i + 1}");
+            await CaptureAsync();
         }
 
         return (_ops.Count, false);
 
-        async Task CaptureAsync(string what)
+        async Task CaptureAsync()
         {
             try
             {
@@ -148,7 +156,7 @@ internal sealed class RandomWorkload
             }
             catch (Exception e)
             {
-                failure?.Invoke(e, what);
+                failure(e, "read");
             }
         }
     }
