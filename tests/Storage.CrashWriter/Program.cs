@@ -4,7 +4,7 @@ using Storage;
 using Storage.CrashWriter;
 using Storage.Json;
 
-// Usage: Storage.CrashWriter --backend json --path <dir> [--seed N] [--run R] [--mode loop|single-put|hold-lock]
+// Usage: Storage.CrashWriter --backend json --path <dir> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]
 //
 //   loop        (default) writes until killed: conditional puts, batches across keys, sequence
 //               increments; prints BEGIN before and ACK after each write (see CrashLog).
@@ -16,7 +16,7 @@ using Storage.Json;
 var arguments = Arguments.Parse(args);
 if (arguments is null)
 {
-    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json --path <dir> [--seed N] [--run R] [--mode loop|single-put|hold-lock]");
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json --path <dir> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]");
     return CrashLog.ExitUsage;
 }
 
@@ -28,7 +28,7 @@ try
 {
     store = arguments.Backend switch
     {
-        "json" => JsonStore.Open(new JsonStoreOptions { Directory = arguments.Path }),
+        "json" => JsonStore.Open(new JsonStoreOptions { Directory = arguments.Path, Durability = arguments.Durability }),
         _ => throw new ArgumentException($"Unknown backend '{arguments.Backend}'."),
     };
 }
@@ -77,7 +77,7 @@ catch (Exception e)
 }
 
 /// <summary>The command line.</summary>
-internal sealed record Arguments(string Backend, string Path, int Seed, string Run, string Mode)
+internal sealed record Arguments(string Backend, string Path, int Seed, string Run, string Mode, DurabilityMode Durability)
 {
     public static Arguments? Parse(string[] args)
     {
@@ -99,12 +99,18 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
 
         var seed = values.TryGetValue("seed", out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : Environment.TickCount;
         var mode = values.GetValueOrDefault("mode", "loop");
-        if (mode is not ("loop" or "single-put" or "hold-lock"))
+        DurabilityMode? durability = values.GetValueOrDefault("durability", "full") switch
+        {
+            "full" => DurabilityMode.Full,
+            "relaxed" => DurabilityMode.Relaxed,
+            _ => null,
+        };
+        if (mode is not ("loop" or "single-put" or "hold-lock") || durability is null)
         {
             return null;
         }
 
-        return new Arguments(backend, path, seed, values.GetValueOrDefault("run", seed.ToString(CultureInfo.InvariantCulture)), mode);
+        return new Arguments(backend, path, seed, values.GetValueOrDefault("run", seed.ToString(CultureInfo.InvariantCulture)), mode, durability.Value);
     }
 }
 

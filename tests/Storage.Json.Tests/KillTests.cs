@@ -53,10 +53,12 @@ public sealed class KillTests(ITestOutputHelper output)
                     model = new CrashModel();
                 }
 
-                // Mostly killed while writing; one run in eight killed from its start, possibly while opening.
+                // Mostly killed while writing; one run in eight killed from its start, possibly while
+                // opening. One in four relaxed: it skips the fsyncs, but must survive kill -9 all the same.
                 var fromStart = random.Next(8) == 0;
                 var delay = TimeSpan.FromMilliseconds(random.Next(0, 301));
-                using var writer = CrashWriterProcess.Start(directory!.Path, seed: random.Next(), run: iteration.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                var durability = random.Next(4) == 0 ? DurabilityMode.Relaxed : DurabilityMode.Full;
+                using var writer = CrashWriterProcess.Start(directory!.Path, seed: random.Next(), run: iteration.ToString(System.Globalization.CultureInfo.InvariantCulture), durability: durability);
                 if (!fromStart && await writer.WaitForLineAsync(s_openTimeout, CrashLog.Open, CrashLog.Error, CrashLog.Locked) is not { } opened)
                 {
                     violations.Add($"kill {iteration}: the writer never opened the store: {string.Join('\n', writer.Lines)}\n{writer.StandardError}");
@@ -69,7 +71,7 @@ public sealed class KillTests(ITestOutputHelper output)
                 var lines = writer.Lines;
                 acknowledged += lines.Count(l => l.StartsWith(CrashLog.Ack, StringComparison.Ordinal));
 
-                var label = $"kill {iteration} ({(fresh ? "fresh" : "reused")} directory {directory.Path}, {(fromStart ? "from start" : "after open")} + {delay.TotalMilliseconds} ms, {lines.Count} lines)";
+                var label = $"kill {iteration} ({(fresh ? "fresh" : "reused")} directory {directory.Path}, {durability}, {(fromStart ? "from start" : "after open")} + {delay.TotalMilliseconds} ms, {lines.Count} lines)";
                 if (exitedByItself)
                 {
                     violations.Add($"{label}: the writer exited by itself with {writer.ExitCode}: {string.Join('\n', lines.TakeLast(3))}\n{writer.StandardError}");

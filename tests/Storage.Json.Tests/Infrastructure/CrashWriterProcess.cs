@@ -73,8 +73,9 @@ internal sealed class CrashWriterProcess : IDisposable
     }
 
     /// <summary>The writer's command line after the host: the dll and its arguments.</summary>
-    public static IReadOnlyList<string> Arguments(string directory, string mode, int seed, string run)
-        => [DllPath, "--backend", "json", "--path", directory, "--mode", mode, "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--run", run];
+    public static IReadOnlyList<string> Arguments(string directory, string mode, int seed, string run, DurabilityMode durability = DurabilityMode.Full)
+        => [DllPath, "--backend", "json", "--path", directory, "--mode", mode, "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--run", run,
+            "--durability", durability == DurabilityMode.Full ? "full" : "relaxed"];
 
     public int Id => _process.Id;
 
@@ -105,10 +106,10 @@ internal sealed class CrashWriterProcess : IDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static CrashWriterProcess Start(string directory, string mode = "loop", int seed = 0, string run = "1", IReadOnlyDictionary<string, string>? environment = null)
+    public static CrashWriterProcess Start(string directory, string mode = "loop", int seed = 0, string run = "1", DurabilityMode durability = DurabilityMode.Full, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(DotnetHost);
-        foreach (var argument in Arguments(directory, mode, seed, run))
+        foreach (var argument in Arguments(directory, mode, seed, run, durability))
         {
             start.ArgumentList.Add(argument);
         }
