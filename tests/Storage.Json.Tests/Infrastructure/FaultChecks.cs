@@ -253,6 +253,20 @@ internal static class FaultChecks
             violations.Add($"{label}: {wrong}");
         }
 
+        // The store's own view right after the failure is all or nothing too.
+        try
+        {
+            var (now, _) = await CaptureBothAsync(store);
+            if (now != probe.Before && now != probe.After)
+            {
+                violations.Add($"{label}: right after the failure the store shows neither the state before nor the one after the write. Against after:\n{now.Diff(probe.After)}\nAgainst before:\n{now.Diff(probe.Before)}");
+            }
+        }
+        catch (Exception e)
+        {
+            violations.Add($"{label}: reading the store right after the failure failed: {e.GetType().Name}: {e.Message}");
+        }
+
         // The store keeps working: the next write to the partition succeeds, reads back, and is durable.
         FollowUp? followUp = null;
         try
