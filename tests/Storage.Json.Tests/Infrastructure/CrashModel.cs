@@ -13,7 +13,7 @@ internal sealed class CrashModel
     private readonly Dictionary<(string Partition, string Key), Expected> _documents = [];
     private readonly Dictionary<string, long> _sequences = new(StringComparer.Ordinal);
 
-    /// <summary>Checks the store in <paramref name="directory"/> against the writer's <paramref name="lines"/>; returns what is wrong.</summary>
+    /// <summary>Checks the store that <paramref name="open"/> opens against the writer's <paramref name="lines"/>; returns what is wrong.</summary>
     public async Task<IReadOnlyList<string>> VerifyAsync(IReadOnlyList<string> lines, Func<IStore> open)
     {
         var violations = new List<string>();

@@ -77,8 +77,6 @@ internal sealed class CrashWriterProcess : IDisposable
         => [DllPath, "--backend", "json", "--path", directory, "--mode", mode, "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--run", run,
             "--durability", durability == DurabilityMode.Full ? "full" : "relaxed"];
 
-    public int Id => _process.Id;
-
     /// <summary>The lines printed so far (all of them once <see cref="WaitForExit"/> has returned).</summary>
     public IReadOnlyList<string> Lines
     {

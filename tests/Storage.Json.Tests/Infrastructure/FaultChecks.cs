@@ -68,9 +68,10 @@ internal static class FaultChecks
     /// <summary>
     /// Fails each step of the scenario's write in turn (a write step also torn: a prefix written,
     /// then ENOSPC). Each time: the write must raise a <see cref="StorageException"/> carrying the
-    /// injected error; the next write to the partition must succeed; and after a restart — first a
-    /// clean one, then a power loss — the store opens, every acknowledged write is there and the
-    /// failed write is there entirely or not at all.
+    /// injected error; the store itself must then show the state before or after the write (never
+    /// a mix, partition listing included); the next write to the partition must succeed; and after
+    /// a restart — first a clean one, then a power loss — the store opens, every acknowledged write
+    /// is there and the failed write is there entirely or not at all.
     /// </summary>
     public static async Task<FaultCheckResult> FailEachStepAsync(FaultScenario scenario)
     {

@@ -186,27 +186,6 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
         }
     }
 
-    /// <summary>The current content of a file, or <see langword="null"/> when it does not exist (not counted as a call).</summary>
-    public byte[]? Peek(string path)
-    {
-        lock (_lock)
-        {
-            var (parent, name) = ResolveParent(path);
-            return parent?.Current.GetValueOrDefault(name) is FileNode file ? [.. file.Current] : null;
-        }
-    }
-
-    /// <summary>Replaces a file's content, current and durable, as a disk editor would (not counted as a call).</summary>
-    public void Overwrite(string path, byte[] content)
-    {
-        lock (_lock)
-        {
-            var (parent, name) = ResolveParent(path);
-            var file = parent?.Current.GetValueOrDefault(name) as FileNode ?? throw new FileNotFoundException("No such file.", path);
-            file.Replace(content);
-        }
-    }
-
     /// <inheritdoc/>
     public void CreateDirectory(string path)
     {
@@ -709,13 +688,6 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
         {
             Current = [.. Durable];
             _dirty = new bool[Current.Length];
-        }
-
-        public void Replace(byte[] content)
-        {
-            Current = [.. content];
-            Durable = [.. content];
-            _dirty = new bool[content.Length];
         }
     }
 
