@@ -15,7 +15,8 @@ namespace Storage.Conformance;
 /// writes (a put, a delete, a batch of up to 6 operations, an increment, and rarely a partition
 /// delete or a purge); a listing sometimes also writes between its pages. Of those writes a good
 /// part fail a condition or change nothing, so they never reach the disk. 20,000 operations thus
-/// make roughly 3,500–4,000 durable commits: affordable for a backend that fsyncs every commit.
+/// make about 2,000 durable commits (and about 1,500 failed or empty ones): affordable for a backend
+/// that fsyncs every commit. The JSON backend runs them in 5–20 s.
 /// </para>
 /// <para>
 /// Every 1,000 operations, and at the end, the whole visible state of both stores is compared.
@@ -385,11 +386,10 @@ internal sealed class DifferentialRun
         await BothAsync(s => s.DeletePartitionAsync(partition), (expected, actual) => Assert.Equal(expected, actual));
     }
 
-    // A backend may purge as it goes, so it may find fewer expired documents than the model, never more.
     private async Task PurgeAsync()
     {
         Begin("PurgeExpired()");
-        var (_, model) = await BothAsync(s => s.PurgeExpiredAsync(), (expected, actual) => Assert.InRange(actual, 0, expected));
+        var (_, model) = await BothAsync(s => s.PurgeExpiredAsync(), (expected, actual) => Assert.Equal(expected, actual));
         if (model > 0)
         {
             Count("purged something");

@@ -41,4 +41,7 @@ public sealed class JsonLimitTests(JsonStoreFixture fixture) : LimitTests<JsonSt
 public sealed class JsonConcurrencyTests(JsonStoreFixture fixture) : ConcurrencyTests<JsonStoreFixture>(fixture);
 
 [Trait("Backend", "Json")]
+public sealed class JsonLifetimeTests(JsonStoreFixture fixture) : LifetimeTests<JsonStoreFixture>(fixture);
+
+[Trait("Backend", "Json")]
 public sealed class JsonDifferentialTests(JsonStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<JsonStoreFixture>(fixture, output);

@@ -41,4 +41,7 @@ public sealed class ReferenceLimitTests(ReferenceStoreFixture fixture) : LimitTe
 public sealed class ReferenceConcurrencyTests(ReferenceStoreFixture fixture) : ConcurrencyTests<ReferenceStoreFixture>(fixture);
 
 [Trait("Backend", "Reference")]
+public sealed class ReferenceLifetimeTests(ReferenceStoreFixture fixture) : LifetimeTests<ReferenceStoreFixture>(fixture);
+
+[Trait("Backend", "Reference")]
 public sealed class ReferenceDifferentialTests(ReferenceStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<ReferenceStoreFixture>(fixture, output);

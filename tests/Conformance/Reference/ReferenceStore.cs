@@ -8,19 +8,19 @@ namespace Storage.Conformance.Reference;
 /// differential test, so it favours being obviously right over being fast.
 /// </summary>
 /// <remarks>
-/// Interpretations of the contract that the XML docs leave open are written down here, so the
-/// differential test holds every backend to the same reading:
+/// Where the XML docs of the contract leave a choice open, the model follows docs/contract.md,
+/// so the differential test holds every backend to the same reading:
 /// <list type="bullet">
-/// <item>A partition's revisions count 1, 2, 3, …: every commit that changes something (and every
-/// sequence increment) takes exactly the current revision + 1.</item>
+/// <item>A partition's revisions count up by exactly 1: every commit that changes something, and
+/// every sequence increment, takes the current revision + 1.</item>
 /// <item>A partition exists (is listed, and <see cref="DeletePartitionAsync"/> returns true) from its
-/// first change until it is deleted, even when all its documents are deleted or expired.</item>
-/// <item>Deleting a partition takes no revision; the partition's revision is remembered, so a
-/// re-created partition continues at the old revision + 1, and a commit that changes nothing in a
-/// deleted partition reports that remembered revision.</item>
+/// first change until it is deleted, even when all its documents are deleted or expired. A
+/// partition that does not exist has revision 0, which a commit that changes nothing reports.</item>
+/// <item>Deleting a partition raises a store-wide revision floor to its last revision; every
+/// partition created afterwards, under any key, starts at floor + 1. No trace of the key is kept.</item>
 /// <item>When several conditions of a batch fail, the first failing operation is reported.</item>
-/// <item>Purging takes no revision, and this model never purges as it goes, so its purge count is
-/// the largest a backend may report.</item>
+/// <item>Expired documents stay until <see cref="PurgeExpiredAsync"/> removes them or a put replaces
+/// them (a delete of an expired document changes nothing), so every backend's purge count is the same.</item>
 /// </list>
 /// </remarks>
 public sealed class ReferenceStore(TimeProvider time) : IStore
@@ -28,7 +28,7 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
     private readonly Lock _lock = new();
     private readonly TimeProvider _time = time ?? throw new ArgumentNullException(nameof(time));
     private readonly SortedDictionary<string, PartitionState> _partitions = new(StorageKeyComparer.Instance);
-    private readonly Dictionary<string, long> _revisionsOfDeletedPartitions = new(StringComparer.Ordinal);
+    private long _revisionFloor;
     private bool _disposed;
 
     /// <inheritdoc/>
@@ -199,7 +199,7 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
                 return false;
             }
 
-            _revisionsOfDeletedPartitions[partition] = state.Revision;
+            _revisionFloor = Math.Max(_revisionFloor, state.Revision);
             return true;
         }
     });
@@ -259,13 +259,13 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
             : null;
 
     private long CurrentRevision(string partition)
-        => _partitions.TryGetValue(partition, out var state) ? state.Revision : _revisionsOfDeletedPartitions.GetValueOrDefault(partition);
+        => _partitions.TryGetValue(partition, out var state) ? state.Revision : 0;
 
     private PartitionState TakeNextRevision(string partition)
     {
         if (!_partitions.TryGetValue(partition, out var state))
         {
-            state = new PartitionState { Revision = _revisionsOfDeletedPartitions.GetValueOrDefault(partition) };
+            state = new PartitionState { Revision = _revisionFloor };
             _partitions.Add(partition, state);
         }
 

@@ -300,12 +300,21 @@ public abstract class ListingTests<TFixture>(TFixture fixture) : StoreTestBase<T
         var deleted = new ConcurrentBag<string>();
         var inserted = new ConcurrentBag<string>();
         var writes = 0;
+        var pages = 0;
         using var stop = new CancellationTokenSource();
 
+        // Writer and pager run at the same time, but neither gets far ahead of the other: the pager
+        // waits for a write after each page and the writer for a page after every three writes, so
+        // they interleave even on a backend that never yields.
         var writer = Task.Run(async () =>
         {
             for (var i = 0; i < 1000 && !stop.IsCancellationRequested; i++)
             {
+                while (Volatile.Read(ref writes) >= (3 * Volatile.Read(ref pages)) + 3 && !stop.IsCancellationRequested)
+                {
+                    await Task.Delay(1);
+                }
+
                 if (i % 2 == 0 && deletable.Count > 0)
                 {
                     var key = deletable.Dequeue();
@@ -324,18 +333,14 @@ public abstract class ListingTests<TFixture>(TFixture fixture) : StoreTestBase<T
         });
 
         var seen = new List<string>();
-        var pages = 0;
         string? token = null;
         do
         {
             var page = await store.ListAsync("p", Collection, new ListOptions { Limit = 7, Descending = descending, ContinuationToken = token });
             seen.AddRange(page.Items.Select(d => d.Key));
             token = page.ContinuationToken;
-            pages++;
-
-            // Let the writer move on between pages, so the two interleave even on a backend that never yields.
-            var before = Volatile.Read(ref writes);
-            while (token is not null && Volatile.Read(ref writes) == before && !writer.IsCompleted)
+            var pagesRead = Interlocked.Increment(ref pages);
+            while (token is not null && Volatile.Read(ref writes) < pagesRead && !writer.IsCompleted)
             {
                 await Task.Delay(1);
             }

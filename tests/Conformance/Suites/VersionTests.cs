@@ -129,6 +129,60 @@ public abstract class VersionTests<TFixture>(TFixture fixture) : StoreTestBase<T
     }
 
     [Fact]
+    public async Task Partitions_created_after_a_deletion_start_above_the_deleted_revision()
+    {
+        var store = await CreateStoreAsync();
+        await store.PutAsync("old", Collection, "k", "1");
+        for (var i = 0; i < 5; i++)
+        {
+            await store.PutAsync("deleted", Collection, "k", $"{i}");
+        }
+
+        Assert.True(await store.DeletePartitionAsync("deleted"));
+
+        Assert.Equal(6, await store.PutAsync("new", Collection, "k", "1"));
+        Assert.Equal(6, await store.PutAsync("deleted", Collection, "k", "1"));
+        Assert.Equal(2, await store.PutAsync("old", Collection, "k", "2"));
+        Assert.Equal(7, await store.PutAsync("new", Collection, "k", "2"));
+        Assert.Equal([new("deleted", 6), new("new", 7), new("old", 2)], await ListAllPartitionsAsync(store));
+    }
+
+    [Fact]
+    public async Task Revision_floor_is_the_highest_revision_of_any_deleted_partition()
+    {
+        var store = await CreateStoreAsync();
+        for (var i = 0; i < 4; i++)
+        {
+            await store.IncrementSequenceAsync("high", "seq");
+        }
+
+        await store.IncrementSequenceAsync("low", "seq");
+        await store.DeletePartitionAsync("high");
+        await store.DeletePartitionAsync("low");
+
+        Assert.Equal(5, await store.PutAsync("low", Collection, "k", "1"));
+        Assert.Equal(5, await store.PutAsync("high", Collection, "k", "1"));
+        Assert.Equal(1, await store.IncrementSequenceAsync("other", "seq"));
+        Assert.Equal([new("high", 5), new("low", 5), new("other", 5)], await ListAllPartitionsAsync(store));
+    }
+
+    [Fact]
+    public async Task Commit_that_changes_nothing_in_a_deleted_partition_reports_revision_0()
+    {
+        var store = await CreateStoreAsync();
+        await store.PutAsync("p", Collection, "k", "1");
+        await store.PutAsync("p", Collection, "k", "2");
+        await store.DeletePartitionAsync("p");
+
+        var result = await store.CommitAsync("p", [WriteOperation.Delete(Collection, "k")]);
+
+        Assert.False(result.Changed);
+        Assert.Equal(0, result.Revision);
+        Assert.Equal([new(false, null)], result.Outcomes);
+        await EmptyAsync(store);
+    }
+
+    [Fact]
     public async Task Rejected_commit_takes_no_revision()
     {
         var store = await CreateStoreAsync();
