@@ -29,8 +29,8 @@ public static class TestData
         "%2e%2e", "~1", "a\tb", "a\nb", "\u0001",
     ];
 
-    /// <summary>Valid document keys that are no valid partition keys: longer than the partition limit.</summary>
-    public static IReadOnlyList<string> LongDocumentKeys { get; } =
+    /// <summary>300-character keys (DESIGN.md: valid keys that must be stored safely), as partition and as document keys.</summary>
+    public static IReadOnlyList<string> LongKeys { get; } =
     [
         new string('k', 300),
         new string('K', 300),
