@@ -686,7 +686,11 @@ public sealed class JsonStore : IStore
     {
         lock (_lifetimeLock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed)
+            {
+                throw new ObjectDisposedException(nameof(JsonStore), ErrorMessages.Disposed);
+            }
+
             _running++;
         }
 
