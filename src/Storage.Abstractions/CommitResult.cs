@@ -23,7 +23,7 @@ public sealed class CommitResult
     /// <summary>
     /// The partition revision the commit took: every document it put carries it as its version. When
     /// nothing changed (only deletes of missing documents) no revision is taken and this is the
-    /// partition's current revision.
+    /// partition's current revision (0 when the partition does not exist).
     /// </summary>
     public long Revision { get; }
 

@@ -14,6 +14,7 @@ internal sealed class PartitionBuilder
     private readonly Dictionary<string, SortedDictionary<string, DocumentRecord>> _touched = new(StringComparer.Ordinal);
     private Dictionary<string, long>? _sequences;
     private long _revision;
+    private bool _exists;
 
     public PartitionBuilder(PartitionSnapshot current, long revisionFloor, DateTimeOffset now)
     {
@@ -22,6 +23,7 @@ internal sealed class PartitionBuilder
 
         // A partition without a file (never written, or deleted) continues above the store's floor.
         _revision = current.Exists ? current.Revision : Math.Max(current.Revision, revisionFloor);
+        _exists = current.Exists;
     }
 
     /// <summary>Whether anything must be written.</summary>
@@ -47,9 +49,9 @@ internal sealed class PartitionBuilder
         var outcomes = new OperationOutcome[operations.Count];
         if (!changes)
         {
-            // Only deletes of missing documents: no revision is taken.
+            // Only deletes of missing documents: no revision is taken. A partition that does not exist has revision 0.
             Array.Fill(outcomes, new OperationOutcome(false, null));
-            return new CommitResult(_revision, changed: false, outcomes);
+            return new CommitResult(_exists ? _revision : 0, changed: false, outcomes);
         }
 
         var revision = ++_revision;
@@ -73,7 +75,7 @@ internal sealed class PartitionBuilder
             }
         }
 
-        HasChanges = true;
+        HasChanges = _exists = true;
         return new CommitResult(revision, changed: true, outcomes);
     }
 
@@ -83,7 +85,7 @@ internal sealed class PartitionBuilder
         var value = Batches.AddToSequence(name, _sequences.GetValueOrDefault(name), delta);
         _sequences[name] = value;
         _revision++;
-        HasChanges = true;
+        HasChanges = _exists = true;
         return value;
     }
 

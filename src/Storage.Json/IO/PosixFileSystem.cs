@@ -64,9 +64,9 @@ internal sealed class PosixFileSystem : IFileSystem
         {
             handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
         }
-        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        catch (IOException e) when (e.HResult == Libc.EWOULDBLOCK)
         {
-            // .NET's own advisory lock on open conflicts with the holder's exclusive lock.
+            // .NET's own advisory lock on open (flock LOCK_SH) conflicts with the holder's exclusive lock.
             throw new StoreLockedException(path, Internal.JsonErrors.Locked(path), e);
         }
 
