@@ -748,7 +748,11 @@ public sealed class SqliteStore : IStore
     {
         lock (_lifetimeLock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed)
+            {
+                throw new ObjectDisposedException(nameof(SqliteStore), ErrorMessages.Disposed);
+            }
+
             _running++;
         }
 

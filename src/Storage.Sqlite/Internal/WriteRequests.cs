@@ -76,8 +76,9 @@ internal sealed class WriteContext(SqliteSession session, DateTimeOffset now)
         if (!changes)
         {
             // Only deletes of missing documents: no revision is taken, the partition is not created.
+            // A partition that does not exist has revision 0 (the floor only seeds its first commit).
             Array.Fill(outcomes, new OperationOutcome(false, null));
-            return new CommitResult(CurrentRevision(partition), changed: false, outcomes);
+            return new CommitResult(session.Scalar(Sql.GetPartitionRevision, partition) is long current ? current : 0, changed: false, outcomes);
         }
 
         var revision = TakeRevision(partition);
@@ -131,13 +132,10 @@ internal sealed class WriteContext(SqliteSession session, DateTimeOffset now)
 
     public long PurgeExpired() => session.Execute(Sql.PurgeExpired, _nowMs);
 
-    /// <summary>The partition's revision, or the store's floor when the partition does not exist.</summary>
-    private long CurrentRevision(string partition)
-        => session.Scalar(Sql.GetPartitionRevision, partition) is long revision ? revision : RevisionFloor();
-
+    /// <summary>Takes the partition's next revision: above its last one, or above the store's floor when it does not exist.</summary>
     private long TakeRevision(string partition)
     {
-        var revision = CurrentRevision(partition) + 1;
+        var revision = (session.Scalar(Sql.GetPartitionRevision, partition) is long current ? current : RevisionFloor()) + 1;
         session.Execute(Sql.SetPartitionRevision, partition, revision);
         return revision;
     }
