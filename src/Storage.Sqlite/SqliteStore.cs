@@ -29,6 +29,9 @@ public sealed class SqliteStore : IStore
     /// <summary>How long a WAL-truncating checkpoint waits for readers of older snapshots.</summary>
     private static readonly TimeSpan s_checkpointWait = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long one attempt of a WAL-truncating checkpoint waits.</summary>
+    private static readonly TimeSpan s_checkpointAttempt = TimeSpan.FromMilliseconds(50);
+
     /// <summary>How long the store waits before it tries again after a checkpoint that readers held off.</summary>
     private static readonly TimeSpan s_checkpointBackoff = TimeSpan.FromSeconds(1);
 
@@ -62,6 +65,12 @@ public sealed class SqliteStore : IStore
 
     /// <summary>For tests: called after each group transaction has committed, with its requests in the order they applied.</summary>
     internal Action<IReadOnlyList<WriteRequest>>? GroupCommitted { get; set; }
+
+    /// <summary>For tests: how many WAL-truncating checkpoints succeeded.</summary>
+    internal int TruncatedCheckpoints { get; private set; }
+
+    /// <summary>For tests: how many WAL-truncating checkpoints readers or other processes held off.</summary>
+    internal int BlockedCheckpoints { get; private set; }
 
     /// <summary>For tests: whether commits check the WAL size and truncate it (on by default).</summary>
     internal bool BoundWal { get; set; } = true;
@@ -697,13 +706,20 @@ public sealed class SqliteStore : IStore
             return;
         }
 
-        // Wait for the readers of older snapshots at most s_checkpointWait: writers queue meanwhile.
+        // Wait for the readers of older snapshots at most s_checkpointWait (writers queue meanwhile), in
+        // short attempts: SQLite waits on the snapshot each reader had when the attempt began, and
+        // readers that keep starting new transactions move on to the newest one, which a fresh
+        // attempt no longer waits for.
         var done = false;
-        SetBusyTimeout(_writer.Connection, BusyTimeoutMs(Min(_options.BusyTimeout, s_checkpointWait)));
+        var started = Stopwatch.GetTimestamp();
+        SetBusyTimeout(_writer.Connection, BusyTimeoutMs(Min(_options.BusyTimeout, s_checkpointAttempt)));
         try
         {
-            using var reader = _writer.Query(Sql.CheckpointTruncate);
-            done = reader.Read() && reader.GetInt64(0) == 0;
+            while (!done && Stopwatch.GetElapsedTime(started) < Min(_options.BusyTimeout, s_checkpointWait))
+            {
+                using var reader = _writer.Query(Sql.CheckpointTruncate);
+                done = reader.Read() && reader.GetInt64(0) == 0;
+            }
         }
         catch (SqliteException e) when (SqliteErrors.IsBusy(e))
         {
@@ -714,8 +730,13 @@ public sealed class SqliteStore : IStore
             SetBusyTimeout(_writer.Connection, BusyTimeoutMs(_options.BusyTimeout));
         }
 
-        if (!done)
+        if (done)
         {
+            TruncatedCheckpoints++;
+        }
+        else
+        {
+            BlockedCheckpoints++;
             // A reader held its snapshot longer than the wait: do not stall every commit on it, try again later.
             _checkpointBackoffUntil = Stopwatch.GetTimestamp() + (long)(s_checkpointBackoff.TotalSeconds * Stopwatch.Frequency);
         }

@@ -32,7 +32,7 @@ public sealed class WalTests(ITestOutputHelper output) : IDisposable
 
     private async Task<long> WriteUnderConstantReaders(bool boundWal)
     {
-        await using var store = _db.Open(o => o.WalSizeLimit = Limit);
+        var store = _db.Open(o => o.WalSizeLimit = Limit);
         store.BoundWal = boundWal;
         await store.PutAsync("p", "c", "seed", "0");
 
@@ -70,7 +70,10 @@ public sealed class WalTests(ITestOutputHelper output) : IDisposable
         {
             stop.Cancel();
             await Task.WhenAll(readers);
+            await store.DisposeAsync();
         }
+
+        output.WriteLine($"checkpoints: {store.TruncatedCheckpoints} truncated, {store.BlockedCheckpoints} held off");
 
         return largest;
     }
