@@ -38,7 +38,7 @@ public sealed class SqliteStore : IStore
     private readonly string _path;
     private readonly TimeProvider _time;
     private readonly SqliteStoreOptions _options;
-    private readonly string _connectionString;
+    private readonly string _readerConnectionString;
     private readonly int _commandTimeoutSeconds;
     private readonly SqliteSession _writer;
     private readonly ConcurrentBag<SqliteSession> _idleReaders = [];
@@ -49,12 +49,12 @@ public sealed class SqliteStore : IStore
     private bool _disposed;
     private TaskCompletionSource? _drained;
 
-    private SqliteStore(string path, SqliteStoreOptions options, string connectionString, int commandTimeoutSeconds, SqliteSession writer)
+    private SqliteStore(string path, SqliteStoreOptions options, string readerConnectionString, int commandTimeoutSeconds, SqliteSession writer)
     {
         _path = path;
         _options = options;
         _time = options.TimeProvider;
-        _connectionString = connectionString;
+        _readerConnectionString = readerConnectionString;
         _commandTimeoutSeconds = commandTimeoutSeconds;
         _writer = writer;
         _queue = new CommitQueue<WriteRequest, object>(CommitGroup);
@@ -91,7 +91,7 @@ public sealed class SqliteStore : IStore
         Validate(options);
         var path = System.IO.Path.GetFullPath(options.Path);
         var commandTimeoutSeconds = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds);
-        var connectionString = new SqliteConnectionStringBuilder
+        var builder = new SqliteConnectionStringBuilder
         {
             DataSource = path,
             Mode = SqliteOpenMode.ReadWriteCreate,
@@ -100,7 +100,12 @@ public sealed class SqliteStore : IStore
             // The store keeps its own connections; a process-wide pool would hold the file open after dispose.
             Pooling = false,
             DefaultTimeout = commandTimeoutSeconds,
-        }.ToString();
+        };
+        var connectionString = builder.ToString();
+
+        // Readers open the file the writer created; they never create one (say, after it was deleted).
+        builder.Mode = SqliteOpenMode.ReadWrite;
+        var readerConnectionString = builder.ToString();
 
         try
         {
@@ -128,7 +133,7 @@ public sealed class SqliteStore : IStore
                 });
             }
 
-            return new SqliteStore(path, options, connectionString, commandTimeoutSeconds, writer);
+            return new SqliteStore(path, options, readerConnectionString, commandTimeoutSeconds, writer);
         }
         catch (SqliteException e)
         {
@@ -661,7 +666,11 @@ public sealed class SqliteStore : IStore
             return true;
         });
 
-        GroupCommitted?.Invoke(group.Select(e => e.Request).ToList());
+        if (GroupCommitted is { } observer)
+        {
+            observer(group.Select(e => e.Request).ToList());
+        }
+
         for (var i = 0; i < group.Count; i++)
         {
             if (errors[i] is { } error)
@@ -747,7 +756,7 @@ public sealed class SqliteStore : IStore
     private T Read<T>(Func<SqliteSession, T> read)
     {
         using var scope = Enter();
-        var session = _idleReaders.TryTake(out var idle) ? idle : WithRetry(_path, _options.BusyTimeout, () => OpenSession(_connectionString, _options, _commandTimeoutSeconds, _path, isWriter: false));
+        var session = _idleReaders.TryTake(out var idle) ? idle : WithRetry(_path, _options.BusyTimeout, () => OpenSession(_readerConnectionString, _options, _commandTimeoutSeconds, _path, isWriter: false));
         try
         {
             return WithRetry(_path, _options.BusyTimeout, () => read(session));

@@ -159,6 +159,31 @@ public sealed class ConnectionTests : IDisposable
         await release;
     }
 
+    [Fact]
+    public async Task Opening_a_database_another_connection_holds_exclusively_raises_StoreUnavailableException_within_the_budget()
+    {
+        await using (var store = _db.Open())
+        {
+            await store.PutAsync("p", "c", "k", "1");
+        }
+
+        // Someone switched the file to a rollback journal (sqlite3 can) and holds it exclusively:
+        // switching it back to WAL must wait, then give up.
+        using var holder = _db.Connect();
+        TestDatabase.Execute(holder, "PRAGMA journal_mode = DELETE");
+        TestDatabase.Execute(holder, "BEGIN EXCLUSIVE");
+        TestDatabase.Execute(holder, "UPDATE documents SET value = '2'");
+
+        var watch = Stopwatch.StartNew();
+        var e = Assert.Throws<StoreUnavailableException>(() => _db.Open(o => o.BusyTimeout = TimeSpan.FromMilliseconds(200)));
+
+        Assert.IsType<SqliteException>(e.InnerException);
+        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(5));
+        TestDatabase.Execute(holder, "ROLLBACK");
+        await using var reopened = _db.Open();
+        Assert.Equal("1", (await reopened.GetAsync("p", "c", "k"))!.GetJsonText());
+    }
+
     /// <summary>The descriptors of this process open on <paramref name="path"/> or its -wal/-shm (Linux: /proc/self/fd).</summary>
     private static List<string> OpenDescriptorsOf(string path)
     {
