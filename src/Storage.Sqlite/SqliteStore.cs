@@ -89,6 +89,17 @@ public sealed class SqliteStore : IStore
     internal static SqliteStore Open(SqliteStoreOptions options, IReadOnlyList<Migration> migrations)
     {
         Validate(options);
+
+        // The store keeps its own copy: changing the caller's options object later changes nothing.
+        options = new SqliteStoreOptions
+        {
+            Path = options.Path,
+            TimeProvider = options.TimeProvider,
+            Durability = options.Durability,
+            BusyTimeout = options.BusyTimeout,
+            WalSizeLimit = options.WalSizeLimit,
+            CheckIntegrityOnOpen = options.CheckIntegrityOnOpen,
+        };
         var path = System.IO.Path.GetFullPath(options.Path);
         var commandTimeoutSeconds = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds);
         var builder = new SqliteConnectionStringBuilder
@@ -116,14 +127,17 @@ public sealed class SqliteStore : IStore
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new StorageException(string.Format(CultureInfo.InvariantCulture, "Could not create the directory of '{0}'.", path), e);
+            throw new StorageException(SqliteErrors.DirectoryFailed(path), e);
         }
 
         SqliteSession? writer = null;
         try
         {
-            writer = OpenSession(connectionString, options, commandTimeoutSeconds, path, isWriter: true);
+            writer = OpenSession(connectionString, options, commandTimeoutSeconds);
+
+            // The schema check comes first, so a file the store refuses is left exactly as it was.
             Migrate(writer, path, migrations, options);
+            SwitchToWal(writer, path, options);
             if (options.CheckIntegrityOnOpen)
             {
                 WithRetry(path, options.BusyTimeout, () =>
@@ -306,7 +320,7 @@ public sealed class SqliteStore : IStore
         var destination = System.IO.Path.GetFullPath(destinationPath);
         if (string.Equals(destination, _path, StringComparison.Ordinal))
         {
-            throw new ArgumentException("The backup destination is the store's own database file.", nameof(destinationPath));
+            throw new ArgumentException(SqliteErrors.BackupOntoItself, nameof(destinationPath));
         }
 
         cancellationToken.ThrowIfCancellationRequested();
@@ -322,13 +336,15 @@ public sealed class SqliteStore : IStore
             {
                 using var target = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = temp, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
                 target.Open();
+                using var command = target.CreateCommand();
+                command.CommandText = Sql.SynchronousFull.Sql;
+                command.ExecuteNonQuery();
 
                 // One step over one read transaction of the source: a consistent snapshot, and WAL mode lets writers go on.
                 session.Connection.BackupDatabase(target);
-                using var command = target.CreateCommand();
+
+                // The copied header says WAL; make the copy one self-contained file.
                 command.CommandText = Sql.JournalModeDelete.Sql;
-                command.ExecuteNonQuery();
-                command.CommandText = Sql.SynchronousFull.Sql;
                 command.ExecuteNonQuery();
                 return true;
             });
@@ -418,7 +434,7 @@ public sealed class SqliteStore : IStore
     }
 
     /// <summary>Opens a connection and sets the per-connection pragmas every connection of the store carries.</summary>
-    private static SqliteSession OpenSession(string connectionString, SqliteStoreOptions options, int commandTimeoutSeconds, string path, bool isWriter)
+    private static SqliteSession OpenSession(string connectionString, SqliteStoreOptions options, int commandTimeoutSeconds)
     {
         var connection = new SqliteConnection(connectionString);
         var session = new SqliteSession(connection, commandTimeoutSeconds);
@@ -427,17 +443,8 @@ public sealed class SqliteStore : IStore
             connection.Open();
 
             SetBusyTimeout(connection, BusyTimeoutMs(options.BusyTimeout));
-            if (isWriter)
-            {
-                // Persistent in the file; switching needs the lock, so it waits like any writer.
-                var mode = WithRetry(path, options.BusyTimeout, () => Convert.ToString(session.Scalar(Sql.JournalModeWal), CultureInfo.InvariantCulture) ?? string.Empty);
-                if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
-                {
-                    throw new StorageException(SqliteErrors.NotWal(mode));
-                }
-            }
-
             session.Execute(options.Durability == DurabilityMode.Full ? Sql.SynchronousFull : Sql.SynchronousNormal);
+
             // Pragma values are not bindable; this is a validated integer from the options, never user data.
             Pragma(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA journal_size_limit = {options.WalSizeLimit}"));
             Pragma(connection, "PRAGMA wal_autocheckpoint = 1000");
@@ -462,6 +469,16 @@ public sealed class SqliteStore : IStore
     /// <summary>SQLite's busy handler: how long a statement waits for a lock before it returns SQLITE_BUSY (the same as <c>PRAGMA busy_timeout</c>).</summary>
     private static void SetBusyTimeout(SqliteConnection connection, int milliseconds)
         => SQLitePCL.raw.sqlite3_busy_timeout(connection.Handle, milliseconds);
+
+    /// <summary>Puts the file in WAL mode (persistent in the file). Switching needs the database to itself, so it waits like any writer.</summary>
+    private static void SwitchToWal(SqliteSession writer, string path, SqliteStoreOptions options)
+    {
+        var mode = WithRetry(path, options.BusyTimeout, () => Convert.ToString(writer.Scalar(Sql.JournalModeWal), CultureInfo.InvariantCulture) ?? string.Empty);
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new StorageException(SqliteErrors.NotWal(path, mode));
+        }
+    }
 
     /// <summary>Brings the schema up to date in one <c>BEGIN IMMEDIATE</c> transaction: all migrations or none.</summary>
     private static void Migrate(SqliteSession writer, string path, IReadOnlyList<Migration> migrations, SqliteStoreOptions options)
@@ -756,7 +773,7 @@ public sealed class SqliteStore : IStore
     private T Read<T>(Func<SqliteSession, T> read)
     {
         using var scope = Enter();
-        var session = _idleReaders.TryTake(out var idle) ? idle : WithRetry(_path, _options.BusyTimeout, () => OpenSession(_readerConnectionString, _options, _commandTimeoutSeconds, _path, isWriter: false));
+        var session = _idleReaders.TryTake(out var idle) ? idle : WithRetry(_path, _options.BusyTimeout, () => OpenSession(_readerConnectionString, _options, _commandTimeoutSeconds));
         try
         {
             return WithRetry(_path, _options.BusyTimeout, () => read(session));

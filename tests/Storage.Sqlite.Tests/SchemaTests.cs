@@ -148,9 +148,12 @@ public sealed class SchemaTests : IDisposable
             TestDatabase.Execute(connection, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)");
         }
 
+        var before = Hash(_db.Path);
         var e = Assert.Throws<CorruptDataException>(() => _db.Open());
 
         Assert.Equal(_db.Path, e.Location);
+        Assert.Equal(before, Hash(_db.Path));
+        Assert.False(File.Exists(_db.Path + "-wal"), "the store switched the other application's database to WAL mode");
         using var check = _db.Connect();
         Assert.Equal(0L, TestDatabase.Scalar(check, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'storage%'"));
     }

@@ -21,6 +21,10 @@ internal static class SqliteErrors
 
     public static string InvalidDurability(DurabilityMode value) => F("SqliteStoreOptions.Durability is {0}; it must be Full or Relaxed.", value);
 
+    public static string DirectoryFailed(string path) => F("Could not create the directory of '{0}'.", path);
+
+    public static string BackupOntoItself => "The backup destination is the store's own database file.";
+
     public static string NotADatabaseReason => "the file is not a SQLite database";
 
     public static string ForeignDatabaseReason => "it is a SQLite database, but not a Storage store (it has tables and no storage_meta table); Storage does not add its tables to another application's database";
@@ -31,7 +35,7 @@ internal static class SqliteErrors
 
     public static string IntegrityCheckFailed(string report) => F("PRAGMA integrity_check reported: {0}", report);
 
-    public static string NotWal(string mode) => F("the database could not be switched to WAL mode (journal_mode is '{0}')", mode);
+    public static string NotWal(string path, string mode) => F("The database '{0}' could not be switched to WAL mode (journal_mode is '{1}'); it must be on a local filesystem that supports shared memory.", path, mode);
 
     public static string BackupDestinationInUse(string path) => F("The backup destination '{0}' has a -wal, -shm or -journal file beside it: a database there is in use or needs recovery. Choose another destination or close it first.", path);
 
