@@ -334,24 +334,31 @@ public sealed class SqliteStore : IStore
         {
             Read(session =>
             {
-                using var target = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = temp, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
-                target.Open();
-                using var command = target.CreateCommand();
-                command.CommandText = Sql.SynchronousFull.Sql;
-                command.ExecuteNonQuery();
+                try
+                {
+                    using var target = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = temp, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
+                    target.Open();
+                    using var command = target.CreateCommand();
+                    command.CommandText = Sql.SynchronousFull.Sql;
+                    command.ExecuteNonQuery();
 
-                // One step over one read transaction of the source: a consistent snapshot, and WAL mode lets writers go on.
-                session.Connection.BackupDatabase(target);
+                    // One step over one read transaction of the source: a consistent snapshot, and WAL mode lets writers go on.
+                    session.Connection.BackupDatabase(target);
 
-                // The copied header says WAL; make the copy one self-contained file.
-                command.CommandText = Sql.JournalModeDelete.Sql;
-                command.ExecuteNonQuery();
-                return true;
+                    // The copied header says WAL; make the copy one self-contained file.
+                    command.CommandText = Sql.JournalModeDelete.Sql;
+                    command.ExecuteNonQuery();
+                    return true;
+                }
+                catch (SqliteException e) when (!SqliteErrors.IsBusy(e))
+                {
+                    throw new StorageException(SqliteErrors.BackupFailed(_path, destination), e);
+                }
             });
 
             File.Move(temp, destination, overwrite: true);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SqliteException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new StorageException(SqliteErrors.BackupFailed(_path, destination), e);
         }

@@ -92,6 +92,20 @@ public sealed class BackupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_backup_that_cannot_be_written_raises_StorageException_and_leaves_nothing_behind()
+    {
+        await using var store = _db.Open();
+        await store.PutAsync("p", "c", "k", "1");
+        var missingDirectory = Path.Combine(_db.Directory, "no-such-directory", "backup.db");
+
+        var e = await Assert.ThrowsAsync<StorageException>(async () => await store.BackupAsync(missingDirectory));
+
+        Assert.Contains(missingDirectory, e.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.GetDirectoryName(missingDirectory)));
+        Assert.Equal("1", (await store.GetAsync("p", "c", "k"))!.GetJsonText());
+    }
+
+    [Fact]
     public async Task A_backup_to_a_database_in_use_is_refused_and_leaves_it_alone()
     {
         await using var store = _db.Open();
