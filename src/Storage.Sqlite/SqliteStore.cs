@@ -135,9 +135,7 @@ public sealed class SqliteStore : IStore
         {
             writer = OpenSession(connectionString, options, commandTimeoutSeconds);
 
-            // The schema check comes first, so a file the store refuses is left exactly as it was.
-            Migrate(writer, path, migrations, options);
-            SwitchToWal(writer, path, options);
+            // The checks come first, so a file the store refuses is left exactly as it was.
             if (options.CheckIntegrityOnOpen)
             {
                 WithRetry(path, options.BusyTimeout, () =>
@@ -146,6 +144,9 @@ public sealed class SqliteStore : IStore
                     return true;
                 });
             }
+
+            Migrate(writer, path, migrations, options);
+            SwitchToWal(writer, path, options);
 
             return new SqliteStore(path, options, readerConnectionString, commandTimeoutSeconds, writer);
         }

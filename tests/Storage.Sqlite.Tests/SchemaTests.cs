@@ -186,9 +186,11 @@ public sealed class SchemaTests : IDisposable
             file.Write(Enumerable.Repeat((byte)0xA5, 4096).ToArray());
         }
 
+        var damaged = Hash(_db.Path);
         var onOpen = Assert.Throws<CorruptDataException>(() => _db.Open(o => o.CheckIntegrityOnOpen = true));
         Assert.Equal(_db.Path, onOpen.Location);
         Assert.Contains("integrity_check", onOpen.Reason, StringComparison.Ordinal);
+        Assert.Equal(damaged, Hash(_db.Path));
 
         await using var opened = _db.Open();
         var onDemand = await Assert.ThrowsAsync<CorruptDataException>(async () => await opened.CheckIntegrityAsync());
