@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Storage.CrashWriter;
-using Storage.Json.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Storage.Sqlite.Tests;
