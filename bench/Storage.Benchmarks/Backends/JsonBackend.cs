@@ -1,0 +1,26 @@
+using Storage.Benchmarks.Drivers;
+using Storage.Json;
+
+namespace Storage.Benchmarks.Backends;
+
+/// <summary>The JSON-files backend, against a hand-written durable atomic replace of the same bytes.</summary>
+internal sealed class JsonBackend(string root) : Backend
+{
+    public override string Name => "JSON";
+
+    public override string RawName => "atomic file replace";
+
+    public override string Describe() => "JSON files: DurabilityMode.Full (fsync of the file and of its directory per commit)";
+
+    public override ValueTask<Subjects> OpenAsync(string label)
+    {
+        var directory = Path.Combine(root, "json-" + label);
+        var storeDirectory = Path.Combine(directory, "store");
+        var store = JsonStore.Open(new JsonStoreOptions { Directory = storeDirectory });
+
+        // The partition keys of the benchmark are lower-case ASCII and digits, which the file-name
+        // encoding keeps as they are (docs/json-backend.md): partition "w000000" is p-w000000.json.
+        var raw = new RawFilesDriver(Path.Combine(directory, "raw"), partition => File.ReadAllBytes(Path.Combine(storeDirectory, "partitions", "p-" + partition + ".json")));
+        return ValueTask.FromResult(new Subjects(new StoreDriver(store), raw, DeleteDirectory(directory)));
+    }
+}

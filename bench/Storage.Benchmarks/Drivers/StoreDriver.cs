@@ -1,0 +1,103 @@
+using Storage.Benchmarks.Harness;
+using Storage.Benchmarks.Scenarios;
+
+namespace Storage.Benchmarks.Drivers;
+
+/// <summary>Every scenario through the <see cref="IStore"/> contract: the same code for every backend.</summary>
+internal sealed class StoreDriver(IStore store) : IDriver
+{
+    public string Name => "Storage";
+
+    public bool SupportsReads => true;
+
+    public IStore Store => store;
+
+    public async ValueTask SeedAsync(string partition, IReadOnlyList<Doc> docs)
+    {
+        foreach (var batch in Batches(docs))
+        {
+            await PutBatchAsync(partition, batch);
+        }
+    }
+
+    public async ValueTask<bool> GetAsync(string partition, string key)
+        => await store.GetAsync(partition, Data.Collection, key) is { } document && document.Value.Length > 0;
+
+    public async ValueTask<long> GetVersionAsync(string partition, string key)
+        => await store.GetAsync(partition, Data.Collection, key) is { } document ? document.Version : 0;
+
+    public async ValueTask<int> ListAsync(string partition, string prefix, int limit)
+        => (await store.ListAsync(partition, Data.Collection, new ListOptions { Prefix = prefix, Limit = limit })).Items.Count;
+
+    public async ValueTask<PutOutcome> PutAsync(string partition, string key, byte[] value, long expectedVersion)
+    {
+        try
+        {
+            return new(true, await store.PutAsync(partition, Data.Collection, key, value, WriteCondition.MustMatchVersion(expectedVersion)));
+        }
+        catch (VersionConflictException conflict)
+        {
+            return new(false, conflict.ActualVersion ?? 0);
+        }
+    }
+
+    public async ValueTask PutBatchAsync(string partition, IReadOnlyList<Doc> docs)
+    {
+        var operations = new WriteOperation[docs.Count];
+        for (var i = 0; i < docs.Count; i++)
+        {
+            operations[i] = WriteOperation.Put(Data.Collection, docs[i].Key, docs[i].Value);
+        }
+
+        await store.CommitAsync(partition, operations);
+    }
+
+    /// <summary>
+    /// There is no bulk-import member in the contract: a bulk load is <see cref="IStore.CommitAsync"/>
+    /// batches (at most <see cref="StoreLimits.MaxBatchOperations"/> operations and
+    /// <see cref="StoreLimits.MaxBatchBytes"/>), partition by partition, from several concurrent callers
+    /// so that group commit can share transactions and syncs between them.
+    /// </summary>
+    public ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
+    {
+        long written = 0;
+        using var partitions = new Workers.SharedEnumerator<PartitionDocs>(source);
+        Workers.Run(writers, _ =>
+        {
+            while (partitions.TryTake(out var partition))
+            {
+                foreach (var batch in Batches(partition.Docs))
+                {
+                    Workers.Wait(PutBatchAsync(partition.Partition, batch));
+                    Interlocked.Add(ref written, batch.Count);
+                }
+            }
+        });
+        return ValueTask.FromResult(written);
+    }
+
+    public ValueTask DisposeAsync() => store.DisposeAsync();
+
+    private static IEnumerable<IReadOnlyList<Doc>> Batches(IReadOnlyList<Doc> docs)
+    {
+        var batch = new List<Doc>();
+        long bytes = 0;
+        foreach (var doc in docs)
+        {
+            if (batch.Count == StoreLimits.MaxBatchOperations || bytes + doc.Value.Length > StoreLimits.MaxBatchBytes)
+            {
+                yield return batch;
+                batch = [];
+                bytes = 0;
+            }
+
+            batch.Add(doc);
+            bytes += doc.Value.Length;
+        }
+
+        if (batch.Count > 0)
+        {
+            yield return batch;
+        }
+    }
+}

@@ -1,0 +1,169 @@
+using System.Globalization;
+using Storage.Benchmarks;
+using Storage.Benchmarks.Backends;
+using Storage.Benchmarks.Drivers;
+using Storage.Benchmarks.Harness;
+using Storage.Benchmarks.Scenarios;
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException)
+{
+    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(BenchOptions.Usage);
+    return 2;
+}
+
+if (options.MaxLoad is { } maxLoad)
+{
+    while (Machine.Load1() > maxLoad)
+    {
+        Console.Error.WriteLine($"Load average {Machine.LoadAverage()} is above {maxLoad}; waiting for a quieter machine…");
+        Thread.Sleep(TimeSpan.FromSeconds(30));
+    }
+}
+
+var root = options.Directory ?? Path.Combine(Path.GetTempPath(), "storage-bench-" + Guid.NewGuid().ToString("N")[..8]);
+Directory.CreateDirectory(root);
+var loadAtStart = Machine.LoadAverage();
+var started = DateTimeOffset.UtcNow;
+
+var backends = new List<Backend>();
+bool Wanted(string name) => options.Backends.Count == 0 || options.Backends.Contains(name, StringComparer.OrdinalIgnoreCase);
+if (Wanted("json"))
+{
+    backends.Add(new JsonBackend(root));
+}
+
+if (Wanted("sqlite"))
+{
+    backends.Add(new SqliteBackend(root));
+}
+
+Scenario[] scenarios =
+[
+    new PointReadScenario(missing: false),
+    new PointReadScenario(missing: true),
+    new ListScenario(),
+    new ConditionalPutScenario(callers: 1, keys: 1),
+    new ConditionalPutScenario(callers: 16, keys: 16),
+    new ConditionalPutScenario(callers: 16, keys: 4),
+    new BatchScenario(),
+];
+
+var results = new Results();
+try
+{
+    foreach (var backend in backends)
+    {
+        foreach (var scenario in scenarios.Where(s => options.Includes(s.Id)))
+        {
+            results.Rows.Add(await RunScenarioAsync(backend, scenario));
+        }
+    }
+
+    if (options.Includes("bulk"))
+    {
+        foreach (var backend in backends)
+        {
+            results.Rows.Add(await RunBulkAsync(backend));
+        }
+    }
+}
+finally
+{
+    foreach (var backend in backends)
+    {
+        await backend.DisposeAsync();
+    }
+
+    if (options.Directory is null)
+    {
+        Directory.Delete(root, recursive: true);
+    }
+}
+
+string[] header =
+[
+    $"Command: `dotnet run -c Release --project bench/Storage.Benchmarks --{(args.Length > 0 ? " " + string.Join(' ', args) : string.Empty)}`",
+    $"Mode: {(options.Quick ? "quick" : "full")}; {options.Runs} runs of {options.RunLength.TotalSeconds:0.#} s per figure after a {options.Warmup.TotalSeconds:0.#} s warm-up, store and raw runs interleaved; medians (± half the range of the runs); bulk load: {options.BulkDocs:N0} documents of {Data.ValueBytes} bytes in {options.BulkPartitions:N0} partitions, {options.BulkRuns} runs",
+    .. Machine.Describe(root),
+    .. backends.Select(b => b.Describe()),
+    $"Load average (1, 5, 15 min) at start: {loadAtStart}; at end: {Machine.LoadAverage()}; {(DateTimeOffset.UtcNow - started).TotalMinutes:F1} minutes, {started:yyyy-MM-dd HH:mm} UTC",
+];
+var markdown = Report.Markdown(results, header)
+    + Environment.NewLine
+    + "Index lookup and stream append: not measured — the index and stream features have not landed in the contract yet."
+    + Environment.NewLine;
+Console.WriteLine(markdown);
+if (options.Out is { } outFile)
+{
+    await File.WriteAllTextAsync(outFile, markdown);
+}
+
+return 0;
+
+async Task<Row> RunScenarioAsync(Backend backend, Scenario scenario)
+{
+    await using var subjects = await backend.OpenAsync(scenario.Id);
+    await scenario.SeedAsync(subjects.Store);
+    IDriver? raw = scenario.Reads && !subjects.Raw.SupportsReads ? null : subjects.Raw;
+    if (raw is not null)
+    {
+        await scenario.SeedAsync(raw);
+    }
+
+    var drivers = raw is null ? new IDriver[] { subjects.Store } : [subjects.Store, raw];
+    var series = drivers.Select(d => new Series(d.Name)).ToArray();
+    foreach (var driver in drivers)
+    {
+        Meter.Timed(scenario.Callers, caller => scenario.CreateWorker(driver, caller), options.Warmup);
+        scenario.Notes(driver);
+    }
+
+    // Interleaved, so that a change in the machine's load touches the store and its baseline alike.
+    for (var run = 0; run < options.Runs; run++)
+    {
+        for (var i = 0; i < drivers.Length; i++)
+        {
+            series[i].Runs.Add(Meter.Timed(scenario.Callers, caller => scenario.CreateWorker(drivers[i], caller), options.RunLength));
+        }
+    }
+
+    var row = new Row(scenario.Id, scenario.Title, scenario.Unit, backend.Name, series[0], raw is null ? null : series[1]);
+    for (var i = 0; i < drivers.Length; i++)
+    {
+        if (scenario.Notes(drivers[i]) is { } note)
+        {
+            row.Notes.Add($"{(i == 0 ? "store" : "raw")}: {note}");
+        }
+    }
+
+    Progress(row);
+    return row;
+}
+
+async Task<Row> RunBulkAsync(Backend backend)
+{
+    var store = new Series("Storage");
+    var raw = new Series(backend.RawName);
+    for (var run = 0; run < options.BulkRuns; run++)
+    {
+        // A fresh, empty store and baseline for every run; the store loads first (the raw JSON
+        // baseline writes the bytes of the files the store wrote).
+        await using var subjects = await backend.OpenAsync("bulk-" + run.ToString(CultureInfo.InvariantCulture));
+        store.Runs.Add(Meter.Job(() => Workers.Wait(subjects.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters))));
+        raw.Runs.Add(Meter.Job(() => Workers.Wait(subjects.Raw.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters))));
+    }
+
+    var row = new Row("bulk", $"Bulk load, {options.BulkDocs:N0} documents in {options.BulkPartitions:N0} partitions (docs/s)", "docs/s", backend.Name, store, raw);
+    row.Notes.Add($"peak RSS growth: store {Report.Bytes(store.PeakWorkingSetGrowth ?? 0)}, raw {Report.Bytes(raw.PeakWorkingSetGrowth ?? 0)}; managed heap kept after the load: store {Report.Bytes(store.RetainedHeap ?? 0)}, raw {Report.Bytes(raw.RetainedHeap ?? 0)}");
+    Progress(row);
+    return row;
+}
+
+void Progress(Row row)
+    => Console.Error.WriteLine($"[{DateTimeOffset.Now:HH:mm:ss}] {row.Backend,-10} {row.ScenarioId,-16} store {Report.Figure(row.Store),-18} raw {(row.Raw is null ? "—" : Report.Figure(row.Raw)),-18} ratio {row.Ratio?.ToString("F2", CultureInfo.InvariantCulture) ?? "—"}  load {Machine.LoadAverage()}");
