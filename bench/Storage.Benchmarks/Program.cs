@@ -26,6 +26,7 @@ if (options.MaxLoad is { } maxLoad)
     }
 }
 
+Callers.Prepare(Math.Max(16, options.BulkWriters));
 var root = options.Directory ?? Path.Combine(Path.GetTempPath(), "storage-bench-" + Guid.NewGuid().ToString("N")[..8]);
 Directory.CreateDirectory(root);
 var loadAtStart = Machine.LoadAverage();
@@ -120,7 +121,7 @@ async Task<Row> RunScenarioAsync(Backend backend, Scenario scenario)
     var series = drivers.Select(d => new Series(d.Name)).ToArray();
     foreach (var driver in drivers)
     {
-        Meter.Timed(scenario.Callers, caller => scenario.CreateWorker(driver, caller), options.Warmup);
+        await Meter.TimedAsync(scenario.Callers, caller => scenario.CreateWorker(driver, caller), options.Warmup);
         scenario.Notes(driver);
     }
 
@@ -129,7 +130,7 @@ async Task<Row> RunScenarioAsync(Backend backend, Scenario scenario)
     {
         for (var i = 0; i < drivers.Length; i++)
         {
-            series[i].Runs.Add(Meter.Timed(scenario.Callers, caller => scenario.CreateWorker(drivers[i], caller), options.RunLength));
+            series[i].Runs.Add(await Meter.TimedAsync(scenario.Callers, caller => scenario.CreateWorker(drivers[i], caller), options.RunLength));
         }
     }
 
@@ -150,13 +151,22 @@ async Task<Row> RunBulkAsync(Backend backend)
 {
     var store = new Series("Storage");
     var raw = new Series(backend.RawName);
+
+    // Warm-up: a small load with each subject, discarded, so that neither pays for compiling the code they share.
+    await using (var warm = await backend.OpenAsync("bulk-warmup"))
+    {
+        var partitions = Math.Max(200, options.BulkPartitions / 20);
+        await warm.Store.BulkLoadAsync(Data.Stream("d", partitions, BenchOptions.DocsPerPartition), options.BulkWriters);
+        await warm.Raw.BulkLoadAsync(Data.Stream("d", partitions, BenchOptions.DocsPerPartition), options.BulkWriters);
+    }
+
     for (var run = 0; run < options.BulkRuns; run++)
     {
         // A fresh, empty store and baseline for every run; the store loads first (the raw JSON
         // baseline writes the bytes of the files the store wrote).
         await using var subjects = await backend.OpenAsync("bulk-" + run.ToString(CultureInfo.InvariantCulture));
-        store.Runs.Add(Meter.Job(() => Workers.Wait(subjects.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters))));
-        raw.Runs.Add(Meter.Job(() => Workers.Wait(subjects.Raw.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters))));
+        store.Runs.Add(await Meter.JobAsync(() => subjects.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters)));
+        raw.Runs.Add(await Meter.JobAsync(() => subjects.Raw.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters)));
     }
 
     var row = new Row("bulk", $"Bulk load, {options.BulkDocs:N0} documents in {options.BulkPartitions:N0} partitions (docs/s)", "docs/s", backend.Name, store, raw);
@@ -166,4 +176,4 @@ async Task<Row> RunBulkAsync(Backend backend)
 }
 
 void Progress(Row row)
-    => Console.Error.WriteLine($"[{DateTimeOffset.Now:HH:mm:ss}] {row.Backend,-10} {row.ScenarioId,-16} store {Report.Figure(row.Store),-18} raw {(row.Raw is null ? "—" : Report.Figure(row.Raw)),-18} ratio {row.Ratio?.ToString("F2", CultureInfo.InvariantCulture) ?? "—"}  load {Machine.LoadAverage()}");
+    => Console.Error.WriteLine($"[{DateTimeOffset.Now:HH:mm:ss}] {row.Backend,-10} {row.ScenarioId,-16} store {Report.Figure(row.Store),-18} raw {(row.Raw is null ? "—" : Report.Figure(row.Raw)),-18} ratio {row.Ratio?.ToString("F2", CultureInfo.InvariantCulture) ?? "—",-5} cpu µs/op {Report.Micros(row.Store)} vs {(row.Raw is null ? "—" : Report.Micros(row.Raw))}  B/op {Report.Bytes(row.Store.BytesPerOp)} vs {(row.Raw is null ? "—" : Report.Bytes(row.Raw.BytesPerOp))}  load {Machine.LoadAverage()}");

@@ -77,21 +77,23 @@ internal sealed partial class RawFilesDriver(string directory, Func<string, byte
         return ValueTask.CompletedTask;
     }
 
-    /// <summary><paramref name="writers"/> threads, one atomic replace per partition, with the bytes of the JSON store's file for it.</summary>
-    public ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
+    /// <summary><paramref name="writers"/> concurrent callers, one atomic replace per partition, with the bytes of the JSON store's file for it.</summary>
+    public async ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
     {
         Directory.CreateDirectory(directory);
-        long written = 0;
-        using var partitions = new Workers.SharedEnumerator<PartitionDocs>(source);
-        Workers.Run(writers, _ =>
+        using var partitions = new Callers.SharedEnumerator<PartitionDocs>(source);
+        var written = await Callers.RunAsync(writers, _ =>
         {
+            long done = 0;
             while (partitions.TryTake(out var partition))
             {
                 Replace(partition.Partition, storeFileBytes(partition.Partition));
-                Interlocked.Add(ref written, partition.Docs.Count);
+                done += partition.Docs.Count;
             }
+
+            return Task.FromResult(done);
         });
-        return ValueTask.FromResult(written);
+        return written.Sum();
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -58,22 +58,24 @@ internal sealed class StoreDriver(IStore store) : IDriver
     /// <see cref="StoreLimits.MaxBatchBytes"/>), partition by partition, from several concurrent callers
     /// so that group commit can share transactions and syncs between them.
     /// </summary>
-    public ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
+    public async ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
     {
-        long written = 0;
-        using var partitions = new Workers.SharedEnumerator<PartitionDocs>(source);
-        Workers.Run(writers, _ =>
+        using var partitions = new Callers.SharedEnumerator<PartitionDocs>(source);
+        var written = await Callers.RunAsync(writers, async _ =>
         {
+            long done = 0;
             while (partitions.TryTake(out var partition))
             {
                 foreach (var batch in Batches(partition.Docs))
                 {
-                    Workers.Wait(PutBatchAsync(partition.Partition, batch));
-                    Interlocked.Add(ref written, batch.Count);
+                    await PutBatchAsync(partition.Partition, batch);
+                    done += batch.Count;
                 }
             }
+
+            return done;
         });
-        return ValueTask.FromResult(written);
+        return written.Sum();
     }
 
     public ValueTask DisposeAsync() => store.DisposeAsync();

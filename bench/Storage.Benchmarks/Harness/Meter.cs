@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace Storage.Benchmarks.Harness;
 
@@ -6,11 +7,14 @@ namespace Storage.Benchmarks.Harness;
 /// <param name="Operations">Operations completed (documents, for batches and bulk loads).</param>
 /// <param name="Seconds">Wall-clock time from the start signal until every caller had finished.</param>
 /// <param name="AllocatedBytes">Bytes allocated by the whole process meanwhile (every thread, precise).</param>
+/// <param name="CpuSeconds">CPU time of the whole process meanwhile (user and kernel, every thread): steadier than wall-clock time on a shared machine.</param>
 /// <param name="PeakWorkingSetGrowth">For bulk loads: the highest resident set seen, less the resident set before the run.</param>
 /// <param name="RetainedHeap">For bulk loads: the managed heap after the run and a full collection, less the heap before it (what the store keeps).</param>
-internal sealed record Run(long Operations, double Seconds, long AllocatedBytes, long? PeakWorkingSetGrowth = null, long? RetainedHeap = null)
+internal sealed record Run(long Operations, double Seconds, long AllocatedBytes, double CpuSeconds, long? PeakWorkingSetGrowth = null, long? RetainedHeap = null)
 {
     public double OpsPerSecond => Operations / Seconds;
+
+    public double CpuMicrosecondsPerOp => Operations == 0 ? 0 : CpuSeconds * 1e6 / Operations;
 
     public double BytesPerOp => Operations == 0 ? 0 : (double)AllocatedBytes / Operations;
 }
@@ -19,60 +23,51 @@ internal sealed record Run(long Operations, double Seconds, long AllocatedBytes,
 internal static class Meter
 {
     /// <summary>
-    /// Runs <paramref name="callers"/> dedicated threads, each calling its worker in a loop for
+    /// Runs <paramref name="callers"/> concurrent callers, each calling its worker in a loop for
     /// <paramref name="duration"/>; a worker returns how many operations its call completed.
     /// Workers are created before the clock starts (their set-up is not measured).
     /// </summary>
-    public static Run Timed(int callers, Func<int, Func<int>> createWorker, TimeSpan duration)
+    public static async Task<Run> TimedAsync(int callers, Func<int, Func<ValueTask<int>>> createWorker, TimeSpan duration)
     {
         var workers = Enumerable.Range(0, callers).Select(createWorker).ToArray();
-        var counts = new long[callers];
-        var stop = 0;
-        using var ready = new CountdownEvent(callers);
-        using var go = new ManualResetEventSlim();
-        long started = 0;
+        var stop = new StrongBox<bool>();
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = Callers.RunAsync(callers, async index =>
+        {
+            var worker = workers[index];
+            await go.Task;
+            long done = 0;
+            while (!Volatile.Read(ref stop.Value))
+            {
+                done += await worker();
+            }
+
+            return done;
+        });
 
         Settle();
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
-
-        // One more thread keeps the clock, so that every caller is a peer of the others.
-        Workers.Run(callers + 1, index =>
-        {
-            if (index == callers)
-            {
-                ready.Wait();
-                started = Stopwatch.GetTimestamp();
-                go.Set();
-                Thread.Sleep(duration);
-                Volatile.Write(ref stop, 1);
-                return;
-            }
-
-            var worker = workers[index];
-            ready.Signal();
-            go.Wait();
-            long done = 0;
-            while (Volatile.Read(ref stop) == 0)
-            {
-                done += worker();
-            }
-
-            counts[index] = done;
-        });
-
+        var cpuBefore = CpuTime();
+        var started = Stopwatch.GetTimestamp();
+        go.SetResult();
+        await Task.Delay(duration);
+        Volatile.Write(ref stop.Value, true);
+        var counts = await running;
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpu = CpuTime() - cpuBefore;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
-        return new Run(counts.Sum(), elapsed, allocated);
+        return new Run(counts.Sum(), elapsed, allocated, cpu);
     }
 
     /// <summary>Runs one job (a bulk load), sampling the resident set and the managed heap while it runs.</summary>
-    public static Run Job(Func<long> job)
+    public static async Task<Run> JobAsync(Func<ValueTask<long>> job)
     {
         Settle();
         var heapBefore = GC.GetTotalMemory(forceFullCollection: false);
         var workingSetBefore = WorkingSet();
         var peak = workingSetBefore;
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var cpuBefore = CpuTime();
         using var done = new ManualResetEventSlim();
         var sampler = new Thread(() =>
         {
@@ -92,7 +87,7 @@ internal static class Meter
         long operations;
         try
         {
-            operations = job();
+            operations = await job();
         }
         finally
         {
@@ -101,11 +96,12 @@ internal static class Meter
         }
 
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpu = CpuTime() - cpuBefore;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         peak = Math.Max(peak, WorkingSet());
         Settle();
         var retained = GC.GetTotalMemory(forceFullCollection: false) - heapBefore;
-        return new Run(operations, elapsed, allocated, peak - workingSetBefore, retained);
+        return new Run(operations, elapsed, allocated, cpu, peak - workingSetBefore, retained);
     }
 
     private static void Settle()
@@ -113,6 +109,12 @@ internal static class Meter
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
+    }
+
+    private static double CpuTime()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.TotalProcessorTime.TotalSeconds;
     }
 
     private static long WorkingSet()

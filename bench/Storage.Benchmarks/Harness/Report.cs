@@ -15,15 +15,15 @@ internal static class Report
         }
 
         text.AppendLine();
-        text.AppendLine("| Scenario | Backend | Storage | Raw baseline | Storage / raw | Storage B/op | Raw B/op | Target |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---|");
+        text.AppendLine("| Scenario | Backend | Storage | Raw baseline | Storage / raw | Storage B/op | Raw B/op | Storage CPU µs/op | Raw CPU µs/op | Target |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var row in results.Rows)
         {
             var raw = row.Raw is { Runs.Count: > 0 } r ? $"{Figure(r)} ({r.Subject})" : "—";
             var ratio = row.Ratio is { } value ? value.ToString("F2", CultureInfo.InvariantCulture) : "—";
             var target = Target.For(row) is { } t ? $"{t.Text}: {t.Judge(results, row)}" : string.Empty;
             var notes = row.Notes.Count > 0 ? "; " + string.Join("; ", row.Notes) : string.Empty;
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {row.Title} | {row.Backend} | {Figure(row.Store)} {row.Unit} | {raw} | {ratio} | {Bytes(row.Store.BytesPerOp)} | {(row.Raw is { Runs.Count: > 0 } rr ? Bytes(rr.BytesPerOp) : "—")} | {target}{notes} |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {row.Title} | {row.Backend} | {Figure(row.Store)} {row.Unit} | {raw} | {ratio} | {Bytes(row.Store.BytesPerOp)} | {(row.Raw is { Runs.Count: > 0 } rr ? Bytes(rr.BytesPerOp) : "—")} | {Micros(row.Store)} | {(row.Raw is { Runs.Count: > 0 } rc ? Micros(rc) : "—")} | {target}{notes} |");
         }
 
         return text.ToString();
@@ -32,6 +32,8 @@ internal static class Report
     /// <summary>"12,345 ±3%": the median and half the range of the runs.</summary>
     public static string Figure(Series series)
         => $"{series.OpsPerSecond.ToString("N0", CultureInfo.InvariantCulture)} ±{series.Spread * 100:F0}%";
+
+    public static string Micros(Series series) => series.CpuMicrosecondsPerOp.ToString(series.CpuMicrosecondsPerOp < 10 ? "F2" : "F0", CultureInfo.InvariantCulture);
 
     public static string Bytes(double value) => value switch
     {

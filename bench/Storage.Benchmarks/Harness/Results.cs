@@ -11,6 +11,8 @@ internal sealed class Series(string subject)
 
     public double BytesPerOp => Median(Runs.Select(r => r.BytesPerOp));
 
+    public double CpuMicrosecondsPerOp => Median(Runs.Select(r => r.CpuMicrosecondsPerOp));
+
     public double? PeakWorkingSetGrowth => Runs.All(r => r.PeakWorkingSetGrowth is not null) && Runs.Count > 0 ? Median(Runs.Select(r => (double)r.PeakWorkingSetGrowth!.Value)) : null;
 
     public double? RetainedHeap => Runs.All(r => r.RetainedHeap is not null) && Runs.Count > 0 ? Median(Runs.Select(r => (double)r.RetainedHeap!.Value)) : null;

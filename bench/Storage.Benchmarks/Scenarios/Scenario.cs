@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Storage.Benchmarks.Drivers;
-using Storage.Benchmarks.Harness;
 
 namespace Storage.Benchmarks.Scenarios;
 
@@ -28,7 +27,7 @@ internal abstract class Scenario
     public abstract ValueTask SeedAsync(IDriver driver);
 
     /// <summary>Creates the worker of caller <paramref name="caller"/>: one call does some operations and returns how many succeeded.</summary>
-    public abstract Func<int> CreateWorker(IDriver driver, int caller);
+    public abstract Func<ValueTask<int>> CreateWorker(IDriver driver, int caller);
 
     /// <summary>Notes for the table collected while running (conflicts, say), or <see langword="null"/>.</summary>
     public virtual string? Notes(IDriver driver) => null;
@@ -55,19 +54,19 @@ internal sealed class PointReadScenario(bool missing) : Scenario
         }
     }
 
-    public override Func<int> CreateWorker(IDriver driver, int caller)
+    public override Func<ValueTask<int>> CreateWorker(IDriver driver, int caller)
     {
         var random = new Random(caller + 1);
         var targets = Enumerable.Range(0, 4096)
             .Select(_ => (Data.Partition("r", random.Next(Partitions)), missing ? "m" + Data.Key(random.Next(PerPartition))[1..] : Data.Key(random.Next(PerPartition))))
             .ToArray();
         var next = 0;
-        return () =>
+        return async () =>
         {
             for (var i = 0; i < Burst; i++)
             {
                 var (partition, key) = targets[next++ & (targets.Length - 1)];
-                if (Workers.Wait(driver.GetAsync(partition, key)) == missing)
+                if (await driver.GetAsync(partition, key) == missing)
                 {
                     throw new InvalidOperationException($"{driver.Name}: {partition}/{key} should {(missing ? "not " : string.Empty)}exist.");
                 }
@@ -93,15 +92,15 @@ internal sealed class ListScenario : Scenario
 
     public override ValueTask SeedAsync(IDriver driver) => driver.SeedAsync(s_partition, Data.Docs(0, PerPartition));
 
-    public override Func<int> CreateWorker(IDriver driver, int caller)
+    public override Func<ValueTask<int>> CreateWorker(IDriver driver, int caller)
     {
         // Keys are k000000…k000999: the prefix k0001 selects k000100…k000199.
         var prefixes = Enumerable.Range(0, PerPartition / Page).Select(i => Data.Key(i * Page)[..5]).ToArray();
         var next = 0;
-        return () =>
+        return async () =>
         {
             var prefix = prefixes[next++ % prefixes.Length];
-            var count = Workers.Wait(driver.ListAsync(s_partition, prefix, Page));
+            var count = await driver.ListAsync(s_partition, prefix, Page);
             return count == Page ? 1 : throw new InvalidOperationException($"{driver.Name}: listing {prefix} gave {count} documents, not {Page}.");
         };
     }
@@ -128,15 +127,16 @@ internal sealed class ConditionalPutScenario(int callers, int keys) : Scenario
 
     public override ValueTask SeedAsync(IDriver driver) => driver.SeedAsync(s_partition, Data.Docs(0, PerPartition));
 
-    public override Func<int> CreateWorker(IDriver driver, int caller)
+    public override Func<ValueTask<int>> CreateWorker(IDriver driver, int caller)
     {
         var attempts = _attempts.GetOrAdd(driver, static _ => new Attempts());
         var key = Data.Key(caller % keys);
-        var known = Workers.Wait(driver.GetVersionAsync(s_partition, key));
+        long? known = null;
         var next = caller;
-        return () =>
+        return async () =>
         {
-            var outcome = Workers.Wait(driver.PutAsync(s_partition, key, Data.Value(next++), known));
+            known ??= await driver.GetVersionAsync(s_partition, key);
+            var outcome = await driver.PutAsync(s_partition, key, Data.Value(next++), known.Value);
             known = outcome.Version;
             if (outcome.Written)
             {
@@ -185,13 +185,13 @@ internal sealed class BatchScenario : Scenario
 
     public override ValueTask SeedAsync(IDriver driver) => driver.SeedAsync(s_partition, Data.Docs(0, Size));
 
-    public override Func<int> CreateWorker(IDriver driver, int caller)
+    public override Func<ValueTask<int>> CreateWorker(IDriver driver, int caller)
     {
         var batches = Enumerable.Range(1, 4).Select(seed => Data.Docs(0, Size, seed)).ToArray();
         var next = 0;
-        return () =>
+        return async () =>
         {
-            Workers.Wait(driver.PutBatchAsync(s_partition, batches[next++ & 3]));
+            await driver.PutBatchAsync(s_partition, batches[next++ & 3]);
             return Size;
         };
     }
