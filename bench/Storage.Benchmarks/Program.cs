@@ -122,7 +122,6 @@ async Task<Row> RunScenarioAsync(Backend backend, Scenario scenario)
     foreach (var driver in drivers)
     {
         await Meter.TimedAsync(scenario.Callers, caller => scenario.CreateWorker(driver, caller), options.Warmup);
-        scenario.Notes(driver);
     }
 
     // Interleaved, so that a change in the machine's load touches the store and its baseline alike.
@@ -153,26 +152,29 @@ async Task<Row> RunBulkAsync(Backend backend)
     var raw = new Series(backend.RawName);
 
     // Warm-up: a small load with each subject, discarded, so that neither pays for compiling the code they share.
-    await using (var warm = await backend.OpenAsync("bulk-warmup"))
-    {
-        var partitions = Math.Max(200, options.BulkPartitions / 20);
-        await warm.Store.BulkLoadAsync(Data.Stream("d", partitions, BenchOptions.DocsPerPartition), options.BulkWriters);
-        await warm.Raw.BulkLoadAsync(Data.Stream("d", partitions, BenchOptions.DocsPerPartition), options.BulkWriters);
-    }
-
+    await BulkRunAsync(backend, "bulk-warmup", Math.Max(200, options.BulkPartitions / 20));
     for (var run = 0; run < options.BulkRuns; run++)
     {
-        // A fresh, empty store and baseline for every run; the store loads first (the raw JSON
-        // baseline writes the bytes of the files the store wrote).
-        await using var subjects = await backend.OpenAsync("bulk-" + run.ToString(CultureInfo.InvariantCulture));
-        store.Runs.Add(await Meter.JobAsync(() => subjects.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters)));
-        raw.Runs.Add(await Meter.JobAsync(() => subjects.Raw.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters)));
+        var (storeRun, rawRun) = await BulkRunAsync(backend, "bulk-" + run.ToString(CultureInfo.InvariantCulture), options.BulkPartitions);
+        store.Runs.Add(storeRun);
+        raw.Runs.Add(rawRun);
     }
 
     var row = new Row("bulk", $"Bulk load, {options.BulkDocs:N0} documents in {options.BulkPartitions:N0} partitions (docs/s)", "docs/s", backend.Name, store, raw);
-    row.Notes.Add($"peak RSS growth: store {Report.Bytes(store.PeakWorkingSetGrowth ?? 0)}, raw {Report.Bytes(raw.PeakWorkingSetGrowth ?? 0)}; managed heap kept after the load: store {Report.Bytes(store.RetainedHeap ?? 0)}, raw {Report.Bytes(raw.RetainedHeap ?? 0)}");
+    row.Notes.Add($"worst run: peak RSS growth: store {Report.Bytes(store.PeakWorkingSetGrowth ?? 0)}, raw {Report.Bytes(raw.PeakWorkingSetGrowth ?? 0)}; managed heap kept by the open store after the load: {Report.Bytes(store.RetainedHeap ?? 0)}");
     Progress(row);
     return row;
+}
+
+// One run on a fresh, empty store and baseline, in a method of its own so that nothing of an
+// earlier run is still reachable when the next one measures its memory. The store loads first:
+// the raw JSON baseline writes the bytes of the files the store wrote.
+async Task<(Run Store, Run Raw)> BulkRunAsync(Backend backend, string label, int partitions)
+{
+    await using var subjects = await backend.OpenAsync(label);
+    var storeRun = await Meter.JobAsync(() => subjects.Store.BulkLoadAsync(Data.Stream("d", partitions, BenchOptions.DocsPerPartition), options.BulkWriters));
+    var rawRun = await Meter.JobAsync(() => subjects.Raw.BulkLoadAsync(Data.Stream("d", partitions, BenchOptions.DocsPerPartition), options.BulkWriters));
+    return (storeRun, rawRun);
 }
 
 void Progress(Row row)

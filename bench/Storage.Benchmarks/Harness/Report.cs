@@ -15,15 +15,14 @@ internal static class Report
         }
 
         text.AppendLine();
-        text.AppendLine("| Scenario | Backend | Storage | Raw baseline | Storage / raw | Storage B/op | Raw B/op | Storage CPU µs/op | Raw CPU µs/op | Target |");
+        text.AppendLine("| Scenario | Backend | Storage | Raw baseline | Storage / raw | Storage B/op | Raw B/op | Storage CPU µs/op | Raw CPU µs/op | Target; notes |");
         text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var row in results.Rows)
         {
             var raw = row.Raw is { Runs.Count: > 0 } r ? $"{Figure(r)} ({r.Subject})" : "—";
             var ratio = row.Ratio is { } value ? value.ToString("F2", CultureInfo.InvariantCulture) : "—";
-            var target = Target.For(row) is { } t ? $"{t.Text}: {t.Judge(results, row)}" : string.Empty;
-            var notes = row.Notes.Count > 0 ? "; " + string.Join("; ", row.Notes) : string.Empty;
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {row.Title} | {row.Backend} | {Figure(row.Store)} {row.Unit} | {raw} | {ratio} | {Bytes(row.Store.BytesPerOp)} | {(row.Raw is { Runs.Count: > 0 } rr ? Bytes(rr.BytesPerOp) : "—")} | {Micros(row.Store)} | {(row.Raw is { Runs.Count: > 0 } rc ? Micros(rc) : "—")} | {target}{notes} |");
+            var remarks = string.Join("; ", row.Notes.Prepend(Target.For(row) is { } t ? $"{t.Text}: {t.Judge(results, row)}" : null).OfType<string>());
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {row.Title} | {row.Backend} | {Figure(row.Store)} {row.Unit} | {raw} | {ratio} | {Bytes(row.Store.BytesPerOp)} | {(row.Raw is { Runs.Count: > 0 } rr ? Bytes(rr.BytesPerOp) : "—")} | {Micros(row.Store)} | {(row.Raw is { Runs.Count: > 0 } rc ? Micros(rc) : "—")} | {remarks} |");
         }
 
         return text.ToString();

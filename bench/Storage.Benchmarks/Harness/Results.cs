@@ -13,9 +13,11 @@ internal sealed class Series(string subject)
 
     public double CpuMicrosecondsPerOp => Median(Runs.Select(r => r.CpuMicrosecondsPerOp));
 
-    public double? PeakWorkingSetGrowth => Runs.All(r => r.PeakWorkingSetGrowth is not null) && Runs.Count > 0 ? Median(Runs.Select(r => (double)r.PeakWorkingSetGrowth!.Value)) : null;
+    // Memory figures are the worst run, not the median: a bound is about the worst case, and a run
+    // can read low when the previous run's store is still being collected while it measures.
+    public long? PeakWorkingSetGrowth => Runs.Max(r => r.PeakWorkingSetGrowth);
 
-    public double? RetainedHeap => Runs.All(r => r.RetainedHeap is not null) && Runs.Count > 0 ? Median(Runs.Select(r => (double)r.RetainedHeap!.Value)) : null;
+    public long? RetainedHeap => Runs.Max(r => r.RetainedHeap);
 
     /// <summary>Half the range of the runs, relative to the median: how much to trust the figure.</summary>
     public double Spread => Runs.Count < 2 ? 0 : (Runs.Max(r => r.OpsPerSecond) - Runs.Min(r => r.OpsPerSecond)) / 2 / OpsPerSecond;
