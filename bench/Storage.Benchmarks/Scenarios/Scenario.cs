@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using Storage.Benchmarks.Drivers;
 
 namespace Storage.Benchmarks.Scenarios;
@@ -129,7 +130,7 @@ internal sealed class ConditionalPutScenario(int callers, int keys) : Scenario
 
     public override Func<ValueTask<int>> CreateWorker(IDriver driver, int caller)
     {
-        var attempts = _attempts.GetOrAdd(driver, static _ => new Attempts());
+        var attempts = _attempts.GetOrAdd(driver, _ => new Attempts(callers));
         var key = Data.Key(caller % keys);
         long? known = null;
         var next = caller;
@@ -141,6 +142,7 @@ internal sealed class ConditionalPutScenario(int callers, int keys) : Scenario
             if (outcome.Written)
             {
                 Interlocked.Increment(ref attempts.Puts);
+                Interlocked.Increment(ref attempts.PerCaller[caller]);
                 return 1;
             }
 
@@ -156,18 +158,23 @@ internal sealed class ConditionalPutScenario(int callers, int keys) : Scenario
 
     public override string? Notes(IDriver driver)
     {
-        if (keys >= callers || !_attempts.TryGetValue(driver, out var attempts) || attempts.Puts + attempts.Conflicts == 0)
+        if (callers == 1 || !_attempts.TryGetValue(driver, out var attempts) || attempts.Puts == 0)
         {
             return null;
         }
 
-        return $"{100.0 * attempts.Conflicts / (attempts.Puts + attempts.Conflicts):F0}% of attempts conflicted";
+        // Fairness: callers that never got a put through were starved by the others.
+        var served = attempts.PerCaller.Count(n => n > 0);
+        var share = 100.0 * attempts.Conflicts / (attempts.Puts + attempts.Conflicts);
+        var conflicts = keys >= callers ? string.Empty : $"{(share is > 0 and < 1 ? "<1" : share.ToString("F0", CultureInfo.InvariantCulture))}% of attempts conflicted, ";
+        return $"{conflicts}{served} of {callers} callers got puts through";
     }
 
-    private sealed class Attempts
+    private sealed class Attempts(int callers)
     {
         public long Puts;
         public long Conflicts;
+        public readonly long[] PerCaller = new long[callers];
     }
 }
 
