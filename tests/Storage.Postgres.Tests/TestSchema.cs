@@ -18,6 +18,8 @@ internal sealed class TestSchema : IAsyncDisposable
 
     public string Name { get; }
 
+    public static string UniqueSuffix() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(5));
+
     public static async Task<TestSchema> CreateAsync(string hint) => new(await PostgresTestServer.GetAsync(), PostgresTestServer.NewSchemaName(hint));
 
     public PostgresStoreOptions Options(Action<PostgresStoreOptions>? configure = null)
