@@ -24,7 +24,13 @@ namespace Storage;
 /// </para>
 /// <para>
 /// A document whose <see cref="StoredDocument.ExpiresAt"/> is at or before the store's clock is
-/// invisible to every operation, exactly as if it had been deleted.
+/// invisible to every operation, exactly as if it had been deleted. A put whose expiry has already
+/// passed still commits (and takes a revision); the document is invisible at once.
+/// </para>
+/// <para>
+/// Argument errors may be thrown by the call itself or by awaiting the returned task; callers
+/// should simply await. After the store is disposed, every member throws
+/// <see cref="ObjectDisposedException"/>.
 /// </para>
 /// </remarks>
 /// <seealso href="../../docs/contract.md"/>
@@ -50,7 +56,7 @@ public interface IStore : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the batch if it has not started to commit.</param>
     /// <returns>The revision the batch took and one outcome per operation.</returns>
     /// <exception cref="ArgumentException">The partition key is not valid, the batch is empty, too large, or touches a document twice.</exception>
-    /// <exception cref="VersionConflictException">A condition did not hold; nothing was written.</exception>
+    /// <exception cref="VersionConflictException">A condition did not hold; nothing was written. When several do not hold, the first in batch order is reported.</exception>
     /// <exception cref="CorruptDataException">The partition's stored data fails its checks; nothing was written.</exception>
     /// <exception cref="StoreUnavailableException">The backend could not be reached within its retry budget.</exception>
     ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default);
@@ -72,7 +78,7 @@ public interface IStore : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the increment if it has not started to commit.</param>
     /// <returns>The counter's new value: the last id of the reserved block.</returns>
     /// <exception cref="ArgumentException">An identifier is not valid or <paramref name="delta"/> is less than 1.</exception>
-    /// <exception cref="OverflowException">The counter would pass <see cref="long.MaxValue"/>; it is unchanged.</exception>
+    /// <exception cref="OverflowException">The counter would pass <see cref="long.MaxValue"/>; it is unchanged and no revision is taken.</exception>
     ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a named counter without changing it.</summary>
@@ -104,7 +110,8 @@ public interface IStore : IAsyncDisposable
 
     /// <summary>
     /// Physically removes every expired document of every partition. Expired documents are
-    /// invisible whether or not they have been purged; backends also purge as they go.
+    /// invisible whether or not they have been purged, and stay stored until this purge (or a put
+    /// that replaces them), so the count is the same in every backend. Purging takes no revision.
     /// </summary>
     /// <param name="cancellationToken">Cancels the purge between partitions.</param>
     /// <returns>How many expired documents were removed.</returns>

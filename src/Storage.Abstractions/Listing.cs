@@ -7,13 +7,13 @@ namespace Storage;
 /// <seealso href="../../docs/contract.md#listing"/>
 public sealed record ListOptions
 {
-    /// <summary>Only keys that start with this prefix (ordinal, no normalization); <see langword="null"/> for all.</summary>
+    /// <summary>Only keys that start with this prefix (ordinal, no normalization); <see langword="null"/> for all. An empty string is rejected.</summary>
     public string? Prefix { get; init; }
 
-    /// <summary>Only keys at or after this key (inclusive); <see langword="null"/> for no lower bound.</summary>
+    /// <summary>Only keys at or after this key (inclusive); <see langword="null"/> for no lower bound. An empty string is rejected.</summary>
     public string? StartKey { get; init; }
 
-    /// <summary>Only keys before this key (exclusive); <see langword="null"/> for no upper bound.</summary>
+    /// <summary>Only keys before this key (exclusive); <see langword="null"/> for no upper bound. An empty string is rejected.</summary>
     public string? EndKey { get; init; }
 
     /// <summary>Whether to list from the highest key down.</summary>
@@ -23,8 +23,9 @@ public sealed record ListOptions
     public int Limit { get; init; } = StoreLimits.DefaultPageSize;
 
     /// <summary>
-    /// The token of the previous page, to continue after it; the other options must be the same as
-    /// for that page. Paging stays correct while other writers insert and delete: no key is
+    /// The token of the previous page, to continue after it. The prefix, the bounds and the order
+    /// must be the same as for that page (the page size may change); a token from another listing
+    /// is rejected with <see cref="ArgumentException"/>. Paging stays correct while other writers insert and delete: no key is
     /// returned twice, and no key that existed throughout is skipped.
     /// </summary>
     public string? ContinuationToken { get; init; }

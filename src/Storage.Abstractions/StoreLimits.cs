@@ -8,7 +8,7 @@ namespace Storage;
 public static class StoreLimits
 {
     /// <summary>The largest partition key, in UTF-8 bytes.</summary>
-    public const int MaxPartitionKeyBytes = 256;
+    public const int MaxPartitionKeyBytes = 512;
 
     /// <summary>The largest document key, in UTF-8 bytes.</summary>
     public const int MaxDocumentKeyBytes = 512;

@@ -74,7 +74,7 @@ public sealed class JsonStore : IStore
         var root = Path.GetFullPath(options.Directory);
         var partitions = Path.Combine(root, PartitionsDirectoryName);
         var sync = options.Durability == DurabilityMode.Full;
-        Io(root, () => files.CreateDirectory(root));
+        Io(root, () => CreateDirectoryDurably(files, root, sync));
         var directoryLock = Io(root, () => files.LockExclusive(Path.Combine(root, LockFileName)));
         try
         {
@@ -92,11 +92,11 @@ public sealed class JsonStore : IStore
                 }
 
                 manifest = new Manifest(Manifest.CurrentFormat, 0);
-                Io(partitions, () => files.CreateDirectory(partitions));
+                Io(partitions, () => CreateDirectoryDurably(files, partitions, sync));
                 Io(manifestPath, () => AtomicWrite(files, root, Manifest.FileName, manifest.Serialize(), sync));
             }
 
-            Io(partitions, () => files.CreateDirectory(partitions));
+            Io(partitions, () => CreateDirectoryDurably(files, partitions, sync));
             Io(root, () => RemoveTempFiles(files, root, sync));
             Io(partitions, () => RemoveTempFiles(files, partitions, sync));
 
@@ -439,8 +439,7 @@ public sealed class JsonStore : IStore
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                // The file may hold the old or the new content: read it afresh next time.
-                handle.Snapshot = null;
+                Forget(handle);
                 Fail(group, start, end, new StorageException(JsonErrors.WriteFailed(handle.Path), e));
                 return;
             }
@@ -492,7 +491,7 @@ public sealed class JsonStore : IStore
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                handle.Snapshot = null;
+                Forget(handle);
                 throw new StorageException(JsonErrors.WriteFailed(handle.Path), e);
             }
 
@@ -507,6 +506,37 @@ public sealed class JsonStore : IStore
         catch (StorageException e)
         {
             entry.Fail(e);
+        }
+    }
+
+    /// <summary>
+    /// After a failed write the file may hold the old or the new content, or be gone: drop the
+    /// cached state so the next access reads whatever is on disk, and list the partition only if
+    /// its file is there.
+    /// </summary>
+    private void Forget(Partition handle)
+    {
+        handle.Snapshot = null;
+        bool exists;
+        try
+        {
+            exists = _files.FileExists(handle.Path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        lock (_catalogLock)
+        {
+            if (exists)
+            {
+                _catalog.Add(handle.Key);
+            }
+            else
+            {
+                _catalog.Remove(handle.Key);
+            }
         }
     }
 
@@ -569,6 +599,30 @@ public sealed class JsonStore : IStore
         if (sync)
         {
             files.SyncDirectory(directory);
+        }
+    }
+
+    /// <summary>Creates a directory and any missing parents, and makes each new entry durable by syncing its parent.</summary>
+    private static void CreateDirectoryDurably(IFileSystem files, string path, bool sync)
+    {
+        var missing = new List<string>();
+        for (var directory = path; directory is not null && !files.DirectoryExists(directory); directory = Path.GetDirectoryName(directory))
+        {
+            missing.Add(directory);
+        }
+
+        if (missing.Count == 0)
+        {
+            return;
+        }
+
+        files.CreateDirectory(path);
+        if (sync)
+        {
+            foreach (var created in missing)
+            {
+                files.SyncDirectory(Path.GetDirectoryName(created)!);
+            }
         }
     }
 
@@ -686,7 +740,11 @@ public sealed class JsonStore : IStore
     {
         lock (_lifetimeLock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed)
+            {
+                throw new ObjectDisposedException(nameof(JsonStore), ErrorMessages.Disposed);
+            }
+
             _running++;
         }
 

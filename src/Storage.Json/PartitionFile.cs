@@ -163,7 +163,7 @@ internal static class PartitionFile
     private static PartitionSnapshot Read(JsonElement root, string path, string? expectedPartition)
     {
         var partition = RequireString(root, "partition", path);
-        if (!TryValidate(() => Identifiers.ValidatePartitionKey(partition)))
+        if (!Identifiers.IsValidPartitionKey(partition))
         {
             throw Corrupt(path, "the partition key inside the file is not a valid key");
         }
@@ -226,7 +226,7 @@ internal static class PartitionFile
     {
         var key = entry.Name;
         var where = $"document '{key}' of collection '{collection}'";
-        if (!TryValidate(() => Identifiers.ValidateDocumentKey(key)) || entry.Value.ValueKind != JsonValueKind.Object)
+        if (!Identifiers.IsValidDocumentKey(key) || entry.Value.ValueKind != JsonValueKind.Object)
         {
             throw Corrupt(path, where + " is not valid");
         }
@@ -303,19 +303,6 @@ internal static class PartitionFile
         => DateTimeOffset.TryParseExact(RequireString(parent, name, path), TimestampFormat, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value)
             ? value
             : throw Corrupt(path, $"'{name}' is not a UTC timestamp ({TimestampFormat})");
-
-    private static bool TryValidate(Action validate)
-    {
-        try
-        {
-            validate();
-            return true;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
 
     private static CorruptDataException Corrupt(string path, string reason, Exception? inner = null) => new(path, reason, inner);
 }

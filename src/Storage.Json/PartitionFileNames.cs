@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Storage.Internal;
 
 namespace Storage.Json;
 
@@ -121,13 +122,19 @@ internal static class PartitionFileNames
         }
 
         var raw = bytes.ToArray();
-        if (raw.Length == 0 || !System.Text.Unicode.Utf8.IsValid(raw))
+        if (!System.Text.Unicode.Utf8.IsValid(raw))
         {
             return false;
         }
 
-        partitionKey = Encoding.UTF8.GetString(raw);
-        return string.Equals(Encode(partitionKey), fileName, StringComparison.Ordinal);
+        var key = Encoding.UTF8.GetString(raw);
+        if (!Identifiers.IsValidPartitionKey(key) || !string.Equals(Encode(key), fileName, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        partitionKey = key;
+        return true;
     }
 
     private static bool IsSafe(byte b) => b is (>= (byte)'a' and <= (byte)'z') or (>= (byte)'0' and <= (byte)'9') or (byte)'_' or (byte)'-';

@@ -52,6 +52,16 @@ public static class Identifiers
         return true;
     }
 
+    /// <summary>Whether <paramref name="partition"/> is a valid partition key.</summary>
+    /// <param name="partition">The candidate.</param>
+    /// <returns><see langword="true"/> when valid.</returns>
+    public static bool IsValidPartitionKey(string partition) => Check(partition, "partition key", StoreLimits.MaxPartitionKeyBytes) is null;
+
+    /// <summary>Whether <paramref name="key"/> is a valid document key.</summary>
+    /// <param name="key">The candidate.</param>
+    /// <returns><see langword="true"/> when valid.</returns>
+    public static bool IsValidDocumentKey(string key) => Check(key, "document key", StoreLimits.MaxDocumentKeyBytes) is null;
+
     /// <summary>Validates a string that is compared against keys (a prefix or bound), which may be of any length up to the key limit.</summary>
     /// <param name="value">The string.</param>
     /// <param name="what">What it is, for the message.</param>
@@ -62,9 +72,17 @@ public static class Identifiers
     private static void ValidateKey(string value, string what, int maxBytes, string paramName)
     {
         ArgumentNullException.ThrowIfNull(value, paramName);
+        if (Check(value, what, maxBytes) is { } error)
+        {
+            throw new ArgumentException(error, paramName);
+        }
+    }
+
+    private static string? Check(string value, string what, int maxBytes)
+    {
         if (value.Length == 0)
         {
-            throw new ArgumentException(ErrorMessages.Empty(what), paramName);
+            return ErrorMessages.Empty(what);
         }
 
         for (var i = 0; i < value.Length; i++)
@@ -72,7 +90,7 @@ public static class Identifiers
             var c = value[i];
             if (c == '\0')
             {
-                throw new ArgumentException(ErrorMessages.ContainsNul(what), paramName);
+                return ErrorMessages.ContainsNul(what);
             }
 
             if (char.IsHighSurrogate(c))
@@ -83,19 +101,16 @@ public static class Identifiers
                     continue;
                 }
 
-                throw new ArgumentException(ErrorMessages.UnpairedSurrogate(what, i), paramName);
+                return ErrorMessages.UnpairedSurrogate(what, i);
             }
 
             if (char.IsLowSurrogate(c))
             {
-                throw new ArgumentException(ErrorMessages.UnpairedSurrogate(what, i), paramName);
+                return ErrorMessages.UnpairedSurrogate(what, i);
             }
         }
 
         var bytes = Encoding.UTF8.GetByteCount(value);
-        if (bytes > maxBytes)
-        {
-            throw new ArgumentException(ErrorMessages.TooLong(what, bytes, maxBytes), paramName);
-        }
+        return bytes > maxBytes ? ErrorMessages.TooLong(what, bytes, maxBytes) : null;
     }
 }

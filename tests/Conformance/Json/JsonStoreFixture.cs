@@ -1,0 +1,26 @@
+using Storage.Json;
+
+namespace Storage.Conformance.Json;
+
+/// <summary>JSON-file stores, each in a new directory under one temporary root that is removed at the end.</summary>
+public sealed class JsonStoreFixture : StoreFixture
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "storage-conformance-json-" + Guid.NewGuid().ToString("N"));
+
+    /// <inheritdoc/>
+    protected override Task<IStore> OpenStoreAsync(TimeProvider time)
+    {
+        var directory = Path.Combine(_root, Guid.NewGuid().ToString("N"));
+        return Task.FromResult<IStore>(JsonStore.Open(new JsonStoreOptions { Directory = directory, TimeProvider = time }));
+    }
+
+    /// <inheritdoc/>
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,50 @@
+namespace Storage.Conformance;
+
+/// <summary>
+/// Creates fresh, isolated stores of one backend for the conformance suites, and disposes them
+/// when the test class is done. Genuine backend differences become virtual capability flags here
+/// (none so far) — never <c>if (store is X)</c> in a suite.
+/// </summary>
+public abstract class StoreFixture : IAsyncLifetime
+{
+    private readonly Lock _lock = new();
+    private readonly List<IStore> _stores = [];
+
+    /// <summary>Opens a new, empty store that no other test sees.</summary>
+    /// <param name="time">The store's clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <returns>The store; the fixture disposes it.</returns>
+    public async Task<IStore> CreateStoreAsync(TimeProvider? time = null)
+    {
+        var store = await OpenStoreAsync(time ?? TimeProvider.System).ConfigureAwait(false);
+        lock (_lock)
+        {
+            _stores.Add(store);
+        }
+
+        return store;
+    }
+
+    /// <summary>Opens a new, empty store of the backend.</summary>
+    /// <param name="time">The store's clock.</param>
+    /// <returns>The store.</returns>
+    protected abstract Task<IStore> OpenStoreAsync(TimeProvider time);
+
+    /// <inheritdoc/>
+    public virtual Task InitializeAsync() => Task.CompletedTask;
+
+    /// <inheritdoc/>
+    public virtual async Task DisposeAsync()
+    {
+        IStore[] stores;
+        lock (_lock)
+        {
+            stores = [.. _stores];
+            _stores.Clear();
+        }
+
+        foreach (var store in stores)
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

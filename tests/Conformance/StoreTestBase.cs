@@ -1,0 +1,15 @@
+namespace Storage.Conformance;
+
+/// <summary>The base of every conformance suite: access to the backend's fixture.</summary>
+/// <typeparam name="TFixture">The backend's fixture.</typeparam>
+public abstract class StoreTestBase<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : StoreFixture
+{
+    /// <summary>The backend's fixture.</summary>
+    protected TFixture Fixture { get; } = fixture;
+
+    /// <summary>Opens a new, empty store of the backend under test.</summary>
+    /// <param name="time">The store's clock; the system clock when <see langword="null"/>.</param>
+    /// <returns>The store.</returns>
+    protected Task<IStore> CreateStoreAsync(TimeProvider? time = null) => Fixture.CreateStoreAsync(time);
+}

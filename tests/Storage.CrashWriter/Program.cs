@@ -1,0 +1,197 @@
+using System.Globalization;
+using System.Text;
+using Storage;
+using Storage.CrashWriter;
+using Storage.Json;
+
+// Usage: Storage.CrashWriter --backend json --path <dir> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]
+//
+//   loop        (default) writes until killed: conditional puts, batches across keys, sequence
+//               increments; prints BEGIN before and ACK after each write (see CrashLog).
+//   single-put  one put, its ACK line, then exits: the process the strace test traces.
+//   hold-lock   opens the store, prints READY and holds it until stdin closes.
+//
+// Every line goes out in one write(2) to fd 1 as soon as it is printed, so a line a killed writer
+// printed is a line the test reads, and an ACK line is written only after the write's task completed.
+var arguments = Arguments.Parse(args);
+if (arguments is null)
+{
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json --path <dir> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]");
+    return CrashLog.ExitUsage;
+}
+
+var output = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), bufferSize: 64 * 1024) { AutoFlush = true };
+void Print(string line) => output.Write(line + "\n");
+
+IStore store;
+try
+{
+    store = arguments.Backend switch
+    {
+        "json" => JsonStore.Open(new JsonStoreOptions { Directory = arguments.Path, Durability = arguments.Durability }),
+        _ => throw new ArgumentException($"Unknown backend '{arguments.Backend}'."),
+    };
+}
+catch (StoreLockedException e)
+{
+    Print($"{CrashLog.Locked} {e.Message.ReplaceLineEndings(" ")}");
+    return CrashLog.ExitLocked;
+}
+catch (Exception e)
+{
+    Print($"{CrashLog.Error} open failed: {e.ToString().ReplaceLineEndings(" ")}");
+    return CrashLog.ExitError;
+}
+
+try
+{
+    await using (store)
+    {
+        switch (arguments.Mode)
+        {
+            case "hold-lock":
+                Print(CrashLog.Ready);
+                while (Console.In.ReadLine() is not null)
+                {
+                }
+
+                break;
+
+            case "single-put":
+                await new Writer(store, arguments, Print).PutAsync("strace", "k", "{\"single\":true}");
+                break;
+
+            default:
+                Print($"{CrashLog.Open} {arguments.Path}");
+                await new Writer(store, arguments, Print).LoopAsync();
+                break;
+        }
+    }
+
+    return 0;
+}
+catch (Exception e)
+{
+    Print($"{CrashLog.Error} {e.ToString().ReplaceLineEndings(" ")}");
+    return CrashLog.ExitError;
+}
+
+/// <summary>The command line.</summary>
+internal sealed record Arguments(string Backend, string Path, int Seed, string Run, string Mode, DurabilityMode Durability)
+{
+    public static Arguments? Parse(string[] args)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            values[args[i][2..]] = args[i + 1];
+        }
+
+        if (args.Length % 2 != 0 || !values.TryGetValue("backend", out var backend) || !values.TryGetValue("path", out var path))
+        {
+            return null;
+        }
+
+        var seed = values.TryGetValue("seed", out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : Environment.TickCount;
+        var mode = values.GetValueOrDefault("mode", "loop");
+        DurabilityMode? durability = values.GetValueOrDefault("durability", "full") switch
+        {
+            "full" => DurabilityMode.Full,
+            "relaxed" => DurabilityMode.Relaxed,
+            _ => null,
+        };
+        if (mode is not ("loop" or "single-put" or "hold-lock") || durability is null)
+        {
+            return null;
+        }
+
+        return new Arguments(backend, path, seed, values.GetValueOrDefault("run", seed.ToString(CultureInfo.InvariantCulture)), mode, durability.Value);
+    }
+}
+
+/// <summary>Writes and reports each write before it starts and after it is acknowledged.</summary>
+internal sealed class Writer(IStore store, Arguments arguments, Action<string> print)
+{
+    private readonly Random _random = new(arguments.Seed);
+    private readonly Dictionary<(string Partition, string Key), long> _versions = [];
+    private long _counter;
+
+    /// <summary>Writes until killed. Every put is conditional on the version this writer last saw, so a lost write shows up as a conflict too.</summary>
+    public async Task LoopAsync()
+    {
+        foreach (var partition in CrashKeySpace.Partitions)
+        {
+            foreach (var key in CrashKeySpace.Keys)
+            {
+                if (await store.GetAsync(partition, CrashKeySpace.Collection, key) is { } document)
+                {
+                    _versions[(partition, key)] = document.Version;
+                }
+            }
+        }
+
+        while (true)
+        {
+            var partition = CrashKeySpace.Partitions[_random.Next(CrashKeySpace.Partitions.Count)];
+            var dice = _random.Next(10);
+            if (dice < 5)
+            {
+                await CommitAsync(CrashOpKind.Put, partition, [CrashKeySpace.Keys[_random.Next(CrashKeySpace.Keys.Count)]]);
+            }
+            else if (dice < 8)
+            {
+                var keys = CrashKeySpace.Keys.OrderBy(_ => _random.Next()).Take(_random.Next(2, 6)).ToList();
+                await CommitAsync(CrashOpKind.Batch, partition, keys);
+            }
+            else
+            {
+                var op = new CrashOp(CrashOpKind.Sequence, NextOpId(), partition, CrashKeySpace.Sequence, [], _random.Next(1, 4));
+                print(CrashLog.FormatBegin(op));
+                var value = await store.IncrementSequenceAsync(partition, CrashKeySpace.Sequence, op.Delta);
+                print(CrashLog.FormatAck(op, value));
+            }
+        }
+    }
+
+    /// <summary>One unconditional put, then its ACK line.</summary>
+    public async Task PutAsync(string partition, string key, string json)
+    {
+        var value = Encoding.UTF8.GetBytes(json);
+        var op = new CrashOp(CrashOpKind.Put, NextOpId(), partition, CrashKeySpace.Collection, [new CrashDoc(key, CrashLog.HashValue(value))], 0);
+        print(CrashLog.FormatBegin(op));
+        var version = await store.PutAsync(partition, CrashKeySpace.Collection, key, value);
+        print(CrashLog.FormatAck(op, version));
+    }
+
+    private async Task CommitAsync(CrashOpKind kind, string partition, IReadOnlyList<string> keys)
+    {
+        var opId = NextOpId();
+        var operations = new List<WriteOperation>();
+        var docs = new List<CrashDoc>();
+        foreach (var key in keys)
+        {
+            // The padding makes files of varying size, so a kill lands in a write more often.
+            var value = Encoding.UTF8.GetBytes($"{{\"op\":\"{opId}\",\"key\":\"{key}\",\"pad\":\"{new string('x', _random.Next(4000))}\"}}");
+            var condition = _versions.TryGetValue((partition, key), out var version) ? WriteCondition.MustMatchVersion(version) : WriteCondition.MustNotExist;
+            operations.Add(WriteOperation.Put(CrashKeySpace.Collection, key, value, condition));
+            docs.Add(new CrashDoc(key, CrashLog.HashValue(value)));
+        }
+
+        var op = new CrashOp(kind, opId, partition, CrashKeySpace.Collection, docs, 0);
+        print(CrashLog.FormatBegin(op));
+        var result = await store.CommitAsync(partition, operations);
+        foreach (var key in keys)
+        {
+            _versions[(partition, key)] = result.Revision;
+        }
+
+        print(CrashLog.FormatAck(op, result.Revision));
+    }
+
+    private string NextOpId() => $"r{arguments.Run}.{++_counter}";
+}

@@ -1,0 +1,165 @@
+using Storage.CrashWriter;
+
+namespace Storage.Json.Tests.Infrastructure;
+
+/// <summary>
+/// What a directory written by crash-writer runs must hold: for each key the last acknowledged
+/// value and version, for each sequence the last acknowledged value. After each killed run it
+/// takes the run's output, checks the store against it — allowing the one write in flight to be
+/// there entirely or not at all — and then adopts what the store shows for that write.
+/// </summary>
+internal sealed class CrashModel
+{
+    private readonly Dictionary<(string Partition, string Key), Expected> _documents = [];
+    private readonly Dictionary<string, long> _sequences = new(StringComparer.Ordinal);
+
+    /// <summary>Checks the store that <paramref name="open"/> opens against the writer's <paramref name="lines"/>; returns what is wrong.</summary>
+    public async Task<IReadOnlyList<string>> VerifyAsync(IReadOnlyList<string> lines, Func<IStore> open)
+    {
+        var violations = new List<string>();
+        var inFlight = Apply(lines, violations);
+        if (violations.Count > 0)
+        {
+            return violations;
+        }
+
+        IStore store;
+        try
+        {
+            store = open();
+        }
+        catch (Exception e)
+        {
+            return [$"the store does not open after the kill: {e}"];
+        }
+
+        await using (store)
+        {
+            try
+            {
+                await VerifyDocumentsAsync(store, inFlight, violations);
+                await VerifySequencesAsync(store, inFlight, violations);
+                var listed = (await store.ListPartitionsAsync(new PartitionListOptions { Limit = StoreLimits.MaxPageSize })).Items.Select(p => p.Partition);
+                violations.AddRange(listed.Except(CrashKeySpace.Partitions, StringComparer.Ordinal).Select(p => $"partition '{p}' was never written"));
+            }
+            catch (Exception e)
+            {
+                violations.Add($"reading the store after the kill failed: {e}");
+            }
+        }
+
+        return violations;
+    }
+
+    /// <summary>Applies the acknowledged writes; returns the write in flight (a BEGIN without its ACK), if any.</summary>
+    private CrashOp? Apply(IReadOnlyList<string> lines, List<string> violations)
+    {
+        CrashOp? pending = null;
+        foreach (var text in lines)
+        {
+            var line = CrashLog.Parse(text);
+            switch (line.Tag)
+            {
+                case CrashLog.Begin when pending is not null:
+                    violations.Add($"the writer began {line.Op!.OpId} before {pending.OpId} was acknowledged");
+                    return null;
+                case CrashLog.Begin:
+                    pending = line.Op;
+                    break;
+                case CrashLog.Ack when pending?.OpId != line.Op!.OpId:
+                    violations.Add($"acknowledgement without its BEGIN: {text}");
+                    return null;
+                case CrashLog.Ack when pending.Kind == CrashOpKind.Sequence:
+                    var previous = _sequences.GetValueOrDefault(pending.Partition);
+                    if (line.Result != previous + pending.Delta)
+                    {
+                        violations.Add($"{pending.OpId}: sequence of '{pending.Partition}' went from {previous} to {line.Result}, not by {pending.Delta}");
+                    }
+
+                    _sequences[pending.Partition] = line.Result;
+                    pending = null;
+                    break;
+                case CrashLog.Ack:
+                    foreach (var doc in pending.Docs)
+                    {
+                        _documents[(pending.Partition, doc.Key)] = new Expected(doc.ValueHash, line.Result, pending.OpId);
+                    }
+
+                    pending = null;
+                    break;
+                case CrashLog.Open:
+                    break;
+                default:
+                    // ERROR (a conflict means the writer saw a version it never wrote: a lost write) or LOCKED.
+                    violations.Add($"the writer reported: {text}");
+                    break;
+            }
+        }
+
+        return pending;
+    }
+
+    private async Task VerifyDocumentsAsync(IStore store, CrashOp? inFlight, List<string> violations)
+    {
+        foreach (var partition in CrashKeySpace.Partitions)
+        {
+            var inFlightHere = inFlight is { Kind: not CrashOpKind.Sequence } && inFlight.Partition == partition ? inFlight : null;
+            var applied = new List<(CrashDoc Doc, long Version)>();
+            foreach (var key in CrashKeySpace.Keys)
+            {
+                var document = await store.GetAsync(partition, CrashKeySpace.Collection, key);
+                var actual = document is null ? null : new Expected(CrashLog.HashValue(document.Value.Span), document.Version, "?");
+                var expected = _documents.GetValueOrDefault((partition, key));
+                if (inFlightHere?.Docs.FirstOrDefault(d => d.Key == key) is { } flying && actual?.ValueHash == flying.ValueHash)
+                {
+                    applied.Add((flying, actual.Version));
+                    continue;
+                }
+
+                if (actual?.ValueHash != expected?.ValueHash || actual?.Version != expected?.Version)
+                {
+                    violations.Add($"'{partition}'/{key}: expected {Describe(expected)}, found {Describe(actual)}");
+                }
+            }
+
+            var listed = (await store.ListAsync(partition, CrashKeySpace.Collection, new ListOptions { Limit = StoreLimits.MaxPageSize })).Items;
+            violations.AddRange(listed.Where(d => !CrashKeySpace.Keys.Contains(d.Key)).Select(d => $"'{partition}'/{d.Key} was never written"));
+
+            if (inFlightHere is null || applied.Count == 0)
+            {
+                continue;
+            }
+
+            if (applied.Count != inFlightHere.Docs.Count || applied.Select(a => a.Version).Distinct().Count() != 1)
+            {
+                violations.Add($"{inFlightHere.OpId} was half applied: {applied.Count} of its {inFlightHere.Docs.Count} documents are there, at versions {string.Join(", ", applied.Select(a => a.Version))}");
+                continue;
+            }
+
+            foreach (var (doc, version) in applied)
+            {
+                _documents[(partition, doc.Key)] = new Expected(doc.ValueHash, version, inFlightHere.OpId);
+            }
+        }
+    }
+
+    private async Task VerifySequencesAsync(IStore store, CrashOp? inFlight, List<string> violations)
+    {
+        foreach (var partition in CrashKeySpace.Partitions)
+        {
+            var actual = await store.GetSequenceAsync(partition, CrashKeySpace.Sequence);
+            var expected = _sequences.GetValueOrDefault(partition);
+            var allowed = inFlight is { Kind: CrashOpKind.Sequence } && inFlight.Partition == partition ? new[] { expected, expected + inFlight.Delta } : [expected];
+            if (!allowed.Contains(actual))
+            {
+                violations.Add($"sequence of '{partition}': expected {string.Join(" or ", allowed)}, found {actual}");
+            }
+
+            _sequences[partition] = actual;
+        }
+    }
+
+    private static string Describe(Expected? state) => state is null ? "no document" : $"value {state.ValueHash} at version {state.Version} (from {state.OpId})";
+
+    private sealed record Expected(string ValueHash, long Version, string OpId);
+}

@@ -1,0 +1,69 @@
+namespace Storage.Json.Tests.Infrastructure;
+
+/// <summary>
+/// A write to put through every fault: <see cref="Setup"/> builds acknowledged state (with full
+/// durability, then the store is reopened), <see cref="Act"/> is the write whose every file-layer
+/// step fails or loses power in turn.
+/// </summary>
+/// <param name="Name">The scenario's name, as theory data.</param>
+/// <param name="Partition">The partition the act writes (where the follow-up write goes).</param>
+/// <param name="Setup">Writes the state that must survive.</param>
+/// <param name="Act">The write under test.</param>
+internal sealed record FaultScenario(string Name, string Partition, Func<IStore, Task> Setup, Func<IStore, Task> Act)
+{
+    public override string ToString() => Name;
+}
+
+/// <summary>The writes the fault tests put through every step: one of each kind the store has.</summary>
+internal static class FaultScenarios
+{
+    public const string Alice = "alice";
+    public const string Bob = "bob";
+    public const string Carol = "carol";
+
+    /// <summary>Escaped in its file name.</summary>
+    public const string Odd = "Ü/../x:CON .";
+
+    /// <summary>Long enough for the hashed file name, with the key kept inside the file.</summary>
+    public static readonly string Long = "long-" + new string('q', 240);
+
+    public const string Notes = "notes";
+
+    /// <summary>The collection of the follow-up write after a failure.</summary>
+    public const string After = "after";
+
+    public const string Ids = "ids";
+
+    public static SnapshotScope Scope { get; } = new([Alice, Bob, Carol, Odd, Long], [Notes, After], [Ids]);
+
+    public static IReadOnlyList<FaultScenario> All { get; } =
+    [
+        new("put", Alice, Setup, s => s.PutAsync(Alice, Notes, "n1", """{"n1":2}""", WriteCondition.MustMatchVersion(1)).AsTask()),
+        new("put-creating-a-partition", Carol, Setup, s => s.PutAsync(Carol, Notes, "c1", """{"c1":1}""", WriteCondition.MustNotExist).AsTask()),
+        new("put-to-an-escaped-partition", Odd, Setup, s => s.PutAsync(Odd, Notes, "o1", """{"o1":2}""").AsTask()),
+        new("put-to-a-hashed-partition", Long, Setup, s => s.PutAsync(Long, Notes, "l1", """{"l1":2}""").AsTask()),
+        new("batch", Alice, Setup, s => s.CommitAsync(Alice, [
+            WriteOperation.Put(Notes, "n1", """{"n1":"batch"}""", WriteCondition.MustMatchVersion(1)),
+            WriteOperation.Put(Notes, "n3", """{"n3":"batch"}""", WriteCondition.MustNotExist),
+            WriteOperation.Delete(Notes, "n2"),
+        ]).AsTask()),
+        new("partition-delete", Bob, Setup, async s => Assert.True(await s.DeletePartitionAsync(Bob))),
+        new("sequence-increment", Alice, Setup, s => s.IncrementSequenceAsync(Alice, Ids, 5).AsTask()),
+        new("sequence-increment-creating-a-partition", Carol, Setup, s => s.IncrementSequenceAsync(Carol, Ids).AsTask()),
+    ];
+
+    public static IEnumerable<object[]> Names => All.Select(s => new object[] { s.Name });
+
+    public static FaultScenario Named(string name) => All.Single(s => s.Name == name);
+
+    private static async Task Setup(IStore store)
+    {
+        await store.PutAsync(Alice, Notes, "n1", """{"n1":1}""");
+        await store.PutAsync(Alice, Notes, "n2", """{"n2":1,"big":12345678901234567890}""");
+        await store.IncrementSequenceAsync(Alice, Ids, 3);
+        await store.PutAsync(Bob, Notes, "b1", """{"b1":1}""");
+        await store.IncrementSequenceAsync(Bob, Ids);
+        await store.PutAsync(Odd, Notes, "o1", """{"o1":1}""");
+        await store.PutAsync(Long, Notes, "l1", """{"l1":1}""");
+    }
+}

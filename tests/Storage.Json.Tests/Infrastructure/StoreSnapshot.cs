@@ -1,0 +1,104 @@
+using System.Globalization;
+
+namespace Storage.Json.Tests.Infrastructure;
+
+/// <summary>Where a <see cref="StoreSnapshot"/> looks.</summary>
+/// <param name="Partitions">Partitions to read even if the partition listing misses them.</param>
+/// <param name="Collections">Collections to list in each partition.</param>
+/// <param name="Sequences">Sequences to read in each partition.</param>
+/// <param name="IncludePartitionList">Whether the partition listing (keys and revisions) is part of the snapshot.</param>
+internal sealed record SnapshotScope(IReadOnlyList<string> Partitions, IReadOnlyList<string> Collections, IReadOnlyList<string> Sequences, bool IncludePartitionList = true)
+{
+    /// <summary>The same scope without the partition listing and without some collections.</summary>
+    public SnapshotScope Without(params string[] collections) => this with
+    {
+        Collections = Collections.Except(collections, StringComparer.Ordinal).ToList(),
+        IncludePartitionList = false,
+    };
+}
+
+/// <summary>
+/// Everything a store shows through <see cref="IStore"/> in a scope — partitions with revisions,
+/// documents with versions, timestamps and exact values, sequences — as sorted lines, so two
+/// states compare with <c>==</c> and differ with a readable diff.
+/// </summary>
+internal sealed class StoreSnapshot : IEquatable<StoreSnapshot>
+{
+    private StoreSnapshot(IReadOnlyList<string> lines) => Lines = lines;
+
+    public IReadOnlyList<string> Lines { get; }
+
+    public static async Task<StoreSnapshot> CaptureAsync(IStore store, SnapshotScope scope)
+    {
+        var lines = new List<string>();
+        var partitions = new SortedSet<string>(scope.Partitions, StringComparer.Ordinal);
+        string? token = null;
+        do
+        {
+            var page = await store.ListPartitionsAsync(new PartitionListOptions { ContinuationToken = token, Limit = StoreLimits.MaxPageSize });
+            foreach (var info in page.Items)
+            {
+                partitions.Add(info.Partition);
+                if (scope.IncludePartitionList)
+                {
+                    lines.Add($"partition {info.Partition} rev {info.Revision}");
+                }
+            }
+
+            token = page.ContinuationToken;
+        }
+        while (token is not null);
+
+        foreach (var partition in partitions)
+        {
+            foreach (var collection in scope.Collections)
+            {
+                token = null;
+                do
+                {
+                    var page = await store.ListAsync(partition, collection, new ListOptions { ContinuationToken = token, Limit = StoreLimits.MaxPageSize });
+                    lines.AddRange(page.Items.Select(Describe));
+                    token = page.ContinuationToken;
+                }
+                while (token is not null);
+            }
+
+            foreach (var sequence in scope.Sequences)
+            {
+                var value = await store.GetSequenceAsync(partition, sequence);
+                if (value != 0)
+                {
+                    lines.Add($"seq {partition} {sequence} {value}");
+                }
+            }
+        }
+
+        lines.Sort(StringComparer.Ordinal);
+        return new StoreSnapshot(lines);
+    }
+
+    /// <summary>The line that stands for one document.</summary>
+    public static string Describe(StoredDocument document) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"doc {document.Partition} {document.Collection} {document.Key} v{document.Version} created {document.CreatedAt.ToUnixTimeMilliseconds()} updated {document.UpdatedAt.ToUnixTimeMilliseconds()} expires {document.ExpiresAt?.ToUnixTimeMilliseconds()} {document.GetJsonText()}");
+
+    /// <summary>The lines only one side has.</summary>
+    public string Diff(StoreSnapshot expected)
+    {
+        var missing = expected.Lines.Except(Lines, StringComparer.Ordinal).Select(l => "  - " + l);
+        var extra = Lines.Except(expected.Lines, StringComparer.Ordinal).Select(l => "  + " + l);
+        return string.Join('\n', missing.Concat(extra));
+    }
+
+    public bool Equals(StoreSnapshot? other) => other is not null && Lines.SequenceEqual(other.Lines, StringComparer.Ordinal);
+
+    public override bool Equals(object? obj) => Equals(obj as StoreSnapshot);
+
+    public override int GetHashCode() => Lines.Count;
+
+    public override string ToString() => string.Join('\n', Lines);
+
+    public static bool operator ==(StoreSnapshot? left, StoreSnapshot? right) => left?.Equals(right) ?? right is null;
+
+    public static bool operator !=(StoreSnapshot? left, StoreSnapshot? right) => !(left == right);
+}
