@@ -187,13 +187,13 @@ public sealed class PostgresStore : IStore
     {
         var query = ListQuery.ForDocuments(partition, collection, options);
         cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
         var range = KeyRange.For(query);
         if (range.IsEmpty)
         {
             return new DocumentPage([], null);
         }
 
-        using var scope = Enter();
         var now = Timestamps.Now(_time);
         var sql = (query.Descending, range.Upper is null) switch
         {
@@ -1071,7 +1071,11 @@ public sealed class PostgresStore : IStore
     {
         lock (_lifetimeLock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed)
+            {
+                throw new ObjectDisposedException(nameof(PostgresStore), ErrorMessages.Disposed);
+            }
+
             _running++;
         }
 
