@@ -125,8 +125,8 @@ public sealed class PostgresStore : IStore
             var layout = new SchemaLayout(sql.QuotedSchema, options.HashPartitions);
             var hashPartitions = await retry.RunAsync(
                 "open",
-                (writer, sql, layout, logger, server),
-                static (s, ct) => MigrateAsync(s.writer, s.sql, s.layout, s.logger, s.server, ct),
+                (writer, multiHost: dataSource is NpgsqlMultiHostDataSource, sql, layout, logger, server),
+                static (s, ct) => MigrateAsync(s.writer, s.multiHost, s.sql, s.layout, s.logger, s.server, ct),
                 cancellationToken).ConfigureAwait(false);
             return new PostgresStore(dataSource, ownsDataSource, writer, reader, sql, options, logger, retry, hashPartitions);
         }
@@ -152,7 +152,7 @@ public sealed class PostgresStore : IStore
         var now = Timestamps.Now(_time);
         return await _retry.RunAsync("get", (store: this, partition, collection, key, now), static async (s, ct) =>
         {
-            var connection = await s.store._reader.OpenConnectionAsync(ct).ConfigureAwait(false);
+            var connection = await s.store.OpenAsync(s.store._reader, ct).ConfigureAwait(false);
             await using var connectionScope = connection.ConfigureAwait(false);
             using var command = Command(connection, s.store._sql.GetDocument, P(s.partition), P(s.collection), P(s.key), P(s.now));
             await command.PrepareAsync(ct).ConfigureAwait(false);
@@ -205,7 +205,7 @@ public sealed class PostgresStore : IStore
 
         var rows = await _retry.RunAsync("list", (store: this, sql, partition, collection, now, range, limit: query.Limit + 1), static async (s, ct) =>
         {
-            var connection = await s.store._reader.OpenConnectionAsync(ct).ConfigureAwait(false);
+            var connection = await s.store.OpenAsync(s.store._reader, ct).ConfigureAwait(false);
             await using var connectionScope = connection.ConfigureAwait(false);
             using var command = Command(connection, s.sql, P(s.partition), P(s.collection), P(s.now), P(s.range.Lower), P(s.limit));
             if (s.range.Upper is { } upper)
@@ -253,7 +253,7 @@ public sealed class PostgresStore : IStore
         using var scope = Enter();
         return await _retry.RunAsync("get sequence", (store: this, partition, name), static async (s, ct) =>
         {
-            var connection = await s.store._reader.OpenConnectionAsync(ct).ConfigureAwait(false);
+            var connection = await s.store.OpenAsync(s.store._reader, ct).ConfigureAwait(false);
             await using var connectionScope = connection.ConfigureAwait(false);
             using var command = Command(connection, s.store._sql.GetSequence, P(s.partition), P(s.name));
             await command.PrepareAsync(ct).ConfigureAwait(false);
@@ -269,7 +269,7 @@ public sealed class PostgresStore : IStore
         using var scope = Enter();
         var rows = await _retry.RunAsync("list partitions", (store: this, after: query.After ?? string.Empty, limit: query.Limit + 1), static async (s, ct) =>
         {
-            var connection = await s.store._reader.OpenConnectionAsync(ct).ConfigureAwait(false);
+            var connection = await s.store.OpenAsync(s.store._reader, ct).ConfigureAwait(false);
             await using var connectionScope = connection.ConfigureAwait(false);
 
             // Every partition key is non-empty, so all of them sort after "".
@@ -394,7 +394,7 @@ public sealed class PostgresStore : IStore
         }
     }
 
-    /// <summary>Host(s), port and database, for messages: never the user name or password.</summary>
+    /// <summary>Host(s), port and database, for messages: never the user name, the password or any other setting.</summary>
     private static string Describe(NpgsqlDataSource dataSource)
     {
         var builder = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
@@ -404,13 +404,13 @@ public sealed class PostgresStore : IStore
             hosts += ":" + builder.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        return hosts + "/" + (builder.Database ?? builder.Username ?? string.Empty);
+        return builder.Database is { Length: > 0 } database ? hosts + "/" + database : hosts;
     }
 
     /// <summary>Brings the schema up to date in one transaction, under an advisory lock on the schema's name; returns the layout's hash partition count.</summary>
-    private static async ValueTask<int> MigrateAsync(NpgsqlDataSource writer, Sql sql, SchemaLayout layout, ILogger logger, string server, CancellationToken cancellationToken)
+    private static async ValueTask<int> MigrateAsync(NpgsqlDataSource writer, bool multiHost, Sql sql, SchemaLayout layout, ILogger logger, string server, CancellationToken cancellationToken)
     {
-        var connection = await writer.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await OpenAsync(writer, multiHost, cancellationToken).ConfigureAwait(false);
         await using var connectionScope = connection.ConfigureAwait(false);
         var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using var transactionScope = transaction.ConfigureAwait(false);
@@ -500,6 +500,22 @@ public sealed class PostgresStore : IStore
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return hashPartitions;
+    }
+
+    private ValueTask<NpgsqlConnection> OpenAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
+        => OpenAsync(source, _dataSource is NpgsqlMultiHostDataSource, cancellationToken);
+
+    private static async ValueTask<NpgsqlConnection> OpenAsync(NpgsqlDataSource source, bool multiHost, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (NpgsqlException e) when (multiHost && e is not PostgresException && !e.IsTransient)
+        {
+            // Judged by type and place: a multi-host source that cannot open a connection found no host in the role asked for.
+            throw new NoSuitableHostException(e);
+        }
     }
 
     private async ValueTask<T> EnqueueAsync<T>(string partition, WriteRequest request, CancellationToken cancellationToken)
@@ -629,7 +645,7 @@ public sealed class PostgresStore : IStore
         }
 
         var now = Timestamps.Now(_time);
-        var connection = await _writer.OpenConnectionAsync().ConfigureAwait(false);
+        var connection = await OpenAsync(_writer, CancellationToken.None).ConfigureAwait(false);
         await using var connectionScope = connection.ConfigureAwait(false);
         var open = false;
         try
@@ -740,7 +756,7 @@ public sealed class PostgresStore : IStore
     /// <summary>One attempt at deleting a partition: lock its row, then remove its documents, sequences, log and row, and raise the floor.</summary>
     private async ValueTask<Attempt> TryDeletePartitionAsync(string partition, List<Attempt> unresolved)
     {
-        var connection = await _writer.OpenConnectionAsync().ConfigureAwait(false);
+        var connection = await OpenAsync(_writer, CancellationToken.None).ConfigureAwait(false);
         await using var connectionScope = connection.ConfigureAwait(false);
         var open = false;
         try
@@ -799,7 +815,7 @@ public sealed class PostgresStore : IStore
     /// <summary>One attempt at purging up to <see cref="PurgeChunk"/> expired documents; purges serialize on a row of storage_meta.</summary>
     private async ValueTask<long> TryPurgeChunkAsync(DateTimeOffset now, List<Attempt> unresolved)
     {
-        var connection = await _writer.OpenConnectionAsync().ConfigureAwait(false);
+        var connection = await OpenAsync(_writer, CancellationToken.None).ConfigureAwait(false);
         await using var connectionScope = connection.ConfigureAwait(false);
         var open = false;
         try
