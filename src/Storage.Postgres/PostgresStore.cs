@@ -150,10 +150,8 @@ public sealed class PostgresStore : IStore
         cancellationToken.ThrowIfCancellationRequested();
         using var scope = Enter();
         var now = Timestamps.Now(_time);
-        return await _retry.RunAsync("get", (store: this, partition, collection, key, now), static async (s, ct) =>
+        return await ReadAsync("get", (store: this, partition, collection, key, now), static async (connection, s, ct) =>
         {
-            var connection = await s.store.OpenAsync(s.store._reader, ct).ConfigureAwait(false);
-            await using var connectionScope = connection.ConfigureAwait(false);
             using var command = Command(connection, s.store._sql.GetDocument, P(s.partition), P(s.collection), P(s.key), P(s.now));
             await command.PrepareAsync(ct).ConfigureAwait(false);
             var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -203,10 +201,8 @@ public sealed class PostgresStore : IStore
             (true, false) => _sql.ListDescendingBounded,
         };
 
-        var rows = await _retry.RunAsync("list", (store: this, sql, partition, collection, now, range, limit: query.Limit + 1), static async (s, ct) =>
+        var rows = await ReadAsync("list", (store: this, sql, partition, collection, now, range, limit: query.Limit + 1), static async (connection, s, ct) =>
         {
-            var connection = await s.store.OpenAsync(s.store._reader, ct).ConfigureAwait(false);
-            await using var connectionScope = connection.ConfigureAwait(false);
             using var command = Command(connection, s.sql, P(s.partition), P(s.collection), P(s.now), P(s.range.Lower), P(s.limit));
             if (s.range.Upper is { } upper)
             {
@@ -251,10 +247,8 @@ public sealed class PostgresStore : IStore
         Identifiers.ValidateName(name);
         cancellationToken.ThrowIfCancellationRequested();
         using var scope = Enter();
-        return await _retry.RunAsync("get sequence", (store: this, partition, name), static async (s, ct) =>
+        return await ReadAsync("get sequence", (store: this, partition, name), static async (connection, s, ct) =>
         {
-            var connection = await s.store.OpenAsync(s.store._reader, ct).ConfigureAwait(false);
-            await using var connectionScope = connection.ConfigureAwait(false);
             using var command = Command(connection, s.store._sql.GetSequence, P(s.partition), P(s.name));
             await command.PrepareAsync(ct).ConfigureAwait(false);
             return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is long value ? value : 0;
@@ -267,10 +261,8 @@ public sealed class PostgresStore : IStore
         var query = ListQuery.ForPartitions(options);
         cancellationToken.ThrowIfCancellationRequested();
         using var scope = Enter();
-        var rows = await _retry.RunAsync("list partitions", (store: this, after: query.After ?? string.Empty, limit: query.Limit + 1), static async (s, ct) =>
+        var rows = await ReadAsync("list partitions", (store: this, after: query.After ?? string.Empty, limit: query.Limit + 1), static async (connection, s, ct) =>
         {
-            var connection = await s.store.OpenAsync(s.store._reader, ct).ConfigureAwait(false);
-            await using var connectionScope = connection.ConfigureAwait(false);
 
             // Every partition key is non-empty, so all of them sort after "".
             using var command = Command(connection, s.store._sql.ListPartitions, P(s.after), P(s.limit));
@@ -501,6 +493,32 @@ public sealed class PostgresStore : IStore
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return hashPartitions;
     }
+
+    /// <summary>
+    /// Runs a read with retries, on the read data source (a standby with <see cref="PostgresStoreOptions.ReadFromReplicas"/>).
+    /// A standby that has not yet replayed the store's tables (just created or migrated on the
+    /// primary) passes the read on to the primary.
+    /// </summary>
+    private ValueTask<T> ReadAsync<TState, T>(string operation, TState state, Func<NpgsqlConnection, TState, CancellationToken, ValueTask<T>> read, CancellationToken cancellationToken)
+        => _retry.RunAsync(operation, (store: this, state, read), static async (s, ct) =>
+        {
+            var source = s.store._reader;
+            while (true)
+            {
+                var connection = await s.store.OpenAsync(source, ct).ConfigureAwait(false);
+                await using (connection.ConfigureAwait(false))
+                {
+                    try
+                    {
+                        return await s.read(connection, s.state, ct).ConfigureAwait(false);
+                    }
+                    catch (PostgresException e) when (source != s.store._writer && e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName or PostgresErrorCodes.UndefinedColumn)
+                    {
+                        source = s.store._writer;
+                    }
+                }
+            }
+        }, cancellationToken);
 
     private ValueTask<NpgsqlConnection> OpenAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
         => OpenAsync(source, _dataSource is NpgsqlMultiHostDataSource, cancellationToken);

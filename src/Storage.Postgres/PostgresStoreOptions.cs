@@ -63,7 +63,8 @@ public sealed class PostgresStoreOptions
     /// Whether reads (get, list, sequences, partition listing) may go to a standby of a multi-host
     /// connection string (<c>Target Session Attributes=prefer-standby</c>). Off by default. A standby
     /// replays the primary's changes with a delay, so a read may miss recent writes — also the
-    /// caller's own; conditional writes are always checked on the primary and stay safe.
+    /// caller's own; conditional writes are always checked on the primary and stay safe. A standby
+    /// that has not replayed the store's tables yet passes the read on to the primary.
     /// </summary>
     public bool ReadFromReplicas { get; set; }
 
