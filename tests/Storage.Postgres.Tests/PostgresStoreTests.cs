@@ -213,4 +213,27 @@ public sealed class PostgresStoreTests
 
         Assert.Equal(partitions.Order(StorageKeyComparer.Instance), (await store.ListPartitionsAsync()).Items.Select(p => p.Partition));
     }
+
+    [Theory]
+    [InlineData(DurabilityMode.Full, "on")]
+    [InlineData(DurabilityMode.Relaxed, "off")]
+    public async Task Relaxed_durability_turns_synchronous_commit_off_for_the_stores_transactions_only(DurabilityMode durability, string expected)
+    {
+        await using var schema = await TestSchema.CreateAsync("durability");
+        var store = await schema.OpenAsync(o => o.Durability = durability);
+        string? seen = null;
+        store.FaultInjector = async (stage, connection) =>
+        {
+            if (stage == PostgresStore.CommitStage.BeforeWrite)
+            {
+                await using var command = new Npgsql.NpgsqlCommand("SHOW synchronous_commit", connection);
+                seen = (string?)await command.ExecuteScalarAsync();
+            }
+        };
+
+        await store.PutAsync("p", "docs", "a", "1");
+
+        Assert.Equal(expected, seen);
+        Assert.Equal(["on"], await schema.QueryAsync("SHOW synchronous_commit"));
+    }
 }
