@@ -11,19 +11,25 @@ public static class DockerEngine
     /// <param name="detail">What was tried, for messages.</param>
     /// <returns><see langword="true"/> when the engine answered.</returns>
     public static bool IsReachable(out string detail)
+        => IsReachable(Environment.GetEnvironmentVariable("DOCKER_HOST"), "/var/run/docker.sock", out detail);
+
+    /// <summary>Whether a Docker engine answers its ping at <paramref name="host"/>, or at <paramref name="defaultSocket"/> when no host is given.</summary>
+    /// <param name="host">A DOCKER_HOST value (<c>unix://…</c> or <c>tcp://…</c>), or <see langword="null"/>.</param>
+    /// <param name="defaultSocket">The socket to try without a host.</param>
+    /// <param name="detail">What was tried, for messages.</param>
+    /// <returns><see langword="true"/> when the engine answered.</returns>
+    public static bool IsReachable(string? host, string defaultSocket, out string detail)
     {
-        var host = Environment.GetEnvironmentVariable("DOCKER_HOST");
         EndPoint endPoint;
         if (string.IsNullOrEmpty(host))
         {
-            const string DefaultSocket = "/var/run/docker.sock";
-            if (!File.Exists(DefaultSocket))
+            if (!File.Exists(defaultSocket))
             {
-                detail = "DOCKER_HOST is not set and /var/run/docker.sock does not exist";
+                detail = $"DOCKER_HOST is not set and {defaultSocket} does not exist";
                 return false;
             }
 
-            endPoint = new UnixDomainSocketEndPoint(DefaultSocket);
+            endPoint = new UnixDomainSocketEndPoint(defaultSocket);
         }
         else if (host.StartsWith("unix://", StringComparison.Ordinal))
         {
@@ -56,8 +62,9 @@ public static class DockerEngine
             var buffer = new byte[512];
             var read = socket.Receive(buffer);
             var answer = Encoding.ASCII.GetString(buffer, 0, read);
-            detail = $"Docker engine at {endPoint}";
-            return answer.StartsWith("HTTP/1.", StringComparison.Ordinal) && answer.Contains(" 200 ", StringComparison.Ordinal);
+            var ok = answer.StartsWith("HTTP/1.", StringComparison.Ordinal) && answer.Contains(" 200 ", StringComparison.Ordinal);
+            detail = ok ? $"Docker engine at {endPoint}" : $"{endPoint} answered, but not as a Docker engine";
+            return ok;
         }
         catch (Exception e) when (e is SocketException or AggregateException or IOException)
         {
