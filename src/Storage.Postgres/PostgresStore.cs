@@ -93,7 +93,7 @@ public sealed class PostgresStore : IStore
     /// <param name="options">The server, schema and settings.</param>
     /// <param name="cancellationToken">Cancels the open.</param>
     /// <returns>The open store; dispose it to release its connections.</returns>
-    /// <exception cref="ArgumentException">The options are not valid.</exception>
+    /// <exception cref="ArgumentException">The options are not valid (also: a data source with multiplexing, which cannot hold a transaction's statements on one connection).</exception>
     /// <exception cref="UnsupportedFormatException">The schema was written by a newer version of the library; nothing was changed.</exception>
     /// <exception cref="CorruptDataException">The schema holds tables that are not a Storage store's.</exception>
     /// <exception cref="StoreUnavailableException">The server could not be reached within the retry budget.</exception>
@@ -115,6 +115,12 @@ public sealed class PostgresStore : IStore
 
         try
         {
+            if (new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).Multiplexing)
+            {
+                // A write's statements must share one connection from BEGIN to COMMIT.
+                throw new ArgumentException(PostgresErrors.Multiplexing, nameof(options));
+            }
+
             // Writes always need the primary; reads may go to a standby when asked to.
             var writer = dataSource is NpgsqlMultiHostDataSource multi ? multi.WithTargetSession(TargetSessionAttributes.Primary) : dataSource;
             var reader = options.ReadFromReplicas && dataSource is NpgsqlMultiHostDataSource multiRead ? multiRead.WithTargetSession(TargetSessionAttributes.PreferStandby) : writer;

@@ -98,10 +98,10 @@ public sealed class ConcurrencyTests
         const int Writers = 60;
 
         // Every third writer asks for a document that exists not to exist: only it fails.
-        using var start = new ManualResetEventSlim();
-        var results = await Task.WhenAll(Enumerable.Range(0, Writers).Select(i => Task.Run(async () =>
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writers = Enumerable.Range(0, Writers).Select(async i =>
         {
-            start.Wait();
+            await start.Task;
             try
             {
                 return i % 3 == 0
@@ -114,11 +114,9 @@ public sealed class ConcurrencyTests
                 Assert.Equal(1, e.ActualVersion);
                 return -1;
             }
-        })).Append(Task.Run(() =>
-        {
-            start.Set();
-            return 0L;
-        })));
+        }).ToList();
+        start.SetResult();
+        var results = await Task.WhenAll(writers);
 
         var versions = results.Take(Writers).ToList();
         Assert.Equal(Writers / 3, versions.Count(v => v == -1));

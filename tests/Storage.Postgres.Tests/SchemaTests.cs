@@ -117,6 +117,16 @@ public sealed class SchemaTests
     }
 
     [Fact]
+    public async Task A_data_source_with_multiplexing_is_refused_because_a_write_needs_one_connection()
+    {
+        var options = new PostgresStoreOptions { ConnectionString = "Host=127.0.0.1;Port=1;Multiplexing=true" };
+
+        var e = await Assert.ThrowsAsync<ArgumentException>(async () => await PostgresStore.OpenAsync(options));
+
+        Assert.Contains("Multiplexing", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_schema_name_with_upper_case_is_quoted_and_kept_as_written()
     {
         var name = "Mixed_" + TestSchema.UniqueSuffix();

@@ -73,6 +73,8 @@ internal static class PostgresErrors
 
     public static string BothServers => "PostgresStoreOptions.ConnectionString and PostgresStoreOptions.DataSource are both set; give one of them.";
 
+    public static string Multiplexing => "The connection string or data source enables Multiplexing, which the store does not support: its writes need one connection from BEGIN to COMMIT. Turn Multiplexing off.";
+
     public static string InvalidConnectionString => "PostgresStoreOptions.ConnectionString is not a valid Npgsql connection string.";
 
     public static string InvalidSchema(string schema) => F(
