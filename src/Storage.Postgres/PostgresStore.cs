@@ -30,7 +30,7 @@ public sealed class PostgresStore : IStore
     /// <summary>How many expired documents one purge transaction removes at most.</summary>
     private const int PurgeChunk = 1000;
 
-    /// <summary>Commit-log entries of a partition are pruned when its revision is a multiple of this.</summary>
+    /// <summary>Commit-log entries of a partition are pruned each time its revision passes a multiple of this.</summary>
     private const int PruneEvery = 16;
 
     private readonly NpgsqlDataSource _dataSource;
@@ -755,7 +755,8 @@ public sealed class PostgresStore : IStore
                 AddDocumentWrites(batch, partition, work);
                 batch.BatchCommands.Add(BatchCommand(_sql.SetRevision, P(partition), P(work.Revision)));
                 batch.BatchCommands.Add(BatchCommand(_sql.LogCommit, P(partition), P(attempt.OperationId), P(work.Revision), P<long?>(null)));
-                if (work.Revision % PruneEvery == 0)
+                // Whenever the revision passes a multiple of PruneEvery (a group may take several revisions at once).
+                if (work.Revision / PruneEvery != work.StartRevision / PruneEvery)
                 {
                     batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(partition)));
                 }

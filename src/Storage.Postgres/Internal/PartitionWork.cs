@@ -44,10 +44,14 @@ internal sealed class PartitionWork
         _storedRevision = storedRevision;
         _exists = storedRevision > 0;
         _revision = _exists ? storedRevision : Math.Max(storedRevision, revisionFloor);
+        StartRevision = _revision;
         _original = documents;
         _current = new Dictionary<DocumentId, DocumentRow?>(documents);
         _sequences = sequences;
     }
+
+    /// <summary>The revision the partition continues from: its own, or the floor when it does not exist.</summary>
+    public long StartRevision { get; }
 
     /// <summary>The partition's revision after the requests applied so far.</summary>
     public long Revision => _revision;
