@@ -2,9 +2,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
+using static Storage.Postgres.Internal.Commands;
 using Storage.Internal;
 using Storage.Postgres.Internal;
-using SchemaDefinition = Storage.Postgres.Internal.Schema;
 
 namespace Storage.Postgres;
 
@@ -132,7 +132,7 @@ public sealed class PostgresStore : IStore
             var hashPartitions = await retry.RunAsync(
                 "open",
                 (writer, multiHost: dataSource is NpgsqlMultiHostDataSource, sql, layout, logger, server),
-                static (s, ct) => MigrateAsync(s.writer, s.multiHost, s.sql, s.layout, s.logger, s.server, ct),
+                static (s, ct) => Migrator.MigrateAsync(s.writer, s.multiHost, s.sql, s.layout, s.logger, s.server, ct),
                 cancellationToken).ConfigureAwait(false);
             return new PostgresStore(dataSource, ownsDataSource, writer, reader, sql, options, logger, retry, hashPartitions);
         }
@@ -405,101 +405,6 @@ public sealed class PostgresStore : IStore
         return builder.Database is { Length: > 0 } database ? hosts + "/" + database : hosts;
     }
 
-    /// <summary>Brings the schema up to date in one transaction, under an advisory lock on the schema's name; returns the layout's hash partition count.</summary>
-    private static async ValueTask<int> MigrateAsync(NpgsqlDataSource writer, bool multiHost, Sql sql, SchemaLayout layout, ILogger logger, string server, CancellationToken cancellationToken)
-    {
-        var connection = await OpenAsync(writer, multiHost, cancellationToken).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await using var transactionScope = transaction.ConfigureAwait(false);
-        await ExecuteAsync(connection, Sql.AdvisoryLock, cancellationToken, P(Sql.MigrationLockKey(sql.Schema))).ConfigureAwait(false);
-
-        string encoding, fsync, synchronousCommit;
-        using (var command = Command(connection, Sql.ServerFacts))
-        {
-            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            (encoding, fsync, synchronousCommit) = (reader.GetString(0), reader.GetString(1), reader.GetString(2));
-        }
-
-        if (!string.Equals(encoding, "UTF8", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new StorageException(PostgresErrors.WrongEncoding(server, encoding));
-        }
-
-        if (string.Equals(fsync, "off", StringComparison.OrdinalIgnoreCase) || string.Equals(synchronousCommit, "off", StringComparison.OrdinalIgnoreCase))
-        {
-            Log.WeakDurability(logger, fsync, synchronousCommit);
-        }
-
-        var tables = new List<string>();
-        using (var command = Command(connection, Sql.SchemaTables, P(sql.Schema)))
-        {
-            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                tables.Add(reader.GetString(0));
-            }
-        }
-
-        if (!tables.Contains(SchemaDefinition.MigrationsTable, StringComparer.Ordinal))
-        {
-            if (tables.Count > 0)
-            {
-                throw new CorruptDataException(sql.QuotedSchema, PostgresErrors.ForeignSchemaReason(string.Join(", ", tables.Take(5))));
-            }
-
-            using (var command = Command(connection, Sql.SchemaExists, P(sql.Schema)))
-            {
-                // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists: ask first.
-                if ((long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0)
-                {
-                    await ExecuteAsync(connection, sql.CreateSchema, cancellationToken).ConfigureAwait(false);
-                }
-            }
-
-            await ExecuteAsync(connection, sql.CreateMigrationsTable, cancellationToken).ConfigureAwait(false);
-        }
-
-        int applied;
-        using (var command = Command(connection, sql.MaxMigration))
-        {
-            applied = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        }
-
-        if (applied > SchemaDefinition.LatestVersion)
-        {
-            throw new UnsupportedFormatException(sql.MigrationsLocation, applied, SchemaDefinition.LatestVersion);
-        }
-
-        foreach (var migration in SchemaDefinition.Migrations)
-        {
-            if (migration.Version <= applied)
-            {
-                continue;
-            }
-
-            foreach (var statement in migration.Statements(layout))
-            {
-                await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
-            }
-
-            await ExecuteAsync(connection, sql.RecordMigration, cancellationToken, P(migration.Version), P(migration.Description)).ConfigureAwait(false);
-            Log.MigrationApplied(logger, migration.Version, migration.Description, sql.Schema);
-        }
-
-        int hashPartitions;
-        using (var command = Command(connection, sql.GetMeta, P(SchemaDefinition.MetaHashPartitions)))
-        {
-            hashPartitions = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long count ? (int)count : 0;
-        }
-
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return hashPartitions;
-    }
-
     /// <summary>
     /// Runs a read with retries, on the read data source (a standby with <see cref="PostgresStoreOptions.ReadFromReplicas"/>).
     /// A standby that has not yet replayed the store's tables (just created or migrated on the
@@ -527,20 +432,7 @@ public sealed class PostgresStore : IStore
         }, cancellationToken);
 
     private ValueTask<NpgsqlConnection> OpenAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
-        => OpenAsync(source, _dataSource is NpgsqlMultiHostDataSource, cancellationToken);
-
-    private static async ValueTask<NpgsqlConnection> OpenAsync(NpgsqlDataSource source, bool multiHost, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (NpgsqlException e) when (multiHost && e is not PostgresException && !e.IsTransient)
-        {
-            // Judged by type and place: a multi-host source that cannot open a connection found no host in the role asked for.
-            throw new NoSuitableHostException(e);
-        }
-    }
+        => Commands.OpenAsync(source, _dataSource is NpgsqlMultiHostDataSource, cancellationToken);
 
     private async ValueTask<T> EnqueueAsync<T>(string partition, WriteRequest request, CancellationToken cancellationToken)
     {
@@ -1085,28 +977,6 @@ public sealed class PostgresStore : IStore
             // The connection broke meanwhile; the original failure is what counts.
         }
     }
-
-    private static async ValueTask ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params NpgsqlParameter[] parameters)
-    {
-        using var command = Command(connection, sql, parameters);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static NpgsqlCommand Command(NpgsqlConnection connection, string sql, params NpgsqlParameter[] parameters)
-    {
-        var command = new NpgsqlCommand(sql, connection);
-        command.Parameters.AddRange(parameters);
-        return command;
-    }
-
-    private static NpgsqlBatchCommand BatchCommand(string sql, params NpgsqlParameter[] parameters)
-    {
-        var command = new NpgsqlBatchCommand(sql);
-        command.Parameters.AddRange(parameters);
-        return command;
-    }
-
-    private static NpgsqlParameter<T> P<T>(T value) => new() { TypedValue = value };
 
     private OperationScope Enter()
     {
