@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
+using Storage.Postgres.Internal;
 
 namespace Storage.Postgres.Tests;
 
@@ -224,7 +225,7 @@ public sealed class PostgresStoreTests
         string? seen = null;
         store.FaultInjector = async (stage, connection) =>
         {
-            if (stage == PostgresStore.CommitStage.BeforeWrite)
+            if (stage == CommitStage.BeforeWrite)
             {
                 await using var command = new Npgsql.NpgsqlCommand("SHOW synchronous_commit", connection);
                 seen = (string?)await command.ExecuteScalarAsync();

@@ -50,7 +50,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         var store = await schema.OpenAsync(o => o.LoggerFactory = logs);
         await store.PutAsync("p", "docs", "a", "1");
         var faults = 0;
-        store.FaultInjector = (stage, _) => stage == PostgresStore.CommitStage.AfterCommit && Interlocked.Increment(ref faults) <= 2
+        store.FaultInjector = (stage, _) => stage == CommitStage.AfterCommit && Interlocked.Increment(ref faults) <= 2
             ? throw new NpgsqlException("simulated: the connection broke before the answer to COMMIT arrived", new IOException("connection reset"))
             : ValueTask.CompletedTask;
 
@@ -76,7 +76,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         var killed = 0;
         store.FaultInjector = async (stage, connection) =>
         {
-            if (stage == PostgresStore.CommitStage.BeforeWrite && Interlocked.Increment(ref killed) == 1)
+            if (stage == CommitStage.BeforeWrite && Interlocked.Increment(ref killed) == 1)
             {
                 // The server ends the transaction's session between its read and its write round trip.
                 await schema.QueryAsync("SELECT pg_terminate_backend($1, 5000)", connection.ProcessID);
@@ -100,7 +100,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         await store.PutAsync("p", "docs", "a", "1");
         await store.PutAsync("p", "docs", "a", "2");
         var faults = 0;
-        store.FaultInjector = (stage, _) => stage == PostgresStore.CommitStage.AfterCommit && Interlocked.Increment(ref faults) == 1
+        store.FaultInjector = (stage, _) => stage == CommitStage.AfterCommit && Interlocked.Increment(ref faults) == 1
             ? throw new NpgsqlException("simulated: lost answer", new IOException("connection reset"))
             : ValueTask.CompletedTask;
 

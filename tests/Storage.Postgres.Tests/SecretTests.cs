@@ -1,6 +1,7 @@
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using Npgsql;
+using Storage.Postgres.Internal;
 
 namespace Storage.Postgres.Tests;
 
@@ -53,7 +54,7 @@ public sealed class SecretTests
             o.LoggerFactory = logs;
         });
         var faults = 0;
-        store.FaultInjector = (stage, _) => stage == PostgresStore.CommitStage.AfterCommit && Interlocked.Increment(ref faults) == 1
+        store.FaultInjector = (stage, _) => stage == CommitStage.AfterCommit && Interlocked.Increment(ref faults) == 1
             ? throw new NpgsqlException("simulated", new IOException("reset"))
             : ValueTask.CompletedTask;
 
