@@ -35,11 +35,8 @@ public sealed class JsonStore : IStore
     private readonly SortedSet<string> _catalog;
     private readonly SortedSet<string> _unresolvedFiles;
     private readonly Lock _manifestLock = new();
-    private readonly Lock _lifetimeLock = new();
+    private readonly StoreLifetime _lifetime = new(nameof(JsonStore));
     private Manifest _manifest;
-    private int _running;
-    private bool _disposed;
-    private TaskCompletionSource? _drained;
 
     private JsonStore(IFileSystem files, string root, JsonStoreOptions options, IDisposable directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
     {
@@ -261,22 +258,9 @@ public sealed class JsonStore : IStore
     /// <returns>A task that completes when the directory is released.</returns>
     public async ValueTask DisposeAsync()
     {
-        Task drained;
-        lock (_lifetimeLock)
+        if (!_lifetime.TryBeginDispose(out var drained))
         {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (_running == 0)
-            {
-                _drained.SetResult();
-            }
-
-            drained = _drained.Task;
+            return;
         }
 
         await drained.ConfigureAwait(false);
@@ -736,36 +720,7 @@ public sealed class JsonStore : IStore
     private static StoredDocument ToDocument(string partition, string collection, DocumentRecord record)
         => new(partition, collection, record.Key, record.Value, record.Version, record.CreatedAt, record.UpdatedAt, record.ExpiresAt);
 
-    private OperationScope Enter()
-    {
-        lock (_lifetimeLock)
-        {
-            if (_disposed)
-            {
-                throw new ObjectDisposedException(nameof(JsonStore), ErrorMessages.Disposed);
-            }
-
-            _running++;
-        }
-
-        return new OperationScope(this);
-    }
-
-    private void Exit()
-    {
-        lock (_lifetimeLock)
-        {
-            if (--_running == 0 && _disposed)
-            {
-                _drained!.TrySetResult();
-            }
-        }
-    }
-
-    private readonly struct OperationScope(JsonStore store) : IDisposable
-    {
-        public void Dispose() => store.Exit();
-    }
+    private StoreLifetime.Scope Enter() => _lifetime.Enter();
 
     private sealed class Partition
     {

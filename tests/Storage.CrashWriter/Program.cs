@@ -3,8 +3,9 @@ using System.Text;
 using Storage;
 using Storage.CrashWriter;
 using Storage.Json;
+using Storage.Sqlite;
 
-// Usage: Storage.CrashWriter --backend json --path <dir> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]
+// Usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]
 //
 //   loop        (default) writes until killed: conditional puts, batches across keys, sequence
 //               increments; prints BEGIN before and ACK after each write (see CrashLog).
@@ -16,7 +17,7 @@ using Storage.Json;
 var arguments = Arguments.Parse(args);
 if (arguments is null)
 {
-    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json --path <dir> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]");
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]");
     return CrashLog.ExitUsage;
 }
 
@@ -29,6 +30,7 @@ try
     store = arguments.Backend switch
     {
         "json" => JsonStore.Open(new JsonStoreOptions { Directory = arguments.Path, Durability = arguments.Durability }),
+        "sqlite" => SqliteStore.Open(new SqliteStoreOptions { Path = arguments.Path, Durability = arguments.Durability }),
         _ => throw new ArgumentException($"Unknown backend '{arguments.Backend}'."),
     };
 }

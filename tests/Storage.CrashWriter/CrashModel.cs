@@ -1,6 +1,4 @@
-using Storage.CrashWriter;
-
-namespace Storage.Json.Tests.Infrastructure;
+namespace Storage.CrashWriter;
 
 /// <summary>
 /// What a directory written by crash-writer runs must hold: for each key the last acknowledged

@@ -1,0 +1,792 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using Microsoft.Data.Sqlite;
+using Storage.Internal;
+using Storage.Sqlite.Internal;
+
+namespace Storage.Sqlite;
+
+/// <summary>
+/// The SQLite backend: one database file in WAL mode. Every write runs in a <c>BEGIN IMMEDIATE</c>
+/// transaction; concurrent writers of this store are coalesced into one transaction and one sync
+/// (group commit), each with its own savepoint, condition checks and result. Many stores, in this
+/// process or in other processes of the same machine, may share one file: SQLite serializes their
+/// writes, and a writer that finds the database locked waits up to <see cref="SqliteStoreOptions.BusyTimeout"/>.
+/// </summary>
+/// <remarks>
+/// Microsoft.Data.Sqlite is synchronous underneath, so operations run synchronously on the calling
+/// thread and are exposed as <see cref="ValueTask"/> without any <c>Task.Run</c>. The store owns its
+/// connections (no connection pool is shared across stores); disposing it closes every one of them
+/// and releases the file.
+/// </remarks>
+/// <seealso href="../../docs/sqlite-backend.md"/>
+public sealed class SqliteStore : IStore
+{
+    private const int MaxIdleReaders = 8;
+
+    /// <summary>How long a WAL-truncating checkpoint waits for readers of older snapshots.</summary>
+    private static readonly TimeSpan s_checkpointWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long one attempt of a WAL-truncating checkpoint waits.</summary>
+    private static readonly TimeSpan s_checkpointAttempt = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How long the store waits before it tries again after a checkpoint that readers held off.</summary>
+    private static readonly TimeSpan s_checkpointBackoff = TimeSpan.FromSeconds(1);
+
+    private readonly string _path;
+    private readonly TimeProvider _time;
+    private readonly SqliteStoreOptions _options;
+    private readonly string _readerConnectionString;
+    private readonly int _commandTimeoutSeconds;
+    private readonly SqliteSession _writer;
+    private readonly ConcurrentBag<SqliteSession> _idleReaders = [];
+    private readonly CommitQueue<WriteRequest, object> _queue;
+    private readonly StoreLifetime _lifetime = new(nameof(SqliteStore));
+    private long _checkpointBackoffUntil;
+
+    private SqliteStore(string path, SqliteStoreOptions options, string readerConnectionString, int commandTimeoutSeconds, SqliteSession writer)
+    {
+        _path = path;
+        _options = options;
+        _time = options.TimeProvider;
+        _readerConnectionString = readerConnectionString;
+        _commandTimeoutSeconds = commandTimeoutSeconds;
+        _writer = writer;
+        _queue = new CommitQueue<WriteRequest, object>(CommitGroup);
+    }
+
+    /// <summary>The full path of the database file.</summary>
+    public string Path => _path;
+
+    /// <summary>For tests: called after each group transaction has committed, with its requests in the order they applied.</summary>
+    internal Action<IReadOnlyList<WriteRequest>>? GroupCommitted { get; set; }
+
+    /// <summary>For tests: how many WAL-truncating checkpoints succeeded.</summary>
+    internal int TruncatedCheckpoints { get; private set; }
+
+    /// <summary>For tests: how many WAL-truncating checkpoints readers or other processes held off.</summary>
+    internal int BlockedCheckpoints { get; private set; }
+
+    /// <summary>For tests: whether commits check the WAL size and truncate it (on by default).</summary>
+    internal bool BoundWal { get; set; } = true;
+
+    /// <summary>Opens (or creates) a store in a database file, bringing its schema up to date.</summary>
+    /// <param name="options">The file and settings.</param>
+    /// <returns>The open store; dispose it to close its connections and release the file.</returns>
+    /// <exception cref="ArgumentException">The options are not valid.</exception>
+    /// <exception cref="UnsupportedFormatException">The database was written by a newer version of the library; nothing was changed.</exception>
+    /// <exception cref="CorruptDataException">The file is not a SQLite database, is another application's database, or fails <c>PRAGMA integrity_check</c> (with <see cref="SqliteStoreOptions.CheckIntegrityOnOpen"/>).</exception>
+    /// <exception cref="StoreUnavailableException">Another process held the database locked past the busy timeout.</exception>
+    /// <exception cref="StorageException">The file could not be opened or created.</exception>
+    public static SqliteStore Open(SqliteStoreOptions options) => Open(options, Schema.Migrations);
+
+    /// <summary>Opens a store with a given list of migrations: the seam where tests add steps.</summary>
+    internal static SqliteStore Open(SqliteStoreOptions options, IReadOnlyList<Migration> migrations)
+    {
+        Validate(options);
+
+        // The store keeps its own copy: changing the caller's options object later changes nothing.
+        options = new SqliteStoreOptions
+        {
+            Path = options.Path,
+            TimeProvider = options.TimeProvider,
+            Durability = options.Durability,
+            BusyTimeout = options.BusyTimeout,
+            WalSizeLimit = options.WalSizeLimit,
+            CheckIntegrityOnOpen = options.CheckIntegrityOnOpen,
+        };
+        var path = System.IO.Path.GetFullPath(options.Path);
+        var commandTimeoutSeconds = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds);
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+
+            // The store keeps its own connections; a process-wide pool would hold the file open after dispose.
+            Pooling = false,
+            DefaultTimeout = commandTimeoutSeconds,
+        };
+        var connectionString = builder.ToString();
+
+        // Readers open the file the writer created; they never create one (say, after it was deleted).
+        builder.Mode = SqliteOpenMode.ReadWrite;
+        var readerConnectionString = builder.ToString();
+
+        try
+        {
+            if (System.IO.Path.GetDirectoryName(path) is { Length: > 0 } directory)
+            {
+                Directory.CreateDirectory(directory);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException(SqliteErrors.DirectoryFailed(path), e);
+        }
+
+        SqliteSession? writer = null;
+        try
+        {
+            writer = OpenSession(connectionString, options, commandTimeoutSeconds);
+
+            // The checks come first, so a file the store refuses is left exactly as it was.
+            if (options.CheckIntegrityOnOpen)
+            {
+                WithRetry(path, options.BusyTimeout, () =>
+                {
+                    CheckIntegrity(writer, path);
+                    return true;
+                });
+            }
+
+            Migrate(writer, path, migrations, options);
+            SwitchToWal(writer, path, options);
+
+            return new SqliteStore(path, options, readerConnectionString, commandTimeoutSeconds, writer);
+        }
+        catch (SqliteException e)
+        {
+            writer?.Dispose();
+            throw SqliteErrors.Translate(e, path);
+        }
+        catch
+        {
+            writer?.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        Identifiers.ValidateName(collection, nameof(collection));
+        Identifiers.ValidateDocumentKey(key);
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = Timestamps.Now(_time).ToUnixTimeMilliseconds();
+        return ValueTask.FromResult(Read(session =>
+        {
+            using var reader = session.Query(Sql.GetDocument, partition, collection, key, now);
+            return reader.Read()
+                ? new StoredDocument(partition, collection, key, reader.GetFieldValue<byte[]>(0), reader.GetInt64(1), FromMs(reader.GetInt64(2)), FromMs(reader.GetInt64(3)), reader.IsDBNull(4) ? null : FromMs(reader.GetInt64(4)))
+                : null;
+        }));
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
+    {
+        Batches.Validate(partition, operations);
+        return EnqueueAsync<CommitResult>(new BatchRequest(partition, operations), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForDocuments(partition, collection, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        var range = KeyRange.For(query);
+        if (range.IsEmpty)
+        {
+            return ValueTask.FromResult(new DocumentPage([], null));
+        }
+
+        var now = Timestamps.Now(_time).ToUnixTimeMilliseconds();
+        var statement = (query.Descending, range.Upper is null) switch
+        {
+            (false, true) => Sql.ListAscending,
+            (false, false) => Sql.ListAscendingBounded,
+            (true, true) => Sql.ListDescending,
+            (true, false) => Sql.ListDescendingBounded,
+        };
+        object?[] values = range.Upper is null
+            ? [partition, collection, range.Lower, now, query.Limit + 1]
+            : [partition, collection, range.Lower, range.Upper, now, query.Limit + 1];
+
+        var rows = Read(session =>
+        {
+            var documents = new List<StoredDocument>(Math.Min(query.Limit + 1, 64));
+            using var reader = session.Query(statement, values);
+            while (reader.Read())
+            {
+                documents.Add(new StoredDocument(
+                    partition,
+                    collection,
+                    reader.GetString(0),
+                    reader.GetFieldValue<byte[]>(1),
+                    reader.GetInt64(2),
+                    FromMs(reader.GetInt64(3)),
+                    FromMs(reader.GetInt64(4)),
+                    reader.IsDBNull(5) ? null : FromMs(reader.GetInt64(5))));
+            }
+
+            return documents;
+        });
+
+        var (items, token) = query.TakePage(rows, static d => d.Key);
+        return ValueTask.FromResult(new DocumentPage(items, token));
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default)
+    {
+        Batches.ValidateIncrement(partition, name, delta);
+        return EnqueueAsync<long>(new IncrementRequest(partition, name, delta), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        Identifiers.ValidateName(name);
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Read(session => session.Scalar(Sql.GetSequence, partition, name) is long value ? value : 0));
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForPartitions(options);
+        cancellationToken.ThrowIfCancellationRequested();
+        var rows = Read(session =>
+        {
+            var partitions = new List<PartitionInfo>(Math.Min(query.Limit + 1, 64));
+
+            // Every partition key is non-empty, so all of them sort after "".
+            using var reader = session.Query(Sql.ListPartitions, query.After ?? string.Empty, query.Limit + 1);
+            while (reader.Read())
+            {
+                partitions.Add(new PartitionInfo(reader.GetString(0), reader.GetInt64(1)));
+            }
+
+            return partitions;
+        });
+
+        var (items, token) = query.TakePage(rows, static p => p.Partition);
+        return ValueTask.FromResult(new PartitionPage(items, token));
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        return EnqueueAsync<bool>(new DeletePartitionRequest(partition), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Removes every expired document of the store in one transaction.</remarks>
+    public ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
+        => EnqueueAsync<long>(PurgeRequest.Instance, cancellationToken);
+
+    /// <summary>
+    /// Runs <c>PRAGMA integrity_check</c> over the whole database, in a read transaction (writers go
+    /// on meanwhile). Reads every page, so it takes time on a large file.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the check before it starts.</param>
+    /// <returns>A task that completes when the check has passed.</returns>
+    /// <exception cref="CorruptDataException">The check found damage; <see cref="CorruptDataException.Reason"/> holds SQLite's report.</exception>
+    /// <exception cref="StoreUnavailableException">The database stayed locked past the busy timeout.</exception>
+    public ValueTask CheckIntegrityAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Read(session =>
+        {
+            CheckIntegrity(session, _path);
+            return true;
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Copies the database to <paramref name="destinationPath"/> with SQLite's online backup, from
+    /// one consistent snapshot, while writers go on. The copy is written to a temporary file beside
+    /// the destination, switched to a self-contained single file (<c>journal_mode = DELETE</c>),
+    /// synced, and only then renamed over the destination: the destination holds either its old
+    /// content or the complete copy. Open the copy with <see cref="Open(SqliteStoreOptions)"/> or any SQLite client.
+    /// </summary>
+    /// <param name="destinationPath">The file to write; replaced if it exists and is not in use.</param>
+    /// <param name="cancellationToken">Cancels the backup before it starts.</param>
+    /// <returns>A task that completes when the copy is in place.</returns>
+    /// <exception cref="ArgumentException"><paramref name="destinationPath"/> is empty or is the store's own file.</exception>
+    /// <exception cref="StorageException">The destination is in use (it has a -wal, -shm or -journal file), or the copy could not be written.</exception>
+    public ValueTask BackupAsync(string destinationPath, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(destinationPath);
+        var destination = System.IO.Path.GetFullPath(destinationPath);
+        if (string.Equals(destination, _path, StringComparison.Ordinal))
+        {
+            throw new ArgumentException(SqliteErrors.BackupOntoItself, nameof(destinationPath));
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (File.Exists(destination + "-wal") || File.Exists(destination + "-shm") || File.Exists(destination + "-journal"))
+        {
+            throw new StorageException(SqliteErrors.BackupDestinationInUse(destination));
+        }
+
+        var temp = destination + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)) + ".tmp";
+        try
+        {
+            Read(session =>
+            {
+                try
+                {
+                    using var target = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = temp, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
+                    target.Open();
+                    using var command = target.CreateCommand();
+                    command.CommandText = Sql.SynchronousFull.Sql;
+                    command.ExecuteNonQuery();
+
+                    // One step over one read transaction of the source: a consistent snapshot, and WAL mode lets writers go on.
+                    session.Connection.BackupDatabase(target);
+
+                    // The copied header says WAL; make the copy one self-contained file.
+                    command.CommandText = Sql.JournalModeDelete.Sql;
+                    command.ExecuteNonQuery();
+                    return true;
+                }
+                catch (SqliteException e) when (!SqliteErrors.IsBusy(e))
+                {
+                    throw new StorageException(SqliteErrors.BackupFailed(_path, destination), e);
+                }
+            });
+
+            File.Move(temp, destination, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException(SqliteErrors.BackupFailed(_path, destination), e);
+        }
+        finally
+        {
+            foreach (var leftover in new[] { temp, temp + "-journal", temp + "-wal", temp + "-shm" })
+            {
+                TryDelete(leftover);
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Waits for running operations, then closes every connection and releases the file.</summary>
+    /// <returns>A task that completes when the file is released.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_lifetime.TryBeginDispose(out var drained))
+        {
+            return;
+        }
+
+        await drained.ConfigureAwait(false);
+        while (_idleReaders.TryTake(out var reader))
+        {
+            reader.Dispose();
+        }
+
+        // The writer closes last: the last connection to close checkpoints the WAL and removes it.
+        _writer.Dispose();
+    }
+
+    /// <summary>For tests: rents a reader connection, as operations do, and runs <paramref name="action"/> on it.</summary>
+    internal T WithReader<T>(Func<SqliteConnection, T> action) => Read(session => action(session.Connection));
+
+    /// <summary>For tests: runs <paramref name="action"/> on the writer connection, under the group-commit turn.</summary>
+    internal async ValueTask<T> WithWriterAsync<T>(Func<SqliteConnection, T> action)
+    {
+        using var scope = Enter();
+        return (T)await _queue.EnqueueAsync(new DelegateRequest(() => action(_writer.Connection)!), CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private static void Validate(SqliteStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(options.Path))
+        {
+            throw new ArgumentException(SqliteErrors.NoPath, nameof(options));
+        }
+
+        ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
+        if (!Enum.IsDefined(options.Durability))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Durability, SqliteErrors.InvalidDurability(options.Durability));
+        }
+
+        if (options.BusyTimeout < TimeSpan.FromMilliseconds(1) || options.BusyTimeout > TimeSpan.FromMinutes(10))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.BusyTimeout, SqliteErrors.InvalidBusyTimeout(options.BusyTimeout));
+        }
+
+        if (options.WalSizeLimit < SqliteStoreOptions.MinWalSizeLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.WalSizeLimit, SqliteErrors.InvalidWalSizeLimit(options.WalSizeLimit));
+        }
+    }
+
+    /// <summary>Opens a connection and sets the per-connection pragmas every connection of the store carries.</summary>
+    private static SqliteSession OpenSession(string connectionString, SqliteStoreOptions options, int commandTimeoutSeconds)
+    {
+        var connection = new SqliteConnection(connectionString);
+        var session = new SqliteSession(connection, commandTimeoutSeconds);
+        try
+        {
+            connection.Open();
+
+            SetBusyTimeout(connection, BusyTimeoutMs(options.BusyTimeout));
+            session.Execute(options.Durability == DurabilityMode.Full ? Sql.SynchronousFull : Sql.SynchronousNormal);
+
+            // Pragma values are not bindable; this is a validated integer from the options, never user data.
+            Pragma(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA journal_size_limit = {options.WalSizeLimit}"));
+            Pragma(connection, "PRAGMA wal_autocheckpoint = 1000");
+            return session;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+
+        static void Pragma(SqliteConnection connection, string sql)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            command.ExecuteNonQuery();
+        }
+    }
+
+    private static int BusyTimeoutMs(TimeSpan timeout) => (int)Math.Ceiling(timeout.TotalMilliseconds);
+
+    /// <summary>SQLite's busy handler: how long a statement waits for a lock before it returns SQLITE_BUSY (the same as <c>PRAGMA busy_timeout</c>).</summary>
+    private static void SetBusyTimeout(SqliteConnection connection, int milliseconds)
+        => SQLitePCL.raw.sqlite3_busy_timeout(connection.Handle, milliseconds);
+
+    /// <summary>Puts the file in WAL mode (persistent in the file). Switching needs the database to itself, so it waits like any writer.</summary>
+    private static void SwitchToWal(SqliteSession writer, string path, SqliteStoreOptions options)
+    {
+        var mode = WithRetry(path, options.BusyTimeout, () => Convert.ToString(writer.Scalar(Sql.JournalModeWal), CultureInfo.InvariantCulture) ?? string.Empty);
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new StorageException(SqliteErrors.NotWal(path, mode));
+        }
+    }
+
+    /// <summary>Brings the schema up to date in one <c>BEGIN IMMEDIATE</c> transaction: all migrations or none.</summary>
+    private static void Migrate(SqliteSession writer, string path, IReadOnlyList<Migration> migrations, SqliteStoreOptions options)
+    {
+        var latest = Schema.CurrentVersion(migrations);
+        WithRetry(path, options.BusyTimeout, () =>
+        {
+            writer.Execute(Sql.BeginImmediate);
+            try
+            {
+                var encoding = Convert.ToString(writer.Scalar(Sql.Encoding), CultureInfo.InvariantCulture) ?? string.Empty;
+                if (!string.Equals(encoding, "UTF-8", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new CorruptDataException(path, SqliteErrors.WrongEncodingReason(encoding));
+                }
+
+                long applied = 0;
+                if ((long)writer.Scalar(Sql.HasMetaTable)! == 0)
+                {
+                    if ((long)writer.Scalar(Sql.CountForeignObjects)! != 0)
+                    {
+                        throw new CorruptDataException(path, SqliteErrors.ForeignDatabaseReason);
+                    }
+                }
+                else
+                {
+                    applied = writer.Scalar(Sql.GetMeta, Schema.MetaFormatVersion) is long format
+                        ? format
+                        : throw new CorruptDataException(path, SqliteErrors.MissingFormatVersionReason);
+                    if (writer.Scalar(Sql.MaxMigration) is long recorded && recorded > applied)
+                    {
+                        applied = recorded;
+                    }
+
+                    if (applied > latest)
+                    {
+                        throw new UnsupportedFormatException(path, applied, latest);
+                    }
+                }
+
+                foreach (var migration in migrations)
+                {
+                    if (migration.Version <= applied)
+                    {
+                        continue;
+                    }
+
+                    foreach (var statement in migration.Statements)
+                    {
+                        using var command = writer.Connection.CreateCommand();
+                        command.CommandText = statement;
+                        command.ExecuteNonQuery();
+                    }
+
+                    writer.Execute(Sql.RecordMigration, migration.Version, DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture), migration.Description);
+                    writer.Execute(Sql.SetMeta, Schema.MetaFormatVersion, (long)migration.Version);
+                }
+
+                writer.Execute(Sql.Commit);
+                return true;
+            }
+            catch
+            {
+                RollbackQuietly(writer);
+                throw;
+            }
+        });
+    }
+
+    private static void CheckIntegrity(SqliteSession session, string path)
+    {
+        var problems = new List<string>();
+        SqliteException? failure = null;
+        try
+        {
+            using var reader = session.Query(Sql.IntegrityCheck);
+            while (reader.Read() && problems.Count < 20)
+            {
+                problems.Add(reader.GetString(0));
+            }
+        }
+        catch (SqliteException e) when ((e.SqliteErrorCode & 0xFF) is SqliteErrors.Corrupt or SqliteErrors.NotADatabase)
+        {
+            // SQLite reports what it found, then fails the statement on the damage that stopped it.
+            problems.Add(e.Message);
+            failure = e;
+        }
+
+        if (problems is not ["ok"])
+        {
+            throw new CorruptDataException(path, SqliteErrors.IntegrityCheckFailed(string.Join("; ", problems)), failure);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="action"/>, retrying while the database is busy or locked (beyond SQLite's
+    /// own busy timeout) until the budget is spent; then raises <see cref="StoreUnavailableException"/>.
+    /// Other SQLite errors are translated by result code.
+    /// </summary>
+    private static T WithRetry<T>(string path, TimeSpan budget, Func<T> action)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var delay = 1;
+        while (true)
+        {
+            try
+            {
+                return action();
+            }
+            catch (SqliteException e) when (SqliteErrors.IsBusy(e) && Stopwatch.GetElapsedTime(started) < budget)
+            {
+                Thread.Sleep(delay);
+                delay = Math.Min(delay * 2, 50);
+            }
+            catch (SqliteException e)
+            {
+                throw SqliteErrors.Translate(e, path);
+            }
+        }
+    }
+
+    private static void RollbackQuietly(SqliteSession session)
+    {
+        if (session.IsAutocommit)
+        {
+            // SQLite already rolled the transaction back (it does after some I/O errors).
+            return;
+        }
+
+        try
+        {
+            session.Execute(Sql.Rollback);
+        }
+        catch (SqliteException)
+        {
+            // The connection is unusable or the transaction is gone; the original error is what counts.
+        }
+    }
+
+    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Only a leftover temporary file.
+        }
+    }
+
+    private async ValueTask<T> EnqueueAsync<T>(WriteRequest request, CancellationToken cancellationToken)
+    {
+        using var scope = Enter();
+        return (T)await _queue.EnqueueAsync(request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Commits one group: one <c>BEGIN IMMEDIATE</c> transaction and one sync for every waiting
+    /// request, each in its own savepoint, so a failed condition rolls back only its own request.
+    /// Results are given only once the transaction has committed; a busy database restarts the whole
+    /// group (its requests are re-applied from scratch) until the budget is spent.
+    /// </summary>
+    private ValueTask CommitGroup(IReadOnlyList<CommitQueue<WriteRequest, object>.Entry> group)
+    {
+        var results = new object?[group.Count];
+        var errors = new Exception?[group.Count];
+        WithRetry(_path, _options.BusyTimeout, () =>
+        {
+            Array.Clear(results);
+            Array.Clear(errors);
+            var context = new WriteContext(_writer, Timestamps.Now(_time));
+            _writer.Execute(Sql.BeginImmediate);
+            try
+            {
+                for (var i = 0; i < group.Count; i++)
+                {
+                    _writer.Execute(Sql.Savepoint);
+                    try
+                    {
+                        results[i] = group[i].Request.Apply(context);
+                        _writer.Execute(Sql.ReleaseSavepoint);
+                    }
+                    catch (Exception e) when (e is VersionConflictException or OverflowException or CorruptDataException)
+                    {
+                        _writer.Execute(Sql.RollbackToSavepoint);
+                        _writer.Execute(Sql.ReleaseSavepoint);
+                        errors[i] = e;
+                    }
+                }
+
+                _writer.Execute(Sql.Commit);
+            }
+            catch
+            {
+                RollbackQuietly(_writer);
+                throw;
+            }
+
+            return true;
+        });
+
+        if (GroupCommitted is { } observer)
+        {
+            observer(group.Select(e => e.Request).ToList());
+        }
+
+        for (var i = 0; i < group.Count; i++)
+        {
+            if (errors[i] is { } error)
+            {
+                group[i].Fail(error);
+            }
+            else
+            {
+                group[i].Complete(results[i]!);
+            }
+        }
+
+        if (BoundWal)
+        {
+            BoundWalSize();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Keeps the WAL under <see cref="SqliteStoreOptions.WalSizeLimit"/>: SQLite's automatic
+    /// checkpoints copy pages back but cannot restart the log while readers keep using it, so a
+    /// constant stream of readers would grow it without end. Past the limit, a TRUNCATE checkpoint
+    /// waits (briefly) for the readers of older snapshots to finish, then empties the log.
+    /// </summary>
+    private void BoundWalSize()
+    {
+        long size;
+        try
+        {
+            // A stat, never an open: closing any descriptor of the file would drop SQLite's POSIX locks.
+            size = new FileInfo(_path + "-wal").Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        if (size <= _options.WalSizeLimit || Stopwatch.GetTimestamp() < _checkpointBackoffUntil)
+        {
+            return;
+        }
+
+        // Wait for the readers of older snapshots at most s_checkpointWait (writers queue meanwhile), in
+        // short attempts: SQLite waits on the snapshot each reader had when the attempt began, and
+        // readers that keep starting new transactions move on to the newest one, which a fresh
+        // attempt no longer waits for.
+        var done = false;
+        var started = Stopwatch.GetTimestamp();
+        SetBusyTimeout(_writer.Connection, BusyTimeoutMs(Min(_options.BusyTimeout, s_checkpointAttempt)));
+        try
+        {
+            while (!done && Stopwatch.GetElapsedTime(started) < Min(_options.BusyTimeout, s_checkpointWait))
+            {
+                using var reader = _writer.Query(Sql.CheckpointTruncate);
+                done = reader.Read() && reader.GetInt64(0) == 0;
+            }
+        }
+        catch (SqliteException e) when (SqliteErrors.IsBusy(e))
+        {
+            // Another process is writing or checkpointing.
+        }
+        finally
+        {
+            SetBusyTimeout(_writer.Connection, BusyTimeoutMs(_options.BusyTimeout));
+        }
+
+        if (done)
+        {
+            TruncatedCheckpoints++;
+        }
+        else
+        {
+            BlockedCheckpoints++;
+            // A reader held its snapshot longer than the wait: do not stall every commit on it, try again later.
+            _checkpointBackoffUntil = Stopwatch.GetTimestamp() + (long)(s_checkpointBackoff.TotalSeconds * Stopwatch.Frequency);
+        }
+
+        static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+    }
+
+    private T Read<T>(Func<SqliteSession, T> read)
+    {
+        using var scope = Enter();
+        var session = _idleReaders.TryTake(out var idle) ? idle : WithRetry(_path, _options.BusyTimeout, () => OpenSession(_readerConnectionString, _options, _commandTimeoutSeconds));
+        try
+        {
+            return WithRetry(_path, _options.BusyTimeout, () => read(session));
+        }
+        finally
+        {
+            if (_idleReaders.Count < MaxIdleReaders)
+            {
+                _idleReaders.Add(session);
+            }
+            else
+            {
+                session.Dispose();
+            }
+        }
+    }
+
+    private StoreLifetime.Scope Enter() => _lifetime.Enter();
+
+    private sealed class DelegateRequest(Func<object> action) : WriteRequest
+    {
+        public override object Apply(WriteContext context) => action();
+    }
+}

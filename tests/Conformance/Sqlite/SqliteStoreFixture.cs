@@ -1,0 +1,26 @@
+using Storage.Sqlite;
+
+namespace Storage.Conformance.Sqlite;
+
+/// <summary>SQLite stores, each in a new database file under one temporary root that is removed at the end.</summary>
+public sealed class SqliteStoreFixture : StoreFixture
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "storage-conformance-sqlite-" + Guid.NewGuid().ToString("N"));
+
+    /// <inheritdoc/>
+    protected override Task<IStore> OpenStoreAsync(TimeProvider time)
+    {
+        var path = Path.Combine(_root, Guid.NewGuid().ToString("N") + ".db");
+        return Task.FromResult<IStore>(SqliteStore.Open(new SqliteStoreOptions { Path = path, TimeProvider = time }));
+    }
+
+    /// <inheritdoc/>
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+}

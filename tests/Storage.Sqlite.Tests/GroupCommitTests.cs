@@ -1,0 +1,178 @@
+using Storage.Json;
+using Storage.Sqlite.Internal;
+using Xunit.Abstractions;
+
+namespace Storage.Sqlite.Tests;
+
+/// <summary>Concurrent writers of one store share transactions, and each keeps its own outcome.</summary>
+[Trait("Backend", "Sqlite")]
+public sealed class GroupCommitTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly TestDatabase _db = new();
+
+    public void Dispose() => _db.Dispose();
+
+    [Fact]
+    public async Task Sixteen_concurrent_conditional_writers_get_the_outcomes_of_a_sequential_replay()
+    {
+        var seed = Random.Shared.Next();
+        output.WriteLine($"seed {seed}");
+        await using var store = _db.Open();
+        var applied = new List<WriteRequest>();
+        var groups = new List<int>();
+        store.GroupCommitted = group =>
+        {
+            lock (applied)
+            {
+                applied.AddRange(group);
+                groups.Add(group.Count);
+            }
+        };
+
+        // Each writer keeps its own (often stale) idea of the versions and writes overlapping keys.
+        var outcomes = new Dictionary<IReadOnlyList<WriteOperation>, string>(ReferenceEqualityComparer.Instance);
+        string[] keys = ["a", "b", "c", "d"];
+        // Operations run synchronously on the caller's thread (Microsoft.Data.Sqlite is synchronous), so
+        // concurrent writers are concurrent threads, as in a server: one dedicated thread per writer.
+        using var start = new Barrier(16);
+        var writers = Enumerable.Range(0, 16).Select(w => Task.Factory.StartNew(
+            () =>
+            {
+                var random = new Random(seed + w);
+                var known = new Dictionary<string, long>();
+                start.SignalAndWait();
+                for (var i = 0; i < 25; i++)
+                {
+                    var partition = random.Next(4) == 0 ? "other" : "shared";
+                    var batch = keys.OrderBy(_ => random.Next()).Take(random.Next(1, 3)).Select(key =>
+                    {
+                        var condition = random.Next(3) switch
+                        {
+                            0 => WriteCondition.MustNotExist,
+                            1 when known.TryGetValue(key, out var v) => WriteCondition.MustMatchVersion(v),
+                            _ => WriteCondition.None,
+                        };
+                        return random.Next(5) == 0 ? WriteOperation.Delete("c", key, condition) : WriteOperation.Put("c", key, $"{{\"w\":{w},\"i\":{i}}}", condition);
+                    }).ToList();
+
+                    string outcome;
+                    try
+                    {
+                        var result = store.CommitAsync(partition, batch).AsTask().GetAwaiter().GetResult();
+                        outcome = Describe(result);
+                        foreach (var (op, o) in batch.Zip(result.Outcomes))
+                        {
+                            if (o.Version is { } v)
+                            {
+                                known[op.Key] = v;
+                            }
+                        }
+                    }
+                    catch (VersionConflictException e)
+                    {
+                        outcome = Describe(e);
+                        if (e.ActualVersion is { } actual)
+                        {
+                            known[e.Key] = actual;
+                        }
+                    }
+
+                    lock (outcomes)
+                    {
+                        outcomes.Add(batch, outcome);
+                    }
+                }
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default)).ToList();
+        await Task.WhenAll(writers);
+
+        // Replay the batches one at a time, in the order the group commits applied them, on the reference backend.
+        Assert.Equal(16 * 25, applied.Count);
+        await using var reference = JsonStore.Open(new JsonStoreOptions { Directory = Path.Combine(_db.Directory, "replay"), TimeProvider = _db.Clock, Durability = DurabilityMode.Relaxed });
+        foreach (var request in applied)
+        {
+            var batch = Assert.IsType<BatchRequest>(request);
+            string expected;
+            try
+            {
+                expected = Describe(await reference.CommitAsync(batch.Partition, batch.Operations));
+            }
+            catch (VersionConflictException e)
+            {
+                expected = Describe(e);
+            }
+
+            Assert.Equal(expected, outcomes[batch.Operations]);
+        }
+
+        foreach (var partition in new[] { "shared", "other" })
+        {
+            Assert.Equal(await Snapshot(reference, partition), await Snapshot(store, partition));
+        }
+
+        output.WriteLine($"{applied.Count} batches in {groups.Count} transactions, largest group {groups.Max()}");
+        Assert.True(groups.Count < applied.Count, "no two writers ever shared a transaction");
+    }
+
+    [Fact]
+    public async Task A_failed_condition_in_a_group_does_not_roll_back_the_others()
+    {
+        await using var store = _db.Open();
+        var v = await store.PutAsync("p", "c", "k", "0");
+        var groups = new List<int>();
+        store.GroupCommitted = group =>
+        {
+            lock (groups)
+            {
+                groups.Add(group.Count);
+            }
+        };
+
+        // Hold the writer's turn so that every request below queues up and lands in one group.
+        var gate = new TaskCompletionSource();
+        var holding = Task.Run(async () => await store.WithWriterAsync(_ =>
+        {
+            gate.Task.Wait();
+            return 0;
+        }));
+        await Task.Delay(50);
+        var tasks = Enumerable.Range(0, 8).Select(i => store.CommitAsync("p", [WriteOperation.Put("c", "k", $"{i + 1}", WriteCondition.MustMatchVersion(v)), WriteOperation.Put("c", $"x{i}", "1")]).AsTask()).ToList();
+        var increments = Enumerable.Range(0, 4).Select(_ => store.IncrementSequenceAsync("p", "ids").AsTask()).ToList();
+        await Task.Delay(50);
+        gate.SetResult();
+        await holding;
+
+        var results = await Task.WhenAll(tasks.Select(async t =>
+        {
+            try
+            {
+                return (await t).Revision;
+            }
+            catch (VersionConflictException)
+            {
+                return -1;
+            }
+        }));
+
+        Assert.Equal(1, results.Count(r => r > 0));
+        Assert.Equal(7, results.Count(r => r == -1));
+        Assert.Equal([1L, 2, 3, 4], (await Task.WhenAll(increments)).Order());
+        Assert.Contains(12, groups);
+        var winner = Array.FindIndex(results, r => r > 0);
+        Assert.Equal($"{winner + 1}", (await store.GetAsync("p", "c", "k"))!.GetJsonText());
+        Assert.Equal([$"x{winner}"], (await store.ListAsync("p", "c", new ListOptions { Prefix = "x" })).Items.Select(d => d.Key));
+        Assert.Equal(v + 1 + 4, (await store.ListPartitionsAsync()).Items.Single().Revision);
+    }
+
+    private static string Describe(CommitResult r) => $"rev={r.Revision} changed={r.Changed} [{string.Join(", ", r.Outcomes)}]";
+
+    private static string Describe(VersionConflictException e) => $"conflict op={e.OperationIndex} {e.Key} expected={e.ExpectedVersion} actual={e.ActualVersion}";
+
+    private static async Task<string> Snapshot(IStore store, string partition)
+    {
+        var page = await store.ListAsync(partition, "c", new ListOptions { Limit = 1000 });
+        return string.Join("; ", page.Items.Select(d => $"{d.Key}=v{d.Version}:{d.GetJsonText()}"));
+    }
+}
