@@ -33,10 +33,7 @@ public sealed class PostgresStore : IStore
     private readonly Retrier _retry;
     private readonly Dictionary<string, PartitionQueue> _queues = new(StringComparer.Ordinal);
     private readonly Lock _queuesLock = new();
-    private readonly Lock _lifetimeLock = new();
-    private int _running;
-    private bool _disposed;
-    private TaskCompletionSource? _drained;
+    private readonly StoreLifetime _lifetime = new(nameof(PostgresStore));
 
     private PostgresStore(NpgsqlDataSource dataSource, bool ownsDataSource, NpgsqlDataSource writer, NpgsqlDataSource reader, Sql sql, PostgresStoreOptions options, ILogger logger, Retrier retry, int hashPartitions)
     {
@@ -311,22 +308,9 @@ public sealed class PostgresStore : IStore
     /// <returns>A task that completes when the store is closed.</returns>
     public async ValueTask DisposeAsync()
     {
-        Task drained;
-        lock (_lifetimeLock)
+        if (!_lifetime.TryBeginDispose(out var drained))
         {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (_running == 0)
-            {
-                _drained.SetResult();
-            }
-
-            drained = _drained.Task;
+            return;
         }
 
         await drained.ConfigureAwait(false);
@@ -518,36 +502,7 @@ public sealed class PostgresStore : IStore
         }
     }
 
-    private OperationScope Enter()
-    {
-        lock (_lifetimeLock)
-        {
-            if (_disposed)
-            {
-                throw new ObjectDisposedException(nameof(PostgresStore), ErrorMessages.Disposed);
-            }
-
-            _running++;
-        }
-
-        return new OperationScope(this);
-    }
-
-    private void Exit()
-    {
-        lock (_lifetimeLock)
-        {
-            if (--_running == 0 && _disposed)
-            {
-                _drained!.TrySetResult();
-            }
-        }
-    }
-
-    private readonly struct OperationScope(PostgresStore store) : IDisposable
-    {
-        public void Dispose() => store.Exit();
-    }
+    private StoreLifetime.Scope Enter() => _lifetime.Enter();
 
     private sealed class PartitionQueue
     {
