@@ -671,50 +671,33 @@ public sealed class JsonStore : IStore
         return true;
     });
 
+    /// <summary>The documents of the listing's key range, in listing order: binary search to the range's edge, then a walk.</summary>
     private static IEnumerable<DocumentRecord> Scan(DocumentRecord[] documents, ListQuery query)
     {
+        var range = KeyRange.For(query);
+        if (range.IsEmpty)
+        {
+            yield break;
+        }
+
         var comparer = StorageKeyComparer.Instance;
+        var lower = PartitionSnapshot.IndexOf(documents, range.Lower);
+        lower = lower < 0 ? ~lower : lower;
         if (!query.Descending)
         {
-            var lower = Max(Max(query.StartKey, query.Prefix), query.After);
-            var index = lower is null ? 0 : PartitionSnapshot.IndexOf(documents, lower);
-            for (var i = index < 0 ? ~index : index; i < documents.Length; i++)
+            for (var i = lower; i < documents.Length && (range.Upper is null || comparer.Compare(documents[i].Key, range.Upper) < 0); i++)
             {
-                var key = documents[i].Key;
-                if ((query.EndKey is not null && comparer.Compare(key, query.EndKey) >= 0)
-                    || (query.Prefix is not null && !key.StartsWith(query.Prefix, StringComparison.Ordinal) && comparer.Compare(key, query.Prefix) > 0))
-                {
-                    yield break;
-                }
-
-                if (query.Matches(key))
-                {
-                    yield return documents[i];
-                }
+                yield return documents[i];
             }
         }
         else
         {
-            var upper = Min(query.EndKey, query.After);
-            var index = upper is null ? documents.Length : PartitionSnapshot.IndexOf(documents, upper);
-            for (var i = (index < 0 ? ~index : index) - 1; i >= 0; i--)
+            var upper = range.Upper is null ? documents.Length : PartitionSnapshot.IndexOf(documents, range.Upper);
+            for (var i = (upper < 0 ? ~upper : upper) - 1; i >= lower; i--)
             {
-                var key = documents[i].Key;
-                if ((query.StartKey is not null && comparer.Compare(key, query.StartKey) < 0)
-                    || (query.Prefix is not null && comparer.Compare(key, query.Prefix) < 0))
-                {
-                    yield break;
-                }
-
-                if (query.Matches(key))
-                {
-                    yield return documents[i];
-                }
+                yield return documents[i];
             }
         }
-
-        static string? Max(string? a, string? b) => a is null ? b : b is null ? a : StorageKeyComparer.Instance.Compare(a, b) >= 0 ? a : b;
-        static string? Min(string? a, string? b) => a is null ? b : b is null ? a : StorageKeyComparer.Instance.Compare(a, b) <= 0 ? a : b;
     }
 
     private static StoredDocument ToDocument(string partition, string collection, DocumentRecord record)
