@@ -103,7 +103,8 @@ public sealed class CorruptDataException : StorageException
 
 /// <summary>
 /// The store could not be reached or could not complete the operation for a reason that may pass
-/// (a lost connection, a busy database), after the backend's own bounded retries.
+/// (a lost connection, a busy database), after the backend's own bounded retries. A write that
+/// fails this way may or may not have been applied: read back, or retry with a condition.
 /// </summary>
 public sealed class StoreUnavailableException : StorageException
 {

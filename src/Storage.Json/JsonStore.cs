@@ -35,11 +35,8 @@ public sealed class JsonStore : IStore
     private readonly SortedSet<string> _catalog;
     private readonly SortedSet<string> _unresolvedFiles;
     private readonly Lock _manifestLock = new();
-    private readonly Lock _lifetimeLock = new();
+    private readonly StoreLifetime _lifetime = new(nameof(JsonStore));
     private Manifest _manifest;
-    private int _running;
-    private bool _disposed;
-    private TaskCompletionSource? _drained;
 
     private JsonStore(IFileSystem files, string root, JsonStoreOptions options, IDisposable directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
     {
@@ -261,22 +258,9 @@ public sealed class JsonStore : IStore
     /// <returns>A task that completes when the directory is released.</returns>
     public async ValueTask DisposeAsync()
     {
-        Task drained;
-        lock (_lifetimeLock)
+        if (!_lifetime.TryBeginDispose(out var drained))
         {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (_running == 0)
-            {
-                _drained.SetResult();
-            }
-
-            drained = _drained.Task;
+            return;
         }
 
         await drained.ConfigureAwait(false);
@@ -687,85 +671,39 @@ public sealed class JsonStore : IStore
         return true;
     });
 
+    /// <summary>The documents of the listing's key range, in listing order: binary search to the range's edge, then a walk.</summary>
     private static IEnumerable<DocumentRecord> Scan(DocumentRecord[] documents, ListQuery query)
     {
+        var range = KeyRange.For(query);
+        if (range.IsEmpty)
+        {
+            yield break;
+        }
+
         var comparer = StorageKeyComparer.Instance;
+        var lower = PartitionSnapshot.IndexOf(documents, range.Lower);
+        lower = lower < 0 ? ~lower : lower;
         if (!query.Descending)
         {
-            var lower = Max(Max(query.StartKey, query.Prefix), query.After);
-            var index = lower is null ? 0 : PartitionSnapshot.IndexOf(documents, lower);
-            for (var i = index < 0 ? ~index : index; i < documents.Length; i++)
+            for (var i = lower; i < documents.Length && (range.Upper is null || comparer.Compare(documents[i].Key, range.Upper) < 0); i++)
             {
-                var key = documents[i].Key;
-                if ((query.EndKey is not null && comparer.Compare(key, query.EndKey) >= 0)
-                    || (query.Prefix is not null && !key.StartsWith(query.Prefix, StringComparison.Ordinal) && comparer.Compare(key, query.Prefix) > 0))
-                {
-                    yield break;
-                }
-
-                if (query.Matches(key))
-                {
-                    yield return documents[i];
-                }
+                yield return documents[i];
             }
         }
         else
         {
-            var upper = Min(query.EndKey, query.After);
-            var index = upper is null ? documents.Length : PartitionSnapshot.IndexOf(documents, upper);
-            for (var i = (index < 0 ? ~index : index) - 1; i >= 0; i--)
+            var upper = range.Upper is null ? documents.Length : PartitionSnapshot.IndexOf(documents, range.Upper);
+            for (var i = (upper < 0 ? ~upper : upper) - 1; i >= lower; i--)
             {
-                var key = documents[i].Key;
-                if ((query.StartKey is not null && comparer.Compare(key, query.StartKey) < 0)
-                    || (query.Prefix is not null && comparer.Compare(key, query.Prefix) < 0))
-                {
-                    yield break;
-                }
-
-                if (query.Matches(key))
-                {
-                    yield return documents[i];
-                }
+                yield return documents[i];
             }
         }
-
-        static string? Max(string? a, string? b) => a is null ? b : b is null ? a : StorageKeyComparer.Instance.Compare(a, b) >= 0 ? a : b;
-        static string? Min(string? a, string? b) => a is null ? b : b is null ? a : StorageKeyComparer.Instance.Compare(a, b) <= 0 ? a : b;
     }
 
     private static StoredDocument ToDocument(string partition, string collection, DocumentRecord record)
         => new(partition, collection, record.Key, record.Value, record.Version, record.CreatedAt, record.UpdatedAt, record.ExpiresAt);
 
-    private OperationScope Enter()
-    {
-        lock (_lifetimeLock)
-        {
-            if (_disposed)
-            {
-                throw new ObjectDisposedException(nameof(JsonStore), ErrorMessages.Disposed);
-            }
-
-            _running++;
-        }
-
-        return new OperationScope(this);
-    }
-
-    private void Exit()
-    {
-        lock (_lifetimeLock)
-        {
-            if (--_running == 0 && _disposed)
-            {
-                _drained!.TrySetResult();
-            }
-        }
-    }
-
-    private readonly struct OperationScope(JsonStore store) : IDisposable
-    {
-        public void Dispose() => store.Exit();
-    }
+    private StoreLifetime.Scope Enter() => _lifetime.Enter();
 
     private sealed class Partition
     {

@@ -43,11 +43,8 @@ public sealed class SqliteStore : IStore
     private readonly SqliteSession _writer;
     private readonly ConcurrentBag<SqliteSession> _idleReaders = [];
     private readonly CommitQueue<WriteRequest, object> _queue;
-    private readonly Lock _lifetimeLock = new();
+    private readonly StoreLifetime _lifetime = new(nameof(SqliteStore));
     private long _checkpointBackoffUntil;
-    private int _running;
-    private bool _disposed;
-    private TaskCompletionSource? _drained;
 
     private SqliteStore(string path, SqliteStoreOptions options, string readerConnectionString, int commandTimeoutSeconds, SqliteSession writer)
     {
@@ -378,22 +375,9 @@ public sealed class SqliteStore : IStore
     /// <returns>A task that completes when the file is released.</returns>
     public async ValueTask DisposeAsync()
     {
-        Task drained;
-        lock (_lifetimeLock)
+        if (!_lifetime.TryBeginDispose(out var drained))
         {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (_running == 0)
-            {
-                _drained.SetResult();
-            }
-
-            drained = _drained.Task;
+            return;
         }
 
         await drained.ConfigureAwait(false);
@@ -799,36 +783,7 @@ public sealed class SqliteStore : IStore
         }
     }
 
-    private OperationScope Enter()
-    {
-        lock (_lifetimeLock)
-        {
-            if (_disposed)
-            {
-                throw new ObjectDisposedException(nameof(SqliteStore), ErrorMessages.Disposed);
-            }
-
-            _running++;
-        }
-
-        return new OperationScope(this);
-    }
-
-    private void Exit()
-    {
-        lock (_lifetimeLock)
-        {
-            if (--_running == 0 && _disposed)
-            {
-                _drained!.TrySetResult();
-            }
-        }
-    }
-
-    private readonly struct OperationScope(SqliteStore store) : IDisposable
-    {
-        public void Dispose() => store.Exit();
-    }
+    private StoreLifetime.Scope Enter() => _lifetime.Enter();
 
     private sealed class DelegateRequest(Func<object> action) : WriteRequest
     {

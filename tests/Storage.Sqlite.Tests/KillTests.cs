@@ -61,7 +61,7 @@ public sealed class KillTests(ITestOutputHelper output)
                 var fromStart = random.Next(8) == 0;
                 var delay = TimeSpan.FromMilliseconds(random.Next(0, 201));
                 var durability = random.Next(4) == 0 ? "relaxed" : "full";
-                using var writer = ChildProcess.CrashWriter(
+                using var writer = TestPrograms.CrashWriter(
                     "--backend", "sqlite", "--path", database!.Path, "--seed", random.Next().ToString(CultureInfo.InvariantCulture),
                     "--run", iteration.ToString(CultureInfo.InvariantCulture), "--durability", durability);
                 if (!fromStart && await writer.WaitForLineAsync(s_openTimeout, CrashLog.Open, CrashLog.Error) is not { } opened)

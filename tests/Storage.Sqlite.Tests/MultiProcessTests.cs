@@ -23,8 +23,8 @@ public sealed class MultiProcessTests(ITestOutputHelper output) : IDisposable
         {
         }
 
-        using var first = ChildProcess.Worker(["increment", _db.Path, "shared", $"{PerProcess}", .. keys]);
-        using var second = ChildProcess.Worker(["increment", _db.Path, "shared", $"{PerProcess}", .. keys]);
+        using var first = TestPrograms.Worker(["increment", _db.Path, "shared", $"{PerProcess}", .. keys]);
+        using var second = TestPrograms.Worker(["increment", _db.Path, "shared", $"{PerProcess}", .. keys]);
         Assert.NotNull(await first.WaitForLineAsync(s_timeout, "ready"));
         Assert.NotNull(await second.WaitForLineAsync(s_timeout, "ready"));
         first.WriteLine("go");

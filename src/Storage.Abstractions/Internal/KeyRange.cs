@@ -1,14 +1,18 @@
+using System.ComponentModel;
 using System.Text;
-using Storage.Internal;
 
-namespace Storage.Sqlite.Internal;
+namespace Storage.Internal;
 
 /// <summary>
 /// Turns a listing's prefix, range and cursor into one half-open range of keys,
-/// <c>[Lower, Upper)</c> in code-point order, which SQLite scans on the primary key (its BINARY
-/// collation compares UTF-8 bytes, which is code-point order).
+/// <c>[Lower, Upper)</c> in code-point order, for backends that scan a key index: SQLite's BINARY
+/// collation and PostgreSQL's <c>COLLATE "C"</c> both compare UTF-8 bytes, which is code-point
+/// order. Not a supported API.
 /// </summary>
-internal readonly record struct KeyRange(string Lower, string? Upper)
+/// <param name="Lower">The smallest key of the range (inclusive).</param>
+/// <param name="Upper">The key above the range (exclusive), or <see langword="null"/> for none.</param>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public readonly record struct KeyRange(string Lower, string? Upper)
 {
     /// <summary>The smallest key above every key that starts with the same characters: NUL is not allowed in keys, so nothing lies between.</summary>
     private const string SmallestSuffix = "\u0001";
@@ -18,8 +22,12 @@ internal readonly record struct KeyRange(string Lower, string? Upper)
     /// <summary>Whether the range holds no key at all.</summary>
     public bool IsEmpty => Upper is not null && StorageKeyComparer.Instance.Compare(Lower, Upper) >= 0;
 
+    /// <summary>The range a listing covers: its prefix, bounds and cursor combined.</summary>
+    /// <param name="query">The validated listing.</param>
+    /// <returns>The half-open range.</returns>
     public static KeyRange For(ListQuery query)
     {
+        ArgumentNullException.ThrowIfNull(query);
         var lower = Max(query.StartKey ?? string.Empty, query.Prefix ?? string.Empty);
         var upper = Min(query.EndKey, query.Prefix is null ? null : PrefixUpperBound(query.Prefix));
         if (query.After is { } after)
@@ -42,6 +50,8 @@ internal readonly record struct KeyRange(string Lower, string? Upper)
     /// with its last code point incremented (skipping the surrogate block), after dropping trailing
     /// U+10FFFF; <see langword="null"/> when the prefix is all U+10FFFF (no string is above it).
     /// </summary>
+    /// <param name="prefix">A valid key prefix.</param>
+    /// <returns>The bound, or <see langword="null"/>.</returns>
     public static string? PrefixUpperBound(string prefix)
     {
         var runes = new List<Rune>();

@@ -1,0 +1,104 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using static Storage.Postgres.Internal.Commands;
+
+namespace Storage.Postgres.Internal;
+
+/// <summary>Creates or upgrades a store's schema at open.</summary>
+internal static class Migrator
+{
+    /// <summary>Brings the schema up to date in one transaction, under an advisory lock on the schema's name; returns the layout's hash partition count.</summary>
+    public static async ValueTask<int> MigrateAsync(NpgsqlDataSource writer, bool multiHost, Sql sql, SchemaLayout layout, ILogger logger, string server, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(writer, multiHost, cancellationToken).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transactionScope = transaction.ConfigureAwait(false);
+        await ExecuteAsync(connection, Sql.AdvisoryLock, cancellationToken, P(Sql.MigrationLockKey(sql.Schema))).ConfigureAwait(false);
+
+        string encoding, fsync, synchronousCommit;
+        using (var command = Command(connection, Sql.ServerFacts))
+        {
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            (encoding, fsync, synchronousCommit) = (reader.GetString(0), reader.GetString(1), reader.GetString(2));
+        }
+
+        if (!string.Equals(encoding, "UTF8", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new StorageException(PostgresErrors.WrongEncoding(server, encoding));
+        }
+
+        if (string.Equals(fsync, "off", StringComparison.OrdinalIgnoreCase) || string.Equals(synchronousCommit, "off", StringComparison.OrdinalIgnoreCase))
+        {
+            Log.WeakDurability(logger, fsync, synchronousCommit);
+        }
+
+        var tables = new List<string>();
+        using (var command = Command(connection, Sql.SchemaTables, P(sql.Schema)))
+        {
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                tables.Add(reader.GetString(0));
+            }
+        }
+
+        if (!tables.Contains(Schema.MigrationsTable, StringComparer.Ordinal))
+        {
+            if (tables.Count > 0)
+            {
+                throw new CorruptDataException(sql.QuotedSchema, PostgresErrors.ForeignSchemaReason(string.Join(", ", tables.Take(5))));
+            }
+
+            using (var command = Command(connection, Sql.SchemaExists, P(sql.Schema)))
+            {
+                // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists: ask first.
+                if ((long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0)
+                {
+                    await ExecuteAsync(connection, sql.CreateSchema, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            await ExecuteAsync(connection, sql.CreateMigrationsTable, cancellationToken).ConfigureAwait(false);
+        }
+
+        int applied;
+        using (var command = Command(connection, sql.MaxMigration))
+        {
+            applied = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        if (applied > Schema.LatestVersion)
+        {
+            throw new UnsupportedFormatException(sql.MigrationsLocation, applied, Schema.LatestVersion);
+        }
+
+        foreach (var migration in Schema.Migrations)
+        {
+            if (migration.Version <= applied)
+            {
+                continue;
+            }
+
+            foreach (var statement in migration.Statements(layout))
+            {
+                await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
+            }
+
+            await ExecuteAsync(connection, sql.RecordMigration, cancellationToken, P(migration.Version), P(migration.Description)).ConfigureAwait(false);
+            Log.MigrationApplied(logger, migration.Version, migration.Description, sql.Schema);
+        }
+
+        int hashPartitions;
+        using (var command = Command(connection, sql.GetMeta, P(Schema.MetaHashPartitions)))
+        {
+            hashPartitions = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long count ? (int)count : 0;
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return hashPartitions;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Globalization;
+
+namespace Storage.Postgres.Internal;
+
+/// <summary>One numbered step of the schema; its statements run in the open's transaction, together with its record.</summary>
+internal sealed record Migration(int Version, string Description, Func<SchemaLayout, IReadOnlyList<string>> Statements);
+
+/// <summary>What the statements of a migration are written for: the quoted schema and the layout options.</summary>
+/// <param name="Quoted">The schema name, validated and double-quoted.</param>
+/// <param name="HashPartitions">0 for a plain documents table, else the number of hash partitions.</param>
+internal sealed record SchemaLayout(string Quoted, int HashPartitions);
+
+/// <summary>
+/// The schema, as numbered migrations. The format version of a store is the number of the last
+/// migration recorded in <c>storage_migrations</c>. Never edit a released migration: add the next
+/// one. docs/postgres-backend.md describes the tables for people.
+/// </summary>
+/// <remarks>
+/// DDL cannot take parameters: the schema name is validated as an identifier and quoted, and the
+/// only other value written into these statements is the validated partition count.
+/// </remarks>
+internal static class Schema
+{
+    public const string MigrationsTable = "storage_migrations";
+    public const string MetaRevisionFloor = "revision_floor";
+    public const string MetaPurgeLock = "purge_lock";
+    public const string MetaHashPartitions = "hash_partitions";
+
+    /// <summary>The tables migration 1 creates; a schema that holds any of them but no migrations table is not ours.</summary>
+    public static IReadOnlyList<string> Tables { get; } = ["storage_meta", "partitions", "documents", "sequences", "commit_log"];
+
+    public static IReadOnlyList<Migration> Migrations { get; } =
+    [
+        new(1, "initial schema: meta, partitions, documents, sequences, commit_log", static layout =>
+        {
+            var s = layout.Quoted;
+            var statements = new List<string>
+            {
+                // Store-wide facts: the revision floor, the row purges serialize on, the layout chosen at creation.
+                $"""
+                CREATE TABLE {s}.storage_meta (
+                    key   text COLLATE "C" NOT NULL PRIMARY KEY,
+                    value bigint NOT NULL
+                )
+                """,
+                $"""
+                INSERT INTO {s}.storage_meta (key, value) VALUES
+                    ('{MetaRevisionFloor}', 0), ('{MetaPurgeLock}', 0), ('{MetaHashPartitions}', {layout.HashPartitions.ToString(CultureInfo.InvariantCulture)})
+                """,
+
+                // One row per partition that exists: its revision, and the row every writer of the
+                // partition locks first (the serialization point of conditional writes).
+                $"""
+                CREATE TABLE {s}.partitions (
+                    partition text COLLATE "C" NOT NULL PRIMARY KEY,
+                    revision  bigint NOT NULL CHECK (revision >= 0)
+                )
+                """,
+
+                // The JSON is text, stored exactly as written (jsonb would reorder keys and respell numbers).
+                $"""
+                CREATE TABLE {s}.documents (
+                    partition  text COLLATE "C" NOT NULL,
+                    collection text COLLATE "C" NOT NULL,
+                    key        text COLLATE "C" NOT NULL,
+                    value      text NOT NULL,
+                    version    bigint NOT NULL CHECK (version >= 1),
+                    created_at timestamptz NOT NULL,
+                    updated_at timestamptz NOT NULL,
+                    expires_at timestamptz,
+                    PRIMARY KEY (partition, collection, key)
+                ){(layout.HashPartitions > 0 ? " PARTITION BY HASH (partition)" : string.Empty)}
+                """,
+            };
+
+            for (var i = 0; i < layout.HashPartitions; i++)
+            {
+                statements.Add(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"CREATE TABLE {s}.documents_p{i} PARTITION OF {s}.documents FOR VALUES WITH (MODULUS {layout.HashPartitions}, REMAINDER {i})"));
+            }
+
+            statements.AddRange(
+            [
+                $"CREATE INDEX documents_by_expiry ON {s}.documents (expires_at) WHERE expires_at IS NOT NULL",
+                $"""
+                CREATE TABLE {s}.sequences (
+                    partition text COLLATE "C" NOT NULL,
+                    name      text COLLATE "C" NOT NULL,
+                    value     bigint NOT NULL CHECK (value >= 0),
+                    PRIMARY KEY (partition, name)
+                )
+                """,
+
+                // Operation ids of recent commits, written in the commit's own transaction: a commit
+                // whose outcome was lost with the connection is looked up here, never re-applied.
+                // partition '' (never a valid key) holds store-wide operations: partition deletes, purges.
+                $"""
+                CREATE TABLE {s}.commit_log (
+                    partition    text COLLATE "C" NOT NULL,
+                    operation_id uuid NOT NULL,
+                    revision     bigint NOT NULL,
+                    result       bigint,
+                    committed_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (partition, operation_id)
+                )
+                """,
+                $"CREATE INDEX commit_log_by_age ON {s}.commit_log (partition, committed_at)",
+            ]);
+            return statements;
+        }),
+    ];
+
+    public static int LatestVersion => Migrations[^1].Version;
+}

@@ -1,0 +1,233 @@
+using System.Text;
+
+namespace Storage.Postgres.Internal;
+
+/// <summary>
+/// Every statement the store runs after open, for one schema. All of them take their values as
+/// positional parameters and are prepared on each connection; the schema name is the only text
+/// spliced in, validated and quoted. Every key comparison and ordering is <c>COLLATE "C"</c>: byte
+/// order of UTF-8, which is Unicode code-point order.
+/// </summary>
+internal sealed class Sql
+{
+    public const string Begin = "BEGIN";
+    public const string Commit = "COMMIT";
+    public const string Rollback = "ROLLBACK";
+
+    public Sql(string schema)
+    {
+        Schema = schema;
+        QuotedSchema = Quote(schema);
+        var s = QuotedSchema;
+
+        LockPartition = $"""
+            INSERT INTO {s}.partitions AS p (partition, revision) VALUES ($1, 0)
+            ON CONFLICT (partition) DO UPDATE SET revision = p.revision WHERE false
+            """;
+        ReadPartition = $"""
+            SELECT p.revision, m.value FROM {s}.partitions p, {s}.storage_meta m
+            WHERE p.partition = $1 COLLATE "C" AND m.key = '{Internal.Schema.MetaRevisionFloor}'
+            """;
+        FindCommits = $"""
+            SELECT operation_id, result FROM {s}.commit_log
+            WHERE partition IN ($1 COLLATE "C", '') AND operation_id = ANY($2)
+            """;
+        ReadDocumentStates = $"""
+            SELECT d.collection, d.key, d.version, d.created_at, d.expires_at
+            FROM {s}.documents d JOIN unnest($2::text[], $3::text[]) AS t(collection, key)
+                ON d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
+            WHERE d.partition = $1 COLLATE "C"
+            """;
+        ReadSequences = $"""
+            SELECT name, value FROM {s}.sequences WHERE partition = $1 COLLATE "C" AND name COLLATE "C" = ANY($2::text[])
+            """;
+        UpsertDocuments = $"""
+            INSERT INTO {s}.documents AS d (partition, collection, key, value, version, created_at, updated_at, expires_at)
+            SELECT $1, t.collection, t.key, t.value, t.version, t.created_at, t.updated_at, t.expires_at
+            FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])
+                AS t(collection, key, value, version, created_at, updated_at, expires_at)
+            ON CONFLICT (partition, collection, key) DO UPDATE SET
+                value = excluded.value, version = excluded.version, created_at = excluded.created_at,
+                updated_at = excluded.updated_at, expires_at = excluded.expires_at
+            """;
+        DeleteDocuments = $"""
+            DELETE FROM {s}.documents d USING unnest($2::text[], $3::text[]) AS t(collection, key)
+            WHERE d.partition = $1 COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
+            """;
+        UpsertSequences = $"""
+            INSERT INTO {s}.sequences (partition, name, value)
+            SELECT $1, t.name, t.value FROM unnest($2::text[], $3::bigint[]) AS t(name, value)
+            ON CONFLICT (partition, name) DO UPDATE SET value = excluded.value
+            """;
+        SetRevision = $"UPDATE {s}.partitions SET revision = $2 WHERE partition = $1 COLLATE \"C\"";
+        LogCommit = $"INSERT INTO {s}.commit_log (partition, operation_id, revision, result) VALUES ($1, $2, $3, $4)";
+        PruneCommitLog = $"DELETE FROM {s}.commit_log WHERE partition = $1 COLLATE \"C\" AND committed_at < now() - interval '1 hour'";
+
+        RaiseRevisionFloor = $"UPDATE {s}.storage_meta SET value = greatest(value, $1) WHERE key = '{Internal.Schema.MetaRevisionFloor}'";
+        DeletePartitionDocuments = $"DELETE FROM {s}.documents WHERE partition = $1 COLLATE \"C\"";
+        DeletePartitionSequences = $"DELETE FROM {s}.sequences WHERE partition = $1 COLLATE \"C\"";
+        DeletePartitionCommitLog = $"DELETE FROM {s}.commit_log WHERE partition = $1 COLLATE \"C\"";
+        DeletePartitionRow = $"DELETE FROM {s}.partitions WHERE partition = $1 COLLATE \"C\"";
+
+        LockPurge = $"SELECT value FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaPurgeLock}' FOR UPDATE";
+        FindStoreCommits = $"SELECT operation_id, result FROM {s}.commit_log WHERE partition = '' AND operation_id = ANY($1)";
+
+        // Rows a writer holds locked are being overwritten by it: skipping them avoids waiting (and deadlocks).
+        PurgeExpired = $"""
+            DELETE FROM {s}.documents d
+            USING (SELECT partition, collection, key FROM {s}.documents WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) t
+            WHERE d.partition = t.partition AND d.collection = t.collection AND d.key = t.key AND d.expires_at <= $1
+            """;
+
+        GetDocument = $"""
+            SELECT value, version, created_at, updated_at, expires_at FROM {s}.documents
+            WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND key = $3 COLLATE "C" AND (expires_at IS NULL OR expires_at > $4)
+            """;
+        GetSequence = $"SELECT value FROM {s}.sequences WHERE partition = $1 COLLATE \"C\" AND name = $2 COLLATE \"C\"";
+        ListPartitions = $"""
+            SELECT partition, revision FROM {s}.partitions
+            WHERE partition > $1 COLLATE "C" AND revision > 0 ORDER BY partition COLLATE "C" LIMIT $2
+            """;
+
+        // Listings: [lower, upper) computed in code; the variants without $5 serve unbounded ranges.
+        const string Columns = "SELECT key, value, version, created_at, updated_at, expires_at";
+        var filter = $"""
+            FROM {s}.documents WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND (expires_at IS NULL OR expires_at > $3)
+              AND key >= $4 COLLATE "C"
+            """;
+        ListAscending = $"{Columns} {filter} ORDER BY key COLLATE \"C\" ASC LIMIT $5";
+        ListAscendingBounded = $"{Columns} {filter} AND key < $6 COLLATE \"C\" ORDER BY key COLLATE \"C\" ASC LIMIT $5";
+        ListDescending = $"{Columns} {filter} ORDER BY key COLLATE \"C\" DESC LIMIT $5";
+        ListDescendingBounded = $"{Columns} {filter} AND key < $6 COLLATE \"C\" ORDER BY key COLLATE \"C\" DESC LIMIT $5";
+    }
+
+    /// <summary>The schema name as configured.</summary>
+    public string Schema { get; }
+
+    /// <summary>The schema name, double-quoted for SQL.</summary>
+    public string QuotedSchema { get; }
+
+    /// <summary>Session settings for a write transaction: <c>set_config(name, value, is_local := true)</c>.</summary>
+    public static string SetLocal => "SELECT set_config($1, $2, true)";
+
+    public string LockPartition { get; }
+
+    public string ReadPartition { get; }
+
+    public string FindCommits { get; }
+
+    public string ReadDocumentStates { get; }
+
+    public string ReadSequences { get; }
+
+    public string UpsertDocuments { get; }
+
+    public string DeleteDocuments { get; }
+
+    public string UpsertSequences { get; }
+
+    public string SetRevision { get; }
+
+    public string LogCommit { get; }
+
+    public string PruneCommitLog { get; }
+
+    public string RaiseRevisionFloor { get; }
+
+    public string DeletePartitionDocuments { get; }
+
+    public string DeletePartitionSequences { get; }
+
+    public string DeletePartitionCommitLog { get; }
+
+    public string DeletePartitionRow { get; }
+
+    public string LockPurge { get; }
+
+    public string FindStoreCommits { get; }
+
+    public string PurgeExpired { get; }
+
+    public string GetDocument { get; }
+
+    public string GetSequence { get; }
+
+    public string ListPartitions { get; }
+
+    public string ListAscending { get; }
+
+    public string ListAscendingBounded { get; }
+
+    public string ListDescending { get; }
+
+    public string ListDescendingBounded { get; }
+
+    // Open and migrations: run once per open.
+    public static string AdvisoryLock => "SELECT pg_advisory_xact_lock($1)";
+
+    public static string ServerFacts => "SELECT current_setting('server_encoding'), current_setting('fsync'), current_setting('synchronous_commit')";
+
+    public static string SchemaExists => "SELECT count(*) FROM pg_namespace WHERE nspname = $1";
+
+    public static string SchemaTables => "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY tablename";
+
+    public string CreateSchema => $"CREATE SCHEMA {QuotedSchema}";
+
+    public string CreateMigrationsTable => $"""
+        CREATE TABLE IF NOT EXISTS {QuotedSchema}.{Internal.Schema.MigrationsTable} (
+            version     integer NOT NULL PRIMARY KEY,
+            description text NOT NULL,
+            applied_at  timestamptz NOT NULL DEFAULT now()
+        )
+        """;
+
+    public string GetMeta => $"SELECT value FROM {QuotedSchema}.storage_meta WHERE key = $1";
+
+    public string MaxMigration => $"SELECT coalesce(max(version), 0) FROM {QuotedSchema}.{Internal.Schema.MigrationsTable}";
+
+    public string RecordMigration => $"INSERT INTO {QuotedSchema}.{Internal.Schema.MigrationsTable} (version, description) VALUES ($1, $2)";
+
+    /// <summary>The location named in format errors: the migrations table, schema-qualified.</summary>
+    public string MigrationsLocation => $"{QuotedSchema}.{Internal.Schema.MigrationsTable}";
+
+    /// <summary>
+    /// Whether <paramref name="schema"/> is a valid schema name: 1 to 63 ASCII letters, digits or '_',
+    /// starting with a letter or '_', not starting with <c>pg_</c> (reserved by PostgreSQL).
+    /// </summary>
+    public static bool IsValidSchemaName(string? schema)
+    {
+        if (string.IsNullOrEmpty(schema) || schema.Length > 63 || !(char.IsAsciiLetter(schema[0]) || schema[0] == '_'))
+        {
+            return false;
+        }
+
+        if (schema.StartsWith("pg_", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        foreach (var c in schema)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c != '_')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A 64-bit advisory-lock key for migrating <paramref name="schema"/>: FNV-1a of a fixed prefix and the name.</summary>
+    public static long MigrationLockKey(string schema)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in Encoding.UTF8.GetBytes("Storage.Postgres/migrate/" + schema))
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        return unchecked((long)hash);
+    }
+
+    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+}

@@ -1,0 +1,21 @@
+namespace Storage.Postgres.Internal;
+
+/// <summary>One writer's request to a partition's group commit.</summary>
+internal abstract class WriteRequest;
+
+internal sealed class BatchRequest(IReadOnlyList<WriteOperation> operations) : WriteRequest
+{
+    public IReadOnlyList<WriteOperation> Operations { get; } = operations;
+}
+
+internal sealed class IncrementRequest(string name, long delta) : WriteRequest
+{
+    public string Name { get; } = name;
+
+    public long Delta { get; } = delta;
+}
+
+internal sealed class DeletePartitionRequest : WriteRequest
+{
+    public static DeletePartitionRequest Instance { get; } = new();
+}

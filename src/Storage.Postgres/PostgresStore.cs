@@ -1,0 +1,516 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Storage.Internal;
+using Storage.Postgres.Internal;
+using static Storage.Postgres.Internal.Commands;
+
+namespace Storage.Postgres;
+
+/// <summary>
+/// The PostgreSQL backend: documents, sequences and partitions in tables of one schema, the JSON
+/// stored as text byte for byte, keys compared with <c>COLLATE "C"</c> (code-point order). Every
+/// write locks its partition's row first, so conditional writes are atomic across any number of
+/// app instances; concurrent writers of one partition in this instance are coalesced into one
+/// transaction (group commit), each keeping its own condition checks and result. Transient failures
+/// are retried within <see cref="PostgresStoreOptions.RetryBudget"/>; a commit whose outcome was lost
+/// with its connection is looked up in a commit log by its operation id, never applied twice.
+/// </summary>
+/// <remarks>
+/// Npgsql is asynchronous all the way down, so every operation is truly asynchronous. The store is
+/// safe to use from many threads at once; make one per schema and share it.
+/// </remarks>
+/// <seealso href="../../docs/postgres-backend.md"/>
+public sealed class PostgresStore : IStore
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly bool _ownsDataSource;
+    private readonly NpgsqlDataSource _writer;
+    private readonly NpgsqlDataSource _reader;
+    private readonly Sql _sql;
+    private readonly TimeProvider _time;
+    private readonly WriteTransactions _transactions;
+    private readonly Retrier _retry;
+    private readonly Dictionary<string, PartitionQueue> _queues = new(StringComparer.Ordinal);
+    private readonly Lock _queuesLock = new();
+    private readonly StoreLifetime _lifetime = new(nameof(PostgresStore));
+
+    private PostgresStore(NpgsqlDataSource dataSource, bool ownsDataSource, NpgsqlDataSource writer, NpgsqlDataSource reader, Sql sql, PostgresStoreOptions options, ILogger logger, Retrier retry, int hashPartitions)
+    {
+        _dataSource = dataSource;
+        _ownsDataSource = ownsDataSource;
+        _writer = writer;
+        _reader = reader;
+        _sql = sql;
+        _time = options.TimeProvider;
+        _transactions = new WriteTransactions(writer, dataSource is NpgsqlMultiHostDataSource, sql, options.TimeProvider, options.Durability == DurabilityMode.Relaxed, logger);
+        _retry = retry;
+        HashPartitions = hashPartitions;
+    }
+
+    /// <summary>The schema that holds the store's tables.</summary>
+    public string Schema => _sql.Schema;
+
+    /// <summary>Into how many hash partitions the documents table is split (0: a plain table), as it was created.</summary>
+    public int HashPartitions { get; }
+
+    /// <summary>For tests: runs at each stage of every commit, on the commit's connection; what it throws is what the commit sees.</summary>
+    internal Func<CommitStage, NpgsqlConnection, ValueTask>? FaultInjector
+    {
+        get => _transactions.FaultInjector;
+        set => _transactions.FaultInjector = value;
+    }
+
+    /// <summary>For tests: how many write transactions group commits have committed.</summary>
+    internal long GroupCommits => _transactions.GroupCommits;
+
+    /// <summary>For tests: the data source reads use.</summary>
+    internal NpgsqlDataSource ReadDataSource => _reader;
+
+    /// <summary>
+    /// Opens a store: connects, and creates or upgrades its schema under an advisory lock (so app
+    /// instances that start together do not race), refusing a schema written by a newer library.
+    /// </summary>
+    /// <param name="options">The server, schema and settings.</param>
+    /// <param name="cancellationToken">Cancels the open.</param>
+    /// <returns>The open store; dispose it to release its connections.</returns>
+    /// <exception cref="ArgumentException">The options are not valid (also: a data source with multiplexing, which cannot hold a transaction's statements on one connection).</exception>
+    /// <exception cref="UnsupportedFormatException">The schema was written by a newer version of the library; nothing was changed.</exception>
+    /// <exception cref="CorruptDataException">The schema holds tables that are not a Storage store's.</exception>
+    /// <exception cref="StoreUnavailableException">The server could not be reached within the retry budget.</exception>
+    /// <exception cref="StorageException">The server refused (for example: no permission to create the schema, or a database that is not UTF8).</exception>
+    public static async ValueTask<PostgresStore> OpenAsync(PostgresStoreOptions options, CancellationToken cancellationToken = default)
+    {
+        Validate(options);
+        var ownsDataSource = options.DataSource is null;
+        NpgsqlDataSource dataSource;
+        try
+        {
+            dataSource = options.DataSource ?? NpgsqlDataSource.Create(options.ConnectionString!);
+        }
+        catch (ArgumentException e)
+        {
+            // Npgsql names the keyword, never its value; our message names neither.
+            throw new ArgumentException(PostgresErrors.InvalidConnectionString, nameof(options), e);
+        }
+
+        try
+        {
+            if (new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).Multiplexing)
+            {
+                // A write's statements must share one connection from BEGIN to COMMIT.
+                throw new ArgumentException(PostgresErrors.Multiplexing, nameof(options));
+            }
+
+            // Writes always need the primary; reads may go to a standby when asked to.
+            var writer = dataSource is NpgsqlMultiHostDataSource multi ? multi.WithTargetSession(TargetSessionAttributes.Primary) : dataSource;
+            var reader = options.ReadFromReplicas && dataSource is NpgsqlMultiHostDataSource multiRead ? multiRead.WithTargetSession(TargetSessionAttributes.PreferStandby) : writer;
+            var logger = options.LoggerFactory?.CreateLogger<PostgresStore>() ?? (ILogger)NullLogger.Instance;
+            var server = Describe(dataSource);
+            var retry = new Retrier(options.RetryBudget, server, logger, dataSource.Clear);
+            var sql = new Sql(options.Schema);
+            var layout = new SchemaLayout(sql.QuotedSchema, options.HashPartitions);
+            var hashPartitions = await retry.RunAsync(
+                "open",
+                (writer, multiHost: dataSource is NpgsqlMultiHostDataSource, sql, layout, logger, server),
+                static (s, ct) => Migrator.MigrateAsync(s.writer, s.multiHost, s.sql, s.layout, s.logger, s.server, ct),
+                cancellationToken).ConfigureAwait(false);
+            return new PostgresStore(dataSource, ownsDataSource, writer, reader, sql, options, logger, retry, hashPartitions);
+        }
+        catch
+        {
+            if (ownsDataSource)
+            {
+                await dataSource.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        Identifiers.ValidateName(collection, nameof(collection));
+        Identifiers.ValidateDocumentKey(key);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        var now = Timestamps.Now(_time);
+        return await ReadAsync("get", (store: this, partition, collection, key, now), static async (connection, s, ct) =>
+        {
+            using var command = Command(connection, s.store._sql.GetDocument, P(s.partition), P(s.collection), P(s.key), P(s.now));
+            await command.PrepareAsync(ct).ConfigureAwait(false);
+            var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            if (!await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            return new StoredDocument(
+                s.partition,
+                s.collection,
+                s.key,
+                reader.GetFieldValue<byte[]>(0),
+                reader.GetInt64(1),
+                reader.GetFieldValue<DateTimeOffset>(2),
+                reader.GetFieldValue<DateTimeOffset>(3),
+                reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4));
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
+    {
+        Batches.Validate(partition, operations);
+        return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForDocuments(partition, collection, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        var range = KeyRange.For(query);
+        if (range.IsEmpty)
+        {
+            return new DocumentPage([], null);
+        }
+
+        var now = Timestamps.Now(_time);
+        var sql = (query.Descending, range.Upper is null) switch
+        {
+            (false, true) => _sql.ListAscending,
+            (false, false) => _sql.ListAscendingBounded,
+            (true, true) => _sql.ListDescending,
+            (true, false) => _sql.ListDescendingBounded,
+        };
+
+        var rows = await ReadAsync("list", (store: this, sql, partition, collection, now, range, limit: query.Limit + 1), static async (connection, s, ct) =>
+        {
+            using var command = Command(connection, s.sql, P(s.partition), P(s.collection), P(s.now), P(s.range.Lower), P(s.limit));
+            if (s.range.Upper is { } upper)
+            {
+                command.Parameters.Add(P(upper));
+            }
+
+            await command.PrepareAsync(ct).ConfigureAwait(false);
+            var documents = new List<StoredDocument>(Math.Min(s.limit, 64));
+            var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                documents.Add(new StoredDocument(
+                    s.partition,
+                    s.collection,
+                    reader.GetString(0),
+                    reader.GetFieldValue<byte[]>(1),
+                    reader.GetInt64(2),
+                    reader.GetFieldValue<DateTimeOffset>(3),
+                    reader.GetFieldValue<DateTimeOffset>(4),
+                    reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5)));
+            }
+
+            return documents;
+        }, cancellationToken).ConfigureAwait(false);
+
+        var (items, token) = query.TakePage(rows, static d => d.Key);
+        return new DocumentPage(items, token);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default)
+    {
+        Batches.ValidateIncrement(partition, name, delta);
+        return EnqueueAsync<long>(partition, new IncrementRequest(name, delta), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        Identifiers.ValidateName(name);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        return await ReadAsync("get sequence", (store: this, partition, name), static async (connection, s, ct) =>
+        {
+            using var command = Command(connection, s.store._sql.GetSequence, P(s.partition), P(s.name));
+            await command.PrepareAsync(ct).ConfigureAwait(false);
+            return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is long value ? value : 0;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForPartitions(options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        var rows = await ReadAsync("list partitions", (store: this, after: query.After ?? string.Empty, limit: query.Limit + 1), static async (connection, s, ct) =>
+        {
+
+            // Every partition key is non-empty, so all of them sort after "".
+            using var command = Command(connection, s.store._sql.ListPartitions, P(s.after), P(s.limit));
+            await command.PrepareAsync(ct).ConfigureAwait(false);
+            var partitions = new List<PartitionInfo>(Math.Min(s.limit, 64));
+            var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                partitions.Add(new PartitionInfo(reader.GetString(0), reader.GetInt64(1)));
+            }
+
+            return partitions;
+        }, cancellationToken).ConfigureAwait(false);
+
+        var (items, token) = query.TakePage(rows, static p => p.Partition);
+        return new PartitionPage(items, token);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        return EnqueueAsync<bool>(partition, DeletePartitionRequest.Instance, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Removes the expired documents of every partition, in transactions of up to 1,000 documents;
+    /// purges from several app instances take turns. Documents that a writer is overwriting at that
+    /// moment are left to it.
+    /// </remarks>
+    public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
+    {
+        using var scope = Enter();
+        var now = Timestamps.Now(_time);
+        long purged = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var unresolved = new List<Attempt>();
+            var count = await _retry.RunAsync(
+                "purge",
+                (store: this, now, unresolved),
+                static (s, _) => s.store._transactions.TryPurgeChunkAsync(s.now, s.unresolved),
+                CancellationToken.None).ConfigureAwait(false);
+            purged += count;
+            if (count < WriteTransactions.PurgeChunk)
+            {
+                return purged;
+            }
+        }
+    }
+
+    /// <summary>Waits for running operations, then releases the store's connections (and its data source, if it made it).</summary>
+    /// <returns>A task that completes when the store is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_lifetime.TryBeginDispose(out var drained))
+        {
+            return;
+        }
+
+        await drained.ConfigureAwait(false);
+        if (_ownsDataSource)
+        {
+            await _dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static void Validate(PostgresStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.ConnectionString is null && options.DataSource is null)
+        {
+            throw new ArgumentException(PostgresErrors.NoServer, nameof(options));
+        }
+
+        if (options.ConnectionString is not null && options.DataSource is not null)
+        {
+            throw new ArgumentException(PostgresErrors.BothServers, nameof(options));
+        }
+
+        if (options.ConnectionString is { } connectionString && string.IsNullOrWhiteSpace(connectionString))
+        {
+            throw new ArgumentException(PostgresErrors.InvalidConnectionString, nameof(options));
+        }
+
+        if (!Sql.IsValidSchemaName(options.Schema))
+        {
+            throw new ArgumentException(PostgresErrors.InvalidSchema(options.Schema ?? string.Empty), nameof(options));
+        }
+
+        ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
+        if (options.RetryBudget < TimeSpan.Zero || options.RetryBudget > PostgresStoreOptions.MaxRetryBudget)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.RetryBudget, PostgresErrors.InvalidRetryBudget(options.RetryBudget));
+        }
+
+        if (options.HashPartitions is < 0 or 1 or > PostgresStoreOptions.MaxHashPartitions)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.HashPartitions, PostgresErrors.InvalidHashPartitions(options.HashPartitions));
+        }
+
+        if (!Enum.IsDefined(options.Durability))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Durability, PostgresErrors.InvalidDurability(options.Durability));
+        }
+    }
+
+    /// <summary>Host(s), port and database, for messages: never the user name, the password or any other setting.</summary>
+    private static string Describe(NpgsqlDataSource dataSource)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
+        var hosts = builder.Host ?? "localhost";
+        if (!hosts.Contains(',', StringComparison.Ordinal) && !hosts.Contains(':', StringComparison.Ordinal) && !hosts.StartsWith('/'))
+        {
+            hosts += ":" + builder.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return builder.Database is { Length: > 0 } database ? hosts + "/" + database : hosts;
+    }
+
+    /// <summary>
+    /// Runs a read with retries, on the read data source (a standby with <see cref="PostgresStoreOptions.ReadFromReplicas"/>).
+    /// A standby that has not yet replayed the store's tables (just created or migrated on the
+    /// primary) passes the read on to the primary.
+    /// </summary>
+    private ValueTask<T> ReadAsync<TState, T>(string operation, TState state, Func<NpgsqlConnection, TState, CancellationToken, ValueTask<T>> read, CancellationToken cancellationToken)
+        => _retry.RunAsync(operation, (store: this, state, read), static async (s, ct) =>
+        {
+            var source = s.store._reader;
+            while (true)
+            {
+                var connection = await s.store.OpenAsync(source, ct).ConfigureAwait(false);
+                await using (connection.ConfigureAwait(false))
+                {
+                    try
+                    {
+                        return await s.read(connection, s.state, ct).ConfigureAwait(false);
+                    }
+                    catch (PostgresException e) when (source != s.store._writer && e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName or PostgresErrorCodes.UndefinedColumn)
+                    {
+                        source = s.store._writer;
+                    }
+                }
+            }
+        }, cancellationToken);
+
+    private ValueTask<NpgsqlConnection> OpenAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
+        => Commands.OpenAsync(source, _dataSource is NpgsqlMultiHostDataSource, cancellationToken);
+
+    private async ValueTask<T> EnqueueAsync<T>(string partition, WriteRequest request, CancellationToken cancellationToken)
+    {
+        using var scope = Enter();
+        PartitionQueue? handle;
+        lock (_queuesLock)
+        {
+            if (!_queues.TryGetValue(partition, out handle))
+            {
+                handle = new PartitionQueue(this, partition);
+                _queues.Add(partition, handle);
+            }
+
+            handle.Users++;
+        }
+
+        try
+        {
+            return (T)(await handle.Queue.EnqueueAsync(request, cancellationToken).ConfigureAwait(false))!;
+        }
+        finally
+        {
+            // Queues live while someone uses them, so a store that touches millions of partitions keeps only the busy ones.
+            lock (_queuesLock)
+            {
+                if (--handle.Users == 0)
+                {
+                    _queues.Remove(partition);
+                }
+            }
+        }
+    }
+
+    /// <summary>Runs on the writer that got the partition's turn: every waiting request, in arrival order.</summary>
+    private async ValueTask CommitGroupAsync(string partition, IReadOnlyList<CommitQueue<WriteRequest, object?>.Entry> group)
+    {
+        var start = 0;
+        while (start < group.Count)
+        {
+            if (group[start].Request is DeletePartitionRequest)
+            {
+                await RunSegmentAsync(partition, group, start, start + 1).ConfigureAwait(false);
+                start++;
+                continue;
+            }
+
+            var end = start;
+            while (end < group.Count && group[end].Request is not DeletePartitionRequest)
+            {
+                end++;
+            }
+
+            await RunSegmentAsync(partition, group, start, end).ConfigureAwait(false);
+            start = end;
+        }
+    }
+
+    /// <summary>Commits one segment of a group in one transaction (retried as a whole), then gives each request its result.</summary>
+    private async ValueTask RunSegmentAsync(string partition, IReadOnlyList<CommitQueue<WriteRequest, object?>.Entry> group, int start, int end)
+    {
+        var requests = new WriteRequest[end - start];
+        for (var i = start; i < end; i++)
+        {
+            requests[i - start] = group[i].Request;
+        }
+
+        Attempt outcome;
+        try
+        {
+            var unresolved = new List<Attempt>();
+            outcome = await _retry.RunAsync(
+                requests[0] is DeletePartitionRequest ? "delete partition" : "commit",
+                (store: this, partition, requests, unresolved),
+                static (s, _) => s.requests[0] is DeletePartitionRequest
+                    ? s.store._transactions.TryDeletePartitionAsync(s.partition, s.unresolved)
+                    : s.store._transactions.TryCommitAsync(s.partition, s.requests, s.unresolved),
+                CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            for (var i = start; i < end; i++)
+            {
+                group[i].Fail(e);
+            }
+
+            return;
+        }
+
+        for (var i = start; i < end; i++)
+        {
+            if (outcome.Errors[i - start] is { } error)
+            {
+                group[i].Fail(error);
+            }
+            else
+            {
+                group[i].Complete(outcome.Results[i - start]);
+            }
+        }
+    }
+
+    private StoreLifetime.Scope Enter() => _lifetime.Enter();
+
+    private sealed class PartitionQueue
+    {
+        public PartitionQueue(PostgresStore store, string partition)
+            => Queue = new CommitQueue<WriteRequest, object?>(group => store.CommitGroupAsync(partition, group));
+
+        public CommitQueue<WriteRequest, object?> Queue { get; }
+
+        public int Users { get; set; }
+    }
+}

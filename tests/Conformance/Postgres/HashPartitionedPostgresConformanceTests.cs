@@ -1,0 +1,49 @@
+using Xunit.Abstractions;
+
+namespace Storage.Conformance.Postgres;
+
+// The conformance suites against the PostgreSQL backend with a hash-partitioned documents table:
+// `dotnet test --filter Backend=PostgresHashPartitioned` (`--filter Backend~Postgres` runs both layouts).
+// A trait of its own, since the compliance check wants one per fixture.
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresComplianceTests : ComplianceTestBase<HashPartitionedPostgresStoreFixture>;
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresIdentifierTests(HashPartitionedPostgresStoreFixture fixture) : IdentifierTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresValueRoundTripTests(HashPartitionedPostgresStoreFixture fixture) : ValueRoundTripTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresVersionTests(HashPartitionedPostgresStoreFixture fixture) : VersionTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresConditionTests(HashPartitionedPostgresStoreFixture fixture) : ConditionTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresBatchTests(HashPartitionedPostgresStoreFixture fixture) : BatchTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresListingTests(HashPartitionedPostgresStoreFixture fixture) : ListingTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresExpiryTests(HashPartitionedPostgresStoreFixture fixture) : ExpiryTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresSequenceTests(HashPartitionedPostgresStoreFixture fixture) : SequenceTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresPartitionTests(HashPartitionedPostgresStoreFixture fixture) : PartitionTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresLimitTests(HashPartitionedPostgresStoreFixture fixture) : LimitTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresConcurrencyTests(HashPartitionedPostgresStoreFixture fixture) : ConcurrencyTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresLifetimeTests(HashPartitionedPostgresStoreFixture fixture) : LifetimeTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresDifferentialTests(HashPartitionedPostgresStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<HashPartitionedPostgresStoreFixture>(fixture, output);

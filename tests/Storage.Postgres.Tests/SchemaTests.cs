@@ -1,0 +1,197 @@
+using Npgsql;
+
+namespace Storage.Postgres.Tests;
+
+/// <summary>The tables, the migrations and how a store finds its schema.</summary>
+[Trait("Backend", "Postgres")]
+public sealed class SchemaTests
+{
+    [Fact]
+    public async Task Opening_creates_text_values_C_collated_keys_and_keys_led_by_the_partition()
+    {
+        await using var schema = await TestSchema.CreateAsync("layout");
+        await schema.OpenAsync();
+
+        var tables = await schema.QueryAsync("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1", schema.Name);
+        Assert.Equal(["commit_log", "documents", "partitions", "sequences", "storage_meta", "storage_migrations"], tables);
+
+        var valueType = await schema.QueryAsync(
+            "SELECT data_type::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'documents' AND column_name = 'value'", schema.Name);
+        Assert.Equal("text", Assert.Single(valueType));
+
+        // Every key column compares bytes.
+        var collations = await schema.QueryAsync(
+            """
+            SELECT DISTINCT coalesce(collation_name, 'default')::text FROM information_schema.columns
+            WHERE table_schema = $1 AND column_name IN ('partition', 'collection', 'key', 'name')
+            """,
+            schema.Name);
+        Assert.Equal("C", Assert.Single(collations));
+
+        // The partition key leads every primary key and unique constraint of a partitioned table.
+        var firstColumns = await schema.QueryAsync(
+            """
+            SELECT c.conrelid::regclass::text || ':' || a.attname
+            FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+            WHERE n.nspname = $1 AND c.contype IN ('p', 'u') AND c.conrelid::regclass::text NOT LIKE '%storage_m%'
+            ORDER BY 1
+            """,
+            schema.Name);
+        Assert.Equal(4, firstColumns.Count);
+        Assert.All(firstColumns, c => Assert.EndsWith(":partition", (string)c!, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Migrations_are_recorded_by_number_and_opening_again_applies_nothing()
+    {
+        await using var schema = await TestSchema.CreateAsync("migrations");
+        await schema.OpenAsync();
+        await schema.OpenAsync();
+
+        var versions = await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY version");
+        Assert.Equal([1], versions.Cast<int>());
+    }
+
+    [Fact]
+    public async Task App_instances_starting_together_on_a_new_schema_do_not_race()
+    {
+        await using var schema = await TestSchema.CreateAsync("race");
+
+        // Separate data sources, as separate app servers would have.
+        var stores = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => schema.OpenAsync()));
+        await Task.WhenAll(stores.Select((store, i) => store.PutAsync("p", "docs", $"k{i}", "1").AsTask()));
+
+        Assert.Equal([1], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations")).Cast<int>());
+        Assert.Equal(8, (await stores[0].ListAsync("p", "docs")).Items.Count);
+    }
+
+    [Fact]
+    public async Task A_schema_written_by_a_newer_library_is_refused_and_left_unchanged()
+    {
+        await using var schema = await TestSchema.CreateAsync("newer");
+        var store = await schema.OpenAsync();
+        await store.PutAsync("p", "docs", "a", "1");
+        await schema.QueryAsync($"INSERT INTO \"{schema.Name}\".storage_migrations (version, description) VALUES (2, 'from the future')");
+
+        var e = await Assert.ThrowsAsync<UnsupportedFormatException>(async () => await PostgresStore.OpenAsync(schema.Options()));
+
+        Assert.Equal(2, e.FoundVersion);
+        Assert.Equal(1, e.SupportedVersion);
+        Assert.Contains(schema.Name, e.Location, StringComparison.Ordinal);
+        Assert.Equal([1, 2], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal("1", (await store.GetAsync("p", "docs", "a"))!.GetJsonText());
+    }
+
+    [Fact]
+    public async Task A_schema_that_holds_other_tables_is_refused_as_not_ours()
+    {
+        await using var schema = await TestSchema.CreateAsync("foreign");
+        await schema.QueryAsync($"CREATE SCHEMA \"{schema.Name}\"");
+        await schema.QueryAsync($"CREATE TABLE \"{schema.Name}\".documents (id int)");
+
+        var e = await Assert.ThrowsAsync<CorruptDataException>(async () => await PostgresStore.OpenAsync(schema.Options()));
+
+        Assert.Contains("documents", e.Reason, StringComparison.Ordinal);
+        Assert.Empty(await schema.QueryAsync($"SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'storage_migrations'", schema.Name));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("has space")]
+    [InlineData("pg_catalog")]
+    [InlineData("PG_x")]
+    [InlineData("1starts_with_digit")]
+    [InlineData("quote\"d")]
+    [InlineData("semi;colon")]
+    [InlineData("ünicode")]
+    [InlineData("a234567890123456789012345678901234567890123456789012345678901234")]
+    public async Task Schema_names_that_are_not_plain_identifiers_are_rejected_before_connecting(string name)
+    {
+        // The server would not answer: the name is checked first.
+        var options = new PostgresStoreOptions { ConnectionString = "Host=127.0.0.1;Port=1", Schema = name };
+
+        var e = await Assert.ThrowsAsync<ArgumentException>(async () => await PostgresStore.OpenAsync(options));
+
+        Assert.Contains("Schema", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_data_source_with_multiplexing_is_refused_because_a_write_needs_one_connection()
+    {
+        var options = new PostgresStoreOptions { ConnectionString = "Host=127.0.0.1;Port=1;Multiplexing=true" };
+
+        var e = await Assert.ThrowsAsync<ArgumentException>(async () => await PostgresStore.OpenAsync(options));
+
+        Assert.Contains("Multiplexing", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_schema_name_with_upper_case_is_quoted_and_kept_as_written()
+    {
+        var name = "Mixed_" + TestSchema.UniqueSuffix();
+        await using var schema = await TestSchema.CreateAsync("unused");
+        var store = await PostgresStore.OpenAsync(schema.Options(o => o.Schema = name));
+        try
+        {
+            await store.PutAsync("p", "docs", "a", "1");
+            Assert.Equal([name], await schema.QueryAsync("SELECT nspname::text FROM pg_namespace WHERE nspname = $1", name));
+            Assert.Empty(await schema.QueryAsync("SELECT nspname::text FROM pg_namespace WHERE nspname = $1", name.ToLowerInvariant()));
+        }
+        finally
+        {
+            await store.DisposeAsync();
+            await schema.Server.DropSchemaAsync(name);
+        }
+    }
+
+    [Fact]
+    public async Task Hash_partitioning_splits_the_documents_table_on_the_partition_key()
+    {
+        await using var schema = await TestSchema.CreateAsync("hash");
+        var store = await schema.OpenAsync(o => o.HashPartitions = 8);
+        for (var i = 0; i < 40; i++)
+        {
+            await store.PutAsync($"user{i}", "docs", "a", "1");
+        }
+
+        Assert.Equal(8, store.HashPartitions);
+        var children = await schema.QueryAsync(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = (quote_ident($1) || '.documents')::regclass", schema.Name);
+        Assert.Equal(8L, Assert.Single(children));
+        var used = await schema.QueryAsync($"SELECT count(DISTINCT tableoid) FROM \"{schema.Name}\".documents");
+        Assert.True((long)used[0]! > 1, "documents of 40 partitions all landed in one hash partition");
+
+        // The layout is chosen once: a store opened later with other options keeps it.
+        var again = await schema.OpenAsync(o => o.HashPartitions = 0);
+        Assert.Equal(8, again.HashPartitions);
+        Assert.Equal(40, (await again.ListPartitionsAsync()).Items.Count);
+    }
+
+    [Fact]
+    public async Task Statements_run_prepared_on_the_stores_connections()
+    {
+        await using var schema = await TestSchema.CreateAsync("prepared");
+        var store = await schema.OpenAsync(o => o.ConnectionString += ";Maximum Pool Size=1");
+        await store.PutAsync("p", "docs", "a", "1");
+        await store.GetAsync("p", "docs", "a");
+        await store.ListAsync("p", "docs");
+
+        // With a pool of one, this is the connection the operations ran on.
+        await using var connection = await store.ReadDataSource.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand("SELECT statement FROM pg_prepared_statements", connection);
+        var prepared = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                prepared.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.Contains(prepared, s => s.Contains("INSERT INTO", StringComparison.Ordinal) && s.Contains(".documents", StringComparison.Ordinal));
+        Assert.Contains(prepared, s => s.Contains("SELECT value, version", StringComparison.Ordinal));
+        Assert.Contains(prepared, s => s.Contains("ORDER BY key", StringComparison.Ordinal));
+        Assert.Contains(prepared, s => s.Contains("FOR UPDATE", StringComparison.Ordinal) || s.Contains("ON CONFLICT (partition) DO UPDATE", StringComparison.Ordinal));
+    }
+}
