@@ -27,8 +27,8 @@ if (options.MaxLoad is { } maxLoad)
 }
 
 Callers.Prepare(Math.Max(16, options.BulkWriters));
+// Created by the backends as they need it, and removed at the end unless --dir named it.
 var root = options.Directory ?? Path.Combine(Path.GetTempPath(), "storage-bench-" + Guid.NewGuid().ToString("N")[..8]);
-Directory.CreateDirectory(root);
 var loadAtStart = Machine.LoadAverage();
 var started = DateTimeOffset.UtcNow;
 
@@ -42,6 +42,24 @@ if (Wanted("json"))
 if (Wanted("sqlite"))
 {
     backends.Add(new SqliteBackend(root));
+}
+
+if (Wanted("postgres"))
+{
+    var (postgres, problem) = await PostgresBackend.StartAsync();
+    if (postgres is not null)
+    {
+        backends.Add(postgres);
+    }
+    else if (options.Backends.Count > 0)
+    {
+        Console.Error.WriteLine("PostgreSQL cannot be measured here: " + problem);
+        return 2;
+    }
+    else
+    {
+        Console.Error.WriteLine("PostgreSQL skipped: " + problem);
+    }
 }
 
 Scenario[] scenarios =
@@ -81,7 +99,7 @@ finally
         await backend.DisposeAsync();
     }
 
-    if (options.Directory is null)
+    if (options.Directory is null && Directory.Exists(root))
     {
         Directory.Delete(root, recursive: true);
     }
