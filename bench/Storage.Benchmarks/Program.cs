@@ -27,6 +27,7 @@ if (options.MaxLoad is { } maxLoad)
 }
 
 Callers.Prepare(Math.Max(16, options.BulkWriters));
+
 // Created by the backends as they need it, and removed at the end unless --dir named it.
 var root = options.Directory ?? Path.Combine(Path.GetTempPath(), "storage-bench-" + Guid.NewGuid().ToString("N")[..8]);
 var loadAtStart = Machine.LoadAverage();

@@ -40,7 +40,15 @@ internal sealed class PostgresBackend : Backend
         }
         else if (PostgresBinaries.TryFind(out var binaries, out var problem))
         {
-            cluster = await LocalPostgresCluster.StartAsync(binaries);
+            try
+            {
+                cluster = await LocalPostgresCluster.StartAsync(binaries);
+            }
+            catch (Exception e) when (e is InvalidOperationException or TimeoutException or IOException)
+            {
+                return (null, $"starting a local cluster from {binaries!.Directory} failed: {e.Message}");
+            }
+
             (connectionString, origin) = (cluster.ConnectionString, $"a throwaway local cluster from {binaries!.Directory}");
         }
         else

@@ -10,8 +10,6 @@ internal sealed class StoreDriver(IStore store) : IDriver
 
     public bool SupportsReads => true;
 
-    public IStore Store => store;
-
     public async ValueTask SeedAsync(string partition, IReadOnlyList<Doc> docs)
     {
         foreach (var batch in Batches(docs))
