@@ -18,7 +18,7 @@ internal sealed class JsonBackend(string root) : Backend
         var storeDirectory = Path.Combine(directory, "store");
         var store = JsonStore.Open(new JsonStoreOptions { Directory = storeDirectory });
 
-        // The partition keys of the benchmark are lower-case ASCII and digits, which the file-name
+        // The partition keys of the benchmark are lower-case ASCII letters and digits, which the file-name
         // encoding keeps as they are (docs/json-backend.md): partition "w000000" is p-w000000.json.
         var raw = new RawFilesDriver(Path.Combine(directory, "raw"), partition => File.ReadAllBytes(Path.Combine(storeDirectory, "partitions", "p-" + partition + ".json")));
         return ValueTask.FromResult(new Subjects(new StoreDriver(store), raw, DeleteDirectory(directory)));

@@ -19,7 +19,7 @@ internal sealed record Run(long Operations, double Seconds, long AllocatedBytes,
     public double BytesPerOp => Operations == 0 ? 0 : (double)AllocatedBytes / Operations;
 }
 
-/// <summary>Measures a workload: dedicated caller threads that loop until a deadline, or one bulk job, with allocations and memory.</summary>
+/// <summary>Measures a workload: concurrent callers that loop until a deadline, or one bulk job; with allocations, CPU time and memory.</summary>
 internal static class Meter
 {
     /// <summary>
