@@ -1,8 +1,8 @@
 namespace Storage;
 
 /// <summary>The outcome of one operation of a committed batch.</summary>
-/// <param name="Existed">Whether a live document was there before the operation (for a delete: whether it deleted anything).</param>
-/// <param name="Version">The document's new version after a put; <see langword="null"/> after a delete.</param>
+/// <param name="Existed">Whether a live document was there before the operation (for a delete: whether it deleted anything; for an append: whether the stream existed).</param>
+/// <param name="Version">The document's new version after a put; the stream's version after an append (the version of its last event, also when a retry found the events already stored); <see langword="null"/> after a delete.</param>
 public readonly record struct OperationOutcome(bool Existed, long? Version);
 
 /// <summary>The outcome of a committed batch.</summary>

@@ -109,11 +109,59 @@ public interface IStore : IAsyncDisposable
     ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Physically removes every expired document of every partition. Expired documents are
+    /// Physically removes every expired document of every partition, and drops the change feed's
+    /// tombstones that are older than the store's tombstone retention. Expired documents are
     /// invisible whether or not they have been purged, and stay stored until this purge (or a put
     /// that replaces them), so the count is the same in every backend. Purging takes no revision.
     /// </summary>
     /// <param name="cancellationToken">Cancels the purge between partitions.</param>
     /// <returns>How many expired documents were removed.</returns>
     ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reads events of one stream, forwards or backwards from a version. Events are appended with
+    /// <see cref="WriteOperation.Append"/> (alone or in a batch with documents) and never change.
+    /// </summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="stream">The stream id.</param>
+    /// <param name="options">Start version, direction and page size; <see langword="null"/> for the first events forwards.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The events in the order read, with the stream's version and where to continue; an empty page when the stream does not exist.</returns>
+    /// <exception cref="ArgumentException">An identifier or option is not valid.</exception>
+    /// <exception cref="CorruptDataException">The partition's stored data fails its checks.</exception>
+    ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists the streams of a partition with their versions, by prefix and/or range of stream ids, a page at a time.</summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="options">Prefix, range, order, page size and continuation (over stream ids); <see langword="null"/> for the first page of all streams.</param>
+    /// <param name="cancellationToken">Cancels the listing.</param>
+    /// <returns>One page of streams in code-point order of their ids.</returns>
+    /// <exception cref="ArgumentException">An identifier or option is not valid, or the continuation token belongs to another listing.</exception>
+    /// <exception cref="CorruptDataException">The partition's stored data fails its checks.</exception>
+    ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reads the partition's committed changes after a revision: document puts (the document as of
+    /// its latest revision), deletes (tombstones), stream appends and sequence changes, in revision
+    /// order, whole commits at a time. A reader that resumes from the returned
+    /// <see cref="ChangePage.LastRevision"/> never misses a change. The feed is compacted: a
+    /// document or sequence written several times appears once, at its latest revision; expired
+    /// documents do not appear.
+    /// </summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="afterRevision">The revision already seen; 0 to read the whole partition.</param>
+    /// <param name="limit">
+    /// The most changes one page returns, 1 to <see cref="StoreLimits.MaxPageSize"/>. A page holds
+    /// whole commits only: it ends before a commit that would pass the limit, except that its first
+    /// commit is always returned whole.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The changes, the revision to resume after, and whether more follow.</returns>
+    /// <exception cref="ArgumentException">The partition key is not valid, <paramref name="afterRevision"/> is negative or <paramref name="limit"/> is out of range.</exception>
+    /// <exception cref="ChangeFeedTruncatedException">
+    /// <paramref name="afterRevision"/> is above 0 but older than the feed keeps (tombstones past the
+    /// retention were dropped, or the partition was deleted since): copy the partition afresh from revision 0.
+    /// </exception>
+    /// <exception cref="CorruptDataException">The partition's stored data fails its checks.</exception>
+    ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default);
 }

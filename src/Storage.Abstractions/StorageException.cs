@@ -30,12 +30,13 @@ public class StorageException : Exception
 }
 
 /// <summary>
-/// A write's condition did not hold: the document did not have the expected version, or it
-/// existed when it must not. Nothing of the write (or of its batch) was stored.
+/// A write's condition did not hold: the document did not have the expected version, it existed
+/// when it must not, or a stream was not at the version an append expected. Nothing of the write
+/// (or of its batch) was stored.
 /// </summary>
 public sealed class VersionConflictException : StorageException
 {
-    /// <summary>Creates the exception for one failed condition.</summary>
+    /// <summary>Creates the exception for one failed document condition.</summary>
     /// <param name="partition">The partition of the document.</param>
     /// <param name="collection">The collection of the document.</param>
     /// <param name="key">The key of the document.</param>
@@ -49,32 +50,88 @@ public sealed class VersionConflictException : StorageException
         Collection = collection;
         Key = key;
         Condition = condition;
+        ExpectedVersion = condition.Kind == WriteConditionKind.MustMatchVersion ? condition.Version : null;
         ActualVersion = actualVersion;
         OperationIndex = operationIndex;
     }
 
-    /// <summary>The partition of the document.</summary>
+    /// <summary>Creates the exception for an append whose stream was not at the expected version.</summary>
+    /// <param name="partition">The partition of the stream.</param>
+    /// <param name="stream">The stream id.</param>
+    /// <param name="expected">The expectation that did not hold.</param>
+    /// <param name="actualVersion">The stream's current version; 0 when it does not exist.</param>
+    /// <param name="operationIndex">The position of the failed append in its batch.</param>
+    public VersionConflictException(string partition, string stream, ExpectedStreamVersion expected, long actualVersion, int operationIndex)
+        : base(Internal.ErrorMessages.StreamVersionConflict(stream, expected, actualVersion, operationIndex))
+    {
+        Partition = partition;
+        Stream = stream;
+        StreamExpectation = expected;
+        ExpectedVersion = expected.Kind == ExpectedStreamVersionKind.Exactly ? expected.Version : null;
+        ActualVersion = actualVersion == 0 ? null : actualVersion;
+        OperationIndex = operationIndex;
+    }
+
+    /// <summary>The partition of the document or stream.</summary>
     public string Partition { get; }
 
-    /// <summary>The collection of the document.</summary>
-    public string Collection { get; }
+    /// <summary>The collection of the document; <see langword="null"/> for a stream conflict.</summary>
+    public string? Collection { get; }
 
-    /// <summary>The key of the document.</summary>
-    public string Key { get; }
+    /// <summary>The key of the document; <see langword="null"/> for a stream conflict.</summary>
+    public string? Key { get; }
 
-    /// <summary>The condition that did not hold.</summary>
+    /// <summary>The stream of a failed append; <see langword="null"/> for a document conflict.</summary>
+    public string? Stream { get; }
+
+    /// <summary>The document condition that did not hold (<see cref="WriteCondition.None"/> for a stream conflict).</summary>
     public WriteCondition Condition { get; }
 
-    /// <summary>
-    /// The version the write expected, or <see langword="null"/> when it expected the document not to exist.
-    /// </summary>
-    public long? ExpectedVersion => Condition.Kind == WriteConditionKind.MustMatchVersion ? Condition.Version : null;
+    /// <summary>The stream expectation that did not hold (<see cref="ExpectedStreamVersion.Any"/> for a document conflict).</summary>
+    public ExpectedStreamVersion StreamExpectation { get; }
 
-    /// <summary>The document's version when the write was checked, or <see langword="null"/> when it did not exist (or had expired).</summary>
+    /// <summary>
+    /// The version the write expected, or <see langword="null"/> when it expected the document or
+    /// stream not to exist.
+    /// </summary>
+    public long? ExpectedVersion { get; }
+
+    /// <summary>The document's or stream's version when the write was checked, or <see langword="null"/> when it did not exist (or the document had expired).</summary>
     public long? ActualVersion { get; }
 
     /// <summary>The zero-based position of the failed operation in its batch (0 for a single write).</summary>
     public int OperationIndex { get; }
+}
+
+/// <summary>
+/// A change-feed read asked for changes after a revision older than the partition's feed keeps:
+/// tombstones older than the retention were dropped, or the partition was deleted (and perhaps
+/// created again) since. Reading on would silently miss deletes, so the reader must copy the
+/// partition afresh: drop its copy, read the changes from revision 0, and resume from there.
+/// </summary>
+/// <seealso href="../../docs/streams-and-changes.md#retention"/>
+public sealed class ChangeFeedTruncatedException : StorageException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="afterRevision">The revision the reader asked to resume after.</param>
+    /// <param name="oldestResumableRevision">The oldest revision the feed can resume after (besides 0), or 0 when the partition does not exist.</param>
+    public ChangeFeedTruncatedException(string partition, long afterRevision, long oldestResumableRevision)
+        : base(Internal.ErrorMessages.ChangesTruncated(partition, afterRevision, oldestResumableRevision))
+    {
+        Partition = partition;
+        AfterRevision = afterRevision;
+        OldestResumableRevision = oldestResumableRevision;
+    }
+
+    /// <summary>The partition.</summary>
+    public string Partition { get; }
+
+    /// <summary>The revision the reader asked to resume after.</summary>
+    public long AfterRevision { get; }
+
+    /// <summary>The oldest revision the feed can resume after (besides 0, which always works), or 0 when the partition does not exist.</summary>
+    public long OldestResumableRevision { get; }
 }
 
 /// <summary>

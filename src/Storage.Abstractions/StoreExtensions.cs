@@ -102,4 +102,21 @@ public static class StoreExtensions
         var result = await store.CommitAsync(partition, [WriteOperation.Delete(collection, key, condition)], cancellationToken).ConfigureAwait(false);
         return result.Outcomes[0].Existed;
     }
+
+    /// <summary>Appends events to a stream, alone in their commit.</summary>
+    /// <param name="store">The store.</param>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="stream">The stream id.</param>
+    /// <param name="events">The events, with distinct ids.</param>
+    /// <param name="expectedVersion">The version the stream must be at.</param>
+    /// <param name="cancellationToken">Cancels the append if it has not started to commit.</param>
+    /// <returns>The stream's version after the append: the version of its last event.</returns>
+    /// <exception cref="ArgumentException">An identifier or an event is not valid.</exception>
+    /// <exception cref="VersionConflictException">The stream was not at <paramref name="expectedVersion"/> and the events were not already stored there; nothing was written.</exception>
+    public static async ValueTask<long> AppendAsync(this IStore store, string partition, string stream, IReadOnlyList<EventData> events, ExpectedStreamVersion expectedVersion = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var result = await store.CommitAsync(partition, [WriteOperation.Append(stream, events, expectedVersion)], cancellationToken).ConfigureAwait(false);
+        return result.Outcomes[0].Version ?? 0;
+    }
 }

@@ -36,4 +36,7 @@ public static class StoreLimits
 
     /// <summary>The latest expiry time a document may carry (the end of year 9999, UTC).</summary>
     public static DateTimeOffset MaxExpiry { get; } = new(9999, 12, 31, 23, 59, 59, 999, TimeSpan.Zero);
+
+    /// <summary>How long the change feed keeps a delete's tombstone by default: 7 days. Set per store in its options.</summary>
+    public static TimeSpan DefaultTombstoneRetention { get; } = TimeSpan.FromDays(7);
 }

@@ -10,11 +10,14 @@ public enum WriteOperationKind
 
     /// <summary>Removes a document.</summary>
     Delete = 2,
+
+    /// <summary>Appends events to a stream.</summary>
+    Append = 3,
 }
 
 /// <summary>
-/// One put or delete of a batch. Operations are validated when they are created, so a batch that
-/// reaches a backend holds only valid collection names, keys and JSON values.
+/// One put, delete or stream append of a batch. Operations are validated when they are created, so
+/// a batch that reaches a backend holds only valid collection names, keys, stream ids and JSON values.
 /// </summary>
 /// <seealso href="../../docs/contract.md#batches"/>
 public sealed class WriteOperation
@@ -27,16 +30,40 @@ public sealed class WriteOperation
         Value = value;
         Condition = condition;
         ExpiresAt = expiresAt;
+        Events = [];
     }
 
-    /// <summary>Put or delete.</summary>
+    private WriteOperation(string stream, EventData[] events, ExpectedStreamVersion expectedVersion, int eventBytes)
+    {
+        Kind = WriteOperationKind.Append;
+        Collection = string.Empty;
+        Key = string.Empty;
+        Stream = stream;
+        Events = events;
+        ExpectedVersion = expectedVersion;
+        EventBytes = eventBytes;
+    }
+
+    /// <summary>Put, delete or append.</summary>
     public WriteOperationKind Kind { get; }
 
-    /// <summary>The collection of the document.</summary>
+    /// <summary>The collection of the document; empty for an append.</summary>
     public string Collection { get; }
 
-    /// <summary>The key of the document.</summary>
+    /// <summary>The key of the document; empty for an append.</summary>
     public string Key { get; }
+
+    /// <summary>The stream of an append; <see langword="null"/> for a put or delete.</summary>
+    public string? Stream { get; }
+
+    /// <summary>The events of an append, in order; empty for a put or delete.</summary>
+    public IReadOnlyList<EventData> Events { get; }
+
+    /// <summary>The version an append expects its stream to be at.</summary>
+    public ExpectedStreamVersion ExpectedVersion { get; }
+
+    /// <summary>The bytes of an append's event data and metadata together (0 for a put or delete).</summary>
+    public int EventBytes { get; }
 
     /// <summary>The UTF-8 JSON value of a put (empty for a delete), without surrounding white space.</summary>
     public ReadOnlyMemory<byte> Value { get; }
@@ -88,5 +115,51 @@ public sealed class WriteOperation
         Identifiers.ValidateName(collection, nameof(collection));
         Identifiers.ValidateDocumentKey(key, nameof(key));
         return new(WriteOperationKind.Delete, collection, key, ReadOnlyMemory<byte>.Empty, condition, null);
+    }
+
+    /// <summary>
+    /// Creates an append of one or more events to a stream of the partition. The events take the
+    /// stream's next versions, in order, and the batch's revision; they are never changed afterwards.
+    /// </summary>
+    /// <param name="stream">The stream id (the same rules as a document key).</param>
+    /// <param name="events">1 or more events with distinct ids; each counts as one operation towards <see cref="StoreLimits.MaxBatchOperations"/>.</param>
+    /// <param name="expectedVersion">The version the stream must be at.</param>
+    /// <returns>The operation.</returns>
+    /// <exception cref="ArgumentException">The stream id is not valid, there are no events, an event is null or two share an id, or a limit is exceeded.</exception>
+    public static WriteOperation Append(string stream, IReadOnlyList<EventData> events, ExpectedStreamVersion expectedVersion = default)
+    {
+        Identifiers.ValidateDocumentKey(stream, nameof(stream));
+        ArgumentNullException.ThrowIfNull(events);
+        if (events.Count == 0)
+        {
+            throw new ArgumentException(ErrorMessages.EmptyAppend, nameof(events));
+        }
+
+        if (events.Count > StoreLimits.MaxBatchOperations)
+        {
+            throw new ArgumentException(ErrorMessages.BatchTooLarge(events.Count), nameof(events));
+        }
+
+        var copy = new EventData[events.Count];
+        var ids = new HashSet<Guid>(events.Count);
+        long bytes = 0;
+        for (var i = 0; i < copy.Length; i++)
+        {
+            var e = events[i] ?? throw new ArgumentException(ErrorMessages.NullEvent(i), nameof(events));
+            if (!ids.Add(e.Id))
+            {
+                throw new ArgumentException(ErrorMessages.DuplicateEventId(e.Id), nameof(events));
+            }
+
+            bytes += e.Data.Length + e.Metadata.Length;
+            copy[i] = e;
+        }
+
+        if (bytes > StoreLimits.MaxBatchBytes)
+        {
+            throw new ArgumentException(ErrorMessages.BatchTooManyBytes(bytes), nameof(events));
+        }
+
+        return new(stream, copy, expectedVersion, (int)bytes);
     }
 }

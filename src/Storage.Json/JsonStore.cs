@@ -223,6 +223,18 @@ public sealed class JsonStore : IStore
     }
 
     /// <inheritdoc/>
+    public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+
+    /// <inheritdoc/>
+    public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+
+    /// <inheritdoc/>
+    public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("The change feed is not implemented in this backend yet (issue 7).");
+
+    /// <inheritdoc/>
     public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
     {
         List<string> keys;

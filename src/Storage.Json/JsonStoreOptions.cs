@@ -10,6 +10,12 @@ public sealed class JsonStoreOptions
     /// <summary>The clock that decides expiry and timestamps. Defaults to <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>
+    /// How long the change feed keeps the tombstone of a deleted document; <see cref="IStore.PurgeExpiredAsync"/>
+    /// drops older ones. Defaults to <see cref="StoreLimits.DefaultTombstoneRetention"/> (7 days).
+    /// </summary>
+    public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
+
     /// <summary>What a completed write survives. Defaults to <see cref="DurabilityMode.Full"/>.</summary>
     public DurabilityMode Durability { get; set; } = DurabilityMode.Full;
 }

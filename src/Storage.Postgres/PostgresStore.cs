@@ -277,6 +277,18 @@ public sealed class PostgresStore : IStore
     }
 
     /// <inheritdoc/>
+    public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+
+    /// <inheritdoc/>
+    public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+
+    /// <inheritdoc/>
+    public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("The change feed is not implemented in this backend yet (issue 7).");
+
+    /// <inheritdoc/>
     /// <remarks>
     /// Removes the expired documents of every partition, in transactions of up to 1,000 documents;
     /// purges from several app instances take turns. Documents that a writer is overwriting at that

@@ -46,6 +46,12 @@ public sealed class PostgresStoreOptions
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>
+    /// How long the change feed keeps the tombstone of a deleted document; <see cref="IStore.PurgeExpiredAsync"/>
+    /// drops older ones. Defaults to <see cref="StoreLimits.DefaultTombstoneRetention"/> (7 days).
+    /// </summary>
+    public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
+
+    /// <summary>
     /// How long an operation keeps retrying transient failures (lost connections, a restarting
     /// server, failover, serialization failures, deadlocks) before it raises
     /// <see cref="StoreUnavailableException"/>. Zero to <see cref="MaxRetryBudget"/>; defaults to 30 seconds.

@@ -277,6 +277,18 @@ public sealed class SqliteStore : IStore
     }
 
     /// <inheritdoc/>
+    public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+
+    /// <inheritdoc/>
+    public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+
+    /// <inheritdoc/>
+    public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("The change feed is not implemented in this backend yet (issue 7).");
+
+    /// <inheritdoc/>
     /// <remarks>Removes every expired document of the store in one transaction.</remarks>
     public ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
         => EnqueueAsync<long>(PurgeRequest.Instance, cancellationToken);

@@ -19,6 +19,12 @@ public sealed class SqliteStoreOptions
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>
+    /// How long the change feed keeps the tombstone of a deleted document; <see cref="IStore.PurgeExpiredAsync"/>
+    /// drops older ones. Defaults to <see cref="StoreLimits.DefaultTombstoneRetention"/> (7 days).
+    /// </summary>
+    public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
+
+    /// <summary>
     /// What a completed write survives. Defaults to <see cref="DurabilityMode.Full"/>
     /// (<c>PRAGMA synchronous = FULL</c>: the WAL is synced at every commit, so a completed write
     /// survives a power loss). <see cref="DurabilityMode.Relaxed"/> sets <c>synchronous = NORMAL</c>:

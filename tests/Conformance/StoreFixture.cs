@@ -12,10 +12,12 @@ public abstract class StoreFixture : IAsyncLifetime
 
     /// <summary>Opens a new, empty store that no other test sees.</summary>
     /// <param name="time">The store's clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <param name="tombstoneRetention">The change feed's tombstone retention; the default when <see langword="null"/>.</param>
     /// <returns>The store; the fixture disposes it.</returns>
-    public async Task<IStore> CreateStoreAsync(TimeProvider? time = null)
+    public async Task<IStore> CreateStoreAsync(TimeProvider? time = null, TimeSpan? tombstoneRetention = null)
     {
-        var store = await OpenStoreAsync(time ?? TimeProvider.System).ConfigureAwait(false);
+        var settings = new StoreSettings(time ?? TimeProvider.System, tombstoneRetention ?? StoreLimits.DefaultTombstoneRetention);
+        var store = await OpenStoreAsync(settings).ConfigureAwait(false);
         lock (_lock)
         {
             _stores.Add(store);
@@ -24,10 +26,10 @@ public abstract class StoreFixture : IAsyncLifetime
         return store;
     }
 
-    /// <summary>Opens a new, empty store of the backend.</summary>
-    /// <param name="time">The store's clock.</param>
+    /// <summary>Opens a new, empty store of the backend with the settings every backend's options share.</summary>
+    /// <param name="settings">The clock and the tombstone retention.</param>
     /// <returns>The store.</returns>
-    protected abstract Task<IStore> OpenStoreAsync(TimeProvider time);
+    protected abstract Task<IStore> OpenStoreAsync(StoreSettings settings);
 
     /// <inheritdoc/>
     public virtual Task InitializeAsync() => Task.CompletedTask;
@@ -48,3 +50,8 @@ public abstract class StoreFixture : IAsyncLifetime
         }
     }
 }
+
+/// <summary>The options of a conformance store that every backend's options have.</summary>
+/// <param name="Time">The store's clock.</param>
+/// <param name="TombstoneRetention">How long the change feed keeps tombstones.</param>
+public sealed record StoreSettings(TimeProvider Time, TimeSpan TombstoneRetention);

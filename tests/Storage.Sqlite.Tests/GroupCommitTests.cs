@@ -73,7 +73,7 @@ public sealed class GroupCommitTests(ITestOutputHelper output) : IDisposable
                         outcome = Describe(e);
                         if (e.ActualVersion is { } actual)
                         {
-                            known[e.Key] = actual;
+                            known[e.Key!] = actual;
                         }
                     }
 

@@ -18,21 +18,37 @@ public static class Batches
             throw new ArgumentException(ErrorMessages.EmptyBatch, nameof(operations));
         }
 
-        if (operations.Count > StoreLimits.MaxBatchOperations)
-        {
-            throw new ArgumentException(ErrorMessages.BatchTooLarge(operations.Count), nameof(operations));
-        }
-
         long bytes = 0;
-        Dictionary<(string Collection, string Key), int>? seen = operations.Count > 1 ? new(operations.Count) : null;
+        long operationCount = 0;
+        Dictionary<(string Collection, string Key), int>? documents = operations.Count > 1 ? new(operations.Count) : null;
+        Dictionary<string, int>? streams = null;
         for (var i = 0; i < operations.Count; i++)
         {
             var op = operations[i] ?? throw new ArgumentException(ErrorMessages.NullOperation(i), nameof(operations));
-            bytes += op.Value.Length;
-            if (seen is not null && !seen.TryAdd((op.Collection, op.Key), i))
+            if (op.Kind == WriteOperationKind.Append)
             {
-                throw new ArgumentException(ErrorMessages.DuplicateInBatch(op.Collection, op.Key, seen[(op.Collection, op.Key)], i), nameof(operations));
+                operationCount += op.Events.Count;
+                bytes += op.EventBytes;
+                streams ??= new(StringComparer.Ordinal);
+                if (!streams.TryAdd(op.Stream!, i))
+                {
+                    throw new ArgumentException(ErrorMessages.DuplicateStreamInBatch(op.Stream!, streams[op.Stream!], i), nameof(operations));
+                }
+
+                continue;
             }
+
+            operationCount++;
+            bytes += op.Value.Length;
+            if (documents is not null && !documents.TryAdd((op.Collection, op.Key), i))
+            {
+                throw new ArgumentException(ErrorMessages.DuplicateInBatch(op.Collection, op.Key, documents[(op.Collection, op.Key)], i), nameof(operations));
+            }
+        }
+
+        if (operationCount > StoreLimits.MaxBatchOperations)
+        {
+            throw new ArgumentException(ErrorMessages.BatchTooLarge(operationCount), nameof(operations));
         }
 
         if (bytes > StoreLimits.MaxBatchBytes)

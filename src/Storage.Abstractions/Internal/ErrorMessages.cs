@@ -40,7 +40,7 @@ public static class ErrorMessages
     public static string EmptyBatch => "A batch must hold at least one operation.";
 
     /// <summary>A batch with too many operations.</summary>
-    public static string BatchTooLarge(int count) => F("The batch holds {0} operations; the limit is {1}.", count, StoreLimits.MaxBatchOperations);
+    public static string BatchTooLarge(long count) => F("The batch holds {0} operations; the limit is {1}.", count, StoreLimits.MaxBatchOperations);
 
     /// <summary>A batch whose values are too large together.</summary>
     public static string BatchTooManyBytes(long bytes) => F("The batch's values add up to {0} bytes; the limit is {1}.", bytes, StoreLimits.MaxBatchBytes);
@@ -83,6 +83,41 @@ public static class ErrorMessages
     public static string UnsupportedFormat(string location, long found, long supported) => F(
         "'{0}' has format version {1}, but this library reads versions up to {2}: it was written by a newer version of Storage. Upgrade the library; nothing was changed.",
         location, found, supported);
+
+    /// <summary>An append without events.</summary>
+    public static string EmptyAppend => "An append must hold at least one event.";
+
+    /// <summary>A null event.</summary>
+    public static string NullEvent(int index) => F("Event {0} of the append is null.", index);
+
+    /// <summary>An event id of <see cref="Guid.Empty"/>.</summary>
+    public static string EmptyEventId => "The event id must not be the empty GUID.";
+
+    /// <summary>Two events of one append with the same id.</summary>
+    public static string DuplicateEventId(Guid id) => F("The append holds event id {0} twice; event ids must be distinct.", id);
+
+    /// <summary>Two appends to one stream in a batch.</summary>
+    public static string DuplicateStreamInBatch(string stream, int first, int second) => F(
+        "Operations {0} and {1} of the batch both append to stream '{2}'; put all its events in one append.", first, second, stream);
+
+    /// <summary>A stream version below 1.</summary>
+    public static string InvalidStreamVersion(long version) => F("The stream version is {0}; it must be at least 1.", version);
+
+    /// <summary>A negative revision.</summary>
+    public static string InvalidRevision(long revision) => F("The revision is {0}; it must be at least 0.", revision);
+
+    /// <summary>A failed stream expectation.</summary>
+    public static string StreamVersionConflict(string stream, ExpectedStreamVersion expected, long actualVersion, int operationIndex) => F(
+        "The append of operation {0} to stream '{1}' expected {2}, but the stream {3}. Nothing was written.",
+        operationIndex,
+        stream,
+        expected.Kind == ExpectedStreamVersionKind.NoStream ? "no stream" : F("version {0}", expected.Version),
+        actualVersion == 0 ? "does not exist" : F("is at version {0}", actualVersion));
+
+    /// <summary>A change-feed read from before the oldest change kept.</summary>
+    public static string ChangesTruncated(string partition, long afterRevision, long oldestResumable) => oldestResumable == 0
+        ? F("Partition '{0}' does not exist (it was deleted), so its changes after revision {1} cannot be read. Drop your copy of it and read its changes afresh from revision 0.", partition, afterRevision)
+        : F("The changes of partition '{0}' after revision {1} are no longer complete: the feed can resume only from revision {2} or later (older tombstones were dropped, or the partition was deleted and created again). Copy the partition afresh by reading its changes from revision 0, then resume from there.", partition, afterRevision, oldestResumable);
 
     /// <summary>A store used after it was disposed.</summary>
     public static string Disposed => "The store has been disposed.";

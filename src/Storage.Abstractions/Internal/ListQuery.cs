@@ -51,6 +51,11 @@ public sealed class ListQuery
     {
         Identifiers.ValidatePartitionKey(partition);
         Identifiers.ValidateName(collection, nameof(collection));
+        return ForKeys("documents", partition, collection, options);
+    }
+
+    private static ListQuery ForKeys(string kind, string partition, string collection, ListOptions? options)
+    {
         options ??= new ListOptions();
         if (options.Prefix is not null)
         {
@@ -68,9 +73,20 @@ public sealed class ListQuery
         }
 
         ValidateLimit(options.Limit);
-        var scope = Fingerprint("documents", partition, collection, options.Prefix, options.StartKey, options.EndKey, options.Descending ? "desc" : "asc");
+        var scope = Fingerprint(kind, partition, collection, options.Prefix, options.StartKey, options.EndKey, options.Descending ? "desc" : "asc");
         var after = options.ContinuationToken is null ? null : DecodeToken(options.ContinuationToken, scope);
         return new ListQuery(options.Prefix, options.StartKey, options.EndKey, options.Descending, options.Limit, after) { Scope = scope };
+    }
+
+    /// <summary>Validates a stream listing and decodes its continuation token.</summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="options">The caller's options, or <see langword="null"/>.</param>
+    /// <returns>The query over stream ids.</returns>
+    /// <exception cref="ArgumentException">An identifier or option is not valid.</exception>
+    public static ListQuery ForStreams(string partition, ListOptions? options)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        return ForKeys("streams", partition, string.Empty, options);
     }
 
     /// <summary>Validates a partition listing and decodes its continuation token.</summary>
@@ -136,7 +152,9 @@ public sealed class ListQuery
         return (items, null);
     }
 
-    private static void ValidateLimit(int limit)
+    /// <summary>Throws unless <paramref name="limit"/> is a valid page size.</summary>
+    /// <param name="limit">The page size.</param>
+    public static void ValidateLimit(int limit)
     {
         if (limit is < 1 or > StoreLimits.MaxPageSize)
         {

@@ -8,10 +8,10 @@ public sealed class JsonStoreFixture : StoreFixture
     private readonly string _root = Path.Combine(Path.GetTempPath(), "storage-conformance-json-" + Guid.NewGuid().ToString("N"));
 
     /// <inheritdoc/>
-    protected override Task<IStore> OpenStoreAsync(TimeProvider time)
+    protected override Task<IStore> OpenStoreAsync(StoreSettings settings)
     {
         var directory = Path.Combine(_root, Guid.NewGuid().ToString("N"));
-        return Task.FromResult<IStore>(JsonStore.Open(new JsonStoreOptions { Directory = directory, TimeProvider = time }));
+        return Task.FromResult<IStore>(JsonStore.Open(new JsonStoreOptions { Directory = directory, TimeProvider = settings.Time, TombstoneRetention = settings.TombstoneRetention }));
     }
 
     /// <inheritdoc/>

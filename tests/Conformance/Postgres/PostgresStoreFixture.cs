@@ -28,7 +28,7 @@ public abstract class PostgresStoreFixtureBase : StoreFixture
     }
 
     /// <inheritdoc/>
-    protected override async Task<IStore> OpenStoreAsync(TimeProvider time)
+    protected override async Task<IStore> OpenStoreAsync(StoreSettings settings)
     {
         var schema = PostgresTestServer.NewSchemaName(HashPartitions > 0 ? "conf_hash" : "conf");
         lock (_lock)
@@ -40,7 +40,8 @@ public abstract class PostgresStoreFixtureBase : StoreFixture
         {
             DataSource = _dataSource,
             Schema = schema,
-            TimeProvider = time,
+            TimeProvider = settings.Time,
+            TombstoneRetention = settings.TombstoneRetention,
             HashPartitions = HashPartitions,
         });
     }

@@ -21,12 +21,18 @@ namespace Storage.Conformance.Reference;
 /// <item>When several conditions of a batch fail, the first failing operation is reported.</item>
 /// <item>Expired documents stay until <see cref="PurgeExpiredAsync"/> removes them or a put replaces
 /// them (a delete of an expired document changes nothing), so every backend's purge count is the same.</item>
+/// <item>The change feed is computed from the state: live documents by version, tombstones (kept
+/// until a put of the same key replaces them or the purge drops them past the retention), every
+/// event, and each sequence at the revision of its last increment.</item>
 /// </list>
 /// </remarks>
-public sealed class ReferenceStore(TimeProvider time) : IStore
+/// <param name="time">The store's clock.</param>
+/// <param name="tombstoneRetention">How long tombstones are kept; <see cref="StoreLimits.DefaultTombstoneRetention"/> when <see langword="null"/>.</param>
+public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null) : IStore
 {
     private readonly Lock _lock = new();
     private readonly TimeProvider _time = time ?? throw new ArgumentNullException(nameof(time));
+    private readonly TimeSpan _tombstoneRetention = tombstoneRetention ?? StoreLimits.DefaultTombstoneRetention;
     private readonly SortedDictionary<string, PartitionState> _partitions = new(StorageKeyComparer.Instance);
     private long _revisionFloor;
     private bool _disposed;
@@ -57,10 +63,30 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
 
             // Check every condition against the state before the batch; nothing changes yet.
             var before = new StoredDocument?[operations.Count];
+            var decisions = new AppendDecision[operations.Count];
+            var streamVersions = new long[operations.Count];
             var changes = false;
             for (var i = 0; i < operations.Count; i++)
             {
                 var op = operations[i];
+                if (op.Kind == WriteOperationKind.Append)
+                {
+                    var events = StreamOf(partition, op.Stream!);
+                    streamVersions[i] = events.Count;
+                    var plan = AppendPlan.Create(op.ExpectedVersion, events.Count, op.Events.Count);
+                    var stored = plan.Decision == AppendDecision.CompareStoredIds
+                        ? events.Skip((int)plan.WindowFirst - 1).Take(op.Events.Count).Select(e => e.Id).ToList()
+                        : [];
+                    decisions[i] = plan.Resolve(op.ExpectedVersion, op.Events, stored);
+                    if (decisions[i] == AppendDecision.Conflict)
+                    {
+                        throw new VersionConflictException(partition, op.Stream!, op.ExpectedVersion, events.Count, i);
+                    }
+
+                    changes |= decisions[i] == AppendDecision.Append;
+                    continue;
+                }
+
                 before[i] = Live(partition, op.Collection, op.Key, now);
                 if (!op.Condition.IsSatisfiedBy(before[i]?.Version))
                 {
@@ -73,7 +99,13 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
             var outcomes = new OperationOutcome[operations.Count];
             if (!changes)
             {
-                Array.Fill(outcomes, new OperationOutcome(false, null));
+                for (var i = 0; i < operations.Count; i++)
+                {
+                    outcomes[i] = operations[i].Kind == WriteOperationKind.Append
+                        ? new OperationOutcome(true, AlreadyStoredVersion(operations[i], streamVersions[i]))
+                        : new OperationOutcome(false, null);
+                }
+
                 return new CommitResult(CurrentRevision(partition), false, outcomes);
             }
 
@@ -81,10 +113,29 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
             for (var i = 0; i < operations.Count; i++)
             {
                 var op = operations[i];
+                if (op.Kind == WriteOperationKind.Append)
+                {
+                    if (decisions[i] == AppendDecision.AlreadyStored)
+                    {
+                        outcomes[i] = new OperationOutcome(true, AlreadyStoredVersion(op, streamVersions[i]));
+                        continue;
+                    }
+
+                    var events = state.Stream(op.Stream!);
+                    foreach (var e in op.Events)
+                    {
+                        events.Add(new StoredEvent(partition, op.Stream!, events.Count + 1, state.Revision, e.Id, e.Type, e.Data.ToArray(), e.Metadata.ToArray(), now));
+                    }
+
+                    outcomes[i] = new OperationOutcome(streamVersions[i] > 0, events.Count);
+                    continue;
+                }
+
                 var documents = state.Collection(op.Collection);
                 if (op.Kind == WriteOperationKind.Put)
                 {
                     documents[op.Key] = new StoredDocument(partition, op.Collection, op.Key, op.Value.ToArray(), state.Revision, before[i]?.CreatedAt ?? now, now, op.ExpiresAt);
+                    state.Tombstones.Remove((op.Collection, op.Key));
                     outcomes[i] = new OperationOutcome(before[i] is not null, state.Revision);
                 }
                 else
@@ -92,6 +143,7 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
                     if (before[i] is not null)
                     {
                         documents.Remove(op.Key);
+                        state.Tombstones[(op.Collection, op.Key)] = new Tombstone(state.Revision, now);
                     }
 
                     outcomes[i] = new OperationOutcome(before[i] is not null, null);
@@ -142,15 +194,11 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
         lock (_lock)
         {
             ThrowIfDisposed();
-            var current = _partitions.TryGetValue(partition, out var existing) ? existing.Sequences.GetValueOrDefault(name) : 0;
-            if (current > long.MaxValue - delta)
-            {
-                throw new OverflowException(ErrorMessages.SequenceOverflow(name, current, delta));
-            }
-
+            var current = _partitions.TryGetValue(partition, out var existing) ? existing.Sequences.GetValueOrDefault(name).Value : 0;
+            var next = Batches.AddToSequence(name, current, delta);
             var state = TakeNextRevision(partition);
-            state.Sequences[name] = current + delta;
-            return current + delta;
+            state.Sequences[name] = (next, state.Revision);
+            return next;
         }
     });
 
@@ -163,7 +211,7 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
         lock (_lock)
         {
             ThrowIfDisposed();
-            return _partitions.TryGetValue(partition, out var state) ? state.Sequences.GetValueOrDefault(name) : 0;
+            return _partitions.TryGetValue(partition, out var state) ? state.Sequences.GetValueOrDefault(name).Value : 0;
         }
     });
 
@@ -213,16 +261,93 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
             ThrowIfDisposed();
             var now = Timestamps.Now(_time);
             long purged = 0;
-            foreach (var documents in _partitions.Values.SelectMany(p => p.Collections.Values))
+            foreach (var state in _partitions.Values)
             {
-                foreach (var expired in documents.Values.Where(d => Timestamps.IsExpired(d.ExpiresAt, now)).ToList())
+                foreach (var documents in state.Collections.Values)
                 {
-                    documents.Remove(expired.Key);
-                    purged++;
+                    foreach (var expired in documents.Values.Where(d => Timestamps.IsExpired(d.ExpiresAt, now)).ToList())
+                    {
+                        documents.Remove(expired.Key);
+                        purged++;
+                    }
+                }
+
+                foreach (var (key, tombstone) in state.Tombstones.Where(t => t.Value.DeletedAt + _tombstoneRetention <= now).ToList())
+                {
+                    state.Tombstones.Remove(key);
+                    state.OldestResumable = Math.Max(state.OldestResumable, tombstone.Revision);
                 }
             }
 
             return purged;
+        }
+    });
+
+    /// <inheritdoc/>
+    public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default) => Run(() =>
+    {
+        var read = StreamRead.Create(partition, stream, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            var events = StreamOf(partition, stream);
+            var range = read.Range(events.Count);
+            var fetched = range is { } r ? events.Skip((int)r.First - 1).Take((int)(r.Last - r.First + 1)).ToList() : [];
+            return read.ToPage(events.Count, fetched);
+        }
+    });
+
+    /// <inheritdoc/>
+    public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default) => Run(() =>
+    {
+        var query = ListQuery.ForStreams(partition, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            IEnumerable<KeyValuePair<string, List<StoredEvent>>> streams = _partitions.TryGetValue(partition, out var state) ? state.Streams : [];
+            if (query.Descending)
+            {
+                streams = streams.Reverse();
+            }
+
+            var (items, token) = query.TakePage(streams.Where(s => query.Matches(s.Key)).Select(s => new StreamInfo(s.Key, s.Value.Count)), s => s.Stream);
+            return new StreamPage(items, token);
+        }
+    });
+
+    /// <inheritdoc/>
+    public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default) => Run(() =>
+    {
+        ChangeFeedQuery.Validate(partition, afterRevision, limit);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            var exists = _partitions.TryGetValue(partition, out var state);
+            ChangeFeedQuery.EnsureResumable(partition, afterRevision, exists, state?.OldestResumable ?? 0);
+            if (state is null)
+            {
+                return new ChangePage([], afterRevision, false);
+            }
+
+            var now = Timestamps.Now(_time);
+            var changes = new List<Change>();
+            changes.AddRange(state.Collections.Values.SelectMany(c => c.Values)
+                .Where(d => d.Version > afterRevision && !Timestamps.IsExpired(d.ExpiresAt, now))
+                .Select(Change.Put));
+            changes.AddRange(state.Tombstones
+                .Where(t => t.Value.Revision > afterRevision)
+                .Select(t => Change.Delete(t.Value.Revision, t.Key.Collection, t.Key.Key)));
+            changes.AddRange(state.Streams.Values.SelectMany(s => s)
+                .Where(e => e.Revision > afterRevision)
+                .Select(Change.Append));
+            changes.AddRange(state.Sequences
+                .Where(s => s.Value.Revision > afterRevision)
+                .Select(s => Change.Sequence(s.Value.Revision, s.Key, s.Value.Value)));
+            changes.Sort(ChangeFeedQuery.Order);
+            return ChangeFeedQuery.TakePage(changes, limit, afterRevision, state.Revision);
         }
     });
 
@@ -258,6 +383,13 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
             ? document
             : null;
 
+    private List<StoredEvent> StreamOf(string partition, string stream)
+        => _partitions.TryGetValue(partition, out var state) && state.Streams.TryGetValue(stream, out var events) ? events : [];
+
+    // A recognized retry reports the version of the last of its events, as stored earlier.
+    private static long AlreadyStoredVersion(WriteOperation append, long streamVersion)
+        => append.ExpectedVersion.Kind == ExpectedStreamVersionKind.Any ? streamVersion : append.ExpectedVersion.Version + append.Events.Count;
+
     private long CurrentRevision(string partition)
         => _partitions.TryGetValue(partition, out var state) ? state.Revision : 0;
 
@@ -265,7 +397,7 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
     {
         if (!_partitions.TryGetValue(partition, out var state))
         {
-            state = new PartitionState { Revision = _revisionFloor };
+            state = new PartitionState { Revision = _revisionFloor, OldestResumable = _revisionFloor + 1 };
             _partitions.Add(partition, state);
         }
 
@@ -287,7 +419,25 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
 
         public Dictionary<string, SortedDictionary<string, StoredDocument>> Collections { get; } = new(StringComparer.Ordinal);
 
-        public Dictionary<string, long> Sequences { get; } = new(StringComparer.Ordinal);
+        // The oldest revision a change-feed reader may resume after (besides 0).
+        public long OldestResumable { get; set; }
+
+        public Dictionary<string, (long Value, long Revision)> Sequences { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<(string Collection, string Key), Tombstone> Tombstones { get; } = [];
+
+        public SortedDictionary<string, List<StoredEvent>> Streams { get; } = new(StorageKeyComparer.Instance);
+
+        public List<StoredEvent> Stream(string name)
+        {
+            if (!Streams.TryGetValue(name, out var events))
+            {
+                events = [];
+                Streams.Add(name, events);
+            }
+
+            return events;
+        }
 
         public SortedDictionary<string, StoredDocument> Collection(string name)
         {
@@ -300,4 +450,6 @@ public sealed class ReferenceStore(TimeProvider time) : IStore
             return documents;
         }
     }
+
+    private readonly record struct Tombstone(long Revision, DateTimeOffset DeletedAt);
 }

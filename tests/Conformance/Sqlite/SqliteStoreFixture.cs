@@ -8,10 +8,10 @@ public sealed class SqliteStoreFixture : StoreFixture
     private readonly string _root = Path.Combine(Path.GetTempPath(), "storage-conformance-sqlite-" + Guid.NewGuid().ToString("N"));
 
     /// <inheritdoc/>
-    protected override Task<IStore> OpenStoreAsync(TimeProvider time)
+    protected override Task<IStore> OpenStoreAsync(StoreSettings settings)
     {
         var path = Path.Combine(_root, Guid.NewGuid().ToString("N") + ".db");
-        return Task.FromResult<IStore>(SqliteStore.Open(new SqliteStoreOptions { Path = path, TimeProvider = time }));
+        return Task.FromResult<IStore>(SqliteStore.Open(new SqliteStoreOptions { Path = path, TimeProvider = settings.Time, TombstoneRetention = settings.TombstoneRetention }));
     }
 
     /// <inheritdoc/>
