@@ -155,6 +155,14 @@ public readonly record struct AppendPlan(AppendDecision Decision, long WindowFir
             : new(AppendDecision.Conflict, 0);
     }
 
+    /// <summary>The stream version an append reports when its events were already stored (a retry): the version of the last of them.</summary>
+    /// <param name="expected">The append's expectation.</param>
+    /// <param name="currentVersion">The stream's current version.</param>
+    /// <param name="eventCount">How many events the append holds.</param>
+    /// <returns>The version of the last of the append's events.</returns>
+    public static long AlreadyStoredVersion(ExpectedStreamVersion expected, long currentVersion, int eventCount)
+        => expected.Kind == ExpectedStreamVersionKind.Any ? currentVersion : expected.Version + eventCount;
+
     /// <summary>Decides after comparing ids.</summary>
     /// <param name="expected">The append's expectation.</param>
     /// <param name="events">The append's events.</param>

@@ -388,7 +388,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
 
     // A recognized retry reports the version of the last of its events, as stored earlier.
     private static long AlreadyStoredVersion(WriteOperation append, long streamVersion)
-        => append.ExpectedVersion.Kind == ExpectedStreamVersionKind.Any ? streamVersion : append.ExpectedVersion.Version + append.Events.Count;
+        => AppendPlan.AlreadyStoredVersion(append.ExpectedVersion, streamVersion, append.Events.Count);
 
     private long CurrentRevision(string partition)
         => _partitions.TryGetValue(partition, out var state) ? state.Revision : 0;
