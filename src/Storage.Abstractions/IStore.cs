@@ -55,8 +55,9 @@ public interface IStore : IAsyncDisposable
     /// <param name="operations">1 to <see cref="StoreLimits.MaxBatchOperations"/> operations on distinct documents, whose values add up to at most <see cref="StoreLimits.MaxBatchBytes"/>.</param>
     /// <param name="cancellationToken">Cancels the batch if it has not started to commit.</param>
     /// <returns>The revision the batch took and one outcome per operation.</returns>
-    /// <exception cref="ArgumentException">The partition key is not valid, the batch is empty, too large, or touches a document twice.</exception>
+    /// <exception cref="ArgumentException">The partition key is not valid, the batch is empty, too large, or touches a document twice, or a put holds a value of the wrong type for one of its collection's indexes.</exception>
     /// <exception cref="VersionConflictException">A condition did not hold; nothing was written. When several do not hold, the first in batch order is reported.</exception>
+    /// <exception cref="UniqueConstraintException">A put would take a value of a unique index that a live document holds (after the batch); nothing was written.</exception>
     /// <exception cref="CorruptDataException">The partition's stored data fails its checks; nothing was written.</exception>
     /// <exception cref="StoreUnavailableException">The backend could not be reached within its retry budget.</exception>
     ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default);
@@ -164,4 +165,23 @@ public interface IStore : IAsyncDisposable
     /// </exception>
     /// <exception cref="CorruptDataException">The partition's stored data fails its checks.</exception>
     ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Finds documents through a declared index: equality, a range or a prefix, in one partition or
+    /// across all, in (value, partition, key) order, a page at a time. Expired documents never appear.
+    /// A document with several values (an array) matches once per matching value.
+    /// </summary>
+    /// <param name="query">The index, the bounds, the partition, the order, the page size and the continuation.</param>
+    /// <param name="cancellationToken">Cancels the query.</param>
+    /// <returns>One page of matches.</returns>
+    /// <exception cref="ArgumentException">The query is not valid, names an index the store does not declare, or the continuation token belongs to another query.</exception>
+    /// <exception cref="CorruptDataException">Stored data fails its checks.</exception>
+    ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>Counts the matches of an index query (its page size, order and token are ignored).</summary>
+    /// <param name="query">The index, the bounds and the partition.</param>
+    /// <param name="cancellationToken">Cancels the count.</param>
+    /// <returns>How many (value, document) matches there are.</returns>
+    /// <exception cref="ArgumentException">The query is not valid or names an index the store does not declare.</exception>
+    ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default);
 }

@@ -39,4 +39,10 @@ public static class StoreLimits
 
     /// <summary>How long the change feed keeps a delete's tombstone by default: 7 days. Set per store in its options.</summary>
     public static TimeSpan DefaultTombstoneRetention { get; } = TimeSpan.FromDays(7);
+
+    /// <summary>The longest string an index holds, in UTF-8 bytes (an empty string is a valid value).</summary>
+    public const int MaxIndexValueBytes = 512;
+
+    /// <summary>The most distinct values one document may give one index (an array's elements).</summary>
+    public const int MaxIndexValuesPerDocument = 1000;
 }

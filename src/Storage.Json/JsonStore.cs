@@ -235,6 +235,14 @@ public sealed class JsonStore : IStore
         => throw new NotSupportedException("The change feed is not implemented in this backend yet (issue 7).");
 
     /// <inheritdoc/>
+    public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+
+    /// <inheritdoc/>
+    public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+
+    /// <inheritdoc/>
     public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
     {
         List<string> keys;

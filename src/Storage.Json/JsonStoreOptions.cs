@@ -16,6 +16,9 @@ public sealed class JsonStoreOptions
     /// </summary>
     public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
 
+    /// <summary>The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. Added indexes are built at open, removed ones dropped.</summary>
+    public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
+
     /// <summary>What a completed write survives. Defaults to <see cref="DurabilityMode.Full"/>.</summary>
     public DurabilityMode Durability { get; set; } = DurabilityMode.Full;
 }

@@ -289,6 +289,14 @@ public sealed class PostgresStore : IStore
         => throw new NotSupportedException("The change feed is not implemented in this backend yet (issue 7).");
 
     /// <inheritdoc/>
+    public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+
+    /// <inheritdoc/>
+    public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+
+    /// <inheritdoc/>
     /// <remarks>
     /// Removes the expired documents of every partition, in transactions of up to 1,000 documents;
     /// purges from several app instances take turns. Documents that a writer is overwriting at that

@@ -51,6 +51,9 @@ public sealed class PostgresStoreOptions
     /// </summary>
     public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
 
+    /// <summary>The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. Added indexes are built at open, removed ones dropped.</summary>
+    public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
+
     /// <summary>
     /// How long an operation keeps retrying transient failures (lost connections, a restarting
     /// server, failover, serialization failures, deadlocks) before it raises

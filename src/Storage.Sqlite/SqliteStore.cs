@@ -289,6 +289,14 @@ public sealed class SqliteStore : IStore
         => throw new NotSupportedException("The change feed is not implemented in this backend yet (issue 7).");
 
     /// <inheritdoc/>
+    public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+
+    /// <inheritdoc/>
+    public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
+        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+
+    /// <inheritdoc/>
     /// <remarks>Removes every expired document of the store in one transaction.</remarks>
     public ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
         => EnqueueAsync<long>(PurgeRequest.Instance, cancellationToken);

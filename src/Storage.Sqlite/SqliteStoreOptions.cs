@@ -24,6 +24,9 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
 
+    /// <summary>The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. Added indexes are built at open, removed ones dropped.</summary>
+    public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
+
     /// <summary>
     /// What a completed write survives. Defaults to <see cref="DurabilityMode.Full"/>
     /// (<c>PRAGMA synchronous = FULL</c>: the WAL is synced at every commit, so a completed write

@@ -13,10 +13,11 @@ public abstract class StoreFixture : IAsyncLifetime
     /// <summary>Opens a new, empty store that no other test sees.</summary>
     /// <param name="time">The store's clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
     /// <param name="tombstoneRetention">The change feed's tombstone retention; the default when <see langword="null"/>.</param>
+    /// <param name="indexes">The secondary indexes to declare; none when <see langword="null"/>.</param>
     /// <returns>The store; the fixture disposes it.</returns>
-    public async Task<IStore> CreateStoreAsync(TimeProvider? time = null, TimeSpan? tombstoneRetention = null)
+    public async Task<IStore> CreateStoreAsync(TimeProvider? time = null, TimeSpan? tombstoneRetention = null, IReadOnlyList<IndexDefinition>? indexes = null)
     {
-        var settings = new StoreSettings(time ?? TimeProvider.System, tombstoneRetention ?? StoreLimits.DefaultTombstoneRetention);
+        var settings = new StoreSettings(time ?? TimeProvider.System, tombstoneRetention ?? StoreLimits.DefaultTombstoneRetention, indexes ?? []);
         var store = await OpenStoreAsync(settings).ConfigureAwait(false);
         lock (_lock)
         {
@@ -54,4 +55,5 @@ public abstract class StoreFixture : IAsyncLifetime
 /// <summary>The options of a conformance store that every backend's options have.</summary>
 /// <param name="Time">The store's clock.</param>
 /// <param name="TombstoneRetention">How long the change feed keeps tombstones.</param>
-public sealed record StoreSettings(TimeProvider Time, TimeSpan TombstoneRetention);
+/// <param name="Indexes">The declared secondary indexes.</param>
+public sealed record StoreSettings(TimeProvider Time, TimeSpan TombstoneRetention, IReadOnlyList<IndexDefinition> Indexes);

@@ -11,6 +11,7 @@ public abstract class StoreTestBase<TFixture>(TFixture fixture) : IClassFixture<
     /// <summary>Opens a new, empty store of the backend under test.</summary>
     /// <param name="time">The store's clock; the system clock when <see langword="null"/>.</param>
     /// <param name="tombstoneRetention">The change feed's tombstone retention; the default when <see langword="null"/>.</param>
+    /// <param name="indexes">The secondary indexes to declare; none when <see langword="null"/>.</param>
     /// <returns>The store.</returns>
-    protected Task<IStore> CreateStoreAsync(TimeProvider? time = null, TimeSpan? tombstoneRetention = null) => Fixture.CreateStoreAsync(time, tombstoneRetention);
+    protected Task<IStore> CreateStoreAsync(TimeProvider? time = null, TimeSpan? tombstoneRetention = null, IReadOnlyList<IndexDefinition>? indexes = null) => Fixture.CreateStoreAsync(time, tombstoneRetention, indexes);
 }

@@ -119,6 +119,35 @@ public static class ErrorMessages
         ? F("Partition '{0}' does not exist (it was deleted), so its changes after revision {1} cannot be read. Drop your copy of it and read its changes afresh from revision 0.", partition, afterRevision)
         : F("The changes of partition '{0}' after revision {1} are no longer complete: the feed can resume only from revision {2} or later (older tombstones were dropped, or the partition was deleted and created again). Copy the partition afresh by reading its changes from revision 0, then resume from there.", partition, afterRevision, oldestResumable);
 
+    /// <summary>An index path that does not parse.</summary>
+    public static string InvalidIndexPath(string path) => F(
+        "The index path '{0}' is not valid: it must be 1 to {1} property names separated by '.', none of them empty.", path, IndexPath.MaxDepth);
+
+    /// <summary>An index option out of range.</summary>
+    public static string InvalidIndexOption(string name, string option) => F("The {1} of index '{0}' is not valid.", name, option);
+
+    /// <summary>A document value of the wrong type for an index.</summary>
+    public static string WrongIndexValue(string collection, string index, string path, string reason) => F(
+        "The document cannot be indexed by '{0}.{1}' (path '{2}'): {3}. Nothing was written.", collection, index, path, reason);
+
+    /// <summary>Too many values for one index in one document.</summary>
+    public static string TooManyIndexValues(string collection, string index, int count) => F(
+        "The document gives index '{0}.{1}' {2} distinct values; the limit is {3}. Nothing was written.", collection, index, count, StoreLimits.MaxIndexValuesPerDocument);
+
+    /// <summary>Two declarations of one index.</summary>
+    public static string DuplicateIndex(string collection, string index) => F("Index '{0}.{1}' is declared twice.", collection, index);
+
+    /// <summary>A query of an index that is not declared.</summary>
+    public static string UnknownIndex(string collection, string index) => F("There is no index '{0}.{1}'; declare it in the store's options.", collection, index);
+
+    /// <summary>An index query whose options do not fit together.</summary>
+    public static string InvalidIndexQuery(string collection, string index, string reason) => F("The query of index '{0}.{1}' is not valid: {2}.", collection, index, reason);
+
+    /// <summary>A unique value already taken.</summary>
+    public static string UniqueViolation(string collection, string index, IndexScope scope, IndexValue value) => F(
+        "The value '{0}' of unique index '{1}.{2}' is already taken{3}. Nothing was written.",
+        value, collection, index, scope == IndexScope.Global ? " in this store" : " in this partition");
+
     /// <summary>A store used after it was disposed.</summary>
     public static string Disposed => "The store has been disposed.";
 }

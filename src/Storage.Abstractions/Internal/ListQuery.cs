@@ -189,7 +189,7 @@ public sealed class ListQuery
     }
 
     // FNV-1a over the listing's defining options: a token is only accepted by the listing that made it.
-    private static ulong Fingerprint(params string?[] parts)
+    internal static ulong Fingerprint(params string?[] parts)
     {
         var hash = 14695981039346656037UL;
         foreach (var part in parts)

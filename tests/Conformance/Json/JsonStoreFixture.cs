@@ -11,7 +11,7 @@ public sealed class JsonStoreFixture : StoreFixture
     protected override Task<IStore> OpenStoreAsync(StoreSettings settings)
     {
         var directory = Path.Combine(_root, Guid.NewGuid().ToString("N"));
-        return Task.FromResult<IStore>(JsonStore.Open(new JsonStoreOptions { Directory = directory, TimeProvider = settings.Time, TombstoneRetention = settings.TombstoneRetention }));
+        return Task.FromResult<IStore>(JsonStore.Open(new JsonStoreOptions { Directory = directory, TimeProvider = settings.Time, TombstoneRetention = settings.TombstoneRetention, Indexes = settings.Indexes }));
     }
 
     /// <inheritdoc/>

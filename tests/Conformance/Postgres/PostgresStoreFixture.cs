@@ -42,6 +42,7 @@ public abstract class PostgresStoreFixtureBase : StoreFixture
             Schema = schema,
             TimeProvider = settings.Time,
             TombstoneRetention = settings.TombstoneRetention,
+            Indexes = settings.Indexes,
             HashPartitions = HashPartitions,
         });
     }

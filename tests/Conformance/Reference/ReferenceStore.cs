@@ -28,8 +28,11 @@ namespace Storage.Conformance.Reference;
 /// </remarks>
 /// <param name="time">The store's clock.</param>
 /// <param name="tombstoneRetention">How long tombstones are kept; <see cref="StoreLimits.DefaultTombstoneRetention"/> when <see langword="null"/>.</param>
-public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null) : IStore
+/// <param name="indexes">The declared secondary indexes; none when <see langword="null"/>.</param>
+public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null, IEnumerable<IndexDefinition>? indexes = null) : IStore
 {
+    // Index values are recomputed from the live documents at every query: obviously consistent.
+    private readonly IndexCatalog _indexes = new(indexes);
     private readonly Lock _lock = new();
     private readonly TimeProvider _time = time ?? throw new ArgumentNullException(nameof(time));
     private readonly TimeSpan _tombstoneRetention = tombstoneRetention ?? StoreLimits.DefaultTombstoneRetention;
@@ -55,6 +58,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default) => Run(() =>
     {
         Batches.Validate(partition, operations);
+        var entries = _indexes.ExtractAll(operations);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
@@ -96,6 +100,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
                 changes |= op.Kind == WriteOperationKind.Put || before[i] is not null;
             }
 
+            CheckUniqueness(partition, operations, entries, now);
             var outcomes = new OperationOutcome[operations.Count];
             if (!changes)
             {
@@ -352,6 +357,36 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     });
 
     /// <inheritdoc/>
+    public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default) => Run(() =>
+    {
+        var plan = IndexQueryPlan.Create(_indexes, query);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            var matches = Matches(plan);
+            if (plan.Descending)
+            {
+                matches.Reverse();
+            }
+
+            return plan.TakePage(matches);
+        }
+    });
+
+    /// <inheritdoc/>
+    public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default) => Run(() =>
+    {
+        var plan = IndexQueryPlan.Create(_indexes, query, forCount: true);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            return (long)Matches(plan).Count;
+        }
+    });
+
+    /// <inheritdoc/>
     public ValueTask DisposeAsync()
     {
         lock (_lock)
@@ -382,6 +417,89 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
             && !Timestamps.IsExpired(document.ExpiresAt, now)
             ? document
             : null;
+
+    // Every live document's index entries that the plan matches, in ascending (value, partition, key) order.
+    private List<IndexMatch> Matches(IndexQueryPlan plan)
+    {
+        var now = Timestamps.Now(_time);
+        var matches = new List<IndexMatch>();
+        foreach (var (key, state) in _partitions)
+        {
+            if (!state.Collections.TryGetValue(plan.Index.Collection, out var documents))
+            {
+                continue;
+            }
+
+            foreach (var document in documents.Values.Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)))
+            {
+                matches.AddRange(IndexValues.Extract(plan.Index, document.Value)
+                    .Where(v => plan.Matches(v, key, document.Key))
+                    .Select(v => new IndexMatch(v, document)));
+            }
+        }
+
+        matches.Sort(IndexQueryPlan.Order);
+        return matches;
+    }
+
+    // A unique value may be held by one live document (per partition or store-wide) after the batch:
+    // documents the batch writes or deletes give up their old values; expired documents hold none.
+    private void CheckUniqueness(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, DateTimeOffset now)
+    {
+        var touched = operations.Where(o => o.Kind != WriteOperationKind.Append).Select(o => (o.Collection, o.Key)).ToHashSet();
+        var taken = new HashSet<(string Collection, string Index, IndexValue Value)>();
+        for (var i = 0; i < operations.Count; i++)
+        {
+            if (entries[i] is not { } found)
+            {
+                continue;
+            }
+
+            for (var j = 0; j < found.Indexes.Count; j++)
+            {
+                var index = found.Indexes[j];
+                if (!index.Unique)
+                {
+                    continue;
+                }
+
+                foreach (var value in found.Values[j])
+                {
+                    if (!taken.Add((index.Collection, index.Name, value)) || HeldElsewhere(partition, index, value, touched, now))
+                    {
+                        throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, value, i);
+                    }
+                }
+            }
+        }
+    }
+
+    private bool HeldElsewhere(string partition, IndexDefinition index, IndexValue value, HashSet<(string, string)> touched, DateTimeOffset now)
+    {
+        foreach (var (key, state) in _partitions)
+        {
+            var samePartition = string.Equals(key, partition, StringComparison.Ordinal);
+            if ((index.Scope == IndexScope.Partition && !samePartition) || !state.Collections.TryGetValue(index.Collection, out var documents))
+            {
+                continue;
+            }
+
+            foreach (var document in documents.Values)
+            {
+                if ((samePartition && touched.Contains((index.Collection, document.Key))) || Timestamps.IsExpired(document.ExpiresAt, now))
+                {
+                    continue;
+                }
+
+                if (IndexValues.Extract(index, document.Value).Contains(value))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
 
     private List<StoredEvent> StreamOf(string partition, string stream)
         => _partitions.TryGetValue(partition, out var state) && state.Streams.TryGetValue(stream, out var events) ? events : [];

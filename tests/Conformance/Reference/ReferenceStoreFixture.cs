@@ -4,5 +4,5 @@ namespace Storage.Conformance.Reference;
 public sealed class ReferenceStoreFixture : StoreFixture
 {
     /// <inheritdoc/>
-    protected override Task<IStore> OpenStoreAsync(StoreSettings settings) => Task.FromResult<IStore>(new ReferenceStore(settings.Time, settings.TombstoneRetention));
+    protected override Task<IStore> OpenStoreAsync(StoreSettings settings) => Task.FromResult<IStore>(new ReferenceStore(settings.Time, settings.TombstoneRetention, settings.Indexes));
 }

@@ -11,7 +11,7 @@ public sealed class SqliteStoreFixture : StoreFixture
     protected override Task<IStore> OpenStoreAsync(StoreSettings settings)
     {
         var path = Path.Combine(_root, Guid.NewGuid().ToString("N") + ".db");
-        return Task.FromResult<IStore>(SqliteStore.Open(new SqliteStoreOptions { Path = path, TimeProvider = settings.Time, TombstoneRetention = settings.TombstoneRetention }));
+        return Task.FromResult<IStore>(SqliteStore.Open(new SqliteStoreOptions { Path = path, TimeProvider = settings.Time, TombstoneRetention = settings.TombstoneRetention, Indexes = settings.Indexes }));
     }
 
     /// <inheritdoc/>

@@ -1,0 +1,118 @@
+using System.ComponentModel;
+using System.Globalization;
+
+namespace Storage.Internal;
+
+/// <summary>The validated set of a store's declared indexes. Not a supported API.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class IndexCatalog
+{
+    private readonly Dictionary<(string Collection, string Name), IndexDefinition> _byName = [];
+    private readonly Dictionary<string, IndexDefinition[]> _byCollection = new(StringComparer.Ordinal);
+
+    /// <summary>Validates a store's index declarations.</summary>
+    /// <param name="indexes">The declarations; <see langword="null"/> for none.</param>
+    /// <exception cref="ArgumentException">An index is declared twice or is null.</exception>
+    public IndexCatalog(IEnumerable<IndexDefinition>? indexes)
+    {
+        var all = new List<IndexDefinition>();
+        foreach (var index in indexes ?? [])
+        {
+            if (index is null)
+            {
+                throw new ArgumentException("An index declaration is null.", nameof(indexes));
+            }
+
+            if (!_byName.TryAdd((index.Collection, index.Name), index))
+            {
+                throw new ArgumentException(ErrorMessages.DuplicateIndex(index.Collection, index.Name), nameof(indexes));
+            }
+
+            all.Add(index);
+        }
+
+        All = all;
+        foreach (var group in all.GroupBy(i => i.Collection, StringComparer.Ordinal))
+        {
+            _byCollection.Add(group.Key, [.. group]);
+        }
+    }
+
+    /// <summary>An empty catalog.</summary>
+    public static IndexCatalog Empty { get; } = new(null);
+
+    /// <summary>Every declared index, in declaration order.</summary>
+    public IReadOnlyList<IndexDefinition> All { get; }
+
+    /// <summary>The indexes of one collection.</summary>
+    /// <param name="collection">The collection.</param>
+    /// <returns>Its indexes; empty when it has none.</returns>
+    public IReadOnlyList<IndexDefinition> For(string collection) => _byCollection.TryGetValue(collection, out var found) ? found : [];
+
+    /// <summary>Finds an index.</summary>
+    /// <param name="collection">The collection.</param>
+    /// <param name="name">The index name.</param>
+    /// <returns>The index.</returns>
+    /// <exception cref="ArgumentException">No such index is declared.</exception>
+    public IndexDefinition Get(string collection, string name)
+        => _byName.TryGetValue((collection, name), out var index) ? index : throw new ArgumentException(ErrorMessages.UnknownIndex(collection, name), nameof(name));
+
+    /// <summary>
+    /// A stable text that changes whenever the index's meaning changes: backends that persist index
+    /// entries compare it at open to rebuild a changed index and drop a removed one.
+    /// </summary>
+    /// <param name="index">The index.</param>
+    /// <returns>The signature.</returns>
+    public static string Signature(IndexDefinition index)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        return string.Create(CultureInfo.InvariantCulture, $"v1|{index.Collection}|{index.Name}|{index.Path}|{index.ValueType}|{(index.Unique ? "unique" : "non-unique")}|{index.Scope}");
+    }
+
+    /// <summary>
+    /// Computes every index value of the puts of a batch before anything is written, so a value of
+    /// the wrong type fails the batch with <see cref="ArgumentException"/>.
+    /// </summary>
+    /// <param name="operations">The validated batch.</param>
+    /// <returns>Per operation, per index of its collection, the document's values (null for deletes, appends and collections without indexes).</returns>
+    public IReadOnlyList<IndexEntries?> ExtractAll(IReadOnlyList<WriteOperation> operations)
+    {
+        ArgumentNullException.ThrowIfNull(operations);
+        var result = new IndexEntries?[operations.Count];
+        if (_byName.Count == 0)
+        {
+            return result;
+        }
+
+        for (var i = 0; i < operations.Count; i++)
+        {
+            var op = operations[i];
+            if (op.Kind != WriteOperationKind.Put)
+            {
+                continue;
+            }
+
+            var indexes = For(op.Collection);
+            if (indexes.Count == 0)
+            {
+                continue;
+            }
+
+            var values = new IReadOnlyList<IndexValue>[indexes.Count];
+            for (var j = 0; j < indexes.Count; j++)
+            {
+                values[j] = IndexValues.Extract(indexes[j], op.Value);
+            }
+
+            result[i] = new IndexEntries(indexes, values);
+        }
+
+        return result;
+    }
+}
+
+/// <summary>One document's values for each index of its collection. Not a supported API.</summary>
+/// <param name="Indexes">The collection's indexes.</param>
+/// <param name="Values">The document's distinct values per index, in index order (same positions as <paramref name="Indexes"/>).</param>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed record IndexEntries(IReadOnlyList<IndexDefinition> Indexes, IReadOnlyList<IReadOnlyList<IndexValue>> Values);

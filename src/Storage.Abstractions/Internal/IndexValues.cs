@@ -1,0 +1,187 @@
+using System.ComponentModel;
+using System.Text;
+using System.Text.Json;
+
+namespace Storage.Internal;
+
+/// <summary>Parses index paths. Not a supported API.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class IndexPath
+{
+    /// <summary>The deepest path allowed.</summary>
+    public const int MaxDepth = 16;
+
+    /// <summary>Splits a path into its property names, or throws <see cref="ArgumentException"/>.</summary>
+    /// <param name="path">A dot-separated property path.</param>
+    /// <param name="paramName">The caller's parameter name.</param>
+    /// <returns>The property names.</returns>
+    public static string[] Parse(string path, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(path, paramName);
+        var segments = path.Split('.');
+        if (path.Length == 0 || segments.Length > MaxDepth || segments.Any(s => s.Length == 0) || Encoding.UTF8.GetByteCount(path) > StoreLimits.MaxDocumentKeyBytes)
+        {
+            throw new ArgumentException(ErrorMessages.InvalidIndexPath(path), paramName);
+        }
+
+        foreach (var segment in segments)
+        {
+            Identifiers.ValidateKeyFragment(segment, "index path segment", paramName);
+        }
+
+        return segments;
+    }
+}
+
+/// <summary>
+/// Extracts a document's values for an index, and checks index values. Every backend indexes
+/// through this one implementation, so they agree on what a document's values are. Not a
+/// supported API.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class IndexValues
+{
+    /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="value"/> can be an index value.</summary>
+    /// <param name="value">The string.</param>
+    /// <param name="paramName">The caller's parameter name.</param>
+    public static void ValidateString(string value, string paramName)
+    {
+        if (Check(value) is { } error)
+        {
+            throw new ArgumentException(error, paramName);
+        }
+    }
+
+    /// <summary>
+    /// The distinct values of <paramref name="index"/> in a document, in index order; empty when the
+    /// path is missing or null.
+    /// </summary>
+    /// <param name="index">The index.</param>
+    /// <param name="utf8Json">The document's validated UTF-8 JSON value.</param>
+    /// <returns>The values.</returns>
+    /// <exception cref="ArgumentException">The value at the path has the wrong type, or a limit is exceeded; the message names the index.</exception>
+    public static IReadOnlyList<IndexValue> Extract(IndexDefinition index, ReadOnlyMemory<byte> utf8Json)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        var path = IndexPath.Parse(index.Path, nameof(index));
+        using var document = JsonDocument.Parse(utf8Json, new JsonDocumentOptions { MaxDepth = 64 });
+        var node = document.RootElement;
+        foreach (var name in path)
+        {
+            if (node.ValueKind != JsonValueKind.Object || !TryGetLastProperty(node, name, out node))
+            {
+                return [];
+            }
+        }
+
+        switch (node.ValueKind)
+        {
+            case JsonValueKind.Null:
+                return [];
+            case JsonValueKind.Array:
+                var values = new SortedSet<IndexValue>();
+                foreach (var element in node.EnumerateArray())
+                {
+                    if (element.ValueKind != JsonValueKind.Null)
+                    {
+                        values.Add(Scalar(index, element, inArray: true));
+                    }
+                }
+
+                if (values.Count > StoreLimits.MaxIndexValuesPerDocument)
+                {
+                    throw new ArgumentException(ErrorMessages.TooManyIndexValues(index.Collection, index.Name, values.Count), nameof(utf8Json));
+                }
+
+                return [.. values];
+            default:
+                return [Scalar(index, node, inArray: false)];
+        }
+    }
+
+    private static IndexValue Scalar(IndexDefinition index, JsonElement element, bool inArray)
+    {
+        if (index.ValueType == IndexValueType.Int64)
+        {
+            if (element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var number))
+            {
+                return IndexValue.Of(number);
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.String)
+        {
+            string text;
+            try
+            {
+                text = element.GetString()!;
+            }
+            catch (InvalidOperationException)
+            {
+                throw new ArgumentException(ErrorMessages.WrongIndexValue(index.Collection, index.Name, index.Path, "a string that is not valid Unicode"), "operations");
+            }
+
+            if (Check(text) is { } error)
+            {
+                throw new ArgumentException(ErrorMessages.WrongIndexValue(index.Collection, index.Name, index.Path, error), "operations");
+            }
+
+            return IndexValue.Of(text);
+        }
+
+        var found = element.ValueKind switch
+        {
+            JsonValueKind.Number => "the number " + element.GetRawText(),
+            JsonValueKind.String => "a string",
+            JsonValueKind.True or JsonValueKind.False => "a boolean",
+            JsonValueKind.Object => "an object",
+            JsonValueKind.Array => "a nested array",
+            _ => element.ValueKind.ToString(),
+        };
+        var expected = index.ValueType == IndexValueType.Int64 ? "a 64-bit integer" : "a string";
+        throw new ArgumentException(
+            ErrorMessages.WrongIndexValue(index.Collection, index.Name, index.Path, $"it holds {found}{(inArray ? " in an array" : string.Empty)} where {expected} (or an array of them, or null) is expected"),
+            "operations");
+    }
+
+    // The last occurrence of a property wins, as in JavaScript and jsonb.
+    private static bool TryGetLastProperty(JsonElement obj, string name, out JsonElement value)
+    {
+        value = default;
+        var found = false;
+        foreach (var property in obj.EnumerateObject())
+        {
+            if (property.NameEquals(name))
+            {
+                value = property.Value;
+                found = true;
+            }
+        }
+
+        return found;
+    }
+
+    private static string? Check(string value)
+    {
+        if (value.Contains('\0', StringComparison.Ordinal))
+        {
+            return ErrorMessages.ContainsNul("index value");
+        }
+
+        for (var i = 0; i < value.Length; i++)
+        {
+            if (char.IsSurrogate(value[i]))
+            {
+                if (char.IsHighSurrogate(value[i]) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
+                {
+                    i++;
+                    continue;
+                }
+
+                return ErrorMessages.UnpairedSurrogate("index value", i);
+            }
+        }
+
+        var bytes = Encoding.UTF8.GetByteCount(value);
+        return bytes > StoreLimits.MaxIndexValueBytes ? ErrorMessages.TooLong("index value", bytes, StoreLimits.MaxIndexValueBytes) : null;
+    }
+}
