@@ -13,4 +13,5 @@ public sealed record Mood(string Name, long Score, decimal Ratio, DateTimeOffset
 
 /// <summary>Source-generated metadata for the typed round-trip.</summary>
 [JsonSerializable(typeof(Mood))]
+[JsonSerializable(typeof(string))]
 public sealed partial class ConformanceJsonContext : JsonSerializerContext;

@@ -45,3 +45,6 @@ public sealed class JsonLifetimeTests(JsonStoreFixture fixture) : LifetimeTests<
 
 [Trait("Backend", "Json")]
 public sealed class JsonDifferentialTests(JsonStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<JsonStoreFixture>(fixture, output);
+
+[Trait("Backend", "Json")]
+public sealed class JsonIndexTests(JsonStoreFixture fixture) : IndexTests<JsonStoreFixture>(fixture);

@@ -47,3 +47,6 @@ public sealed class HashPartitionedPostgresLifetimeTests(HashPartitionedPostgres
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresDifferentialTests(HashPartitionedPostgresStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<HashPartitionedPostgresStoreFixture>(fixture, output);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresIndexTests(HashPartitionedPostgresStoreFixture fixture) : IndexTests<HashPartitionedPostgresStoreFixture>(fixture);

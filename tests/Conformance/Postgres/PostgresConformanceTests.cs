@@ -45,3 +45,6 @@ public sealed class PostgresLifetimeTests(PostgresStoreFixture fixture) : Lifeti
 
 [Trait("Backend", "Postgres")]
 public sealed class PostgresDifferentialTests(PostgresStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<PostgresStoreFixture>(fixture, output);
+
+[Trait("Backend", "Postgres")]
+public sealed class PostgresIndexTests(PostgresStoreFixture fixture) : IndexTests<PostgresStoreFixture>(fixture);

@@ -45,3 +45,6 @@ public sealed class ReferenceLifetimeTests(ReferenceStoreFixture fixture) : Life
 
 [Trait("Backend", "Reference")]
 public sealed class ReferenceDifferentialTests(ReferenceStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<ReferenceStoreFixture>(fixture, output);
+
+[Trait("Backend", "Reference")]
+public sealed class ReferenceIndexTests(ReferenceStoreFixture fixture) : IndexTests<ReferenceStoreFixture>(fixture);

@@ -45,3 +45,6 @@ public sealed class SqliteLifetimeTests(SqliteStoreFixture fixture) : LifetimeTe
 
 [Trait("Backend", "Sqlite")]
 public sealed class SqliteDifferentialTests(SqliteStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<SqliteStoreFixture>(fixture, output);
+
+[Trait("Backend", "Sqlite")]
+public sealed class SqliteIndexTests(SqliteStoreFixture fixture) : IndexTests<SqliteStoreFixture>(fixture);
