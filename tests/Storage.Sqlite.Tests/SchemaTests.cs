@@ -66,8 +66,8 @@ public sealed class SchemaTests : IDisposable
         }
 
         using var connection = _db.Connect();
-        Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
-        Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT count(*) FROM storage_migrations WHERE version = 1"));
+        Assert.Equal(2L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+        Assert.Equal("1,2", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
         Assert.Equal((long)Schema.ApplicationId, TestDatabase.Scalar(connection, "PRAGMA application_id"));
         Assert.Equal("wal", TestDatabase.Scalar(connection, "PRAGMA journal_mode"));
     }
@@ -89,7 +89,7 @@ public sealed class SchemaTests : IDisposable
         var e = Assert.Throws<UnsupportedFormatException>(() => _db.Open());
 
         Assert.Equal(7, e.FoundVersion);
-        Assert.Equal(1, e.SupportedVersion);
+        Assert.Equal(2, e.SupportedVersion);
         Assert.Equal(_db.Path, e.Location);
         Assert.Equal(before, Hash(_db.Path));
     }
@@ -102,15 +102,16 @@ public sealed class SchemaTests : IDisposable
             await store.PutAsync("p", "c", "k", "1");
         }
 
-        Migration[] failing = [.. Schema.Migrations, new(2, "add notes", ["CREATE TABLE notes (id INTEGER PRIMARY KEY)", "INSERT INTO no_such_table VALUES (1)"])];
+        var next = Schema.CurrentVersion(Schema.Migrations) + 1;
+        Migration[] failing = [.. Schema.Migrations, new(next, "add notes", ["CREATE TABLE notes (id INTEGER PRIMARY KEY)", "INSERT INTO no_such_table VALUES (1)"])];
         Assert.Throws<StorageException>(() => SqliteStore.Open(_db.Options(), failing));
         using (var connection = _db.Connect())
         {
-            Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal((long)next - 1, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
             Assert.Equal(0L, TestDatabase.Scalar(connection, "SELECT count(*) FROM sqlite_schema WHERE name = 'notes'"));
         }
 
-        Migration[] working = [.. Schema.Migrations, new(2, "add notes", ["CREATE TABLE notes (id INTEGER PRIMARY KEY)"]), new(3, "index notes", ["CREATE INDEX notes_by_id ON notes (id)"])];
+        Migration[] working = [.. Schema.Migrations, new(next, "add notes", ["CREATE TABLE notes (id INTEGER PRIMARY KEY)"]), new(next + 1, "index notes", ["CREATE INDEX notes_by_id ON notes (id)"])];
         await using (var store = SqliteStore.Open(_db.Options(), working))
         {
             Assert.Equal("1", (await store.GetAsync("p", "c", "k"))!.GetJsonText());
@@ -118,13 +119,13 @@ public sealed class SchemaTests : IDisposable
 
         using (var connection = _db.Connect())
         {
-            Assert.Equal(3L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
-            Assert.Equal("1,2,3", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
+            Assert.Equal((long)next + 1, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal(string.Join(',', Enumerable.Range(1, next + 1)), TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
             Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT count(*) FROM sqlite_schema WHERE name = 'notes_by_id'"));
         }
 
-        // This library (format 1) now refuses the file.
-        Assert.Equal(3, Assert.Throws<UnsupportedFormatException>(() => _db.Open()).FoundVersion);
+        // This library now refuses the file.
+        Assert.Equal(next + 1, Assert.Throws<UnsupportedFormatException>(() => _db.Open()).FoundVersion);
     }
 
     [Fact]
