@@ -379,12 +379,18 @@ public sealed class SqliteStore : IStore
                 return new ChangePage([], afterRevision, false);
             }
 
+            // The query streams its rows in feed order; once past the limit, the first row of a new
+            // revision decides the page (TakePage takes whole commits), so the rest is never read.
             var changes = new List<Change>();
             using (var reader = session.Query(Sql.ReadChanges, partition, afterRevision, now, ChangeFeedQuery.FetchSize(limit)))
             {
                 while (reader.Read())
                 {
                     changes.Add(ReadChange(reader, partition));
+                    if (changes.Count > limit && changes[^1].Revision != changes[^2].Revision)
+                    {
+                        break;
+                    }
                 }
             }
 
