@@ -60,6 +60,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         // Check every condition and stream expectation against the state before the batch, in batch
         // order; nothing is written on a conflict. (A batch names each document and stream once.)
         var live = new DocumentState?[operations.Count];
+        var stored = new bool[operations.Count];
         var appends = new AppendState[operations.Count];
         var changes = false;
         for (var i = 0; i < operations.Count; i++)
@@ -72,7 +73,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
                 continue;
             }
 
-            live[i] = LiveDocument(partition, op.Collection, op.Key);
+            live[i] = LiveDocument(partition, op.Collection, op.Key, out stored[i]);
             if (!op.Condition.IsSatisfiedBy(live[i]?.Version))
             {
                 throw new VersionConflictException(partition, op.Collection, op.Key, op.Condition, live[i]?.Version, i);
@@ -106,7 +107,13 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             {
                 var createdAt = live[i]?.CreatedAtMs ?? _nowMs;
                 session.Execute(Sql.PutDocument, partition, op.Collection, op.Key, ToArray(op.Value), revision, createdAt, _nowMs, op.ExpiresAt?.ToUnixTimeMilliseconds());
-                session.Execute(Sql.DeleteTombstone, partition, op.Collection, op.Key);
+
+                // A tombstone exists only while the key has no row (a put removes it), so an update skips the statement.
+                if (!stored[i])
+                {
+                    session.Execute(Sql.DeleteTombstone, partition, op.Collection, op.Key);
+                }
+
                 outcomes[i] = new OperationOutcome(live[i] is not null, revision);
             }
             else
@@ -242,10 +249,12 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     internal static Guid ParseEventId(string text, string path, string stream)
         => Guid.TryParseExact(text, "D", out var id) ? id : throw new CorruptDataException(path, SqliteErrors.BadEventIdReason(stream, text));
 
-    private DocumentState? LiveDocument(string partition, string collection, string key)
+    /// <summary>The document if it is live; <paramref name="stored"/> says whether it has a row at all (live or expired).</summary>
+    private DocumentState? LiveDocument(string partition, string collection, string key, out bool stored)
     {
         using var reader = session.Query(Sql.GetDocumentState, partition, collection, key);
-        if (!reader.Read())
+        stored = reader.Read();
+        if (!stored)
         {
             return null;
         }
