@@ -243,6 +243,17 @@ public sealed class StoreSemanticsTests : IDisposable
     }
 
     [Fact]
+    public async Task A_retention_of_TimeSpan_MaxValue_keeps_every_tombstone()
+    {
+        await using var store = _db.Open(o => o.TombstoneRetention = TimeSpan.MaxValue);
+        await store.PutAsync("p", "c", "k", "1");
+        await store.DeleteAsync("p", "c", "k");
+        _db.Clock.Advance(TimeSpan.FromDays(3650));
+        await store.PurgeExpiredAsync();
+        Assert.Equal(ChangeKind.Delete, (await store.ReadChangesAsync("p", 1)).Items.Single().Kind);
+    }
+
+    [Fact]
     public async Task The_purge_drops_tombstones_past_the_retention_and_raises_the_oldest_resumable_revision()
     {
         var options = _db.Options();

@@ -169,7 +169,8 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         var purged = session.Execute(Sql.PurgeExpired, _nowMs);
 
         // A tombstone goes when deleted_at + retention <= now, i.e. deleted_at <= now - retention rounded up to milliseconds.
-        var retentionMs = (tombstoneRetention.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
+        // (Divided first, so TimeSpan.MaxValue does not overflow.)
+        var retentionMs = (tombstoneRetention.Ticks / TimeSpan.TicksPerMillisecond) + (tombstoneRetention.Ticks % TimeSpan.TicksPerMillisecond > 0 ? 1 : 0);
         var cutoff = _nowMs - retentionMs;
         session.Execute(Sql.RaiseOldestResumable, cutoff);
         session.Execute(Sql.PurgeTombstones, cutoff);
