@@ -203,6 +203,30 @@ public sealed class StreamAndFeedTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task An_append_expecting_a_version_far_beyond_its_stream_conflicts_alone_in_its_group()
+    {
+        await using var schema = await TestSchema.CreateAsync("farversion");
+        var store = await schema.OpenAsync();
+        await store.CommitAsync("p", [WriteOperation.Append("s", [EventData.Create("E", "1"), EventData.Create("E", "2")])]);
+
+        // Concurrent writers share a transaction: one impossible expectation must fail only its own append.
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writers = Enumerable.Range(0, 6).Select(async i =>
+        {
+            await start.Task;
+            var expected = i == 3 ? ExpectedStreamVersion.Exactly(long.MaxValue) : ExpectedStreamVersion.Any;
+            return await store.CommitAsync("p", [WriteOperation.Append("s", [EventData.Create("E", "3"), EventData.Create("E", "4")], expected)]);
+        }).ToList();
+        start.SetResult();
+        await Task.WhenAll(writers.Select(w => w.ContinueWith(_ => { }, TaskScheduler.Default)));
+
+        var conflict = await Assert.ThrowsAsync<VersionConflictException>(() => writers[3]);
+        Assert.Equal(long.MaxValue, conflict.ExpectedVersion);
+        Assert.All(writers.Where((_, i) => i != 3), w => Assert.True(w.IsCompletedSuccessfully));
+        Assert.Equal(12, (await store.ReadStreamAsync("p", "s")).StreamVersion);
+    }
+
+    [Fact]
     public async Task The_feed_query_reads_every_table_through_its_partition_and_revision_index()
     {
         await using var schema = await TestSchema.CreateAsync("plan");

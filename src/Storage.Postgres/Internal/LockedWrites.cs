@@ -90,7 +90,7 @@ internal sealed class GroupCommitWrite : LockedWrite
                 {
                     _idTails[op.Stream!] = Math.Max(_idTails.GetValueOrDefault(op.Stream!), op.Events.Count);
                 }
-                else
+                else if (op.ExpectedVersion.Version <= long.MaxValue - op.Events.Count)
                 {
                     _idWindows.Add((op.Stream!, op.ExpectedVersion.Version + 1, op.ExpectedVersion.Version + op.Events.Count));
                 }
