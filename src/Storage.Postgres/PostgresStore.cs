@@ -54,7 +54,7 @@ public sealed class PostgresStore : IStore
     /// <summary>The schema that holds the store's tables.</summary>
     public string Schema => _sql.Schema;
 
-    /// <summary>Into how many hash partitions the documents table is split (0: a plain table), as it was created.</summary>
+    /// <summary>Into how many hash partitions the documents, events and tombstones tables are split (0: plain tables), as they were created.</summary>
     public int HashPartitions { get; }
 
     /// <summary>For tests: runs at each stage of every commit, on the commit's connection; what it throws is what the commit sees.</summary>
