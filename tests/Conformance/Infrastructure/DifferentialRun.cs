@@ -6,20 +6,30 @@ namespace Storage.Conformance;
 /// <summary>
 /// Drives a backend and the reference model with one seeded sequence of random operations and
 /// compares every result and every exception. The key space is small (4 partitions, 2
-/// collections, 12 tricky keys, 2 sequences) so that operations collide: conditions fail, keys are
-/// re-created, listings see inserts and deletes.
+/// collections, 12 tricky keys, 2 sequences, 5 streams) so that operations collide: conditions
+/// fail, keys are re-created, listings see inserts and deletes, appends conflict and are retried.
 /// </summary>
 /// <remarks>
 /// <para>
-/// The mix (see <see cref="s_mix"/>) is mostly reads and clock moves. About one operation in five
-/// writes (a put, a delete, a batch of up to 6 operations, an increment, and rarely a partition
-/// delete or a purge); a listing sometimes also writes between its pages. Of those writes a good
-/// part fail a condition or change nothing, so they never reach the disk. 20,000 operations thus
-/// make about 2,000 durable commits (and about 1,500 failed or empty ones): affordable for a backend
-/// that fsyncs every commit. The JSON backend runs them in 5–20 s.
+/// The mix (see <see cref="s_mix"/>) is mostly reads and clock moves. About one operation in four
+/// writes (a put, a delete, an append, a batch of up to 6 operations that now and then appends to
+/// streams too, an increment, and rarely a partition delete or a purge); a listing sometimes also
+/// writes between its pages. Of those writes a good part fail a condition or an expected stream
+/// version, or change nothing (a retried append whose events are stored already), so they never
+/// reach the disk. 20,000 operations thus make about 1,800 durable commits (and about 1,900 failed
+/// or empty ones): affordable for a backend that fsyncs every commit.
 /// </para>
 /// <para>
-/// Every 1,000 operations, and at the end, the whole visible state of both stores is compared.
+/// Appends expect Any, the right version, NoStream, a version seen earlier (often stale) or a random
+/// one, or re-send the exact events of an earlier append. Stream reads go either way from random
+/// versions; change-feed reads start after 0, the current revision, a revision near it or past it,
+/// or follow the partition like a replicating reader that starts over when it is truncated. Both
+/// stores keep tombstones for <see cref="TombstoneRetention"/>, so purges drop them and truncate
+/// readers.
+/// </para>
+/// <para>
+/// Every 1,000 operations, and at the end, the whole visible state of both stores is compared:
+/// documents, sequences, streams and every partition's change feed from revision 0.
 /// </para>
 /// </remarks>
 internal sealed class DifferentialRun
@@ -30,6 +40,10 @@ internal sealed class DifferentialRun
     private static readonly string[] s_prefixes = ["a", "ab", "caf", "cafe", "😀", "\U00010000", "\uFFFD", "zz", "A", ".."];
     private static readonly string[] s_bounds = [.. s_keys, "aa", "c", "\uF000", "\U0001F000", "~", "0", "\U0010FFFF"];
     private static readonly string[] s_sequences = ["s", "t"];
+    private static readonly string[] s_streams = ["s", "S", "\uE000", "\U00010000", "s/1"];
+    private static readonly string[] s_streamPrefixes = ["s", "S", "s/", "\uE000", "\U00010000", "x"];
+    private static readonly string[] s_streamBounds = [.. s_streams, "a", "s0", "\uF000", "\U0001F000", "~"];
+    private static readonly string[] s_eventTypes = ["created", "Changed.v2"];
     private static readonly string[] s_values =
     [
         """{"b":1,"a":2}""", "1.0", "1", "1e3", "12345678901234567890", "0.1000000000000000000000000000001",
@@ -50,6 +64,10 @@ internal sealed class DifferentialRun
         (Kind.DeletePartition, 4),
         (Kind.Purge, 3),
         (Kind.Invalid, 40),
+        (Kind.Append, 50),
+        (Kind.ReadStream, 60),
+        (Kind.ListStreams, 25),
+        (Kind.ReadChanges, 60),
     ];
 
     private readonly Random _random;
@@ -57,6 +75,9 @@ internal sealed class DifferentialRun
     private readonly IStore _model;
     private readonly FakeTimeProvider _time;
     private readonly Dictionary<(string Partition, string Collection, string Key), List<long>> _versions = [];
+    private readonly Dictionary<(string Partition, string Stream), List<long>> _streamVersions = [];
+    private readonly Dictionary<(string Partition, string Stream), List<(EventData[] Events, ExpectedStreamVersion Expected)>> _appends = [];
+    private readonly Dictionary<string, long> _feedCursors = new(StringComparer.Ordinal);
     private readonly Queue<string> _recent = new();
     private readonly Dictionary<string, int> _coverage = new(StringComparer.Ordinal);
     private string _current = string.Empty;
@@ -83,7 +104,17 @@ internal sealed class DifferentialRun
         DeletePartition,
         Purge,
         Invalid,
+        Append,
+        ReadStream,
+        ListStreams,
+        ReadChanges,
     }
+
+    /// <summary>
+    /// How long both stores keep tombstones: short, so that the run's clock moves (about 0.08 s per
+    /// operation) and its purges drop tombstones and truncate change-feed readers every few hundred operations.
+    /// </summary>
+    public static TimeSpan TombstoneRetention { get; } = TimeSpan.FromSeconds(20);
 
     /// <summary>What happened how often: operation kinds and notable outcomes.</summary>
     public IReadOnlyDictionary<string, int> Coverage => _coverage;
@@ -137,6 +168,19 @@ internal sealed class DifferentialRun
             case Kind.Invalid:
                 await InvalidAsync();
                 break;
+            case Kind.Append:
+                var appendTo = Pick(s_partitions);
+                await CommitAsync(appendTo, [await NewAppendAsync(appendTo, Pick(s_streams))]);
+                break;
+            case Kind.ReadStream:
+                await ReadStreamAsync();
+                break;
+            case Kind.ListStreams:
+                await ListStreamsAsync();
+                break;
+            case Kind.ReadChanges:
+                await ReadChangesAsync();
+                break;
         }
     }
 
@@ -157,6 +201,14 @@ internal sealed class DifferentialRun
             {
                 await GetSequenceAsync(partition, sequence);
             }
+
+            await StreamPagesAsync(partition, new ListOptions { Limit = StoreLimits.MaxPageSize }, appendBetweenPages: false);
+            foreach (var stream in s_streams)
+            {
+                await StreamReadsAsync(partition, stream, new ReadStreamOptions { Limit = StoreLimits.MaxPageSize }, pages: int.MaxValue);
+            }
+
+            await ChangePagesAsync(partition, 0, StoreLimits.MaxPageSize, pages: int.MaxValue);
         }
     }
 
@@ -288,12 +340,29 @@ internal sealed class DifferentialRun
             operations.Add(await NewOperationAsync(partition, collection, key, put: _random.Next(10) < 7));
         }
 
+        // A third of the batches also append to one or two streams, somewhere in the batch.
+        if (_random.Next(3) == 0)
+        {
+            foreach (var stream in s_streams.OrderBy(_ => _random.Next()).Take(_random.Next(1, 3)).ToList())
+            {
+                operations.Insert(_random.Next(operations.Count + 1), await NewAppendAsync(partition, stream));
+            }
+
+            Count("batch with appends");
+        }
+
         await CommitAsync(partition, operations);
     }
 
     private async Task CommitAsync(string partition, IReadOnlyList<WriteOperation> operations)
     {
         Begin($"Commit({Show(partition)}, [{string.Join(", ", operations.Select(Show))}])");
+        var streamsBefore = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var append in operations.Where(o => o.Kind == WriteOperationKind.Append))
+        {
+            streamsBefore[append.Stream!] = await ModelStreamVersionAsync(partition, append.Stream!);
+        }
+
         var (_, model) = await BothAsync(s => s.CommitAsync(partition, operations), (expected, actual) =>
         {
             Assert.Equal(expected.Revision, actual.Revision);
@@ -309,11 +378,234 @@ internal sealed class DifferentialRun
         Count(model.Changed ? "commit" : "commit that changed nothing");
         for (var i = 0; i < operations.Count; i++)
         {
-            if (model.Outcomes[i].Version is { } version)
+            var op = operations[i];
+            if (op.Kind == WriteOperationKind.Append)
             {
-                VersionsOf(partition, operations[i].Collection, operations[i].Key).Add(version);
+                var version = model.Outcomes[i].Version!.Value;
+                StreamVersionsOf(partition, op.Stream!).Add(version);
+                Count(await ModelStreamVersionAsync(partition, op.Stream!) == streamsBefore[op.Stream!] ? "append retry recognized" : "append");
+            }
+            else if (model.Outcomes[i].Version is { } version)
+            {
+                VersionsOf(partition, op.Collection, op.Key).Add(version);
             }
         }
+    }
+
+    // An append with a random expectation: Any, the right version, NoStream, a version seen before
+    // (often stale), any small number; or, now and then, the exact events of an earlier append again.
+    private async Task<WriteOperation> NewAppendAsync(string partition, string stream)
+    {
+        var earlier = AppendsOf(partition, stream);
+        if (earlier.Count > 0 && _random.Next(5) == 0)
+        {
+            var (events, expected) = earlier[_random.Next(2) == 0 ? earlier.Count - 1 : _random.Next(earlier.Count)];
+            Count("append sent again");
+            return WriteOperation.Append(stream, events, _random.Next(4) == 0 ? ExpectedStreamVersion.Any : expected);
+        }
+
+        var count = _random.Next(10) == 0 ? _random.Next(4, 9) : _random.Next(1, 4);
+        var created = new EventData[count];
+        for (var i = 0; i < count; i++)
+        {
+            var id = new byte[16];
+            _random.NextBytes(id);
+            var data = _random.Next(3) == 0 ? $$"""{"n":{{_random.Next(1000)}}}""" : Pick(s_values);
+            if (_random.Next(10) == 0)
+            {
+                data = " \n" + data + "\t ";
+            }
+
+            created[i] = EventData.Create(Pick(s_eventTypes), data, _random.Next(3) == 0 ? Pick(s_values) : null, new Guid(id));
+        }
+
+        var current = await ModelStreamVersionAsync(partition, stream);
+        var seen = StreamVersionsOf(partition, stream);
+        var expectation = _random.Next(100) switch
+        {
+            < 35 => ExpectedStreamVersion.Any,
+            < 65 => ExpectedStreamVersion.Exactly(current),
+            < 72 => ExpectedStreamVersion.NoStream,
+            < 90 when seen.Count > 0 => ExpectedStreamVersion.Exactly(seen[_random.Next(seen.Count)]),
+            _ => ExpectedStreamVersion.Exactly(_random.Next(0, 12)),
+        };
+        earlier.Add((created, expectation));
+        return WriteOperation.Append(stream, created, expectation);
+    }
+
+    private async Task<long> ModelStreamVersionAsync(string partition, string stream)
+        => (await _model.ReadStreamAsync(partition, stream, new ReadStreamOptions { Backwards = true, Limit = 1 })).StreamVersion;
+
+    private async Task ReadStreamAsync()
+    {
+        var partition = Pick(s_partitions);
+        var stream = Pick(s_streams);
+        var current = await ModelStreamVersionAsync(partition, stream);
+        var options = new ReadStreamOptions
+        {
+            FromVersion = _random.Next(10) < 4 ? null : _random.Next(1, (int)current + 4),
+            Backwards = _random.Next(2) == 0,
+            Limit = _random.Next(10) switch
+            {
+                < 6 => _random.Next(1, 5),
+                < 9 => _random.Next(5, 21),
+                _ => StoreLimits.DefaultPageSize,
+            },
+        };
+        await StreamReadsAsync(partition, stream, options, pages: _random.Next(3) == 0 ? 5 : 1);
+    }
+
+    // Reads a stream in both stores, following NextVersion for up to `pages` pages, comparing every page.
+    private async Task StreamReadsAsync(string partition, string stream, ReadStreamOptions options, int pages)
+    {
+        for (var page = 0; page < pages; page++)
+        {
+            Begin($"ReadStream({Show(partition)}, {Show(stream)}, from {options.FromVersion?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "start"}, {(options.Backwards ? "backwards" : "forwards")}, limit {options.Limit}) page {page}");
+            var (_, model) = await BothAsync(s => s.ReadStreamAsync(partition, stream, options), (expected, actual) =>
+            {
+                Assert.Equal(expected.StreamVersion, actual.StreamVersion);
+                Assert.Equal(expected.NextVersion, actual.NextVersion);
+                Assert.Equal(expected.Items.Count, actual.Items.Count);
+                for (var i = 0; i < expected.Items.Count; i++)
+                {
+                    StoreAssert.SameEvent(expected.Items[i], actual.Items[i]);
+                }
+            });
+            if (model?.NextVersion is not { } next)
+            {
+                return;
+            }
+
+            options = options with { FromVersion = next };
+        }
+    }
+
+    private async Task ListStreamsAsync()
+    {
+        var options = new ListOptions
+        {
+            Prefix = _random.Next(10) < 3 ? Pick(s_streamPrefixes) : null,
+            StartKey = _random.Next(4) == 0 ? Pick(s_streamBounds) : null,
+            EndKey = _random.Next(4) == 0 ? Pick(s_streamBounds) : null,
+            Descending = _random.Next(2) == 0,
+            Limit = _random.Next(4) == 0 ? StoreLimits.DefaultPageSize : _random.Next(1, 4),
+        };
+        await StreamPagesAsync(Pick(s_partitions), options, appendBetweenPages: _random.Next(10) == 0);
+    }
+
+    // Pages through a stream listing in both stores, each with its own tokens, comparing every page.
+    private async Task StreamPagesAsync(string partition, ListOptions options, bool appendBetweenPages)
+    {
+        string? backendToken = null;
+        string? modelToken = null;
+        for (var page = 0; page < 100; page++)
+        {
+            Begin($"ListStreams({Show(partition)}, prefix {Show(options.Prefix)}, start {Show(options.StartKey)}, end {Show(options.EndKey)}, {(options.Descending ? "desc" : "asc")}, limit {options.Limit}) page {page}");
+            var (backendPage, modelPage) = await BothAsync(
+                s => s.ListStreamsAsync(partition, options with { ContinuationToken = s == _backend ? backendToken : modelToken }),
+                (expected, actual) =>
+                {
+                    Assert.Equal(expected.Items, actual.Items);
+                    Assert.Equal(expected.ContinuationToken is null, actual.ContinuationToken is null);
+                });
+            if (modelPage?.ContinuationToken is null)
+            {
+                return;
+            }
+
+            backendToken = backendPage!.ContinuationToken;
+            modelToken = modelPage.ContinuationToken;
+            if (appendBetweenPages)
+            {
+                Count("append between pages");
+                await CommitAsync(partition, [await NewAppendAsync(partition, Pick(s_streams))]);
+            }
+        }
+
+        Assert.Fail("A stream listing ran past 100 pages.");
+    }
+
+    // Reads the change feed after a random revision: the partition's own follower (a reader that
+    // resumes from its last page and starts over from 0 when truncated), 0, the current revision,
+    // a revision near it, or one past it.
+    private async Task ReadChangesAsync()
+    {
+        var partition = Pick(s_partitions);
+        var current = (await _model.ListPartitionsAsync(new PartitionListOptions { Limit = StoreLimits.MaxPageSize })).Items.FirstOrDefault(p => p.Partition == partition)?.Revision ?? 0;
+        var limit = _random.Next(10) switch
+        {
+            < 5 => _random.Next(1, 6),
+            < 8 => _random.Next(6, 31),
+            < 9 => StoreLimits.DefaultPageSize,
+            _ => StoreLimits.MaxPageSize,
+        };
+        var roll = _random.Next(100);
+        if (roll < 30)
+        {
+            var after = _feedCursors.GetValueOrDefault(partition);
+            var last = await ChangePagesAsync(partition, after, limit, pages: _random.Next(1, 4));
+            _feedCursors[partition] = last ?? 0;
+            Count(last is null ? "follower starts over" : "follower read");
+            return;
+        }
+
+        var from = roll switch
+        {
+            < 40 => 0,
+            < 55 => current,
+            < 85 => _random.NextInt64(Math.Max(0, current - 12), current + 1),
+            _ => current + _random.Next(1, 4),
+        };
+        await ChangePagesAsync(partition, from, limit, pages: _random.Next(4) == 0 ? 3 : 1);
+    }
+
+    // Reads up to `pages` pages of the change feed in both stores, comparing every page; returns the
+    // revision to resume after, or null when the feed was truncated.
+    private async Task<long?> ChangePagesAsync(string partition, long after, int limit, int pages)
+    {
+        for (var page = 0; page < pages; page++)
+        {
+            Begin($"ReadChanges({Show(partition)}, after {after}, limit {limit}) page {page}");
+            var (_, model) = await BothAsync(s => s.ReadChangesAsync(partition, after, limit), StoreAssert.SameChangePage);
+            if (model is null)
+            {
+                return null;
+            }
+
+            if (model.HasMore)
+            {
+                Count("change page with more");
+            }
+
+            after = model.LastRevision;
+            if (!model.HasMore)
+            {
+                break;
+            }
+        }
+
+        return after;
+    }
+
+    private async Task<int> ModelTombstonesAsync()
+    {
+        var tombstones = 0;
+        foreach (var partition in s_partitions)
+        {
+            long after = 0;
+            while (true)
+            {
+                var page = await _model.ReadChangesAsync(partition, after, StoreLimits.MaxPageSize);
+                tombstones += page.Items.Count(c => c.Kind == ChangeKind.Delete);
+                after = page.LastRevision;
+                if (!page.HasMore)
+                {
+                    break;
+                }
+            }
+        }
+
+        return tombstones;
     }
 
     // A put or delete with a random condition that holds most of the time: the model tells the current version.
@@ -388,11 +680,17 @@ internal sealed class DifferentialRun
 
     private async Task PurgeAsync()
     {
+        var tombstones = await ModelTombstonesAsync();
         Begin("PurgeExpired()");
         var (_, model) = await BothAsync(s => s.PurgeExpiredAsync(), (expected, actual) => Assert.Equal(expected, actual));
         if (model > 0)
         {
             Count("purged something");
+        }
+
+        if (await ModelTombstonesAsync() < tombstones)
+        {
+            Count("tombstone dropped");
         }
 
         Begin("PurgeExpired() again");
@@ -408,7 +706,7 @@ internal sealed class DifferentialRun
     {
         var partition = Pick(s_partitions);
         var collection = Pick(s_collections);
-        switch (_random.Next(6))
+        switch (_random.Next(10))
         {
             case 0:
                 var limit = Pick([0, -1, StoreLimits.MaxPageSize + 1]);
@@ -443,9 +741,37 @@ internal sealed class DifferentialRun
                 Begin($"Commit({Show(partition)}) touching {Show(duplicate)} twice");
                 await BothAsync(s => s.CommitAsync(partition, [WriteOperation.Put(collection, duplicate, "1"), WriteOperation.Delete(collection, duplicate)]), (_, _) => { });
                 break;
-            default:
+            case 5:
                 Begin($"IncrementSequence({Show(partition)}) by 0");
                 await BothAsync(s => s.IncrementSequenceAsync(partition, Pick(s_sequences), 0), (_, _) => { });
+                break;
+            case 6:
+                var twice = Pick(s_streams);
+                Begin($"Commit({Show(partition)}) appending to {Show(twice)} twice");
+                await BothAsync(s => s.CommitAsync(partition, [WriteOperation.Append(twice, [EventData.Create("e", "1")]), WriteOperation.Put(collection, Pick(s_keys), "1"), WriteOperation.Append(twice, [EventData.Create("e", "2")])]), (_, _) => { });
+                break;
+            case 7:
+                var read = _random.Next(2) == 0 ? new ReadStreamOptions { FromVersion = Pick([0L, -1L]) } : new ReadStreamOptions { Limit = Pick([0, StoreLimits.MaxPageSize + 1]), Backwards = true };
+                Begin($"ReadStream({Show(partition)}) with from {read.FromVersion} and limit {read.Limit}");
+                await BothAsync(s => s.ReadStreamAsync(partition, Pick(s_streams), read), (_, _) => { });
+                break;
+            case 8:
+                var (after, size) = _random.Next(2) == 0 ? (Pick([-1L, long.MinValue]), 10) : ((long)_random.Next(0, 5), Pick([0, -1, StoreLimits.MaxPageSize + 1]));
+                Begin($"ReadChanges({Show(partition)}, after {after}, limit {size})");
+                await BothAsync(s => s.ReadChangesAsync(partition, after, size), (_, _) => { });
+                break;
+            default:
+                // Each store gets its own token of a document listing and must refuse it in a stream listing.
+                Begin($"ListStreams({Show(partition)}) with the token of a document listing");
+                var documentsOf = (IStore s) => s.ListAsync(partition, collection, new ListOptions { Limit = 1 });
+                var backendDocuments = (await documentsOf(_backend)).ContinuationToken;
+                var modelDocuments = (await documentsOf(_model)).ContinuationToken;
+                Assert.Equal(modelDocuments is null, backendDocuments is null);
+                if (modelDocuments is not null)
+                {
+                    await BothAsync(s => s.ListStreamsAsync(partition, new ListOptions { Limit = 1, ContinuationToken = s == _backend ? backendDocuments : modelDocuments }), (_, _) => { });
+                }
+
                 break;
         }
     }
@@ -482,10 +808,27 @@ internal sealed class DifferentialRun
             Assert.Equal(expected.Partition, actual.Partition);
             Assert.Equal(expected.Collection, actual.Collection);
             Assert.Equal(expected.Key, actual.Key);
+            Assert.Equal(expected.Stream, actual.Stream);
             Assert.Equal(expected.Condition, actual.Condition);
+            Assert.Equal(expected.StreamExpectation, actual.StreamExpectation);
             Assert.Equal(expected.ExpectedVersion, actual.ExpectedVersion);
             Assert.Equal(expected.ActualVersion, actual.ActualVersion);
             Assert.Equal(expected.OperationIndex, actual.OperationIndex);
+            Assert.Equal(expected.Message, actual.Message);
+            if (expected.Stream is not null)
+            {
+                Count("stream conflict");
+            }
+        }
+
+        if (modelError is ChangeFeedTruncatedException truncated)
+        {
+            var actual = (ChangeFeedTruncatedException)backendError;
+            Assert.Equal(truncated.Partition, actual.Partition);
+            Assert.Equal(truncated.AfterRevision, actual.AfterRevision);
+            Assert.Equal(truncated.OldestResumableRevision, actual.OldestResumableRevision);
+            Assert.Equal(truncated.Message, actual.Message);
+            Count(truncated.OldestResumableRevision == 0 ? "feed of a deleted partition" : "feed truncated");
         }
 
         Count(modelError.GetType().Name);
@@ -536,6 +879,28 @@ internal sealed class DifferentialRun
 
     private T Pick<T>(IReadOnlyList<T> items) => items[_random.Next(items.Count)];
 
+    private List<long> StreamVersionsOf(string partition, string stream)
+    {
+        if (!_streamVersions.TryGetValue((partition, stream), out var versions))
+        {
+            versions = [];
+            _streamVersions.Add((partition, stream), versions);
+        }
+
+        return versions;
+    }
+
+    private List<(EventData[] Events, ExpectedStreamVersion Expected)> AppendsOf(string partition, string stream)
+    {
+        if (!_appends.TryGetValue((partition, stream), out var appends))
+        {
+            appends = [];
+            _appends.Add((partition, stream), appends);
+        }
+
+        return appends;
+    }
+
     private List<long> VersionsOf(string partition, string collection, string key)
     {
         if (!_versions.TryGetValue((partition, collection, key), out var versions))
@@ -568,6 +933,11 @@ internal sealed class DifferentialRun
 
     private static string Show(WriteOperation operation)
     {
+        if (operation.Kind == WriteOperationKind.Append)
+        {
+            return $"Append({Show(operation.Stream)}, [{string.Join(", ", operation.Events.Select(e => $"{e.Id.ToString()[..8]} {e.Type} {Encoding.UTF8.GetString(e.Data.Span)}"))}], {operation.ExpectedVersion})";
+        }
+
         var text = new StringBuilder();
         text.Append(operation.Kind).Append('(').Append(operation.Collection).Append(", ").Append(Show(operation.Key));
         if (operation.Kind == WriteOperationKind.Put)

@@ -121,6 +121,26 @@ public static class TestData
         new string('n', StoreLimits.MaxNameLength),
     };
 
+    /// <summary>A readable, deterministic event id: <c>00000000-0000-0000-0000-00000000000n</c>.</summary>
+    /// <param name="n">The number in the id; at least 1.</param>
+    /// <returns>The id.</returns>
+    public static Guid Id(int n) => n >= 1 ? new Guid(0, 0, 0, 0, 0, 0, 0, (byte)(n >> 24), (byte)(n >> 16), (byte)(n >> 8), (byte)n) : throw new ArgumentOutOfRangeException(nameof(n));
+
+    /// <summary>An event with id <see cref="Id"/>(<paramref name="n"/>) and data <c>{"n":n}</c> unless given.</summary>
+    /// <param name="n">The event's number.</param>
+    /// <param name="type">The type name.</param>
+    /// <param name="json">The data, or <see langword="null"/> for <c>{"n":n}</c>.</param>
+    /// <param name="metadata">The metadata, or <see langword="null"/> for none.</param>
+    /// <returns>The event.</returns>
+    public static EventData NewEvent(int n, string type = "happened", string? json = null, string? metadata = null)
+        => EventData.Create(type, json ?? $$"""{"n":{{n}}}""", metadata, Id(n));
+
+    /// <summary>Events numbered <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1.</summary>
+    /// <param name="first">The first event's number.</param>
+    /// <param name="count">How many.</param>
+    /// <returns>The events.</returns>
+    public static EventData[] NewEvents(int first, int count) => [.. Enumerable.Range(first, count).Select(n => NewEvent(n))];
+
     /// <summary>UTF-8 bytes of a string.</summary>
     /// <param name="text">The string.</param>
     /// <returns>Its UTF-8 bytes.</returns>

@@ -44,6 +44,12 @@ public sealed class JsonConcurrencyTests(JsonStoreFixture fixture) : Concurrency
 public sealed class JsonLifetimeTests(JsonStoreFixture fixture) : LifetimeTests<JsonStoreFixture>(fixture);
 
 [Trait("Backend", "Json")]
+public sealed class JsonStreamTests(JsonStoreFixture fixture) : StreamTests<JsonStoreFixture>(fixture);
+
+[Trait("Backend", "Json")]
+public sealed class JsonChangeFeedTests(JsonStoreFixture fixture) : ChangeFeedTests<JsonStoreFixture>(fixture);
+
+[Trait("Backend", "Json")]
 public sealed class JsonDifferentialTests(JsonStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<JsonStoreFixture>(fixture, output);
 
 [Trait("Backend", "Json")]

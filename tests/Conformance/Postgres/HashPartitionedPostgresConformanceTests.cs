@@ -46,6 +46,12 @@ public sealed class HashPartitionedPostgresConcurrencyTests(HashPartitionedPostg
 public sealed class HashPartitionedPostgresLifetimeTests(HashPartitionedPostgresStoreFixture fixture) : LifetimeTests<HashPartitionedPostgresStoreFixture>(fixture);
 
 [Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresStreamTests(HashPartitionedPostgresStoreFixture fixture) : StreamTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresChangeFeedTests(HashPartitionedPostgresStoreFixture fixture) : ChangeFeedTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresDifferentialTests(HashPartitionedPostgresStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<HashPartitionedPostgresStoreFixture>(fixture, output);
 
 [Trait("Backend", "PostgresHashPartitioned")]

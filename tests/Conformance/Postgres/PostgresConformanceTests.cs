@@ -44,6 +44,12 @@ public sealed class PostgresConcurrencyTests(PostgresStoreFixture fixture) : Con
 public sealed class PostgresLifetimeTests(PostgresStoreFixture fixture) : LifetimeTests<PostgresStoreFixture>(fixture);
 
 [Trait("Backend", "Postgres")]
+public sealed class PostgresStreamTests(PostgresStoreFixture fixture) : StreamTests<PostgresStoreFixture>(fixture);
+
+[Trait("Backend", "Postgres")]
+public sealed class PostgresChangeFeedTests(PostgresStoreFixture fixture) : ChangeFeedTests<PostgresStoreFixture>(fixture);
+
+[Trait("Backend", "Postgres")]
 public sealed class PostgresDifferentialTests(PostgresStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<PostgresStoreFixture>(fixture, output);
 
 [Trait("Backend", "Postgres")]

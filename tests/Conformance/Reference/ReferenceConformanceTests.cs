@@ -44,6 +44,12 @@ public sealed class ReferenceConcurrencyTests(ReferenceStoreFixture fixture) : C
 public sealed class ReferenceLifetimeTests(ReferenceStoreFixture fixture) : LifetimeTests<ReferenceStoreFixture>(fixture);
 
 [Trait("Backend", "Reference")]
+public sealed class ReferenceStreamTests(ReferenceStoreFixture fixture) : StreamTests<ReferenceStoreFixture>(fixture);
+
+[Trait("Backend", "Reference")]
+public sealed class ReferenceChangeFeedTests(ReferenceStoreFixture fixture) : ChangeFeedTests<ReferenceStoreFixture>(fixture);
+
+[Trait("Backend", "Reference")]
 public sealed class ReferenceDifferentialTests(ReferenceStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<ReferenceStoreFixture>(fixture, output);
 
 [Trait("Backend", "Reference")]

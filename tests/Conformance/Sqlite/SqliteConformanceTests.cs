@@ -44,6 +44,12 @@ public sealed class SqliteConcurrencyTests(SqliteStoreFixture fixture) : Concurr
 public sealed class SqliteLifetimeTests(SqliteStoreFixture fixture) : LifetimeTests<SqliteStoreFixture>(fixture);
 
 [Trait("Backend", "Sqlite")]
+public sealed class SqliteStreamTests(SqliteStoreFixture fixture) : StreamTests<SqliteStoreFixture>(fixture);
+
+[Trait("Backend", "Sqlite")]
+public sealed class SqliteChangeFeedTests(SqliteStoreFixture fixture) : ChangeFeedTests<SqliteStoreFixture>(fixture);
+
+[Trait("Backend", "Sqlite")]
 public sealed class SqliteDifferentialTests(SqliteStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<SqliteStoreFixture>(fixture, output);
 
 [Trait("Backend", "Sqlite")]
