@@ -43,6 +43,35 @@ await using (var store = JsonStore.Open(new JsonStoreOptions { Directory = direc
     var id = await store.IncrementSequenceAsync("alice", "next_id");
     Console.WriteLine($"sequence next_id -> {id}");
 
+    // A document and the audit event that explains it, in one atomic commit.
+    var audit = EventData.Create("mood.changed", new MoodChanged("2026-11-23", "calm", "alice"), DemoJson.Default.MoodChanged);
+    var withAudit = await store.CommitAsync("alice", [
+        WriteOperation.Put("moods", "2026-11-23", """{"label":"calm","score":7}"""),
+        WriteOperation.Append("audit", [audit], ExpectedStreamVersion.NoStream),
+    ]);
+    Console.WriteLine($"put + audit event -> revision {withAudit.Revision}, audit stream at version {withAudit.Outcomes[1].Version}");
+
+    // Re-sending the same event (a retry after a timeout) is recognized: nothing is written twice.
+    var retried = await store.AppendAsync("alice", "audit", [audit], ExpectedStreamVersion.NoStream);
+    var trail = await store.ReadStreamAsync("alice", "audit");
+    Console.WriteLine($"retry -> version {retried}; audit holds {trail.Items.Count} event(s): {trail.Items[0].Type} {trail.Items[0].GetJsonText()}");
+
+    // The change feed: everything after revision 3, whole commits at a time, compacted.
+    var changes = await store.ReadChangesAsync("alice", afterRevision: 3);
+    foreach (var change in changes.Items)
+    {
+        var what = change.Kind switch
+        {
+            ChangeKind.Put => $"{change.Collection}/{change.Key} = {change.Document!.GetJsonText()}",
+            ChangeKind.Delete => $"{change.Collection}/{change.Key} deleted",
+            ChangeKind.Append => $"{change.Event!.Stream} v{change.Event.Version} {change.Event.Type}",
+            _ => $"sequence {change.SequenceName} = {change.SequenceValue}",
+        };
+        Console.WriteLine($"  r{change.Revision} {change.Kind}: {what}");
+    }
+
+    Console.WriteLine($"feed caught up at revision {changes.LastRevision}");
+
     var partitions = await store.ListPartitionsAsync();
     Console.WriteLine($"partitions: {string.Join(", ", partitions.Items.Select(p => $"{p.Partition}@{p.Revision}"))}");
 }
@@ -58,7 +87,11 @@ Console.WriteLine("OK");
 /// <summary>A mood entry.</summary>
 internal sealed record Mood(string Label, int Score);
 
+/// <summary>An audit event: who changed which mood to what.</summary>
+internal sealed record MoodChanged(string Day, string Label, string By);
+
 /// <summary>Source-generated serialization metadata: no reflection.</summary>
 [JsonSerializable(typeof(Mood))]
+[JsonSerializable(typeof(MoodChanged))]
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 internal sealed partial class DemoJson : JsonSerializerContext;

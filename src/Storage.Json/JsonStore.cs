@@ -28,6 +28,7 @@ public sealed class JsonStore : IStore
     private readonly string _root;
     private readonly string _partitionsDirectory;
     private readonly TimeProvider _time;
+    private readonly TimeSpan _tombstoneRetention;
     private readonly bool _sync;
     private readonly IDisposable _lock;
     private readonly ConcurrentDictionary<string, Partition> _partitions = new(StringComparer.Ordinal);
@@ -44,6 +45,7 @@ public sealed class JsonStore : IStore
         _root = root;
         _partitionsDirectory = Path.Combine(root, PartitionsDirectoryName);
         _time = options.TimeProvider;
+        _tombstoneRetention = options.TombstoneRetention;
         _sync = options.Durability == DurabilityMode.Full;
         _lock = directoryLock;
         _manifest = manifest;
@@ -180,7 +182,7 @@ public sealed class JsonStore : IStore
         Identifiers.ValidateName(name);
         cancellationToken.ThrowIfCancellationRequested();
         using var scope = Enter();
-        return ValueTask.FromResult(FindPartition(partition) is { } handle ? Load(handle).Sequences.GetValueOrDefault(name) : 0);
+        return ValueTask.FromResult(FindPartition(partition) is { } handle ? Load(handle).Sequences.GetValueOrDefault(name).Value : 0);
     }
 
     /// <inheritdoc/>
@@ -224,15 +226,45 @@ public sealed class JsonStore : IStore
 
     /// <inheritdoc/>
     public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+    {
+        var read = StreamRead.Create(partition, stream, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        var events = FindPartition(partition) is { } handle ? Load(handle).StreamEvents(stream) : [];
+
+        // Event v is at index v - 1: the read is a slice of one snapshot.
+        StoredEvent[] range = read.Range(events.Length) is { } r ? events.AsSpan((int)(r.First - 1), (int)(r.Last - r.First + 1)).ToArray() : [];
+        return ValueTask.FromResult(read.ToPage(events.Length, range));
+    }
 
     /// <inheritdoc/>
     public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+    {
+        var query = ListQuery.ForStreams(partition, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        if (FindPartition(partition) is not { } handle)
+        {
+            return ValueTask.FromResult(new StreamPage([], null));
+        }
+
+        var (items, token) = query.TakePage(Scan(Load(handle).Streams, static s => s.Name, query).Select(static s => new StreamInfo(s.Name, s.Version)), static s => s.Stream);
+        return ValueTask.FromResult(new StreamPage(items, token));
+    }
 
     /// <inheritdoc/>
     public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("The change feed is not implemented in this backend yet (issue 7).");
+    {
+        ChangeFeedQuery.Validate(partition, afterRevision, limit);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        var snapshot = FindPartition(partition) is { } handle ? Load(handle) : null;
+        var exists = snapshot?.Exists ?? false;
+        ChangeFeedQuery.EnsureResumable(partition, afterRevision, exists, snapshot?.OldestResumable ?? 0);
+        return ValueTask.FromResult(exists
+            ? PartitionChanges.Read(snapshot!, afterRevision, limit, Timestamps.Now(_time))
+            : new ChangePage([], afterRevision, false));
+    }
 
     /// <inheritdoc/>
     public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
@@ -251,13 +283,13 @@ public sealed class JsonStore : IStore
         foreach (var key in keys)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var hasExpired = false;
+            bool needsPurge;
             using (Enter())
             {
-                hasExpired = Load(GetPartition(key)).Collections.Values.Any(documents => documents.Any(d => Timestamps.IsExpired(d.ExpiresAt, now)));
+                needsPurge = PartitionBuilder.NeedsPurge(Load(GetPartition(key)), now, _tombstoneRetention);
             }
 
-            if (hasExpired)
+            if (needsPurge)
             {
                 purged += await EnqueueAsync<long>(key, PurgeRequest.Instance, cancellationToken).ConfigureAwait(false);
             }
@@ -288,6 +320,7 @@ public sealed class JsonStore : IStore
         }
 
         ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
+        ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, "options.TombstoneRetention");
         if (!Enum.IsDefined(options.Durability))
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Durability, "JsonStoreOptions.Durability must be Full or Relaxed.");
@@ -416,7 +449,7 @@ public sealed class JsonStore : IStore
                 {
                     BatchRequest batch => builder.ApplyBatch(batch.Operations),
                     IncrementRequest increment => builder.Increment(increment.Name, increment.Delta),
-                    PurgeRequest => builder.PurgeExpired(),
+                    PurgeRequest => builder.PurgeExpired(_tombstoneRetention),
                     _ => throw new InvalidOperationException("Unknown partition request."),
                 };
             }
@@ -683,8 +716,11 @@ public sealed class JsonStore : IStore
         return true;
     });
 
-    /// <summary>The documents of the listing's key range, in listing order: binary search to the range's edge, then a walk.</summary>
-    private static IEnumerable<DocumentRecord> Scan(DocumentRecord[] documents, ListQuery query)
+    /// <summary>The items of the listing's key range, in listing order: binary search to the range's edge, then a walk.</summary>
+    private static IEnumerable<DocumentRecord> Scan(DocumentRecord[] documents, ListQuery query) => Scan(documents, static d => d.Key, query);
+
+    /// <summary>The items of the listing's key range, in listing order: binary search to the range's edge, then a walk.</summary>
+    private static IEnumerable<T> Scan<T>(T[] items, Func<T, string> keyOf, ListQuery query)
     {
         var range = KeyRange.For(query);
         if (range.IsEmpty)
@@ -693,21 +729,21 @@ public sealed class JsonStore : IStore
         }
 
         var comparer = StorageKeyComparer.Instance;
-        var lower = PartitionSnapshot.IndexOf(documents, range.Lower);
+        var lower = PartitionSnapshot.IndexOf(items, range.Lower, keyOf);
         lower = lower < 0 ? ~lower : lower;
         if (!query.Descending)
         {
-            for (var i = lower; i < documents.Length && (range.Upper is null || comparer.Compare(documents[i].Key, range.Upper) < 0); i++)
+            for (var i = lower; i < items.Length && (range.Upper is null || comparer.Compare(keyOf(items[i]), range.Upper) < 0); i++)
             {
-                yield return documents[i];
+                yield return items[i];
             }
         }
         else
         {
-            var upper = range.Upper is null ? documents.Length : PartitionSnapshot.IndexOf(documents, range.Upper);
+            var upper = range.Upper is null ? items.Length : PartitionSnapshot.IndexOf(items, range.Upper, keyOf);
             for (var i = (upper < 0 ? ~upper : upper) - 1; i >= lower; i--)
             {
-                yield return documents[i];
+                yield return items[i];
             }
         }
     }

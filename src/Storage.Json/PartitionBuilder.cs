@@ -6,14 +6,18 @@ namespace Storage.Json;
 /// <summary>
 /// The working copy of one partition during a group commit: applies each writer's request in turn
 /// (each all-or-nothing, each with its own result or exception), then builds the next snapshot.
+/// Only what a request touches is copied: a collection, the tombstones, a stream's new events.
 /// </summary>
 internal sealed class PartitionBuilder
 {
     private readonly PartitionSnapshot _base;
     private readonly DateTimeOffset _now;
     private readonly Dictionary<string, SortedDictionary<string, DocumentRecord>> _touched = new(StringComparer.Ordinal);
-    private Dictionary<string, long>? _sequences;
+    private Dictionary<string, SequenceRecord>? _sequences;
+    private Dictionary<(string Collection, string Key), TombstoneRecord>? _tombstones;
+    private Dictionary<string, StreamDraft>? _streams;
     private long _revision;
+    private long _oldestResumable;
     private bool _exists;
 
     public PartitionBuilder(PartitionSnapshot current, long revisionFloor, DateTimeOffset now)
@@ -23,6 +27,7 @@ internal sealed class PartitionBuilder
 
         // A partition without a file (never written, or deleted) continues above the store's floor.
         _revision = current.Exists ? current.Revision : Math.Max(current.Revision, revisionFloor);
+        _oldestResumable = current.OldestResumable;
         _exists = current.Exists;
     }
 
@@ -31,12 +36,31 @@ internal sealed class PartitionBuilder
 
     public CommitResult ApplyBatch(IReadOnlyList<WriteOperation> operations)
     {
-        // Check every condition against the state before the batch; nothing changes on a conflict.
+        // Check every condition and stream expectation against the state before the batch, in
+        // batch order; nothing changes on a conflict.
         var live = new DocumentRecord?[operations.Count];
+        var decisions = new AppendDecision[operations.Count];
+        var streamVersions = new long[operations.Count];
         var changes = false;
         for (var i = 0; i < operations.Count; i++)
         {
             var op = operations[i];
+            if (op.Kind == WriteOperationKind.Append)
+            {
+                var stream = op.Stream!;
+                var version = streamVersions[i] = StreamVersion(stream);
+                var plan = AppendPlan.Create(op.ExpectedVersion, version, op.Events.Count);
+                var stored = plan.Decision == AppendDecision.CompareStoredIds ? StoredIds(stream, plan.WindowFirst, op.Events.Count) : [];
+                decisions[i] = plan.Resolve(op.ExpectedVersion, op.Events, stored);
+                if (decisions[i] == AppendDecision.Conflict)
+                {
+                    throw new VersionConflictException(_base.Partition, stream, op.ExpectedVersion, version, i);
+                }
+
+                changes |= decisions[i] == AppendDecision.Append;
+                continue;
+            }
+
             live[i] = Live(Find(op.Collection, op.Key));
             if (!op.Condition.IsSatisfiedBy(live[i]?.Version))
             {
@@ -49,47 +73,71 @@ internal sealed class PartitionBuilder
         var outcomes = new OperationOutcome[operations.Count];
         if (!changes)
         {
-            // Only deletes of missing documents: no revision is taken. A partition that does not exist has revision 0.
-            Array.Fill(outcomes, new OperationOutcome(false, null));
+            // Only deletes of missing documents and retried appends: no revision is taken. A
+            // partition that does not exist has revision 0.
+            for (var i = 0; i < operations.Count; i++)
+            {
+                outcomes[i] = operations[i].Kind == WriteOperationKind.Append
+                    ? new OperationOutcome(true, AlreadyStoredVersion(operations[i], streamVersions[i]))
+                    : new OperationOutcome(false, null);
+            }
+
             return new CommitResult(_exists ? _revision : 0, changed: false, outcomes);
         }
 
-        var revision = ++_revision;
+        var revision = NextRevision();
         for (var i = 0; i < operations.Count; i++)
         {
             var op = operations[i];
-            var documents = Touch(op.Collection);
-            if (op.Kind == WriteOperationKind.Put)
+            switch (op.Kind)
             {
-                documents[op.Key] = new DocumentRecord(op.Key, op.Value.ToArray(), revision, live[i]?.CreatedAt ?? _now, _now, op.ExpiresAt);
-                outcomes[i] = new OperationOutcome(live[i] is not null, revision);
-            }
-            else
-            {
-                if (live[i] is not null)
-                {
-                    documents.Remove(op.Key);
-                }
+                case WriteOperationKind.Append when decisions[i] == AppendDecision.AlreadyStored:
+                    outcomes[i] = new OperationOutcome(true, AlreadyStoredVersion(op, streamVersions[i]));
+                    break;
+                case WriteOperationKind.Append:
+                    var draft = Draft(op.Stream!);
+                    foreach (var e in op.Events)
+                    {
+                        draft.Added.Add(new StoredEvent(_base.Partition, op.Stream!, draft.Version + 1, revision, e.Id, e.Type, e.Data.ToArray(), e.Metadata.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Metadata.ToArray(), _now));
+                    }
 
-                outcomes[i] = new OperationOutcome(live[i] is not null, null);
+                    outcomes[i] = new OperationOutcome(streamVersions[i] > 0, draft.Version);
+                    break;
+                case WriteOperationKind.Put:
+                    Touch(op.Collection)[op.Key] = new DocumentRecord(op.Key, op.Value.ToArray(), revision, live[i]?.CreatedAt ?? _now, _now, op.ExpiresAt);
+                    if (HasTombstone(op.Collection, op.Key))
+                    {
+                        Tombstones().Remove((op.Collection, op.Key));
+                    }
+
+                    outcomes[i] = new OperationOutcome(live[i] is not null, revision);
+                    break;
+                default:
+                    if (live[i] is not null)
+                    {
+                        Touch(op.Collection).Remove(op.Key);
+                        Tombstones()[(op.Collection, op.Key)] = new TombstoneRecord(op.Collection, op.Key, revision, _now);
+                    }
+
+                    outcomes[i] = new OperationOutcome(live[i] is not null, null);
+                    break;
             }
         }
 
-        HasChanges = _exists = true;
         return new CommitResult(revision, changed: true, outcomes);
     }
 
     public long Increment(string name, long delta)
     {
-        _sequences ??= new Dictionary<string, long>(_base.Sequences, StringComparer.Ordinal);
-        var value = Batches.AddToSequence(name, _sequences.GetValueOrDefault(name), delta);
-        _sequences[name] = value;
-        _revision++;
-        HasChanges = _exists = true;
+        _sequences ??= new Dictionary<string, SequenceRecord>(_base.Sequences, StringComparer.Ordinal);
+        var value = Batches.AddToSequence(name, _sequences.GetValueOrDefault(name).Value, delta);
+        _sequences[name] = new SequenceRecord(value, NextRevision());
         return value;
     }
 
-    public long PurgeExpired()
+    /// <summary>Removes expired documents and tombstones older than <paramref name="tombstoneRetention"/>; takes no revision.</summary>
+    /// <returns>How many documents were removed.</returns>
+    public long PurgeExpired(TimeSpan tombstoneRetention)
     {
         long purged = 0;
         foreach (var collection in _base.Collections.Keys.Concat(_touched.Keys).Distinct(StringComparer.Ordinal).ToList())
@@ -102,9 +150,23 @@ internal sealed class PartitionBuilder
             }
         }
 
-        HasChanges |= purged > 0;
+        var old = (_tombstones?.Values ?? (IEnumerable<TombstoneRecord>)_base.Tombstones).Where(t => IsPastRetention(t, _now, tombstoneRetention)).ToList();
+        foreach (var tombstone in old)
+        {
+            Tombstones().Remove((tombstone.Collection, tombstone.Key));
+
+            // A reader behind the dropped tombstone would miss the delete: it must start over.
+            _oldestResumable = Math.Max(_oldestResumable, tombstone.Revision);
+        }
+
+        HasChanges |= purged > 0 || old.Count > 0;
         return purged;
     }
+
+    /// <summary>Whether the purge would change <paramref name="partition"/>: an expired document or a tombstone past the retention.</summary>
+    public static bool NeedsPurge(PartitionSnapshot partition, DateTimeOffset now, TimeSpan tombstoneRetention)
+        => partition.Collections.Values.Any(documents => documents.Any(d => Timestamps.IsExpired(d.ExpiresAt, now)))
+            || partition.Tombstones.Any(t => IsPastRetention(t, now, tombstoneRetention));
 
     public PartitionSnapshot Build()
     {
@@ -125,9 +187,98 @@ internal sealed class PartitionBuilder
             _base.Partition,
             _revision,
             exists: true,
+            _oldestResumable,
             collections.ToFrozenDictionary(StringComparer.Ordinal),
-            (_sequences ?? _base.Sequences).ToFrozenDictionary(StringComparer.Ordinal));
+            (_sequences ?? _base.Sequences).ToFrozenDictionary(StringComparer.Ordinal),
+            _tombstones is null ? _base.Tombstones : PartitionSnapshot.SortTombstones(_tombstones.Values),
+            _streams is null ? _base.Streams : BuildStreams());
     }
+
+    private static bool IsPastRetention(TombstoneRecord tombstone, DateTimeOffset now, TimeSpan retention)
+        => now - tombstone.DeletedAt >= retention;
+
+    private static long AlreadyStoredVersion(WriteOperation append, long streamVersion)
+        => AppendPlan.AlreadyStoredVersion(append.ExpectedVersion, streamVersion, append.Events.Count);
+
+    /// <summary>Takes the next revision; the first one of a partition is also the oldest a change-feed reader can resume after.</summary>
+    private long NextRevision()
+    {
+        var revision = ++_revision;
+        if (!_exists)
+        {
+            _oldestResumable = revision;
+        }
+
+        HasChanges = _exists = true;
+        return revision;
+    }
+
+    private StreamRecord[] BuildStreams()
+    {
+        var streams = new List<StreamRecord>(_base.Streams);
+        var added = false;
+        foreach (var (name, draft) in _streams!)
+        {
+            if (draft.Added.Count == 0)
+            {
+                continue;
+            }
+
+            var record = new StreamRecord(name, [.. draft.Stored, .. draft.Added]);
+            var index = PartitionSnapshot.IndexOf(_base.Streams, name, static s => s.Name);
+            if (index >= 0)
+            {
+                streams[index] = record;
+            }
+            else
+            {
+                streams.Add(record);
+                added = true;
+            }
+        }
+
+        var result = streams.ToArray();
+        if (added)
+        {
+            Array.Sort(result, static (a, b) => StorageKeyComparer.Instance.Compare(a.Name, b.Name));
+        }
+
+        return result;
+    }
+
+    private long StreamVersion(string stream)
+        => _streams is not null && _streams.TryGetValue(stream, out var draft) ? draft.Version : _base.StreamEvents(stream).Length;
+
+    private Guid[] StoredIds(string stream, long first, int count)
+    {
+        var draft = Draft(stream);
+        var ids = new Guid[count];
+        for (var i = 0; i < count; i++)
+        {
+            ids[i] = draft.At(first + i).Id;
+        }
+
+        return ids;
+    }
+
+    private StreamDraft Draft(string stream)
+    {
+        _streams ??= new Dictionary<string, StreamDraft>(StringComparer.Ordinal);
+        if (!_streams.TryGetValue(stream, out var draft))
+        {
+            draft = new StreamDraft(_base.StreamEvents(stream));
+            _streams.Add(stream, draft);
+        }
+
+        return draft;
+    }
+
+    private bool HasTombstone(string collection, string key)
+        => _tombstones?.ContainsKey((collection, key))
+            ?? Array.BinarySearch(_base.Tombstones, new TombstoneRecord(collection, key, 0, default), PartitionSnapshot.TombstoneOrder) >= 0;
+
+    private Dictionary<(string Collection, string Key), TombstoneRecord> Tombstones()
+        => _tombstones ??= _base.Tombstones.ToDictionary(static t => (t.Collection, t.Key));
 
     private DocumentRecord? Find(string collection, string key)
         => _touched.TryGetValue(collection, out var documents) ? documents.GetValueOrDefault(key) : _base.Find(collection, key);
@@ -151,5 +302,17 @@ internal sealed class PartitionBuilder
         }
 
         return documents;
+    }
+
+    /// <summary>A stream during the commit: its stored events (shared with the snapshot, never copied until the build) and the ones appended.</summary>
+    private sealed class StreamDraft(StoredEvent[] stored)
+    {
+        public StoredEvent[] Stored { get; } = stored;
+
+        public List<StoredEvent> Added { get; } = [];
+
+        public long Version => Stored.Length + Added.Count;
+
+        public StoredEvent At(long version) => version <= Stored.Length ? Stored[version - 1] : Added[(int)(version - 1 - Stored.Length)];
     }
 }

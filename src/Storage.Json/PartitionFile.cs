@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
@@ -15,30 +16,46 @@ namespace Storage.Json;
 /// caught, so a damaged file is reported as corrupt and never read as a wrong value.
 /// </summary>
 /// <remarks>
+/// Format 2 (written since issue 7) adds the streams, the tombstones of the change feed, the
+/// revision of each sequence's last increment and the oldest revision a change-feed reader can
+/// resume after. Format 1 files are still read (see <see cref="Parse"/>) and written as format 2 on
+/// the partition's next commit.
 /// <code>
 /// {
-///   "format": 1,
+///   "format": 2,
 ///   "checksum": "&lt;64 hex: SHA-256 of the file without these 64 characters&gt;",
 ///   "partition": "Alice",
 ///   "revision": 17,
-///   "sequences": { "next_id": 4 },
+///   "oldestResumable": 1,
+///   "sequences": { "next_id": { "value": 4, "revision": 9 } },
 ///   "collections": {
 ///     "moods": {
 ///       "2026-11-23": { "version": 17, "created": "…Z", "updated": "…Z", "expires": null, "value": {…} }
 ///     }
+///   },
+///   "tombstones": { "moods": { "2026-11-20": { "revision": 12, "deleted": "…Z" } } },
+///   "streams": {
+///     "audit": [
+///       { "version": 1, "revision": 3, "id": "…", "type": "login", "committed": "…Z", "data": {…}, "metadata": {…} }
+///     ]
 ///   }
 /// }
 /// </code>
 /// </remarks>
 internal static class PartitionFile
 {
-    public const int FormatVersion = 1;
+    /// <summary>The format this version writes.</summary>
+    public const int FormatVersion = 2;
+
+    /// <summary>The first format: documents and sequence values only.</summary>
+    public const int Format1 = 1;
 
     private const string TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
     private const int ChecksumHexLength = 64;
 
-    // Indented output puts the checksum at a fixed offset, right after this prefix.
-    private static readonly byte[] s_prefix = Encoding.UTF8.GetBytes("{\n  \"format\": 1,\n  \"checksum\": \"");
+    // Indented output puts the checksum at a fixed offset, right after the prefix of its format.
+    private static readonly byte[] s_prefix = Prefix(FormatVersion);
+    private static readonly byte[] s_format1Prefix = Prefix(Format1);
     private static readonly JsonWriterOptions s_writerOptions = new()
     {
         Indented = true,
@@ -58,10 +75,14 @@ internal static class PartitionFile
             writer.WriteString("checksum", new string('0', ChecksumHexLength));
             writer.WriteString("partition", partition.Partition);
             writer.WriteNumber("revision", partition.Revision);
+            writer.WriteNumber("oldestResumable", partition.OldestResumable);
             writer.WriteStartObject("sequences");
-            foreach (var (name, value) in partition.Sequences.OrderBy(static s => s.Key, StringComparer.Ordinal))
+            foreach (var (name, sequence) in partition.Sequences.OrderBy(static s => s.Key, StringComparer.Ordinal))
             {
-                writer.WriteNumber(name, value);
+                writer.WriteStartObject(name);
+                writer.WriteNumber("value", sequence.Value);
+                writer.WriteNumber("revision", sequence.Revision);
+                writer.WriteEndObject();
             }
 
             writer.WriteEndObject();
@@ -98,6 +119,61 @@ internal static class PartitionFile
             }
 
             writer.WriteEndObject();
+            writer.WriteStartObject("tombstones");
+            string? collection = null;
+            foreach (var tombstone in partition.Tombstones)
+            {
+                if (!string.Equals(collection, tombstone.Collection, StringComparison.Ordinal))
+                {
+                    if (collection is not null)
+                    {
+                        writer.WriteEndObject();
+                    }
+
+                    collection = tombstone.Collection;
+                    writer.WriteStartObject(collection);
+                }
+
+                writer.WriteStartObject(tombstone.Key);
+                writer.WriteNumber("revision", tombstone.Revision);
+                writer.WriteString("deleted", Format(tombstone.DeletedAt));
+                writer.WriteEndObject();
+            }
+
+            if (collection is not null)
+            {
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndObject();
+            writer.WriteStartObject("streams");
+            foreach (var stream in partition.Streams)
+            {
+                writer.WriteStartArray(stream.Name);
+                foreach (var e in stream.Events)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteNumber("version", e.Version);
+                    writer.WriteNumber("revision", e.Revision);
+                    writer.WriteString("id", e.Id);
+                    writer.WriteString("type", e.Type);
+                    writer.WriteString("committed", Format(e.CommittedAt));
+                    writer.WritePropertyName("data");
+                    writer.WriteRawValue(e.Data.Span, skipInputValidation: true);
+                    if (!e.Metadata.IsEmpty)
+                    {
+                        // Absent when the event has none, so that metadata "null" stays distinct from none.
+                        writer.WritePropertyName("metadata");
+                        writer.WriteRawValue(e.Metadata.Span, skipInputValidation: true);
+                    }
+
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+            }
+
+            writer.WriteEndObject();
             writer.WriteEndObject();
         }
 
@@ -114,7 +190,13 @@ internal static class PartitionFile
         return bytes;
     }
 
-    /// <summary>Verifies and parses a partition file.</summary>
+    /// <summary>
+    /// Verifies and parses a partition file of format 2, or of format 1: a format-1 partition has
+    /// no streams or tombstones, and nothing tells which revision its sequences last changed at or
+    /// what came before its current revision — so each sequence is taken to have changed at the
+    /// current revision, and the current revision is the oldest a change-feed reader can resume
+    /// after (older readers start over; readers from 0 read everything there is).
+    /// </summary>
     /// <param name="bytes">The file's content.</param>
     /// <param name="path">The file's path, for errors.</param>
     /// <param name="expectedPartition">The key the file name stands for, or <see langword="null"/> for a hashed name whose key is read from the file.</param>
@@ -123,7 +205,16 @@ internal static class PartitionFile
     /// <exception cref="UnsupportedFormatException">The file has a newer format version.</exception>
     public static PartitionSnapshot Parse(byte[] bytes, string path, string? expectedPartition)
     {
-        if (!bytes.AsSpan().StartsWith(s_prefix))
+        int format;
+        if (bytes.AsSpan().StartsWith(s_prefix))
+        {
+            format = FormatVersion;
+        }
+        else if (bytes.AsSpan().StartsWith(s_format1Prefix))
+        {
+            format = Format1;
+        }
+        else
         {
             ThrowIfNewerFormat(bytes, path);
             throw Corrupt(path, "the file does not start with the partition-file header");
@@ -152,7 +243,7 @@ internal static class PartitionFile
         try
         {
             using var document = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 80 });
-            return Read(document.RootElement, path, expectedPartition);
+            return Read(document.RootElement, format, path, expectedPartition);
         }
         catch (JsonException e)
         {
@@ -160,7 +251,7 @@ internal static class PartitionFile
         }
     }
 
-    private static PartitionSnapshot Read(JsonElement root, string path, string? expectedPartition)
+    private static PartitionSnapshot Read(JsonElement root, int format, string path, string? expectedPartition)
     {
         var partition = RequireString(root, "partition", path);
         if (!Identifiers.IsValidPartitionKey(partition))
@@ -179,16 +270,17 @@ internal static class PartitionFile
             throw Corrupt(path, "the revision is not positive");
         }
 
-        var sequences = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var sequence in RequireObject(root, "sequences", path).EnumerateObject())
+        var oldestResumable = revision;
+        if (format >= 2)
         {
-            if (!Identifiers.IsValidName(sequence.Name) || sequence.Value.ValueKind != JsonValueKind.Number || !sequence.Value.TryGetInt64(out var value) || value < 0
-                || !sequences.TryAdd(sequence.Name, value))
+            oldestResumable = RequireInt64(root, "oldestResumable", path);
+            if (oldestResumable < 1 || oldestResumable > revision)
             {
-                throw Corrupt(path, $"sequence '{sequence.Name}' is not valid");
+                throw Corrupt(path, "the oldest resumable revision is outside 1.." + revision.ToString(CultureInfo.InvariantCulture));
             }
         }
 
+        var sequences = ReadSequences(root, format, revision, path);
         var collections = new Dictionary<string, DocumentRecord[]>(StringComparer.Ordinal);
         foreach (var collection in RequireObject(root, "collections", path).EnumerateObject())
         {
@@ -219,7 +311,167 @@ internal static class PartitionFile
             }
         }
 
-        return new PartitionSnapshot(partition, revision, exists: true, collections, sequences);
+        var snapshot = new PartitionSnapshot(partition, revision, exists: true, oldestResumable, collections.ToFrozenDictionary(StringComparer.Ordinal), sequences, [], []);
+        if (format < 2)
+        {
+            return snapshot;
+        }
+
+        var tombstones = ReadTombstones(RequireObject(root, "tombstones", path), snapshot, path);
+        var streams = ReadStreams(RequireObject(root, "streams", path), partition, revision, path);
+        return new PartitionSnapshot(partition, revision, exists: true, oldestResumable, snapshot.Collections, sequences, tombstones, streams);
+    }
+
+    private static FrozenDictionary<string, SequenceRecord> ReadSequences(JsonElement root, int format, long revision, string path)
+    {
+        var sequences = new Dictionary<string, SequenceRecord>(StringComparer.Ordinal);
+        foreach (var sequence in RequireObject(root, "sequences", path).EnumerateObject())
+        {
+            var where = $"sequence '{sequence.Name}'";
+            long value;
+            var changedAt = revision;
+            if (format < 2)
+            {
+                if (sequence.Value.ValueKind != JsonValueKind.Number || !sequence.Value.TryGetInt64(out value))
+                {
+                    throw Corrupt(path, where + " is not valid");
+                }
+            }
+            else if (sequence.Value.ValueKind == JsonValueKind.Object)
+            {
+                value = RequireInt64(sequence.Value, "value", path);
+                changedAt = RequireInt64(sequence.Value, "revision", path);
+            }
+            else
+            {
+                throw Corrupt(path, where + " is not an object");
+            }
+
+            if (!Identifiers.IsValidName(sequence.Name) || value < 0 || changedAt < 1 || changedAt > revision || !sequences.TryAdd(sequence.Name, new SequenceRecord(value, changedAt)))
+            {
+                throw Corrupt(path, where + " is not valid");
+            }
+        }
+
+        return sequences.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    private static TombstoneRecord[] ReadTombstones(JsonElement tombstones, PartitionSnapshot partition, string path)
+    {
+        var records = new List<TombstoneRecord>();
+        var collections = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var collection in tombstones.EnumerateObject())
+        {
+            if (!Identifiers.IsValidName(collection.Name) || collection.Value.ValueKind != JsonValueKind.Object || !collections.Add(collection.Name))
+            {
+                throw Corrupt(path, $"the tombstones of collection '{collection.Name}' are not valid");
+            }
+
+            foreach (var entry in collection.Value.EnumerateObject())
+            {
+                var where = $"the tombstone of document '{entry.Name}' of collection '{collection.Name}'";
+                if (!Identifiers.IsValidDocumentKey(entry.Name) || entry.Value.ValueKind != JsonValueKind.Object)
+                {
+                    throw Corrupt(path, where + " is not valid");
+                }
+
+                var revision = RequireInt64(entry.Value, "revision", path);
+                if (revision < 1 || revision > partition.Revision)
+                {
+                    throw Corrupt(path, where + " has a revision outside 1.." + partition.Revision.ToString(CultureInfo.InvariantCulture));
+                }
+
+                if (partition.Find(collection.Name, entry.Name) is not null)
+                {
+                    throw Corrupt(path, where + " stands beside the document itself");
+                }
+
+                records.Add(new TombstoneRecord(collection.Name, entry.Name, revision, RequireTimestamp(entry.Value, "deleted", path)));
+            }
+        }
+
+        var sorted = PartitionSnapshot.SortTombstones(records);
+        for (var i = 1; i < sorted.Length; i++)
+        {
+            if (PartitionSnapshot.TombstoneOrder.Compare(sorted[i - 1], sorted[i]) == 0)
+            {
+                throw Corrupt(path, $"the tombstone of document '{sorted[i].Key}' of collection '{sorted[i].Collection}' appears twice");
+            }
+        }
+
+        return sorted;
+    }
+
+    private static StreamRecord[] ReadStreams(JsonElement streams, string partition, long revision, string path)
+    {
+        var records = new List<StreamRecord>();
+        foreach (var stream in streams.EnumerateObject())
+        {
+            var name = stream.Name;
+            if (!Identifiers.IsValidDocumentKey(name) || stream.Value.ValueKind != JsonValueKind.Array || stream.Value.GetArrayLength() == 0)
+            {
+                throw Corrupt(path, $"stream '{name}' is not valid (a non-empty array of events)");
+            }
+
+            var events = new StoredEvent[stream.Value.GetArrayLength()];
+            var index = 0;
+            long previousRevision = 1;
+            foreach (var body in stream.Value.EnumerateArray())
+            {
+                var where = $"event {index + 1} of stream '{name}'";
+                if (body.ValueKind != JsonValueKind.Object)
+                {
+                    throw Corrupt(path, where + " is not an object");
+                }
+
+                if (RequireInt64(body, "version", path) != index + 1)
+                {
+                    throw Corrupt(path, where + " does not have version " + (index + 1).ToString(CultureInfo.InvariantCulture) + " (versions start at 1 and have no gaps)");
+                }
+
+                var eventRevision = RequireInt64(body, "revision", path);
+                if (eventRevision < previousRevision || eventRevision > revision)
+                {
+                    throw Corrupt(path, where + " has a revision outside " + previousRevision.ToString(CultureInfo.InvariantCulture) + ".." + revision.ToString(CultureInfo.InvariantCulture));
+                }
+
+                if (!Guid.TryParseExact(RequireString(body, "id", path), "D", out var id) || id == Guid.Empty)
+                {
+                    throw Corrupt(path, where + " has no valid id");
+                }
+
+                var type = RequireString(body, "type", path);
+                if (!Identifiers.IsValidName(type))
+                {
+                    throw Corrupt(path, where + " has no valid type");
+                }
+
+                var committed = RequireTimestamp(body, "committed", path);
+                if (!body.TryGetProperty("data", out var data))
+                {
+                    throw Corrupt(path, where + " has no data");
+                }
+
+                var metadata = body.TryGetProperty("metadata", out var m) ? JsonMarshal.GetRawUtf8Value(m).ToArray() : ReadOnlyMemory<byte>.Empty;
+                events[index] = new StoredEvent(partition, name, index + 1, eventRevision, id, type, JsonMarshal.GetRawUtf8Value(data).ToArray(), metadata, committed);
+                previousRevision = eventRevision;
+                index++;
+            }
+
+            records.Add(new StreamRecord(name, events));
+        }
+
+        var sorted = records.ToArray();
+        Array.Sort(sorted, static (a, b) => StorageKeyComparer.Instance.Compare(a.Name, b.Name));
+        for (var i = 1; i < sorted.Length; i++)
+        {
+            if (string.Equals(sorted[i - 1].Name, sorted[i].Name, StringComparison.Ordinal))
+            {
+                throw Corrupt(path, $"stream '{sorted[i].Name}' appears twice");
+            }
+        }
+
+        return sorted;
     }
 
     private static DocumentRecord ReadDocument(JsonProperty entry, long revision, string path, string collection)
@@ -303,6 +555,8 @@ internal static class PartitionFile
         => DateTimeOffset.TryParseExact(RequireString(parent, name, path), TimestampFormat, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value)
             ? value
             : throw Corrupt(path, $"'{name}' is not a UTC timestamp ({TimestampFormat})");
+
+    private static byte[] Prefix(int format) => Encoding.UTF8.GetBytes("{\n  \"format\": " + format.ToString(CultureInfo.InvariantCulture) + ",\n  \"checksum\": \"");
 
     private static CorruptDataException Corrupt(string path, string reason, Exception? inner = null) => new(path, reason, inner);
 }

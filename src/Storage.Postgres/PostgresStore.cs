@@ -8,8 +8,9 @@ using static Storage.Postgres.Internal.Commands;
 namespace Storage.Postgres;
 
 /// <summary>
-/// The PostgreSQL backend: documents, sequences and partitions in tables of one schema, the JSON
-/// stored as text byte for byte, keys compared with <c>COLLATE "C"</c> (code-point order). Every
+/// The PostgreSQL backend: documents, sequences, streams and partitions in tables of one schema, the
+/// JSON stored as text byte for byte, keys compared with <c>COLLATE "C"</c> (code-point order); the
+/// change feed is read from the tables (with tombstones of deleted documents) in one snapshot. Every
 /// write locks its partition's row first, so conditional writes are atomic across any number of
 /// app instances; concurrent writers of one partition in this instance are coalesced into one
 /// transaction (group commit), each keeping its own condition checks and result. Transient failures
@@ -29,6 +30,7 @@ public sealed class PostgresStore : IStore
     private readonly NpgsqlDataSource _reader;
     private readonly Sql _sql;
     private readonly TimeProvider _time;
+    private readonly TimeSpan _tombstoneRetention;
     private readonly WriteTransactions _transactions;
     private readonly Retrier _retry;
     private readonly Dictionary<string, PartitionQueue> _queues = new(StringComparer.Ordinal);
@@ -43,6 +45,7 @@ public sealed class PostgresStore : IStore
         _reader = reader;
         _sql = sql;
         _time = options.TimeProvider;
+        _tombstoneRetention = options.TombstoneRetention;
         _transactions = new WriteTransactions(writer, dataSource is NpgsqlMultiHostDataSource, sql, options.TimeProvider, options.Durability == DurabilityMode.Relaxed, logger);
         _retry = retry;
         HashPartitions = hashPartitions;
@@ -51,7 +54,7 @@ public sealed class PostgresStore : IStore
     /// <summary>The schema that holds the store's tables.</summary>
     public string Schema => _sql.Schema;
 
-    /// <summary>Into how many hash partitions the documents table is split (0: a plain table), as it was created.</summary>
+    /// <summary>Into how many hash partitions the documents, events and tombstones tables are split (0: plain tables), as they were created.</summary>
     public int HashPartitions { get; }
 
     /// <summary>For tests: runs at each stage of every commit, on the commit's connection; what it throws is what the commit sees.</summary>
@@ -277,22 +280,148 @@ public sealed class PostgresStore : IStore
     }
 
     /// <inheritdoc/>
-    public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+    public async ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var read = StreamRead.Create(partition, stream, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        return await ReadAsync("read stream", (store: this, partition, stream, read), static async (connection, s, ct) =>
+        {
+            // One snapshot: the stream's version, then the events of the range it gives (a partition
+            // delete in between must not look like missing events).
+            long version;
+            using (var batch = new NpgsqlBatch(connection))
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
+                batch.BatchCommands.Add(BatchCommand(s.store._sql.ReadStreamVersion, P(s.partition), P(s.stream)));
+                await batch.PrepareAsync(ct).ConfigureAwait(false);
+                version = await batch.ExecuteScalarAsync(ct).ConfigureAwait(false) is long v ? v : 0;
+            }
+
+            var events = new List<StoredEvent>();
+            using (var batch = new NpgsqlBatch(connection))
+            {
+                if (s.read.Range(version) is { } range)
+                {
+                    batch.BatchCommands.Add(BatchCommand(s.store._sql.ReadEvents, P(s.partition), P(s.stream), P(range.First), P(range.Last)));
+                }
+
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+                await batch.PrepareAsync(ct).ConfigureAwait(false);
+                var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await using var readerScope = reader.ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    events.Add(new StoredEvent(
+                        s.partition,
+                        s.stream,
+                        reader.GetInt64(0),
+                        reader.GetInt64(1),
+                        reader.GetGuid(2),
+                        reader.GetString(3),
+                        reader.GetFieldValue<byte[]>(4),
+                        reader.IsDBNull(5) ? ReadOnlyMemory<byte>.Empty : reader.GetFieldValue<byte[]>(5),
+                        reader.GetFieldValue<DateTimeOffset>(6)));
+                }
+            }
+
+            return s.read.ToPage(version, events);
+        }, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <inheritdoc/>
-    public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+    public async ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForStreams(partition, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        var range = KeyRange.For(query);
+        if (range.IsEmpty)
+        {
+            return new StreamPage([], null);
+        }
+
+        var sql = (query.Descending, range.Upper is null) switch
+        {
+            (false, true) => _sql.ListStreamsAscending,
+            (false, false) => _sql.ListStreamsAscendingBounded,
+            (true, true) => _sql.ListStreamsDescending,
+            (true, false) => _sql.ListStreamsDescendingBounded,
+        };
+
+        var rows = await ReadAsync("list streams", (sql, partition, range, limit: query.Limit + 1), static async (connection, s, ct) =>
+        {
+            using var command = Command(connection, s.sql, P(s.partition), P(s.range.Lower), P(s.limit));
+            if (s.range.Upper is { } upper)
+            {
+                command.Parameters.Add(P(upper));
+            }
+
+            await command.PrepareAsync(ct).ConfigureAwait(false);
+            var streams = new List<StreamInfo>(Math.Min(s.limit, 64));
+            var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                streams.Add(new StreamInfo(reader.GetString(0), reader.GetInt64(1)));
+            }
+
+            return streams;
+        }, cancellationToken).ConfigureAwait(false);
+
+        var (items, token) = query.TakePage(rows, static s => s.Stream);
+        return new StreamPage(items, token);
+    }
 
     /// <inheritdoc/>
-    public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("The change feed is not implemented in this backend yet (issue 7).");
+    /// <remarks>
+    /// One round trip, one snapshot (a read-only REPEATABLE READ transaction): the partition's revision
+    /// and oldest resumable revision, and the first <see cref="ChangeFeedQuery.FetchSize"/> changes
+    /// after <paramref name="afterRevision"/> in feed order, from the documents, tombstones, events and
+    /// sequences tables by their (partition, revision) indexes.
+    /// </remarks>
+    public async ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
+    {
+        ChangeFeedQuery.Validate(partition, afterRevision, limit);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        var now = Timestamps.Now(_time);
+        var feed = await ReadAsync("read changes", (store: this, partition, afterRevision, now, fetch: ChangeFeedQuery.FetchSize(limit)), static async (connection, s, ct) =>
+        {
+            using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
+            batch.BatchCommands.Add(BatchCommand(s.store._sql.ReadFeedPartition, P(s.partition)));
+            batch.BatchCommands.Add(BatchCommand(s.store._sql.ReadChanges, P(s.partition), P(s.afterRevision), P(s.now), P(s.fetch)));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await batch.PrepareAsync(ct).ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            var (exists, revision, oldestResumable) = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetInt64(0) > 0
+                ? (true, reader.GetInt64(0), reader.GetInt64(1))
+                : (false, 0L, 0L);
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            var changes = new List<Change>();
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                changes.Add(ReadChange(reader, s.partition));
+            }
+
+            return (exists, revision, oldestResumable, changes);
+        }, cancellationToken).ConfigureAwait(false);
+
+        ChangeFeedQuery.EnsureResumable(partition, afterRevision, feed.exists, feed.oldestResumable);
+        return feed.exists
+            ? ChangeFeedQuery.TakePage(feed.changes, limit, afterRevision, feed.revision)
+            : new ChangePage([], afterRevision, false);
+    }
 
     /// <inheritdoc/>
     /// <remarks>
     /// Removes the expired documents of every partition, in transactions of up to 1,000 documents;
     /// purges from several app instances take turns. Documents that a writer is overwriting at that
-    /// moment are left to it.
+    /// moment are left to it. Then drops the tombstones older than
+    /// <see cref="PostgresStoreOptions.TombstoneRetention"/>, also 1,000 at a time, waiting for the
+    /// writers of their partitions.
     /// </remarks>
     public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
     {
@@ -311,9 +440,30 @@ public sealed class PostgresStore : IStore
             purged += count;
             if (count < WriteTransactions.PurgeChunk)
             {
-                return purged;
+                break;
             }
         }
+
+        // A tombstone goes once deleted_at + retention <= now; a retention reaching back past year 1 keeps every one.
+        if (now.UtcTicks - DateTimeOffset.MinValue.UtcTicks >= _tombstoneRetention.Ticks)
+        {
+            var cutoff = now - _tombstoneRetention;
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var dropped = await _retry.RunAsync(
+                    "purge tombstones",
+                    (store: this, cutoff),
+                    static (s, _) => s.store._transactions.TryDropTombstonesAsync(s.cutoff),
+                    CancellationToken.None).ConfigureAwait(false);
+                if (dropped < WriteTransactions.PurgeChunk)
+                {
+                    break;
+                }
+            }
+        }
+
+        return purged;
     }
 
     /// <summary>Waits for running operations, then releases the store's connections (and its data source, if it made it).</summary>
@@ -329,6 +479,40 @@ public sealed class PostgresStore : IStore
         if (_ownsDataSource)
         {
             await _dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One row of the change-feed query (see <see cref="Sql.ReadChanges"/> for its columns).</summary>
+    private static Change ReadChange(NpgsqlDataReader reader, string partition)
+    {
+        var revision = reader.GetInt64(0);
+        switch (reader.GetInt32(1))
+        {
+            case 0 when reader.IsDBNull(7):
+                return Change.Delete(revision, reader.GetString(2), reader.GetString(3));
+            case 0:
+                return Change.Put(new StoredDocument(
+                    partition,
+                    reader.GetString(2),
+                    reader.GetString(3),
+                    reader.GetFieldValue<byte[]>(7),
+                    revision,
+                    reader.GetFieldValue<DateTimeOffset>(11),
+                    reader.GetFieldValue<DateTimeOffset>(12),
+                    reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13)));
+            case 1:
+                return Change.Append(new StoredEvent(
+                    partition,
+                    reader.GetString(4),
+                    reader.GetInt64(5),
+                    revision,
+                    reader.GetGuid(9),
+                    reader.GetString(10),
+                    reader.GetFieldValue<byte[]>(7),
+                    reader.IsDBNull(8) ? ReadOnlyMemory<byte>.Empty : reader.GetFieldValue<byte[]>(8),
+                    reader.GetFieldValue<DateTimeOffset>(11)));
+            default:
+                return Change.Sequence(revision, reader.GetString(6), reader.GetInt64(14));
         }
     }
 
@@ -356,6 +540,7 @@ public sealed class PostgresStore : IStore
         }
 
         ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
+        ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, "options.TombstoneRetention");
         if (options.RetryBudget < TimeSpan.Zero || options.RetryBudget > PostgresStoreOptions.MaxRetryBudget)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.RetryBudget, PostgresErrors.InvalidRetryBudget(options.RetryBudget));

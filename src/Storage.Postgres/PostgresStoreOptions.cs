@@ -59,14 +59,15 @@ public sealed class PostgresStoreOptions
     public TimeSpan RetryBudget { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// When the store creates its tables: 0 (the default) for a plain documents table, or 2 to
-    /// <see cref="MaxHashPartitions"/> to hash-partition it on the partition key into that many
-    /// tables. Only used when the schema is created; an existing store keeps its layout.
+    /// When the store creates its tables: 0 (the default) for plain tables, or 2 to
+    /// <see cref="MaxHashPartitions"/> to hash-partition the documents, events and tombstones tables
+    /// on the partition key into that many tables each. Only used when the schema is created; an
+    /// existing store keeps its layout.
     /// </summary>
     public int HashPartitions { get; set; }
 
     /// <summary>
-    /// Whether reads (get, list, sequences, partition listing) may go to a standby of a multi-host
+    /// Whether reads (get, list, sequences, partition listing, streams, the change feed) may go to a standby of a multi-host
     /// connection string (<c>Target Session Attributes=prefer-standby</c>). Off by default. A standby
     /// replays the primary's changes with a delay, so a read may miss recent writes — also the
     /// caller's own; conditional writes are always checked on the primary and stay safe. A standby

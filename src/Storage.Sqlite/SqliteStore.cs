@@ -92,6 +92,7 @@ public sealed class SqliteStore : IStore
         {
             Path = options.Path,
             TimeProvider = options.TimeProvider,
+            TombstoneRetention = options.TombstoneRetention,
             Durability = options.Durability,
             BusyTimeout = options.BusyTimeout,
             WalSizeLimit = options.WalSizeLimit,
@@ -277,19 +278,131 @@ public sealed class SqliteStore : IStore
     }
 
     /// <inheritdoc/>
+    /// <remarks>Reads the stream's version and its events in one read transaction (one snapshot).</remarks>
     public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+    {
+        var read = StreamRead.Create(partition, stream, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(ReadSnapshot(session =>
+        {
+            var version = session.Scalar(Sql.GetStreamVersion, partition, stream) is long current ? current : 0;
+            var events = new List<StoredEvent>();
+            if (read.Range(version) is { } range)
+            {
+                using var reader = session.Query(Sql.ReadEvents, partition, stream, range.First, range.Last);
+                while (reader.Read())
+                {
+                    events.Add(new StoredEvent(
+                        partition,
+                        stream,
+                        reader.GetInt64(0),
+                        reader.GetInt64(1),
+                        WriteContext.ParseEventId(reader.GetString(2), _path, stream),
+                        reader.GetString(3),
+                        reader.GetFieldValue<byte[]>(4),
+                        reader.IsDBNull(5) ? ReadOnlyMemory<byte>.Empty : reader.GetFieldValue<byte[]>(5),
+                        FromMs(reader.GetInt64(6))));
+                }
+            }
+
+            return read.ToPage(version, events);
+        }));
+    }
 
     /// <inheritdoc/>
     public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Streams are not implemented in this backend yet (issue 7).");
+    {
+        var query = ListQuery.ForStreams(partition, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        var range = KeyRange.For(query);
+        if (range.IsEmpty)
+        {
+            return ValueTask.FromResult(new StreamPage([], null));
+        }
+
+        var statement = (query.Descending, range.Upper is null) switch
+        {
+            (false, true) => Sql.ListStreamsAscending,
+            (false, false) => Sql.ListStreamsAscendingBounded,
+            (true, true) => Sql.ListStreamsDescending,
+            (true, false) => Sql.ListStreamsDescendingBounded,
+        };
+        object?[] values = range.Upper is null
+            ? [partition, range.Lower, query.Limit + 1]
+            : [partition, range.Lower, range.Upper, query.Limit + 1];
+
+        var rows = Read(session =>
+        {
+            var streams = new List<StreamInfo>(Math.Min(query.Limit + 1, 64));
+            using var reader = session.Query(statement, values);
+            while (reader.Read())
+            {
+                streams.Add(new StreamInfo(reader.GetString(0), reader.GetInt64(1)));
+            }
+
+            return streams;
+        });
+
+        var (items, token) = query.TakePage(rows, static s => s.Stream);
+        return ValueTask.FromResult(new StreamPage(items, token));
+    }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Reads the partition's revision and oldest resumable revision, then the candidates in feed order
+    /// (one query over documents, tombstones, events and sequences, each by its revision index), in
+    /// one read transaction: a page never mixes two states of the partition.
+    /// </remarks>
     public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("The change feed is not implemented in this backend yet (issue 7).");
+    {
+        ChangeFeedQuery.Validate(partition, afterRevision, limit);
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = Timestamps.Now(_time).ToUnixTimeMilliseconds();
+        return ValueTask.FromResult(ReadSnapshot(session =>
+        {
+            long revision = 0;
+            long oldestResumable = 0;
+            bool exists;
+            using (var reader = session.Query(Sql.GetPartitionFeedState, partition))
+            {
+                exists = reader.Read();
+                if (exists)
+                {
+                    revision = reader.GetInt64(0);
+                    oldestResumable = reader.GetInt64(1);
+                }
+            }
+
+            ChangeFeedQuery.EnsureResumable(partition, afterRevision, exists, oldestResumable);
+            if (!exists)
+            {
+                return new ChangePage([], afterRevision, false);
+            }
+
+            // The query streams its rows in feed order; once past the limit, the first row of a new
+            // revision decides the page (TakePage takes whole commits), so the rest is never read.
+            var changes = new List<Change>();
+            using (var reader = session.Query(Sql.ReadChanges, partition, afterRevision, now, ChangeFeedQuery.FetchSize(limit)))
+            {
+                while (reader.Read())
+                {
+                    changes.Add(ReadChange(reader, partition));
+                    if (changes.Count > limit && changes[^1].Revision != changes[^2].Revision)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            return ChangeFeedQuery.TakePage(changes, limit, afterRevision, revision);
+        }));
+    }
 
     /// <inheritdoc/>
-    /// <remarks>Removes every expired document of the store in one transaction.</remarks>
+    /// <remarks>
+    /// Removes every expired document of the store, and drops the tombstones older than
+    /// <see cref="SqliteStoreOptions.TombstoneRetention"/>, in one transaction.
+    /// </remarks>
     public ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
         => EnqueueAsync<long>(PurgeRequest.Instance, cancellationToken);
 
@@ -421,6 +534,7 @@ public sealed class SqliteStore : IStore
         }
 
         ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
+        ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, nameof(options));
         if (!Enum.IsDefined(options.Durability))
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Durability, SqliteErrors.InvalidDurability(options.Durability));
@@ -624,6 +738,41 @@ public sealed class SqliteStore : IStore
 
     private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
+    /// <summary>One row of <see cref="Sql.ReadChanges"/> as a change; the columns are listed there.</summary>
+    private Change ReadChange(SqliteDataReader reader, string partition)
+    {
+        var revision = reader.GetInt64(1);
+        switch ((ChangeKind)reader.GetInt64(0))
+        {
+            case ChangeKind.Put:
+                return Change.Put(new StoredDocument(
+                    partition,
+                    reader.GetString(3),
+                    reader.GetString(4),
+                    reader.GetFieldValue<byte[]>(8),
+                    revision,
+                    FromMs(reader.GetInt64(9)),
+                    FromMs(reader.GetInt64(10)),
+                    reader.IsDBNull(11) ? null : FromMs(reader.GetInt64(11))));
+            case ChangeKind.Delete:
+                return Change.Delete(revision, reader.GetString(3), reader.GetString(4));
+            case ChangeKind.Append:
+                var stream = reader.GetString(5);
+                return Change.Append(new StoredEvent(
+                    partition,
+                    stream,
+                    reader.GetInt64(6),
+                    revision,
+                    WriteContext.ParseEventId(reader.GetString(12), _path, stream),
+                    reader.GetString(13),
+                    reader.GetFieldValue<byte[]>(8),
+                    reader.IsDBNull(14) ? ReadOnlyMemory<byte>.Empty : reader.GetFieldValue<byte[]>(14),
+                    FromMs(reader.GetInt64(9))));
+            default:
+                return Change.Sequence(revision, reader.GetString(7), reader.GetInt64(15));
+        }
+    }
+
     private static void TryDelete(string path)
     {
         try
@@ -656,7 +805,7 @@ public sealed class SqliteStore : IStore
         {
             Array.Clear(results);
             Array.Clear(errors);
-            var context = new WriteContext(_writer, Timestamps.Now(_time));
+            var context = new WriteContext(_writer, _path, Timestamps.Now(_time), _options.TombstoneRetention);
             _writer.Execute(Sql.BeginImmediate);
             try
             {
@@ -794,6 +943,23 @@ public sealed class SqliteStore : IStore
             }
         }
     }
+
+    /// <summary>Runs several statements in one read transaction on a reader: they all see one snapshot.</summary>
+    private T ReadSnapshot<T>(Func<SqliteSession, T> read) => Read(session =>
+    {
+        session.Execute(Sql.BeginRead);
+        try
+        {
+            var result = read(session);
+            session.Execute(Sql.Commit);
+            return result;
+        }
+        catch
+        {
+            RollbackQuietly(session);
+            throw;
+        }
+    });
 
     private StoreLifetime.Scope Enter() => _lifetime.Enter();
 

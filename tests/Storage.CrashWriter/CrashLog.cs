@@ -7,13 +7,15 @@ namespace Storage.CrashWriter;
 /// <summary>
 /// The keys the crash writer writes, known to the tests that check its work: a few partitions
 /// (one whose file name is escaped, one long enough for the hashed file name), one collection of a
-/// few documents each, and one sequence each.
+/// few documents each, one sequence each, and (with <c>--streams on</c>) one stream each.
 /// </summary>
 internal static class CrashKeySpace
 {
     public const string Collection = "docs";
 
     public const string Sequence = "counter";
+
+    public const string Stream = "log";
 
     public static IReadOnlyList<string> Partitions { get; } = ["p0", "p1", "user/42 Ωmega", "long-" + new string('z', 200)];
 
@@ -31,6 +33,9 @@ internal enum CrashOpKind
 
     /// <summary>A sequence increment.</summary>
     Sequence,
+
+    /// <summary>An append of events to the partition's stream, with the expected version, and perhaps puts in the same batch.</summary>
+    Append,
 }
 
 /// <summary>One document a write puts: its key and the hash of its value.</summary>
@@ -39,18 +44,22 @@ internal enum CrashOpKind
 internal sealed record CrashDoc(string Key, string ValueHash);
 
 /// <summary>One write of the crash writer.</summary>
-/// <param name="Kind">Put, batch or sequence increment.</param>
+/// <param name="Kind">Put, batch, sequence increment or append.</param>
 /// <param name="OpId">Unique across every run on a directory (<c>r&lt;run&gt;.&lt;n&gt;</c>).</param>
 /// <param name="Partition">The partition key.</param>
-/// <param name="Name">The collection (puts, batches) or the sequence name.</param>
+/// <param name="Name">The collection (puts, batches, appends) or the sequence name.</param>
 /// <param name="Docs">The documents put (empty for a sequence increment).</param>
 /// <param name="Delta">The increment of a sequence (0 otherwise).</param>
-internal sealed record CrashOp(CrashOpKind Kind, string OpId, string Partition, string Name, IReadOnlyList<CrashDoc> Docs, long Delta);
+internal sealed record CrashOp(CrashOpKind Kind, string OpId, string Partition, string Name, IReadOnlyList<CrashDoc> Docs, long Delta)
+{
+    /// <summary>The events an append adds to <see cref="CrashKeySpace.Stream"/>, in order: each event's id (as <see cref="CrashDoc.Key"/>) and the hash of its data.</summary>
+    public IReadOnlyList<CrashDoc> Events { get; init; } = [];
+}
 
 /// <summary>A parsed line of the writer's output.</summary>
 /// <param name="Tag">BEGIN, ACK, OPEN, READY, LOCKED or ERROR.</param>
 /// <param name="Op">The write, for BEGIN and ACK.</param>
-/// <param name="Result">For ACK: the version a put or batch took, or the sequence's new value.</param>
+/// <param name="Result">For ACK: the version a put, batch or append took, or the sequence's new value.</param>
 /// <param name="Text">The line as printed.</param>
 internal sealed record CrashLine(string Tag, CrashOp? Op, long Result, string Text);
 
@@ -68,7 +77,10 @@ internal sealed record CrashLine(string Tag, CrashOp? Op, long Result, string Te
 /// ACK batch r1.8 p1 docs 7 k0=... k4=...
 /// BEGIN seq r1.9 p2 counter 3
 /// ACK seq r1.9 p2 counter 42
+/// BEGIN append r1.10 p0 docs k1=... +0193a5c4-...=9f86d081884c7d65
+/// ACK append r1.10 p0 docs 13 k1=... +0193a5c4-...=9f86d081884c7d65
 /// </code>
+/// An append's events are the tokens that start with '+' (keys are escaped, so no key does).
 /// </example>
 internal static class CrashLog
 {
@@ -109,6 +121,7 @@ internal static class CrashLog
             "put" => CrashOpKind.Put,
             "batch" => CrashOpKind.Batch,
             "seq" => CrashOpKind.Sequence,
+            "append" => CrashOpKind.Append,
             _ => throw new FormatException($"Unknown write kind in '{line}'."),
         };
         var opId = fields[2];
@@ -128,13 +141,21 @@ internal static class CrashLog
         }
 
         var docs = new List<CrashDoc>();
+        var events = new List<CrashDoc>();
         for (var i = next; i < fields.Length; i++)
         {
             var separator = fields[i].LastIndexOf('=');
-            docs.Add(new CrashDoc(Uri.UnescapeDataString(fields[i][..separator]), fields[i][(separator + 1)..]));
+            if (fields[i].StartsWith('+'))
+            {
+                events.Add(new CrashDoc(fields[i][1..separator], fields[i][(separator + 1)..]));
+            }
+            else
+            {
+                docs.Add(new CrashDoc(Uri.UnescapeDataString(fields[i][..separator]), fields[i][(separator + 1)..]));
+            }
         }
 
-        return new CrashLine(tag, new CrashOp(kind, opId, partition, name, docs, 0), result, line);
+        return new CrashLine(tag, new CrashOp(kind, opId, partition, name, docs, 0) { Events = events }, result, line);
     }
 
     private static string Format(string tag, CrashOp op, long? result)
@@ -144,6 +165,7 @@ internal static class CrashLog
         {
             CrashOpKind.Put => "put",
             CrashOpKind.Batch => "batch",
+            CrashOpKind.Append => "append",
             _ => "seq",
         });
         line.Append(' ').Append(op.OpId).Append(' ').Append(Uri.EscapeDataString(op.Partition)).Append(' ').Append(op.Name);
@@ -165,6 +187,11 @@ internal static class CrashLog
         foreach (var doc in op.Docs)
         {
             line.Append(' ').Append(Uri.EscapeDataString(doc.Key)).Append('=').Append(doc.ValueHash);
+        }
+
+        foreach (var e in op.Events)
+        {
+            line.Append(" +").Append(e.Key).Append('=').Append(e.ValueHash);
         }
 
         return line.ToString();

@@ -5,10 +5,11 @@ using Storage.CrashWriter;
 using Storage.Json;
 using Storage.Sqlite;
 
-// Usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]
+// Usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed] [--streams on|off]
 //
 //   loop        (default) writes until killed: conditional puts, batches across keys, sequence
-//               increments; prints BEGIN before and ACK after each write (see CrashLog).
+//               increments, and with --streams on appends with expected versions (some in a batch
+//               with puts); prints BEGIN before and ACK after each write (see CrashLog).
 //   single-put  one put, its ACK line, then exits: the process the strace test traces.
 //   hold-lock   opens the store, prints READY and holds it until stdin closes.
 //
@@ -17,7 +18,7 @@ using Storage.Sqlite;
 var arguments = Arguments.Parse(args);
 if (arguments is null)
 {
-    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed]");
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed] [--streams on|off]");
     return CrashLog.ExitUsage;
 }
 
@@ -79,7 +80,7 @@ catch (Exception e)
 }
 
 /// <summary>The command line.</summary>
-internal sealed record Arguments(string Backend, string Path, int Seed, string Run, string Mode, DurabilityMode Durability)
+internal sealed record Arguments(string Backend, string Path, int Seed, string Run, string Mode, DurabilityMode Durability, bool Streams)
 {
     public static Arguments? Parse(string[] args)
     {
@@ -107,12 +108,13 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
             "relaxed" => DurabilityMode.Relaxed,
             _ => null,
         };
-        if (mode is not ("loop" or "single-put" or "hold-lock") || durability is null)
+        var streams = values.GetValueOrDefault("streams", "off");
+        if (mode is not ("loop" or "single-put" or "hold-lock") || durability is null || streams is not ("on" or "off"))
         {
             return null;
         }
 
-        return new Arguments(backend, path, seed, values.GetValueOrDefault("run", seed.ToString(CultureInfo.InvariantCulture)), mode, durability.Value);
+        return new Arguments(backend, path, seed, values.GetValueOrDefault("run", seed.ToString(CultureInfo.InvariantCulture)), mode, durability.Value, streams == "on");
     }
 }
 
@@ -121,6 +123,7 @@ internal sealed class Writer(IStore store, Arguments arguments, Action<string> p
 {
     private readonly Random _random = new(arguments.Seed);
     private readonly Dictionary<(string Partition, string Key), long> _versions = [];
+    private readonly Dictionary<string, long> _streamVersions = new(StringComparer.Ordinal);
     private long _counter;
 
     /// <summary>Writes until killed. Every put is conditional on the version this writer last saw, so a lost write shows up as a conflict too.</summary>
@@ -135,13 +138,23 @@ internal sealed class Writer(IStore store, Arguments arguments, Action<string> p
                     _versions[(partition, key)] = document.Version;
                 }
             }
+
+            if (arguments.Streams)
+            {
+                _streamVersions[partition] = (await store.ReadStreamAsync(partition, CrashKeySpace.Stream, new ReadStreamOptions { Backwards = true, Limit = 1 })).StreamVersion;
+            }
         }
 
         while (true)
         {
             var partition = CrashKeySpace.Partitions[_random.Next(CrashKeySpace.Partitions.Count)];
-            var dice = _random.Next(10);
-            if (dice < 5)
+            var dice = _random.Next(arguments.Streams ? 13 : 10);
+            if (dice >= 10)
+            {
+                var keys = _random.Next(2) == 0 ? [] : CrashKeySpace.Keys.OrderBy(_ => _random.Next()).Take(_random.Next(1, 3)).ToList();
+                await CommitAsync(CrashOpKind.Append, partition, keys, _random.Next(1, 4));
+            }
+            else if (dice < 5)
             {
                 await CommitAsync(CrashOpKind.Put, partition, [CrashKeySpace.Keys[_random.Next(CrashKeySpace.Keys.Count)]]);
             }
@@ -170,7 +183,8 @@ internal sealed class Writer(IStore store, Arguments arguments, Action<string> p
         print(CrashLog.FormatAck(op, version));
     }
 
-    private async Task CommitAsync(CrashOpKind kind, string partition, IReadOnlyList<string> keys)
+    /// <summary>Puts <paramref name="keys"/> (conditional on the versions this writer last saw) and, for an append, <paramref name="eventCount"/> events expecting the stream version it last saw — all in one batch.</summary>
+    private async Task CommitAsync(CrashOpKind kind, string partition, IReadOnlyList<string> keys, int eventCount = 0)
     {
         var opId = NextOpId();
         var operations = new List<WriteOperation>();
@@ -184,12 +198,32 @@ internal sealed class Writer(IStore store, Arguments arguments, Action<string> p
             docs.Add(new CrashDoc(key, CrashLog.HashValue(value)));
         }
 
-        var op = new CrashOp(kind, opId, partition, CrashKeySpace.Collection, docs, 0);
+        var events = new List<EventData>();
+        var eventDocs = new List<CrashDoc>();
+        for (var i = 0; i < eventCount; i++)
+        {
+            var data = Encoding.UTF8.GetBytes($"{{\"op\":\"{opId}\",\"i\":{i},\"pad\":\"{new string('e', _random.Next(3000))}\"}}");
+            var e = EventData.Create("Crashed", data);
+            events.Add(e);
+            eventDocs.Add(new CrashDoc(e.Id.ToString("D"), CrashLog.HashValue(data)));
+        }
+
+        if (events.Count > 0)
+        {
+            operations.Add(WriteOperation.Append(CrashKeySpace.Stream, events, ExpectedStreamVersion.Exactly(_streamVersions.GetValueOrDefault(partition))));
+        }
+
+        var op = new CrashOp(kind, opId, partition, CrashKeySpace.Collection, docs, 0) { Events = eventDocs };
         print(CrashLog.FormatBegin(op));
         var result = await store.CommitAsync(partition, operations);
         foreach (var key in keys)
         {
             _versions[(partition, key)] = result.Revision;
+        }
+
+        if (events.Count > 0)
+        {
+            _streamVersions[partition] = _streamVersions.GetValueOrDefault(partition) + events.Count;
         }
 
         print(CrashLog.FormatAck(op, result.Revision));

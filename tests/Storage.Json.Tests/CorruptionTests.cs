@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Storage.Json.Tests.Infrastructure;
@@ -14,6 +15,7 @@ namespace Storage.Json.Tests;
 public sealed class CorruptionTests(ITestOutputHelper output)
 {
     private const string Notes = "notes";
+    private const string Audit = "audit";
     private static readonly string s_hashedKey = "long/" + new string('h', 220);
 
     [Fact]
@@ -47,6 +49,59 @@ public sealed class CorruptionTests(ITestOutputHelper output)
 
         output.WriteLine($"Mutations: {string.Join(", ", counts.Select(c => $"{c.Value} {c.Key}"))}");
         Assert.True(failures.Count == 0, $"{TestSettings.Replay(seed)}\n{string.Join("\n", failures)}");
+    }
+
+    [Theory]
+    [InlineData("\"who\":\"ann\"", "\"who\":\"bnn\"")]
+    [InlineData("\"ip\":\"10.0.0.1\"", "\"ip\":\"10.0.0.2\"")]
+    [InlineData("\"type\": \"signed-in\"", "\"type\": \"signed-on\"")]
+    [InlineData("\"version\": 2,\n        \"revision\"", "\"version\": 3,\n        \"revision\"")]
+    public async Task A_changed_byte_of_a_stored_event_is_reported_as_corrupt_by_every_operation_and_the_file_is_left_unchanged(string original, string damaged)
+    {
+        using var temp = new TempDirectory();
+        var options = new JsonStoreOptions { Directory = temp.Path };
+        await WritePartitionsAsync(options, "alice", "bob");
+        var path = PartitionPath(temp.Path, "alice");
+        var text = await File.ReadAllTextAsync(path);
+        Assert.Equal(1, text.Split(original).Length - 1);
+        var mutated = Encoding.UTF8.GetBytes(text.Replace(original, damaged, StringComparison.Ordinal));
+        await File.WriteAllBytesAsync(path, mutated);
+
+        await using (var store = JsonStore.Open(options))
+        {
+            await AssertCorruptAsync(path, () => store.ReadStreamAsync("alice", Audit).AsTask());
+            await AssertCorruptAsync(path, () => store.ReadStreamAsync("alice", Audit, new ReadStreamOptions { Backwards = true, Limit = 1 }).AsTask());
+            await AssertCorruptAsync(path, () => store.ListStreamsAsync("alice").AsTask());
+            await AssertCorruptAsync(path, () => store.ReadChangesAsync("alice", 0).AsTask());
+            await AssertCorruptAsync(path, () => store.GetAsync("alice", Notes, "k0").AsTask());
+            await AssertCorruptAsync(path, () => store.CommitAsync("alice", [WriteOperation.Append(Audit, [EventData.Create("more", "3")], ExpectedStreamVersion.Exactly(2))]).AsTask());
+            await AssertCorruptAsync(path, () => store.PurgeExpiredAsync().AsTask());
+            Assert.Equal(2, (await store.ReadStreamAsync("bob", Audit)).StreamVersion);
+        }
+
+        Assert.Equal(mutated, await File.ReadAllBytesAsync(path));
+    }
+
+    [Theory]
+    [InlineData("\"version\": 2,\n        \"revision\"", "\"version\": 3,\n        \"revision\"", "event 2 of stream 'audit' does not have version 2")]
+    [InlineData("\"type\": \"signed-in\"", "\"type\": \"signed in\"", "event 1 of stream 'audit' has no valid type")]
+    [InlineData("\"id\": \"", "\"id\": \"x", "event 1 of stream 'audit' has no valid id")]
+    [InlineData("\"oldestResumable\": 1,", "\"oldestResumable\": 99,", "the oldest resumable revision is outside 1..")]
+    [InlineData("\"audit\": [", "\"empty\": [],\n    \"audit\": [", "stream 'empty' is not valid")]
+    public async Task A_hand_edited_file_with_a_recomputed_checksum_but_an_impossible_stream_is_reported_as_corrupt(string original, string edited, string reason)
+    {
+        using var temp = new TempDirectory();
+        var options = new JsonStoreOptions { Directory = temp.Path };
+        await WritePartitionsAsync(options, "alice");
+        var path = PartitionPath(temp.Path, "alice");
+        var text = await File.ReadAllTextAsync(path);
+        Assert.Contains(original, text, StringComparison.Ordinal);
+        await File.WriteAllBytesAsync(path, WithChecksum(text.Replace(original, edited, StringComparison.Ordinal)));
+
+        await using var store = JsonStore.Open(options);
+
+        var error = await Assert.ThrowsAsync<CorruptDataException>(() => store.ReadStreamAsync("alice", Audit).AsTask());
+        Assert.Contains(reason, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -161,6 +216,11 @@ public sealed class CorruptionTests(ITestOutputHelper output)
 
             await store.PutAsync(partition, "other", "big", """{"n":12345678901234567890.5,"s":"é😀\u0001","a":[1,2,{"x":null}]}""");
             await store.IncrementSequenceAsync(partition, "ids", 7);
+            await store.CommitAsync(partition, [WriteOperation.Append(Audit, [
+                EventData.Create("signed-in", """{"who":"ann","at":[1,2.50,"é"]}""", """{"ip":"10.0.0.1"}"""),
+                EventData.Create("signed-out", "null")])]);
+            await store.PutAsync(partition, "other", "gone", "1");
+            await store.DeleteAsync(partition, "other", "gone");
         }
     }
 
@@ -191,6 +251,10 @@ public sealed class CorruptionTests(ITestOutputHelper output)
                 ("put", () => store.PutAsync(target.Key, Notes, "k0", """{"overwritten":true}""").AsTask()),
                 ("batch", () => store.CommitAsync(target.Key, [WriteOperation.Put(Notes, "k9", "1"), WriteOperation.Delete(Notes, "k1")]).AsTask()),
                 ("increment", () => store.IncrementSequenceAsync(target.Key, "ids").AsTask()),
+                ("stream read", () => store.ReadStreamAsync(target.Key, Audit).AsTask()),
+                ("stream listing", () => store.ListStreamsAsync(target.Key).AsTask()),
+                ("change feed", () => store.ReadChangesAsync(target.Key, 0).AsTask()),
+                ("append", () => store.CommitAsync(target.Key, [WriteOperation.Append(Audit, [EventData.Create("more", "3")])]).AsTask()),
             };
             foreach (var (what, run) in attempts)
             {
@@ -289,20 +353,38 @@ public sealed class CorruptionTests(ITestOutputHelper output)
         return (kind + " flip", mutated, $"{kind} byte {position} flipped from 0x{original[position]:x2} to 0x{mutated[position]:x2}");
     }
 
-    /// <summary>The byte ranges of the stored values: the rest of each line after <c>"value": </c> (values are written raw, on one line).</summary>
+    /// <summary>
+    /// The byte ranges of the stored values, event data and event metadata: the rest of each line
+    /// after <c>"value": </c>, <c>"data": </c> or <c>"metadata": </c> (written raw, on one line).
+    /// </summary>
     private static List<(int Start, int End)> ValueRanges(string text)
     {
         var ranges = new List<(int, int)>();
-        const string marker = "\"value\": ";
-        for (var i = text.IndexOf(marker, StringComparison.Ordinal); i >= 0; i = text.IndexOf(marker, i + 1, StringComparison.Ordinal))
+        foreach (var marker in new[] { "\"value\": ", "\"data\": ", "\"metadata\": " })
         {
-            var start = i + marker.Length;
-            var end = text.IndexOf('\n', start);
-            ranges.Add((Encoding.UTF8.GetByteCount(text.AsSpan(0, start)), Encoding.UTF8.GetByteCount(text.AsSpan(0, end))));
+            var found = ranges.Count;
+            for (var i = text.IndexOf(marker, StringComparison.Ordinal); i >= 0; i = text.IndexOf(marker, i + 1, StringComparison.Ordinal))
+            {
+                var start = i + marker.Length;
+                var end = text.IndexOf('\n', start);
+                ranges.Add((Encoding.UTF8.GetByteCount(text.AsSpan(0, start)), Encoding.UTF8.GetByteCount(text.AsSpan(0, end))));
+            }
+
+            Assert.True(ranges.Count > found, $"The file has no {marker.Trim()} to damage.");
         }
 
-        Assert.NotEmpty(ranges);
         return ranges;
+    }
+
+    /// <summary>The file with its checksum recomputed, as a person editing it by hand would do (docs/json-backend.md).</summary>
+    private static byte[] WithChecksum(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        const string marker = "\"checksum\": \"";
+        var start = Encoding.UTF8.GetByteCount(text.AsSpan(0, text.IndexOf(marker, StringComparison.Ordinal) + marker.Length));
+        var hash = SHA256.HashData([.. bytes.AsSpan(0, start), .. bytes.AsSpan(start + 64)]);
+        Encoding.ASCII.GetBytes(Convert.ToHexStringLower(hash)).CopyTo(bytes, start);
+        return bytes;
     }
 
     private static string PartitionPath(string directory, string partition) => Path.Combine(directory, "partitions", PartitionFileNames.Encode(partition));

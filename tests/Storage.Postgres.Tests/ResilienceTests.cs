@@ -68,6 +68,40 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_commit_with_appends_whose_answer_was_lost_returns_its_first_result_and_appends_nothing_twice()
+    {
+        await using var schema = await TestSchema.CreateAsync("lostappend");
+        var logs = new ListLoggerFactory();
+        var store = await schema.OpenAsync(o => o.LoggerFactory = logs);
+        var other = await schema.OpenAsync();
+        var first = EventData.Create("Opened", "1");
+        await store.CommitAsync("p", [WriteOperation.Put("docs", "a", "1"), WriteOperation.Append("log", [first])]);
+        var faults = 0;
+        var interloper = EventData.Create("Noted", "\"by another app instance\"");
+        store.FaultInjector = async (stage, _) =>
+        {
+            if (stage == CommitStage.AfterCommit && Interlocked.Increment(ref faults) == 1)
+            {
+                // Another instance appends before the retry: the retry's events are no longer the last
+                // ones, so only the commit log can tell that they were stored.
+                await other.CommitAsync("p", [WriteOperation.Append("log", [interloper])]);
+                throw new NpgsqlException("simulated: the connection broke before the answer to COMMIT arrived", new IOException("connection reset"));
+            }
+        };
+        var events = new[] { EventData.Create("Changed", "2"), EventData.Create("Changed", "3") };
+
+        var result = await store.CommitAsync("p", [WriteOperation.Put("docs", "a", "2", WriteCondition.MustMatchVersion(1)), WriteOperation.Append("log", events)]);
+
+        Assert.Equal(2, result.Revision);
+        Assert.Equal([new OperationOutcome(true, 2), new OperationOutcome(true, 3)], result.Outcomes);
+        var stored = await StreamAndFeedTests.ReadWholeStreamAsync(store, "p", "log");
+        Assert.Equal([first.Id, events[0].Id, events[1].Id, interloper.Id], stored.Select(e => e.Id));
+        Assert.Equal([1L, 2, 2, 3], stored.Select(e => e.Revision));
+        Assert.Equal(1, logs.Count(3));
+        Assert.Contains("it had committed", logs.Entries.Single(e => e.Event.Id == 3).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_transaction_whose_session_is_killed_before_its_writes_is_retried_and_applied_exactly_once()
     {
         await using var schema = await TestSchema.CreateAsync("cutoff");
@@ -165,7 +199,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Server_crashes_and_restarts_under_eight_writers_lose_no_acknowledged_write_and_apply_none_twice()
+    public async Task Server_crashes_and_restarts_under_eight_writers_lose_no_acknowledged_write_or_append_and_apply_none_twice()
     {
         const int Writers = 8;
         const int Restarts = 20;
@@ -185,6 +219,8 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         var acknowledgedIncrements = new long[2];
         var acknowledgedSequence = new long[Writers];
         var acknowledgedDocuments = new List<string>[Writers];
+        var acknowledgedOwnEvents = new List<Guid>[Writers];
+        var acknowledgedSharedEvents = new System.Collections.Concurrent.ConcurrentBag<Guid>();
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
         using var stop = new CancellationTokenSource();
         var clock = Stopwatch.StartNew();
@@ -192,12 +228,13 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
         {
             acknowledgedDocuments[w] = [];
+            acknowledgedOwnEvents[w] = [];
             var partition = $"w{w}";
             for (var i = 0; !stop.IsCancellationRequested; i++)
             {
                 try
                 {
-                    switch (i % 3)
+                    switch (i % 4)
                     {
                         case 0:
                             // A new document that must not exist: applied twice, it would conflict with itself.
@@ -208,6 +245,18 @@ public sealed class ResilienceTests(ITestOutputHelper output)
                         case 1:
                             await store.IncrementSequenceAsync(partition, "ids");
                             acknowledgedSequence[w]++;
+                            break;
+                        case 3 when i % 8 == 3:
+                            // An append that expects the stream's exact version: applied twice, it would conflict with itself.
+                            var own = EventData.Create("Step", $"{i}");
+                            await store.CommitAsync(partition, [WriteOperation.Append("log", [own], ExpectedStreamVersion.Exactly(acknowledgedOwnEvents[w].Count))]);
+                            acknowledgedOwnEvents[w].Add(own.Id);
+                            break;
+                        case 3:
+                            // An append to a stream every writer appends to, expecting nothing: applied twice, its event would be there twice.
+                            var shared = EventData.Create("Step", $"{i}");
+                            await store.CommitAsync("shared", [WriteOperation.Append("audit", [shared])]);
+                            acknowledgedSharedEvents.Add(shared.Id);
                             break;
                         default:
                             // Read, add one, write back if unchanged: a write applied twice would conflict and count again.
@@ -250,7 +299,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
 
         var retries = logs.Count(1);
         var resolved = logs.Entries.Where(e => e.Event.Id == 3).ToList();
-        output.WriteLine($"{Restarts} restarts in {clock.Elapsed.TotalSeconds:0.0} s; {acknowledgedDocuments.Sum(d => d.Count)} documents, {acknowledgedSequence.Sum()} increments, {acknowledgedIncrements.Sum()} counter updates acknowledged; {retries} retries; {resolved.Count} commits of unknown outcome resolved ({resolved.Count(e => e.Message.Contains("it had committed", StringComparison.Ordinal))} had committed).");
+        output.WriteLine($"{Restarts} restarts in {clock.Elapsed.TotalSeconds:0.0} s; {acknowledgedDocuments.Sum(d => d.Count)} documents, {acknowledgedSequence.Sum()} increments, {acknowledgedIncrements.Sum()} counter updates, {acknowledgedOwnEvents.Sum(e => e.Count) + acknowledgedSharedEvents.Count} appends acknowledged; {retries} retries; {resolved.Count} commits of unknown outcome resolved ({resolved.Count(e => e.Message.Contains("it had committed", StringComparison.Ordinal))} had committed).");
         Assert.True(failures.IsEmpty, string.Join('\n', failures.Take(10)) + "\n" + cluster.TailLog());
         Assert.True(retries > 0, "no operation was ever retried: the restarts did not hit the writers");
 
@@ -274,11 +323,19 @@ public sealed class ResilienceTests(ITestOutputHelper output)
 
             Assert.Equal(acknowledgedDocuments[w], stored);
             Assert.Equal(acknowledgedSequence[w], await store.GetSequenceAsync($"w{w}", "ids"));
+            var events = await StreamAndFeedTests.ReadWholeStreamAsync(store, $"w{w}", "log");
+            Assert.Equal(acknowledgedOwnEvents[w], events.Select(e => e.Id));
+            Assert.Equal(Enumerable.Range(1, events.Count).Select(v => (long)v), events.Select(e => e.Version));
 
             // Each acknowledged write took exactly one revision.
             var revision = (await store.ListPartitionsAsync(new PartitionListOptions { Limit = 1000 })).Items.Single(p => p.Partition == $"w{w}").Revision;
-            Assert.Equal(acknowledgedDocuments[w].Count + acknowledgedSequence[w], revision);
+            Assert.Equal(acknowledgedDocuments[w].Count + acknowledgedSequence[w] + acknowledgedOwnEvents[w].Count, revision);
         }
+
+        // The shared stream holds every acknowledged event exactly once, without gaps.
+        var audit = await StreamAndFeedTests.ReadWholeStreamAsync(store, "shared", "audit");
+        Assert.Equal(acknowledgedSharedEvents.Order(), audit.Select(e => e.Id).Order());
+        Assert.Equal(Enumerable.Range(1, audit.Count).Select(v => (long)v), audit.Select(e => e.Version));
 
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(150), $"the test took {clock.Elapsed}");
     }

@@ -1,4 +1,5 @@
 using Npgsql;
+using Storage.Postgres.Internal;
 
 namespace Storage.Postgres.Tests;
 
@@ -13,17 +14,17 @@ public sealed class SchemaTests
         await schema.OpenAsync();
 
         var tables = await schema.QueryAsync("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1", schema.Name);
-        Assert.Equal(["commit_log", "documents", "partitions", "sequences", "storage_meta", "storage_migrations"], tables);
+        Assert.Equal(["commit_log", "documents", "events", "partitions", "sequences", "storage_meta", "storage_migrations", "streams", "tombstones"], tables);
 
         var valueType = await schema.QueryAsync(
-            "SELECT data_type::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'documents' AND column_name = 'value'", schema.Name);
+            "SELECT DISTINCT data_type::text FROM information_schema.columns WHERE table_schema = $1 AND table_name IN ('documents', 'events') AND column_name IN ('value', 'data', 'metadata')", schema.Name);
         Assert.Equal("text", Assert.Single(valueType));
 
         // Every key column compares bytes.
         var collations = await schema.QueryAsync(
             """
             SELECT DISTINCT coalesce(collation_name, 'default')::text FROM information_schema.columns
-            WHERE table_schema = $1 AND column_name IN ('partition', 'collection', 'key', 'name')
+            WHERE table_schema = $1 AND column_name IN ('partition', 'collection', 'key', 'name', 'stream', 'type')
             """,
             schema.Name);
         Assert.Equal("C", Assert.Single(collations));
@@ -38,7 +39,7 @@ public sealed class SchemaTests
             ORDER BY 1
             """,
             schema.Name);
-        Assert.Equal(4, firstColumns.Count);
+        Assert.Equal(7, firstColumns.Count);
         Assert.All(firstColumns, c => Assert.EndsWith(":partition", (string)c!, StringComparison.Ordinal));
     }
 
@@ -50,7 +51,7 @@ public sealed class SchemaTests
         await schema.OpenAsync();
 
         var versions = await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY version");
-        Assert.Equal([1], versions.Cast<int>());
+        Assert.Equal([1, 2], versions.Cast<int>());
     }
 
     [Fact]
@@ -62,7 +63,7 @@ public sealed class SchemaTests
         var stores = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => schema.OpenAsync()));
         await Task.WhenAll(stores.Select((store, i) => store.PutAsync("p", "docs", $"k{i}", "1").AsTask()));
 
-        Assert.Equal([1], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations")).Cast<int>());
+        Assert.Equal([1, 2], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal(8, (await stores[0].ListAsync("p", "docs")).Items.Count);
     }
 
@@ -72,14 +73,14 @@ public sealed class SchemaTests
         await using var schema = await TestSchema.CreateAsync("newer");
         var store = await schema.OpenAsync();
         await store.PutAsync("p", "docs", "a", "1");
-        await schema.QueryAsync($"INSERT INTO \"{schema.Name}\".storage_migrations (version, description) VALUES (2, 'from the future')");
+        await schema.QueryAsync($"INSERT INTO \"{schema.Name}\".storage_migrations (version, description) VALUES (3, 'from the future')");
 
         var e = await Assert.ThrowsAsync<UnsupportedFormatException>(async () => await PostgresStore.OpenAsync(schema.Options()));
 
-        Assert.Equal(2, e.FoundVersion);
-        Assert.Equal(1, e.SupportedVersion);
+        Assert.Equal(3, e.FoundVersion);
+        Assert.Equal(2, e.SupportedVersion);
         Assert.Contains(schema.Name, e.Location, StringComparison.Ordinal);
-        Assert.Equal([1, 2], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal([1, 2, 3], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal("1", (await store.GetAsync("p", "docs", "a"))!.GetJsonText());
     }
 
@@ -145,8 +146,52 @@ public sealed class SchemaTests
         }
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4)]
+    public async Task A_store_of_schema_version_1_is_migrated_its_sequences_and_partitions_taking_their_current_revision(int hashPartitions)
+    {
+        await using var schema = await TestSchema.CreateAsync("fromv1");
+        var s = $"\"{schema.Name}\"";
+        await CreateVersion1Async(schema, hashPartitions);
+        await schema.QueryAsync($"INSERT INTO {s}.partitions (partition, revision) VALUES ('p', 5), ('q', 2)");
+        await schema.QueryAsync(
+            $$"""
+            INSERT INTO {{s}}.documents (partition, collection, key, value, version, created_at, updated_at) VALUES
+                ('p', 'docs', 'a', '{"a": 1.0}', 3, now(), now()), ('p', 'docs', 'b', '2', 5, now(), now()), ('q', 'docs', 'x', '3', 2, now(), now())
+            """);
+        await schema.QueryAsync($"INSERT INTO {s}.sequences (partition, name, value) VALUES ('p', 'ids', 7)");
+
+        // The options ask for another layout: the one recorded at creation counts.
+        var store = await schema.OpenAsync(o => o.HashPartitions = hashPartitions == 0 ? 8 : 0);
+
+        Assert.Equal([1, 2], (await schema.QueryAsync($"SELECT version FROM {s}.storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal(hashPartitions, store.HashPartitions);
+        foreach (var table in new[] { "documents", "events", "tombstones" })
+        {
+            var children = await schema.QueryAsync("SELECT count(*) FROM pg_inherits WHERE inhparent = (quote_ident($1) || '.' || $2)::regclass", schema.Name, table);
+            Assert.Equal((long)hashPartitions, Assert.Single(children));
+        }
+
+        // Sequences take their partition's revision; partitions can be resumed from their current revision on.
+        var feed = await store.ReadChangesAsync("p", 0);
+        Assert.Equal(["3 Put a {\"a\": 1.0}", "5 Put b 2", "5 Sequence ids=7"], feed.Items.Select(Describe));
+        Assert.Equal(5, feed.LastRevision);
+        var e = await Assert.ThrowsAsync<ChangeFeedTruncatedException>(async () => await store.ReadChangesAsync("p", 4));
+        Assert.Equal(5, e.OldestResumableRevision);
+        Assert.Empty((await store.ReadChangesAsync("p", 5)).Items);
+        Assert.Empty((await store.ReadChangesAsync("q", 2)).Items);
+
+        // And the store carries on with streams and tombstones.
+        var result = await store.CommitAsync("p", [WriteOperation.Delete("docs", "a"), WriteOperation.Append("log", [EventData.Create("Deleted", "\"a\"")], ExpectedStreamVersion.NoStream)]);
+        Assert.Equal(6, result.Revision);
+        Assert.Equal(["6 Delete a", "6 Append log#1"], (await store.ReadChangesAsync("p", 5)).Items.Select(Describe));
+        Assert.Equal(8, await store.IncrementSequenceAsync("p", "ids"));
+        Assert.Equal(["7 Sequence ids=8"], (await store.ReadChangesAsync("p", 6)).Items.Select(Describe));
+    }
+
     [Fact]
-    public async Task Hash_partitioning_splits_the_documents_table_on_the_partition_key()
+    public async Task Hash_partitioning_splits_the_documents_events_and_tombstones_tables_on_the_partition_key()
     {
         await using var schema = await TestSchema.CreateAsync("hash");
         var store = await schema.OpenAsync(o => o.HashPartitions = 8);
@@ -159,6 +204,11 @@ public sealed class SchemaTests
         var children = await schema.QueryAsync(
             "SELECT count(*) FROM pg_inherits WHERE inhparent = (quote_ident($1) || '.documents')::regclass", schema.Name);
         Assert.Equal(8L, Assert.Single(children));
+        foreach (var table in new[] { "events", "tombstones" })
+        {
+            Assert.Equal(8L, Assert.Single(await schema.QueryAsync("SELECT count(*) FROM pg_inherits WHERE inhparent = (quote_ident($1) || '.' || $2)::regclass", schema.Name, table)));
+        }
+
         var used = await schema.QueryAsync($"SELECT count(DISTINCT tableoid) FROM \"{schema.Name}\".documents");
         Assert.True((long)used[0]! > 1, "documents of 40 partitions all landed in one hash partition");
 
@@ -194,4 +244,37 @@ public sealed class SchemaTests
         Assert.Contains(prepared, s => s.Contains("ORDER BY key", StringComparison.Ordinal));
         Assert.Contains(prepared, s => s.Contains("FOR UPDATE", StringComparison.Ordinal) || s.Contains("ON CONFLICT (partition) DO UPDATE", StringComparison.Ordinal));
     }
+
+    /// <summary>Creates the schema as the library did before migration 2: migration 1 only.</summary>
+    private static async Task CreateVersion1Async(TestSchema schema, int hashPartitions)
+    {
+        var sql = new Sql(schema.Name);
+        await using var connection = new NpgsqlConnection(schema.Server.ConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        var statements = new List<string> { sql.CreateSchema, sql.CreateMigrationsTable };
+        statements.AddRange(Internal.Schema.Migrations[0].Statements(new SchemaLayout(sql.QuotedSchema, hashPartitions)));
+        foreach (var statement in statements)
+        {
+            await using var command = new NpgsqlCommand(statement, connection, transaction);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using (var record = new NpgsqlCommand(sql.RecordMigration, connection, transaction))
+        {
+            record.Parameters.Add(new NpgsqlParameter<int> { TypedValue = 1 });
+            record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Internal.Schema.Migrations[0].Description });
+            await record.ExecuteNonQueryAsync();
+        }
+
+        await transaction.CommitAsync();
+    }
+
+    private static string Describe(Change change) => change.Kind switch
+    {
+        ChangeKind.Put => $"{change.Revision} Put {change.Key} {change.Document!.GetJsonText()}",
+        ChangeKind.Delete => $"{change.Revision} Delete {change.Key}",
+        ChangeKind.Append => $"{change.Revision} Append {change.Event!.Stream}#{change.Event.Version}",
+        _ => $"{change.Revision} Sequence {change.SequenceName}={change.SequenceValue}",
+    };
 }

@@ -166,6 +166,73 @@ public sealed class GroupCommitTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(v + 1 + 4, (await store.ListPartitionsAsync()).Items.Single().Revision);
     }
 
+    [Fact]
+    public async Task Appends_in_one_group_see_the_requests_before_them_like_document_conditions()
+    {
+        await using var store = _db.Open();
+        var groups = new List<int>();
+        store.GroupCommitted = group =>
+        {
+            lock (groups)
+            {
+                groups.Add(group.Count);
+            }
+        };
+
+        static IReadOnlyList<EventData> Events(string label, int count) => Enumerable.Range(0, count).Select(i => EventData.Create("E", $$"""{"by":"{{label}}","i":{{i}}}""")).ToList();
+
+        // Hold the writer's turn so that every request below queues up and lands in one group, in this order.
+        var gate = new TaskCompletionSource();
+        var holding = Task.Run(async () => await store.WithWriterAsync(_ =>
+        {
+            gate.Task.Wait();
+            return 0;
+        }));
+        await Task.Delay(50);
+        var creators = Enumerable.Range(0, 8).Select(i => WriteOperation.Append("s", Events($"creator{i}", 2), ExpectedStreamVersion.NoStream)).ToList();
+        var creating = creators.Select(op => store.CommitAsync("p", [op]).AsTask()).ToList();
+        var anyAppends = Enumerable.Range(0, 4).Select(i => store.CommitAsync("p", [WriteOperation.Append("s", Events($"any{i}", 1))]).AsTask()).ToList();
+        var retry = store.CommitAsync("p", [creators[0]]).AsTask();
+        var exact = store.CommitAsync("p", [WriteOperation.Append("s", Events("exact", 1), ExpectedStreamVersion.Exactly(6)), WriteOperation.Put("c", "after-exact", "1")]).AsTask();
+        var stale = store.CommitAsync("p", [WriteOperation.Put("c", "k", "1"), WriteOperation.Append("s", Events("stale", 1), ExpectedStreamVersion.Exactly(2))]).AsTask();
+        await Task.Delay(50);
+        gate.SetResult();
+        await holding;
+
+        // The first creator wins; the seven after it see its two events, as document conditions see earlier puts.
+        Assert.Equal(new OperationOutcome(false, 2), (await creating[0]).Outcomes.Single());
+        foreach (var loser in creating.Skip(1))
+        {
+            var e = await Assert.ThrowsAsync<VersionConflictException>(() => loser);
+            Assert.Equal(("s", 2L, 0), (e.Stream, e.ActualVersion, e.OperationIndex));
+        }
+
+        Assert.Equal([3L, 4, 5, 6], (await Task.WhenAll(anyAppends)).Select(r => r.Outcomes.Single().Version!.Value));
+
+        // The winner's retry is recognized (its ids are at versions 1-2) and writes nothing.
+        var retried = await retry;
+        Assert.False(retried.Changed);
+        Assert.Equal(new OperationOutcome(true, 2), retried.Outcomes.Single());
+
+        // An exact expectation sees the group's appends too; a stale one fails its whole batch.
+        var exactResult = await exact;
+        Assert.Equal(new OperationOutcome(true, 7), exactResult.Outcomes[0]);
+        var conflict = await Assert.ThrowsAsync<VersionConflictException>(() => stale);
+        Assert.Equal((1, 7L), (conflict.OperationIndex, conflict.ActualVersion));
+        Assert.Null(await store.GetAsync("p", "c", "k"));
+        Assert.NotNull(await store.GetAsync("p", "c", "after-exact"));
+        Assert.Contains(15, groups);
+
+        var stream = await store.ReadStreamAsync("p", "s");
+        Assert.Equal(Enumerable.Range(1, 7).Select(v => (long)v), stream.Items.Select(e => e.Version));
+        Assert.Equal(["creator0", "creator0", "any0", "any1", "any2", "any3", "exact"], stream.Items.Select(e => System.Text.Json.JsonDocument.Parse(e.Data).RootElement.GetProperty("by").GetString()));
+
+        // One revision per changing request: the creator, four appends and the exact one; the feed shows each at its revision.
+        var feed = await store.ReadChangesAsync("p", 0);
+        Assert.Equal(6, feed.LastRevision);
+        Assert.Equal([1L, 1, 2, 3, 4, 5, 6, 6], feed.Items.Select(c => c.Revision));
+    }
+
     private static string Describe(CommitResult r) => $"rev={r.Revision} changed={r.Changed} [{string.Join(", ", r.Outcomes)}]";
 
     private static string Describe(VersionConflictException e) => $"conflict op={e.OperationIndex} {e.Key} expected={e.ExpectedVersion} actual={e.ActualVersion}";

@@ -6,9 +6,10 @@ using Xunit.Abstractions;
 namespace Storage.Sqlite.Tests;
 
 /// <summary>
-/// kill -9 of a real writer process (tests/Storage.CrashWriter --backend sqlite) at random moments:
-/// after each kill the database passes <c>PRAGMA integrity_check</c>, the store opens, every
-/// acknowledged write is there with its version and value, and no batch is half applied.
+/// kill -9 of a real writer process (tests/Storage.CrashWriter --backend sqlite --streams on) at random
+/// moments: after each kill the database passes <c>PRAGMA integrity_check</c>, the store opens, every
+/// acknowledged write is there with its version and value, every acknowledged event is in its stream
+/// without gaps and in the change feed, and no batch (documents and events) is half applied.
 /// (kill -9 keeps the page cache, so this proves process-crash safety; power-loss safety rests on
 /// synchronous=FULL, which the pragma tests check on every connection.)
 /// </summary>
@@ -30,17 +31,20 @@ public sealed class KillTests(ITestOutputHelper output)
         var results = await Task.WhenAll(Enumerable.Range(0, Lanes).Select(lane => Task.Run(() => RunLaneAsync(seed, lane, Lanes, iterations))));
 
         var acknowledged = results.Sum(r => r.Acknowledged);
-        output.WriteLine($"{iterations} kills in {Lanes} lanes, {acknowledged} acknowledged writes checked, {clock.Elapsed.TotalSeconds:F1} s.");
+        var appends = results.Sum(r => r.Appends);
+        output.WriteLine($"{iterations} kills in {Lanes} lanes, {acknowledged} acknowledged writes checked ({appends} of them appends), {clock.Elapsed.TotalSeconds:F1} s.");
         var violations = results.SelectMany(r => r.Violations).ToList();
         Assert.True(violations.Count == 0, $"Seed {seed}:\n{string.Join('\n', violations.Take(20))}");
         Assert.True(acknowledged > iterations, $"Only {acknowledged} acknowledged writes in {iterations} runs: the writer hardly wrote before being killed. Seed {seed}.");
+        Assert.True(appends > iterations / 10, $"Only {appends} acknowledged appends in {iterations} runs. Seed {seed}.");
     }
 
-    private static async Task<(int Acknowledged, List<string> Violations)> RunLaneAsync(int seed, int lane, int lanes, int iterations)
+    private static async Task<(int Acknowledged, int Appends, List<string> Violations)> RunLaneAsync(int seed, int lane, int lanes, int iterations)
     {
         var random = new Random(HashCode.Combine(seed, lane));
         var violations = new List<string>();
         var acknowledged = 0;
+        var appends = 0;
         TestDatabase? database = null;
         CrashModel? model = null;
         try
@@ -53,7 +57,7 @@ public sealed class KillTests(ITestOutputHelper output)
                 {
                     database?.Dispose();
                     database = new TestDatabase();
-                    model = new CrashModel();
+                    model = new CrashModel(streams: true);
                 }
 
                 // Mostly killed while writing; one run in eight killed from its start, possibly while
@@ -63,7 +67,7 @@ public sealed class KillTests(ITestOutputHelper output)
                 var durability = random.Next(4) == 0 ? "relaxed" : "full";
                 using var writer = TestPrograms.CrashWriter(
                     "--backend", "sqlite", "--path", database!.Path, "--seed", random.Next().ToString(CultureInfo.InvariantCulture),
-                    "--run", iteration.ToString(CultureInfo.InvariantCulture), "--durability", durability);
+                    "--run", iteration.ToString(CultureInfo.InvariantCulture), "--durability", durability, "--streams", "on");
                 if (!fromStart && await writer.WaitForLineAsync(s_openTimeout, CrashLog.Open, CrashLog.Error) is not { } opened)
                 {
                     violations.Add($"kill {iteration}: the writer never opened the store: {string.Join('\n', writer.Lines)}\n{writer.StandardError}");
@@ -75,6 +79,7 @@ public sealed class KillTests(ITestOutputHelper output)
                 writer.Kill();
                 var lines = writer.Lines;
                 acknowledged += lines.Count(l => l.StartsWith(CrashLog.Ack, StringComparison.Ordinal));
+                appends += lines.Count(l => l.StartsWith(CrashLog.Ack + " append", StringComparison.Ordinal));
                 var label = $"kill {iteration} ({(fresh ? "fresh" : "reused")} database {database.Path}, {durability}, {(fromStart ? "from start" : "after open")} + {delay.TotalMilliseconds} ms, {lines.Count} lines)";
                 if (exitedByItself)
                 {
@@ -95,6 +100,6 @@ public sealed class KillTests(ITestOutputHelper output)
             database?.Dispose();
         }
 
-        return (acknowledged, violations);
+        return (acknowledged, appends, violations);
     }
 }

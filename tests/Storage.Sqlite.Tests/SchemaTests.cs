@@ -1,12 +1,14 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using Storage.Sqlite.Internal;
+using Xunit.Abstractions;
 
 namespace Storage.Sqlite.Tests;
 
 /// <summary>The on-disk format: tables a person can read, numbered migrations, and refusal of what the store cannot read.</summary>
 [Trait("Backend", "Sqlite")]
-public sealed class SchemaTests : IDisposable
+public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TestDatabase _db = new();
 
@@ -34,6 +36,72 @@ public sealed class SchemaTests : IDisposable
         Assert.Equal(json, reader.GetString(5));
         Assert.Equal(_db.Clock.GetUtcNow().ToUnixTimeMilliseconds(), reader.GetInt64(6));
         Assert.Equal(_db.Clock.GetUtcNow().AddDays(1).ToUnixTimeMilliseconds(), reader.GetInt64(7));
+    }
+
+    [Fact]
+    public async Task Events_are_stored_as_text_byte_for_byte_with_readable_ids()
+    {
+        var data = "{\"z\":1.0e+2,\"s\":\"caf\u00e9 \U0001F600\"}";
+        var id = Guid.Parse("0193a5c4-7d2e-7b3f-9c1a-2b3c4d5e6f70");
+        await using (var store = _db.Open())
+        {
+            await store.AppendAsync("p", "audit/\U0001F600", [EventData.Create("Opened", data, id: id), EventData.Create("Noted", "[]", """{"by":"me"}""")]);
+        }
+
+        using var connection = _db.Connect();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT stream, version, revision, event_id, type, typeof(data), hex(data), typeof(metadata), metadata, committed_at FROM events ORDER BY version";
+        using var reader = command.ExecuteReader();
+        Assert.True(reader.Read());
+        Assert.Equal("audit/\U0001F600", reader.GetString(0));
+        Assert.Equal((1L, 1L), (reader.GetInt64(1), reader.GetInt64(2)));
+        Assert.Equal("0193a5c4-7d2e-7b3f-9c1a-2b3c4d5e6f70", reader.GetString(3));
+        Assert.Equal("Opened", reader.GetString(4));
+        Assert.Equal("text", reader.GetString(5));
+        Assert.Equal(Convert.ToHexString(Encoding.UTF8.GetBytes(data)), reader.GetString(6));
+        Assert.Equal("null", reader.GetString(7));
+        Assert.Equal(_db.Clock.GetUtcNow().ToUnixTimeMilliseconds(), reader.GetInt64(9));
+        Assert.True(reader.Read());
+        Assert.Equal("text", reader.GetString(7));
+        Assert.Equal("""{"by":"me"}""", reader.GetString(8));
+        Assert.Equal("audit/\U0001F600=2", TestDatabase.Scalar(connection, "SELECT stream || '=' || version FROM streams"));
+    }
+
+    [Fact]
+    public async Task The_change_feed_query_reads_each_table_through_its_revision_index()
+    {
+        await using (var store = _db.Open())
+        {
+        }
+
+        using var connection = _db.Connect();
+        using var command = connection.CreateCommand();
+        command.CommandText = "EXPLAIN QUERY PLAN " + Sql.ReadChanges.Sql;
+        foreach (var name in Sql.ReadChanges.ParameterNames)
+        {
+            command.Parameters.AddWithValue(name, name == "@partition" ? "p" : 1L);
+        }
+
+        var plan = new List<string>();
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                plan.Add(reader.GetString(3));
+            }
+        }
+
+        output.WriteLine(string.Join("\n", plan));
+        Assert.Contains("MERGE (UNION ALL)", plan);
+        Assert.Contains(plan, p => Regex.IsMatch(p, @"^SEARCH documents USING (COVERING )?INDEX documents_by_version \(partition=\? AND version>\?\)$"));
+        foreach (var table in new[] { "tombstones", "events", "sequences" })
+        {
+            Assert.Contains(plan, p => Regex.IsMatch(p, $@"^SEARCH {table} USING (COVERING )?INDEX {table}_by_revision \(partition=\? AND revision>\?\)$"));
+        }
+
+        // Nothing is scanned, and the only sorting is of the rows of one revision (the index gives the revision order).
+        Assert.DoesNotContain(plan, p => p.StartsWith("SCAN", StringComparison.Ordinal));
+        Assert.All(plan.Where(p => p.Contains("TEMP B-TREE", StringComparison.Ordinal)), p => Assert.Contains("LAST", p, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -66,8 +134,8 @@ public sealed class SchemaTests : IDisposable
         }
 
         using var connection = _db.Connect();
-        Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
-        Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT count(*) FROM storage_migrations WHERE version = 1"));
+        Assert.Equal(2L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+        Assert.Equal("1,2", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
         Assert.Equal((long)Schema.ApplicationId, TestDatabase.Scalar(connection, "PRAGMA application_id"));
         Assert.Equal("wal", TestDatabase.Scalar(connection, "PRAGMA journal_mode"));
     }
@@ -89,7 +157,7 @@ public sealed class SchemaTests : IDisposable
         var e = Assert.Throws<UnsupportedFormatException>(() => _db.Open());
 
         Assert.Equal(7, e.FoundVersion);
-        Assert.Equal(1, e.SupportedVersion);
+        Assert.Equal(2, e.SupportedVersion);
         Assert.Equal(_db.Path, e.Location);
         Assert.Equal(before, Hash(_db.Path));
     }
@@ -102,15 +170,16 @@ public sealed class SchemaTests : IDisposable
             await store.PutAsync("p", "c", "k", "1");
         }
 
-        Migration[] failing = [.. Schema.Migrations, new(2, "add notes", ["CREATE TABLE notes (id INTEGER PRIMARY KEY)", "INSERT INTO no_such_table VALUES (1)"])];
+        var next = Schema.CurrentVersion(Schema.Migrations) + 1;
+        Migration[] failing = [.. Schema.Migrations, new(next, "add notes", ["CREATE TABLE notes (id INTEGER PRIMARY KEY)", "INSERT INTO no_such_table VALUES (1)"])];
         Assert.Throws<StorageException>(() => SqliteStore.Open(_db.Options(), failing));
         using (var connection = _db.Connect())
         {
-            Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal((long)next - 1, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
             Assert.Equal(0L, TestDatabase.Scalar(connection, "SELECT count(*) FROM sqlite_schema WHERE name = 'notes'"));
         }
 
-        Migration[] working = [.. Schema.Migrations, new(2, "add notes", ["CREATE TABLE notes (id INTEGER PRIMARY KEY)"]), new(3, "index notes", ["CREATE INDEX notes_by_id ON notes (id)"])];
+        Migration[] working = [.. Schema.Migrations, new(next, "add notes", ["CREATE TABLE notes (id INTEGER PRIMARY KEY)"]), new(next + 1, "index notes", ["CREATE INDEX notes_by_id ON notes (id)"])];
         await using (var store = SqliteStore.Open(_db.Options(), working))
         {
             Assert.Equal("1", (await store.GetAsync("p", "c", "k"))!.GetJsonText());
@@ -118,13 +187,90 @@ public sealed class SchemaTests : IDisposable
 
         using (var connection = _db.Connect())
         {
-            Assert.Equal(3L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
-            Assert.Equal("1,2,3", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
+            Assert.Equal((long)next + 1, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal(string.Join(',', Enumerable.Range(1, next + 1)), TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
             Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT count(*) FROM sqlite_schema WHERE name = 'notes_by_id'"));
         }
 
-        // This library (format 1) now refuses the file.
-        Assert.Equal(3, Assert.Throws<UnsupportedFormatException>(() => _db.Open()).FoundVersion);
+        // This library now refuses the file.
+        Assert.Equal(next + 1, Assert.Throws<UnsupportedFormatException>(() => _db.Open()).FoundVersion);
+    }
+
+    [Fact]
+    public async Task A_format_1_database_is_upgraded_in_place_its_documents_stay_and_its_feed_resumes_from_its_current_revision()
+    {
+        // A file as format 1 wrote it: the schema of migration 1, rows as its commits left them.
+        await using (var store = SqliteStore.Open(_db.Options(), Schema.Migrations.Take(1).ToList()))
+        {
+        }
+
+        var t = _db.Clock.GetUtcNow().ToUnixTimeMilliseconds();
+        using (var connection = _db.Connect())
+        {
+            Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal(0L, TestDatabase.Scalar(connection, "SELECT count(*) FROM sqlite_schema WHERE name IN ('events', 'streams', 'tombstones')"));
+
+            // alice was last written at revision 5; a partition at revision 7 was deleted since; bob was created after that.
+            TestDatabase.Execute(connection, $$"""
+                UPDATE storage_meta SET value = 7 WHERE key = 'revision_floor';
+                INSERT INTO partitions (partition, revision) VALUES ('alice', 5), ('bob', 9);
+                INSERT INTO documents VALUES
+                    ('alice', 'c', 'a', '{"n":1}', 2, {{t}}, {{t}}, NULL),
+                    ('alice', 'c', 'x', '{"n":2}', 4, {{t}}, {{t}}, {{t + 60_000}}),
+                    ('alice', 'c', 'gone', '{}', 3, {{t}}, {{t}}, {{t - 1}}),
+                    ('bob', 'c', 'k', 'true', 9, {{t}}, {{t}}, NULL);
+                INSERT INTO sequences (partition, name, value) VALUES ('alice', 'n', 3);
+                """);
+        }
+
+        await using (var store = _db.Open())
+        {
+            // Reading from 0 returns what the partition holds (live documents at their versions, sequences at the current revision).
+            var all = await store.ReadChangesAsync("alice", 0);
+            Assert.Equal(["put r2 c/a", "put r4 c/x", "sequence r5 n=3"], all.Items.Select(Describe));
+            Assert.Equal((5L, false), (all.LastRevision, all.HasMore));
+
+            // Older history is unknown (deletes left no tombstones): resuming before the current revision is refused.
+            var truncated = await Assert.ThrowsAsync<ChangeFeedTruncatedException>(async () => await store.ReadChangesAsync("alice", 4));
+            Assert.Equal(5, truncated.OldestResumableRevision);
+            Assert.Equal((0, 5L, false), await Page(store, "alice", 5));
+            await Assert.ThrowsAsync<ChangeFeedTruncatedException>(async () => await store.ReadChangesAsync("bob", 8));
+            Assert.Equal(["put r9 c/k"], (await store.ReadChangesAsync("bob", 0)).Items.Select(Describe));
+
+            // The upgraded partition goes on: a delete and an append in one commit, then an increment.
+            var result = await store.CommitAsync("alice", [WriteOperation.Delete("c", "a"), WriteOperation.Append("log", [EventData.Create("Opened", "{}"), EventData.Create("Closed", "{}")], ExpectedStreamVersion.NoStream)]);
+            Assert.Equal(6, result.Revision);
+            Assert.Equal(4, await store.IncrementSequenceAsync("alice", "n"));
+            Assert.Equal(["delete r6 c/a", "append r6 log@1", "append r6 log@2", "sequence r7 n=4"], (await store.ReadChangesAsync("alice", 5)).Items.Select(Describe));
+            Assert.Equal([new StreamInfo("log", 2)], (await store.ListStreamsAsync("alice")).Items);
+
+            // A partition created now starts above the floor, and its feed resumes from its first revision.
+            Assert.Equal(8, await store.PutAsync("carol", "c", "k", "1"));
+            Assert.Equal((0, 8L, false), await Page(store, "carol", 8));
+            await Assert.ThrowsAsync<ChangeFeedTruncatedException>(async () => await store.ReadChangesAsync("carol", 7));
+        }
+
+        using (var connection = _db.Connect())
+        {
+            Assert.Equal(2L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal("alice=7/5,bob=9/9,carol=8/8", TestDatabase.Scalar(connection, "SELECT group_concat(partition || '=' || revision || '/' || oldest_resumable, ',') FROM (SELECT * FROM partitions ORDER BY partition)"));
+            Assert.Equal(7L, TestDatabase.Scalar(connection, "SELECT revision FROM sequences WHERE partition = 'alice' AND name = 'n'"));
+            Assert.Equal("ok", TestDatabase.Scalar(connection, "PRAGMA integrity_check"));
+        }
+
+        static string Describe(Change c) => c.Kind switch
+        {
+            ChangeKind.Put => $"put r{c.Revision} {c.Collection}/{c.Key}",
+            ChangeKind.Delete => $"delete r{c.Revision} {c.Collection}/{c.Key}",
+            ChangeKind.Append => $"append r{c.Revision} {c.Event!.Stream}@{c.Event.Version}",
+            _ => $"sequence r{c.Revision} {c.SequenceName}={c.SequenceValue}",
+        };
+
+        static async Task<(int Count, long Last, bool More)> Page(IStore store, string partition, long after)
+        {
+            var page = await store.ReadChangesAsync(partition, after);
+            return (page.Items.Count, page.LastRevision, page.HasMore);
+        }
     }
 
     [Fact]

@@ -228,6 +228,63 @@ public sealed class StoreSemanticsTests : IDisposable
         await store.DisposeAsync();
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.GetAsync("p", "c", "k"));
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.PutAsync("p", "c", "k", "1"));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.AppendAsync("p", "s", [EventData.Create("E", "1")]));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.ReadStreamAsync("p", "s"));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.ListStreamsAsync("p"));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.ReadChangesAsync("p", 0));
+    }
+
+    [Fact]
+    public void A_negative_tombstone_retention_is_refused_at_open_before_the_file_is_created()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => _db.Open(o => o.TombstoneRetention = TimeSpan.FromTicks(-1)));
+        Assert.Equal("options", e.ParamName);
+        Assert.False(File.Exists(_db.Path));
+    }
+
+    [Fact]
+    public async Task A_retention_of_TimeSpan_MaxValue_keeps_every_tombstone()
+    {
+        await using var store = _db.Open(o => o.TombstoneRetention = TimeSpan.MaxValue);
+        await store.PutAsync("p", "c", "k", "1");
+        await store.DeleteAsync("p", "c", "k");
+        _db.Clock.Advance(TimeSpan.FromDays(3650));
+        await store.PurgeExpiredAsync();
+        Assert.Equal(ChangeKind.Delete, (await store.ReadChangesAsync("p", 1)).Items.Single().Kind);
+    }
+
+    [Fact]
+    public async Task The_purge_drops_tombstones_past_the_retention_and_raises_the_oldest_resumable_revision()
+    {
+        var options = _db.Options();
+        options.TombstoneRetention = TimeSpan.FromMinutes(10);
+        await using var store = SqliteStore.Open(options);
+        options.TombstoneRetention = TimeSpan.Zero; // the store keeps its own copy
+
+        await store.PutAsync("p", "c", "a", "1");
+        await store.PutAsync("p", "c", "b", "1");
+        await store.DeleteAsync("p", "c", "a");                  // revision 3
+        _db.Clock.Advance(TimeSpan.FromMinutes(1));
+        await store.DeleteAsync("p", "c", "b");                  // revision 4
+        await store.PutAsync("p", "c", "a", "2");                // revision 5: the put removes a's tombstone
+        Assert.Equal(["delete r4 c/b", "put r5 c/a"], (await store.ReadChangesAsync("p", 2)).Items.Select(c => $"{c.Kind.ToString().ToLowerInvariant()} r{c.Revision} {c.Collection}/{c.Key}"));
+
+        // One millisecond before b's tombstone is due: kept. At the moment it is due: dropped, and resuming before revision 4 is refused.
+        _db.Clock.Advance(TimeSpan.FromMinutes(10) - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, await store.PurgeExpiredAsync());
+        Assert.Equal(1L, TombstoneCount());
+        _db.Clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, await store.PurgeExpiredAsync());
+        Assert.Equal(0L, TombstoneCount());
+        Assert.Equal(4, (await Assert.ThrowsAsync<ChangeFeedTruncatedException>(async () => await store.ReadChangesAsync("p", 3))).OldestResumableRevision);
+        Assert.Equal(["put r5 c/a"], (await store.ReadChangesAsync("p", 4)).Items.Select(c => $"put r{c.Revision} {c.Collection}/{c.Key}"));
+        Assert.Equal(5, (await store.ListPartitionsAsync()).Items.Single().Revision); // the purge took no revision
+
+        long TombstoneCount()
+        {
+            using var connection = _db.Connect();
+            return (long)TestDatabase.Scalar(connection, "SELECT count(*) FROM tombstones")!;
+        }
     }
 
     internal static async Task<List<string>> ListAll(IStore store, ListOptions options)

@@ -9,10 +9,15 @@ using Storage.Sqlite;
 //       increments of {"n":…} on keys chosen round-robin (with a little think time between the read
 //       and the write), retrying each on a version conflict, plus one IncrementSequenceAsync("hits")
 //       per increment. Prints "done conflicts=<retries>" and exits 0 when all are done.
+//   append <db> <partition> <stream> <count> <name>
+//       Prints "ready", waits for a line on stdin, then appends <count> events {"writer":<name>,"i":…}
+//       one at a time to one stream, each with the expected version it just read (and a little think
+//       time between the read and the append); on a version conflict it reads again and re-sends the
+//       same event (same id). Prints "done conflicts=<retries>" and exits 0 when all are appended.
 // (The kill -9 test uses tests/Storage.CrashWriter with --backend sqlite.)
 if (args.Length < 1)
 {
-    Console.Error.WriteLine("usage: increment <db> <partition> <count> <key>...");
+    Console.Error.WriteLine("usage: increment <db> <partition> <count> <key>... | append <db> <partition> <stream> <count> <name>");
     return 2;
 }
 
@@ -20,6 +25,8 @@ switch (args[0])
 {
     case "increment":
         return await Increment(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture), args[4..]);
+    case "append":
+        return await Append(args[1], args[2], args[3], int.Parse(args[4], CultureInfo.InvariantCulture), args[5]);
     default:
         Console.Error.WriteLine($"unknown command {args[0]}");
         return 2;
@@ -54,6 +61,37 @@ static async Task<int> Increment(string path, string partition, int count, strin
         }
 
         await store.IncrementSequenceAsync(partition, "hits");
+    }
+
+    Console.WriteLine($"done conflicts={conflicts}");
+    return 0;
+}
+
+static async Task<int> Append(string path, string partition, string stream, int count, string name)
+{
+    await using var store = SqliteStore.Open(new SqliteStoreOptions { Path = path, BusyTimeout = TimeSpan.FromSeconds(60) });
+    Console.WriteLine("ready");
+    Console.ReadLine();
+    var conflicts = 0;
+    for (var i = 0; i < count; i++)
+    {
+        var e = EventData.Create("Appended", $$"""{"writer":{{JsonSerializer.Serialize(name)}},"i":{{i}}}""");
+        while (true)
+        {
+            var version = (await store.ReadStreamAsync(partition, stream, new ReadStreamOptions { Backwards = true, Limit = 1 })).StreamVersion;
+
+            // Think time between the read and the append: the other processes may append meanwhile.
+            Thread.Sleep(i % 3);
+            try
+            {
+                await store.AppendAsync(partition, stream, [e], ExpectedStreamVersion.Exactly(version));
+                break;
+            }
+            catch (VersionConflictException)
+            {
+                conflicts++;
+            }
+        }
     }
 
     Console.WriteLine($"done conflicts={conflicts}");

@@ -150,7 +150,8 @@ public readonly record struct AppendPlan(AppendDecision Decision, long WindowFir
             return new(AppendDecision.Append, 0);
         }
 
-        return currentVersion >= position + eventCount
+        // Subtracted, not added: an expected version near long.MaxValue must not wrap around into a window.
+        return currentVersion - position >= eventCount
             ? new(AppendDecision.CompareStoredIds, position + 1)
             : new(AppendDecision.Conflict, 0);
     }

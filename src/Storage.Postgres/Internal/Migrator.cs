@@ -76,6 +76,12 @@ internal static class Migrator
             throw new UnsupportedFormatException(sql.MigrationsLocation, applied, Schema.LatestVersion);
         }
 
+        if (applied > 0)
+        {
+            // Later migrations follow the layout the store was created with, not today's options.
+            layout = layout with { HashPartitions = await ReadHashPartitionsAsync(connection, sql, cancellationToken).ConfigureAwait(false) };
+        }
+
         foreach (var migration in Schema.Migrations)
         {
             if (migration.Version <= applied)
@@ -92,13 +98,14 @@ internal static class Migrator
             Log.MigrationApplied(logger, migration.Version, migration.Description, sql.Schema);
         }
 
-        int hashPartitions;
-        using (var command = Command(connection, sql.GetMeta, P(Schema.MetaHashPartitions)))
-        {
-            hashPartitions = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long count ? (int)count : 0;
-        }
-
+        var hashPartitions = await ReadHashPartitionsAsync(connection, sql, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return hashPartitions;
+    }
+
+    private static async ValueTask<int> ReadHashPartitionsAsync(NpgsqlConnection connection, Sql sql, CancellationToken cancellationToken)
+    {
+        using var command = Command(connection, sql.GetMeta, P(Schema.MetaHashPartitions));
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long count ? (int)count : 0;
     }
 }

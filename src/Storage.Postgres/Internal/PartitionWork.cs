@@ -11,13 +11,46 @@ internal readonly record struct DocumentId(string Collection, string Key);
 /// </summary>
 internal sealed record DocumentRow(long Version, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset UpdatedAt = default, ReadOnlyMemory<byte> Value = default);
 
+/// <summary>An event the group appends: its stream version and the revision of the request that appended it.</summary>
+internal sealed record NewEvent(string Stream, long Version, long Revision, EventData Data);
+
+/// <summary>
+/// A stream as the group sees it: the stored version, the stored event ids read for retry checks
+/// (by version), and the events the group has appended so far.
+/// </summary>
+internal sealed class StreamState(long storedVersion)
+{
+    public long StoredVersion { get; } = storedVersion;
+
+    public Dictionary<long, Guid> StoredIds { get; } = [];
+
+    public List<NewEvent> Appended { get; } = [];
+
+    public long Version => StoredVersion + Appended.Count;
+
+    /// <summary>The ids at <paramref name="first"/> onwards: stored ones (read with the lock) or the group's own.</summary>
+    public Guid[] IdsFrom(long first, int count)
+    {
+        var ids = new Guid[count];
+        for (var i = 0; i < count; i++)
+        {
+            var version = first + i;
+            ids[i] = version > StoredVersion
+                ? Appended[(int)(version - StoredVersion - 1)].Data.Id
+                : StoredIds.TryGetValue(version, out var id) ? id : throw new InvalidOperationException($"The id of stored event {version} was not read.");
+        }
+
+        return ids;
+    }
+}
+
 /// <summary>
 /// The working state of one partition during a group commit, checked and applied in memory while the
 /// transaction holds the partition's row lock: each writer's request applies in turn (each all or
 /// nothing, each with its own result or exception), then the net change is written in one go. The
-/// same rules as the JSON backend's <c>PartitionBuilder</c>: conditions against the state before the
-/// batch, expired rows treated as absent but left in place unless a put overwrites them, and a
-/// revision only for a commit that changes something.
+/// same rules as the reference model: conditions and stream expectations against the state before
+/// the batch, expired rows treated as absent but left in place unless a put overwrites them, a
+/// tombstone for every live document deleted, and a revision only for a commit that changes something.
 /// </summary>
 internal sealed class PartitionWork
 {
@@ -26,7 +59,9 @@ internal sealed class PartitionWork
     private readonly Dictionary<DocumentId, DocumentRow?> _original;
     private readonly Dictionary<DocumentId, DocumentRow?> _current;
     private readonly Dictionary<string, long> _sequences;
-    private readonly HashSet<string> _changedSequences = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _sequenceRevisions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, StreamState> _streams;
+    private readonly Dictionary<DocumentId, long?> _tombstones = [];
     private readonly long _storedRevision;
     private long _revision;
     private bool _exists;
@@ -37,7 +72,8 @@ internal sealed class PartitionWork
     /// <param name="now">The store's clock, truncated.</param>
     /// <param name="documents">The stored rows (expired or not) of every document the group touches; documents without a row are absent.</param>
     /// <param name="sequences">The stored values of every sequence the group touches.</param>
-    public PartitionWork(string partition, long storedRevision, long revisionFloor, DateTimeOffset now, Dictionary<DocumentId, DocumentRow?> documents, Dictionary<string, long> sequences)
+    /// <param name="streams">Every stream the group appends to (version 0 when it does not exist), with the stored ids its appends may compare.</param>
+    public PartitionWork(string partition, long storedRevision, long revisionFloor, DateTimeOffset now, Dictionary<DocumentId, DocumentRow?> documents, Dictionary<string, long> sequences, Dictionary<string, StreamState> streams)
     {
         _partition = partition;
         _now = now;
@@ -48,6 +84,7 @@ internal sealed class PartitionWork
         _original = documents;
         _current = new Dictionary<DocumentId, DocumentRow?>(documents);
         _sequences = sequences;
+        _streams = streams;
     }
 
     /// <summary>The revision the partition continues from: its own, or the floor when it does not exist.</summary>
@@ -62,14 +99,33 @@ internal sealed class PartitionWork
     /// <summary>Whether the partition did not exist before the group.</summary>
     public bool IsNewPartition => _storedRevision == 0;
 
+    /// <summary>The time the group commits at.</summary>
+    public DateTimeOffset Now => _now;
+
     public CommitResult ApplyBatch(IReadOnlyList<WriteOperation> operations)
     {
-        // Check every condition against the state before the batch; nothing changes on a conflict.
+        // Check every condition and expectation against the state before the batch; nothing changes on a conflict.
         var live = new DocumentRow?[operations.Count];
+        var appends = new AppendDecision[operations.Count];
         var changes = false;
         for (var i = 0; i < operations.Count; i++)
         {
             var op = operations[i];
+            if (op.Kind == WriteOperationKind.Append)
+            {
+                var stream = _streams[op.Stream!];
+                var plan = AppendPlan.Create(op.ExpectedVersion, stream.Version, op.Events.Count);
+                var stored = plan.Decision == AppendDecision.CompareStoredIds ? stream.IdsFrom(plan.WindowFirst, op.Events.Count) : [];
+                appends[i] = plan.Resolve(op.ExpectedVersion, op.Events, stored);
+                if (appends[i] == AppendDecision.Conflict)
+                {
+                    throw new VersionConflictException(_partition, op.Stream!, op.ExpectedVersion, stream.Version, i);
+                }
+
+                changes |= appends[i] == AppendDecision.Append;
+                continue;
+            }
+
             live[i] = Live(_current[new DocumentId(op.Collection, op.Key)]);
             if (!op.Condition.IsSatisfiedBy(live[i]?.Version))
             {
@@ -82,8 +138,12 @@ internal sealed class PartitionWork
         var outcomes = new OperationOutcome[operations.Count];
         if (!changes)
         {
-            // Only deletes of missing documents: no revision is taken. A partition that does not exist has revision 0.
-            Array.Fill(outcomes, new OperationOutcome(false, null));
+            // Only deletes of missing documents and appends already stored: no revision is taken. A partition that does not exist has revision 0.
+            for (var i = 0; i < operations.Count; i++)
+            {
+                outcomes[i] = operations[i].Kind == WriteOperationKind.Append ? AlreadyStored(operations[i]) : new OperationOutcome(false, null);
+            }
+
             return new CommitResult(_exists ? _revision : 0, changed: false, outcomes);
         }
 
@@ -91,11 +151,18 @@ internal sealed class PartitionWork
         for (var i = 0; i < operations.Count; i++)
         {
             var op = operations[i];
+            if (op.Kind == WriteOperationKind.Append)
+            {
+                outcomes[i] = appends[i] == AppendDecision.AlreadyStored ? AlreadyStored(op) : Append(op, revision);
+                continue;
+            }
+
             var id = new DocumentId(op.Collection, op.Key);
             if (op.Kind == WriteOperationKind.Put)
             {
-                // A put over an expired document replaces it, with a fresh creation time.
+                // A put over an expired document replaces it, with a fresh creation time; a tombstone of the key goes.
                 _current[id] = new DocumentRow(revision, live[i]?.CreatedAt ?? _now, op.ExpiresAt, _now, op.Value);
+                _tombstones[id] = null;
                 outcomes[i] = new OperationOutcome(live[i] is not null, revision);
             }
             else
@@ -104,6 +171,7 @@ internal sealed class PartitionWork
                 if (live[i] is not null)
                 {
                     _current[id] = null;
+                    _tombstones[id] = revision;
                 }
 
                 outcomes[i] = new OperationOutcome(live[i] is not null, null);
@@ -118,8 +186,7 @@ internal sealed class PartitionWork
     {
         var value = Batches.AddToSequence(name, _sequences.GetValueOrDefault(name), delta);
         _sequences[name] = value;
-        _changedSequences.Add(name);
-        _revision++;
+        _sequenceRevisions[name] = ++_revision;
         HasChanges = _exists = true;
         return value;
     }
@@ -148,14 +215,72 @@ internal sealed class PartitionWork
         }
     }
 
-    /// <summary>The sequences to write, with their new values.</summary>
-    public IEnumerable<(string Name, long Value)> SequenceWrites()
+    /// <summary>The sequences to write, with their new values and the revisions of their last increments.</summary>
+    public IEnumerable<(string Name, long Value, long Revision)> SequenceWrites()
     {
-        foreach (var name in _changedSequences)
+        foreach (var (name, revision) in _sequenceRevisions)
         {
-            yield return (name, _sequences[name]);
+            yield return (name, _sequences[name], revision);
         }
     }
+
+    /// <summary>The tombstones to write: documents the group deleted last, with the revision of that delete.</summary>
+    public IEnumerable<(DocumentId Id, long Revision)> TombstoneWrites()
+    {
+        foreach (var (id, revision) in _tombstones)
+        {
+            if (revision is { } r)
+            {
+                yield return (id, r);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The tombstones to remove: documents the group put last that had no row before (a key with a row
+    /// has no tombstone: a delete removes the row as it writes one, a put removes it as it writes the row).
+    /// </summary>
+    public IEnumerable<DocumentId> TombstoneDeletes()
+    {
+        foreach (var (id, revision) in _tombstones)
+        {
+            if (revision is null && _original[id] is null)
+            {
+                yield return id;
+            }
+        }
+    }
+
+    /// <summary>The streams the group appended to, with their new versions.</summary>
+    public IEnumerable<(string Stream, long Version)> StreamWrites()
+    {
+        foreach (var (name, stream) in _streams)
+        {
+            if (stream.Appended.Count > 0)
+            {
+                yield return (name, stream.Version);
+            }
+        }
+    }
+
+    /// <summary>The events the group appended.</summary>
+    public IEnumerable<NewEvent> NewEvents() => _streams.Values.SelectMany(s => s.Appended);
+
+    private OperationOutcome Append(WriteOperation op, long revision)
+    {
+        var stream = _streams[op.Stream!];
+        var existed = stream.Version > 0;
+        foreach (var e in op.Events)
+        {
+            stream.Appended.Add(new NewEvent(op.Stream!, stream.Version + 1, revision, e));
+        }
+
+        return new OperationOutcome(existed, stream.Version);
+    }
+
+    // A recognized retry writes nothing and reports the version of the last of its events.
+    private OperationOutcome AlreadyStored(WriteOperation op)
+        => new(true, AppendPlan.AlreadyStoredVersion(op.ExpectedVersion, _streams[op.Stream!].Version, op.Events.Count));
 
     private DocumentRow? Live(DocumentRow? row) => row is not null && !Timestamps.IsExpired(row.ExpiresAt, _now) ? row : null;
 }

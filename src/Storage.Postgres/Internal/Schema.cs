@@ -7,7 +7,7 @@ internal sealed record Migration(int Version, string Description, Func<SchemaLay
 
 /// <summary>What the statements of a migration are written for: the quoted schema and the layout options.</summary>
 /// <param name="Quoted">The schema name, validated and double-quoted.</param>
-/// <param name="HashPartitions">0 for a plain documents table, else the number of hash partitions.</param>
+/// <param name="HashPartitions">0 for plain tables, else the number of hash partitions of the big tables (documents, events, tombstones).</param>
 internal sealed record SchemaLayout(string Quoted, int HashPartitions);
 
 /// <summary>
@@ -109,7 +109,90 @@ internal static class Schema
             ]);
             return statements;
         }),
+        new(2, "streams, events, tombstones; sequence revisions, oldest resumable revisions, documents by version", static layout =>
+        {
+            var s = layout.Quoted;
+            var statements = new List<string>
+            {
+                // The oldest revision a change-feed reader may resume after: a new partition's first
+                // revision, raised as tombstones are dropped. A partition written before tombstones
+                // were kept can only be resumed from its current revision (0 is the placeholder a
+                // partition's first commit replaces).
+                $"ALTER TABLE {s}.partitions ADD COLUMN oldest_resumable bigint NOT NULL DEFAULT 0",
+                $"UPDATE {s}.partitions SET oldest_resumable = revision",
+
+                // The revision of a sequence's last increment, for the change feed; unknown for older ones, so their partition's current revision.
+                $"ALTER TABLE {s}.sequences ADD COLUMN revision bigint NOT NULL DEFAULT 0",
+                $"UPDATE {s}.sequences q SET revision = p.revision FROM {s}.partitions p WHERE p.partition = q.partition",
+                $"ALTER TABLE {s}.sequences ALTER COLUMN revision DROP DEFAULT",
+
+                // The change feed reads a partition's documents by version.
+                $"CREATE INDEX documents_by_version ON {s}.documents (partition, version)",
+
+                // One row per stream: its last version (the row an append's expectation is checked against).
+                $"""
+                CREATE TABLE {s}.streams (
+                    partition text COLLATE "C" NOT NULL,
+                    stream    text COLLATE "C" NOT NULL,
+                    version   bigint NOT NULL CHECK (version >= 1),
+                    PRIMARY KEY (partition, stream)
+                )
+                """,
+
+                // Events are never changed. data and metadata are text like documents.value: the JSON byte for byte; no metadata is NULL.
+                $"""
+                CREATE TABLE {s}.events (
+                    partition    text COLLATE "C" NOT NULL,
+                    stream       text COLLATE "C" NOT NULL,
+                    version      bigint NOT NULL CHECK (version >= 1),
+                    revision     bigint NOT NULL CHECK (revision >= 1),
+                    event_id     uuid NOT NULL,
+                    type         text COLLATE "C" NOT NULL,
+                    data         text NOT NULL,
+                    metadata     text,
+                    committed_at timestamptz NOT NULL,
+                    PRIMARY KEY (partition, stream, version)
+                ){HashPartitioned(layout)}
+                """,
+
+                // What a delete of a live document leaves for the change feed, until a put of the key or a purge past the retention removes it.
+                $"""
+                CREATE TABLE {s}.tombstones (
+                    partition  text COLLATE "C" NOT NULL,
+                    collection text COLLATE "C" NOT NULL,
+                    key        text COLLATE "C" NOT NULL,
+                    revision   bigint NOT NULL CHECK (revision >= 1),
+                    deleted_at timestamptz NOT NULL,
+                    PRIMARY KEY (partition, collection, key)
+                ){HashPartitioned(layout)}
+                """,
+            };
+
+            statements.AddRange(HashPartitions(layout, "events"));
+            statements.AddRange(HashPartitions(layout, "tombstones"));
+            statements.AddRange(
+            [
+                $"CREATE INDEX events_by_revision ON {s}.events (partition, revision)",
+                $"CREATE INDEX tombstones_by_revision ON {s}.tombstones (partition, revision)",
+                $"CREATE INDEX tombstones_by_age ON {s}.tombstones (deleted_at)",
+            ]);
+            return statements;
+        }),
     ];
 
     public static int LatestVersion => Migrations[^1].Version;
+
+    /// <summary>The clause that makes a big table hash-partitioned on the partition key, when the layout asks for it.</summary>
+    private static string HashPartitioned(SchemaLayout layout) => layout.HashPartitions > 0 ? " PARTITION BY HASH (partition)" : string.Empty;
+
+    /// <summary>The tables <c>{table}_p0</c> … that hold a hash-partitioned table's rows.</summary>
+    private static IEnumerable<string> HashPartitions(SchemaLayout layout, string table)
+    {
+        for (var i = 0; i < layout.HashPartitions; i++)
+        {
+            yield return string.Create(
+                CultureInfo.InvariantCulture,
+                $"CREATE TABLE {layout.Quoted}.{table}_p{i} PARTITION OF {layout.Quoted}.{table} FOR VALUES WITH (MODULUS {layout.HashPartitions}, REMAINDER {i})");
+        }
+    }
 }

@@ -11,6 +11,9 @@ namespace Storage.Postgres.Internal;
 internal sealed class Sql
 {
     public const string Begin = "BEGIN";
+
+    /// <summary>Begins a read that sees one snapshot across several statements.</summary>
+    public const string BeginSnapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     public const string Commit = "COMMIT";
     public const string Rollback = "ROLLBACK";
 
@@ -41,6 +44,22 @@ internal sealed class Sql
         ReadSequences = $"""
             SELECT name, value FROM {s}.sequences WHERE partition = $1 COLLATE "C" AND name COLLATE "C" = ANY($2::text[])
             """;
+        ReadStreams = $"""
+            SELECT stream, version FROM {s}.streams WHERE partition = $1 COLLATE "C" AND stream COLLATE "C" = ANY($2::text[])
+            """;
+
+        // The stored ids an append compares with its own to recognize a retry: fixed version windows
+        // (appends that expect a version) and the last events of a stream (appends that expect any).
+        ReadEventIds = $"""
+            SELECT e.stream, e.version, e.event_id
+            FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS w(stream, first, last)
+            JOIN {s}.events e ON e.partition = $1 COLLATE "C" AND e.stream = w.stream COLLATE "C" AND e.version BETWEEN w.first AND w.last
+            UNION ALL
+            SELECT e.stream, e.version, e.event_id
+            FROM unnest($5::text[], $6::bigint[]) AS t(stream, count)
+            JOIN {s}.streams s ON s.partition = $1 COLLATE "C" AND s.stream = t.stream COLLATE "C"
+            JOIN {s}.events e ON e.partition = $1 COLLATE "C" AND e.stream = s.stream AND e.version > s.version - t.count
+            """;
         UpsertDocuments = $"""
             INSERT INTO {s}.documents AS d (partition, collection, key, value, version, created_at, updated_at, expires_at)
             SELECT $1, t.collection, t.key, t.value, t.version, t.created_at, t.updated_at, t.expires_at
@@ -55,17 +74,44 @@ internal sealed class Sql
             WHERE d.partition = $1 COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
             """;
         UpsertSequences = $"""
-            INSERT INTO {s}.sequences (partition, name, value)
-            SELECT $1, t.name, t.value FROM unnest($2::text[], $3::bigint[]) AS t(name, value)
-            ON CONFLICT (partition, name) DO UPDATE SET value = excluded.value
+            INSERT INTO {s}.sequences (partition, name, value, revision)
+            SELECT $1, t.name, t.value, t.revision FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS t(name, value, revision)
+            ON CONFLICT (partition, name) DO UPDATE SET value = excluded.value, revision = excluded.revision
             """;
-        SetRevision = $"UPDATE {s}.partitions SET revision = $2 WHERE partition = $1 COLLATE \"C\"";
+        UpsertTombstones = $"""
+            INSERT INTO {s}.tombstones (partition, collection, key, revision, deleted_at)
+            SELECT $1, t.collection, t.key, t.revision, $5 FROM unnest($2::text[], $3::text[], $4::bigint[]) AS t(collection, key, revision)
+            ON CONFLICT (partition, collection, key) DO UPDATE SET revision = excluded.revision, deleted_at = excluded.deleted_at
+            """;
+        DeleteTombstones = $"""
+            DELETE FROM {s}.tombstones d USING unnest($2::text[], $3::text[]) AS t(collection, key)
+            WHERE d.partition = $1 COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
+            """;
+        UpsertStreams = $"""
+            INSERT INTO {s}.streams (partition, stream, version)
+            SELECT $1, t.stream, t.version FROM unnest($2::text[], $3::bigint[]) AS t(stream, version)
+            ON CONFLICT (partition, stream) DO UPDATE SET version = excluded.version
+            """;
+
+        // No metadata travels as '' (never valid JSON) and is stored as NULL.
+        InsertEvents = $"""
+            INSERT INTO {s}.events (partition, stream, version, revision, event_id, type, data, metadata, committed_at)
+            SELECT $1, t.stream, t.version, t.revision, t.event_id, t.type, t.data, nullif(t.metadata, ''), $9
+            FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[])
+                AS t(stream, version, revision, event_id, type, data, metadata)
+            """;
+
+        // A partition's first commit replaces the placeholder's oldest resumable revision (0) with its first revision.
+        SetRevision = $"UPDATE {s}.partitions SET revision = $2, oldest_resumable = greatest(oldest_resumable, $3) WHERE partition = $1 COLLATE \"C\"";
         LogCommit = $"INSERT INTO {s}.commit_log (partition, operation_id, revision, result) VALUES ($1, $2, $3, $4)";
         PruneCommitLog = $"DELETE FROM {s}.commit_log WHERE partition = $1 COLLATE \"C\" AND committed_at < now() - interval '1 hour'";
 
         RaiseRevisionFloor = $"UPDATE {s}.storage_meta SET value = greatest(value, $1) WHERE key = '{Internal.Schema.MetaRevisionFloor}'";
         DeletePartitionDocuments = $"DELETE FROM {s}.documents WHERE partition = $1 COLLATE \"C\"";
         DeletePartitionSequences = $"DELETE FROM {s}.sequences WHERE partition = $1 COLLATE \"C\"";
+        DeletePartitionStreams = $"DELETE FROM {s}.streams WHERE partition = $1 COLLATE \"C\"";
+        DeletePartitionEvents = $"DELETE FROM {s}.events WHERE partition = $1 COLLATE \"C\"";
+        DeletePartitionTombstones = $"DELETE FROM {s}.tombstones WHERE partition = $1 COLLATE \"C\"";
         DeletePartitionCommitLog = $"DELETE FROM {s}.commit_log WHERE partition = $1 COLLATE \"C\"";
         DeletePartitionRow = $"DELETE FROM {s}.partitions WHERE partition = $1 COLLATE \"C\"";
 
@@ -79,6 +125,28 @@ internal sealed class Sql
             WHERE d.partition = t.partition AND d.collection = t.collection AND d.key = t.key AND d.expires_at <= $1
             """;
 
+        // Tombstone drops raise their partitions' oldest resumable revision, so they lock the partition
+        // rows first (in key order), as writers do, and then drop only those partitions' tombstones.
+        LockTombstonePartitions = $"""
+            SELECT partition FROM {s}.partitions
+            WHERE partition IN (SELECT partition FROM {s}.tombstones WHERE deleted_at <= $1 LIMIT $2)
+            ORDER BY partition COLLATE "C" FOR UPDATE
+            """;
+        DropTombstones = $"""
+            WITH dropped AS (
+                DELETE FROM {s}.tombstones d
+                USING (SELECT partition, collection, key FROM {s}.tombstones
+                       WHERE partition COLLATE "C" = ANY($2::text[]) AND deleted_at <= $1 LIMIT $3) t
+                WHERE d.partition = t.partition AND d.collection = t.collection AND d.key = t.key
+                RETURNING d.partition, d.revision
+            ), raised AS (
+                UPDATE {s}.partitions p SET oldest_resumable = greatest(p.oldest_resumable, r.revision)
+                FROM (SELECT partition, max(revision) AS revision FROM dropped GROUP BY partition) r
+                WHERE p.partition = r.partition
+            )
+            SELECT count(*) FROM dropped
+            """;
+
         GetDocument = $"""
             SELECT value, version, created_at, updated_at, expires_at FROM {s}.documents
             WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND key = $3 COLLATE "C" AND (expires_at IS NULL OR expires_at > $4)
@@ -87,6 +155,48 @@ internal sealed class Sql
         ListPartitions = $"""
             SELECT partition, revision FROM {s}.partitions
             WHERE partition > $1 COLLATE "C" AND revision > 0 ORDER BY partition COLLATE "C" LIMIT $2
+            """;
+
+        // Stream reads run in one snapshot (BeginSnapshot): the version, then the events of the range it gives.
+        ReadStreamVersion = $"SELECT version FROM {s}.streams WHERE partition = $1 COLLATE \"C\" AND stream = $2 COLLATE \"C\"";
+        ReadEvents = $"""
+            SELECT version, revision, event_id, type, data, metadata, committed_at FROM {s}.events
+            WHERE partition = $1 COLLATE "C" AND stream = $2 COLLATE "C" AND version BETWEEN $3 AND $4 ORDER BY version
+            """;
+        const string StreamColumns = "SELECT stream, version";
+        var streamFilter = $"FROM {s}.streams WHERE partition = $1 COLLATE \"C\" AND stream >= $2 COLLATE \"C\"";
+        ListStreamsAscending = $"{StreamColumns} {streamFilter} ORDER BY stream COLLATE \"C\" ASC LIMIT $3";
+        ListStreamsAscendingBounded = $"{StreamColumns} {streamFilter} AND stream < $4 COLLATE \"C\" ORDER BY stream COLLATE \"C\" ASC LIMIT $3";
+        ListStreamsDescending = $"{StreamColumns} {streamFilter} ORDER BY stream COLLATE \"C\" DESC LIMIT $3";
+        ListStreamsDescendingBounded = $"{StreamColumns} {streamFilter} AND stream < $4 COLLATE \"C\" ORDER BY stream COLLATE \"C\" DESC LIMIT $3";
+
+        // The change feed: the partition's revision and oldest resumable revision, then the candidates
+        // after $2 in feed order (revision; documents and tombstones by collection and key, then events
+        // by stream and version, then sequences by name), in the same snapshot. Each branch takes at
+        // most $4 in that order from its (partition, revision) index, so the merge sorts few rows.
+        ReadFeedPartition = $"SELECT revision, oldest_resumable FROM {s}.partitions WHERE partition = $1 COLLATE \"C\"";
+        ReadChanges = $"""
+            SELECT * FROM (
+                (SELECT version AS revision, 0 AS rank, collection, key, NULL::text AS stream, NULL::bigint AS stream_version, NULL::text AS name,
+                        value AS body, NULL::text AS metadata, NULL::uuid AS event_id, NULL::text AS type,
+                        created_at AS time1, updated_at AS time2, expires_at AS time3, NULL::bigint AS number
+                 FROM {s}.documents WHERE partition = $1 COLLATE "C" AND version > $2 AND (expires_at IS NULL OR expires_at > $3)
+                 ORDER BY version, collection COLLATE "C", key COLLATE "C" LIMIT $4)
+                UNION ALL
+                (SELECT revision, 0, collection, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+                 FROM {s}.tombstones WHERE partition = $1 COLLATE "C" AND revision > $2
+                 ORDER BY revision, collection COLLATE "C", key COLLATE "C" LIMIT $4)
+                UNION ALL
+                (SELECT revision, 1, NULL, NULL, stream, version, NULL, data, metadata, event_id, type, committed_at, NULL, NULL, NULL
+                 FROM {s}.events WHERE partition = $1 COLLATE "C" AND revision > $2
+                 ORDER BY revision, stream COLLATE "C", version LIMIT $4)
+                UNION ALL
+                (SELECT revision, 2, NULL, NULL, NULL, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, value
+                 FROM {s}.sequences WHERE partition = $1 COLLATE "C" AND revision > $2
+                 ORDER BY revision, name COLLATE "C" LIMIT $4)
+            ) c
+            ORDER BY c.revision, c.rank, c.collection COLLATE "C", c.key COLLATE "C", c.stream COLLATE "C", c.stream_version, c.name COLLATE "C"
+            LIMIT $4
             """;
 
         // Listings: [lower, upper) computed in code; the variants without $5 serve unbounded ranges.
@@ -126,6 +236,18 @@ internal sealed class Sql
 
     public string UpsertSequences { get; }
 
+    public string ReadStreams { get; }
+
+    public string ReadEventIds { get; }
+
+    public string UpsertTombstones { get; }
+
+    public string DeleteTombstones { get; }
+
+    public string UpsertStreams { get; }
+
+    public string InsertEvents { get; }
+
     public string SetRevision { get; }
 
     public string LogCommit { get; }
@@ -138,6 +260,12 @@ internal sealed class Sql
 
     public string DeletePartitionSequences { get; }
 
+    public string DeletePartitionStreams { get; }
+
+    public string DeletePartitionEvents { get; }
+
+    public string DeletePartitionTombstones { get; }
+
     public string DeletePartitionCommitLog { get; }
 
     public string DeletePartitionRow { get; }
@@ -147,6 +275,10 @@ internal sealed class Sql
     public string FindStoreCommits { get; }
 
     public string PurgeExpired { get; }
+
+    public string LockTombstonePartitions { get; }
+
+    public string DropTombstones { get; }
 
     public string GetDocument { get; }
 
@@ -161,6 +293,22 @@ internal sealed class Sql
     public string ListDescending { get; }
 
     public string ListDescendingBounded { get; }
+
+    public string ReadStreamVersion { get; }
+
+    public string ReadEvents { get; }
+
+    public string ListStreamsAscending { get; }
+
+    public string ListStreamsAscendingBounded { get; }
+
+    public string ListStreamsDescending { get; }
+
+    public string ListStreamsDescendingBounded { get; }
+
+    public string ReadFeedPartition { get; }
+
+    public string ReadChanges { get; }
 
     // Open and migrations: run once per open.
     public static string AdvisoryLock => "SELECT pg_advisory_xact_lock($1)";

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Npgsql;
-using NpgsqlTypes;
 using Storage.Internal;
 using static Storage.Postgres.Internal.Commands;
 
@@ -15,19 +14,16 @@ internal enum CommitStage
 
 /// <summary>
 /// The store's write transactions, one attempt at a time: a group of partition writes, a partition
-/// delete, a chunk of a purge. Each attempt is safe to repeat: it first resolves earlier attempts
-/// whose outcome was lost (listed in <c>unresolved</c>) through the commit log, under the same lock
-/// their transactions held.
+/// delete, a chunk of a purge (expired documents or old tombstones). Each attempt is safe to repeat:
+/// it first resolves earlier attempts whose outcome was lost (listed in <c>unresolved</c>) through
+/// the commit log, under the same lock their transactions held.
 /// </summary>
 internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost, Sql sql, TimeProvider time, bool relaxed, ILogger logger)
 {
     /// <summary>How long a write transaction may sit idle before the server ends it: bounds how long a lost client can hold a partition's lock.</summary>
     private const string IdleInTransactionTimeout = "30s";
 
-    /// <summary>Commit-log entries of a partition are pruned each time its revision passes a multiple of this.</summary>
-    private const int PruneEvery = 16;
-
-    /// <summary>How many expired documents one purge transaction removes at most.</summary>
+    /// <summary>How many expired documents (or old tombstones) one purge transaction removes at most.</summary>
     public const int PurgeChunk = 1000;
 
     private readonly NpgsqlDataSource _writer = writer;
@@ -45,199 +41,18 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     public long GroupCommits => Interlocked.Read(ref _groupCommits);
 
     /// <summary>
-    /// One attempt at a segment of puts, deletes and increments. First round trip: begin, lock the
+    /// One attempt at a segment of batches and increments. First round trip: begin, lock the
     /// partition's row, read its revision and the floor, ask the commit log whether an earlier attempt
-    /// whose outcome was lost did commit, and read every touched document and sequence. Then apply the
-    /// requests in memory, and in the second round trip write the net change, the commit-log entry
-    /// and COMMIT.
+    /// whose outcome was lost did commit, and read every touched document, sequence and stream. Then
+    /// apply the requests in memory, and in the second round trip write the net change, the
+    /// commit-log entry and COMMIT.
     /// </summary>
-    public async ValueTask<Attempt> TryCommitAsync(string partition, WriteRequest[] requests, List<Attempt> unresolved)
-    {
-        var ids = new HashSet<DocumentId>();
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var request in requests)
-        {
-            if (request is BatchRequest batch)
-            {
-                foreach (var op in batch.Operations)
-                {
-                    ids.Add(new DocumentId(op.Collection, op.Key));
-                }
-            }
-            else if (request is IncrementRequest increment)
-            {
-                names.Add(increment.Name);
-            }
-        }
+    public ValueTask<Attempt> TryCommitAsync(string partition, WriteRequest[] requests, List<Attempt> unresolved)
+        => RunLockedAsync(partition, new GroupCommitWrite(_sql, partition, requests, Timestamps.Now(_time)), unresolved);
 
-        var now = Timestamps.Now(_time);
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var open = false;
-        try
-        {
-            long storedRevision, floor;
-            Attempt? earlier;
-            var documents = new Dictionary<DocumentId, DocumentRow?>(ids.Count);
-            foreach (var id in ids)
-            {
-                documents.Add(id, null);
-            }
-
-            var sequences = new Dictionary<string, long>(StringComparer.Ordinal);
-            using (var batch = BeginLocked(connection, partition, unresolved))
-            {
-                var collections = new string[ids.Count];
-                var keys = new string[ids.Count];
-                var n = 0;
-                foreach (var id in ids)
-                {
-                    (collections[n], keys[n]) = (id.Collection, id.Key);
-                    n++;
-                }
-
-                batch.BatchCommands.Add(BatchCommand(_sql.ReadDocumentStates, P(partition), P(collections), P(keys)));
-                batch.BatchCommands.Add(BatchCommand(_sql.ReadSequences, P(partition), P(names.ToArray())));
-                await batch.PrepareAsync().ConfigureAwait(false);
-                open = true;
-                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-                await using var readerScope = reader.ConfigureAwait(false);
-                (storedRevision, floor, earlier) = await ReadLockedAsync(reader, unresolved).ConfigureAwait(false);
-                await reader.NextResultAsync().ConfigureAwait(false);
-                while (await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    var id = new DocumentId(reader.GetString(0), reader.GetString(1));
-                    documents[id] = new DocumentRow(reader.GetInt64(2), reader.GetFieldValue<DateTimeOffset>(3), reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4));
-                }
-
-                await reader.NextResultAsync().ConfigureAwait(false);
-                while (await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    sequences[reader.GetString(0)] = reader.GetInt64(1);
-                }
-            }
-
-            if (earlier is not null)
-            {
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return earlier;
-            }
-
-            var work = new PartitionWork(partition, storedRevision, floor, now, documents, sequences);
-            var attempt = new Attempt(Guid.CreateVersion7(), requests.Length);
-            for (var i = 0; i < requests.Length; i++)
-            {
-                try
-                {
-                    attempt.Results[i] = requests[i] switch
-                    {
-                        BatchRequest batch => work.ApplyBatch(batch.Operations),
-                        IncrementRequest increment => work.Increment(increment.Name, increment.Delta),
-                        _ => throw new InvalidOperationException("Unknown write request."),
-                    };
-                }
-                catch (Exception e) when (e is VersionConflictException or OverflowException)
-                {
-                    attempt.Errors[i] = e;
-                }
-            }
-
-            if (!work.HasChanges)
-            {
-                // Only conflicts and deletes of missing documents: nothing to write (the lock's placeholder row goes with the rollback).
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return attempt;
-            }
-
-            await InjectAsync(CommitStage.BeforeWrite, connection).ConfigureAwait(false);
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                AddDocumentWrites(batch, partition, work);
-                batch.BatchCommands.Add(BatchCommand(_sql.SetRevision, P(partition), P(work.Revision)));
-                batch.BatchCommands.Add(BatchCommand(_sql.LogCommit, P(partition), P(attempt.OperationId), P(work.Revision), P<long?>(null)));
-                // Whenever the revision passes a multiple of PruneEvery (a group may take several revisions at once).
-                if (work.Revision / PruneEvery != work.StartRevision / PruneEvery)
-                {
-                    batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(partition)));
-                }
-
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-                await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
-                open = false;
-            }
-
-            await InjectAsync(CommitStage.AfterCommit, connection).ConfigureAwait(false);
-            unresolved.Remove(attempt);
-            Interlocked.Increment(ref _groupCommits);
-            return attempt;
-        }
-        catch when (open)
-        {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
-        }
-    }
-
-    /// <summary>One attempt at deleting a partition: lock its row, then remove its documents, sequences, log and row, and raise the floor.</summary>
-    public async ValueTask<Attempt> TryDeletePartitionAsync(string partition, List<Attempt> unresolved)
-    {
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var open = false;
-        try
-        {
-            long storedRevision;
-            Attempt? earlier;
-            using (var batch = BeginLocked(connection, partition, unresolved))
-            {
-                await batch.PrepareAsync().ConfigureAwait(false);
-                open = true;
-                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-                await using var readerScope = reader.ConfigureAwait(false);
-                (storedRevision, _, earlier) = await ReadLockedAsync(reader, unresolved).ConfigureAwait(false);
-            }
-
-            var attempt = earlier ?? new Attempt(Guid.CreateVersion7(), 1);
-            if (earlier is not null || storedRevision == 0)
-            {
-                attempt.Results[0] ??= false;
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return attempt;
-            }
-
-            attempt.Results[0] = true;
-            await InjectAsync(CommitStage.BeforeWrite, connection).ConfigureAwait(false);
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                // The floor rises first: a partition created afterwards never reuses one of these versions.
-                batch.BatchCommands.Add(BatchCommand(_sql.RaiseRevisionFloor, P(storedRevision)));
-                batch.BatchCommands.Add(BatchCommand(_sql.DeletePartitionDocuments, P(partition)));
-                batch.BatchCommands.Add(BatchCommand(_sql.DeletePartitionSequences, P(partition)));
-                batch.BatchCommands.Add(BatchCommand(_sql.DeletePartitionCommitLog, P(partition)));
-                batch.BatchCommands.Add(BatchCommand(_sql.DeletePartitionRow, P(partition)));
-
-                // Logged under '' so that no trace of the forgotten key stays behind.
-                batch.BatchCommands.Add(BatchCommand(_sql.LogCommit, P(string.Empty), P(attempt.OperationId), P(storedRevision), P<long?>(1)));
-                batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(string.Empty)));
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-                await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
-                open = false;
-            }
-
-            await InjectAsync(CommitStage.AfterCommit, connection).ConfigureAwait(false);
-            unresolved.Remove(attempt);
-            Interlocked.Increment(ref _groupCommits);
-            return attempt;
-        }
-        catch when (open)
-        {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
-        }
-    }
+    /// <summary>One attempt at deleting a partition: lock its row, then remove everything it holds and its row, and raise the floor.</summary>
+    public ValueTask<Attempt> TryDeletePartitionAsync(string partition, List<Attempt> unresolved)
+        => RunLockedAsync(partition, new PartitionDeleteWrite(_sql, partition), unresolved);
 
     /// <summary>One attempt at purging up to <see cref="PurgeChunk"/> expired documents; purges serialize on a row of storage_meta.</summary>
     public async ValueTask<long> TryPurgeChunkAsync(DateTimeOffset now, List<Attempt> unresolved)
@@ -327,6 +142,131 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     }
 
     /// <summary>
+    /// One attempt at dropping up to <see cref="PurgeChunk"/> tombstones deleted at or before
+    /// <paramref name="cutoff"/>, raising their partitions' oldest resumable revision to the newest
+    /// dropped. It locks those partitions' rows first, as their writers do (a writer holding one
+    /// is waited for; the order rules out deadlocks). Repeating it is harmless, so it needs no
+    /// commit-log entry.
+    /// </summary>
+    /// <returns>How many tombstones it dropped.</returns>
+    public async ValueTask<long> TryDropTombstonesAsync(DateTimeOffset cutoff)
+    {
+        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        var open = false;
+        try
+        {
+            var partitions = new List<string>();
+            using (var batch = new NpgsqlBatch(connection))
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
+                AddTransactionSettings(batch);
+                batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
+                batch.BatchCommands.Add(BatchCommand(_sql.LockTombstonePartitions, P(cutoff), P(PurgeChunk)));
+                await batch.PrepareAsync().ConfigureAwait(false);
+                open = true;
+                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+                await using var readerScope = reader.ConfigureAwait(false);
+                await SkipSettingsAsync(reader).ConfigureAwait(false);
+                await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
+                await reader.NextResultAsync().ConfigureAwait(false);
+                while (await reader.ReadAsync().ConfigureAwait(false))
+                {
+                    partitions.Add(reader.GetString(0));
+                }
+            }
+
+            if (partitions.Count == 0)
+            {
+                await RollbackAsync(connection).ConfigureAwait(false);
+                open = false;
+                return 0;
+            }
+
+            long dropped;
+            using (var batch = new NpgsqlBatch(connection))
+            {
+                var drop = BatchCommand(_sql.DropTombstones, P(cutoff), P(partitions.ToArray()), P(PurgeChunk));
+                batch.BatchCommands.Add(drop);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+                await batch.PrepareAsync().ConfigureAwait(false);
+                dropped = (long)(await batch.ExecuteScalarAsync().ConfigureAwait(false))!;
+                open = false;
+            }
+
+            return dropped;
+        }
+        catch when (open)
+        {
+            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The transaction every partition write shares. Its first round trip takes the partition's lock
+    /// and resolves earlier attempts (<see cref="BeginLocked"/>) together with the write's own reads;
+    /// an earlier attempt that committed is the answer. Otherwise the write applies, and when it
+    /// changes something its writes, commit-log entry and COMMIT go in the second round trip.
+    /// </summary>
+    private async ValueTask<Attempt> RunLockedAsync(string partition, LockedWrite write, List<Attempt> unresolved)
+    {
+        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        var open = false;
+        try
+        {
+            long storedRevision, floor;
+            Attempt? earlier;
+            using (var batch = BeginLocked(connection, partition, unresolved))
+            {
+                write.AddReads(batch);
+                await batch.PrepareAsync().ConfigureAwait(false);
+                open = true;
+                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+                await using var readerScope = reader.ConfigureAwait(false);
+                (storedRevision, floor, earlier) = await ReadLockedAsync(reader, unresolved).ConfigureAwait(false);
+                await write.ReadAsync(reader).ConfigureAwait(false);
+            }
+
+            if (earlier is not null)
+            {
+                await RollbackAsync(connection).ConfigureAwait(false);
+                open = false;
+                return earlier;
+            }
+
+            var attempt = new Attempt(Guid.CreateVersion7(), write.Requests);
+            if (!write.Apply(storedRevision, floor, attempt))
+            {
+                // Nothing to write (the lock's placeholder row goes with the rollback).
+                await RollbackAsync(connection).ConfigureAwait(false);
+                open = false;
+                return attempt;
+            }
+
+            await InjectAsync(CommitStage.BeforeWrite, connection).ConfigureAwait(false);
+            using (var batch = new NpgsqlBatch(connection))
+            {
+                write.AddWrites(batch, attempt);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+                await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
+                open = false;
+            }
+
+            await InjectAsync(CommitStage.AfterCommit, connection).ConfigureAwait(false);
+            unresolved.Remove(attempt);
+            Interlocked.Increment(ref _groupCommits);
+            return attempt;
+        }
+        catch when (open)
+        {
+            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The first statements of every partition write: BEGIN, the transaction's settings, the lock on
     /// the partition's row (inserting a placeholder with revision 0 when the partition does not exist:
     /// an insert waits for any other transaction creating the same row), the partition's revision and
@@ -392,43 +332,6 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         if (_relaxed)
         {
             await reader.NextResultAsync().ConfigureAwait(false);
-        }
-    }
-
-    private void AddDocumentWrites(NpgsqlBatch batch, string partition, PartitionWork work)
-    {
-        var upserts = work.Upserts().ToList();
-        if (upserts.Count > 0)
-        {
-            var collections = new string[upserts.Count];
-            var keys = new string[upserts.Count];
-            var values = new ReadOnlyMemory<byte>[upserts.Count];
-            var versions = new long[upserts.Count];
-            var created = new DateTimeOffset[upserts.Count];
-            var updated = new DateTimeOffset[upserts.Count];
-            var expires = new DateTimeOffset?[upserts.Count];
-            for (var i = 0; i < upserts.Count; i++)
-            {
-                var (id, row) = upserts[i];
-                (collections[i], keys[i], values[i], versions[i], created[i], updated[i], expires[i]) =
-                    (id.Collection, id.Key, row.Value, row.Version, row.CreatedAt, row.UpdatedAt, row.ExpiresAt);
-            }
-
-            // The values go to the text column as their UTF-8 bytes, unchanged.
-            var text = new NpgsqlParameter<ReadOnlyMemory<byte>[]> { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
-            batch.BatchCommands.Add(BatchCommand(_sql.UpsertDocuments, P(partition), P(collections), P(keys), text, P(versions), P(created), P(updated), P(expires)));
-        }
-
-        var deletes = work.Deletes().ToList();
-        if (deletes.Count > 0)
-        {
-            batch.BatchCommands.Add(BatchCommand(_sql.DeleteDocuments, P(partition), P(deletes.ConvertAll(d => d.Collection).ToArray()), P(deletes.ConvertAll(d => d.Key).ToArray())));
-        }
-
-        var sequences = work.SequenceWrites().ToList();
-        if (sequences.Count > 0)
-        {
-            batch.BatchCommands.Add(BatchCommand(_sql.UpsertSequences, P(partition), P(sequences.ConvertAll(s => s.Name).ToArray()), P(sequences.ConvertAll(s => s.Value).ToArray())));
         }
     }
 

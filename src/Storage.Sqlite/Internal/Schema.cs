@@ -67,6 +67,64 @@ internal static class Schema
             "INSERT INTO storage_meta (key, value) VALUES ('revision_floor', 0)",
             $"PRAGMA application_id = {ApplicationId}",
         ]),
+        new(2, "streams and the change feed: streams, events, tombstones, sequence revisions, oldest resumable revision",
+        [
+            // A stream exists from its first event; version is the version of its last event.
+            """
+            CREATE TABLE streams (
+                partition TEXT NOT NULL COLLATE BINARY,
+                stream    TEXT NOT NULL COLLATE BINARY,
+                version   INTEGER NOT NULL CHECK (version >= 1),
+                PRIMARY KEY (partition, stream)
+            ) STRICT, WITHOUT ROWID
+            """,
+
+            // Events are never changed. data and metadata are the JSON text as appended (metadata NULL: none).
+            """
+            CREATE TABLE events (
+                partition    TEXT NOT NULL COLLATE BINARY,
+                stream       TEXT NOT NULL COLLATE BINARY,
+                version      INTEGER NOT NULL CHECK (version >= 1),
+                revision     INTEGER NOT NULL CHECK (revision >= 1),
+                event_id     TEXT NOT NULL CHECK (length(event_id) = 36),
+                type         TEXT NOT NULL,
+                data         TEXT NOT NULL,
+                metadata     TEXT,
+                committed_at INTEGER NOT NULL,
+                PRIMARY KEY (partition, stream, version)
+            ) STRICT, WITHOUT ROWID
+            """,
+
+            // The change feed reads each table by (partition, revision); in a WITHOUT ROWID table the
+            // index entries end with the primary key, so they are also in the feed's order inside a revision.
+            "CREATE INDEX events_by_revision ON events (partition, revision)",
+
+            // A deleted document, until a put of the same key or the purge past the retention drops it.
+            """
+            CREATE TABLE tombstones (
+                partition  TEXT NOT NULL COLLATE BINARY,
+                collection TEXT NOT NULL COLLATE BINARY,
+                key        TEXT NOT NULL COLLATE BINARY,
+                revision   INTEGER NOT NULL CHECK (revision >= 1),
+                deleted_at INTEGER NOT NULL,
+                PRIMARY KEY (partition, collection, key)
+            ) STRICT, WITHOUT ROWID
+            """,
+            "CREATE INDEX tombstones_by_revision ON tombstones (partition, revision)",
+            "CREATE INDEX tombstones_by_deletion ON tombstones (deleted_at)",
+            "CREATE INDEX documents_by_version ON documents (partition, version)",
+
+            // The revision of a sequence's last increment. The history before this migration is
+            // unknown: existing sequences take their partition's current revision.
+            "ALTER TABLE sequences ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+            "UPDATE sequences SET revision = coalesce((SELECT p.revision FROM partitions AS p WHERE p.partition = sequences.partition), 0)",
+            "CREATE INDEX sequences_by_revision ON sequences (partition, revision)",
+
+            // The oldest revision a feed reader may resume after. Deletes before this migration left no
+            // tombstones, so existing partitions can only be resumed from their current revision.
+            "ALTER TABLE partitions ADD COLUMN oldest_resumable INTEGER NOT NULL DEFAULT 0",
+            "UPDATE partitions SET oldest_resumable = revision",
+        ]),
     ];
 
     public static int CurrentVersion(IReadOnlyList<Migration> migrations) => migrations.Count == 0 ? 0 : migrations[^1].Version;

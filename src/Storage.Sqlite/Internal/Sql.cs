@@ -4,6 +4,9 @@ namespace Storage.Sqlite.Internal;
 internal static class Sql
 {
     public static readonly Statement BeginImmediate = new("BEGIN IMMEDIATE");
+
+    /// <summary>A read transaction: its first statement takes a snapshot that every later one sees (WAL mode).</summary>
+    public static readonly Statement BeginRead = new("BEGIN DEFERRED");
     public static readonly Statement Commit = new("COMMIT");
     public static readonly Statement Rollback = new("ROLLBACK");
     public static readonly Statement Savepoint = new("SAVEPOINT request");
@@ -29,8 +32,14 @@ internal static class Sql
 
     // Partitions.
     public static readonly Statement GetPartitionRevision = new("SELECT revision FROM partitions WHERE partition = @partition", "@partition");
+    public static readonly Statement GetPartitionFeedState = new("SELECT revision, oldest_resumable FROM partitions WHERE partition = @partition", "@partition");
+
+    /// <summary>Sets a partition's revision; a new partition starts at it, so its first revision is also the oldest a feed reader can resume after.</summary>
     public static readonly Statement SetPartitionRevision = new(
-        "INSERT INTO partitions (partition, revision) VALUES (@partition, @revision) ON CONFLICT (partition) DO UPDATE SET revision = excluded.revision",
+        """
+        INSERT INTO partitions (partition, revision, oldest_resumable) VALUES (@partition, @revision, @revision)
+        ON CONFLICT (partition) DO UPDATE SET revision = excluded.revision
+        """,
         "@partition",
         "@revision");
     public static readonly Statement ListPartitions = new(
@@ -39,6 +48,9 @@ internal static class Sql
         "UPDATE storage_meta SET value = @revision WHERE key = 'revision_floor' AND value < @revision", "@revision");
     public static readonly Statement DeletePartitionDocuments = new("DELETE FROM documents WHERE partition = @partition", "@partition");
     public static readonly Statement DeletePartitionSequences = new("DELETE FROM sequences WHERE partition = @partition", "@partition");
+    public static readonly Statement DeletePartitionStreams = new("DELETE FROM streams WHERE partition = @partition", "@partition");
+    public static readonly Statement DeletePartitionEvents = new("DELETE FROM events WHERE partition = @partition", "@partition");
+    public static readonly Statement DeletePartitionTombstones = new("DELETE FROM tombstones WHERE partition = @partition", "@partition");
     public static readonly Statement DeletePartition = new("DELETE FROM partitions WHERE partition = @partition", "@partition");
 
     // Documents.
@@ -82,6 +94,120 @@ internal static class Sql
 
     public static readonly Statement PurgeExpired = new("DELETE FROM documents WHERE expires_at <= @now", "@now");
 
+    // Tombstones.
+    public static readonly Statement PutTombstone = new(
+        """
+        INSERT INTO tombstones (partition, collection, key, revision, deleted_at) VALUES (@partition, @collection, @key, @revision, @deleted_at)
+        ON CONFLICT (partition, collection, key) DO UPDATE SET revision = excluded.revision, deleted_at = excluded.deleted_at
+        """,
+        "@partition",
+        "@collection",
+        "@key",
+        "@revision",
+        "@deleted_at");
+
+    public static readonly Statement DeleteTombstone = new(
+        "DELETE FROM tombstones WHERE partition = @partition AND collection = @collection AND key = @key", "@partition", "@collection", "@key");
+
+    /// <summary>Before the purge drops tombstones: each partition's oldest resumable revision rises to the newest tombstone it loses.</summary>
+    public static readonly Statement RaiseOldestResumable = new(
+        """
+        UPDATE partitions SET oldest_resumable = max(partitions.oldest_resumable, dropped.revision)
+        FROM (SELECT partition, max(revision) AS revision FROM tombstones WHERE deleted_at <= @cutoff GROUP BY partition) AS dropped
+        WHERE partitions.partition = dropped.partition
+        """,
+        "@cutoff");
+
+    public static readonly Statement PurgeTombstones = new("DELETE FROM tombstones WHERE deleted_at <= @cutoff", "@cutoff");
+
+    // Streams. Event data and metadata are bound as UTF-8 bytes and cast to TEXT, like document values.
+    public static readonly Statement GetStreamVersion = new(
+        "SELECT version FROM streams WHERE partition = @partition AND stream = @stream", "@partition", "@stream");
+
+    public static readonly Statement SetStreamVersion = new(
+        "INSERT INTO streams (partition, stream, version) VALUES (@partition, @stream, @version) ON CONFLICT (partition, stream) DO UPDATE SET version = excluded.version",
+        "@partition",
+        "@stream",
+        "@version");
+
+    public static readonly Statement GetEventIds = new(
+        "SELECT event_id FROM events WHERE partition = @partition AND stream = @stream AND version BETWEEN @first AND @last ORDER BY version",
+        "@partition",
+        "@stream",
+        "@first",
+        "@last");
+
+    public static readonly Statement InsertEvent = new(
+        """
+        INSERT INTO events (partition, stream, version, revision, event_id, type, data, metadata, committed_at)
+        VALUES (@partition, @stream, @version, @revision, @event_id, @type, CAST(@data AS TEXT), CAST(@metadata AS TEXT), @committed_at)
+        """,
+        "@partition",
+        "@stream",
+        "@version",
+        "@revision",
+        "@event_id",
+        "@type",
+        "@data",
+        "@metadata",
+        "@committed_at");
+
+    public static readonly Statement ReadEvents = new(
+        """
+        SELECT version, revision, event_id, type, data, metadata, committed_at FROM events
+        WHERE partition = @partition AND stream = @stream AND version BETWEEN @first AND @last ORDER BY version
+        """,
+        "@partition",
+        "@stream",
+        "@first",
+        "@last");
+
+    private const string ListStreamsFilter = "SELECT stream, version FROM streams WHERE partition = @partition AND stream >= @lower";
+
+    public static readonly Statement ListStreamsAscending = new(
+        $"{ListStreamsFilter} ORDER BY stream ASC LIMIT @limit", "@partition", "@lower", "@limit");
+
+    public static readonly Statement ListStreamsAscendingBounded = new(
+        $"{ListStreamsFilter} AND stream < @upper ORDER BY stream ASC LIMIT @limit", "@partition", "@lower", "@upper", "@limit");
+
+    public static readonly Statement ListStreamsDescending = new(
+        $"{ListStreamsFilter} ORDER BY stream DESC LIMIT @limit", "@partition", "@lower", "@limit");
+
+    public static readonly Statement ListStreamsDescendingBounded = new(
+        $"{ListStreamsFilter} AND stream < @upper ORDER BY stream DESC LIMIT @limit", "@partition", "@lower", "@upper", "@limit");
+
+    /// <summary>
+    /// The change feed's candidates after a revision, in feed order (ChangeFeedQuery.Order): live
+    /// documents by version, tombstones, events and sequences by revision; inside a revision, documents
+    /// (puts and deletes) by collection and key, then events by stream and version, then sequences by
+    /// name. Each arm reads its table's (partition, revision) index, and the arms are merged in order,
+    /// so the query reads about as many rows as it returns. BINARY order is code-point order.
+    /// Columns: kind (<see cref="ChangeKind"/>), revision, rank, collection, key, stream, number (event
+    /// version), name (sequence), body (document value or event data), created_at or committed_at,
+    /// updated_at, expires_at, event_id, type, metadata, sequence value.
+    /// </summary>
+    public static readonly Statement ReadChanges = new(
+        """
+        SELECT 1 AS kind, version AS revision, 0 AS rank, collection, key, NULL AS stream, NULL AS number, NULL AS name,
+               value AS body, created_at AS at, updated_at, expires_at, NULL AS event_id, NULL AS type, NULL AS metadata, NULL AS value
+        FROM documents WHERE partition = @partition AND version > @after AND (expires_at IS NULL OR expires_at > @now)
+        UNION ALL
+        SELECT 2, revision, 0, collection, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM tombstones WHERE partition = @partition AND revision > @after
+        UNION ALL
+        SELECT 3, revision, 1, NULL, NULL, stream, version, NULL, data, committed_at, NULL, NULL, event_id, type, metadata, NULL
+        FROM events WHERE partition = @partition AND revision > @after
+        UNION ALL
+        SELECT 4, revision, 2, NULL, NULL, NULL, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, value
+        FROM sequences WHERE partition = @partition AND revision > @after
+        ORDER BY revision, rank, collection, key, stream, number, name
+        LIMIT @limit
+        """,
+        "@partition",
+        "@after",
+        "@now",
+        "@limit");
+
     // Listings: the bounds are computed in code (code-point order = the BINARY order of UTF-8 text);
     // @lower is inclusive, @upper exclusive, and the variants without @upper serve unbounded ranges.
     private const string ListColumns = "SELECT key, value, version, created_at, updated_at, expires_at FROM documents";
@@ -103,8 +229,12 @@ internal static class Sql
     // Sequences.
     public static readonly Statement GetSequence = new("SELECT value FROM sequences WHERE partition = @partition AND name = @name", "@partition", "@name");
     public static readonly Statement SetSequence = new(
-        "INSERT INTO sequences (partition, name, value) VALUES (@partition, @name, @value) ON CONFLICT (partition, name) DO UPDATE SET value = excluded.value",
+        """
+        INSERT INTO sequences (partition, name, value, revision) VALUES (@partition, @name, @value, @revision)
+        ON CONFLICT (partition, name) DO UPDATE SET value = excluded.value, revision = excluded.revision
+        """,
         "@partition",
         "@name",
-        "@value");
+        "@value",
+        "@revision");
 }

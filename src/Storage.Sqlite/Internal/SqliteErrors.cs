@@ -33,6 +33,8 @@ internal static class SqliteErrors
 
     public static string WrongEncodingReason(string encoding) => F("the database's text encoding is {0}; Storage stores keys and values as UTF-8 text (PRAGMA encoding = 'UTF-8') so that keys sort in code-point order", encoding);
 
+    public static string BadEventIdReason(string stream, string text) => F("table events: an event of stream '{0}' has the id '{1}', which is not a GUID in the 'D' form", stream, text);
+
     public static string IntegrityCheckFailed(string report) => F("PRAGMA integrity_check reported: {0}", report);
 
     public static string NotWal(string path, string mode) => F("The database '{0}' could not be switched to WAL mode (journal_mode is '{1}'); it must be on a local filesystem that supports shared memory.", path, mode);

@@ -272,7 +272,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
                     }
                 }
 
-                foreach (var (key, tombstone) in state.Tombstones.Where(t => t.Value.DeletedAt + _tombstoneRetention <= now).ToList())
+                foreach (var (key, tombstone) in state.Tombstones.Where(t => now - t.Value.DeletedAt >= _tombstoneRetention).ToList())
                 {
                     state.Tombstones.Remove(key);
                     state.OldestResumable = Math.Max(state.OldestResumable, tombstone.Revision);

@@ -34,6 +34,9 @@ internal static class FaultScenarios
 
     public const string Ids = "ids";
 
+    /// <summary>A stream of <see cref="Alice"/> with two events after the setup.</summary>
+    public const string Audit = "audit";
+
     public static SnapshotScope Scope { get; } = new([Alice, Bob, Carol, Odd, Long], [Notes, After], [Ids]);
 
     public static IReadOnlyList<FaultScenario> All { get; } =
@@ -48,6 +51,14 @@ internal static class FaultScenarios
             WriteOperation.Delete(Notes, "n2"),
         ]).AsTask()),
         new("partition-delete", Bob, Setup, async s => Assert.True(await s.DeletePartitionAsync(Bob))),
+        new("append", Alice, Setup, s => s.CommitAsync(Alice, [WriteOperation.Append(Audit, [Event(3), Event(4, metadata: "null")], ExpectedStreamVersion.Exactly(2))]).AsTask()),
+        new("append-creating-a-partition", Carol, Setup, s => s.CommitAsync(Carol, [WriteOperation.Append(Audit, [Event(5)], ExpectedStreamVersion.NoStream)]).AsTask()),
+        new("batch-with-appends", Alice, Setup, s => s.CommitAsync(Alice, [
+            WriteOperation.Put(Notes, "n1", """{"n1":"with events"}""", WriteCondition.MustMatchVersion(1)),
+            WriteOperation.Append(Audit, [Event(6), Event(7)], ExpectedStreamVersion.Exactly(2)),
+            WriteOperation.Delete(Notes, "n2"),
+            WriteOperation.Append("log", [Event(8)], ExpectedStreamVersion.NoStream),
+        ]).AsTask()),
         new("sequence-increment", Alice, Setup, s => s.IncrementSequenceAsync(Alice, Ids, 5).AsTask()),
         new("sequence-increment-creating-a-partition", Carol, Setup, s => s.IncrementSequenceAsync(Carol, Ids).AsTask()),
     ];
@@ -65,5 +76,12 @@ internal static class FaultScenarios
         await store.IncrementSequenceAsync(Bob, Ids);
         await store.PutAsync(Odd, Notes, "o1", """{"o1":1}""");
         await store.PutAsync(Long, Notes, "l1", """{"l1":1}""");
+        await store.CommitAsync(Alice, [WriteOperation.Append(Audit, [Event(1, metadata: """{"by":"setup"}"""), Event(2)], ExpectedStreamVersion.NoStream)]);
+        await store.PutAsync(Alice, Notes, "gone", """{"gone":1}""");
+        await store.DeleteAsync(Alice, Notes, "gone");
     }
+
+    /// <summary>An event with a fixed id, so every run of a scenario writes the same bytes.</summary>
+    public static EventData Event(int n, string? metadata = null)
+        => EventData.Create("noted", $$"""{"n":{{n}},"pad":"{{new string('e', 40 * n)}}"}""", metadata, new Guid($"00000000-0000-7000-8000-{n:D12}"));
 }

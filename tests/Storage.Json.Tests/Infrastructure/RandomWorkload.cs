@@ -15,7 +15,8 @@ internal sealed record WorkloadRun(string Landed, IReadOnlyList<string> Violatio
 
 /// <summary>
 /// Seeded random sequences of every kind of write — puts with and without conditions and expiry,
-/// batches of puts and deletes, deletes, partition deletes, sequence increments — over a few
+/// batches of puts and deletes (some with a stream append), stream appends, deletes, partition
+/// deletes, sequence increments — over a few
 /// partitions, run once without faults to learn the state after each write, then again with a
 /// power loss or an I/O error at a random file-layer call.
 /// </summary>
@@ -24,6 +25,7 @@ internal sealed class RandomWorkload
     private static readonly string[] s_partitions = [FaultScenarios.Alice, FaultScenarios.Bob, FaultScenarios.Odd, FaultScenarios.Long];
     private static readonly string[] s_collections = [FaultScenarios.Notes, "tasks"];
     private static readonly string[] s_keys = ["a", "b", "c", "é/../1"];
+    private static readonly string[] s_streams = ["audit", "é/log"];
 
     private readonly IReadOnlyList<WorkloadOp> _ops;
     private readonly Random _random;
@@ -201,8 +203,13 @@ internal sealed class RandomWorkload
             var targets = s_collections.SelectMany(c => s_keys.Select(k => (Collection: c, Key: k))).OrderBy(_ => _random.Next()).Take(_random.Next(2, 5)).ToList();
             var operations = targets.Select(t => _random.Next(3) == 0
                 ? WriteOperation.Delete(t.Collection, t.Key)
-                : WriteOperation.Put(t.Collection, t.Key, value)).ToArray();
-            return Write($"batch of {operations.Length} in {partition}", partition, operations);
+                : WriteOperation.Put(t.Collection, t.Key, value)).ToList();
+            if (_random.Next(3) == 0)
+            {
+                operations.Insert(_random.Next(operations.Count + 1), NextAppend(index));
+            }
+
+            return Write($"batch of {operations.Count} in {partition}{(operations.Any(o => o.Kind == WriteOperationKind.Append) ? " with an append" : string.Empty)}", partition, [.. operations]);
         }
 
         if (dice < 80)
@@ -215,8 +222,33 @@ internal sealed class RandomWorkload
             return new WorkloadOp($"delete partition {partition}", async store => await store.DeletePartitionAsync(partition));
         }
 
+        if (dice < 93)
+        {
+            var append = NextAppend(index);
+            return Write($"append {append.Events.Count} to {partition}/{append.Stream} expecting {append.ExpectedVersion}", partition, append);
+        }
+
         var delta = _random.Next(1, 4);
         return new WorkloadOp($"increment {partition}/{FaultScenarios.Ids} by {delta}", async store => await store.IncrementSequenceAsync(partition, FaultScenarios.Ids, delta));
+    }
+
+    /// <summary>An append of 1–3 events with ids from the seed (so a retry of an earlier append is recognized the same way in every run).</summary>
+    private WriteOperation NextAppend(int index)
+    {
+        var events = Enumerable.Range(0, _random.Next(1, 4)).Select(i =>
+        {
+            var id = new byte[16];
+            _random.NextBytes(id);
+            id[0] |= 1;
+            return EventData.Create("op" + index, $$"""{"op":{{index}},"event":{{i}},"pad":"{{new string('y', _random.Next(200))}}"}""", _random.Next(3) == 0 ? """{"meta":true}""" : null, new Guid(id));
+        }).ToList();
+        var expected = _random.Next(3) switch
+        {
+            0 => ExpectedStreamVersion.Any,
+            1 => ExpectedStreamVersion.NoStream,
+            _ => ExpectedStreamVersion.Exactly(_random.Next(1, 7)),
+        };
+        return WriteOperation.Append(Pick(s_streams), events, expected);
     }
 
     private static WorkloadOp Write(string description, string partition, params WriteOperation[] operations) => new(description, async store =>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 
 namespace Storage.Json.Tests.Infrastructure;
 
@@ -6,7 +7,7 @@ namespace Storage.Json.Tests.Infrastructure;
 /// <param name="Partitions">Partitions to read even if the partition listing misses them.</param>
 /// <param name="Collections">Collections to list in each partition.</param>
 /// <param name="Sequences">Sequences to read in each partition.</param>
-/// <param name="IncludePartitionList">Whether the partition listing (keys and revisions) is part of the snapshot.</param>
+/// <param name="IncludePartitionList">Whether the partition listing (keys and revisions) and each partition's change feed (which shows every collection) are part of the snapshot.</param>
 internal sealed record SnapshotScope(IReadOnlyList<string> Partitions, IReadOnlyList<string> Collections, IReadOnlyList<string> Sequences, bool IncludePartitionList = true)
 {
     /// <summary>The same scope without the partition listing and without some collections.</summary>
@@ -19,8 +20,9 @@ internal sealed record SnapshotScope(IReadOnlyList<string> Partitions, IReadOnly
 
 /// <summary>
 /// Everything a store shows through <see cref="IStore"/> in a scope — partitions with revisions,
-/// documents with versions, timestamps and exact values, sequences — as sorted lines, so two
-/// states compare with <c>==</c> and differ with a readable diff.
+/// documents with versions, timestamps and exact values, sequences, every stream with all its
+/// events, and each partition's change feed from the start (tombstones and sequence revisions
+/// included) — as sorted lines, so two states compare with <c>==</c> and differ with a readable diff.
 /// </summary>
 internal sealed class StoreSnapshot : IEquatable<StoreSnapshot>
 {
@@ -71,6 +73,41 @@ internal sealed class StoreSnapshot : IEquatable<StoreSnapshot>
                     lines.Add($"seq {partition} {sequence} {value}");
                 }
             }
+
+            token = null;
+            do
+            {
+                var page = await store.ListStreamsAsync(partition, new ListOptions { ContinuationToken = token, Limit = StoreLimits.MaxPageSize });
+                foreach (var stream in page.Items)
+                {
+                    lines.Add($"stream {partition} {stream.Stream} v{stream.Version}");
+                    long? from = 1;
+                    while (from is not null)
+                    {
+                        var events = await store.ReadStreamAsync(partition, stream.Stream, new ReadStreamOptions { FromVersion = from, Limit = StoreLimits.MaxPageSize });
+                        lines.AddRange(events.Items.Select(Describe));
+                        from = events.NextVersion;
+                    }
+                }
+
+                token = page.ContinuationToken;
+            }
+            while (token is not null);
+
+            if (scope.IncludePartitionList)
+            {
+                long after = 0;
+                ChangePage changes;
+                do
+                {
+                    changes = await store.ReadChangesAsync(partition, after, StoreLimits.MaxPageSize);
+                    lines.AddRange(changes.Items.Select(c => $"feed {partition} {Describe(c)}"));
+                    after = changes.LastRevision;
+                }
+                while (changes.HasMore);
+
+                lines.Add($"feed {partition} up to rev {after}");
+            }
         }
 
         lines.Sort(StringComparer.Ordinal);
@@ -81,6 +118,20 @@ internal sealed class StoreSnapshot : IEquatable<StoreSnapshot>
     public static string Describe(StoredDocument document) => string.Create(
         CultureInfo.InvariantCulture,
         $"doc {document.Partition} {document.Collection} {document.Key} v{document.Version} created {document.CreatedAt.ToUnixTimeMilliseconds()} updated {document.UpdatedAt.ToUnixTimeMilliseconds()} expires {document.ExpiresAt?.ToUnixTimeMilliseconds()} {document.GetJsonText()}");
+
+    /// <summary>The line that stands for one event.</summary>
+    public static string Describe(StoredEvent e) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"event {e.Partition} {e.Stream} v{e.Version} r{e.Revision} {e.Id} {e.Type} committed {e.CommittedAt.ToUnixTimeMilliseconds()} {e.GetJsonText()} meta {(e.Metadata.IsEmpty ? "none" : Encoding.UTF8.GetString(e.Metadata.Span))}");
+
+    /// <summary>What one change of the feed says.</summary>
+    public static string Describe(Change change) => change.Kind switch
+    {
+        ChangeKind.Put => Describe(change.Document!),
+        ChangeKind.Delete => string.Create(CultureInfo.InvariantCulture, $"delete r{change.Revision} {change.Collection} {change.Key}"),
+        ChangeKind.Append => Describe(change.Event!),
+        _ => string.Create(CultureInfo.InvariantCulture, $"sequence r{change.Revision} {change.SequenceName} {change.SequenceValue}"),
+    };
 
     /// <summary>The lines only one side has.</summary>
     public string Diff(StoreSnapshot expected)
