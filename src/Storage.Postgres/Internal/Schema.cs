@@ -69,17 +69,11 @@ internal static class Schema
                     updated_at timestamptz NOT NULL,
                     expires_at timestamptz,
                     PRIMARY KEY (partition, collection, key)
-                ){(layout.HashPartitions > 0 ? " PARTITION BY HASH (partition)" : string.Empty)}
+                ){HashPartitioned(layout)}
                 """,
             };
 
-            for (var i = 0; i < layout.HashPartitions; i++)
-            {
-                statements.Add(string.Create(
-                    CultureInfo.InvariantCulture,
-                    $"CREATE TABLE {s}.documents_p{i} PARTITION OF {s}.documents FOR VALUES WITH (MODULUS {layout.HashPartitions}, REMAINDER {i})"));
-            }
-
+            statements.AddRange(HashPartitions(layout, "documents"));
             statements.AddRange(
             [
                 $"CREATE INDEX documents_by_expiry ON {s}.documents (expires_at) WHERE expires_at IS NOT NULL",

@@ -78,6 +78,7 @@ internal sealed class DifferentialRun
     private readonly Dictionary<(string Partition, string Stream), List<long>> _streamVersions = [];
     private readonly Dictionary<(string Partition, string Stream), List<(EventData[] Events, ExpectedStreamVersion Expected)>> _appends = [];
     private readonly Dictionary<string, long> _feedCursors = new(StringComparer.Ordinal);
+    private readonly List<DateTimeOffset> _deletedAt = [];
     private readonly Queue<string> _recent = new();
     private readonly Dictionary<string, int> _coverage = new(StringComparer.Ordinal);
     private string _current = string.Empty;
@@ -389,6 +390,15 @@ internal sealed class DifferentialRun
             {
                 VersionsOf(partition, op.Collection, op.Key).Add(version);
             }
+            else if (model.Outcomes[i].Existed)
+            {
+                // A tombstone: remember when, so a purge can land exactly on the end of its retention.
+                _deletedAt.Add(Internal.Timestamps.Now(_time));
+                if (_deletedAt.Count > 50)
+                {
+                    _deletedAt.RemoveAt(0);
+                }
+            }
         }
     }
 
@@ -401,6 +411,16 @@ internal sealed class DifferentialRun
         {
             var (events, expected) = earlier[_random.Next(2) == 0 ? earlier.Count - 1 : _random.Next(earlier.Count)];
             Count("append sent again");
+
+            // Mostly the exact events; sometimes only their first ones, their last ones, another last one, or another order.
+            events = _random.Next(8) switch
+            {
+                0 when events.Length > 1 => events[..^1],
+                1 when events.Length > 1 => events[1..],
+                2 => [.. events[..^1], NewEvent()],
+                3 when events.Length > 1 => [.. events.Reverse()],
+                _ => events,
+            };
             return WriteOperation.Append(stream, events, _random.Next(4) == 0 ? ExpectedStreamVersion.Any : expected);
         }
 
@@ -408,15 +428,7 @@ internal sealed class DifferentialRun
         var created = new EventData[count];
         for (var i = 0; i < count; i++)
         {
-            var id = new byte[16];
-            _random.NextBytes(id);
-            var data = _random.Next(3) == 0 ? $$"""{"n":{{_random.Next(1000)}}}""" : Pick(s_values);
-            if (_random.Next(10) == 0)
-            {
-                data = " \n" + data + "\t ";
-            }
-
-            created[i] = EventData.Create(Pick(s_eventTypes), data, _random.Next(3) == 0 ? Pick(s_values) : null, new Guid(id));
+            created[i] = NewEvent();
         }
 
         var current = await ModelStreamVersionAsync(partition, stream);
@@ -431,6 +443,19 @@ internal sealed class DifferentialRun
         };
         earlier.Add((created, expectation));
         return WriteOperation.Append(stream, created, expectation);
+    }
+
+    private EventData NewEvent()
+    {
+        var id = new byte[16];
+        _random.NextBytes(id);
+        var data = _random.Next(3) == 0 ? $$"""{"n":{{_random.Next(1000)}}}""" : Pick(s_values);
+        if (_random.Next(10) == 0)
+        {
+            data = " \n" + data + "\t ";
+        }
+
+        return EventData.Create(Pick(s_eventTypes), data, _random.Next(3) == 0 ? Pick(s_values) : null, new Guid(id));
     }
 
     private async Task<long> ModelStreamVersionAsync(string partition, string stream)
@@ -680,6 +705,21 @@ internal sealed class DifferentialRun
 
     private async Task PurgeAsync()
     {
+        // Half the purges first move the clock to the end of a tombstone's retention, or 1 ms before it.
+        var pending = _deletedAt.Where(d => d + TombstoneRetention - TimeSpan.FromMilliseconds(1) > _time.GetUtcNow()).ToList();
+        if (pending.Count > 0 && _random.Next(2) == 0)
+        {
+            var before = _random.Next(2) == 0;
+            var boundary = Pick(pending) + TombstoneRetention - TimeSpan.FromMilliseconds(before ? 1 : 0);
+            var target = boundary.AddTicks(_random.Next(0, (int)TimeSpan.TicksPerMillisecond));
+            if (target > _time.GetUtcNow())
+            {
+                Begin($"AdvanceClock to {target:O}, {(before ? "1 ms before" : "at")} the end of a tombstone's retention");
+                _time.Advance(target - _time.GetUtcNow());
+                Count("purge at a tombstone's retention boundary");
+            }
+        }
+
         var tombstones = await ModelTombstonesAsync();
         Begin("PurgeExpired()");
         var (_, model) = await BothAsync(s => s.PurgeExpiredAsync(), (expected, actual) => Assert.Equal(expected, actual));

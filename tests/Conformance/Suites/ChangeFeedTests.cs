@@ -98,6 +98,22 @@ public abstract class ChangeFeedTests<TFixture>(TFixture fixture) : StoreTestBas
     }
 
     [Fact]
+    public async Task Delete_of_a_missing_or_expired_document_in_a_changing_batch_leaves_no_tombstone()
+    {
+        var time = new FakeTimeProvider(Start);
+        var store = await CreateStoreAsync(time);
+        await store.PutAsync("p", Collection, "expiring", "1", expiresAt: time.GetUtcNow().AddSeconds(1));
+        await store.PutAsync("p", Collection, "a", "1");
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        var result = await store.CommitAsync("p", [WriteOperation.Delete(Collection, "missing"), WriteOperation.Put(Collection, "b", "1"), WriteOperation.Delete(Collection, "expiring"), WriteOperation.Append("s", [NewEvent(1)])]);
+
+        Assert.Equal([new(false, null), new(false, 3), new(false, null), new(false, 1)], result.Outcomes);
+        Assert.Equal(["3 put items/b 1", "3 append s#1 happened"], (await store.ReadChangesAsync("p", 2)).Items.Select(Describe));
+        Assert.Equal(["2 put items/a 1", "3 put items/b 1", "3 append s#1 happened"], (await store.ReadChangesAsync("p", 0)).Items.Select(Describe));
+    }
+
+    [Fact]
     public async Task Appends_appear_as_their_events_with_every_field()
     {
         var time = new FakeTimeProvider(Start);

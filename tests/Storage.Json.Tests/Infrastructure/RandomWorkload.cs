@@ -41,6 +41,38 @@ internal sealed class RandomWorkload
 
     public static SnapshotScope Scope { get; } = new(s_partitions, s_collections, [FaultScenarios.Ids]);
 
+    /// <summary>
+    /// Runs random workloads (seeded, as many as the fault-iterations setting says) until one breaks
+    /// a rule, reports where the faults landed, and fails on any violation or when no run landed in
+    /// a write (then the test tested nothing).
+    /// </summary>
+    /// <param name="output">The test's output.</param>
+    /// <param name="runOne">Runs one workload with its fault.</param>
+    /// <returns>A task that completes when the runs are done.</returns>
+    public static async Task RunManyAsync(Xunit.Abstractions.ITestOutputHelper output, Func<RandomWorkload, Task<WorkloadRun>> runOne)
+    {
+        var seed = TestSettings.Seed(output);
+        var iterations = TestSettings.Count(TestSettings.FaultIterationsVariable, 150);
+        var random = new Random(seed);
+        var violations = new List<string>();
+        var landed = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < iterations && violations.Count == 0; i++)
+        {
+            var workload = new RandomWorkload(random.Next());
+            var run = await runOne(workload);
+            landed[run.Landed] = landed.GetValueOrDefault(run.Landed) + 1;
+            violations.AddRange(run.Violations);
+            if (violations.Count > 0)
+            {
+                output.WriteLine($"Workload:\n{workload}");
+            }
+        }
+
+        output.WriteLine($"Where it landed: {string.Join(", ", landed.Select(l => $"{l.Value} in {l.Key}"))}");
+        Violations.AssertNone(output, violations, seed);
+        Assert.True(violations.Count > 0 || landed.GetValueOrDefault("write") > 0, "No run landed in a write, so the test tested nothing.");
+    }
+
     /// <summary>Loses power after a random call (opening the store included) and checks that every acknowledged write survived and none is half there.</summary>
     public async Task<WorkloadRun> PowerLossAtRandomMomentAsync()
     {
