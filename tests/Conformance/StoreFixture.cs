@@ -15,10 +15,27 @@ public abstract class StoreFixture : IAsyncLifetime
     /// <param name="tombstoneRetention">The change feed's tombstone retention; the default when <see langword="null"/>.</param>
     /// <param name="indexes">The secondary indexes to declare; none when <see langword="null"/>.</param>
     /// <returns>The store; the fixture disposes it.</returns>
-    public async Task<IStore> CreateStoreAsync(TimeProvider? time = null, TimeSpan? tombstoneRetention = null, IReadOnlyList<IndexDefinition>? indexes = null)
+    public Task<IStore> CreateStoreAsync(TimeProvider? time = null, TimeSpan? tombstoneRetention = null, IReadOnlyList<IndexDefinition>? indexes = null)
+        => OpenAsync(NewStoreName(), time, tombstoneRetention, indexes);
+
+    /// <summary>A name for a new store that no other test sees; <see cref="OpenAsync"/> creates it, then opens it again.</summary>
+    /// <returns>The name (lowercase ASCII letters and digits).</returns>
+    public static string NewStoreName() => "s" + Guid.NewGuid().ToString("N");
+
+    /// <summary>
+    /// Opens the store called <paramref name="name"/>: empty the first time, then with what earlier
+    /// instances stored. Dispose the previous instance first (a backend may allow one at a time).
+    /// </summary>
+    /// <param name="name">A name from <see cref="NewStoreName"/>.</param>
+    /// <param name="time">The store's clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <param name="tombstoneRetention">The change feed's tombstone retention; the default when <see langword="null"/>.</param>
+    /// <param name="indexes">The secondary indexes to declare; none when <see langword="null"/>.</param>
+    /// <returns>The store; the fixture disposes it.</returns>
+    public async Task<IStore> OpenAsync(string name, TimeProvider? time = null, TimeSpan? tombstoneRetention = null, IReadOnlyList<IndexDefinition>? indexes = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(name);
         var settings = new StoreSettings(time ?? TimeProvider.System, tombstoneRetention ?? StoreLimits.DefaultTombstoneRetention, indexes ?? []);
-        var store = await OpenStoreAsync(settings).ConfigureAwait(false);
+        var store = await OpenStoreAsync(name, settings).ConfigureAwait(false);
         lock (_lock)
         {
             _stores.Add(store);
@@ -27,10 +44,11 @@ public abstract class StoreFixture : IAsyncLifetime
         return store;
     }
 
-    /// <summary>Opens a new, empty store of the backend with the settings every backend's options share.</summary>
-    /// <param name="settings">The clock and the tombstone retention.</param>
+    /// <summary>Opens the backend's store called <paramref name="name"/> (creating it the first time) with the settings every backend's options share.</summary>
+    /// <param name="name">The store's name, from <see cref="NewStoreName"/>.</param>
+    /// <param name="settings">The clock, the tombstone retention and the indexes.</param>
     /// <returns>The store.</returns>
-    protected abstract Task<IStore> OpenStoreAsync(StoreSettings settings);
+    protected abstract Task<IStore> OpenStoreAsync(string name, StoreSettings settings);
 
     /// <inheritdoc/>
     public virtual Task InitializeAsync() => Task.CompletedTask;

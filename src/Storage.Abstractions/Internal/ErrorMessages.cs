@@ -148,6 +148,14 @@ public static class ErrorMessages
         "The value '{0}' of unique index '{1}.{2}' is already taken{3}. Nothing was written.",
         value, collection, index, scope == IndexScope.Global ? " in this store" : " in this partition");
 
+    /// <summary>A declared index cannot be built from the existing documents at open.</summary>
+    public static string IndexBuildFailed(string collection, string index, string partition, string key, string reason) => F(
+        "Index '{0}.{1}' cannot be built from the existing documents: document '{3}' in partition '{2}' {4}. The store was not opened and nothing was changed; fix the document or the index declaration.",
+        collection, index, partition, key, reason);
+
+    /// <summary>Another instance changed the store's index declarations.</summary>
+    public static string IndexDeclarationsChanged => "Another instance opened this store with different index declarations since this instance opened, so this instance can no longer keep the indexes consistent. Nothing was written; dispose this instance and open the store again with the current declarations (every instance of one store must declare the same indexes).";
+
     /// <summary>A store used after it was disposed.</summary>
     public static string Disposed => "The store has been disposed.";
 }

@@ -8,9 +8,9 @@ public sealed class JsonStoreFixture : StoreFixture
     private readonly string _root = Path.Combine(Path.GetTempPath(), "storage-conformance-json-" + Guid.NewGuid().ToString("N"));
 
     /// <inheritdoc/>
-    protected override Task<IStore> OpenStoreAsync(StoreSettings settings)
+    protected override Task<IStore> OpenStoreAsync(string name, StoreSettings settings)
     {
-        var directory = Path.Combine(_root, Guid.NewGuid().ToString("N"));
+        var directory = Path.Combine(_root, name);
         return Task.FromResult<IStore>(JsonStore.Open(new JsonStoreOptions { Directory = directory, TimeProvider = settings.Time, TombstoneRetention = settings.TombstoneRetention, Indexes = settings.Indexes }));
     }
 

@@ -12,7 +12,7 @@ namespace Storage.Conformance.Postgres;
 public abstract class PostgresStoreFixtureBase : StoreFixture
 {
     private readonly Lock _lock = new();
-    private readonly List<string> _schemas = [];
+    private readonly HashSet<string> _schemas = [];
     private PostgresTestServer? _server;
     private NpgsqlDataSource? _dataSource;
 
@@ -28,9 +28,9 @@ public abstract class PostgresStoreFixtureBase : StoreFixture
     }
 
     /// <inheritdoc/>
-    protected override async Task<IStore> OpenStoreAsync(StoreSettings settings)
+    protected override async Task<IStore> OpenStoreAsync(string name, StoreSettings settings)
     {
-        var schema = PostgresTestServer.NewSchemaName(HashPartitions > 0 ? "conf_hash" : "conf");
+        var schema = (HashPartitions > 0 ? "conf_hash_" : "conf_") + name;
         lock (_lock)
         {
             _schemas.Add(schema);

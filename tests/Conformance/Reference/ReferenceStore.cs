@@ -29,16 +29,28 @@ namespace Storage.Conformance.Reference;
 /// <param name="time">The store's clock.</param>
 /// <param name="tombstoneRetention">How long tombstones are kept; <see cref="StoreLimits.DefaultTombstoneRetention"/> when <see langword="null"/>.</param>
 /// <param name="indexes">The declared secondary indexes; none when <see langword="null"/>.</param>
-public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null, IEnumerable<IndexDefinition>? indexes = null) : IStore
+/// <param name="data">The contents of an earlier instance to open again (declarations may differ); a new, empty store when <see langword="null"/>.</param>
+public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null, IEnumerable<IndexDefinition>? indexes = null, ReferenceStore.Contents? data = null) : IStore
 {
     // Index values are recomputed from the live documents at every query: obviously consistent.
-    private readonly IndexCatalog _indexes = new(indexes);
-    private readonly Lock _lock = new();
+    private readonly IndexCatalog _indexes = Validated(new IndexCatalog(indexes), data, time);
+    private readonly Contents _data = data ?? new Contents();
     private readonly TimeProvider _time = time ?? throw new ArgumentNullException(nameof(time));
     private readonly TimeSpan _tombstoneRetention = tombstoneRetention ?? StoreLimits.DefaultTombstoneRetention;
-    private readonly SortedDictionary<string, PartitionState> _partitions = new(StorageKeyComparer.Instance);
-    private long _revisionFloor;
     private bool _disposed;
+
+    /// <summary>What this instance stores: pass it to a new instance to open the same store again.</summary>
+    public Contents Data => _data;
+
+    private Lock _lock => _data.Lock;
+
+    private SortedDictionary<string, PartitionState> _partitions => _data.Partitions;
+
+    private long _revisionFloor
+    {
+        get => _data.RevisionFloor;
+        set => _data.RevisionFloor = value;
+    }
 
     /// <inheritdoc/>
     public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default) => Run(() =>
@@ -531,7 +543,48 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         }
     }
 
-    private sealed class PartitionState
+    // Opening a store with indexes builds them from the live documents: a document that cannot be
+    // indexed refuses the open, as every backend does (IndexBuilder), in (partition, collection, key) order.
+    private static IndexCatalog Validated(IndexCatalog catalog, Contents? data, TimeProvider time)
+    {
+        if (data is null)
+        {
+            return catalog;
+        }
+
+        lock (data.Lock)
+        {
+            var now = Timestamps.Now(time);
+            foreach (var index in catalog.All)
+            {
+                var builder = new IndexBuilder(index);
+                foreach (var (partition, state) in data.Partitions)
+                {
+                    if (state.Collections.TryGetValue(index.Collection, out var documents))
+                    {
+                        foreach (var document in documents.Values.Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)))
+                        {
+                            builder.Add(partition, document.Key, document.Value);
+                        }
+                    }
+                }
+            }
+        }
+
+        return catalog;
+    }
+
+    /// <summary>The contents of a reference store, shared by the instances that open it in turn.</summary>
+    public sealed class Contents
+    {
+        internal Lock Lock { get; } = new();
+
+        internal SortedDictionary<string, PartitionState> Partitions { get; } = new(StorageKeyComparer.Instance);
+
+        internal long RevisionFloor { get; set; }
+    }
+
+    internal sealed class PartitionState
     {
         public long Revision { get; set; }
 
@@ -569,5 +622,5 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         }
     }
 
-    private readonly record struct Tombstone(long Revision, DateTimeOffset DeletedAt);
+    internal readonly record struct Tombstone(long Revision, DateTimeOffset DeletedAt);
 }

@@ -8,9 +8,9 @@ public sealed class SqliteStoreFixture : StoreFixture
     private readonly string _root = Path.Combine(Path.GetTempPath(), "storage-conformance-sqlite-" + Guid.NewGuid().ToString("N"));
 
     /// <inheritdoc/>
-    protected override Task<IStore> OpenStoreAsync(StoreSettings settings)
+    protected override Task<IStore> OpenStoreAsync(string name, StoreSettings settings)
     {
-        var path = Path.Combine(_root, Guid.NewGuid().ToString("N") + ".db");
+        var path = Path.Combine(_root, name + ".db");
         return Task.FromResult<IStore>(SqliteStore.Open(new SqliteStoreOptions { Path = path, TimeProvider = settings.Time, TombstoneRetention = settings.TombstoneRetention, Indexes = settings.Indexes }));
     }
 

@@ -424,6 +424,113 @@ public abstract class IndexTests<TFixture>(TFixture fixture) : StoreTestBase<TFi
         await Assert.ThrowsAnyAsync<ArgumentException>(() => CreateStoreAsync(indexes: [Email, new IndexDefinition(Users, "email", "other", IndexValueType.String)]));
     }
 
+    [Fact]
+    public async Task Adding_indexes_to_an_existing_store_builds_them_from_its_live_documents()
+    {
+        var time = new FakeTimeProvider(Start);
+        var name = StoreFixture.NewStoreName();
+        var store = await Fixture.OpenAsync(name, time);
+        await store.PutAsync("p2", Users, "b", """{"profile":{"name":"Ann"},"tags":["x","y"],"email":"b@x"}""");
+        await store.PutAsync("p1", Users, "a", """{"profile":{"name":"Ann"},"tags":["y"],"email":"a@x"}""");
+        await store.PutAsync("p1", Users, "c", """{"profile":{"name":"Cy"}}""");
+        await store.PutAsync("p1", "other", "a", """{"profile":{"name":"Ann"}}""");
+        // Expired documents hold no values: a wrong type or a duplicate unique value in one does not stop the build.
+        await store.PutAsync("p1", Users, "gone", """{"profile":{"name":5},"email":"a@x","age":"old"}""", expiresAt: Start.AddMinutes(1));
+        await store.DisposeAsync();
+        time.Advance(TimeSpan.FromMinutes(1));
+
+        store = await Fixture.OpenAsync(name, time, indexes: All);
+
+        Assert.Equal([("p1", "a"), ("p2", "b")], (await store.QueryAsync(new IndexQuery(Users, "name") { Equal = "Ann" })).Items.Select(m => (m.Document.Partition, m.Document.Key)));
+        Assert.Equal(["x", "y", "y"], await ValuesAsync(store, new IndexQuery(Users, "tags")));
+        Assert.Equal(3, await store.CountAsync(new IndexQuery(Users, "name")));
+        Assert.Equal(0, await store.CountAsync(new IndexQuery(Users, "age")));
+        await Assert.ThrowsAsync<UniqueConstraintException>(() => store.PutAsync("p3", Users, "d", """{"email":"b@x"}""").AsTask());
+
+        // The built index is maintained from then on.
+        await store.PutAsync("p1", Users, "a", """{"profile":{"name":"Zed"}}""");
+        Assert.Equal(["p2"], (await store.QueryAsync(new IndexQuery(Users, "name") { Equal = "Ann" })).Items.Select(m => m.Document.Partition));
+        await store.PutAsync("p3", Users, "d", """{"email":"a@x"}""");
+        Assert.Equal(["a@x", "b@x"], await ValuesAsync(store, new IndexQuery(Users, "email")));
+    }
+
+    [Fact]
+    public async Task A_removed_index_is_dropped_and_when_declared_again_indexes_what_was_written_meanwhile()
+    {
+        var name = StoreFixture.NewStoreName();
+        var store = await Fixture.OpenAsync(name, indexes: [Name, Email]);
+        await store.PutAsync("p", Users, "a", """{"profile":{"name":"Ann"},"email":"a@x"}""");
+        await store.DisposeAsync();
+
+        store = await Fixture.OpenAsync(name, indexes: [Name]);
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => store.QueryAsync(new IndexQuery(Users, "email") { Equal = "a@x" }).AsTask());
+        await store.PutAsync("p", Users, "b", """{"email":"a@x"}""");
+        await store.PutAsync("p", Users, "a", """{"profile":{"name":"Bo"},"email":"a@x"}""");
+        await store.DisposeAsync();
+
+        // Two documents now hold a@x: the unique index cannot come back until one of them changes.
+        var e = await Assert.ThrowsAsync<IndexBuildException>(() => Fixture.OpenAsync(name, indexes: [Name, Email]));
+        Assert.Equal((Users, "email", "p"), (e.Collection, e.Index, e.Partition));
+        Assert.Equal("b", e.Key);
+
+        store = await Fixture.OpenAsync(name, indexes: [Name, new IndexDefinition(Users, "email", "email", IndexValueType.String)]);
+        Assert.Equal(["a", "b"], await KeysAsync(store, new IndexQuery(Users, "email") { Equal = "a@x" }));
+        Assert.Equal(["Bo"], await ValuesAsync(store, new IndexQuery(Users, "name")));
+        await store.PutAsync("p", Users, "b", """{"email":"b@x"}""");
+        await store.DisposeAsync();
+
+        store = await Fixture.OpenAsync(name, indexes: [Name, Email]);
+        Assert.Equal(["a@x", "b@x"], await ValuesAsync(store, new IndexQuery(Users, "email")));
+        await Assert.ThrowsAsync<UniqueConstraintException>(() => store.PutAsync("q", Users, "x", """{"email":"b@x"}""").AsTask());
+    }
+
+    [Fact]
+    public async Task A_changed_declaration_rebuilds_the_index()
+    {
+        var name = StoreFixture.NewStoreName();
+        var store = await Fixture.OpenAsync(name, indexes: [Name]);
+        await store.PutAsync("p", Users, "a", """{"profile":{"name":"Ann"},"nick":"zz","n":7}""");
+        await store.PutAsync("p", Users, "b", """{"profile":{"name":"Bob"},"nick":"aa","n":-7}""");
+        await store.DisposeAsync();
+
+        store = await Fixture.OpenAsync(name, indexes: [new IndexDefinition(Users, "name", "nick", IndexValueType.String)]);
+        Assert.Equal(["aa", "zz"], await ValuesAsync(store, new IndexQuery(Users, "name")));
+        Assert.Equal(["b", "a"], (await store.QueryAsync(new IndexQuery(Users, "name"))).Items.Select(m => m.Document.Key));
+        await store.DisposeAsync();
+
+        store = await Fixture.OpenAsync(name, indexes: [new IndexDefinition(Users, "name", "n", IndexValueType.Int64, unique: true)]);
+        Assert.Equal(["-7", "7"], await ValuesAsync(store, new IndexQuery(Users, "name")));
+        await Assert.ThrowsAsync<UniqueConstraintException>(() => store.PutAsync("p", Users, "c", """{"n":7}""").AsTask());
+    }
+
+    [Fact]
+    public async Task A_store_whose_documents_violate_a_new_index_refuses_to_open_naming_the_index_and_document_and_changes_nothing()
+    {
+        var name = StoreFixture.NewStoreName();
+        var store = await Fixture.OpenAsync(name, indexes: [Name]);
+        await store.PutAsync("p", Users, "a", """{"profile":{"name":"Ann"},"age":"forty","email":"e@x"}""");
+        await store.PutAsync("q", Users, "b", """{"age":40,"email":"e@x","handle":"h"}""");
+        await store.PutAsync("r", Users, "c", """{"handle":"h"}""");
+        await store.DisposeAsync();
+
+        var wrongType = await Assert.ThrowsAsync<IndexBuildException>(() => Fixture.OpenAsync(name, indexes: [Name, Age]));
+        Assert.Equal((Users, "age", "p", "a"), (wrongType.Collection, wrongType.Index, wrongType.Partition, wrongType.Key));
+        Assert.Contains("users.age", wrongType.Message, StringComparison.Ordinal);
+        Assert.Contains("'a'", wrongType.Message, StringComparison.Ordinal);
+
+        var duplicate = await Assert.ThrowsAsync<IndexBuildException>(() => Fixture.OpenAsync(name, indexes: [Email, Name]));
+        Assert.Equal((Users, "email", "q", "b"), (duplicate.Collection, duplicate.Index, duplicate.Partition, duplicate.Key));
+        Assert.Contains("e@x", duplicate.Message, StringComparison.Ordinal);
+
+        // Nothing changed: the store opens with its earlier declarations, index and documents intact.
+        store = await Fixture.OpenAsync(name, indexes: [Name, Handle]);
+        Assert.Equal(["Ann"], await ValuesAsync(store, new IndexQuery(Users, "name")));
+        Assert.Equal(2, await store.CountAsync(new IndexQuery(Users, "handle") { Equal = "h" }));
+        Assert.Equal(3, (await store.ListPartitionsAsync()).Items.Count);
+        await store.PutAsync("p", Users, "z", """{"profile":{"name":"Zoe"}}""");
+        Assert.Equal(["Ann", "Zoe"], await ValuesAsync(store, new IndexQuery(Users, "name")));
+    }
+
     private static async Task<List<string>> ValuesAsync(IStore store, IndexQuery query)
     {
         var values = new List<string>();
