@@ -1,4 +1,7 @@
 using System.ComponentModel;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Storage.Internal;
 
@@ -6,16 +9,33 @@ namespace Storage.Internal;
 /// Builds one index from a store's existing live documents (at open, when the index is new or its
 /// declaration changed): extracts each document's values and checks a unique index's values are
 /// distinct, failing with <see cref="IndexBuildException"/> naming the index and the document.
-/// Every backend builds through this one class, so they refuse the same stores. Not a supported API.
+/// Every backend builds through this one class, so they refuse the same stores and log the same
+/// lines (a start line, progress every <see cref="ProgressInterval"/> documents, a summary). Not a
+/// supported API.
 /// </summary>
-/// <param name="index">The index to build.</param>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class IndexBuilder(IndexDefinition index)
+public sealed partial class IndexBuilder
 {
+    /// <summary>How many documents pass between two progress lines.</summary>
+    public const int ProgressInterval = 100_000;
+
     private readonly HashSet<(string Partition, IndexValue Value)> _taken = [];
+    private readonly ILogger _logger;
+    private readonly Stopwatch _elapsed = Stopwatch.StartNew();
+
+    /// <summary>Starts building an index and logs that it does.</summary>
+    /// <param name="index">The index to build.</param>
+    /// <param name="reason">Why it is built (for the log): "new", "changed", "in memory at open".</param>
+    /// <param name="logger">The backend's logger; none when <see langword="null"/>.</param>
+    public IndexBuilder(IndexDefinition index, string reason = "new", ILogger? logger = null)
+    {
+        Index = index ?? throw new ArgumentNullException(nameof(index));
+        _logger = logger ?? NullLogger.Instance;
+        LogBuilding(_logger, index.Collection, index.Name, reason);
+    }
 
     /// <summary>The index being built.</summary>
-    public IndexDefinition Index { get; } = index ?? throw new ArgumentNullException(nameof(index));
+    public IndexDefinition Index { get; }
 
     /// <summary>How many documents were added.</summary>
     public long Documents { get; private set; }
@@ -57,6 +77,32 @@ public sealed class IndexBuilder(IndexDefinition index)
 
         Documents++;
         Entries += values.Count;
+        if (Documents % ProgressInterval == 0)
+        {
+            LogProgress(_logger, Index.Collection, Index.Name, Documents, _elapsed.ElapsedMilliseconds);
+        }
+
         return values;
     }
+
+    /// <summary>Logs that the index is built (call once its entries are stored).</summary>
+    public void Complete() => LogBuilt(_logger, Index.Collection, Index.Name, Documents, Entries, _elapsed.ElapsedMilliseconds);
+
+    /// <summary>Logs that an index no longer declared was dropped.</summary>
+    /// <param name="logger">The backend's logger.</param>
+    /// <param name="collection">The collection of the dropped index.</param>
+    /// <param name="name">The dropped index's name.</param>
+    public static void Dropped(ILogger? logger, string collection, string name) => LogDropped(logger ?? NullLogger.Instance, collection, name);
+
+    [LoggerMessage(100, LogLevel.Information, "Building index {Collection}.{Index} ({Reason}) from the existing documents.")]
+    private static partial void LogBuilding(ILogger logger, string collection, string index, string reason);
+
+    [LoggerMessage(101, LogLevel.Information, "Building index {Collection}.{Index}: {Documents} documents read in {ElapsedMs} ms.")]
+    private static partial void LogProgress(ILogger logger, string collection, string index, long documents, long elapsedMs);
+
+    [LoggerMessage(102, LogLevel.Information, "Built index {Collection}.{Index}: {Documents} documents, {Entries} entries, in {ElapsedMs} ms.")]
+    private static partial void LogBuilt(ILogger logger, string collection, string index, long documents, long entries, long elapsedMs);
+
+    [LoggerMessage(103, LogLevel.Information, "Dropped index {Collection}.{Index}: it is no longer declared.")]
+    private static partial void LogDropped(ILogger logger, string collection, string index);
 }
