@@ -71,6 +71,9 @@ public sealed class JsonStore : IStore
     /// <summary>The full path of the data directory.</summary>
     public string Directory => _root;
 
+    /// <summary>The in-memory indexes (null when none is declared): for tests.</summary>
+    internal JsonIndexes? Indexes => _indexes;
+
     /// <summary>Opens (or creates) a store in a directory, taking its lock.</summary>
     /// <param name="options">The directory and settings.</param>
     /// <returns>The open store; dispose it to release the directory.</returns>
@@ -545,12 +548,10 @@ public sealed class JsonStore : IStore
             var next = builder.Build();
             work?.Complete(next);
 
-            // Giving up a global unique value is made durable before another partition may take it.
-            var sync = _sync || (work is not null && (work.ReleasesGlobalValues || handle.Limbo.Count > 0));
             var bytes = PartitionFile.Serialize(next);
             try
             {
-                AtomicWrite(_files, _partitionsDirectory, handle.FileName, bytes, sync);
+                AtomicWrite(_files, _partitionsDirectory, handle.FileName, bytes, _sync);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -573,7 +574,7 @@ public sealed class JsonStore : IStore
             }
             else
             {
-                _indexes!.Publish(work, handle.Limbo, durable: sync, () =>
+                _indexes!.Publish(work, handle.Limbo, durable: true, () =>
                 {
                     handle.Index = work.NewIndex;
                     handle.Snapshot = next;
@@ -617,11 +618,10 @@ public sealed class JsonStore : IStore
             // Raise the floor durably before the file goes, so re-created partitions never reuse a version.
             RaiseFloor(current.Revision);
             var work = _indexes?.BeginDelete(handle.Key, handle.Index!);
-            var sync = _sync || (work is not null && (work.ReleasesGlobalValues || handle.Limbo.Count > 0));
             try
             {
                 _files.Delete(handle.Path);
-                if (sync)
+                if (_sync)
                 {
                     _files.SyncDirectory(_partitionsDirectory);
                 }
@@ -647,7 +647,7 @@ public sealed class JsonStore : IStore
             }
             else
             {
-                _indexes!.Publish(work, handle.Limbo, durable: sync, () =>
+                _indexes!.Publish(work, handle.Limbo, durable: true, () =>
                 {
                     handle.Index = work.NewIndex;
                     handle.Snapshot = empty;
@@ -788,9 +788,9 @@ public sealed class JsonStore : IStore
     /// <summary>
     /// Reads back what a failed write left (under the partition's load lock): the bytes it wrote
     /// (or, for a delete, no file) mean it happened — published, but as not durable (a power loss
-    /// could still undo it, so values it gave up stay claimed until a durable commit of the
-    /// partition); anything else means it did not — its reservations are given back and the state
-    /// before it is kept.
+    /// could still undo it, so global unique values it gave up stay claimed until the partition's
+    /// next durable commit); anything else means it did not — its reservations are given back and
+    /// the state before it is kept.
     /// </summary>
     private PartitionSnapshot Resolve(Partition handle, Unresolved unresolved)
     {
@@ -820,7 +820,10 @@ public sealed class JsonStore : IStore
 
         if (happened)
         {
-            _indexes!.Publish(unresolved.Work, handle.Limbo, durable: false, () =>
+            // With full durability the write's rename may not be durable yet (its directory fsync
+            // failed or was never reached): keep what it gave up claimed until the partition's next
+            // durable commit. Relaxed durability promises nothing across a power loss anyway.
+            _indexes!.Publish(unresolved.Work, handle.Limbo, durable: !_sync, () =>
             {
                 handle.Index = unresolved.Work.NewIndex;
                 handle.Snapshot = unresolved.After;

@@ -55,20 +55,6 @@ internal sealed class IndexWork
     public List<(int Index, PartitionEntry Entry)> Added { get; } = [];
 
     /// <summary>
-    /// Whether the group gives up a value of a global unique index: such a commit is made durable
-    /// before the value is released, even with relaxed durability, so a power loss can never bring
-    /// the value back after another partition took it.
-    /// </summary>
-    public bool ReleasesGlobalValues
-    {
-        get
-        {
-            var kept = Added.Where(a => _indexes.IsGlobalUnique(a.Index)).Select(a => (a.Index, a.Entry.Value)).ToHashSet();
-            return Dropped.Any(d => _indexes.IsGlobalUnique(d.Index) && !kept.Contains((d.Index, d.Entry.Value)));
-        }
-    }
-
-    /// <summary>
     /// Checks a batch whose conditions passed: walks its puts in order, each put's unique indexes in
     /// declaration order, each index's values ascending; the first value that an earlier put of the
     /// batch took, that a live document of the partition not touched by the batch holds, or (global

@@ -44,6 +44,12 @@ internal sealed class JsonIndexes : IDisposable
 
     public IndexCatalog Catalog { get; }
 
+    /// <summary>
+    /// A deliberately broken variant for the race tests only: <see cref="TryReserve"/> checks for a
+    /// conflict but reserves nothing (check-then-act), so two partitions can both win a value.
+    /// </summary>
+    internal bool BreakReservationsForTests { get; set; }
+
     public int IndexCount => Catalog.All.Count;
 
     /// <summary>
@@ -160,6 +166,11 @@ internal sealed class JsonIndexes : IDisposable
                 {
                     return false;
                 }
+            }
+
+            if (BreakReservationsForTests)
+            {
+                return true;
             }
 
             work.Reservations.Add(new Reservation(slot, _claims.TryGetValue(slot, out var previous) ? previous : null));
