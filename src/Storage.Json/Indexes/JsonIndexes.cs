@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Storage.Internal;
 
@@ -80,6 +81,9 @@ internal sealed class JsonIndexes : IDisposable
             var index = catalog.All[n];
             var builder = new IndexBuilder(index, "in memory at open", logger);
             var all = new List<IndexEntry>();
+
+            // Documents that share a string value (a tag, a state) share one string in memory.
+            var pool = index.ValueType == IndexValueType.String && !index.Unique ? new Dictionary<string, IndexValue>(StringComparer.Ordinal) : null;
             for (var p = 0; p < partitions.Count; p++)
             {
                 var partition = partitions[p];
@@ -93,8 +97,14 @@ internal sealed class JsonIndexes : IDisposable
                             continue;
                         }
 
-                        foreach (var value in builder.Add(partition.Partition, document.Key, document.Value))
+                        foreach (var found in builder.Add(partition.Partition, document.Key, document.Value))
                         {
+                            var value = found;
+                            if (pool is not null && !pool.TryAdd(value.AsString, value))
+                            {
+                                value = pool[value.AsString];
+                            }
+
                             all.Add(new IndexEntry(value, partition.Partition, document));
                             partitionEntries.Add(new PartitionEntry(value, document));
                         }
@@ -104,10 +114,8 @@ internal sealed class JsonIndexes : IDisposable
                 perPartition[p][n] = partitionEntries.Count == 0 ? [] : PartitionIndex.Sorted(partitionEntries);
             }
 
-            var sorted = all.ToArray();
+            lists[n] = IndexEntryList.FromSorted(SortByValue(all));
             all.Clear();
-            sorted.AsSpan().Sort(default(IndexEntryOrder));
-            lists[n] = IndexEntryList.FromSorted(sorted);
             builder.Complete();
         }
 
@@ -128,6 +136,33 @@ internal sealed class JsonIndexes : IDisposable
 
         partitionIndexes = perPartition.Select(static byIndex => new PartitionIndex(byIndex)).ToArray();
         return indexes;
+    }
+
+    /// <summary>
+    /// Entries gathered in (partition, key) order, sorted into (value, partition, key) order: a
+    /// stable sort by value, which compares values and positions instead of partitions and keys.
+    /// </summary>
+    private static IndexEntry[] SortByValue(List<IndexEntry> entries)
+    {
+        var keys = new (IndexValue Value, int Position)[entries.Count];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            keys[i] = (entries[i].Value, i);
+        }
+
+        keys.AsSpan().Sort(static (x, y) =>
+        {
+            var c = x.Value.CompareTo(y.Value);
+            return c != 0 ? c : x.Position.CompareTo(y.Position);
+        });
+        var sorted = new IndexEntry[keys.Length];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            sorted[i] = entries[keys[i].Position];
+        }
+
+        Debug.Assert(sorted.Length > 10_000 || sorted.AsSpan().SequenceEqual(sorted.Order(Comparer<IndexEntry>.Create(static (x, y) => default(IndexEntryOrder).Compare(x, y))).ToArray()), "The stable sort by value is not the (value, partition, key) order.");
+        return sorted;
     }
 
     /// <summary>The indexes of a store without partitions.</summary>
@@ -221,6 +256,13 @@ internal sealed class JsonIndexes : IDisposable
     public void Publish(IndexWork work, List<LimboClaim> limbo, bool durable, Action publish)
     {
         var partition = work.Partition;
+        if (work.Dropped.Count == 0 && work.Added.Count == 0 && work.Reservations.Count == 0 && (limbo.Count == 0 || !durable))
+        {
+            // Nothing indexed changed (a sequence, a stream, an unindexed collection).
+            publish();
+            return;
+        }
+
         lock (_claimsLock)
         {
             _entriesLock.EnterWriteLock();
