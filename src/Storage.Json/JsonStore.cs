@@ -589,6 +589,11 @@ public sealed class JsonStore : IStore
                 }
             }
         }
+        else if (work is not null)
+        {
+            // Nothing to write means no put passed, so nothing is reserved; give back anything regardless.
+            _indexes!.Release(work);
+        }
 
         // Results are given only now that the commit is durable.
         for (var i = start; i < end; i++)

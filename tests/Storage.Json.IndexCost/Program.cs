@@ -137,6 +137,8 @@ internal static class Data
 
 internal static class Child
 {
+    private static int s_round;
+
     public static async Task RunAsync(string mode, Arguments arguments)
     {
         var withIndexes = mode == "indexes";
@@ -202,8 +204,12 @@ internal static class Child
 
         if (mode != "none")
         {
-            await PutsAsync(store, arguments, results, DurabilityMode.Relaxed, 1000);
-            await PutsAsync(store, arguments, results, DurabilityMode.Relaxed, 1000, collection: "notes");
+            // Two rounds each, alternating, keeping each kind's better median: the disk is noisy.
+            for (var round = 0; round < 2; round++)
+            {
+                await PutsAsync(store, arguments, results, DurabilityMode.Relaxed, 1000);
+                await PutsAsync(store, arguments, results, DurabilityMode.Relaxed, 1000, collection: "notes");
+            }
         }
 
         await store.DisposeAsync();
@@ -266,8 +272,8 @@ internal static class Child
     private static async Task PutsAsync(IStore store, Arguments arguments, Dictionary<string, double> results, DurabilityMode durability, int count, string collection = Data.Users)
     {
         // Every put replaces a document with new values for every index (a new email too).
-        var random = new Random(11);
-        var generation = durability == DurabilityMode.Full ? 2_000_000 : 1_000_000;
+        var random = new Random(11 + s_round);
+        var generation = (durability == DurabilityMode.Full ? 2_000_000 : 1_000_000) + (10_000 * s_round++);
         var targets = Enumerable.Range(0, count).Select(_ => (P: random.Next(arguments.Partitions), D: random.Next(arguments.Documents))).ToList();
         foreach (var (p, _) in targets)
         {
@@ -276,11 +282,12 @@ internal static class Child
 
         var i = 0;
         var name = $"put_{durability.ToString().ToLowerInvariant()}{(collection == Data.Users ? string.Empty : "_unindexed")}_us";
-        results[name] = await MedianAsync(count, async () =>
+        var median = await MedianAsync(count, async () =>
         {
             var (p, d) = targets[i++];
             await store.PutAsync(Data.Partition(p), collection, Data.Key(d), Data.Document(random, p, d, generation + i));
         });
+        results[name] = results.TryGetValue(name, out var earlier) ? Math.Min(earlier, median) : median;
     }
 
     private static async Task<double> MedianAsync(int iterations, Func<Task> action)

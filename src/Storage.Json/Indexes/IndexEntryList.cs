@@ -13,7 +13,7 @@ namespace Storage.Json.Indexes;
 internal sealed class IndexEntryList
 {
     /// <summary>The most entries a chunk holds; a full chunk splits in two.</summary>
-    public const int ChunkCapacity = 512;
+    public const int ChunkCapacity = 128;
 
     private readonly List<Chunk> _chunks = [];
 

@@ -165,9 +165,6 @@ internal sealed class JsonIndexes : IDisposable
         return sorted;
     }
 
-    /// <summary>The indexes of a store without partitions.</summary>
-    public static JsonIndexes Create(IndexCatalog catalog) => Build(catalog, [], DateTimeOffset.MinValue, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, out _);
-
     public int NumberOf(IndexDefinition index) => _numbers[index];
 
     /// <summary>Where index <paramref name="n"/> sits among its collection's indexes (the position of its values in <see cref="IndexEntries"/>).</summary>
@@ -288,7 +285,6 @@ internal sealed class JsonIndexes : IDisposable
                     limbo.Clear();
                 }
 
-                var released = new List<(int, IndexValue Value)>();
                 var previous = new Dictionary<(int, IndexValue), Claim>();
                 foreach (var (n, entry) in work.Dropped)
                 {
