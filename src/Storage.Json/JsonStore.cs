@@ -525,33 +525,47 @@ public sealed class JsonStore : IStore
         var work = _indexes?.Begin(handle.Key, handle.Index!, now);
         var results = new object?[end - start];
         var errors = new Exception?[end - start];
-        for (var i = start; i < end; i++)
+        PartitionSnapshot? next = null;
+        byte[]? bytes = null;
+        try
         {
-            try
+            for (var i = start; i < end; i++)
             {
-                results[i - start] = group[i].Request switch
+                try
                 {
-                    BatchRequest batch => ApplyBatch(builder, work, batch),
-                    IncrementRequest increment => builder.Increment(increment.Name, increment.Delta),
-                    PurgeRequest => Purge(builder, work),
-                    _ => throw new InvalidOperationException("Unknown partition request."),
-                };
+                    results[i - start] = group[i].Request switch
+                    {
+                        BatchRequest batch => ApplyBatch(builder, work, batch),
+                        IncrementRequest increment => builder.Increment(increment.Name, increment.Delta),
+                        PurgeRequest => Purge(builder, work),
+                        _ => throw new InvalidOperationException("Unknown partition request."),
+                    };
+                }
+                catch (Exception e) when (e is VersionConflictException or OverflowException or UniqueConstraintException)
+                {
+                    errors[i - start] = e;
+                }
             }
-            catch (Exception e) when (e is VersionConflictException or OverflowException or UniqueConstraintException)
+
+            if (builder.HasChanges)
             {
-                errors[i - start] = e;
+                next = builder.Build();
+                work?.Complete(next);
+                bytes = PartitionFile.Serialize(next);
             }
         }
-
-        if (builder.HasChanges)
+        catch when (work is not null)
         {
-            var next = builder.Build();
-            work?.Complete(next);
+            // An unexpected failure fails the group (CommitQueue): nothing it reserved may stay reserved.
+            _indexes!.Release(work);
+            throw;
+        }
 
-            var bytes = PartitionFile.Serialize(next);
+        if (next is not null)
+        {
             try
             {
-                AtomicWrite(_files, _partitionsDirectory, handle.FileName, bytes, _sync);
+                AtomicWrite(_files, _partitionsDirectory, handle.FileName, bytes!, _sync);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -561,7 +575,7 @@ public sealed class JsonStore : IStore
                 }
                 else
                 {
-                    Unresolve(handle, new Unresolved(work, bytes, current, next));
+                    Unresolve(handle, new Unresolved(work, bytes!, current, next));
                 }
 
                 Fail(group, start, end, new StorageException(JsonErrors.WriteFailed(handle.Path), e));
