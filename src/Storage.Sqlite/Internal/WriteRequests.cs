@@ -12,13 +12,16 @@ internal abstract class WriteRequest
     public abstract object Apply(WriteContext context);
 }
 
-internal sealed class BatchRequest(string partition, IReadOnlyList<WriteOperation> operations) : WriteRequest
+internal sealed class BatchRequest(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries) : WriteRequest
 {
     public string Partition { get; } = partition;
 
     public IReadOnlyList<WriteOperation> Operations { get; } = operations;
 
-    public override object Apply(WriteContext context) => context.ApplyBatch(Partition, Operations);
+    /// <summary>The index values of each put, extracted (and type-checked) before the request was queued.</summary>
+    public IReadOnlyList<IndexEntries?> Entries { get; } = entries;
+
+    public override object Apply(WriteContext context) => context.ApplyBatch(Partition, Operations, Entries);
 }
 
 internal sealed class IncrementRequest(string partition, string name, long delta) : WriteRequest
@@ -51,11 +54,11 @@ internal sealed class PurgeRequest : WriteRequest
 /// to the database inside the transaction, so each request sees what the ones before it wrote — and
 /// what other processes committed before the transaction began.
 /// </summary>
-internal sealed class WriteContext(SqliteSession session, string path, DateTimeOffset now, TimeSpan tombstoneRetention)
+internal sealed class WriteContext(SqliteSession session, string path, DateTimeOffset now, TimeSpan tombstoneRetention, SqliteIndexes indexes)
 {
     private readonly long _nowMs = now.ToUnixTimeMilliseconds();
 
-    public CommitResult ApplyBatch(string partition, IReadOnlyList<WriteOperation> operations)
+    public CommitResult ApplyBatch(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
     {
         // Check every condition and stream expectation against the state before the batch, in batch
         // order; nothing is written on a conflict. (A batch names each document and stream once.)
@@ -96,6 +99,10 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         }
 
         var revision = TakeRevision(partition);
+
+        // Uniqueness holds for the state after the batch: every document the batch puts or deletes
+        // gives up its entries first; the puts' entries go in after the documents are written.
+        var indexed = ReleaseEntries(partition, operations);
         for (var i = 0; i < operations.Count; i++)
         {
             var op = operations[i];
@@ -130,6 +137,11 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             }
         }
 
+        if (indexed is not null)
+        {
+            InsertEntries(partition, operations, entries, indexed);
+        }
+
         return new CommitResult(revision, changed: true, outcomes);
     }
 
@@ -151,6 +163,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
         // A partition written again later continues above every version it had.
         session.Execute(Sql.RaiseRevisionFloor, revision);
+        session.Execute(Sql.DeletePartitionEntries, partition);
         session.Execute(Sql.DeletePartitionDocuments, partition);
         session.Execute(Sql.DeletePartitionSequences, partition);
         session.Execute(Sql.DeletePartitionEvents, partition);
@@ -166,6 +179,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     /// </summary>
     public long PurgeExpired()
     {
+        session.Execute(Sql.PurgeExpiredEntries, _nowMs);
         var purged = session.Execute(Sql.PurgeExpired, _nowMs);
 
         // A tombstone goes when deleted_at + retention <= now, i.e. deleted_at <= now - retention rounded up to milliseconds.
@@ -175,6 +189,91 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         session.Execute(Sql.RaiseOldestResumable, cutoff);
         session.Execute(Sql.PurgeTombstones, cutoff);
         return purged;
+    }
+
+    /// <summary>
+    /// Removes the entries of every document of an indexed collection the batch puts or deletes.
+    /// Returns those documents as (collection, key), or <see langword="null"/> when the batch touches
+    /// no indexed collection.
+    /// </summary>
+    private HashSet<(string Collection, string Key)>? ReleaseEntries(string partition, IReadOnlyList<WriteOperation> operations)
+    {
+        HashSet<(string, string)>? touched = null;
+        foreach (var op in operations)
+        {
+            if (op.Kind != WriteOperationKind.Append && indexes.Catalog.For(op.Collection).Count > 0)
+            {
+                session.Execute(Sql.DeleteDocumentEntries, partition, op.Key, op.Collection);
+                (touched ??= []).Add((op.Collection, op.Key));
+            }
+        }
+
+        return touched;
+    }
+
+    /// <summary>
+    /// Inserts the puts' entries in batch order, each put's indexes in declaration order, each index's
+    /// values ascending. The database refuses a second holder of a unique value (no row inserted);
+    /// the holder is then an earlier put of this batch or a live document the batch does not touch —
+    /// a <see cref="UniqueConstraintException"/> for this value — or an expired document, which holds
+    /// no values: its entries go and the insert is tried again.
+    /// </summary>
+    private void InsertEntries(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, HashSet<(string Collection, string Key)> touched)
+    {
+        for (var i = 0; i < operations.Count; i++)
+        {
+            if (entries[i] is not { } found)
+            {
+                continue;
+            }
+
+            var key = operations[i].Key;
+            for (var j = 0; j < found.Indexes.Count; j++)
+            {
+                var index = found.Indexes[j];
+                var id = indexes.Id(index);
+                var scope = SqliteIndexes.UniqueScope(index);
+                foreach (var value in found.Values[j])
+                {
+                    var bound = SqliteIndexes.Bind(value);
+                    while (session.Execute(Sql.InsertEntry, id, bound, partition, key, scope) == 0)
+                    {
+                        ReleaseExpiredHolder(partition, index, id, value, bound, touched, i);
+                    }
+                }
+            }
+        }
+    }
+
+    private void ReleaseExpiredHolder(string partition, IndexDefinition index, long id, IndexValue value, object bound, HashSet<(string Collection, string Key)> touched, int operationIndex)
+    {
+        string? holderPartition = null;
+        string? holderKey = null;
+        using (var reader = index.Scope == IndexScope.Global ? session.Query(Sql.FindHolderInStore, id, bound) : session.Query(Sql.FindHolderInPartition, id, bound, partition))
+        {
+            if (reader.Read())
+            {
+                holderPartition = reader.GetString(0);
+                holderKey = reader.GetString(1);
+            }
+        }
+
+        // A document's values are distinct and its old entries are gone, so only a unique index can refuse an entry.
+        if (!index.Unique || holderPartition is null || holderKey is null)
+        {
+            throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
+        }
+
+        if ((string.Equals(holderPartition, partition, StringComparison.Ordinal) && touched.Contains((index.Collection, holderKey)))
+            || LiveDocument(holderPartition, index.Collection, holderKey, out _) is not null)
+        {
+            throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, value, operationIndex);
+        }
+
+        if (session.Execute(Sql.DeleteDocumentEntries, holderPartition, holderKey, index.Collection) == 0)
+        {
+            throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
+        }
     }
 
     /// <summary>Takes the partition's next revision: above its last one, or above the store's floor when it does not exist.</summary>
