@@ -73,6 +73,9 @@ public sealed class SqliteStore : IStore
     /// <summary>For tests: how many WAL-truncating checkpoints readers or other processes held off.</summary>
     internal int BlockedCheckpoints { get; private set; }
 
+    /// <summary>For tests: the catalog generation this instance opened with (its writes need the file to still have it).</summary>
+    internal long IndexGeneration => _indexes.Generation;
+
     /// <summary>For tests: whether commits check the WAL size and truncate it (on by default).</summary>
     internal bool BoundWal { get; set; } = true;
 
