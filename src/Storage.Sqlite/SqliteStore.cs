@@ -416,9 +416,10 @@ public sealed class SqliteStore : IStore
     /// <inheritdoc/>
     /// <remarks>
     /// One range scan of the index's entries (the primary key across partitions, or
-    /// <c>index_entries_by_partition</c> in one partition), in the query's order, each entry joined to
-    /// its document by primary key; expired documents are skipped with the store's clock, and the scan
-    /// stops after <c>Limit + 1</c> matches. It runs in one read transaction with a check that the
+    /// <c>index_entries_by_partition</c> in one partition), in the query's order; entries of expired
+    /// documents are skipped (each entry carries its document's expiry, compared with the store's
+    /// clock), each other entry is joined to its document by primary key, and the scan stops after
+    /// <c>Limit + 1</c> matches. It runs in one read transaction with a check that the
     /// index still has the id this instance opened with.
     /// </remarks>
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
@@ -482,7 +483,8 @@ public sealed class SqliteStore : IStore
     /// <inheritdoc/>
     /// <remarks>
     /// Counts the entries of one range scan of the index (as <see cref="QueryAsync"/> reads them) whose
-    /// documents are live, in one read transaction: each match costs one entry and one document lookup.
+    /// documents are live, by the expiry each entry carries, in one read transaction: the documents are
+    /// not read.
     /// </remarks>
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
@@ -502,8 +504,8 @@ public sealed class SqliteStore : IStore
         {
             EnsureIndexCurrent(session, id);
             return plan.Partition is { } partition
-                ? (long)session.Scalar(Sql.CountInPartition, index.Collection, partition, id, range.Lower, range.Upper, now)!
-                : (long)session.Scalar(Sql.Count, index.Collection, id, range.Lower, range.Upper, now)!;
+                ? (long)session.Scalar(Sql.CountInPartition, partition, id, range.Lower, range.Upper, now)!
+                : (long)session.Scalar(Sql.Count, id, range.Lower, range.Upper, now)!;
         }));
     }
 

@@ -148,20 +148,22 @@ internal static class Schema
 
             // One row per (index, distinct value, document). A value is TEXT (BINARY = UTF-8 byte
             // order = code-point order) or INTEGER, one type per index. The primary key is the order
-            // of a query across partitions: (value, partition, key).
+            // of a query across partitions: (value, partition, key). expires_at is the document's, so
+            // counts never read documents and queries read only the live ones.
             """
             CREATE TABLE index_entries (
                 index_id     INTEGER NOT NULL,
                 value        ANY NOT NULL CHECK (typeof(value) IN ('text', 'integer')),
                 partition    TEXT NOT NULL COLLATE BINARY,
                 key          TEXT NOT NULL COLLATE BINARY,
+                expires_at   INTEGER,
                 unique_scope INTEGER CHECK (unique_scope IN (1, 2)),
                 PRIMARY KEY (index_id, value, partition, key)
             ) STRICT, WITHOUT ROWID
             """,
 
-            // The order of a query in one partition: (value, key) after the primary key's columns.
-            "CREATE INDEX index_entries_by_partition ON index_entries (partition, index_id, value)",
+            // The order of a query in one partition, (value, key); expires_at last makes it cover a count.
+            "CREATE INDEX index_entries_by_partition ON index_entries (partition, index_id, value, key, expires_at)",
 
             // A document's entries, found by its identity whatever its values: puts, deletes, purges.
             "CREATE INDEX index_entries_by_document ON index_entries (partition, key, index_id)",

@@ -241,7 +241,7 @@ internal static class Sql
     /// </summary>
     public static readonly Statement ReadIndexSource = new(
         """
-        SELECT d.partition, d.key, d.value FROM partitions AS p CROSS JOIN documents AS d ON d.partition = p.partition AND d.collection = @collection
+        SELECT d.partition, d.key, d.value, d.expires_at FROM partitions AS p CROSS JOIN documents AS d ON d.partition = p.partition AND d.collection = @collection
         WHERE d.expires_at IS NULL OR d.expires_at > @now ORDER BY p.partition, d.key
         """,
         "@collection",
@@ -251,12 +251,39 @@ internal static class Sql
     // the partial unique indexes make a second holder of a unique value a conflict, which DO NOTHING
     // reports as no row inserted.
     public static readonly Statement InsertEntry = new(
-        "INSERT INTO index_entries (index_id, value, partition, key, unique_scope) VALUES (@index, @value, @partition, @key, @unique_scope) ON CONFLICT DO NOTHING",
+        """
+        INSERT INTO index_entries (index_id, value, partition, key, expires_at, unique_scope) VALUES (@index, @value, @partition, @key, @expires_at, @unique_scope)
+        ON CONFLICT DO NOTHING
+        """,
         "@index",
         "@value",
         "@partition",
         "@key",
+        "@expires_at",
         "@unique_scope");
+
+    /// <summary>A document's entries in every index of its collection, with the expiry they carry.</summary>
+    public static readonly Statement ReadDocumentEntries = new(
+        """
+        SELECT index_id, value, expires_at FROM index_entries INDEXED BY index_entries_by_document
+        WHERE partition = @partition AND key = @key AND index_id IN (SELECT id FROM indexes WHERE collection = @collection)
+        """,
+        "@partition",
+        "@key",
+        "@collection");
+
+    public static readonly Statement DeleteEntry = new(
+        "DELETE FROM index_entries WHERE index_id = @index AND value = @value AND partition = @partition AND key = @key", "@index", "@value", "@partition", "@key");
+
+    public static readonly Statement SetEntriesExpiry = new(
+        """
+        UPDATE index_entries INDEXED BY index_entries_by_document SET expires_at = @expires_at
+        WHERE partition = @partition AND key = @key AND index_id IN (SELECT id FROM indexes WHERE collection = @collection)
+        """,
+        "@expires_at",
+        "@partition",
+        "@key",
+        "@collection");
 
     /// <summary>
     /// Removes a document's entries in every index of its collection. The deletes of entries name
@@ -288,14 +315,15 @@ internal static class Sql
     // Index queries. Every query is one range of one index, [@lower, @upper) or after a cursor: the
     // store turns inclusive and exclusive bounds, prefixes and open ends into that form (IndexRange).
     // The entries drive the join (CROSS JOIN keeps them the outer loop, NOT INDEXED / INDEXED BY pins
-    // the b-tree), so rows come in the index's order and LIMIT stops the scan; each entry looks up its
-    // document by primary key for the metadata and the expiry. Columns: entry value, partition, key,
-    // document value, version, created_at, updated_at, expires_at.
+    // the b-tree), so rows come in the index's order and LIMIT stops the scan; entries of expired
+    // documents are skipped by their expires_at, and each live one looks up its document by primary
+    // key for the value and metadata. Counts read the entries alone. Columns: entry value, partition,
+    // key, document value, version, created_at, updated_at, expires_at.
     private const string QueryColumns = "SELECT e.value, e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at";
     private const string JoinDocument = "CROSS JOIN documents AS d ON d.partition = e.partition AND d.collection = @collection AND d.key = e.key";
     private const string AllPartitions = $"FROM index_entries AS e NOT INDEXED {JoinDocument} WHERE e.index_id = @index";
     private const string OnePartition = $"FROM index_entries AS e INDEXED BY index_entries_by_partition {JoinDocument} WHERE e.partition = @partition AND e.index_id = @index";
-    private const string LiveDocument = "AND (d.expires_at IS NULL OR d.expires_at > @now)";
+    private const string LiveEntry = "AND (e.expires_at IS NULL OR e.expires_at > @now)";
     private const string Bounded = "AND e.value >= @lower AND e.value < @upper";
     private const string AllAscending = "ORDER BY e.value ASC, e.partition ASC, e.key ASC LIMIT @limit";
     private const string AllDescending = "ORDER BY e.value DESC, e.partition DESC, e.key DESC LIMIT @limit";
@@ -303,13 +331,13 @@ internal static class Sql
     private const string OneDescending = "ORDER BY e.value DESC, e.key DESC LIMIT @limit";
 
     public static readonly Statement QueryAscending = new(
-        $"{QueryColumns} {AllPartitions} {Bounded} {LiveDocument} {AllAscending}", "@collection", "@index", "@lower", "@upper", "@now", "@limit");
+        $"{QueryColumns} {AllPartitions} {Bounded} {LiveEntry} {AllAscending}", "@collection", "@index", "@lower", "@upper", "@now", "@limit");
 
     public static readonly Statement QueryDescending = new(
-        $"{QueryColumns} {AllPartitions} {Bounded} {LiveDocument} {AllDescending}", "@collection", "@index", "@lower", "@upper", "@now", "@limit");
+        $"{QueryColumns} {AllPartitions} {Bounded} {LiveEntry} {AllDescending}", "@collection", "@index", "@lower", "@upper", "@now", "@limit");
 
     public static readonly Statement QueryAscendingAfter = new(
-        $"{QueryColumns} {AllPartitions} AND (e.value, e.partition, e.key) > (@after_value, @after_partition, @after_key) AND e.value < @upper {LiveDocument} {AllAscending}",
+        $"{QueryColumns} {AllPartitions} AND (e.value, e.partition, e.key) > (@after_value, @after_partition, @after_key) AND e.value < @upper {LiveEntry} {AllAscending}",
         "@collection",
         "@index",
         "@after_value",
@@ -320,7 +348,7 @@ internal static class Sql
         "@limit");
 
     public static readonly Statement QueryDescendingAfter = new(
-        $"{QueryColumns} {AllPartitions} AND e.value >= @lower AND (e.value, e.partition, e.key) < (@after_value, @after_partition, @after_key) {LiveDocument} {AllDescending}",
+        $"{QueryColumns} {AllPartitions} AND e.value >= @lower AND (e.value, e.partition, e.key) < (@after_value, @after_partition, @after_key) {LiveEntry} {AllDescending}",
         "@collection",
         "@index",
         "@lower",
@@ -331,13 +359,13 @@ internal static class Sql
         "@limit");
 
     public static readonly Statement QueryPartitionAscending = new(
-        $"{QueryColumns} {OnePartition} {Bounded} {LiveDocument} {OneAscending}", "@collection", "@partition", "@index", "@lower", "@upper", "@now", "@limit");
+        $"{QueryColumns} {OnePartition} {Bounded} {LiveEntry} {OneAscending}", "@collection", "@partition", "@index", "@lower", "@upper", "@now", "@limit");
 
     public static readonly Statement QueryPartitionDescending = new(
-        $"{QueryColumns} {OnePartition} {Bounded} {LiveDocument} {OneDescending}", "@collection", "@partition", "@index", "@lower", "@upper", "@now", "@limit");
+        $"{QueryColumns} {OnePartition} {Bounded} {LiveEntry} {OneDescending}", "@collection", "@partition", "@index", "@lower", "@upper", "@now", "@limit");
 
     public static readonly Statement QueryPartitionAscendingAfter = new(
-        $"{QueryColumns} {OnePartition} AND (e.value, e.key) > (@after_value, @after_key) AND e.value < @upper {LiveDocument} {OneAscending}",
+        $"{QueryColumns} {OnePartition} AND (e.value, e.key) > (@after_value, @after_key) AND e.value < @upper {LiveEntry} {OneAscending}",
         "@collection",
         "@partition",
         "@index",
@@ -348,7 +376,7 @@ internal static class Sql
         "@limit");
 
     public static readonly Statement QueryPartitionDescendingAfter = new(
-        $"{QueryColumns} {OnePartition} AND e.value >= @lower AND (e.value, e.key) < (@after_value, @after_key) {LiveDocument} {OneDescending}",
+        $"{QueryColumns} {OnePartition} AND e.value >= @lower AND (e.value, e.key) < (@after_value, @after_key) {LiveEntry} {OneDescending}",
         "@collection",
         "@partition",
         "@index",
@@ -359,10 +387,15 @@ internal static class Sql
         "@limit");
 
     public static readonly Statement Count = new(
-        $"SELECT count(*) {AllPartitions} {Bounded} {LiveDocument}", "@collection", "@index", "@lower", "@upper", "@now");
+        $"SELECT count(*) FROM index_entries AS e NOT INDEXED WHERE e.index_id = @index {Bounded} {LiveEntry}", "@index", "@lower", "@upper", "@now");
 
     public static readonly Statement CountInPartition = new(
-        $"SELECT count(*) {OnePartition} {Bounded} {LiveDocument}", "@collection", "@partition", "@index", "@lower", "@upper", "@now");
+        $"SELECT count(*) FROM index_entries AS e INDEXED BY index_entries_by_partition WHERE e.partition = @partition AND e.index_id = @index {Bounded} {LiveEntry}",
+        "@partition",
+        "@index",
+        "@lower",
+        "@upper",
+        "@now");
 
     /// <summary>Every query and count shape, for the plan test.</summary>
     public static IReadOnlyList<Statement> Queries { get; } =

@@ -119,6 +119,7 @@ internal sealed class SqliteIndexes
                     var partition = reader.GetString(0);
                     var key = reader.GetString(1);
                     var value = reader.GetFieldValue<byte[]>(2);
+                    object? expiresAt = reader.IsDBNull(3) ? null : reader.GetInt64(3);
                     foreach (var (builder, id, scope) in builders)
                     {
                         if (failures.ContainsKey(builder.Index))
@@ -130,7 +131,7 @@ internal sealed class SqliteIndexes
                         {
                             foreach (var indexed in builder.Add(partition, key, value))
                             {
-                                session.Execute(Sql.InsertEntry, id, Bind(indexed), partition, key, scope);
+                                session.Execute(Sql.InsertEntry, id, Bind(indexed), partition, key, expiresAt, scope);
                             }
                         }
                         catch (IndexBuildException e)

@@ -99,10 +99,6 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         }
 
         var revision = TakeRevision(partition);
-
-        // Uniqueness holds for the state after the batch: every document the batch puts or deletes
-        // gives up its entries first; the puts' entries go in after the documents are written.
-        var indexed = ReleaseEntries(partition, operations);
         for (var i = 0; i < operations.Count; i++)
         {
             var op = operations[i];
@@ -137,11 +133,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             }
         }
 
-        if (indexed is not null)
-        {
-            InsertEntries(partition, operations, entries, indexed);
-        }
-
+        UpdateEntries(partition, operations, entries);
         return new CommitResult(revision, changed: true, outcomes);
     }
 
@@ -192,56 +184,124 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     }
 
     /// <summary>
-    /// Removes the entries of every document of an indexed collection the batch puts or deletes.
-    /// Returns those documents as (collection, key), or <see langword="null"/> when the batch touches
-    /// no indexed collection.
+    /// Brings the index entries of the documents the batch wrote in line with them. Uniqueness holds
+    /// for the state after the batch: every document the batch puts or deletes gives up its old values
+    /// first, then the puts take theirs in batch order, each put's indexes in declaration order, each
+    /// index's values ascending — so the first conflict found is the one the reference model reports.
     /// </summary>
-    private HashSet<(string Collection, string Key)>? ReleaseEntries(string partition, IReadOnlyList<WriteOperation> operations)
+    private void UpdateEntries(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
     {
-        HashSet<(string, string)>? touched = null;
-        foreach (var op in operations)
+        HashSet<(string Collection, string Key)>? touched = null;
+        var single = -1;
+        for (var i = 0; i < operations.Count; i++)
         {
+            var op = operations[i];
             if (op.Kind != WriteOperationKind.Append && indexes.Catalog.For(op.Collection).Count > 0)
             {
-                session.Execute(Sql.DeleteDocumentEntries, partition, op.Key, op.Collection);
                 (touched ??= []).Add((op.Collection, op.Key));
+                single = touched.Count == 1 ? i : -1;
             }
         }
 
-        return touched;
+        if (touched is null)
+        {
+            return;
+        }
+
+        if (single >= 0 && entries[single] is { } found)
+        {
+            // The usual write, one document: only the values it gained or lost change.
+            UpdateDocumentEntries(partition, operations[single], found, single, touched);
+            return;
+        }
+
+        foreach (var (collection, key) in touched)
+        {
+            session.Execute(Sql.DeleteDocumentEntries, partition, key, collection);
+        }
+
+        for (var i = 0; i < operations.Count; i++)
+        {
+            if (entries[i] is { } values)
+            {
+                var op = operations[i];
+                var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
+                for (var j = 0; j < values.Indexes.Count; j++)
+                {
+                    foreach (var value in values.Values[j])
+                    {
+                        InsertEntry(partition, op.Key, expiresAt, values.Indexes[j], value, touched, i);
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>
-    /// Inserts the puts' entries in batch order, each put's indexes in declaration order, each index's
-    /// values ascending. The database refuses a second holder of a unique value (no row inserted);
+    /// A put of the only indexed document of its batch: the entries it keeps stay (their expiry
+    /// follows the document's), the ones it lost go, then the ones it gained go in, in the same order
+    /// as a whole batch's. With one document that order finds the same first conflict: a value it
+    /// keeps cannot conflict, since the database lets no other document hold it.
+    /// </summary>
+    private void UpdateDocumentEntries(string partition, WriteOperation op, IndexEntries found, int operationIndex, HashSet<(string Collection, string Key)> touched)
+    {
+        var old = new Dictionary<(long Id, object Value), long?>();
+        using (var reader = session.Query(Sql.ReadDocumentEntries, partition, op.Key, op.Collection))
+        {
+            while (reader.Read())
+            {
+                old[(reader.GetInt64(0), reader.GetValue(1))] = reader.IsDBNull(2) ? null : reader.GetInt64(2);
+            }
+        }
+
+        var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
+        var expiryChanged = false;
+        var gained = new List<(IndexDefinition Index, IndexValue Value)>();
+        for (var j = 0; j < found.Indexes.Count; j++)
+        {
+            var id = indexes.Id(found.Indexes[j]);
+            foreach (var value in found.Values[j])
+            {
+                if (old.Remove((id, SqliteIndexes.Bind(value)), out var kept))
+                {
+                    expiryChanged |= kept != expiresAt;
+                }
+                else
+                {
+                    gained.Add((found.Indexes[j], value));
+                }
+            }
+        }
+
+        foreach (var ((id, value), _) in old)
+        {
+            session.Execute(Sql.DeleteEntry, id, value, partition, op.Key);
+        }
+
+        if (expiryChanged)
+        {
+            session.Execute(Sql.SetEntriesExpiry, expiresAt, partition, op.Key, op.Collection);
+        }
+
+        foreach (var (index, value) in gained)
+        {
+            InsertEntry(partition, op.Key, expiresAt, index, value, touched, operationIndex);
+        }
+    }
+
+    /// <summary>
+    /// Inserts one entry. The database refuses a second holder of a unique value (no row inserted);
     /// the holder is then an earlier put of this batch or a live document the batch does not touch —
     /// a <see cref="UniqueConstraintException"/> for this value — or an expired document, which holds
     /// no values: its entries go and the insert is tried again.
     /// </summary>
-    private void InsertEntries(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, HashSet<(string Collection, string Key)> touched)
+    private void InsertEntry(string partition, string key, long? expiresAt, IndexDefinition index, IndexValue value, HashSet<(string Collection, string Key)> touched, int operationIndex)
     {
-        for (var i = 0; i < operations.Count; i++)
+        var id = indexes.Id(index);
+        var bound = SqliteIndexes.Bind(value);
+        while (session.Execute(Sql.InsertEntry, id, bound, partition, key, expiresAt, SqliteIndexes.UniqueScope(index)) == 0)
         {
-            if (entries[i] is not { } found)
-            {
-                continue;
-            }
-
-            var key = operations[i].Key;
-            for (var j = 0; j < found.Indexes.Count; j++)
-            {
-                var index = found.Indexes[j];
-                var id = indexes.Id(index);
-                var scope = SqliteIndexes.UniqueScope(index);
-                foreach (var value in found.Values[j])
-                {
-                    var bound = SqliteIndexes.Bind(value);
-                    while (session.Execute(Sql.InsertEntry, id, bound, partition, key, scope) == 0)
-                    {
-                        ReleaseExpiredHolder(partition, index, id, value, bound, touched, i);
-                    }
-                }
-            }
+            ReleaseExpiredHolder(partition, index, id, value, bound, touched, operationIndex);
         }
     }
 
