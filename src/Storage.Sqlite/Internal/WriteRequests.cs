@@ -8,8 +8,18 @@ namespace Storage.Sqlite.Internal;
 /// </summary>
 internal abstract class WriteRequest
 {
+    /// <summary>A page and its WAL frame header.</summary>
+    protected const long PageBytes = 4096 + 24;
+
     /// <summary>Applies the request; a <see cref="VersionConflictException"/> or <see cref="OverflowException"/> must be raised before anything is written.</summary>
     public abstract object Apply(WriteContext context);
+
+    /// <summary>
+    /// A generous estimate of what the request adds to the write-ahead log, so the store can skip
+    /// looking at the log's size after small commits; <see cref="long.MaxValue"/> when it cannot be
+    /// bounded (the store then looks right after the commit).
+    /// </summary>
+    public virtual long WalBytesEstimate => 2 * PageBytes;
 }
 
 internal sealed class BatchRequest(string partition, IReadOnlyList<WriteOperation> operations) : WriteRequest
@@ -19,6 +29,21 @@ internal sealed class BatchRequest(string partition, IReadOnlyList<WriteOperatio
     public IReadOnlyList<WriteOperation> Operations { get; } = operations;
 
     public override object Apply(WriteContext context) => context.ApplyBatch(Partition, Operations);
+
+    /// <summary>Twice the bytes written, plus four pages per operation (leaf and interior pages of the tables and indexes it touches) and two for the partition's row and log.</summary>
+    public override long WalBytesEstimate
+    {
+        get
+        {
+            long estimate = 2 * PageBytes;
+            foreach (var operation in Operations)
+            {
+                estimate += (4 * PageBytes) + (2L * (operation.Value.Length + operation.EventBytes));
+            }
+
+            return estimate;
+        }
+    }
 }
 
 internal sealed class IncrementRequest(string partition, string name, long delta) : WriteRequest
@@ -37,6 +62,9 @@ internal sealed class DeletePartitionRequest(string partition) : WriteRequest
     public string Partition { get; } = partition;
 
     public override object Apply(WriteContext context) => context.DeletePartition(Partition);
+
+    /// <summary>Unbounded: a partition may be large.</summary>
+    public override long WalBytesEstimate => long.MaxValue;
 }
 
 internal sealed class PurgeRequest : WriteRequest
@@ -44,6 +72,9 @@ internal sealed class PurgeRequest : WriteRequest
     public static PurgeRequest Instance { get; } = new();
 
     public override object Apply(WriteContext context) => context.PurgeExpired();
+
+    /// <summary>Unbounded: it may remove many documents.</summary>
+    public override long WalBytesEstimate => long.MaxValue;
 }
 
 /// <summary>
