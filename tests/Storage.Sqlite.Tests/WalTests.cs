@@ -30,6 +30,24 @@ public sealed class WalTests(ITestOutputHelper output) : IDisposable
         Assert.True(largest > 3 * Limit, $"the -wal file only reached {largest:N0} bytes");
     }
 
+    [Fact]
+    public async Task Small_commits_do_not_look_at_the_wal_size_each_time()
+    {
+        // The default limit (64 MiB) is far from what 300 small puts write: the store looks once a
+        // second at most, not after every commit (a stat costs a third of a small commit's CPU).
+        var store = _db.Open();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 300; i++)
+        {
+            await store.PutAsync("p", "c", $"k{i % 10}", """{"n":1}""");
+        }
+
+        var seconds = clock.Elapsed.TotalSeconds;
+        output.WriteLine($"{store.WalSizeLooks} looks at the WAL size in {seconds:F1} s");
+        Assert.InRange(store.WalSizeLooks, 0, (int)Math.Ceiling(seconds) + 1);
+        await store.DisposeAsync();
+    }
+
     private async Task<long> WriteUnderConstantReaders(bool boundWal)
     {
         var store = _db.Open(o => o.WalSizeLimit = Limit);

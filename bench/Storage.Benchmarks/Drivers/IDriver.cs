@@ -40,6 +40,13 @@ internal interface IDriver : IAsyncDisposable
     /// <summary>Puts every document (unconditionally) in one atomic, durable batch.</summary>
     ValueTask PutBatchAsync(string partition, IReadOnlyList<Doc> docs);
 
+    /// <summary>
+    /// Appends one event (a new id, <paramref name="data"/> as its JSON) to <paramref name="stream"/>,
+    /// durably, if the stream's version is still <paramref name="expectedVersion"/> (0: the stream
+    /// must not exist yet); returns whether it was appended.
+    /// </summary>
+    ValueTask<bool> AppendAsync(string partition, string stream, byte[] data, long expectedVersion);
+
     /// <summary>Loads partitions of new documents, streamed, as fast as the driver allows; returns the documents written.</summary>
     /// <param name="source">Generated as it is enumerated; may be enumerated once only.</param>
     /// <param name="writers">How many concurrent callers the driver may use.</param>

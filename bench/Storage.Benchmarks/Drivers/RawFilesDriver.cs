@@ -77,6 +77,29 @@ internal sealed partial class RawFilesDriver(string directory, Func<string, byte
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// Checks the stream's version in memory and replaces the partition's file with the bytes the
+    /// store wrote for it when it was seeded (the store's file grows by one event per append; the
+    /// difference is a few hundred bytes on a file of several kilobytes).
+    /// </summary>
+    public ValueTask<bool> AppendAsync(string partition, string stream, byte[] data, long expectedVersion)
+    {
+        var state = _partitions.GetOrAdd(partition, p => new RawPartition(storeFileBytes(p)));
+        lock (state)
+        {
+            var current = state.Versions.GetValueOrDefault(stream);
+            if (current != expectedVersion)
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            Directory.CreateDirectory(directory);
+            Replace(partition, state.Bytes);
+            state.Versions[stream] = current + 1;
+            return ValueTask.FromResult(true);
+        }
+    }
+
     /// <summary><paramref name="writers"/> concurrent callers, one atomic replace per partition, with the bytes of the JSON store's file for it.</summary>
     public async ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
     {

@@ -23,6 +23,7 @@ internal sealed class RawPostgresDriver : IDriver
     private readonly string _conditionalUpdate;
     private readonly string _upsert;
     private readonly string _copy;
+    private readonly string _append;
 
     private RawPostgresDriver(NpgsqlDataSource dataSource, string schema)
     {
@@ -47,6 +48,12 @@ internal sealed class RawPostgresDriver : IDriver
             INSERT INTO {t} (partition, collection, key, value, version, created_at, updated_at, expires_at)
             VALUES ($1, $2, $3, $4, 1, $5, $5, NULL)
             ON CONFLICT (partition, collection, key) DO UPDATE SET value = excluded.value, version = {t}.version + 1, updated_at = excluded.updated_at
+            """;
+        var e = $"\"{schema}\".events";
+        _append = $"""
+            INSERT INTO {e} (partition, stream, version, event_id, type, data, metadata, committed_at)
+            SELECT $1, $2, $3 + 1, $4, $5, $6, NULL, $7
+            WHERE (SELECT coalesce(max(version), 0) FROM {e} WHERE partition = $1 COLLATE "C" AND stream = $2 COLLATE "C") = $3
             """;
         _copy = $"COPY {t} (partition, collection, key, value, version, created_at, updated_at, expires_at) FROM STDIN (FORMAT BINARY)";
     }
@@ -74,6 +81,17 @@ internal sealed class RawPostgresDriver : IDriver
                 PRIMARY KEY (partition, collection, key)
             );
             CREATE INDEX documents_by_expiry ON "{schema}".documents (expires_at) WHERE expires_at IS NOT NULL;
+            CREATE TABLE "{schema}".events (
+                partition    text COLLATE "C" NOT NULL,
+                stream       text COLLATE "C" NOT NULL,
+                version      bigint NOT NULL CHECK (version >= 1),
+                event_id     uuid NOT NULL,
+                type         text COLLATE "C" NOT NULL,
+                data         text NOT NULL,
+                metadata     text,
+                committed_at timestamptz NOT NULL,
+                PRIMARY KEY (partition, stream, version)
+            );
             """))
         {
             await command.ExecuteNonQueryAsync();
@@ -159,6 +177,22 @@ internal sealed class RawPostgresDriver : IDriver
         await batch.PrepareAsync();
         await batch.ExecuteNonQueryAsync();
         await transaction.CommitAsync();
+    }
+
+    /// <summary>One autocommit conditional INSERT (one round trip, one commit); the primary key keeps versions unique under races.</summary>
+    public async ValueTask<bool> AppendAsync(string partition, string stream, byte[] data, long expectedVersion)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var command = Command(connection, _append, partition, stream, expectedVersion, Guid.CreateVersion7(), Data.EventType, Text(data), DateTimeOffset.UtcNow);
+        await command.PrepareAsync();
+        try
+        {
+            return await command.ExecuteNonQueryAsync() == 1;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return false;
+        }
     }
 
     /// <summary>One connection, one binary COPY of every document, streamed.</summary>

@@ -29,6 +29,24 @@ internal sealed class RawSqliteDriver : IDriver
             PRIMARY KEY (partition, collection, key)
         ) STRICT, WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS documents_by_expiry ON documents (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS events (
+            partition    TEXT NOT NULL COLLATE BINARY,
+            stream       TEXT NOT NULL COLLATE BINARY,
+            version      INTEGER NOT NULL CHECK (version >= 1),
+            event_id     TEXT NOT NULL CHECK (length(event_id) = 36),
+            type         TEXT NOT NULL,
+            data         TEXT NOT NULL,
+            metadata     TEXT,
+            committed_at INTEGER NOT NULL,
+            PRIMARY KEY (partition, stream, version)
+        ) STRICT, WITHOUT ROWID;
+        """;
+
+    // The next version if the stream is still at $expected: one statement, the primary key keeps versions unique.
+    private const string AppendEvent = """
+        INSERT INTO events (partition, stream, version, event_id, type, data, metadata, committed_at)
+        SELECT $p, $s, $expected + 1, $id, $type, CAST($value AS TEXT), NULL, $now
+        WHERE (SELECT coalesce(max(version), 0) FROM events WHERE partition = $p AND stream = $s) = $expected
         """;
 
     private const string Get = """
@@ -161,6 +179,14 @@ internal sealed class RawSqliteDriver : IDriver
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>One <c>BEGIN IMMEDIATE</c> transaction per event: the conditional insert, then COMMIT.</summary>
+    public ValueTask<bool> AppendAsync(string partition, string stream, byte[] data, long expectedVersion)
+    {
+        var appended = false;
+        _sessions.Value!.InTransaction(session => appended = session.Append(partition, stream, data, expectedVersion) == 1);
+        return ValueTask.FromResult(appended);
+    }
+
     /// <summary>One connection, plain prepared INSERTs, one transaction per <see cref="BulkRowsPerTransaction"/> rows.</summary>
     public ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
     {
@@ -262,6 +288,20 @@ internal sealed class RawSqliteDriver : IDriver
             return command.ExecuteNonQuery();
         }
 
+        public int Append(string partition, string stream, byte[] data, long expected)
+        {
+            var command = Prepare(AppendEvent);
+            var parameters = command.Parameters;
+            parameters["$p"].Value = partition;
+            parameters["$s"].Value = stream;
+            parameters["$expected"].Value = expected;
+            parameters["$id"].Value = Guid.CreateVersion7().ToString("D");
+            parameters["$type"].Value = Data.EventType;
+            parameters["$value"].Value = data;
+            parameters["$now"].Value = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            return command.ExecuteNonQuery();
+        }
+
         public object? Scalar(string sql, string partition, string key)
         {
             var command = Bind(sql, partition, key);
@@ -313,7 +353,7 @@ internal sealed class RawSqliteDriver : IDriver
             {
                 command = _connection.CreateCommand();
                 command.CommandText = sql;
-                foreach (var name in new[] { "$p", "$c", "$k", "$value", "$now", "$expected", "$lower", "$upper", "$limit" })
+                foreach (var name in new[] { "$p", "$c", "$k", "$s", "$id", "$type", "$value", "$now", "$expected", "$lower", "$upper", "$limit" })
                 {
                     if (sql.Contains(name, StringComparison.Ordinal))
                     {

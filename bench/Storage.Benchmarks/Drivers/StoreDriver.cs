@@ -50,6 +50,20 @@ internal sealed class StoreDriver(IStore store) : IDriver
         await store.CommitAsync(partition, operations);
     }
 
+    public async ValueTask<bool> AppendAsync(string partition, string stream, byte[] data, long expectedVersion)
+    {
+        var expected = expectedVersion == 0 ? ExpectedStreamVersion.NoStream : ExpectedStreamVersion.Exactly(expectedVersion);
+        try
+        {
+            await store.CommitAsync(partition, [WriteOperation.Append(stream, [EventData.Create(Data.EventType, data, id: Guid.CreateVersion7())], expected)]);
+            return true;
+        }
+        catch (VersionConflictException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// There is no bulk-import member in the contract: a bulk load is <see cref="IStore.CommitAsync"/>
     /// batches (at most <see cref="StoreLimits.MaxBatchOperations"/> operations and

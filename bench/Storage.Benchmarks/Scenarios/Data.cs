@@ -16,6 +16,7 @@ internal sealed record PartitionDocs(string Partition, IReadOnlyList<Doc> Docs);
 internal static class Data
 {
     public const string Collection = "docs";
+    public const string EventType = "order-placed";
     public const int ValueBytes = 200;
 
     // A small pool reused by every scenario, so generating values costs no allocation in a measured loop.

@@ -203,3 +203,55 @@ internal sealed class BatchScenario : Scenario
         };
     }
 }
+
+/// <summary>
+/// One caller appends one 200-byte event at a time, durably, at the version it expects (optimistic
+/// concurrency), to 100 streams of 10 events, each in a partition of its own, in turn: each commit
+/// is one event, and a partition grows slowly (the JSON backend rewrites its partition's file).
+/// </summary>
+internal sealed class AppendScenario : Scenario
+{
+    private const int Streams = 100;
+    private const int Seeded = 10;
+    private const string Stream = "orders";
+
+    // Each driver's stream versions, kept across runs (one caller, so no locking).
+    private readonly ConcurrentDictionary<IDriver, long[]> _versions = new();
+
+    public override string Id => "append-1";
+
+    public override string Title => "Durable stream append (one event, expected version), one at a time";
+
+    public override async ValueTask SeedAsync(IDriver driver)
+    {
+        var versions = _versions.GetOrAdd(driver, _ => new long[Streams]);
+        for (var s = 0; s < Streams; s++)
+        {
+            for (var e = 0; e < Seeded; e++)
+            {
+                await AppendAsync(driver, versions, s);
+            }
+        }
+    }
+
+    public override Func<ValueTask<int>> CreateWorker(IDriver driver, int caller)
+    {
+        var versions = _versions[driver];
+        var next = 0;
+        return async () =>
+        {
+            await AppendAsync(driver, versions, next++ % Streams);
+            return 1;
+        };
+    }
+
+    private static async ValueTask AppendAsync(IDriver driver, long[] versions, int stream)
+    {
+        if (!await driver.AppendAsync(Data.Partition("e", stream), Stream, Data.Value(stream + (int)versions[stream]), versions[stream]))
+        {
+            throw new InvalidOperationException($"{driver.Name}: an append to a stream no one else writes conflicted.");
+        }
+
+        versions[stream]++;
+    }
+}

@@ -8,8 +8,18 @@ namespace Storage.Sqlite.Internal;
 /// </summary>
 internal abstract class WriteRequest
 {
+    /// <summary>A page and its WAL frame header.</summary>
+    protected const long PageBytes = 4096 + 24;
+
     /// <summary>Applies the request; a <see cref="VersionConflictException"/> or <see cref="OverflowException"/> must be raised before anything is written.</summary>
     public abstract object Apply(WriteContext context);
+
+    /// <summary>
+    /// A generous estimate of what the request adds to the write-ahead log, so the store can skip
+    /// looking at the log's size after small commits; <see cref="long.MaxValue"/> when it cannot be
+    /// bounded (the store then looks right after the commit).
+    /// </summary>
+    public virtual long WalBytesEstimate => 2 * PageBytes;
 }
 
 internal sealed class BatchRequest(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries) : WriteRequest
@@ -22,6 +32,32 @@ internal sealed class BatchRequest(string partition, IReadOnlyList<WriteOperatio
     public IReadOnlyList<IndexEntries?> Entries { get; } = entries;
 
     public override object Apply(WriteContext context) => context.ApplyBatch(Partition, Operations, Entries);
+
+    /// <summary>
+    /// Twice the bytes written, plus four pages per operation (leaf and interior pages of the tables
+    /// and indexes it touches), a page per index value, and two for the partition's row and log.
+    /// </summary>
+    public override long WalBytesEstimate
+    {
+        get
+        {
+            long estimate = 2 * PageBytes;
+            for (var i = 0; i < Operations.Count; i++)
+            {
+                var operation = Operations[i];
+                estimate += (4 * PageBytes) + (2L * (operation.Value.Length + operation.EventBytes));
+                if (Entries[i] is { } entries)
+                {
+                    foreach (var values in entries.Values)
+                    {
+                        estimate += PageBytes * values.Count;
+                    }
+                }
+            }
+
+            return estimate;
+        }
+    }
 }
 
 internal sealed class IncrementRequest(string partition, string name, long delta) : WriteRequest
@@ -40,6 +76,9 @@ internal sealed class DeletePartitionRequest(string partition) : WriteRequest
     public string Partition { get; } = partition;
 
     public override object Apply(WriteContext context) => context.DeletePartition(Partition);
+
+    /// <summary>Unbounded: a partition may be large.</summary>
+    public override long WalBytesEstimate => long.MaxValue;
 }
 
 internal sealed class PurgeRequest : WriteRequest
@@ -47,6 +86,9 @@ internal sealed class PurgeRequest : WriteRequest
     public static PurgeRequest Instance { get; } = new();
 
     public override object Apply(WriteContext context) => context.PurgeExpired();
+
+    /// <summary>Unbounded: it may remove many documents.</summary>
+    public override long WalBytesEstimate => long.MaxValue;
 }
 
 /// <summary>
