@@ -50,6 +50,10 @@ internal sealed class DifferentialRun
         "\"\\u00e9\"", "\"\u00e9\"", "\"😀\"", """{ "a" : [ 1 , 2 ] }""", "[[[]],[1,[2]]]", "null", "true", "\"\"",
     ];
 
+    // Small value pools, so unique values collide across keys and partitions and ranges hit edges.
+    private static readonly long[] s_numbers = [long.MinValue, -3, -1, 0, 1, 2, 3, 4_294_967_296, long.MaxValue];
+    private static readonly string[] s_words = ["", "a", "ab", "B", "é", "é", "", "�", "😀", "𐀀", "a b"];
+
     private static readonly (Kind Kind, int Weight)[] s_mix =
     [
         (Kind.Get, 300),
@@ -68,6 +72,8 @@ internal sealed class DifferentialRun
         (Kind.ReadStream, 60),
         (Kind.ListStreams, 25),
         (Kind.ReadChanges, 60),
+        (Kind.Query, 70),
+        (Kind.Count, 20),
     ];
 
     private readonly Random _random;
@@ -109,7 +115,22 @@ internal sealed class DifferentialRun
         ReadStream,
         ListStreams,
         ReadChanges,
+        Query,
+        Count,
     }
+
+    /// <summary>
+    /// The indexes both stores declare: in collection "c" an integer, a string array and a
+    /// store-wide unique string; in "D" a unique-per-partition integer and a nested string.
+    /// </summary>
+    public static IReadOnlyList<IndexDefinition> Indexes { get; } =
+    [
+        new("c", "n", "n", IndexValueType.Int64),
+        new("c", "tags", "t", IndexValueType.String),
+        new("c", "u", "u", IndexValueType.String, unique: true, IndexScope.Global),
+        new("D", "n", "n", IndexValueType.Int64, unique: true, IndexScope.Partition),
+        new("D", "s", "x.s", IndexValueType.String),
+    ];
 
     /// <summary>
     /// How long both stores keep tombstones: short, so that the run's clock moves (about 0.08 s per
@@ -182,6 +203,14 @@ internal sealed class DifferentialRun
             case Kind.ReadChanges:
                 await ReadChangesAsync();
                 break;
+            case Kind.Query:
+                await QueryAsync();
+                break;
+            case Kind.Count:
+                var counted = NewQuery();
+                Begin($"Count({Show(counted)})");
+                await BothAsync(s => s.CountAsync(counted), (expected, actual) => Assert.Equal(expected, actual));
+                break;
         }
     }
 
@@ -191,6 +220,11 @@ internal sealed class DifferentialRun
     {
         Begin("compare the whole state");
         await ListPartitionsAsync(StoreLimits.MaxPageSize);
+        foreach (var index in Indexes)
+        {
+            await QueryPagesAsync(new IndexQuery(index.Collection, index.Name) { Limit = StoreLimits.MaxPageSize }, writeBetweenPages: false);
+        }
+
         foreach (var partition in s_partitions)
         {
             foreach (var collection in s_collections)
@@ -283,6 +317,91 @@ internal sealed class DifferentialRun
         }
 
         Assert.Fail("A listing ran past 100 pages.");
+    }
+
+    private async Task QueryAsync()
+    {
+        var query = NewQuery() with
+        {
+            Limit = _random.Next(10) switch
+            {
+                < 6 => _random.Next(1, 5),
+                < 9 => _random.Next(5, 21),
+                _ => StoreLimits.DefaultPageSize,
+            },
+        };
+        await QueryPagesAsync(query, writeBetweenPages: _random.Next(8) == 0);
+    }
+
+    // A random query of a declared index: equality, a range with random inclusiveness, a prefix (with or without a range), or everything.
+    private IndexQuery NewQuery()
+    {
+        var index = Pick(Indexes);
+        var query = new IndexQuery(index.Collection, index.Name)
+        {
+            Partition = _random.Next(3) == 0 ? Pick(s_partitions) : null,
+            Descending = _random.Next(2) == 0,
+        };
+        var isString = index.ValueType == IndexValueType.String;
+        IndexValue Bound() => isString ? Pick(s_words) : Pick(s_numbers);
+        return _random.Next(10) switch
+        {
+            < 3 => query with { Equal = Bound() },
+            < 6 => query with
+            {
+                From = _random.Next(3) > 0 ? Bound() : default(IndexValue?),
+                FromInclusive = _random.Next(2) == 0,
+                To = _random.Next(3) > 0 ? Bound() : default(IndexValue?),
+                ToInclusive = _random.Next(2) == 0,
+            },
+            < 8 when isString => query with { Prefix = Pick(s_words.Where(w => w.Length > 0).ToArray()), From = _random.Next(3) == 0 ? Bound() : default(IndexValue?) },
+            _ => query,
+        };
+    }
+
+    // Pages through a query in both stores, each with its own tokens, comparing every page.
+    private async Task QueryPagesAsync(IndexQuery query, bool writeBetweenPages)
+    {
+        string? backendToken = null;
+        string? modelToken = null;
+        for (var page = 0; page < 1000; page++)
+        {
+            Begin($"Query({Show(query)}) page {page}");
+            var (backendPage, modelPage) = await BothAsync(
+                s => s.QueryAsync(query with { ContinuationToken = s == _backend ? backendToken : modelToken }),
+                (expected, actual) =>
+                {
+                    Assert.Equal(expected.Items.Count, actual.Items.Count);
+                    for (var i = 0; i < expected.Items.Count; i++)
+                    {
+                        Assert.Equal(expected.Items[i].Value, actual.Items[i].Value);
+                        StoreAssert.SameDocument(expected.Items[i].Document, actual.Items[i].Document);
+                    }
+
+                    Assert.Equal(expected.ContinuationToken, actual.ContinuationToken);
+                });
+            if (modelPage is not null && modelPage.Items.Count > 0)
+            {
+                Count("query found something");
+            }
+
+            if (modelPage?.ContinuationToken is null)
+            {
+                return;
+            }
+
+            Count("query page with more");
+            backendToken = backendPage!.ContinuationToken;
+            modelToken = modelPage.ContinuationToken;
+            if (writeBetweenPages)
+            {
+                Count("write between query pages");
+                var partition = query.Partition ?? Pick(s_partitions);
+                await CommitAsync(partition, [await NewOperationAsync(partition, query.Collection, Pick(s_keys), put: _random.Next(4) > 0)]);
+            }
+        }
+
+        Assert.Fail("A query ran past 1,000 pages.");
     }
 
     private async Task ListPartitionsAsync(int limit)
@@ -664,13 +783,55 @@ internal sealed class DifferentialRun
             return WriteOperation.Delete(collection, key, condition);
         }
 
-        var value = _random.Next(3) == 0 ? $$"""{"n":{{_random.Next(1000)}}}""" : Pick(s_values);
+        var value = _random.Next(4) switch
+        {
+            0 => $$"""{"n":{{_random.Next(1000)}}}""",
+            1 => Pick(s_values),
+            _ => NewIndexedValue(),
+        };
         if (_random.Next(10) == 0)
         {
             value = " \n" + value + "\t ";
         }
 
         return WriteOperation.Put(collection, key, value, condition, NewExpiry());
+    }
+
+    // A document with some of the indexed properties (n, t, u, x.s) from small pools; now and then
+    // null, missing, an array with duplicates, or a value of the wrong type (the put must fail).
+    private string NewIndexedValue()
+    {
+        var members = new List<string>();
+        if (_random.Next(3) > 0)
+        {
+            members.Add("\"n\":" + (_random.Next(25) switch
+            {
+                0 => "\"7\"",
+                1 => "1.5",
+                2 => "null",
+                _ => Pick(s_numbers).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            }));
+        }
+
+        if (_random.Next(2) == 0)
+        {
+            var tags = Enumerable.Range(0, _random.Next(0, 4)).Select(_ => _random.Next(8) == 0 ? "null" : Quote(Pick(s_words)));
+            members.Add("\"t\":" + (_random.Next(25) == 0 ? "[1]" : _random.Next(6) == 0 ? Quote(Pick(s_words)) : "[" + string.Join(',', tags) + "]"));
+        }
+
+        if (_random.Next(3) == 0)
+        {
+            members.Add("\"u\":" + Quote(Pick(s_words)));
+        }
+
+        if (_random.Next(3) == 0)
+        {
+            members.Add("\"x\":" + (_random.Next(20) == 0 ? "[]" : "{\"s\":" + (_random.Next(25) == 0 ? "true" : Quote(Pick(s_words))) + "}"));
+        }
+
+        return "{" + string.Join(',', members.OrderBy(_ => _random.Next())) + "}";
+
+        static string Quote(string text) => System.Text.Json.JsonSerializer.Serialize(text, ConformanceJsonContext.Default.String);
     }
 
     // Mostly none; else a few milliseconds ahead (so reads soon land exactly on the boundary), or up to 5 s either way.
@@ -746,8 +907,39 @@ internal sealed class DifferentialRun
     {
         var partition = Pick(s_partitions);
         var collection = Pick(s_collections);
-        switch (_random.Next(10))
+        switch (_random.Next(12))
         {
+            case 10:
+                var bad = Pick<IndexQuery>(
+                [
+                    new IndexQuery("c", "n") { Equal = "7" },
+                    new IndexQuery("c", "n") { Prefix = "1" },
+                    new IndexQuery("c", "tags") { From = 1L },
+                    new IndexQuery("c", "tags") { Equal = "a", Prefix = "a" },
+                    new IndexQuery("c", "tags") { Prefix = string.Empty },
+                    new IndexQuery("c", "missing"),
+                    new IndexQuery("D", "u"),
+                    new IndexQuery("c", "u") { Limit = StoreLimits.MaxPageSize + 1 },
+                    new IndexQuery("c", "u") { ContinuationToken = "garbage" },
+                    new IndexQuery("c", "u") { Partition = string.Empty },
+                ]);
+                Begin($"Query({Show(bad)}, token {Show(bad.ContinuationToken)}) (invalid)");
+                await BothAsync(s => s.QueryAsync(bad), (_, _) => { });
+                break;
+            case 11:
+                // Each store gets its own token of one query and must refuse it for another.
+                Begin("Query with the token of another query");
+                var first = new IndexQuery("c", "tags") { Limit = 1 };
+                var backendQueryToken = (await _backend.QueryAsync(first)).ContinuationToken;
+                var modelQueryToken = (await _model.QueryAsync(first)).ContinuationToken;
+                Assert.Equal(modelQueryToken is null, backendQueryToken is null);
+                if (modelQueryToken is not null)
+                {
+                    var second = first with { Descending = true };
+                    await BothAsync(s => s.QueryAsync(second with { ContinuationToken = s == _backend ? backendQueryToken : modelQueryToken }), (_, _) => { });
+                }
+
+                break;
             case 0:
                 var limit = Pick([0, -1, StoreLimits.MaxPageSize + 1]);
                 Begin($"List with limit {limit}");
@@ -861,6 +1053,18 @@ internal sealed class DifferentialRun
             }
         }
 
+        if (modelError is UniqueConstraintException unique)
+        {
+            var actual = (UniqueConstraintException)backendError;
+            Assert.Equal(unique.Partition, actual.Partition);
+            Assert.Equal(unique.Collection, actual.Collection);
+            Assert.Equal(unique.Index, actual.Index);
+            Assert.Equal(unique.Scope, actual.Scope);
+            Assert.Equal(unique.Value, actual.Value);
+            Assert.Equal(unique.OperationIndex, actual.OperationIndex);
+            Assert.Equal(unique.Message, actual.Message);
+        }
+
         if (modelError is ChangeFeedTruncatedException truncated)
         {
             var actual = (ChangeFeedTruncatedException)backendError;
@@ -969,6 +1173,12 @@ internal sealed class DifferentialRun
         }
 
         return literal.Append('"').ToString();
+    }
+
+    private static string Show(IndexQuery query)
+    {
+        static string V(IndexValue? value) => value is { } v ? (v.Type == IndexValueType.String ? Show(v.AsString) : v.ToString()) : "-";
+        return $"{query.Collection}.{query.Index}, partition {Show(query.Partition)}, equal {V(query.Equal)}, from {V(query.From)}{(query.FromInclusive ? "]" : ")")}, to {V(query.To)}{(query.ToInclusive ? "]" : ")")}, prefix {Show(query.Prefix)}, {(query.Descending ? "desc" : "asc")}, limit {query.Limit}";
     }
 
     private static string Show(WriteOperation operation)

@@ -25,8 +25,8 @@ public abstract class DifferentialTests<TFixture>(TFixture fixture, ITestOutputH
         var operations = ReadSetting("STORAGE_DIFFERENTIAL_OPS") ?? DefaultOperations;
         output.WriteLine($"Seed {seed}, {operations} operations. Replay: STORAGE_DIFFERENTIAL_SEED={seed} STORAGE_DIFFERENTIAL_OPS={operations}");
         var time = new FakeTimeProvider(TestData.Start);
-        var backend = await CreateStoreAsync(time, DifferentialRun.TombstoneRetention);
-        await using var model = new ReferenceStore(time, DifferentialRun.TombstoneRetention);
+        var backend = await CreateStoreAsync(time, DifferentialRun.TombstoneRetention, DifferentialRun.Indexes);
+        await using var model = new ReferenceStore(time, DifferentialRun.TombstoneRetention, DifferentialRun.Indexes);
         var run = new DifferentialRun(seed, backend, model, time);
 
         for (var i = 0; i < operations; i++)
@@ -46,7 +46,7 @@ public abstract class DifferentialTests<TFixture>(TFixture fixture, ITestOutputH
         // A run long enough to mean something must have met the interesting cases.
         if (operations >= 10_000)
         {
-            foreach (var expected in new[] { "commit", "commit that changed nothing", "conflict", "VersionConflictException", "ArgumentException", "OverflowException", "purged something", "write between pages", "append", "append retry recognized", "stream conflict", "batch with appends", "change page with more", "tombstone dropped", "feed truncated", "follower starts over" })
+            foreach (var expected in new[] { "commit", "commit that changed nothing", "conflict", "VersionConflictException", "ArgumentException", "OverflowException", "purged something", "write between pages", "append", "append retry recognized", "stream conflict", "batch with appends", "change page with more", "tombstone dropped", "feed truncated", "follower starts over", "query found something", "query page with more", "write between query pages", "UniqueConstraintException" })
             {
                 Assert.True(run.Coverage.GetValueOrDefault(expected) > 0, $"Seed {seed}: the run never met '{expected}'.");
             }
