@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Storage.Postgres.Internal;
@@ -182,22 +183,24 @@ internal sealed class EntrySql
 
     private static string BuildQuery(string s, string table, string c, bool partition, bool descending, bool bounded, bool cursor)
     {
-        var sql = new StringBuilder();
-        sql.Append($"""
+        // The page of entries first (a range scan that stops after $4 rows), then each one's document by
+        // primary key (LIMIT 1 keeps the lookup a per-row subquery the planner cannot turn into a hash
+        // join over the documents): the cost follows the page size, however the tables grow.
+        var sql = new StringBuilder($"""
             SELECT e.value, e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at
-            FROM {s}.{table} e
-            JOIN {s}.documents d ON d.partition = e.partition AND d.collection = $2 COLLATE "C" AND d.key = e.key
-            WHERE e.index_id = $1 AND (e.expires_at IS NULL OR e.expires_at > $3) AND e.value >= $5{c}
+            FROM (
+                SELECT value, partition, key FROM {s}.{table}
+                WHERE index_id = $1 AND (expires_at IS NULL OR expires_at > $3) AND value >= $5{c}
             """);
         var n = 6;
         if (bounded)
         {
-            sql.Append($" AND e.value < ${n++}{c}");
+            sql.Append(CultureInfo.InvariantCulture, $" AND value < ${n++}{c}");
         }
 
         if (partition)
         {
-            sql.Append($" AND e.partition = ${n++} COLLATE \"C\"");
+            sql.Append(CultureInfo.InvariantCulture, $" AND partition = ${n++} COLLATE \"C\"");
         }
 
         var direction = descending ? "DESC" : "ASC";
@@ -205,15 +208,32 @@ internal sealed class EntrySql
         if (cursor)
         {
             // A row comparison, which the B-tree scan starts from.
-            sql.Append(partition
-                ? $" AND (e.value, e.key) {after} (${n++}{c}, ${n++} COLLATE \"C\")"
-                : $" AND (e.value, e.partition, e.key) {after} (${n++}{c}, ${n++} COLLATE \"C\", ${n++} COLLATE \"C\")");
+            if (partition)
+            {
+                sql.Append(CultureInfo.InvariantCulture, $" AND (value, key) {after} (${n++}{c}, ${n++} COLLATE \"C\")");
+            }
+            else
+            {
+                sql.Append(CultureInfo.InvariantCulture, $" AND (value, partition, key) {after} (${n++}{c}, ${n++} COLLATE \"C\", ${n++} COLLATE \"C\")");
+            }
         }
 
         // In one partition, (value, key) is (value, partition, key) order: the partition index serves it.
-        sql.Append(partition
-            ? $"\nORDER BY e.value{c} {direction}, e.key COLLATE \"C\" {direction}\nLIMIT $4"
-            : $"\nORDER BY e.value{c} {direction}, e.partition COLLATE \"C\" {direction}, e.key COLLATE \"C\" {direction}\nLIMIT $4");
+        var order = partition
+            ? $"value{c} {direction}, key COLLATE \"C\" {direction}"
+            : $"value{c} {direction}, partition COLLATE \"C\" {direction}, key COLLATE \"C\" {direction}";
+        sql.Append(CultureInfo.InvariantCulture, $"""
+
+                ORDER BY {order}
+                LIMIT $4
+            ) e
+            CROSS JOIN LATERAL (
+                SELECT value, version, created_at, updated_at, expires_at FROM {s}.documents
+                WHERE partition = e.partition AND collection = $2 COLLATE "C" AND key = e.key
+                LIMIT 1
+            ) d
+            ORDER BY e.{order.Replace(", ", ", e.", StringComparison.Ordinal)}
+            """);
         return sql.ToString();
     }
 
@@ -228,12 +248,12 @@ internal sealed class EntrySql
         var n = 4;
         if (bounded)
         {
-            sql.Append($" AND e.value < ${n++}{c}");
+            sql.Append(CultureInfo.InvariantCulture, $" AND e.value < ${n++}{c}");
         }
 
         if (partition)
         {
-            sql.Append($" AND e.partition = ${n} COLLATE \"C\"");
+            sql.Append(CultureInfo.InvariantCulture, $" AND e.partition = ${n} COLLATE \"C\"");
         }
 
         return sql.ToString();
