@@ -16,6 +16,8 @@ namespace Storage.Postgres;
 /// transaction (group commit), each keeping its own condition checks and result. Transient failures
 /// are retried within <see cref="PostgresStoreOptions.RetryBudget"/>; a commit whose outcome was lost
 /// with its connection is looked up in a commit log by its operation id, never applied twice.
+/// Secondary indexes live in tables of entries maintained in the same transactions, unique values
+/// enforced by the database across every instance.
 /// </summary>
 /// <remarks>
 /// Npgsql is asynchronous all the way down, so every operation is truly asynchronous. The store is
@@ -74,12 +76,15 @@ public sealed class PostgresStore : IStore
 
     /// <summary>
     /// Opens a store: connects, and creates or upgrades its schema under an advisory lock (so app
-    /// instances that start together do not race), refusing a schema written by a newer library.
+    /// instances that start together do not race), refusing a schema written by a newer library; in the
+    /// same transaction, builds the indexes that are new or declared differently and drops those no
+    /// longer declared.
     /// </summary>
     /// <param name="options">The server, schema and settings.</param>
     /// <param name="cancellationToken">Cancels the open.</param>
     /// <returns>The open store; dispose it to release its connections.</returns>
-    /// <exception cref="ArgumentException">The options are not valid (also: a data source with multiplexing, which cannot hold a transaction's statements on one connection).</exception>
+    /// <exception cref="ArgumentException">The options are not valid (also: a data source with multiplexing, which cannot hold a transaction's statements on one connection; an index declared twice).</exception>
+    /// <exception cref="IndexBuildException">An index that had to be built cannot index a live document (a wrong value type, or a duplicate unique value); nothing was changed.</exception>
     /// <exception cref="UnsupportedFormatException">The schema was written by a newer version of the library; nothing was changed.</exception>
     /// <exception cref="CorruptDataException">The schema holds tables that are not a Storage store's.</exception>
     /// <exception cref="StoreUnavailableException">The server could not be reached within the retry budget.</exception>
