@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Storage.Internal;
+using Storage.Json.Indexes;
 using Storage.Json.Internal;
 using Storage.Json.IO;
 
@@ -12,6 +15,8 @@ namespace Storage.Json;
 /// cached in memory once read; concurrent writes to one partition are coalesced into one file write
 /// (group commit), and writes to different partitions never wait on each other. One store owns its
 /// directory at a time (a lock file); a second one, in this process or another, fails to open.
+/// Secondary indexes are kept in memory: a store with declared indexes reads every partition at
+/// open and builds them (see docs/json-backend.md); one without reads partitions on first use.
 /// </summary>
 /// <remarks>
 /// The file layer is synchronous (that is what the operating system offers), so operations complete
@@ -37,10 +42,20 @@ public sealed class JsonStore : IStore
     private readonly SortedSet<string> _unresolvedFiles;
     private readonly Lock _manifestLock = new();
     private readonly StoreLifetime _lifetime = new(nameof(JsonStore));
+    private readonly IndexCatalog _indexCatalog;
+    private readonly ILogger _logger;
+
+    // Partitions whose last write failed before its outcome could be read back (see Unresolve).
+    private readonly ConcurrentDictionary<Partition, bool> _unresolvedPartitions = new();
     private Manifest _manifest;
 
-    private JsonStore(IFileSystem files, string root, JsonStoreOptions options, IDisposable directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
+    // Null when no index is declared; set once at open, before the store is handed out.
+    private JsonIndexes? _indexes;
+
+    private JsonStore(IFileSystem files, string root, JsonStoreOptions options, IndexCatalog indexCatalog, IDisposable directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
     {
+        _indexCatalog = indexCatalog;
+        _logger = options.LoggerFactory?.CreateLogger<JsonStore>() ?? (ILogger)NullLogger.Instance;
         _files = files;
         _root = root;
         _partitionsDirectory = Path.Combine(root, PartitionsDirectoryName);
@@ -56,13 +71,17 @@ public sealed class JsonStore : IStore
     /// <summary>The full path of the data directory.</summary>
     public string Directory => _root;
 
+    /// <summary>The in-memory indexes (null when none is declared): for tests.</summary>
+    internal JsonIndexes? Indexes => _indexes;
+
     /// <summary>Opens (or creates) a store in a directory, taking its lock.</summary>
     /// <param name="options">The directory and settings.</param>
     /// <returns>The open store; dispose it to release the directory.</returns>
     /// <exception cref="ArgumentException">The options are not valid.</exception>
     /// <exception cref="StoreLockedException">Another store, in this process or another, has the directory open, or the filesystem cannot lock.</exception>
     /// <exception cref="UnsupportedFormatException">The directory was written by a newer version of the library.</exception>
-    /// <exception cref="CorruptDataException">The manifest is damaged.</exception>
+    /// <exception cref="CorruptDataException">The manifest is damaged, or (with indexes declared, which read every partition) a partition file is.</exception>
+    /// <exception cref="IndexBuildException">A live document cannot be indexed by a declared index (a value of the wrong type, or a duplicate value of a unique index); nothing is changed.</exception>
     /// <exception cref="StorageException">The directory could not be read or created.</exception>
     public static JsonStore Open(JsonStoreOptions options) => Open(options, new PosixFileSystem());
 
@@ -70,6 +89,7 @@ public sealed class JsonStore : IStore
     internal static JsonStore Open(JsonStoreOptions options, IFileSystem files)
     {
         Validate(options);
+        var indexCatalog = new IndexCatalog(options.Indexes);
         var root = Path.GetFullPath(options.Directory);
         var partitions = Path.Combine(root, PartitionsDirectoryName);
         var sync = options.Durability == DurabilityMode.Full;
@@ -118,7 +138,13 @@ public sealed class JsonStore : IStore
                 }
             }
 
-            return new JsonStore(files, root, options, directoryLock, manifest, catalog, unresolved);
+            var store = new JsonStore(files, root, options, indexCatalog, directoryLock, manifest, catalog, unresolved);
+            if (indexCatalog.All.Count > 0)
+            {
+                store.BuildIndexes();
+            }
+
+            return store;
         }
         catch
         {
@@ -149,7 +175,10 @@ public sealed class JsonStore : IStore
     public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
     {
         Batches.Validate(partition, operations);
-        return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations), cancellationToken);
+
+        // Values of the wrong type fail the batch before anything is written or checked.
+        var entries = _indexes is null ? null : _indexCatalog.ExtractAll(operations);
+        return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations, entries), cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -268,11 +297,50 @@ public sealed class JsonStore : IStore
 
     /// <inheritdoc/>
     public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+    {
+        var plan = IndexQueryPlan.Create(_indexCatalog, query);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        var indexes = _indexes!;
+        var collection = plan.Index.Collection;
+        if (plan.Partition is { } partition)
+        {
+            if (FindPartition(partition) is not { } handle)
+            {
+                return ValueTask.FromResult(new QueryPage([], null));
+            }
+
+            Load(handle);
+            var inPartition = indexes.Scan(handle.Index!, partition, plan, Timestamps.Now(_time));
+            return ValueTask.FromResult(plan.TakePage(inPartition.Select(m => new IndexMatch(m.Value, ToDocument(partition, collection, m.Document)))));
+        }
+
+        ResolveUnresolvedPartitions();
+        var matches = indexes.Scan(plan, Timestamps.Now(_time));
+        return ValueTask.FromResult(plan.TakePage(matches.Select(m => new IndexMatch(m.Value, ToDocument(m.Partition, collection, m.Document)))));
+    }
 
     /// <inheritdoc/>
     public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+    {
+        var plan = IndexQueryPlan.Create(_indexCatalog, query, forCount: true);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        var indexes = _indexes!;
+        if (plan.Partition is { } partition)
+        {
+            if (FindPartition(partition) is not { } handle)
+            {
+                return ValueTask.FromResult(0L);
+            }
+
+            Load(handle);
+            return ValueTask.FromResult(indexes.Count(handle.Index!, partition, plan, Timestamps.Now(_time)));
+        }
+
+        ResolveUnresolvedPartitions();
+        return ValueTask.FromResult(indexes.Count(plan, Timestamps.Now(_time)));
+    }
 
     /// <inheritdoc/>
     public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
@@ -316,6 +384,7 @@ public sealed class JsonStore : IStore
         }
 
         await drained.ConfigureAwait(false);
+        _indexes?.Dispose();
         _lock.Dispose();
     }
 
@@ -375,6 +444,11 @@ public sealed class JsonStore : IStore
             if (handle.Snapshot is { } loaded)
             {
                 return loaded;
+            }
+
+            if (handle.Unresolved is { } unresolved)
+            {
+                return Resolve(handle, unresolved);
             }
 
             PartitionSnapshot snapshot;
@@ -446,42 +520,81 @@ public sealed class JsonStore : IStore
             return;
         }
 
-        var builder = new PartitionBuilder(current, CurrentFloor, Timestamps.Now(_time));
+        var now = Timestamps.Now(_time);
+        var builder = new PartitionBuilder(current, CurrentFloor, now);
+        var work = _indexes?.Begin(handle.Key, handle.Index!, now);
         var results = new object?[end - start];
         var errors = new Exception?[end - start];
-        for (var i = start; i < end; i++)
+        PartitionSnapshot? next = null;
+        byte[]? bytes = null;
+        try
         {
-            try
+            for (var i = start; i < end; i++)
             {
-                results[i - start] = group[i].Request switch
+                try
                 {
-                    BatchRequest batch => builder.ApplyBatch(batch.Operations),
-                    IncrementRequest increment => builder.Increment(increment.Name, increment.Delta),
-                    PurgeRequest => builder.PurgeExpired(_tombstoneRetention),
-                    _ => throw new InvalidOperationException("Unknown partition request."),
-                };
+                    results[i - start] = group[i].Request switch
+                    {
+                        BatchRequest batch => ApplyBatch(builder, work, batch),
+                        IncrementRequest increment => builder.Increment(increment.Name, increment.Delta),
+                        PurgeRequest => Purge(builder, work),
+                        _ => throw new InvalidOperationException("Unknown partition request."),
+                    };
+                }
+                catch (Exception e) when (e is VersionConflictException or OverflowException or UniqueConstraintException)
+                {
+                    errors[i - start] = e;
+                }
             }
-            catch (Exception e) when (e is VersionConflictException or OverflowException)
+
+            if (builder.HasChanges)
             {
-                errors[i - start] = e;
+                next = builder.Build();
+                work?.Complete(next);
+                bytes = PartitionFile.Serialize(next);
             }
         }
-
-        if (builder.HasChanges)
+        catch when (work is not null)
         {
-            var next = builder.Build();
+            // An unexpected failure fails the group (CommitQueue): nothing it reserved may stay reserved.
+            _indexes!.Release(work);
+            throw;
+        }
+
+        if (next is not null)
+        {
             try
             {
-                AtomicWrite(_files, _partitionsDirectory, handle.FileName, PartitionFile.Serialize(next), _sync);
+                AtomicWrite(_files, _partitionsDirectory, handle.FileName, bytes!, _sync);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Forget(handle);
+                if (work is null)
+                {
+                    Forget(handle);
+                }
+                else
+                {
+                    Unresolve(handle, new Unresolved(work, bytes!, current, next));
+                }
+
                 Fail(group, start, end, new StorageException(JsonErrors.WriteFailed(handle.Path), e));
                 return;
             }
 
-            handle.Snapshot = next;
+            if (work is null)
+            {
+                handle.Snapshot = next;
+            }
+            else
+            {
+                _indexes!.Publish(work, handle.Limbo, durable: true, () =>
+                {
+                    handle.Index = work.NewIndex;
+                    handle.Snapshot = next;
+                });
+            }
+
             if (!current.Exists)
             {
                 lock (_catalogLock)
@@ -489,6 +602,11 @@ public sealed class JsonStore : IStore
                     _catalog.Add(handle.Key);
                 }
             }
+        }
+        else if (work is not null)
+        {
+            // Nothing to write means no put passed, so nothing is reserved; give back anything regardless.
+            _indexes!.Release(work);
         }
 
         // Results are given only now that the commit is durable.
@@ -518,6 +636,7 @@ public sealed class JsonStore : IStore
 
             // Raise the floor durably before the file goes, so re-created partitions never reuse a version.
             RaiseFloor(current.Revision);
+            var work = _indexes?.BeginDelete(handle.Key, handle.Index!);
             try
             {
                 _files.Delete(handle.Path);
@@ -528,11 +647,32 @@ public sealed class JsonStore : IStore
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Forget(handle);
+                if (work is null)
+                {
+                    Forget(handle);
+                }
+                else
+                {
+                    Unresolve(handle, new Unresolved(work, null, current, PartitionSnapshot.Empty(handle.Key, CurrentFloor)));
+                }
+
                 throw new StorageException(JsonErrors.WriteFailed(handle.Path), e);
             }
 
-            handle.Snapshot = PartitionSnapshot.Empty(handle.Key, CurrentFloor);
+            var empty = PartitionSnapshot.Empty(handle.Key, CurrentFloor);
+            if (work is null)
+            {
+                handle.Snapshot = empty;
+            }
+            else
+            {
+                _indexes!.Publish(work, handle.Limbo, durable: true, () =>
+                {
+                    handle.Index = work.NewIndex;
+                    handle.Snapshot = empty;
+                });
+            }
+
             lock (_catalogLock)
             {
                 _catalog.Remove(handle.Key);
@@ -574,6 +714,168 @@ public sealed class JsonStore : IStore
             {
                 _catalog.Remove(handle.Key);
             }
+        }
+    }
+
+    /// <summary>
+    /// Reads every partition (in code-point order of keys) and builds the declared indexes from
+    /// their live documents. A partition file that cannot be read fails the open as reading it
+    /// would; so does a file whose partition key cannot be told (it could hold documents).
+    /// </summary>
+    private void BuildIndexes()
+    {
+        List<string> keys;
+        lock (_catalogLock)
+        {
+            if (_unresolvedFiles.Count > 0)
+            {
+                throw UnresolvedFileError(_unresolvedFiles.Min!);
+            }
+
+            keys = [.. _catalog];
+        }
+
+        var handles = keys.ConvertAll(GetPartition);
+        var snapshots = handles.ConvertAll(Load);
+        _indexes = JsonIndexes.Build(_indexCatalog, snapshots, Timestamps.Now(_time), _logger, out var partitionIndexes);
+        for (var i = 0; i < handles.Count; i++)
+        {
+            handles[i].Index = partitionIndexes[i];
+        }
+    }
+
+    /// <summary>What reading a partition file whose name could not be resolved reports: its damage, or that its name is foreign.</summary>
+    private CorruptDataException UnresolvedFileError(string name)
+    {
+        var path = Path.Combine(_partitionsDirectory, name);
+        try
+        {
+            PartitionFile.Parse(Io(path, () => _files.ReadAllBytes(path)), path, expectedPartition: null);
+        }
+        catch (CorruptDataException e)
+        {
+            return e;
+        }
+
+        return new CorruptDataException(path, "the file name is not a partition file name, or its partition key cannot be read");
+    }
+
+    private static CommitResult ApplyBatch(PartitionBuilder builder, IndexWork? work, BatchRequest batch)
+    {
+        if (work is null)
+        {
+            return builder.ApplyBatch(batch.Operations);
+        }
+
+        var result = builder.ApplyBatch(batch.Operations, () => work.CheckBatch(batch.Operations, batch.Entries!));
+        work.Applied(batch.Operations, batch.Entries!, builder.Find);
+        return result;
+    }
+
+    private long Purge(PartitionBuilder builder, IndexWork? work)
+    {
+        var purged = builder.PurgeExpired(_tombstoneRetention);
+        work?.Purged();
+        return purged;
+    }
+
+    /// <summary>
+    /// After a failed write with indexes declared: the file holds the old state or the new one. Until
+    /// that is known the partition's reservations stay (no other partition can take a value the
+    /// write may have written) and its snapshot is dropped; the outcome is read back now, or by the
+    /// next access that can read the file (<see cref="Resolve"/>).
+    /// </summary>
+    private void Unresolve(Partition handle, Unresolved unresolved)
+    {
+        lock (handle.LoadLock)
+        {
+            handle.Unresolved = unresolved;
+            handle.Snapshot = null;
+            _unresolvedPartitions[handle] = true;
+        }
+
+        try
+        {
+            Load(handle);
+        }
+        catch (StorageException)
+        {
+            // Unreadable for now: resolved by the next access that can read the file.
+        }
+    }
+
+    /// <summary>
+    /// Reads back what a failed write left (under the partition's load lock): the bytes it wrote
+    /// (or, for a delete, no file) mean it happened — published, but as not durable (a power loss
+    /// could still undo it, so global unique values it gave up stay claimed until the partition's
+    /// next durable commit); anything else means it did not — its reservations are given back and
+    /// the state before it is kept.
+    /// </summary>
+    private PartitionSnapshot Resolve(Partition handle, Unresolved unresolved)
+    {
+        bool happened;
+        try
+        {
+            if (unresolved.Written is null)
+            {
+                happened = !_files.FileExists(handle.Path);
+            }
+            else
+            {
+                try
+                {
+                    happened = _files.ReadAllBytes(handle.Path).AsSpan().SequenceEqual(unresolved.Written);
+                }
+                catch (FileNotFoundException)
+                {
+                    happened = false;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException(JsonErrors.ReadFailed(handle.Path), e);
+        }
+
+        if (happened)
+        {
+            // With full durability the write's rename may not be durable yet (its directory fsync
+            // failed or was never reached): keep what it gave up claimed until the partition's next
+            // durable commit. Relaxed durability promises nothing across a power loss anyway.
+            _indexes!.Publish(unresolved.Work, handle.Limbo, durable: !_sync, () =>
+            {
+                handle.Index = unresolved.Work.NewIndex;
+                handle.Snapshot = unresolved.After;
+            });
+            lock (_catalogLock)
+            {
+                if (unresolved.After.Exists)
+                {
+                    _catalog.Add(handle.Key);
+                }
+                else
+                {
+                    _catalog.Remove(handle.Key);
+                }
+            }
+        }
+        else
+        {
+            _indexes!.Release(unresolved.Work);
+            handle.Snapshot = unresolved.Before;
+        }
+
+        handle.Unresolved = null;
+        _unresolvedPartitions.TryRemove(handle, out _);
+        return handle.Snapshot!;
+    }
+
+    /// <summary>Reads back the outcome of failed writes before a query across partitions, so it agrees with what reads of those partitions show.</summary>
+    private void ResolveUnresolvedPartitions()
+    {
+        foreach (var handle in _unresolvedPartitions.Keys)
+        {
+            Load(handle);
         }
     }
 
@@ -769,6 +1071,7 @@ public sealed class JsonStore : IStore
             FileName = PartitionFileNames.Encode(key);
             Path = System.IO.Path.Combine(store._partitionsDirectory, FileName);
             Queue = new CommitQueue<PartitionRequest, object?>(group => store.CommitGroup(this, group));
+            Index = store._indexes?.EmptyPartition();
         }
 
         public string Key { get; }
@@ -782,13 +1085,32 @@ public sealed class JsonStore : IStore
         public Lock LoadLock { get; } = new();
 
         public volatile PartitionSnapshot? Snapshot;
+
+        /// <summary>The partition's index entries, published with <see cref="Snapshot"/>; null when no index is declared.</summary>
+        public volatile PartitionIndex? Index;
+
+        /// <summary>A failed write whose outcome is not known yet (guarded by <see cref="LoadLock"/>).</summary>
+        public Unresolved? Unresolved;
+
+        /// <summary>Global unique values given up by a write of unknown durability, still claimed (see <see cref="JsonIndexes.Publish"/>).</summary>
+        public List<LimboClaim> Limbo { get; } = [];
     }
+
+    /// <summary>
+    /// A write that failed after it may have reached the file: its index work (whose reservations
+    /// stay until the outcome is known), the bytes it wrote (null for a partition delete), and the
+    /// partition before and after it.
+    /// </summary>
+    private sealed record Unresolved(IndexWork Work, byte[]? Written, PartitionSnapshot Before, PartitionSnapshot After);
 
     private abstract class PartitionRequest;
 
-    private sealed class BatchRequest(IReadOnlyList<WriteOperation> operations) : PartitionRequest
+    private sealed class BatchRequest(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?>? entries) : PartitionRequest
     {
         public IReadOnlyList<WriteOperation> Operations { get; } = operations;
+
+        /// <summary>The puts' index values; null when no index is declared.</summary>
+        public IReadOnlyList<IndexEntries?>? Entries { get; } = entries;
     }
 
     private sealed class IncrementRequest(string name, long delta) : PartitionRequest

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace Storage.Json;
 
 /// <summary>Where and how a <see cref="JsonStore"/> keeps its files.</summary>
@@ -16,8 +18,22 @@ public sealed class JsonStoreOptions
     /// </summary>
     public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
 
-    /// <summary>The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. Added indexes are built at open, removed ones dropped.</summary>
+    /// <summary>
+    /// The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. The JSON
+    /// backend keeps them in memory: with at least one declared, open reads every partition and
+    /// builds them (logged through <see cref="LoggerFactory"/>), and the store keeps every partition
+    /// in memory; without any, partitions are read on first use. Nothing index-related is written,
+    /// so adding, changing or removing a declaration takes effect at the next open.
+    /// </summary>
+    /// <seealso href="../../docs/json-backend.md#secondary-indexes"/>
     public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
+
+    /// <summary>
+    /// Where the store logs: the build of each declared index at open (a start line, progress every
+    /// 100,000 documents, a summary with the time taken). <see langword="null"/> (the default) for
+    /// no logging. Document values are never logged.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
 
     /// <summary>What a completed write survives. Defaults to <see cref="DurabilityMode.Full"/>.</summary>
     public DurabilityMode Durability { get; set; } = DurabilityMode.Full;

@@ -34,7 +34,10 @@ internal sealed class PartitionBuilder
     /// <summary>Whether anything must be written.</summary>
     public bool HasChanges { get; private set; }
 
-    public CommitResult ApplyBatch(IReadOnlyList<WriteOperation> operations)
+    /// <summary>Applies a batch all-or-nothing.</summary>
+    /// <param name="operations">The batch.</param>
+    /// <param name="checkUniqueness">Runs once the batch's conditions passed, before anything changes: it throws to fail the batch (unique values).</param>
+    public CommitResult ApplyBatch(IReadOnlyList<WriteOperation> operations, Action? checkUniqueness = null)
     {
         // Check every condition and stream expectation against the state before the batch, in
         // batch order; nothing changes on a conflict.
@@ -70,6 +73,7 @@ internal sealed class PartitionBuilder
             changes |= op.Kind == WriteOperationKind.Put || live[i] is not null;
         }
 
+        checkUniqueness?.Invoke();
         var outcomes = new OperationOutcome[operations.Count];
         if (!changes)
         {
@@ -280,7 +284,8 @@ internal sealed class PartitionBuilder
     private Dictionary<(string Collection, string Key), TombstoneRecord> Tombstones()
         => _tombstones ??= _base.Tombstones.ToDictionary(static t => (t.Collection, t.Key));
 
-    private DocumentRecord? Find(string collection, string key)
+    /// <summary>The document under a key in the working state (expired ones included), or <see langword="null"/>.</summary>
+    public DocumentRecord? Find(string collection, string key)
         => _touched.TryGetValue(collection, out var documents) ? documents.GetValueOrDefault(key) : _base.Find(collection, key);
 
     private DocumentRecord? Live(DocumentRecord? record) => record is not null && !Timestamps.IsExpired(record.ExpiresAt, _now) ? record : null;

@@ -3,6 +3,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Storage.Internal;
 using Storage.Sqlite.Internal;
 
@@ -44,11 +46,13 @@ public sealed class SqliteStore : IStore
     private readonly ConcurrentBag<SqliteSession> _idleReaders = [];
     private readonly CommitQueue<WriteRequest, object> _queue;
     private readonly StoreLifetime _lifetime = new(nameof(SqliteStore));
+    private readonly SqliteIndexes _indexes;
     private long _checkpointBackoffUntil;
 
-    private SqliteStore(string path, SqliteStoreOptions options, string readerConnectionString, int commandTimeoutSeconds, SqliteSession writer)
+    private SqliteStore(string path, SqliteStoreOptions options, string readerConnectionString, int commandTimeoutSeconds, SqliteSession writer, SqliteIndexes indexes)
     {
         _path = path;
+        _indexes = indexes;
         _options = options;
         _time = options.TimeProvider;
         _readerConnectionString = readerConnectionString;
@@ -69,13 +73,17 @@ public sealed class SqliteStore : IStore
     /// <summary>For tests: how many WAL-truncating checkpoints readers or other processes held off.</summary>
     internal int BlockedCheckpoints { get; private set; }
 
+    /// <summary>For tests: the catalog generation this instance opened with (its writes need the file to still have it).</summary>
+    internal long IndexGeneration => _indexes.Generation;
+
     /// <summary>For tests: whether commits check the WAL size and truncate it (on by default).</summary>
     internal bool BoundWal { get; set; } = true;
 
     /// <summary>Opens (or creates) a store in a database file, bringing its schema up to date.</summary>
     /// <param name="options">The file and settings.</param>
     /// <returns>The open store; dispose it to close its connections and release the file.</returns>
-    /// <exception cref="ArgumentException">The options are not valid.</exception>
+    /// <exception cref="ArgumentException">The options are not valid (an index is declared twice, for instance).</exception>
+    /// <exception cref="IndexBuildException">The existing documents cannot be indexed by a new or changed index declaration; nothing was changed and the file is released.</exception>
     /// <exception cref="UnsupportedFormatException">The database was written by a newer version of the library; nothing was changed.</exception>
     /// <exception cref="CorruptDataException">The file is not a SQLite database, is another application's database, or fails <c>PRAGMA integrity_check</c> (with <see cref="SqliteStoreOptions.CheckIntegrityOnOpen"/>).</exception>
     /// <exception cref="StoreUnavailableException">Another process held the database locked past the busy timeout.</exception>
@@ -86,6 +94,7 @@ public sealed class SqliteStore : IStore
     internal static SqliteStore Open(SqliteStoreOptions options, IReadOnlyList<Migration> migrations)
     {
         Validate(options);
+        var catalog = new IndexCatalog(options.Indexes);
 
         // The store keeps its own copy: changing the caller's options object later changes nothing.
         options = new SqliteStoreOptions
@@ -93,11 +102,14 @@ public sealed class SqliteStore : IStore
             Path = options.Path,
             TimeProvider = options.TimeProvider,
             TombstoneRetention = options.TombstoneRetention,
+            Indexes = catalog.All,
+            LoggerFactory = options.LoggerFactory,
             Durability = options.Durability,
             BusyTimeout = options.BusyTimeout,
             WalSizeLimit = options.WalSizeLimit,
             CheckIntegrityOnOpen = options.CheckIntegrityOnOpen,
         };
+        var logger = options.LoggerFactory?.CreateLogger<SqliteStore>() ?? (ILogger)NullLogger.Instance;
         var path = System.IO.Path.GetFullPath(options.Path);
         var commandTimeoutSeconds = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds);
         var builder = new SqliteConnectionStringBuilder
@@ -143,10 +155,10 @@ public sealed class SqliteStore : IStore
                 });
             }
 
-            Migrate(writer, path, migrations, options);
+            var indexes = Migrate(writer, path, migrations, options, catalog, logger);
             SwitchToWal(writer, path, options);
 
-            return new SqliteStore(path, options, readerConnectionString, commandTimeoutSeconds, writer);
+            return new SqliteStore(path, options, readerConnectionString, commandTimeoutSeconds, writer, indexes);
         }
         catch (SqliteException e)
         {
@@ -181,7 +193,10 @@ public sealed class SqliteStore : IStore
     public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
     {
         Batches.Validate(partition, operations);
-        return EnqueueAsync<CommitResult>(new BatchRequest(partition, operations), cancellationToken);
+
+        // Index values are extracted (a value of the wrong type fails the batch) before anything is written.
+        var entries = _indexes.Catalog.ExtractAll(operations);
+        return EnqueueAsync<CommitResult>(new BatchRequest(partition, operations, entries), cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -399,12 +414,100 @@ public sealed class SqliteStore : IStore
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// One range scan of the index's entries (the primary key across partitions, or
+    /// <c>index_entries_by_partition</c> in one partition), in the query's order; entries of expired
+    /// documents are skipped (each entry carries its document's expiry, compared with the store's
+    /// clock), each other entry is joined to its document by primary key, and the scan stops after
+    /// <c>Limit + 1</c> matches. It runs in one read transaction with a check that the
+    /// index still has the id this instance opened with.
+    /// </remarks>
+    /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+    {
+        var plan = IndexQueryPlan.Create(_indexes.Catalog, query);
+        cancellationToken.ThrowIfCancellationRequested();
+        var range = IndexRange.For(plan);
+        var after = plan.After;
+
+        // A cursor outside the range (only a forged token has one) leaves the range as it is.
+        if (after is { } cursor && (plan.Descending ? range.IsAtOrAbove(cursor.Value) : range.IsBelow(cursor.Value)))
+        {
+            after = null;
+        }
+
+        if (range.IsEmpty)
+        {
+            return ValueTask.FromResult(new QueryPage([], null));
+        }
+
+        var index = plan.Index;
+        var id = _indexes.Id(index);
+        var now = Timestamps.Now(_time).ToUnixTimeMilliseconds();
+        var limit = plan.Limit + 1;
+        var (statement, values) = (plan.Partition, after) switch
+        {
+            (null, null) => (plan.Descending ? Sql.QueryDescending : Sql.QueryAscending, new object?[] { index.Collection, id, range.Lower, range.Upper, now, limit }),
+            (null, { } c) => plan.Descending
+                ? (Sql.QueryDescendingAfter, [index.Collection, id, range.Lower, SqliteIndexes.Bind(c.Value), c.Partition, c.Key, now, limit])
+                : (Sql.QueryAscendingAfter, [index.Collection, id, SqliteIndexes.Bind(c.Value), c.Partition, c.Key, range.Upper, now, limit]),
+            ({ } p, null) => (plan.Descending ? Sql.QueryPartitionDescending : Sql.QueryPartitionAscending, [index.Collection, p, id, range.Lower, range.Upper, now, limit]),
+            ({ } p, { } c) => plan.Descending
+                ? (Sql.QueryPartitionDescendingAfter, [index.Collection, p, id, range.Lower, SqliteIndexes.Bind(c.Value), IndexRange.CursorKey(p, c.Partition, c.Key), now, limit])
+                : (Sql.QueryPartitionAscendingAfter, [index.Collection, p, id, SqliteIndexes.Bind(c.Value), IndexRange.CursorKey(p, c.Partition, c.Key), range.Upper, now, limit]),
+        };
+
+        return ValueTask.FromResult(ReadSnapshot(session =>
+        {
+            EnsureIndexCurrent(session, id);
+            var matches = new List<IndexMatch>(Math.Min(limit, 64));
+            using var reader = session.Query(statement, values);
+            while (reader.Read())
+            {
+                var value = index.ValueType == IndexValueType.Int64 ? IndexValue.Of(reader.GetInt64(0)) : IndexValue.Of(reader.GetString(0));
+                matches.Add(new IndexMatch(value, new StoredDocument(
+                    reader.GetString(1),
+                    index.Collection,
+                    reader.GetString(2),
+                    reader.GetFieldValue<byte[]>(3),
+                    reader.GetInt64(4),
+                    FromMs(reader.GetInt64(5)),
+                    FromMs(reader.GetInt64(6)),
+                    reader.IsDBNull(7) ? null : FromMs(reader.GetInt64(7)))));
+            }
+
+            return plan.TakePage(matches);
+        }));
+    }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Counts the entries of one range scan of the index (as <see cref="QueryAsync"/> reads them) whose
+    /// documents are live, by the expiry each entry carries, in one read transaction: the documents are
+    /// not read.
+    /// </remarks>
+    /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+    {
+        var plan = IndexQueryPlan.Create(_indexes.Catalog, query, forCount: true);
+        cancellationToken.ThrowIfCancellationRequested();
+        var range = IndexRange.For(plan);
+        if (range.IsEmpty)
+        {
+            return ValueTask.FromResult(0L);
+        }
+
+        var index = plan.Index;
+        var id = _indexes.Id(index);
+        var now = Timestamps.Now(_time).ToUnixTimeMilliseconds();
+        return ValueTask.FromResult(ReadSnapshot(session =>
+        {
+            EnsureIndexCurrent(session, id);
+            return plan.Partition is { } partition
+                ? (long)session.Scalar(Sql.CountInPartition, partition, id, range.Lower, range.Upper, now)!
+                : (long)session.Scalar(Sql.Count, id, range.Lower, range.Upper, now)!;
+        }));
+    }
 
     /// <inheritdoc/>
     /// <remarks>
@@ -606,11 +709,15 @@ public sealed class SqliteStore : IStore
         }
     }
 
-    /// <summary>Brings the schema up to date in one <c>BEGIN IMMEDIATE</c> transaction: all migrations or none.</summary>
-    private static void Migrate(SqliteSession writer, string path, IReadOnlyList<Migration> migrations, SqliteStoreOptions options)
+    /// <summary>
+    /// Brings the schema up to date and synchronizes the index declarations in one <c>BEGIN IMMEDIATE</c>
+    /// transaction — all migrations and index builds or nothing — which also serializes the opens of
+    /// other processes.
+    /// </summary>
+    private static SqliteIndexes Migrate(SqliteSession writer, string path, IReadOnlyList<Migration> migrations, SqliteStoreOptions options, IndexCatalog catalog, ILogger logger)
     {
         var latest = Schema.CurrentVersion(migrations);
-        WithRetry(path, options.BusyTimeout, () =>
+        return WithRetry(path, options.BusyTimeout, () =>
         {
             writer.Execute(Sql.BeginImmediate);
             try
@@ -663,8 +770,12 @@ public sealed class SqliteStore : IStore
                     writer.Execute(Sql.SetMeta, Schema.MetaFormatVersion, (long)migration.Version);
                 }
 
+                // (Only tests open with a list of migrations that stops before the index tables.)
+                var indexes = latest >= Schema.IndexesVersion
+                    ? SqliteIndexes.Synchronize(writer, catalog, Timestamps.Now(options.TimeProvider), logger)
+                    : SqliteIndexes.WithoutTables(catalog);
                 writer.Execute(Sql.Commit);
-                return true;
+                return indexes;
             }
             catch
             {
@@ -813,10 +924,16 @@ public sealed class SqliteStore : IStore
         {
             Array.Clear(results);
             Array.Clear(errors);
-            var context = new WriteContext(_writer, _path, Timestamps.Now(_time), _options.TombstoneRetention);
+            var context = new WriteContext(_writer, _path, Timestamps.Now(_time), _options.TombstoneRetention, _indexes);
             _writer.Execute(Sql.BeginImmediate);
             try
             {
+                // Another instance that changed the index declarations since this one opened fails the whole group.
+                if ((_writer.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) as long? ?? 0) != _indexes.Generation)
+                {
+                    throw new IndexDeclarationsChangedException();
+                }
+
                 for (var i = 0; i < group.Count; i++)
                 {
                     _writer.Execute(Sql.Savepoint);
@@ -825,7 +942,7 @@ public sealed class SqliteStore : IStore
                         results[i] = group[i].Request.Apply(context);
                         _writer.Execute(Sql.ReleaseSavepoint);
                     }
-                    catch (Exception e) when (e is VersionConflictException or OverflowException or CorruptDataException)
+                    catch (Exception e) when (e is VersionConflictException or UniqueConstraintException or OverflowException or CorruptDataException)
                     {
                         _writer.Execute(Sql.RollbackToSavepoint);
                         _writer.Execute(Sql.ReleaseSavepoint);
@@ -970,6 +1087,15 @@ public sealed class SqliteStore : IStore
     });
 
     private StoreLifetime.Scope Enter() => _lifetime.Enter();
+
+    /// <summary>Inside a read transaction: refuses to read an index another instance dropped or changed (it would read nothing).</summary>
+    private static void EnsureIndexCurrent(SqliteSession session, long id)
+    {
+        if ((long)session.Scalar(Sql.IndexExists, id)! == 0)
+        {
+            throw new IndexDeclarationsChangedException();
+        }
+    }
 
     private sealed class DelegateRequest(Func<object> action) : WriteRequest
     {

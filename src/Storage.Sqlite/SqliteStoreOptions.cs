@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace Storage.Sqlite;
 
 /// <summary>Where and how a <see cref="SqliteStore"/> keeps its database.</summary>
@@ -24,8 +26,22 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
 
-    /// <summary>The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. Added indexes are built at open, removed ones dropped.</summary>
+    /// <summary>
+    /// The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. At open, in
+    /// one write transaction, an added or changed index is built from the live documents and a
+    /// removed one dropped; a store whose documents cannot be indexed refuses to open with
+    /// <see cref="IndexBuildException"/> and is left unchanged. Every store instance on one file
+    /// must declare the same indexes: an instance whose declarations another open has replaced gets
+    /// <see cref="IndexDeclarationsChangedException"/> on its next write.
+    /// </summary>
     public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
+
+    /// <summary>
+    /// Where the store logs; <see langword="null"/> (the default) for nowhere. At open it logs each
+    /// index it builds (a start line, progress every 100,000 documents, a summary) or drops, under the
+    /// category <c>Storage.Sqlite.SqliteStore</c>. Document values are never logged.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
 
     /// <summary>
     /// What a completed write survives. Defaults to <see cref="DurabilityMode.Full"/>

@@ -79,11 +79,11 @@ public sealed class ConnectionTests : IDisposable
         var store = _db.Open();
         await store.PutAsync("p", "c", "k", "1");
         await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(async () => await store.GetAsync("p", "c", "k"))));
-        Assert.NotEmpty(OpenDescriptorsOf(_db.Path));
+        Assert.NotEmpty(TestDatabase.OpenDescriptorsOf(_db.Path));
 
         await store.DisposeAsync();
 
-        Assert.Empty(OpenDescriptorsOf(_db.Path));
+        Assert.Empty(TestDatabase.OpenDescriptorsOf(_db.Path));
         File.Delete(_db.Path);
         File.Delete(_db.Path + "-wal");
         File.Delete(_db.Path + "-shm");
@@ -104,8 +104,8 @@ public sealed class ConnectionTests : IDisposable
 
         Assert.Equal("\"second\"", (await second.GetAsync("p", "c", "k"))!.GetJsonText());
         await second.PutAsync("p", "c", "k2", "2");
-        Assert.Empty(OpenDescriptorsOf(_db.Path));
-        Assert.NotEmpty(OpenDescriptorsOf(second.Path));
+        Assert.Empty(TestDatabase.OpenDescriptorsOf(_db.Path));
+        Assert.NotEmpty(TestDatabase.OpenDescriptorsOf(second.Path));
     }
 
     [Fact]
@@ -182,27 +182,5 @@ public sealed class ConnectionTests : IDisposable
         TestDatabase.Execute(holder, "ROLLBACK");
         await using var reopened = _db.Open();
         Assert.Equal("1", (await reopened.GetAsync("p", "c", "k"))!.GetJsonText());
-    }
-
-    /// <summary>The descriptors of this process open on <paramref name="path"/> or its -wal/-shm (Linux: /proc/self/fd).</summary>
-    private static List<string> OpenDescriptorsOf(string path)
-    {
-        var found = new List<string>();
-        foreach (var fd in Directory.GetFiles("/proc/self/fd"))
-        {
-            try
-            {
-                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith(path, StringComparison.Ordinal))
-                {
-                    found.Add(target);
-                }
-            }
-            catch (IOException)
-            {
-                // The descriptor closed while we looked.
-            }
-        }
-
-        return found;
     }
 }

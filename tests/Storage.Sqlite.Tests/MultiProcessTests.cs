@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Xunit.Abstractions;
 
@@ -50,6 +51,25 @@ public sealed class MultiProcessTests(ITestOutputHelper output) : IDisposable
         // Both really competed: at least one side had to retry a conditional write the other had beaten.
         var conflicts = first.Lines.Concat(second.Lines).Where(l => l.StartsWith("done", StringComparison.Ordinal)).Sum(l => int.Parse(l.Split('=')[1], System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(conflicts > 0, "the two processes never overlapped: the test proved nothing");
+    }
+
+    [Fact]
+    public async Task Processes_racing_for_one_global_unique_value_in_different_partitions_exactly_one_wins_each_round()
+    {
+        var rounds = await RaceForUniqueValuesAsync(breakUniqueness: false);
+
+        Assert.All(rounds, r => Assert.Single(r.Winners));
+
+        // They really raced: in some rounds several processes found the value free before they put it.
+        Assert.True(rounds.Any(r => r.SawFree > 1), "no two processes ever checked the value before one of them took it: the test proved nothing");
+    }
+
+    [Fact]
+    public async Task Without_the_databases_unique_indexes_the_same_race_lets_several_processes_win_the_control()
+    {
+        var rounds = await RaceForUniqueValuesAsync(breakUniqueness: true);
+
+        Assert.Contains(rounds, r => r.Winners.Count > 1);
     }
 
     [Fact]
@@ -131,5 +151,100 @@ public sealed class MultiProcessTests(ITestOutputHelper output) : IDisposable
                 worker.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// Four worker processes race, round after round, to put one new value of a global unique index,
+    /// each in its own partition; returns each round's winners (checked against the store) and how
+    /// many workers saw the value free before putting it. With <paramref name="breakUniqueness"/> the
+    /// database's unique indexes are dropped first (the control: the race test must see it).
+    /// </summary>
+    private async Task<List<(List<string> Winners, int SawFree)>> RaceForUniqueValuesAsync(bool breakUniqueness)
+    {
+        const int Processes = 4;
+        const int Rounds = 8;
+        IndexDefinition email = new("users", "email", "email", IndexValueType.String, unique: true, IndexScope.Global);
+        await using (var store = _db.Open(o => o.Indexes = [email]))
+        {
+        }
+
+        if (breakUniqueness)
+        {
+            using var connection = _db.Connect();
+            TestDatabase.Execute(connection, "DROP INDEX index_entries_unique_in_store; DROP INDEX index_entries_unique_in_partition");
+        }
+
+        var names = Enumerable.Range(0, Processes).Select(w => $"w{w}").ToList();
+        var workers = names.Select(name => TestPrograms.Worker(["unique", _db.Path, $"{Rounds}", name])).ToList();
+        var rounds = new List<(List<string> Winners, int SawFree)>();
+        try
+        {
+            foreach (var worker in workers)
+            {
+                Assert.NotNull(await worker.WaitForLineAsync(s_timeout, "ready"));
+            }
+
+            for (var round = 0; round < Rounds; round++)
+            {
+                foreach (var worker in workers)
+                {
+                    worker.WriteLine("go");
+                }
+
+                var winners = new List<string>();
+                var sawFree = 0;
+                for (var w = 0; w < Processes; w++)
+                {
+                    var line = await workers[w].WaitForLineAsync(s_timeout, $"won {round} ", $"lost {round} ");
+                    Assert.True(line is not null, $"worker {names[w]} gave no result in round {round}: {workers[w].StandardError}");
+                    if (line.StartsWith("won", StringComparison.Ordinal))
+                    {
+                        winners.Add(names[w]);
+                    }
+
+                    sawFree += line.EndsWith("free=1", StringComparison.Ordinal) ? 1 : 0;
+                }
+
+                rounds.Add((winners, sawFree));
+            }
+
+            foreach (var worker in workers)
+            {
+                Assert.True(await worker.WaitForExitAsync(s_timeout), "a worker did not finish");
+                Assert.True(worker.ExitCode == 0, $"a worker failed: {worker.StandardError}");
+            }
+        }
+        finally
+        {
+            foreach (var worker in workers)
+            {
+                worker.Dispose();
+            }
+        }
+
+        output.WriteLine(string.Join("\n", rounds.Select((r, i) => $"round {i}: won by {string.Join(",", r.Winners)}, {r.SawFree} saw it free")));
+
+        // What the workers reported is what the store holds: each round's document only in its winners' partitions.
+        await using var check = _db.Open(o => o.Indexes = [email]);
+        for (var round = 0; round < Rounds; round++)
+        {
+            var holders = new List<string>();
+            foreach (var name in names)
+            {
+                if (await check.GetAsync(name, "users", $"r{round}") is not null)
+                {
+                    holders.Add(name);
+                }
+            }
+
+            Assert.Equal(rounds[round].Winners, holders);
+            if (!breakUniqueness)
+            {
+                var match = Assert.Single((await check.QueryAsync(new IndexQuery("users", "email") { Equal = string.Create(CultureInfo.InvariantCulture, $"race-{round}@example.com") })).Items);
+                Assert.Equal(rounds[round].Winners.Single(), match.Document.Partition);
+            }
+        }
+
+        return rounds;
     }
 }

@@ -105,6 +105,108 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Every_index_query_and_count_is_one_range_search_of_the_entries_joined_to_documents_by_primary_key()
+    {
+        await using (var store = _db.Open())
+        {
+        }
+
+        using var connection = _db.Connect();
+        foreach (var statement in Sql.Queries)
+        {
+            var plan = Plan(connection, statement);
+            output.WriteLine($"{statement.Sql}\n  {string.Join("\n  ", plan)}");
+            var entries = statement.ParameterNames.Contains("@partition")
+                ? @"^SEARCH e USING COVERING INDEX index_entries_by_partition \(partition=\? AND index_id=\? AND (value>\?|\(value,key\)>\(\?,\?\)) AND (value<\?|\(value,key\)<\(\?,\?\))\)$"
+                : @"^SEARCH e USING PRIMARY KEY \(index_id=\? AND (value>\?|\(value,partition,key\)>\(\?,\?,\?\)) AND (value<\?|\(value,partition,key\)<\(\?,\?,\?\))\)$";
+
+            // The entries drive the join in the query's order (no sort), and each finds its document by
+            // primary key; a count reads the entries alone.
+            Assert.Matches(entries, plan[0]);
+            if (statement == Sql.Count || statement == Sql.CountInPartition)
+            {
+                Assert.Single(plan);
+            }
+            else
+            {
+                Assert.Equal(2, plan.Count);
+                Assert.Equal("SEARCH d USING PRIMARY KEY (partition=? AND collection=? AND key=?)", plan[1]);
+            }
+        }
+
+        // What writes, deletes, purges, conflicts and builds run is a search too.
+        const string ByDocument = @"^SEARCH index_entries USING (COVERING )?INDEX index_entries_by_document \(partition=\? AND key=\? AND index_id=\?\)$";
+        const string IndexesOfCollection = @"^SEARCH (indexes|i) USING COVERING INDEX sqlite_autoindex_indexes_1 \(collection=\?\)$";
+        Assert.Collection(
+            Plan(connection, Sql.DeleteDocumentEntries),
+            p => Assert.Matches(ByDocument, p),
+            p => Assert.Equal("LIST SUBQUERY 1", p),
+            p => Assert.Matches(IndexesOfCollection, p));
+        foreach (var statement in new[] { Sql.ReadDocumentEntries, Sql.SetEntriesExpiry })
+        {
+            Assert.Collection(
+                Plan(connection, statement),
+                p => Assert.Matches(ByDocument, p),
+                p => Assert.StartsWith("LIST SUBQUERY", p, StringComparison.Ordinal),
+                p => Assert.Matches(IndexesOfCollection, p));
+        }
+
+        Assert.Equal(["SEARCH index_entries USING PRIMARY KEY (index_id=? AND value=? AND partition=? AND key=?)"], Plan(connection, Sql.DeleteEntry));
+        Assert.Collection(
+            Plan(connection, Sql.PurgeExpiredEntries),
+            p => Assert.Matches(ByDocument, p),
+            p => Assert.StartsWith("LIST SUBQUERY", p, StringComparison.Ordinal),
+            p => Assert.Matches(@"^SEARCH d USING (COVERING )?INDEX documents_by_expiry \(expires_at<\?\)$", p),
+            p => Assert.Matches(IndexesOfCollection, p));
+        Assert.Matches(@"^SEARCH index_entries USING (COVERING )?INDEX index_entries_by_document \(partition=\?\)$", Assert.Single(Plan(connection, Sql.DeletePartitionEntries)));
+        Assert.Equal(["SEARCH index_entries USING PRIMARY KEY (index_id=? AND value=?)"], Plan(connection, Sql.FindHolderInStore));
+        Assert.Matches(@"^SEARCH index_entries USING (PRIMARY KEY \(index_id=\? AND value=\? AND partition=\?\)|COVERING INDEX index_entries_by_partition \(partition=\? AND index_id=\? AND value=\?\))$", Assert.Single(Plan(connection, Sql.FindHolderInPartition)));
+        Assert.Equal(["SEARCH index_entries USING PRIMARY KEY (index_id=?)"], Plan(connection, Sql.DeleteIndexEntries));
+
+        // A build reads the partitions and, in each, the collection's documents in key order: nothing sorted.
+        Assert.Equal(["SCAN p", "SEARCH d USING PRIMARY KEY (partition=? AND collection=?)"], Plan(connection, Sql.ReadIndexSource));
+
+        static List<string> Plan(Microsoft.Data.Sqlite.SqliteConnection connection, Statement statement)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "EXPLAIN QUERY PLAN " + statement.Sql;
+            foreach (var name in statement.ParameterNames)
+            {
+                command.Parameters.AddWithValue(name, name is "@partition" or "@collection" or "@key" ? "p" : 1L);
+            }
+
+            var plan = new List<string>();
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                plan.Add(reader.GetString(3));
+            }
+
+            return plan;
+        }
+    }
+
+    [Fact]
+    public async Task Index_entries_hold_text_or_integer_values_in_code_point_order_with_the_scope_of_unique_indexes()
+    {
+        string[] values = ["b", "\uFFFF", "\U0001F600", "a", "\uE000", "\U0010FFFF", "A", "ab"];
+        IndexDefinition tags = new("c", "tags", "tags", IndexValueType.String);
+        IndexDefinition n = new("c", "n", "n", IndexValueType.Int64, unique: true, IndexScope.Partition);
+        IndexDefinition email = new("c", "email", "email", IndexValueType.String, unique: true, IndexScope.Global);
+        await using (var store = _db.Open(o => o.Indexes = [tags, n, email]))
+        {
+            await store.PutAsync("p", "c", "k", $$"""{"tags":{{System.Text.Json.JsonSerializer.Serialize(values)}},"n":-5,"email":"e"}""");
+        }
+
+        using var connection = _db.Connect();
+        Assert.Equal("c.tags=1,c.n=2,c.email=3", TestDatabase.Scalar(connection, "SELECT group_concat(collection || '.' || name || '=' || id, ',') FROM (SELECT * FROM indexes ORDER BY id)"));
+        Assert.Equal(
+            string.Join(',', values.Order(StorageKeyComparer.Instance)),
+            TestDatabase.Scalar(connection, "SELECT group_concat(value, ',') FROM (SELECT value FROM index_entries WHERE index_id = 1 AND typeof(value) = 'text' AND unique_scope IS NULL ORDER BY value)"));
+        Assert.Equal("integer:-5:1,text:e:2", TestDatabase.Scalar(connection, "SELECT group_concat(typeof(value) || ':' || value || ':' || unique_scope, ',') FROM (SELECT * FROM index_entries WHERE index_id IN (2, 3) ORDER BY index_id)"));
+    }
+
+    [Fact]
     public async Task Sql_orders_keys_in_code_point_order_like_every_backend()
     {
         string[] keys = ["b", "\uFFFF", "\U0001F600", "a", "\uE000", "\U0010FFFF", "A", "ab"];
@@ -134,8 +236,8 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
         }
 
         using var connection = _db.Connect();
-        Assert.Equal(2L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
-        Assert.Equal("1,2", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
+        Assert.Equal(3L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+        Assert.Equal("1,2,3", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
         Assert.Equal((long)Schema.ApplicationId, TestDatabase.Scalar(connection, "PRAGMA application_id"));
         Assert.Equal("wal", TestDatabase.Scalar(connection, "PRAGMA journal_mode"));
     }
@@ -157,7 +259,7 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
         var e = Assert.Throws<UnsupportedFormatException>(() => _db.Open());
 
         Assert.Equal(7, e.FoundVersion);
-        Assert.Equal(2, e.SupportedVersion);
+        Assert.Equal(3, e.SupportedVersion);
         Assert.Equal(_db.Path, e.Location);
         Assert.Equal(before, Hash(_db.Path));
     }
@@ -252,7 +354,7 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
 
         using (var connection = _db.Connect())
         {
-            Assert.Equal(2L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal(3L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
             Assert.Equal("alice=7/5,bob=9/9,carol=8/8", TestDatabase.Scalar(connection, "SELECT group_concat(partition || '=' || revision || '/' || oldest_resumable, ',') FROM (SELECT * FROM partitions ORDER BY partition)"));
             Assert.Equal(7L, TestDatabase.Scalar(connection, "SELECT revision FROM sequences WHERE partition = 'alice' AND name = 'n'"));
             Assert.Equal("ok", TestDatabase.Scalar(connection, "PRAGMA integrity_check"));
@@ -271,6 +373,65 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
             var page = await store.ReadChangesAsync(partition, after);
             return (page.Items.Count, page.LastRevision, page.HasMore);
         }
+    }
+
+    [Fact]
+    public async Task A_format_2_database_is_upgraded_in_place_and_the_indexes_declared_at_that_open_are_built_from_its_documents()
+    {
+        IndexDefinition email = new("users", "email", "email", IndexValueType.String, unique: true, IndexScope.Global);
+        IndexDefinition age = new("users", "age", "age", IndexValueType.Int64);
+        await using (var store = SqliteStore.Open(_db.Options(), Schema.Migrations.Take(2).ToList()))
+        {
+            await store.PutAsync("bob", "users", "b", """{"email":"b@x","age":-4}""");
+            await store.PutAsync("alice", "users", "a", """{"email":"a@x","age":30}""");
+            await store.PutAsync("bob", "users", "gone", """{"email":"a@x","age":"old"}""", expiresAt: _db.Clock.GetUtcNow().AddMinutes(1));
+            await store.PutAsync("bob", "notes", "n", """{"email":"a@x"}""");
+        }
+
+        using (var connection = _db.Connect())
+        {
+            Assert.Equal(2L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal(0L, TestDatabase.Scalar(connection, "SELECT count(*) FROM sqlite_schema WHERE name IN ('indexes', 'index_entries')"));
+        }
+
+        _db.Clock.Advance(TimeSpan.FromMinutes(1));
+        await using (var store = _db.Open(o => o.Indexes = [email, age]))
+        {
+            Assert.Equal([("a@x", "alice", "a"), ("b@x", "bob", "b")], (await store.QueryAsync(new IndexQuery("users", "email"))).Items.Select(m => (m.Value.AsString, m.Document.Partition, m.Document.Key)));
+            Assert.Equal([-4L, 30], (await store.QueryAsync(new IndexQuery("users", "age"))).Items.Select(m => m.Value.AsInt64));
+            await Assert.ThrowsAsync<UniqueConstraintException>(async () => await store.PutAsync("carol", "users", "c", """{"email":"a@x"}"""));
+            await store.PutAsync("carol", "users", "c", """{"email":"c@x"}""");
+        }
+
+        using (var connection = _db.Connect())
+        {
+            Assert.Equal(3L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal("1,2,3", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
+            Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'index_generation'"));
+            Assert.Equal(5L, TestDatabase.Scalar(connection, "SELECT count(*) FROM index_entries"));
+            Assert.Equal("ok", TestDatabase.Scalar(connection, "PRAGMA integrity_check"));
+        }
+    }
+
+    [Fact]
+    public async Task An_upgrade_whose_index_build_fails_applies_neither_the_migration_nor_any_index()
+    {
+        await using (var store = SqliteStore.Open(_db.Options(), Schema.Migrations.Take(2).ToList()))
+        {
+            await store.PutAsync("p", "users", "a", """{"age":"forty"}""");
+        }
+
+        var e = Assert.Throws<IndexBuildException>(() => _db.Open(o => o.Indexes = [new IndexDefinition("users", "name", "name", IndexValueType.String), new IndexDefinition("users", "age", "age", IndexValueType.Int64)]));
+
+        Assert.Equal(("age", "p", "a"), (e.Index, e.Partition, e.Key));
+        using (var connection = _db.Connect())
+        {
+            Assert.Equal(2L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal(0L, TestDatabase.Scalar(connection, "SELECT count(*) FROM sqlite_schema WHERE name IN ('indexes', 'index_entries')"));
+        }
+
+        await using var reopened = _db.Open();
+        Assert.Equal("""{"age":"forty"}""", (await reopened.GetAsync("p", "users", "a"))!.GetJsonText());
     }
 
     [Fact]

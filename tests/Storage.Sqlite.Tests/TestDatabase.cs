@@ -55,6 +55,28 @@ internal sealed class TestDatabase : IDisposable
         command.ExecuteNonQuery();
     }
 
+    /// <summary>The descriptors of this process open on <paramref name="path"/> or its -wal/-shm (Linux: /proc/self/fd).</summary>
+    public static List<string> OpenDescriptorsOf(string path)
+    {
+        var found = new List<string>();
+        foreach (var fd in System.IO.Directory.GetFiles("/proc/self/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith(path, StringComparison.Ordinal))
+                {
+                    found.Add(target);
+                }
+            }
+            catch (IOException)
+            {
+                // The descriptor closed while we looked.
+            }
+        }
+
+        return found;
+    }
+
     public void Dispose()
     {
         try

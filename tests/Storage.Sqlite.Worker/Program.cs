@@ -14,10 +14,19 @@ using Storage.Sqlite;
 //       one at a time to one stream, each with the expected version it just read (and a little think
 //       time between the read and the append); on a version conflict it reads again and re-sends the
 //       same event (same id). Prints "done conflicts=<retries>" and exits 0 when all are appended.
+//   unique <db> <rounds> <partition>
+//       Opens the store with one global unique index (users.email), prints "ready", then for each
+//       round r waits for a line on stdin, checks that race-<r>@example.com is free (a query), waits
+//       a moment (an application's check-then-act), and puts users/r<r> = {"email":"race-<r>@example.com"}
+//       in its partition. Prints "won <r> free=<0|1>" or "lost <r> free=<0|1>" (UniqueConstraintException
+//       for that value), and "done" at the end.
+//   bench-indexes <directory>
+//       Not a test: measures index costs on files in <directory> and prints them (see docs/sqlite-backend.md).
+//       Run it in Release: dotnet run -c Release --project tests/Storage.Sqlite.Worker -- bench-indexes /tmp/bench
 // (The kill -9 test uses tests/Storage.CrashWriter with --backend sqlite.)
 if (args.Length < 1)
 {
-    Console.Error.WriteLine("usage: increment <db> <partition> <count> <key>... | append <db> <partition> <stream> <count> <name>");
+    Console.Error.WriteLine("usage: increment <db> <partition> <count> <key>... | append <db> <partition> <stream> <count> <name> | unique <db> <rounds> <partition> | bench-indexes <directory>");
     return 2;
 }
 
@@ -27,6 +36,10 @@ switch (args[0])
         return await Increment(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture), args[4..]);
     case "append":
         return await Append(args[1], args[2], args[3], int.Parse(args[4], CultureInfo.InvariantCulture), args[5]);
+    case "unique":
+        return await Unique(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3]);
+    case "bench-indexes":
+        return await IndexBench.RunAsync(args[1]);
     default:
         Console.Error.WriteLine($"unknown command {args[0]}");
         return 2;
@@ -64,6 +77,36 @@ static async Task<int> Increment(string path, string partition, int count, strin
     }
 
     Console.WriteLine($"done conflicts={conflicts}");
+    return 0;
+}
+
+static async Task<int> Unique(string path, int rounds, string partition)
+{
+    IndexDefinition email = new("users", "email", "email", IndexValueType.String, unique: true, IndexScope.Global);
+    await using var store = SqliteStore.Open(new SqliteStoreOptions { Path = path, BusyTimeout = TimeSpan.FromSeconds(60), Indexes = [email] });
+    Console.WriteLine("ready");
+    for (var round = 0; round < rounds; round++)
+    {
+        if (Console.ReadLine() is null)
+        {
+            return 3;
+        }
+
+        var value = $"race-{round}@example.com";
+        var free = await store.CountAsync(new IndexQuery("users", "email") { Equal = value }) == 0 ? 1 : 0;
+        Thread.Sleep(5);
+        try
+        {
+            await store.PutAsync(partition, "users", $"r{round}", $$"""{"email":{{JsonSerializer.Serialize(value)}}}""");
+            Console.WriteLine($"won {round} free={free}");
+        }
+        catch (UniqueConstraintException e) when (e.Value == IndexValue.Of(value) && e.Index == "email")
+        {
+            Console.WriteLine($"lost {round} free={free}");
+        }
+    }
+
+    Console.WriteLine("done");
     return 0;
 }
 

@@ -98,13 +98,7 @@ public sealed class IndexCatalog
                 continue;
             }
 
-            var values = new IReadOnlyList<IndexValue>[indexes.Count];
-            for (var j = 0; j < indexes.Count; j++)
-            {
-                values[j] = IndexValues.Extract(indexes[j], op.Value);
-            }
-
-            result[i] = new IndexEntries(indexes, values);
+            result[i] = new IndexEntries(indexes, IndexValues.Extract(indexes, op.Value));
         }
 
         return result;

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 
@@ -41,6 +42,9 @@ public static class IndexPath
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class IndexValues
 {
+    // Each declaration's path, split once (by reference: a definition is immutable).
+    private static readonly ConditionalWeakTable<IndexDefinition, string[]> s_paths = new();
+
     /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="value"/> can be an index value.</summary>
     /// <param name="value">The string.</param>
     /// <param name="paramName">The caller's parameter name.</param>
@@ -63,10 +67,42 @@ public static class IndexValues
     public static IReadOnlyList<IndexValue> Extract(IndexDefinition index, ReadOnlyMemory<byte> utf8Json)
     {
         ArgumentNullException.ThrowIfNull(index);
-        var path = IndexPath.Parse(index.Path, nameof(index));
-        using var document = JsonDocument.Parse(utf8Json, new JsonDocumentOptions { MaxDepth = 64 });
-        var node = document.RootElement;
-        foreach (var name in path)
+        using var document = Parse(utf8Json);
+        return Extract(index, document.RootElement);
+    }
+
+    /// <summary>
+    /// The values of several indexes of one document, parsing it once: per index (same positions as
+    /// <paramref name="indexes"/>), the distinct values in index order.
+    /// </summary>
+    /// <param name="indexes">The indexes (usually those of the document's collection).</param>
+    /// <param name="utf8Json">The document's validated UTF-8 JSON value.</param>
+    /// <returns>The values per index.</returns>
+    /// <exception cref="ArgumentException">A value has the wrong type, or a limit is exceeded; the message names the index (the first in order).</exception>
+    public static IReadOnlyList<IndexValue>[] Extract(IReadOnlyList<IndexDefinition> indexes, ReadOnlyMemory<byte> utf8Json)
+    {
+        ArgumentNullException.ThrowIfNull(indexes);
+        var values = new IReadOnlyList<IndexValue>[indexes.Count];
+        if (indexes.Count == 0)
+        {
+            return values;
+        }
+
+        using var document = Parse(utf8Json);
+        for (var i = 0; i < indexes.Count; i++)
+        {
+            values[i] = Extract(indexes[i], document.RootElement);
+        }
+
+        return values;
+    }
+
+    private static JsonDocument Parse(ReadOnlyMemory<byte> utf8Json) => JsonDocument.Parse(utf8Json, new JsonDocumentOptions { MaxDepth = 64 });
+
+    private static IReadOnlyList<IndexValue> Extract(IndexDefinition index, JsonElement root)
+    {
+        var node = root;
+        foreach (var name in s_paths.GetValue(index, static i => IndexPath.Parse(i.Path, nameof(index))))
         {
             if (node.ValueKind != JsonValueKind.Object || !TryGetLastProperty(node, name, out node))
             {
@@ -90,7 +126,7 @@ public static class IndexValues
 
                 if (values.Count > StoreLimits.MaxIndexValuesPerDocument)
                 {
-                    throw new ArgumentException(ErrorMessages.TooManyIndexValues(index.Collection, index.Name, values.Count), nameof(utf8Json));
+                    throw new ArgumentException(ErrorMessages.TooManyIndexValues(index.Collection, index.Name, values.Count), "utf8Json");
                 }
 
                 return [.. values];

@@ -13,6 +13,12 @@ internal static class Schema
     public const string MetaFormatVersion = "format_version";
     public const string MetaRevisionFloor = "revision_floor";
 
+    /// <summary>Counts the changes of the persisted index declarations: every write transaction checks it is still the one its store opened with.</summary>
+    public const string MetaIndexGeneration = "index_generation";
+
+    /// <summary>The migration that creates the index tables.</summary>
+    public const int IndexesVersion = 3;
+
     /// <summary>Written to the header (<c>PRAGMA application_id</c>) so tools can tell a Storage database: "Stor".</summary>
     public const int ApplicationId = 0x53746F72;
 
@@ -124,6 +130,49 @@ internal static class Schema
             // tombstones, so existing partitions can only be resumed from their current revision.
             "ALTER TABLE partitions ADD COLUMN oldest_resumable INTEGER NOT NULL DEFAULT 0",
             "UPDATE partitions SET oldest_resumable = revision",
+        ]),
+        new(3, "secondary indexes: indexes, index_entries, index_generation",
+        [
+            // The index declarations as the last open synchronized them. An id is never reused
+            // (AUTOINCREMENT), and a changed declaration gets a new one: an instance that still knows
+            // an index by its old id can never read another index's entries.
+            """
+            CREATE TABLE indexes (
+                id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                collection TEXT NOT NULL COLLATE BINARY,
+                name       TEXT NOT NULL COLLATE BINARY,
+                signature  TEXT NOT NULL,
+                UNIQUE (collection, name)
+            ) STRICT
+            """,
+
+            // One row per (index, distinct value, document). A value is TEXT (BINARY = UTF-8 byte
+            // order = code-point order) or INTEGER, one type per index. The primary key is the order
+            // of a query across partitions: (value, partition, key). expires_at is the document's, so
+            // counts never read documents and queries read only the live ones.
+            """
+            CREATE TABLE index_entries (
+                index_id     INTEGER NOT NULL,
+                value        ANY NOT NULL CHECK (typeof(value) IN ('text', 'integer')),
+                partition    TEXT NOT NULL COLLATE BINARY,
+                key          TEXT NOT NULL COLLATE BINARY,
+                expires_at   INTEGER,
+                unique_scope INTEGER CHECK (unique_scope IN (1, 2)),
+                PRIMARY KEY (index_id, value, partition, key)
+            ) STRICT, WITHOUT ROWID
+            """,
+
+            // The order of a query in one partition, (value, key); expires_at last makes it cover a count.
+            "CREATE INDEX index_entries_by_partition ON index_entries (partition, index_id, value, key, expires_at)",
+
+            // A document's entries, found by its identity whatever its values: puts, deletes, purges.
+            "CREATE INDEX index_entries_by_document ON index_entries (partition, key, index_id)",
+
+            // Uniqueness, enforced by the database for every process: unique_scope is 1 (IndexScope.Partition)
+            // or 2 (IndexScope.Global) on the entries of unique indexes, NULL on the others.
+            "CREATE UNIQUE INDEX index_entries_unique_in_partition ON index_entries (index_id, value, partition) WHERE unique_scope = 1",
+            "CREATE UNIQUE INDEX index_entries_unique_in_store ON index_entries (index_id, value) WHERE unique_scope = 2",
+            $"INSERT INTO storage_meta (key, value) VALUES ('{MetaIndexGeneration}', 0)",
         ]),
     ];
 

@@ -226,6 +226,185 @@ internal static class Sql
     public static readonly Statement ListDescendingBounded = new(
         $"{ListColumns} {ListFilter} AND key < @upper {Live} ORDER BY key DESC LIMIT @limit", "@partition", "@collection", "@lower", "@upper", "@now", "@limit");
 
+    // Index declarations (open-time synchronization).
+    public static readonly Statement ListIndexes = new("SELECT id, collection, name, signature FROM indexes ORDER BY id");
+    public static readonly Statement InsertIndex = new(
+        "INSERT INTO indexes (collection, name, signature) VALUES (@collection, @name, @signature) RETURNING id", "@collection", "@name", "@signature");
+    public static readonly Statement DeleteIndex = new("DELETE FROM indexes WHERE id = @id", "@id");
+    public static readonly Statement DeleteIndexEntries = new("DELETE FROM index_entries WHERE index_id = @id", "@id");
+    public static readonly Statement IndexExists = new("SELECT count(*) FROM indexes WHERE id = @id", "@id");
+
+    /// <summary>
+    /// The live documents of a collection in (partition, key) order: what an index build reads. Every
+    /// partition with documents has a row in partitions; for each, the documents' primary key is sought
+    /// to (partition, collection), so only the collection's rows are read, already in order.
+    /// </summary>
+    public static readonly Statement ReadIndexSource = new(
+        """
+        SELECT d.partition, d.key, d.value, d.expires_at FROM partitions AS p CROSS JOIN documents AS d ON d.partition = p.partition AND d.collection = @collection
+        WHERE d.expires_at IS NULL OR d.expires_at > @now ORDER BY p.partition, d.key
+        """,
+        "@collection",
+        "@now");
+
+    // Index entries. @unique_scope is NULL for an index that is not unique, else its IndexScope (1 or 2);
+    // the partial unique indexes make a second holder of a unique value a conflict, which DO NOTHING
+    // reports as no row inserted.
+    public static readonly Statement InsertEntry = new(
+        """
+        INSERT INTO index_entries (index_id, value, partition, key, expires_at, unique_scope) VALUES (@index, @value, @partition, @key, @expires_at, @unique_scope)
+        ON CONFLICT DO NOTHING
+        """,
+        "@index",
+        "@value",
+        "@partition",
+        "@key",
+        "@expires_at",
+        "@unique_scope");
+
+    /// <summary>A document's entries in every index of its collection, with the expiry they carry.</summary>
+    public static readonly Statement ReadDocumentEntries = new(
+        """
+        SELECT index_id, value, expires_at FROM index_entries INDEXED BY index_entries_by_document
+        WHERE partition = @partition AND key = @key AND index_id IN (SELECT id FROM indexes WHERE collection = @collection)
+        """,
+        "@partition",
+        "@key",
+        "@collection");
+
+    public static readonly Statement DeleteEntry = new(
+        "DELETE FROM index_entries WHERE index_id = @index AND value = @value AND partition = @partition AND key = @key", "@index", "@value", "@partition", "@key");
+
+    public static readonly Statement SetEntriesExpiry = new(
+        """
+        UPDATE index_entries INDEXED BY index_entries_by_document SET expires_at = @expires_at
+        WHERE partition = @partition AND key = @key AND index_id IN (SELECT id FROM indexes WHERE collection = @collection)
+        """,
+        "@expires_at",
+        "@partition",
+        "@key",
+        "@collection");
+
+    /// <summary>
+    /// Removes a document's entries in every index of its collection. The deletes of entries name
+    /// index_entries_by_document: without statistics the planner may otherwise pick the primary key
+    /// by index_id alone, which reads every entry of the index.
+    /// </summary>
+    public static readonly Statement DeleteDocumentEntries = new(
+        "DELETE FROM index_entries INDEXED BY index_entries_by_document WHERE partition = @partition AND key = @key AND index_id IN (SELECT id FROM indexes WHERE collection = @collection)",
+        "@partition",
+        "@key",
+        "@collection");
+
+    public static readonly Statement FindHolderInStore = new(
+        "SELECT partition, key FROM index_entries WHERE index_id = @index AND value = @value LIMIT 1", "@index", "@value");
+
+    public static readonly Statement FindHolderInPartition = new(
+        "SELECT partition, key FROM index_entries WHERE index_id = @index AND value = @value AND partition = @partition LIMIT 1", "@index", "@value", "@partition");
+
+    public static readonly Statement DeletePartitionEntries = new("DELETE FROM index_entries INDEXED BY index_entries_by_document WHERE partition = @partition", "@partition");
+
+    /// <summary>Before the purge deletes the expired documents: their entries, found through documents_by_expiry and index_entries_by_document.</summary>
+    public static readonly Statement PurgeExpiredEntries = new(
+        """
+        DELETE FROM index_entries INDEXED BY index_entries_by_document WHERE (partition, key, index_id) IN (
+            SELECT d.partition, d.key, i.id FROM documents AS d JOIN indexes AS i ON i.collection = d.collection WHERE d.expires_at <= @now)
+        """,
+        "@now");
+
+    // Index queries. Every query is one range of one index, [@lower, @upper) or after a cursor: the
+    // store turns inclusive and exclusive bounds, prefixes and open ends into that form (IndexRange).
+    // The entries drive the join (CROSS JOIN keeps them the outer loop, NOT INDEXED / INDEXED BY pins
+    // the b-tree), so rows come in the index's order and LIMIT stops the scan; entries of expired
+    // documents are skipped by their expires_at, and each live one looks up its document by primary
+    // key for the value and metadata. Counts read the entries alone. Columns: entry value, partition,
+    // key, document value, version, created_at, updated_at, expires_at.
+    private const string QueryColumns = "SELECT e.value, e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at";
+    private const string JoinDocument = "CROSS JOIN documents AS d ON d.partition = e.partition AND d.collection = @collection AND d.key = e.key";
+    private const string AllPartitions = $"FROM index_entries AS e NOT INDEXED {JoinDocument} WHERE e.index_id = @index";
+    private const string OnePartition = $"FROM index_entries AS e INDEXED BY index_entries_by_partition {JoinDocument} WHERE e.partition = @partition AND e.index_id = @index";
+    private const string LiveEntry = "AND (e.expires_at IS NULL OR e.expires_at > @now)";
+    private const string Bounded = "AND e.value >= @lower AND e.value < @upper";
+    private const string AllAscending = "ORDER BY e.value ASC, e.partition ASC, e.key ASC LIMIT @limit";
+    private const string AllDescending = "ORDER BY e.value DESC, e.partition DESC, e.key DESC LIMIT @limit";
+    private const string OneAscending = "ORDER BY e.value ASC, e.key ASC LIMIT @limit";
+    private const string OneDescending = "ORDER BY e.value DESC, e.key DESC LIMIT @limit";
+
+    public static readonly Statement QueryAscending = new(
+        $"{QueryColumns} {AllPartitions} {Bounded} {LiveEntry} {AllAscending}", "@collection", "@index", "@lower", "@upper", "@now", "@limit");
+
+    public static readonly Statement QueryDescending = new(
+        $"{QueryColumns} {AllPartitions} {Bounded} {LiveEntry} {AllDescending}", "@collection", "@index", "@lower", "@upper", "@now", "@limit");
+
+    public static readonly Statement QueryAscendingAfter = new(
+        $"{QueryColumns} {AllPartitions} AND (e.value, e.partition, e.key) > (@after_value, @after_partition, @after_key) AND e.value < @upper {LiveEntry} {AllAscending}",
+        "@collection",
+        "@index",
+        "@after_value",
+        "@after_partition",
+        "@after_key",
+        "@upper",
+        "@now",
+        "@limit");
+
+    public static readonly Statement QueryDescendingAfter = new(
+        $"{QueryColumns} {AllPartitions} AND e.value >= @lower AND (e.value, e.partition, e.key) < (@after_value, @after_partition, @after_key) {LiveEntry} {AllDescending}",
+        "@collection",
+        "@index",
+        "@lower",
+        "@after_value",
+        "@after_partition",
+        "@after_key",
+        "@now",
+        "@limit");
+
+    public static readonly Statement QueryPartitionAscending = new(
+        $"{QueryColumns} {OnePartition} {Bounded} {LiveEntry} {OneAscending}", "@collection", "@partition", "@index", "@lower", "@upper", "@now", "@limit");
+
+    public static readonly Statement QueryPartitionDescending = new(
+        $"{QueryColumns} {OnePartition} {Bounded} {LiveEntry} {OneDescending}", "@collection", "@partition", "@index", "@lower", "@upper", "@now", "@limit");
+
+    public static readonly Statement QueryPartitionAscendingAfter = new(
+        $"{QueryColumns} {OnePartition} AND (e.value, e.key) > (@after_value, @after_key) AND e.value < @upper {LiveEntry} {OneAscending}",
+        "@collection",
+        "@partition",
+        "@index",
+        "@after_value",
+        "@after_key",
+        "@upper",
+        "@now",
+        "@limit");
+
+    public static readonly Statement QueryPartitionDescendingAfter = new(
+        $"{QueryColumns} {OnePartition} AND e.value >= @lower AND (e.value, e.key) < (@after_value, @after_key) {LiveEntry} {OneDescending}",
+        "@collection",
+        "@partition",
+        "@index",
+        "@lower",
+        "@after_value",
+        "@after_key",
+        "@now",
+        "@limit");
+
+    public static readonly Statement Count = new(
+        $"SELECT count(*) FROM index_entries AS e NOT INDEXED WHERE e.index_id = @index {Bounded} {LiveEntry}", "@index", "@lower", "@upper", "@now");
+
+    public static readonly Statement CountInPartition = new(
+        $"SELECT count(*) FROM index_entries AS e INDEXED BY index_entries_by_partition WHERE e.partition = @partition AND e.index_id = @index {Bounded} {LiveEntry}",
+        "@partition",
+        "@index",
+        "@lower",
+        "@upper",
+        "@now");
+
+    /// <summary>Every query and count shape, for the plan test.</summary>
+    public static IReadOnlyList<Statement> Queries { get; } =
+    [
+        QueryAscending, QueryDescending, QueryAscendingAfter, QueryDescendingAfter,
+        QueryPartitionAscending, QueryPartitionDescending, QueryPartitionAscendingAfter, QueryPartitionDescendingAfter,
+        Count, CountInPartition,
+    ];
+
     // Sequences.
     public static readonly Statement GetSequence = new("SELECT value FROM sequences WHERE partition = @partition AND name = @name", "@partition", "@name");
     public static readonly Statement SetSequence = new(

@@ -35,6 +35,8 @@ internal static class SqliteErrors
 
     public static string BadEventIdReason(string stream, string text) => F("table events: an event of stream '{0}' has the id '{1}', which is not a GUID in the 'D' form", stream, text);
 
+    public static string EntryRefusedReason(string collection, string index) => F("table index_entries refused an entry of index '{0}.{1}' that no other document's entry explains", collection, index);
+
     public static string IntegrityCheckFailed(string report) => F("PRAGMA integrity_check reported: {0}", report);
 
     public static string NotWal(string path, string mode) => F("The database '{0}' could not be switched to WAL mode (journal_mode is '{1}'); it must be on a local filesystem that supports shared memory.", path, mode);

@@ -12,13 +12,16 @@ internal abstract class WriteRequest
     public abstract object Apply(WriteContext context);
 }
 
-internal sealed class BatchRequest(string partition, IReadOnlyList<WriteOperation> operations) : WriteRequest
+internal sealed class BatchRequest(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries) : WriteRequest
 {
     public string Partition { get; } = partition;
 
     public IReadOnlyList<WriteOperation> Operations { get; } = operations;
 
-    public override object Apply(WriteContext context) => context.ApplyBatch(Partition, Operations);
+    /// <summary>The index values of each put, extracted (and type-checked) before the request was queued.</summary>
+    public IReadOnlyList<IndexEntries?> Entries { get; } = entries;
+
+    public override object Apply(WriteContext context) => context.ApplyBatch(Partition, Operations, Entries);
 }
 
 internal sealed class IncrementRequest(string partition, string name, long delta) : WriteRequest
@@ -51,11 +54,11 @@ internal sealed class PurgeRequest : WriteRequest
 /// to the database inside the transaction, so each request sees what the ones before it wrote — and
 /// what other processes committed before the transaction began.
 /// </summary>
-internal sealed class WriteContext(SqliteSession session, string path, DateTimeOffset now, TimeSpan tombstoneRetention)
+internal sealed class WriteContext(SqliteSession session, string path, DateTimeOffset now, TimeSpan tombstoneRetention, SqliteIndexes indexes)
 {
     private readonly long _nowMs = now.ToUnixTimeMilliseconds();
 
-    public CommitResult ApplyBatch(string partition, IReadOnlyList<WriteOperation> operations)
+    public CommitResult ApplyBatch(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
     {
         // Check every condition and stream expectation against the state before the batch, in batch
         // order; nothing is written on a conflict. (A batch names each document and stream once.)
@@ -130,6 +133,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             }
         }
 
+        UpdateEntries(partition, operations, entries);
         return new CommitResult(revision, changed: true, outcomes);
     }
 
@@ -151,6 +155,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
         // A partition written again later continues above every version it had.
         session.Execute(Sql.RaiseRevisionFloor, revision);
+        session.Execute(Sql.DeletePartitionEntries, partition);
         session.Execute(Sql.DeletePartitionDocuments, partition);
         session.Execute(Sql.DeletePartitionSequences, partition);
         session.Execute(Sql.DeletePartitionEvents, partition);
@@ -166,6 +171,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     /// </summary>
     public long PurgeExpired()
     {
+        session.Execute(Sql.PurgeExpiredEntries, _nowMs);
         var purged = session.Execute(Sql.PurgeExpired, _nowMs);
 
         // A tombstone goes when deleted_at + retention <= now, i.e. deleted_at <= now - retention rounded up to milliseconds.
@@ -175,6 +181,159 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         session.Execute(Sql.RaiseOldestResumable, cutoff);
         session.Execute(Sql.PurgeTombstones, cutoff);
         return purged;
+    }
+
+    /// <summary>
+    /// Brings the index entries of the documents the batch wrote in line with them. Uniqueness holds
+    /// for the state after the batch: every document the batch puts or deletes gives up its old values
+    /// first, then the puts take theirs in batch order, each put's indexes in declaration order, each
+    /// index's values ascending — so the first conflict found is the one the reference model reports.
+    /// </summary>
+    private void UpdateEntries(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
+    {
+        HashSet<(string Collection, string Key)>? touched = null;
+        var single = -1;
+        for (var i = 0; i < operations.Count; i++)
+        {
+            var op = operations[i];
+            if (op.Kind != WriteOperationKind.Append && indexes.Catalog.For(op.Collection).Count > 0)
+            {
+                (touched ??= []).Add((op.Collection, op.Key));
+                single = touched.Count == 1 ? i : -1;
+            }
+        }
+
+        if (touched is null)
+        {
+            return;
+        }
+
+        if (single >= 0 && entries[single] is { } found)
+        {
+            // The usual write, one document: only the values it gained or lost change.
+            UpdateDocumentEntries(partition, operations[single], found, single, touched);
+            return;
+        }
+
+        foreach (var (collection, key) in touched)
+        {
+            session.Execute(Sql.DeleteDocumentEntries, partition, key, collection);
+        }
+
+        for (var i = 0; i < operations.Count; i++)
+        {
+            if (entries[i] is { } values)
+            {
+                var op = operations[i];
+                var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
+                for (var j = 0; j < values.Indexes.Count; j++)
+                {
+                    foreach (var value in values.Values[j])
+                    {
+                        InsertEntry(partition, op.Key, expiresAt, values.Indexes[j], value, touched, i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// A put of the only indexed document of its batch: the entries it keeps stay (their expiry
+    /// follows the document's), the ones it lost go, then the ones it gained go in, in the same order
+    /// as a whole batch's. With one document that order finds the same first conflict: a value it
+    /// keeps cannot conflict, since the database lets no other document hold it.
+    /// </summary>
+    private void UpdateDocumentEntries(string partition, WriteOperation op, IndexEntries found, int operationIndex, HashSet<(string Collection, string Key)> touched)
+    {
+        var old = new Dictionary<(long Id, object Value), long?>();
+        using (var reader = session.Query(Sql.ReadDocumentEntries, partition, op.Key, op.Collection))
+        {
+            while (reader.Read())
+            {
+                old[(reader.GetInt64(0), reader.GetValue(1))] = reader.IsDBNull(2) ? null : reader.GetInt64(2);
+            }
+        }
+
+        var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
+        var expiryChanged = false;
+        var gained = new List<(IndexDefinition Index, IndexValue Value)>();
+        for (var j = 0; j < found.Indexes.Count; j++)
+        {
+            var id = indexes.Id(found.Indexes[j]);
+            foreach (var value in found.Values[j])
+            {
+                if (old.Remove((id, SqliteIndexes.Bind(value)), out var kept))
+                {
+                    expiryChanged |= kept != expiresAt;
+                }
+                else
+                {
+                    gained.Add((found.Indexes[j], value));
+                }
+            }
+        }
+
+        foreach (var ((id, value), _) in old)
+        {
+            session.Execute(Sql.DeleteEntry, id, value, partition, op.Key);
+        }
+
+        if (expiryChanged)
+        {
+            session.Execute(Sql.SetEntriesExpiry, expiresAt, partition, op.Key, op.Collection);
+        }
+
+        foreach (var (index, value) in gained)
+        {
+            InsertEntry(partition, op.Key, expiresAt, index, value, touched, operationIndex);
+        }
+    }
+
+    /// <summary>
+    /// Inserts one entry. The database refuses a second holder of a unique value (no row inserted);
+    /// the holder is then an earlier put of this batch or a live document the batch does not touch —
+    /// a <see cref="UniqueConstraintException"/> for this value — or an expired document, which holds
+    /// no values: its entries go and the insert is tried again.
+    /// </summary>
+    private void InsertEntry(string partition, string key, long? expiresAt, IndexDefinition index, IndexValue value, HashSet<(string Collection, string Key)> touched, int operationIndex)
+    {
+        var id = indexes.Id(index);
+        var bound = SqliteIndexes.Bind(value);
+        while (session.Execute(Sql.InsertEntry, id, bound, partition, key, expiresAt, SqliteIndexes.UniqueScope(index)) == 0)
+        {
+            ReleaseExpiredHolder(partition, index, id, value, bound, touched, operationIndex);
+        }
+    }
+
+    private void ReleaseExpiredHolder(string partition, IndexDefinition index, long id, IndexValue value, object bound, HashSet<(string Collection, string Key)> touched, int operationIndex)
+    {
+        string? holderPartition = null;
+        string? holderKey = null;
+        using (var reader = index.Scope == IndexScope.Global ? session.Query(Sql.FindHolderInStore, id, bound) : session.Query(Sql.FindHolderInPartition, id, bound, partition))
+        {
+            if (reader.Read())
+            {
+                holderPartition = reader.GetString(0);
+                holderKey = reader.GetString(1);
+            }
+        }
+
+        // A document's values are distinct and its old entries are gone, so only a unique index can refuse an entry.
+        if (!index.Unique || holderPartition is null || holderKey is null)
+        {
+            throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
+        }
+
+        if ((string.Equals(holderPartition, partition, StringComparison.Ordinal) && touched.Contains((index.Collection, holderKey)))
+            || LiveDocument(holderPartition, index.Collection, holderKey, out _) is not null)
+        {
+            throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, value, operationIndex);
+        }
+
+        if (session.Execute(Sql.DeleteDocumentEntries, holderPartition, holderKey, index.Collection) == 0)
+        {
+            throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
+        }
     }
 
     /// <summary>Takes the partition's next revision: above its last one, or above the store's floor when it does not exist.</summary>

@@ -1,0 +1,224 @@
+using Storage.Internal;
+
+namespace Storage.Json.Indexes;
+
+/// <summary>
+/// The index side of one group commit of a partition (or of deleting it): checks each batch's
+/// unique values against the partition's state as the group has changed it so far and reserves
+/// global unique values store-wide; once the group is built, computes the entries the partition
+/// drops and adds, and its new <see cref="PartitionIndex"/>. Runs on the partition's commit turn.
+/// </summary>
+internal sealed class IndexWork
+{
+    private readonly JsonIndexes _indexes;
+    private readonly PartitionIndex _base;
+    private readonly DateTimeOffset _now;
+
+    // The documents the group's earlier batches put (with their values per index of the
+    // collection) or deleted (null record): the partition's state is the base, overlaid by these.
+    private readonly Dictionary<(string Collection, string Key), Changed> _changed = [];
+    private bool _purged;
+
+    public IndexWork(JsonIndexes indexes, string partition, PartitionIndex current, DateTimeOffset now, bool delete)
+    {
+        _indexes = indexes;
+        _base = current;
+        _now = now;
+        Partition = partition;
+        NewIndex = current;
+        if (delete)
+        {
+            for (var n = 0; n < current.ByIndex.Length; n++)
+            {
+                foreach (var entry in current.ByIndex[n])
+                {
+                    Dropped.Add((n, entry));
+                }
+            }
+
+            NewIndex = indexes.EmptyPartition();
+        }
+    }
+
+    public string Partition { get; }
+
+    /// <summary>The global unique values reserved so far, in order (see <see cref="JsonIndexes.TryReserve"/>).</summary>
+    public List<Reservation> Reservations { get; } = [];
+
+    /// <summary>The partition's entries after the group (set by <see cref="Complete"/>).</summary>
+    public PartitionIndex NewIndex { get; private set; }
+
+    /// <summary>The entries of documents the group replaced or removed.</summary>
+    public List<(int Index, PartitionEntry Entry)> Dropped { get; } = [];
+
+    /// <summary>The entries of the documents the group wrote.</summary>
+    public List<(int Index, PartitionEntry Entry)> Added { get; } = [];
+
+    /// <summary>
+    /// Checks a batch whose conditions passed: walks its puts in order, each put's unique indexes in
+    /// declaration order, each index's values ascending; the first value that an earlier put of the
+    /// batch took, that a live document of the partition not touched by the batch holds, or (global
+    /// scope) that another partition holds or is committing, fails the batch. Global values that
+    /// pass are reserved; a failing batch gives its reservations back.
+    /// </summary>
+    /// <exception cref="UniqueConstraintException">A value is taken.</exception>
+    public void CheckBatch(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
+    {
+        HashSet<(string, string)>? touched = null;
+        HashSet<(int, IndexValue)>? taken = null;
+        var mark = Reservations.Count;
+        try
+        {
+            for (var i = 0; i < operations.Count; i++)
+            {
+                if (entries[i] is not { } found)
+                {
+                    continue;
+                }
+
+                for (var j = 0; j < found.Indexes.Count; j++)
+                {
+                    var index = found.Indexes[j];
+                    if (!index.Unique)
+                    {
+                        continue;
+                    }
+
+                    var n = _indexes.NumberOf(index);
+                    foreach (var value in found.Values[j])
+                    {
+                        touched ??= operations.Where(static o => o.Kind != WriteOperationKind.Append).Select(static o => (o.Collection, o.Key)).ToHashSet();
+                        taken ??= [];
+                        if (!taken.Add((n, value))
+                            || HeldInPartition(n, index.Collection, value, touched)
+                            || (index.Scope == IndexScope.Global && !_indexes.TryReserve(this, n, value, _now)))
+                        {
+                            throw new UniqueConstraintException(Partition, index.Collection, index.Name, index.Scope, value, i);
+                        }
+                    }
+                }
+            }
+        }
+        catch
+        {
+            _indexes.Release(this, mark);
+            throw;
+        }
+    }
+
+    /// <summary>Notes what a batch that passed changed, for the checks of the group's later batches and for <see cref="Complete"/>.</summary>
+    /// <param name="operations">The batch.</param>
+    /// <param name="entries">Its values (<see cref="IndexCatalog.ExtractAll"/>).</param>
+    /// <param name="find">The partition's working state: the document now under a (collection, key).</param>
+    public void Applied(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<string, string, DocumentRecord?> find)
+    {
+        for (var i = 0; i < operations.Count; i++)
+        {
+            var op = operations[i];
+            if (op.Kind == WriteOperationKind.Append || _indexes.Catalog.For(op.Collection).Count == 0)
+            {
+                continue;
+            }
+
+            if (op.Kind == WriteOperationKind.Put)
+            {
+                _changed[(op.Collection, op.Key)] = new Changed(find(op.Collection, op.Key), entries[i]!.Values);
+            }
+            else if (find(op.Collection, op.Key) is null)
+            {
+                _changed[(op.Collection, op.Key)] = new Changed(null, null);
+            }
+        }
+    }
+
+    /// <summary>Notes that the group purged expired documents (their entries go).</summary>
+    public void Purged() => _purged = true;
+
+    /// <summary>Computes the entries the group drops and adds, and the partition's new entries.</summary>
+    /// <param name="next">The partition's new snapshot.</param>
+    public void Complete(PartitionSnapshot next)
+    {
+        if (_changed.Count == 0 && !_purged)
+        {
+            return;
+        }
+
+        var catalog = _indexes.Catalog;
+        var byIndex = (PartitionEntry[][])_base.ByIndex.Clone();
+        var collections = _changed.Keys.Select(static k => k.Collection).ToHashSet(StringComparer.Ordinal);
+        for (var n = 0; n < byIndex.Length; n++)
+        {
+            var collection = catalog.All[n].Collection;
+            if (!_purged && !collections.Contains(collection))
+            {
+                continue;
+            }
+
+            var old = _base.ByIndex[n];
+            var entries = new List<PartitionEntry>(old.Length);
+            foreach (var entry in old)
+            {
+                // A document the group did not touch keeps its record (and its entries).
+                if (ReferenceEquals(next.Find(collection, entry.Document.Key), entry.Document))
+                {
+                    entries.Add(entry);
+                }
+                else
+                {
+                    Dropped.Add((n, entry));
+                }
+            }
+
+            var position = _indexes.PositionInCollection(n);
+            foreach (var ((changedCollection, key), changed) in _changed)
+            {
+                if (changed.Record is { } record && string.Equals(changedCollection, collection, StringComparison.Ordinal) && ReferenceEquals(next.Find(collection, key), record))
+                {
+                    foreach (var value in changed.Values![position])
+                    {
+                        var entry = new PartitionEntry(value, record);
+                        entries.Add(entry);
+                        Added.Add((n, entry));
+                    }
+                }
+            }
+
+            byIndex[n] = entries.Count == 0 ? [] : PartitionIndex.Sorted(entries);
+        }
+
+        NewIndex = new PartitionIndex(byIndex);
+    }
+
+    // Whether a live document of the partition (as the group has changed it), not touched by the
+    // batch being checked, holds the value.
+    private bool HeldInPartition(int n, string collection, IndexValue value, HashSet<(string, string)> touched)
+    {
+        var entries = _base.ByIndex[n];
+        var (start, end) = _base.Holders(n, Partition, value);
+        for (var i = start; i < end; i++)
+        {
+            var document = entries[i].Document;
+            if (!touched.Contains((collection, document.Key)) && !_changed.ContainsKey((collection, document.Key)) && !Timestamps.IsExpired(document.ExpiresAt, _now))
+            {
+                return true;
+            }
+        }
+
+        var position = _indexes.PositionInCollection(n);
+        foreach (var ((changedCollection, key), changed) in _changed)
+        {
+            if (changed.Record is { } record
+                && string.Equals(changedCollection, collection, StringComparison.Ordinal)
+                && !touched.Contains((collection, key))
+                && !Timestamps.IsExpired(record.ExpiresAt, _now)
+                && changed.Values![position].Contains(value))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private readonly record struct Changed(DocumentRecord? Record, IReadOnlyList<IReadOnlyList<IndexValue>>? Values);
+}

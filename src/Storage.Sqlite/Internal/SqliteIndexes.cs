@@ -1,0 +1,161 @@
+using Microsoft.Extensions.Logging;
+using Storage.Internal;
+
+namespace Storage.Sqlite.Internal;
+
+/// <summary>
+/// The indexes a store opened with: the validated declarations, each one's row id in the
+/// <c>indexes</c> table, and the catalog generation the open left (every write transaction checks
+/// it is still current).
+/// </summary>
+internal sealed class SqliteIndexes
+{
+    private readonly Dictionary<IndexDefinition, long> _ids;
+
+    private SqliteIndexes(IndexCatalog catalog, Dictionary<IndexDefinition, long> ids, long generation)
+    {
+        Catalog = catalog;
+        _ids = ids;
+        Generation = generation;
+    }
+
+    public IndexCatalog Catalog { get; }
+
+    public long Generation { get; }
+
+    public long Id(IndexDefinition index) => _ids[index];
+
+    /// <summary>
+    /// Brings the persisted declarations in line with <paramref name="catalog"/>, inside the open's
+    /// write transaction (the caller commits, or rolls back on any exception): keeps an index whose
+    /// signature is unchanged; builds a new or changed one (a changed one under a new id) from the
+    /// live documents through <see cref="IndexBuilder"/>; drops one no longer declared; raises the
+    /// generation when anything changed.
+    /// </summary>
+    /// <exception cref="IndexBuildException">Existing documents cannot be indexed by a new declaration.</exception>
+    public static SqliteIndexes Synchronize(SqliteSession session, IndexCatalog catalog, DateTimeOffset now, ILogger logger)
+    {
+        var persisted = new Dictionary<(string Collection, string Name), (long Id, string Signature)>();
+        using (var reader = session.Query(Sql.ListIndexes))
+        {
+            while (reader.Read())
+            {
+                persisted.Add((reader.GetString(1), reader.GetString(2)), (reader.GetInt64(0), reader.GetString(3)));
+            }
+        }
+
+        var generation = session.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) is long stored ? stored : 0;
+        var ids = new Dictionary<IndexDefinition, long>();
+        var builds = new List<(IndexDefinition Index, long Id, string Reason)>();
+        foreach (var index in catalog.All)
+        {
+            var signature = IndexCatalog.Signature(index);
+            var reason = "new";
+            if (persisted.Remove((index.Collection, index.Name), out var existing))
+            {
+                if (string.Equals(existing.Signature, signature, StringComparison.Ordinal))
+                {
+                    ids.Add(index, existing.Id);
+                    continue;
+                }
+
+                session.Execute(Sql.DeleteIndexEntries, existing.Id);
+                session.Execute(Sql.DeleteIndex, existing.Id);
+                reason = "changed";
+            }
+
+            var id = (long)session.Scalar(Sql.InsertIndex, index.Collection, index.Name, signature)!;
+            ids.Add(index, id);
+            builds.Add((index, id, reason));
+        }
+
+        Build(session, builds, now.ToUnixTimeMilliseconds(), logger);
+
+        foreach (var ((collection, name), (id, _)) in persisted)
+        {
+            session.Execute(Sql.DeleteIndexEntries, id);
+            session.Execute(Sql.DeleteIndex, id);
+            IndexBuilder.Dropped(logger, collection, name);
+        }
+
+        if (builds.Count > 0 || persisted.Count > 0)
+        {
+            generation++;
+            session.Execute(Sql.SetMeta, Schema.MetaIndexGeneration, generation);
+        }
+
+        return new SqliteIndexes(catalog, ids, generation);
+    }
+
+    /// <summary>For tests that open a store at a format before the index tables: no indexes, and none may be declared.</summary>
+    public static SqliteIndexes WithoutTables(IndexCatalog catalog)
+        => catalog.All.Count == 0 ? new(catalog, [], 0) : throw new InvalidOperationException("Indexes need the index tables (migration 3).");
+
+    /// <summary>The value as SQLite stores it: INTEGER or TEXT.</summary>
+    public static object Bind(IndexValue value) => value.Type == IndexValueType.Int64 ? value.AsInt64 : value.AsString;
+
+    /// <summary>
+    /// Builds the indexes with one read of each collection's live documents in (partition, key) order,
+    /// feeding every index of the collection. A builder that fails stops taking documents while the
+    /// others go on, and the failure reported is that of the first failing index in declaration
+    /// order — the document the reference model (which builds one index after the other) names.
+    /// </summary>
+    private static void Build(SqliteSession session, List<(IndexDefinition Index, long Id, string Reason)> builds, long nowMs, ILogger logger)
+    {
+        if (builds.Count == 0)
+        {
+            return;
+        }
+
+        var failures = new Dictionary<IndexDefinition, IndexBuildException>();
+        var completed = new List<IndexBuilder>();
+        foreach (var collection in builds.GroupBy(b => b.Index.Collection, StringComparer.Ordinal))
+        {
+            var builders = collection.Select(b => (Builder: new IndexBuilder(b.Index, b.Reason, logger), b.Id, Scope: UniqueScope(b.Index))).ToList();
+            using (var reader = session.Query(Sql.ReadIndexSource, collection.Key, nowMs))
+            {
+                while (reader.Read())
+                {
+                    var partition = reader.GetString(0);
+                    var key = reader.GetString(1);
+                    var value = reader.GetFieldValue<byte[]>(2);
+                    object? expiresAt = reader.IsDBNull(3) ? null : reader.GetInt64(3);
+                    foreach (var (builder, id, scope) in builders)
+                    {
+                        if (failures.ContainsKey(builder.Index))
+                        {
+                            continue;
+                        }
+
+                        try
+                        {
+                            foreach (var indexed in builder.Add(partition, key, value))
+                            {
+                                session.Execute(Sql.InsertEntry, id, Bind(indexed), partition, key, expiresAt, scope);
+                            }
+                        }
+                        catch (IndexBuildException e)
+                        {
+                            failures.Add(builder.Index, e);
+                        }
+                    }
+                }
+            }
+
+            completed.AddRange(builders.Select(b => b.Builder));
+        }
+
+        if (builds.FirstOrDefault(b => failures.ContainsKey(b.Index)) is { Index: { } failed })
+        {
+            throw failures[failed];
+        }
+
+        foreach (var builder in completed)
+        {
+            builder.Complete();
+        }
+    }
+
+    /// <summary>The unique_scope of an index's entries: its scope when it is unique, else NULL.</summary>
+    public static object? UniqueScope(IndexDefinition index) => index.Unique ? (long)index.Scope : null;
+}
