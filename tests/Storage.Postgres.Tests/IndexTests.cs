@@ -327,6 +327,103 @@ public sealed class IndexTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Overwriting_an_expired_document_that_a_later_index_could_not_index_replaces_its_other_entries()
+    {
+        await using var schema = await TestSchema.CreateAsync("idxstale");
+        var time = new FakeTimeProvider(s_start);
+        var store = await schema.OpenAsync(o => (o.Indexes, o.TimeProvider) = ([Email], time));
+        await store.PutAsync("p", Users, "d", """{"email":"a@x","age":"old"}""", expiresAt: time.GetUtcNow().AddMinutes(1));
+        time.Advance(TimeSpan.FromMinutes(1));
+
+        // The age index skips the expired document (its age is not an integer); the email entry stays until a purge.
+        store = await schema.OpenAsync(o => (o.Indexes, o.TimeProvider) = ([Email, Age], time));
+        await store.PutAsync("p", Users, "d", """{"email":"b@x","age":5}""");
+
+        Assert.Equal(["b@x"], await schema.QueryAsync($"SELECT value FROM \"{schema.Name}\".index_strings WHERE key = 'd'"));
+        Assert.Equal([5L], await schema.QueryAsync($"SELECT value FROM \"{schema.Name}\".index_int64s WHERE key = 'd'"));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task The_live_entries_are_exactly_the_values_of_the_live_documents_after_random_writes(int seed)
+    {
+        output.WriteLine($"seed {seed}");
+        var random = new Random(seed);
+        await using var schema = await TestSchema.CreateAsync("idxrandom");
+        var time = new FakeTimeProvider(s_start);
+        var stores = new[]
+        {
+            await schema.OpenAsync(o => (o.Indexes, o.TimeProvider) = (All, time)),
+            await schema.OpenAsync(o => (o.Indexes, o.TimeProvider) = (All, time)),
+        };
+        string Pick(string prefix, int pool) => $"{prefix}{random.Next(pool)}";
+        string Document()
+        {
+            var members = new List<string>();
+            if (random.Next(4) > 0)
+            {
+                members.Add($"\"email\":\"{Pick("e", 12)}\"");
+            }
+
+            if (random.Next(3) > 0)
+            {
+                members.Add($"\"codes\":[{string.Join(',', Enumerable.Range(0, random.Next(4)).Select(_ => $"\"{Pick("c", 15)}\""))}]");
+            }
+
+            if (random.Next(5) > 0)
+            {
+                members.Add($"\"age\":{random.Next(-3, 4)}");
+            }
+
+            if (random.Next(3) > 0)
+            {
+                members.Add($"\"handle\":\"{Pick("h", 4)}\"");
+            }
+
+            return "{" + string.Join(',', members) + "}";
+        }
+
+        for (var step = 1; step <= 400; step++)
+        {
+            var store = stores[random.Next(stores.Length)];
+            var partition = Pick("p", 4);
+            try
+            {
+                switch (random.Next(20))
+                {
+                    case < 12:
+                        await store.CommitAsync(partition, [.. Enumerable.Range(0, random.Next(1, 4)).Select(_ => Pick("k", 6)).Distinct().Select(key =>
+                            random.Next(4) == 0
+                                ? WriteOperation.Delete(Users, key)
+                                : WriteOperation.Put(Users, key, Document(), expiresAt: random.Next(3) == 0 ? time.GetUtcNow().AddSeconds(random.Next(1, 20)) : null))]);
+                        break;
+                    case < 16:
+                        await store.PutAsync(partition, Users, Pick("k", 6), Document());
+                        break;
+                    case < 18:
+                        time.Advance(TimeSpan.FromSeconds(random.Next(1, 10)));
+                        break;
+                    case 18:
+                        await store.PurgeExpiredAsync();
+                        break;
+                    default:
+                        await store.DeletePartitionAsync(partition);
+                        break;
+                }
+            }
+            catch (UniqueConstraintException)
+            {
+            }
+
+            if (step % 50 == 0)
+            {
+                await AssertEntriesMatchDocumentsAsync(schema, time.GetUtcNow());
+            }
+        }
+    }
+
+    [Fact]
     public async Task Purges_and_partition_deletes_leave_no_entries_behind()
     {
         await using var schema = await TestSchema.CreateAsync("idxpurge");
@@ -441,6 +538,69 @@ public sealed class IndexTests(ITestOutputHelper output)
         output.WriteLine(sql);
         output.WriteLine(plan.ToString());
         return plan.ToString();
+    }
+
+    /// <summary>
+    /// The invariant readers rely on: the entries that are not expired are exactly those of the live
+    /// documents, with their expiry, and no entry (expired or not) of a live document holds a value it does not have.
+    /// </summary>
+    private static async Task AssertEntriesMatchDocumentsAsync(TestSchema schema, DateTimeOffset now)
+    {
+        var s = $"\"{schema.Name}\"";
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        await using var connection = new NpgsqlConnection(schema.Server.ConnectionString);
+        await connection.OpenAsync();
+        await using (var command = new NpgsqlCommand($"SELECT name, id FROM {s}.index_definitions", connection))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                ids[reader.GetString(0)] = reader.GetInt32(1);
+            }
+        }
+
+        var expected = new HashSet<string>(StringComparer.Ordinal);
+        var live = new HashSet<string>(StringComparer.Ordinal);
+        await using (var command = new NpgsqlCommand($"SELECT partition, key, value, expires_at FROM {s}.documents WHERE collection = 'users'", connection))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                DateTimeOffset? expiresAt = reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3);
+                if (expiresAt <= now)
+                {
+                    continue;
+                }
+
+                var (partition, key) = (reader.GetString(0), reader.GetString(1));
+                live.Add($"{partition}/{key}");
+                foreach (var index in All)
+                {
+                    foreach (var value in Storage.Internal.IndexValues.Extract(index, reader.GetFieldValue<byte[]>(2)))
+                    {
+                        expected.Add($"{ids[index.Name]} {value} {partition}/{key} {expiresAt?.ToUnixTimeMilliseconds()}");
+                    }
+                }
+            }
+        }
+
+        var actual = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var table in new[] { "index_strings", "index_int64s" })
+        {
+            await using var command = new NpgsqlCommand($"SELECT index_id, value::text, partition, key, expires_at FROM {s}.{table}", connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                DateTimeOffset? expiresAt = reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4);
+                var entry = $"{reader.GetInt32(0)} {reader.GetString(1)} {reader.GetString(2)}/{reader.GetString(3)} {expiresAt?.ToUnixTimeMilliseconds()}";
+                if (!(expiresAt <= now) || live.Contains($"{reader.GetString(2)}/{reader.GetString(3)}"))
+                {
+                    Assert.True(actual.Add(entry), entry);
+                }
+            }
+        }
+
+        Assert.Equal(expected.Order(StringComparer.Ordinal), actual.Order(StringComparer.Ordinal));
     }
 
     private static async Task<long> GenerationAsync(TestSchema schema)

@@ -205,11 +205,12 @@ internal sealed class IndexWork
 
             var liveNew = current is not null && !Timestamps.IsExpired(current.ExpiresAt, _now);
             var incremental = liveNew && original is not null && !Timestamps.IsExpired(original.ExpiresAt, _now) && original.ExpiresAt == current!.ExpiresAt;
+            var stored = original is null ? null : StoreIndexes.ValuesOf(indexes, original.Value);
             for (var j = 0; j < indexes.Count; j++)
             {
                 var index = indexes[j];
                 var indexId = _indexes.Id(index);
-                var before = original is null ? [] : StoreIndexes.ValuesOf(index, original.Value);
+                var before = stored is null ? [] : stored[j];
                 var after = liveNew ? current!.Entries!.Values[j] : [];
                 var keep = incremental && before.Count > 0 && after.Count > 0 ? before.Intersect(after).ToHashSet() : null;
                 foreach (var value in before)

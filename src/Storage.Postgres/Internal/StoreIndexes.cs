@@ -36,16 +36,33 @@ internal sealed class StoreIndexes
     public static short UniqueScope(IndexDefinition index)
         => !index.Unique ? Schema.NotUnique : index.Scope == IndexScope.Global ? Schema.UniqueInStore : Schema.UniqueInPartition;
 
-    /// <summary>A document's values for an index, computed from its stored JSON; none if it cannot be indexed (an expired document never built into the index).</summary>
-    public static IReadOnlyList<IndexValue> ValuesOf(IndexDefinition index, ReadOnlyMemory<byte> json)
+    /// <summary>
+    /// A stored document's values for each index of its collection (parsed once), from which its
+    /// entries were made; none for an index that cannot index it (an expired document that a later
+    /// build skipped).
+    /// </summary>
+    public static IReadOnlyList<IndexValue>[] ValuesOf(IReadOnlyList<IndexDefinition> indexes, ReadOnlyMemory<byte> json)
     {
         try
         {
-            return IndexValues.Extract(index, json);
+            return IndexValues.Extract(indexes, json);
         }
         catch (ArgumentException)
         {
-            return [];
+            var values = new IReadOnlyList<IndexValue>[indexes.Count];
+            for (var j = 0; j < indexes.Count; j++)
+            {
+                try
+                {
+                    values[j] = IndexValues.Extract(indexes[j], json);
+                }
+                catch (ArgumentException)
+                {
+                    values[j] = [];
+                }
+            }
+
+            return values;
         }
     }
 }
