@@ -16,6 +16,8 @@ namespace Storage.Postgres;
 /// transaction (group commit), each keeping its own condition checks and result. Transient failures
 /// are retried within <see cref="PostgresStoreOptions.RetryBudget"/>; a commit whose outcome was lost
 /// with its connection is looked up in a commit log by its operation id, never applied twice.
+/// Secondary indexes live in tables of entries maintained in the same transactions, unique values
+/// enforced by the database across every instance.
 /// </summary>
 /// <remarks>
 /// Npgsql is asynchronous all the way down, so every operation is truly asynchronous. The store is
@@ -33,12 +35,14 @@ public sealed class PostgresStore : IStore
     private readonly TimeSpan _tombstoneRetention;
     private readonly WriteTransactions _transactions;
     private readonly Retrier _retry;
+    private readonly StoreIndexes _indexes;
     private readonly Dictionary<string, PartitionQueue> _queues = new(StringComparer.Ordinal);
     private readonly Lock _queuesLock = new();
     private readonly StoreLifetime _lifetime = new(nameof(PostgresStore));
 
-    private PostgresStore(NpgsqlDataSource dataSource, bool ownsDataSource, NpgsqlDataSource writer, NpgsqlDataSource reader, Sql sql, PostgresStoreOptions options, ILogger logger, Retrier retry, int hashPartitions)
+    private PostgresStore(NpgsqlDataSource dataSource, bool ownsDataSource, NpgsqlDataSource writer, NpgsqlDataSource reader, Sql sql, PostgresStoreOptions options, ILogger logger, Retrier retry, int hashPartitions, StoreIndexes indexes)
     {
+        _indexes = indexes;
         _dataSource = dataSource;
         _ownsDataSource = ownsDataSource;
         _writer = writer;
@@ -46,7 +50,7 @@ public sealed class PostgresStore : IStore
         _sql = sql;
         _time = options.TimeProvider;
         _tombstoneRetention = options.TombstoneRetention;
-        _transactions = new WriteTransactions(writer, dataSource is NpgsqlMultiHostDataSource, sql, options.TimeProvider, options.Durability == DurabilityMode.Relaxed, logger);
+        _transactions = new WriteTransactions(writer, dataSource is NpgsqlMultiHostDataSource, sql, indexes, options.TimeProvider, options.Durability == DurabilityMode.Relaxed, logger);
         _retry = retry;
         HashPartitions = hashPartitions;
     }
@@ -72,12 +76,15 @@ public sealed class PostgresStore : IStore
 
     /// <summary>
     /// Opens a store: connects, and creates or upgrades its schema under an advisory lock (so app
-    /// instances that start together do not race), refusing a schema written by a newer library.
+    /// instances that start together do not race), refusing a schema written by a newer library; in the
+    /// same transaction, builds the indexes that are new or declared differently and drops those no
+    /// longer declared.
     /// </summary>
     /// <param name="options">The server, schema and settings.</param>
     /// <param name="cancellationToken">Cancels the open.</param>
     /// <returns>The open store; dispose it to release its connections.</returns>
-    /// <exception cref="ArgumentException">The options are not valid (also: a data source with multiplexing, which cannot hold a transaction's statements on one connection).</exception>
+    /// <exception cref="ArgumentException">The options are not valid (also: a data source with multiplexing, which cannot hold a transaction's statements on one connection; an index declared twice).</exception>
+    /// <exception cref="IndexBuildException">An index that had to be built cannot index a live document (a wrong value type, or a duplicate unique value); nothing was changed.</exception>
     /// <exception cref="UnsupportedFormatException">The schema was written by a newer version of the library; nothing was changed.</exception>
     /// <exception cref="CorruptDataException">The schema holds tables that are not a Storage store's.</exception>
     /// <exception cref="StoreUnavailableException">The server could not be reached within the retry budget.</exception>
@@ -85,6 +92,7 @@ public sealed class PostgresStore : IStore
     public static async ValueTask<PostgresStore> OpenAsync(PostgresStoreOptions options, CancellationToken cancellationToken = default)
     {
         Validate(options);
+        var catalog = new IndexCatalog(options.Indexes);
         var ownsDataSource = options.DataSource is null;
         NpgsqlDataSource dataSource;
         try
@@ -113,12 +121,12 @@ public sealed class PostgresStore : IStore
             var retry = new Retrier(options.RetryBudget, server, logger, dataSource.Clear);
             var sql = new Sql(options.Schema);
             var layout = new SchemaLayout(sql.QuotedSchema, options.HashPartitions);
-            var hashPartitions = await retry.RunAsync(
+            var (hashPartitions, indexes) = await retry.RunAsync(
                 "open",
-                (writer, multiHost: dataSource is NpgsqlMultiHostDataSource, sql, layout, logger, server),
-                static (s, ct) => Migrator.MigrateAsync(s.writer, s.multiHost, s.sql, s.layout, s.logger, s.server, ct),
+                (writer, multiHost: dataSource is NpgsqlMultiHostDataSource, sql, layout, catalog, time: options.TimeProvider, logger, server),
+                static (s, ct) => Migrator.MigrateAsync(s.writer, s.multiHost, s.sql, s.layout, s.catalog, Timestamps.Now(s.time), s.logger, s.server, ct),
                 cancellationToken).ConfigureAwait(false);
-            return new PostgresStore(dataSource, ownsDataSource, writer, reader, sql, options, logger, retry, hashPartitions);
+            return new PostgresStore(dataSource, ownsDataSource, writer, reader, sql, options, logger, retry, hashPartitions, indexes);
         }
         catch
         {
@@ -167,7 +175,10 @@ public sealed class PostgresStore : IStore
     public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
     {
         Batches.Validate(partition, operations);
-        return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations), cancellationToken);
+
+        // A value of the wrong type fails the batch here, before anything is queued or written.
+        var entries = _indexes.Catalog.ExtractAll(operations);
+        return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations, entries), cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -416,18 +427,140 @@ public sealed class PostgresStore : IStore
     }
 
     /// <inheritdoc/>
-    public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+    /// <remarks>
+    /// One round trip, one snapshot (a read-only REPEATABLE READ transaction): whether the index is still
+    /// declared as this instance knows it, and one page of its entries in (value, partition, key) order —
+    /// a range scan of the entries' primary key, or of their partition index for one partition, starting
+    /// after the continuation token's position — each joined with its document by primary key.
+    /// </remarks>
+    /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
+    public async ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
+    {
+        var plan = IndexQueryPlan.Create(_indexes.Catalog, query);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        if (IndexBounds.For(plan) is not { } bounds)
+        {
+            return new QueryPage([], null);
+        }
+
+        var now = Timestamps.Now(_time);
+        var (exists, matches) = await ReadAsync("query", (store: this, plan, bounds, now), static async (connection, s, ct) =>
+        {
+            var index = s.plan.Index;
+            var entries = s.store._sql.Indexes.For(index.ValueType);
+            var id = s.store._indexes.Id(index);
+            var query = BatchCommand(
+                entries.Query(s.plan.Partition is not null, s.plan.Descending, s.bounds.HasUpper, s.plan.After is not null),
+                P(id),
+                P(index.Collection),
+                P(s.now),
+                P(s.plan.Limit + 1),
+                s.bounds.LowerParameter());
+            if (s.bounds.HasUpper)
+            {
+                query.Parameters.Add(s.bounds.UpperParameter());
+            }
+
+            if (s.plan.Partition is { } partition)
+            {
+                query.Parameters.Add(P(partition));
+            }
+
+            if (s.plan.After is { } after)
+            {
+                query.Parameters.Add(IndexBounds.Parameter(after.Value));
+                if (s.plan.Partition is null)
+                {
+                    query.Parameters.Add(P(after.Partition));
+                }
+
+                query.Parameters.Add(P(after.Key));
+            }
+
+            using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
+            batch.BatchCommands.Add(BatchCommand(s.store._sql.Indexes.IndexExists, P(id)));
+            batch.BatchCommands.Add(query);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await batch.PrepareAsync(ct).ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            var exists = reader.GetBoolean(0);
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            var matches = new List<IndexMatch>(Math.Min(s.plan.Limit + 1, 64));
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var value = index.ValueType == IndexValueType.String ? IndexValue.Of(reader.GetString(0)) : IndexValue.Of(reader.GetInt64(0));
+                matches.Add(new IndexMatch(value, new StoredDocument(
+                    reader.GetString(1),
+                    index.Collection,
+                    reader.GetString(2),
+                    reader.GetFieldValue<byte[]>(3),
+                    reader.GetInt64(4),
+                    reader.GetFieldValue<DateTimeOffset>(5),
+                    reader.GetFieldValue<DateTimeOffset>(6),
+                    reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7))));
+            }
+
+            return (exists, matches);
+        }, cancellationToken).ConfigureAwait(false);
+
+        return exists ? plan.TakePage(matches) : throw new IndexDeclarationsChangedException();
+    }
 
     /// <inheritdoc/>
-    public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => throw new NotSupportedException("Indexes are not implemented in this backend yet (issue 6).");
+    /// <remarks>
+    /// One statement: the live entries in the range, counted from the entries' index alone (it carries
+    /// each entry's expiry), and whether the index is still declared as this instance knows it.
+    /// </remarks>
+    /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
+    public async ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
+    {
+        var plan = IndexQueryPlan.Create(_indexes.Catalog, query, forCount: true);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = Enter();
+        if (IndexBounds.For(plan) is not { } bounds)
+        {
+            return 0;
+        }
+
+        var now = Timestamps.Now(_time);
+        var (exists, count) = await ReadAsync("count", (store: this, plan, bounds, now), static async (connection, s, ct) =>
+        {
+            var index = s.plan.Index;
+            using var command = Command(
+                connection,
+                s.store._sql.Indexes.For(index.ValueType).Count(s.plan.Partition is not null, s.bounds.HasUpper),
+                P(s.store._indexes.Id(index)),
+                P(s.now),
+                s.bounds.LowerParameter());
+            if (s.bounds.HasUpper)
+            {
+                command.Parameters.Add(s.bounds.UpperParameter());
+            }
+
+            if (s.plan.Partition is { } partition)
+            {
+                command.Parameters.Add(P(partition));
+            }
+
+            await command.PrepareAsync(ct).ConfigureAwait(false);
+            var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            return (reader.GetBoolean(1), reader.GetInt64(0));
+        }, cancellationToken).ConfigureAwait(false);
+
+        return exists ? count : throw new IndexDeclarationsChangedException();
+    }
 
     /// <inheritdoc/>
     /// <remarks>
     /// Removes the expired documents of every partition, in transactions of up to 1,000 documents;
     /// purges from several app instances take turns. Documents that a writer is overwriting at that
-    /// moment are left to it. Then drops the tombstones older than
+    /// moment are left to it. Then removes the index entries of expired documents, and drops the tombstones older than
     /// <see cref="PostgresStoreOptions.TombstoneRetention"/>, also 1,000 at a time, waiting for the
     /// writers of their partitions.
     /// </remarks>
@@ -447,6 +580,21 @@ public sealed class PostgresStore : IStore
                 CancellationToken.None).ConfigureAwait(false);
             purged += count;
             if (count < WriteTransactions.PurgeChunk)
+            {
+                break;
+            }
+        }
+
+        // The index entries of expired documents, purged or not (readers ignore them already).
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var removed = await _retry.RunAsync(
+                "purge index entries",
+                (store: this, now),
+                static (s, _) => s.store._transactions.TryPurgeEntriesAsync(s.now),
+                CancellationToken.None).ConfigureAwait(false);
+            if (removed < WriteTransactions.PurgeChunk)
             {
                 break;
             }

@@ -51,7 +51,13 @@ public sealed class PostgresStoreOptions
     /// </summary>
     public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
 
-    /// <summary>The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. Added indexes are built at open, removed ones dropped.</summary>
+    /// <summary>
+    /// The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. At open, an
+    /// index that is new or declared differently is built from the live documents and one no longer
+    /// declared is dropped, in the open's transaction; every instance of one store must declare the
+    /// same indexes (an instance whose declarations another changed since refuses to write with
+    /// <see cref="IndexDeclarationsChangedException"/>).
+    /// </summary>
     public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
 
     /// <summary>
@@ -86,6 +92,6 @@ public sealed class PostgresStoreOptions
     /// </summary>
     public DurabilityMode Durability { get; set; } = DurabilityMode.Full;
 
-    /// <summary>Where the store logs retries and resolved commits; <see langword="null"/> for none. Values and connection strings are never logged.</summary>
+    /// <summary>Where the store logs retries, resolved commits, migrations and index builds and drops; <see langword="null"/> for none. Values and connection strings are never logged.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 }

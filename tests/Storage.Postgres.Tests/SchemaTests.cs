@@ -14,7 +14,7 @@ public sealed class SchemaTests
         await schema.OpenAsync();
 
         var tables = await schema.QueryAsync("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1", schema.Name);
-        Assert.Equal(["commit_log", "documents", "events", "partitions", "sequences", "storage_meta", "storage_migrations", "streams", "tombstones"], tables);
+        Assert.Equal(["commit_log", "documents", "events", "index_definitions", "index_int64s", "index_strings", "partitions", "sequences", "storage_meta", "storage_migrations", "streams", "tombstones"], tables);
 
         var valueType = await schema.QueryAsync(
             "SELECT DISTINCT data_type::text FROM information_schema.columns WHERE table_schema = $1 AND table_name IN ('documents', 'events') AND column_name IN ('value', 'data', 'metadata')", schema.Name);
@@ -24,23 +24,39 @@ public sealed class SchemaTests
         var collations = await schema.QueryAsync(
             """
             SELECT DISTINCT coalesce(collation_name, 'default')::text FROM information_schema.columns
-            WHERE table_schema = $1 AND column_name IN ('partition', 'collection', 'key', 'name', 'stream', 'type')
+            WHERE table_schema = $1 AND (column_name IN ('partition', 'collection', 'key', 'name', 'stream', 'type', 'signature')
+                OR (table_name = 'index_strings' AND column_name = 'value'))
             """,
             schema.Name);
         Assert.Equal("C", Assert.Single(collations));
 
-        // The partition key leads every primary key and unique constraint of a partitioned table.
+        // The partition key leads every primary key and unique constraint of the tables of partitions'
+        // data; index entries are keyed by index and value (found across partitions), the catalog by id.
         var firstColumns = await schema.QueryAsync(
             """
             SELECT c.conrelid::regclass::text || ':' || a.attname
             FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-            WHERE n.nspname = $1 AND c.contype IN ('p', 'u') AND c.conrelid::regclass::text NOT LIKE '%storage_m%'
+            WHERE n.nspname = $1 AND c.contype IN ('p', 'u') AND c.conrelid::regclass::text NOT LIKE '%storage_m%' AND c.conrelid::regclass::text NOT LIKE '%index_%'
             ORDER BY 1
             """,
             schema.Name);
         Assert.Equal(7, firstColumns.Count);
         Assert.All(firstColumns, c => Assert.EndsWith(":partition", (string)c!, StringComparison.Ordinal));
+
+        foreach (var table in new[] { "index_strings", "index_int64s" })
+        {
+            var indexes = await schema.QueryAsync("SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY indexname", schema.Name, table);
+            Assert.Equal(
+                [
+                    $"(expires_at) WHERE (expires_at IS NOT NULL)",
+                    $"(partition, index_id, value, key) INCLUDE (expires_at)",
+                    $"(index_id, value, partition, key) INCLUDE (expires_at)",
+                    $"(index_id, value, partition) WHERE (unique_scope = 1)",
+                    $"(index_id, value) WHERE (unique_scope = 2)",
+                ],
+                indexes.Select(d => ((string)d!)[((string)d!).IndexOf('(', StringComparison.Ordinal)..]));
+        }
     }
 
     [Fact]
@@ -51,7 +67,7 @@ public sealed class SchemaTests
         await schema.OpenAsync();
 
         var versions = await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY version");
-        Assert.Equal([1, 2], versions.Cast<int>());
+        Assert.Equal([1, 2, 3], versions.Cast<int>());
     }
 
     [Fact]
@@ -63,7 +79,7 @@ public sealed class SchemaTests
         var stores = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => schema.OpenAsync()));
         await Task.WhenAll(stores.Select((store, i) => store.PutAsync("p", "docs", $"k{i}", "1").AsTask()));
 
-        Assert.Equal([1, 2], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal([1, 2, 3], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal(8, (await stores[0].ListAsync("p", "docs")).Items.Count);
     }
 
@@ -73,14 +89,14 @@ public sealed class SchemaTests
         await using var schema = await TestSchema.CreateAsync("newer");
         var store = await schema.OpenAsync();
         await store.PutAsync("p", "docs", "a", "1");
-        await schema.QueryAsync($"INSERT INTO \"{schema.Name}\".storage_migrations (version, description) VALUES (3, 'from the future')");
+        await schema.QueryAsync($"INSERT INTO \"{schema.Name}\".storage_migrations (version, description) VALUES (4, 'from the future')");
 
         var e = await Assert.ThrowsAsync<UnsupportedFormatException>(async () => await PostgresStore.OpenAsync(schema.Options()));
 
-        Assert.Equal(3, e.FoundVersion);
-        Assert.Equal(2, e.SupportedVersion);
+        Assert.Equal(4, e.FoundVersion);
+        Assert.Equal(3, e.SupportedVersion);
         Assert.Contains(schema.Name, e.Location, StringComparison.Ordinal);
-        Assert.Equal([1, 2, 3], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal([1, 2, 3, 4], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal("1", (await store.GetAsync("p", "docs", "a"))!.GetJsonText());
     }
 
@@ -153,7 +169,7 @@ public sealed class SchemaTests
     {
         await using var schema = await TestSchema.CreateAsync("fromv1");
         var s = $"\"{schema.Name}\"";
-        await CreateVersion1Async(schema, hashPartitions);
+        await CreateVersionAsync(schema, 1, hashPartitions);
         await schema.QueryAsync($"INSERT INTO {s}.partitions (partition, revision) VALUES ('p', 5), ('q', 2)");
         await schema.QueryAsync(
             $$"""
@@ -165,7 +181,7 @@ public sealed class SchemaTests
         // The options ask for another layout: the one recorded at creation counts.
         var store = await schema.OpenAsync(o => o.HashPartitions = hashPartitions == 0 ? 8 : 0);
 
-        Assert.Equal([1, 2], (await schema.QueryAsync($"SELECT version FROM {s}.storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal([1, 2, 3], (await schema.QueryAsync($"SELECT version FROM {s}.storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal(hashPartitions, store.HashPartitions);
         foreach (var table in new[] { "documents", "events", "tombstones" })
         {
@@ -188,6 +204,49 @@ public sealed class SchemaTests
         Assert.Equal(["6 Delete a", "6 Append log#1"], (await store.ReadChangesAsync("p", 5)).Items.Select(Describe));
         Assert.Equal(8, await store.IncrementSequenceAsync("p", "ids"));
         Assert.Equal(["7 Sequence ids=8"], (await store.ReadChangesAsync("p", 6)).Items.Select(Describe));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4)]
+    public async Task A_store_of_schema_version_2_is_migrated_and_its_documents_indexed_at_the_same_open(int hashPartitions)
+    {
+        await using var schema = await TestSchema.CreateAsync("fromv2");
+        var s = $"\"{schema.Name}\"";
+        await CreateVersionAsync(schema, 2, hashPartitions);
+        await schema.QueryAsync($"INSERT INTO {s}.partitions (partition, revision, oldest_resumable) VALUES ('p', 3, 1), ('q', 1, 1)");
+        await schema.QueryAsync(
+            $$"""
+            INSERT INTO {{s}}.documents (partition, collection, key, value, version, created_at, updated_at, expires_at) VALUES
+                ('p', 'users', 'a', '{"email":"a@x","age":30}', 1, now(), now(), NULL),
+                ('p', 'users', 'b', '{"email":"b@x","age":40}', 3, now(), now(), NULL),
+                ('p', 'users', 'gone', '{"email":"a@x","age":"old"}', 2, now(), now(), now() - interval '1 day'),
+                ('q', 'users', 'a', '{"age":30}', 1, now(), now(), NULL)
+            """);
+        IndexDefinition[] indexes =
+        [
+            new("users", "email", "email", IndexValueType.String, unique: true, IndexScope.Global),
+            new("users", "age", "age", IndexValueType.Int64),
+        ];
+
+        var store = await schema.OpenAsync(o => (o.Indexes, o.HashPartitions) = (indexes, hashPartitions == 0 ? 8 : 0));
+
+        Assert.Equal([1, 2, 3], (await schema.QueryAsync($"SELECT version FROM {s}.storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal(hashPartitions, store.HashPartitions);
+        Assert.Equal(1L, Assert.Single(await schema.QueryAsync($"SELECT value FROM {s}.storage_meta WHERE key = 'index_generation'")));
+        Assert.Equal(["users.email", "users.age"], (await schema.QueryAsync($"SELECT collection || '.' || name FROM {s}.index_definitions ORDER BY id")).Cast<string>());
+
+        // Only live documents are indexed: the expired one holds no value, not even the wrong type.
+        Assert.Equal([("p", "a"), ("q", "a")], (await store.QueryAsync(new IndexQuery("users", "age") { Equal = 30L })).Items.Select(m => (m.Document.Partition, m.Document.Key)));
+        Assert.Equal(2, await store.CountAsync(new IndexQuery("users", "email")));
+        await Assert.ThrowsAsync<UniqueConstraintException>(async () => await store.PutAsync("q", "users", "b", """{"email":"b@x"}"""));
+        Assert.Equal(4, (await store.PutAsync("p", "users", "gone", """{"email":"c@x"}""")));
+        Assert.Equal(["a@x", "b@x", "c@x"], (await store.QueryAsync(new IndexQuery("users", "email"))).Items.Select(m => m.Value.AsString));
+
+        // Opening again changes nothing.
+        await schema.OpenAsync(o => o.Indexes = indexes);
+        Assert.Equal(1L, Assert.Single(await schema.QueryAsync($"SELECT value FROM {s}.storage_meta WHERE key = 'index_generation'")));
+        await store.PutAsync("q", "users", "c", """{"age":50}""");
     }
 
     [Fact]
@@ -245,25 +304,30 @@ public sealed class SchemaTests
         Assert.Contains(prepared, s => s.Contains("FOR UPDATE", StringComparison.Ordinal) || s.Contains("ON CONFLICT (partition) DO UPDATE", StringComparison.Ordinal));
     }
 
-    /// <summary>Creates the schema as the library did before migration 2: migration 1 only.</summary>
-    private static async Task CreateVersion1Async(TestSchema schema, int hashPartitions)
+    /// <summary>Creates the schema as the library did when <paramref name="version"/> was its last migration.</summary>
+    internal static async Task CreateVersionAsync(TestSchema schema, int version, int hashPartitions)
     {
         var sql = new Sql(schema.Name);
         await using var connection = new NpgsqlConnection(schema.Server.ConnectionString);
         await connection.OpenAsync();
         await using var transaction = await connection.BeginTransactionAsync();
-        var statements = new List<string> { sql.CreateSchema, sql.CreateMigrationsTable };
-        statements.AddRange(Internal.Schema.Migrations[0].Statements(new SchemaLayout(sql.QuotedSchema, hashPartitions)));
-        foreach (var statement in statements)
+        foreach (var statement in new[] { sql.CreateSchema, sql.CreateMigrationsTable })
         {
             await using var command = new NpgsqlCommand(statement, connection, transaction);
             await command.ExecuteNonQueryAsync();
         }
 
-        await using (var record = new NpgsqlCommand(sql.RecordMigration, connection, transaction))
+        foreach (var migration in Internal.Schema.Migrations.Take(version))
         {
-            record.Parameters.Add(new NpgsqlParameter<int> { TypedValue = 1 });
-            record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Internal.Schema.Migrations[0].Description });
+            foreach (var statement in migration.Statements(new SchemaLayout(sql.QuotedSchema, hashPartitions)))
+            {
+                await using var command = new NpgsqlCommand(statement, connection, transaction);
+                await command.ExecuteNonQueryAsync();
+            }
+
+            await using var record = new NpgsqlCommand(sql.RecordMigration, connection, transaction);
+            record.Parameters.Add(new NpgsqlParameter<int> { TypedValue = migration.Version });
+            record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = migration.Description });
             await record.ExecuteNonQueryAsync();
         }
 

@@ -14,6 +14,12 @@ internal abstract class LockedWrite
     /// <summary>How many requests the attempt answers.</summary>
     public abstract int Requests { get; }
 
+    /// <summary>
+    /// The index catalog generation the write must find (it was opened with it), or <see langword="null"/>
+    /// when the write does not depend on the declarations.
+    /// </summary>
+    public virtual long? IndexGeneration => null;
+
     /// <summary>Adds statements to the first round trip, after the lock and the commit-log lookup.</summary>
     /// <param name="batch">The first round trip.</param>
     public virtual void AddReads(NpgsqlBatch batch)
@@ -59,14 +65,18 @@ internal sealed class GroupCommitWrite : LockedWrite
     private readonly Dictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
     private readonly List<(string Stream, long First, long Last)> _idWindows = [];
     private readonly Dictionary<string, long> _idTails = new(StringComparer.Ordinal);
+    private readonly StoreIndexes _indexes;
+    private readonly IndexWork? _indexWork;
     private PartitionWork? _work;
 
-    public GroupCommitWrite(Sql sql, string partition, WriteRequest[] requests, DateTimeOffset now)
+    public GroupCommitWrite(Sql sql, StoreIndexes indexes, string partition, WriteRequest[] requests, DateTimeOffset now)
     {
         _sql = sql;
+        _indexes = indexes;
         _partition = partition;
         _requests = requests;
         _now = now;
+        _indexWork = indexes.Any ? new IndexWork(indexes, partition, now, requests.OfType<BatchRequest>()) : null;
         foreach (var request in requests)
         {
             if (request is IncrementRequest increment)
@@ -100,18 +110,21 @@ internal sealed class GroupCommitWrite : LockedWrite
 
     public override int Requests => _requests.Length;
 
+    public override long? IndexGeneration => _indexes.Generation;
+
     public override void AddReads(NpgsqlBatch batch)
     {
         var collections = new string[_documents.Count];
         var keys = new string[_documents.Count];
+        var indexed = new bool[_documents.Count];
         var n = 0;
         foreach (var id in _documents.Keys)
         {
-            (collections[n], keys[n]) = (id.Collection, id.Key);
+            (collections[n], keys[n], indexed[n]) = (id.Collection, id.Key, _indexes.Catalog.For(id.Collection).Count > 0);
             n++;
         }
 
-        batch.BatchCommands.Add(BatchCommand(_sql.ReadDocumentStates, P(_partition), P(collections), P(keys)));
+        batch.BatchCommands.Add(BatchCommand(_sql.ReadDocumentStates, P(_partition), P(collections), P(keys), P(indexed)));
         batch.BatchCommands.Add(BatchCommand(_sql.ReadSequences, P(_partition), P(_sequenceNames.ToArray())));
         if (_streams.Count > 0)
         {
@@ -125,6 +138,8 @@ internal sealed class GroupCommitWrite : LockedWrite
                 P(_idTails.Keys.ToArray()),
                 P(_idTails.Values.ToArray())));
         }
+
+        _indexWork?.AddReads(batch, _sql.Indexes);
     }
 
     public override async ValueTask ReadAsync(NpgsqlDataReader reader)
@@ -133,7 +148,11 @@ internal sealed class GroupCommitWrite : LockedWrite
         while (await reader.ReadAsync().ConfigureAwait(false))
         {
             var id = new DocumentId(reader.GetString(0), reader.GetString(1));
-            _documents[id] = new DocumentRow(reader.GetInt64(2), reader.GetFieldValue<DateTimeOffset>(3), reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4));
+            _documents[id] = new DocumentRow(
+                reader.GetInt64(2),
+                reader.GetFieldValue<DateTimeOffset>(3),
+                reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4),
+                Value: reader.IsDBNull(5) ? default : reader.GetFieldValue<byte[]>(5));
         }
 
         await reader.NextResultAsync().ConfigureAwait(false);
@@ -142,11 +161,19 @@ internal sealed class GroupCommitWrite : LockedWrite
             _sequences[reader.GetString(0)] = reader.GetInt64(1);
         }
 
-        if (_streams.Count == 0)
+        if (_streams.Count > 0)
         {
-            return;
+            await ReadStreamsAsync(reader).ConfigureAwait(false);
         }
 
+        if (_indexWork is not null)
+        {
+            await _indexWork.ReadAsync(reader).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask ReadStreamsAsync(NpgsqlDataReader reader)
+    {
         await reader.NextResultAsync().ConfigureAwait(false);
         while (await reader.ReadAsync().ConfigureAwait(false))
         {
@@ -162,19 +189,19 @@ internal sealed class GroupCommitWrite : LockedWrite
 
     public override bool Apply(long storedRevision, long floor, Attempt attempt)
     {
-        var work = _work = new PartitionWork(_partition, storedRevision, floor, _now, _documents, _sequences, _streams);
+        var work = _work = new PartitionWork(_partition, storedRevision, floor, _now, _documents, _sequences, _streams, _indexWork);
         for (var i = 0; i < _requests.Length; i++)
         {
             try
             {
                 attempt.Results[i] = _requests[i] switch
                 {
-                    BatchRequest batch => work.ApplyBatch(batch.Operations),
+                    BatchRequest batch => work.ApplyBatch(batch.Operations, batch.Entries),
                     IncrementRequest increment => work.Increment(increment.Name, increment.Delta),
                     _ => throw new InvalidOperationException("Unknown write request."),
                 };
             }
-            catch (Exception e) when (e is VersionConflictException or OverflowException)
+            catch (Exception e) when (e is VersionConflictException or UniqueConstraintException or OverflowException)
             {
                 attempt.Errors[i] = e;
             }
@@ -188,6 +215,7 @@ internal sealed class GroupCommitWrite : LockedWrite
     {
         var work = _work!;
         AddDocumentWrites(batch, work);
+        _indexWork?.AddWrites(batch, _sql.Indexes, work.Changed());
         AddStreamWrites(batch, work);
         var sequences = work.SequenceWrites().ToList();
         if (sequences.Count > 0)
@@ -306,6 +334,8 @@ internal sealed class PartitionDeleteWrite(Sql sql, string partition) : LockedWr
         // The floor rises first: a partition created afterwards never reuses one of these versions.
         batch.BatchCommands.Add(BatchCommand(sql.RaiseRevisionFloor, P(_revision)));
         batch.BatchCommands.Add(BatchCommand(sql.DeletePartitionDocuments, P(partition)));
+        batch.BatchCommands.Add(BatchCommand(sql.Indexes.Strings.DeletePartition, P(partition)));
+        batch.BatchCommands.Add(BatchCommand(sql.Indexes.Int64s.DeletePartition, P(partition)));
         batch.BatchCommands.Add(BatchCommand(sql.DeletePartitionTombstones, P(partition)));
         batch.BatchCommands.Add(BatchCommand(sql.DeletePartitionSequences, P(partition)));
         batch.BatchCommands.Add(BatchCommand(sql.DeletePartitionEvents, P(partition)));

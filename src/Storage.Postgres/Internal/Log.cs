@@ -19,4 +19,7 @@ internal static partial class Log
 
     [LoggerMessage(5, LogLevel.Warning, "The server runs with fsync = {Fsync} and synchronous_commit = {SynchronousCommit}: acknowledged writes may be lost if it crashes.")]
     public static partial void WeakDurability(ILogger logger, string fsync, string synchronousCommit);
+
+    [LoggerMessage(6, LogLevel.Debug, "A unique index value was taken by another partition's writer while a group commit ran (race {Race}); the group is tried again.")]
+    public static partial void UniqueValueRace(ILogger logger, int race);
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Storage.Internal;
 using static Storage.Postgres.Internal.Commands;
 
 namespace Storage.Postgres.Internal;
@@ -7,8 +8,13 @@ namespace Storage.Postgres.Internal;
 /// <summary>Creates or upgrades a store's schema at open.</summary>
 internal static class Migrator
 {
-    /// <summary>Brings the schema up to date in one transaction, under an advisory lock on the schema's name; returns the layout's hash partition count.</summary>
-    public static async ValueTask<int> MigrateAsync(NpgsqlDataSource writer, bool multiHost, Sql sql, SchemaLayout layout, ILogger logger, string server, CancellationToken cancellationToken)
+    /// <summary>
+    /// Brings the schema up to date and the persisted index declarations in line with <paramref name="catalog"/>
+    /// (<see cref="IndexSync"/>), in one transaction, under an advisory lock on the schema's name; returns
+    /// the layout's hash partition count and the indexes the store opens with.
+    /// </summary>
+    /// <exception cref="IndexBuildException">An index that had to be built cannot index a live document; nothing was changed.</exception>
+    public static async ValueTask<(int HashPartitions, StoreIndexes Indexes)> MigrateAsync(NpgsqlDataSource writer, bool multiHost, Sql sql, SchemaLayout layout, IndexCatalog catalog, DateTimeOffset now, ILogger logger, string server, CancellationToken cancellationToken)
     {
         var connection = await OpenAsync(writer, multiHost, cancellationToken).ConfigureAwait(false);
         await using var connectionScope = connection.ConfigureAwait(false);
@@ -99,8 +105,9 @@ internal static class Migrator
         }
 
         var hashPartitions = await ReadHashPartitionsAsync(connection, sql, cancellationToken).ConfigureAwait(false);
+        var indexes = await IndexSync.SyncAsync(connection, sql, catalog, now, logger, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return hashPartitions;
+        return (hashPartitions, indexes);
     }
 
     private static async ValueTask<int> ReadHashPartitionsAsync(NpgsqlConnection connection, Sql sql, CancellationToken cancellationToken)

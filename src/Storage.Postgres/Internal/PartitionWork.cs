@@ -6,10 +6,11 @@ namespace Storage.Postgres.Internal;
 internal readonly record struct DocumentId(string Collection, string Key);
 
 /// <summary>
-/// A document row as the group sees it. Rows read from the database carry no value (the group only
-/// needs their version, creation time and expiry); rows the group writes carry everything.
+/// A document row as the group sees it. Rows read from the database carry their version, creation
+/// time and expiry, and their value only in collections with indexes (their entries are computed from
+/// it); rows the group writes carry everything, with their index values.
 /// </summary>
-internal sealed record DocumentRow(long Version, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset UpdatedAt = default, ReadOnlyMemory<byte> Value = default);
+internal sealed record DocumentRow(long Version, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset UpdatedAt = default, ReadOnlyMemory<byte> Value = default, IndexEntries? Entries = null);
 
 /// <summary>An event the group appends: its stream version and the revision of the request that appended it.</summary>
 internal sealed record NewEvent(string Stream, long Version, long Revision, EventData Data);
@@ -63,6 +64,7 @@ internal sealed class PartitionWork
     private readonly Dictionary<string, StreamState> _streams;
     private readonly Dictionary<DocumentId, long?> _tombstones = [];
     private readonly long _storedRevision;
+    private readonly IndexWork? _indexes;
     private long _revision;
     private bool _exists;
 
@@ -73,8 +75,10 @@ internal sealed class PartitionWork
     /// <param name="documents">The stored rows (expired or not) of every document the group touches; documents without a row are absent.</param>
     /// <param name="sequences">The stored values of every sequence the group touches.</param>
     /// <param name="streams">Every stream the group appends to (version 0 when it does not exist), with the stored ids its appends may compare.</param>
-    public PartitionWork(string partition, long storedRevision, long revisionFloor, DateTimeOffset now, Dictionary<DocumentId, DocumentRow?> documents, Dictionary<string, long> sequences, Dictionary<string, StreamState> streams)
+    /// <param name="indexes">The group's index work, when the store has indexes.</param>
+    public PartitionWork(string partition, long storedRevision, long revisionFloor, DateTimeOffset now, Dictionary<DocumentId, DocumentRow?> documents, Dictionary<string, long> sequences, Dictionary<string, StreamState> streams, IndexWork? indexes)
     {
+        _indexes = indexes;
         _partition = partition;
         _now = now;
         _storedRevision = storedRevision;
@@ -102,7 +106,13 @@ internal sealed class PartitionWork
     /// <summary>The time the group commits at.</summary>
     public DateTimeOffset Now => _now;
 
-    public CommitResult ApplyBatch(IReadOnlyList<WriteOperation> operations)
+    /// <summary>Applies one batch, all or nothing: its conditions, then its unique values, against the state the group has reached.</summary>
+    /// <param name="operations">The batch.</param>
+    /// <param name="entries">Its puts' index values.</param>
+    /// <returns>The batch's result.</returns>
+    /// <exception cref="VersionConflictException">A condition or stream expectation does not hold.</exception>
+    /// <exception cref="UniqueConstraintException">A unique value is taken.</exception>
+    public CommitResult ApplyBatch(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
     {
         // Check every condition and expectation against the state before the batch; nothing changes on a conflict.
         var live = new DocumentRow?[operations.Count];
@@ -135,6 +145,7 @@ internal sealed class PartitionWork
             changes |= op.Kind == WriteOperationKind.Put || live[i] is not null;
         }
 
+        _indexes?.CheckUnique(operations, entries, IsWritten);
         var outcomes = new OperationOutcome[operations.Count];
         if (!changes)
         {
@@ -161,7 +172,7 @@ internal sealed class PartitionWork
             if (op.Kind == WriteOperationKind.Put)
             {
                 // A put over an expired document replaces it, with a fresh creation time; a tombstone of the key goes.
-                _current[id] = new DocumentRow(revision, live[i]?.CreatedAt ?? _now, op.ExpiresAt, _now, op.Value);
+                _current[id] = new DocumentRow(revision, live[i]?.CreatedAt ?? _now, op.ExpiresAt, _now, op.Value, entries[i]);
                 _tombstones[id] = null;
                 outcomes[i] = new OperationOutcome(live[i] is not null, revision);
             }
@@ -176,6 +187,8 @@ internal sealed class PartitionWork
 
                 outcomes[i] = new OperationOutcome(live[i] is not null, null);
             }
+
+            _indexes?.Record(id, _current[id]);
         }
 
         HasChanges = _exists = true;
@@ -211,6 +224,18 @@ internal sealed class PartitionWork
             if (row is null && _original[id] is not null)
             {
                 yield return id;
+            }
+        }
+    }
+
+    /// <summary>Every document the group wrote (put or deleted): its stored row and its new one.</summary>
+    public IEnumerable<(DocumentId Id, DocumentRow? Original, DocumentRow? Current)> Changed()
+    {
+        foreach (var (id, row) in _current)
+        {
+            if (!ReferenceEquals(row, _original[id]))
+            {
+                yield return (id, _original[id], row);
             }
         }
     }
@@ -281,6 +306,9 @@ internal sealed class PartitionWork
     // A recognized retry writes nothing and reports the version of the last of its events.
     private OperationOutcome AlreadyStored(WriteOperation op)
         => new(true, AppendPlan.AlreadyStoredVersion(op.ExpectedVersion, _streams[op.Stream!].Version, op.Events.Count));
+
+    /// <summary>Whether an earlier batch of the group wrote the document.</summary>
+    private bool IsWritten(DocumentId id) => _current.TryGetValue(id, out var row) && !ReferenceEquals(row, _original[id]);
 
     private DocumentRow? Live(DocumentRow? row) => row is not null && !Timestamps.IsExpired(row.ExpiresAt, _now) ? row : null;
 }

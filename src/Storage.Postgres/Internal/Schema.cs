@@ -25,6 +25,16 @@ internal static class Schema
     public const string MetaRevisionFloor = "revision_floor";
     public const string MetaPurgeLock = "purge_lock";
     public const string MetaHashPartitions = "hash_partitions";
+    public const string MetaIndexGeneration = "index_generation";
+
+    /// <summary>The tables that hold index entries, one per value type: <c>value</c> is <c>text COLLATE "C"</c> or <c>bigint</c>.</summary>
+    public const string StringEntries = "index_strings";
+    public const string Int64Entries = "index_int64s";
+
+    /// <summary><c>unique_scope</c> of an entry: not unique, unique within its partition, unique in the store.</summary>
+    public const short NotUnique = 0;
+    public const short UniqueInPartition = 1;
+    public const short UniqueInStore = 2;
 
     /// <summary>The tables migration 1 creates; a schema that holds any of them but no migrations table is not ours.</summary>
     public static IReadOnlyList<string> Tables { get; } = ["storage_meta", "partitions", "documents", "sequences", "commit_log"];
@@ -172,9 +182,68 @@ internal static class Schema
             ]);
             return statements;
         }),
+        new(3, "secondary indexes: index_definitions, index_strings, index_int64s, the index catalog generation", static layout =>
+        {
+            var s = layout.Quoted;
+            var statements = new List<string>
+            {
+                // The persisted declarations: an index is (re)built when its signature is new, and dropped
+                // when no longer declared. Ids are never reused, so a query of a dropped index can tell.
+                $"""
+                CREATE TABLE {s}.index_definitions (
+                    id         integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    collection text COLLATE "C" NOT NULL,
+                    name       text COLLATE "C" NOT NULL,
+                    signature  text COLLATE "C" NOT NULL,
+                    UNIQUE (collection, name)
+                )
+                """,
+
+                // Raised whenever the declarations change; every write checks it holds the value it opened with.
+                $"INSERT INTO {s}.storage_meta (key, value) VALUES ('{MetaIndexGeneration}', 0)",
+            };
+
+            statements.AddRange(EntryTable(s, StringEntries, "text COLLATE \"C\""));
+            statements.AddRange(EntryTable(s, Int64Entries, "bigint"));
+            return statements;
+        }),
     ];
 
     public static int LatestVersion => Migrations[^1].Version;
+
+    /// <summary>
+    /// One entries table: a row per (index, value, document) of a live document (rows of documents that
+    /// have expired since are ignored by every reader and removed by purges). Not hash-partitioned, even
+    /// when the documents are: entries are found by value across partitions, and a store-wide unique
+    /// value needs a unique index over all of them.
+    /// </summary>
+    private static IEnumerable<string> EntryTable(string s, string table, string valueType)
+    {
+        // Queries across partitions scan the primary key in (value, partition, key) order, either way;
+        // expires_at rides along so that counts read the index alone.
+        yield return $"""
+            CREATE TABLE {s}.{table} (
+                index_id     integer NOT NULL,
+                value        {valueType} NOT NULL,
+                partition    text COLLATE "C" NOT NULL,
+                key          text COLLATE "C" NOT NULL,
+                expires_at   timestamptz,
+                unique_scope smallint NOT NULL CHECK (unique_scope BETWEEN {NotUnique} AND {UniqueInStore}),
+                PRIMARY KEY (index_id, value, partition, key) INCLUDE (expires_at)
+            )
+            """;
+
+        // Queries of one partition (in (value, key) order), a document's entries, a partition's delete.
+        yield return $"CREATE INDEX {table}_by_partition ON {s}.{table} (partition, index_id, value, key) INCLUDE (expires_at)";
+
+        // Uniqueness, enforced by the database across every writer: an insert waits for a concurrent
+        // inserter of the same value and fails if it commits. An expired holder's row is removed first.
+        yield return $"CREATE UNIQUE INDEX {table}_unique_in_store ON {s}.{table} (index_id, value) WHERE unique_scope = {UniqueInStore}";
+        yield return $"CREATE UNIQUE INDEX {table}_unique_in_partition ON {s}.{table} (index_id, value, partition) WHERE unique_scope = {UniqueInPartition}";
+
+        // Purges remove the entries of expired documents.
+        yield return $"CREATE INDEX {table}_by_expiry ON {s}.{table} (expires_at) WHERE expires_at IS NOT NULL";
+    }
 
     /// <summary>The clause that makes a big table hash-partitioned on the partition key, when the layout asks for it.</summary>
     private static string HashPartitioned(SchemaLayout layout) => layout.HashPartitions > 0 ? " PARTITION BY HASH (partition)" : string.Empty;

@@ -22,22 +22,28 @@ internal sealed class Sql
         Schema = schema;
         QuotedSchema = Quote(schema);
         var s = QuotedSchema;
+        Indexes = new IndexSql(s);
 
         LockPartition = $"""
             INSERT INTO {s}.partitions AS p (partition, revision) VALUES ($1, 0)
             ON CONFLICT (partition) DO UPDATE SET revision = p.revision WHERE false
             """;
+        // The revision floor, and the index catalog generation the write must have opened with. Reading
+        // storage_meta holds a lock on it until the commit, so an open that changes the declarations
+        // (LOCK TABLE storage_meta, see IndexSql.LockCatalog) waits for this write, and a write that
+        // starts later waits for that open and then reads its generation.
         ReadPartition = $"""
-            SELECT p.revision, m.value FROM {s}.partitions p, {s}.storage_meta m
-            WHERE p.partition = $1 COLLATE "C" AND m.key = '{Internal.Schema.MetaRevisionFloor}'
+            SELECT p.revision, m.value, g.value FROM {s}.partitions p, {s}.storage_meta m, {s}.storage_meta g
+            WHERE p.partition = $1 COLLATE "C" AND m.key = '{Internal.Schema.MetaRevisionFloor}' AND g.key = '{Internal.Schema.MetaIndexGeneration}'
             """;
         FindCommits = $"""
             SELECT operation_id, result FROM {s}.commit_log
             WHERE partition IN ($1 COLLATE "C", '') AND operation_id = ANY($2)
             """;
+        // The value only of documents in collections with indexes: their index entries are computed from it.
         ReadDocumentStates = $"""
-            SELECT d.collection, d.key, d.version, d.created_at, d.expires_at
-            FROM {s}.documents d JOIN unnest($2::text[], $3::text[]) AS t(collection, key)
+            SELECT d.collection, d.key, d.version, d.created_at, d.expires_at, CASE WHEN t.indexed THEN d.value END
+            FROM {s}.documents d JOIN unnest($2::text[], $3::text[], $4::boolean[]) AS t(collection, key, indexed)
                 ON d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
             WHERE d.partition = $1 COLLATE "C"
             """;
@@ -210,6 +216,9 @@ internal sealed class Sql
         ListDescending = $"{Columns} {filter} ORDER BY key COLLATE \"C\" DESC LIMIT $5";
         ListDescendingBounded = $"{Columns} {filter} AND key < $6 COLLATE \"C\" ORDER BY key COLLATE \"C\" DESC LIMIT $5";
     }
+
+    /// <summary>The statements of secondary indexes.</summary>
+    public IndexSql Indexes { get; }
 
     /// <summary>The schema name as configured.</summary>
     public string Schema { get; }

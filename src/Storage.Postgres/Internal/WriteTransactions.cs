@@ -18,8 +18,11 @@ internal enum CommitStage
 /// it first resolves earlier attempts whose outcome was lost (listed in <c>unresolved</c>) through
 /// the commit log, under the same lock their transactions held.
 /// </summary>
-internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost, Sql sql, TimeProvider time, bool relaxed, ILogger logger)
+internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost, Sql sql, StoreIndexes indexes, TimeProvider time, bool relaxed, ILogger logger)
 {
+    /// <summary>How many times a group is tried again at once after losing a race for a unique value to another partition's writer.</summary>
+    private const int MaxUniqueRaces = 100;
+
     /// <summary>How long a write transaction may sit idle before the server ends it: bounds how long a lost client can hold a partition's lock.</summary>
     private const string IdleInTransactionTimeout = "30s";
 
@@ -29,6 +32,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     private readonly NpgsqlDataSource _writer = writer;
     private readonly bool _multiHost = multiHost;
     private readonly Sql _sql = sql;
+    private readonly StoreIndexes _indexes = indexes;
     private readonly TimeProvider _time = time;
     private readonly bool _relaxed = relaxed;
     private readonly ILogger _logger = logger;
@@ -47,8 +51,26 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// apply the requests in memory, and in the second round trip write the net change, the
     /// commit-log entry and COMMIT.
     /// </summary>
-    public ValueTask<Attempt> TryCommitAsync(string partition, WriteRequest[] requests, List<Attempt> unresolved)
-        => RunLockedAsync(partition, new GroupCommitWrite(_sql, partition, requests, Timestamps.Now(_time)), unresolved);
+    /// <remarks>
+    /// A unique value that another partition's writer took after the first round trip read its holder
+    /// makes the insert of the entry fail (unique_violation, after that writer committed): the group
+    /// is tried again at once and finds the new holder, so the request that wants the value fails with
+    /// <see cref="UniqueConstraintException"/> as if the holder had been there from the start.
+    /// </remarks>
+    public async ValueTask<Attempt> TryCommitAsync(string partition, WriteRequest[] requests, List<Attempt> unresolved)
+    {
+        for (var race = 1; ; race++)
+        {
+            try
+            {
+                return await RunLockedAsync(partition, new GroupCommitWrite(_sql, _indexes, partition, requests, Timestamps.Now(_time)), unresolved).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (race < MaxUniqueRaces && IndexSql.IsUniqueIndex(e))
+            {
+                Log.UniqueValueRace(_logger, race);
+            }
+        }
+    }
 
     /// <summary>One attempt at deleting a partition: lock its row, then remove everything it holds and its row, and raise the floor.</summary>
     public ValueTask<Attempt> TryDeletePartitionAsync(string partition, List<Attempt> unresolved)
@@ -142,6 +164,38 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     }
 
     /// <summary>
+    /// One attempt at removing up to <see cref="PurgeChunk"/> index entries of each type whose documents
+    /// have expired (readers ignore them already; purged documents leave theirs to this). Entries a
+    /// writer holds locked are left to it. Repeating it is harmless.
+    /// </summary>
+    /// <returns>The most entries of one type it removed.</returns>
+    public async ValueTask<long> TryPurgeEntriesAsync(DateTimeOffset now)
+    {
+        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        using var batch = new NpgsqlBatch(connection);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
+        AddTransactionSettings(batch);
+        var strings = BatchCommand(_sql.Indexes.Strings.PurgeExpired, P(now), P(PurgeChunk));
+        var int64s = BatchCommand(_sql.Indexes.Int64s.PurgeExpired, P(now), P(PurgeChunk));
+        batch.BatchCommands.Add(strings);
+        batch.BatchCommands.Add(int64s);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+        await batch.PrepareAsync().ConfigureAwait(false);
+        try
+        {
+            await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
+            throw;
+        }
+
+        return (long)Math.Max(strings.Rows, int64s.Rows);
+    }
+
+    /// <summary>
     /// One attempt at dropping up to <see cref="PurgeChunk"/> tombstones deleted at or before
     /// <paramref name="cutoff"/>, raising their partitions' oldest resumable revision to the newest
     /// dropped. It locks those partitions' rows first, as their writers do (a writer holding one
@@ -216,7 +270,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         var open = false;
         try
         {
-            long storedRevision, floor;
+            long storedRevision, floor, generation;
             Attempt? earlier;
             using (var batch = BeginLocked(connection, partition, unresolved))
             {
@@ -225,7 +279,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
                 open = true;
                 var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
                 await using var readerScope = reader.ConfigureAwait(false);
-                (storedRevision, floor, earlier) = await ReadLockedAsync(reader, unresolved).ConfigureAwait(false);
+                (storedRevision, floor, generation, earlier) = await ReadLockedAsync(reader, unresolved).ConfigureAwait(false);
                 await write.ReadAsync(reader).ConfigureAwait(false);
             }
 
@@ -234,6 +288,14 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
                 await RollbackAsync(connection).ConfigureAwait(false);
                 open = false;
                 return earlier;
+            }
+
+            if (write.IndexGeneration is { } expected && expected != generation)
+            {
+                // Another instance changed the index declarations: writing now could leave documents unindexed.
+                await RollbackAsync(connection).ConfigureAwait(false);
+                open = false;
+                throw new IndexDeclarationsChangedException();
             }
 
             var attempt = new Attempt(Guid.CreateVersion7(), write.Requests);
@@ -287,17 +349,18 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// Reads what <see cref="BeginLocked"/> returned. Holding the lock, every earlier attempt has
     /// ended: one in the commit log committed (its results stand); the others never will.
     /// </summary>
-    private async ValueTask<(long Revision, long Floor, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, List<Attempt> unresolved)
+    private async ValueTask<(long Revision, long Floor, long IndexGeneration, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, List<Attempt> unresolved)
     {
         await SkipSettingsAsync(reader).ConfigureAwait(false);
         await reader.NextResultAsync().ConfigureAwait(false);
         if (!await reader.ReadAsync().ConfigureAwait(false))
         {
-            throw new CorruptDataException(_sql.QuotedSchema + ".storage_meta", "the revision_floor row is missing");
+            throw new CorruptDataException(_sql.QuotedSchema + ".storage_meta", "the revision_floor or index_generation row is missing");
         }
 
         var revision = reader.GetInt64(0);
         var floor = reader.GetInt64(1);
+        var generation = reader.GetInt64(2);
         await reader.NextResultAsync().ConfigureAwait(false);
         Attempt? earlier = null;
         while (await reader.ReadAsync().ConfigureAwait(false))
@@ -314,7 +377,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         // Attempts missing from the log never will commit. One that did commit stays listed, so that
         // should this attempt fail before it returns, the next one finds it again.
         unresolved.RemoveAll(a => a != earlier);
-        return (revision, floor, earlier);
+        return (revision, floor, generation, earlier);
     }
 
     private void AddTransactionSettings(NpgsqlBatch batch)

@@ -1,0 +1,168 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+using Storage.Internal;
+using static Storage.Postgres.Internal.Commands;
+
+namespace Storage.Postgres.Internal;
+
+/// <summary>
+/// Brings the persisted index declarations in line with the declared ones at open, inside the open's
+/// transaction (under its advisory lock, so openers take turns): an index whose signature is new is
+/// built from the live documents, one no longer declared (or declared differently) is dropped with its
+/// entries. When anything changes, it first locks <c>storage_meta</c> — every write transaction reads
+/// it, so the writes in flight finish first and new ones wait — and raises the catalog generation, so
+/// instances opened with the old declarations refuse to write. All or nothing: a build that fails
+/// rolls the open's transaction back.
+/// </summary>
+internal static class IndexSync
+{
+    /// <summary>Synchronizes the declarations; returns the ids and the generation the store opens with.</summary>
+    /// <exception cref="IndexBuildException">A live document cannot be indexed by an index that had to be built.</exception>
+    public static async ValueTask<StoreIndexes> SyncAsync(NpgsqlConnection connection, Sql sql, IndexCatalog catalog, DateTimeOffset now, ILogger logger, CancellationToken cancellationToken)
+    {
+        var persisted = new List<(int Id, string Collection, string Name, string Signature)>();
+        using (var command = Command(connection, sql.Indexes.ReadDefinitions))
+        {
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                persisted.Add((reader.GetInt32(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
+            }
+        }
+
+        var ids = new Dictionary<(string Collection, string Name), int>();
+        var build = new List<(IndexDefinition Index, bool Changed)>();
+        foreach (var index in catalog.All)
+        {
+            var signature = IndexCatalog.Signature(index);
+            var found = persisted.Find(p => string.Equals(p.Collection, index.Collection, StringComparison.Ordinal) && string.Equals(p.Name, index.Name, StringComparison.Ordinal));
+            if (found.Signature is not null && string.Equals(found.Signature, signature, StringComparison.Ordinal))
+            {
+                ids[(index.Collection, index.Name)] = found.Id;
+            }
+            else
+            {
+                build.Add((index, found.Signature is not null));
+            }
+        }
+
+        var drop = persisted.FindAll(p => !ids.ContainsKey((p.Collection, p.Name)));
+        if (drop.Count > 0 || build.Count > 0)
+        {
+            await ExecuteAsync(connection, sql.Indexes.LockCatalog, cancellationToken).ConfigureAwait(false);
+            foreach (var index in drop)
+            {
+                await ExecuteAsync(connection, sql.Indexes.Strings.DeleteIndex, cancellationToken, P(index.Id)).ConfigureAwait(false);
+                await ExecuteAsync(connection, sql.Indexes.Int64s.DeleteIndex, cancellationToken, P(index.Id)).ConfigureAwait(false);
+                await ExecuteAsync(connection, sql.Indexes.DeleteDefinition, cancellationToken, P(index.Id)).ConfigureAwait(false);
+                if (!build.Exists(b => string.Equals(b.Index.Collection, index.Collection, StringComparison.Ordinal) && string.Equals(b.Index.Name, index.Name, StringComparison.Ordinal)))
+                {
+                    IndexBuilder.Dropped(logger, index.Collection, index.Name);
+                }
+            }
+
+            foreach (var (index, changed) in build)
+            {
+                ids[(index.Collection, index.Name)] = await BuildAsync(connection, sql, index, changed, now, logger, cancellationToken).ConfigureAwait(false);
+            }
+
+            await ExecuteAsync(connection, sql.Indexes.RaiseGeneration, cancellationToken).ConfigureAwait(false);
+        }
+
+        long generation;
+        using (var command = Command(connection, sql.Indexes.ReadGeneration))
+        {
+            generation = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        return new StoreIndexes(catalog, ids, generation);
+    }
+
+    /// <summary>
+    /// Builds one index: records it, then reads the live documents of its collection in (partition, key)
+    /// order through a cursor, <see cref="IndexSql.BuildFetchSize"/> at a time, and loads each chunk's entries
+    /// with a binary COPY.
+    /// </summary>
+    private static async ValueTask<int> BuildAsync(NpgsqlConnection connection, Sql sql, IndexDefinition index, bool changed, DateTimeOffset now, ILogger logger, CancellationToken cancellationToken)
+    {
+        var builder = new IndexBuilder(index, changed ? "changed" : "new", logger);
+        int id;
+        using (var command = Command(connection, sql.Indexes.InsertDefinition, P(index.Collection), P(index.Name), P(IndexCatalog.Signature(index))))
+        {
+            id = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        var entries = sql.Indexes.For(index.ValueType);
+        var scope = StoreIndexes.UniqueScope(index);
+        await ExecuteAsync(connection, sql.Indexes.DeclareBuildCursor, cancellationToken, P(index.Collection), P(now)).ConfigureAwait(false);
+        var chunk = new List<(IndexValue Value, string Partition, string Key, DateTimeOffset? ExpiresAt)>();
+        while (true)
+        {
+            chunk.Clear();
+            var documents = 0;
+            using (var command = Command(connection, sql.Indexes.FetchBuild))
+            {
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using var readerScope = reader.ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    documents++;
+                    var partition = reader.GetString(0);
+                    var key = reader.GetString(1);
+                    DateTimeOffset? expiresAt = reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3);
+                    foreach (var value in builder.Add(partition, key, reader.GetFieldValue<byte[]>(2)))
+                    {
+                        chunk.Add((value, partition, key, expiresAt));
+                    }
+                }
+            }
+
+            if (chunk.Count > 0)
+            {
+                var writer = await connection.BeginBinaryImportAsync(entries.Copy, cancellationToken).ConfigureAwait(false);
+                await using (writer.ConfigureAwait(false))
+                {
+                    foreach (var (value, partition, key, expiresAt) in chunk)
+                    {
+                        await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                        await writer.WriteAsync(id, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+                        if (value.Type == IndexValueType.String)
+                        {
+                            await writer.WriteAsync(value.AsString, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await writer.WriteAsync(value.AsInt64, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                        }
+
+                        await writer.WriteAsync(partition, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                        await writer.WriteAsync(key, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                        if (expiresAt is { } expiry)
+                        {
+                            await writer.WriteAsync(expiry, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                        }
+
+                        await writer.WriteAsync(scope, NpgsqlDbType.Smallint, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            if (documents < IndexSql.BuildFetchSize)
+            {
+                break;
+            }
+        }
+
+        await ExecuteAsync(connection, sql.Indexes.CloseBuild, cancellationToken).ConfigureAwait(false);
+        builder.Complete();
+        return id;
+    }
+}

@@ -1,0 +1,81 @@
+using Storage.Internal;
+
+namespace Storage.Postgres.Internal;
+
+/// <summary>
+/// The indexes a store instance opened with: the validated declarations, the id of each in
+/// <c>index_definitions</c>, and the catalog generation its writes must still find.
+/// </summary>
+internal sealed class StoreIndexes
+{
+    private readonly Dictionary<IndexDefinition, int> _ids;
+
+    public StoreIndexes(IndexCatalog catalog, IReadOnlyDictionary<(string Collection, string Name), int> ids, long generation)
+    {
+        Catalog = catalog;
+        Generation = generation;
+        _ids = new Dictionary<IndexDefinition, int>(ReferenceEqualityComparer.Instance);
+        foreach (var index in catalog.All)
+        {
+            _ids.Add(index, ids[(index.Collection, index.Name)]);
+        }
+    }
+
+    public IndexCatalog Catalog { get; }
+
+    /// <summary>The value of <c>storage_meta.index_generation</c> after this instance's open.</summary>
+    public long Generation { get; }
+
+    /// <summary>Whether any index is declared.</summary>
+    public bool Any => _ids.Count > 0;
+
+    /// <summary>The id of a declared index (one of <see cref="Catalog"/>'s own definitions).</summary>
+    public int Id(IndexDefinition index) => _ids[index];
+
+    /// <summary>The <c>unique_scope</c> column of an index's entries.</summary>
+    public static short UniqueScope(IndexDefinition index)
+        => !index.Unique ? Schema.NotUnique : index.Scope == IndexScope.Global ? Schema.UniqueInStore : Schema.UniqueInPartition;
+
+    /// <summary>
+    /// A stored document's values for each index of its collection (parsed once), from which its
+    /// entries were made; none for an index that cannot index it (an expired document that a later
+    /// build skipped).
+    /// </summary>
+    public static IReadOnlyList<IndexValue>[] ValuesOf(IReadOnlyList<IndexDefinition> indexes, ReadOnlyMemory<byte> json)
+    {
+        try
+        {
+            return IndexValues.Extract(indexes, json);
+        }
+        catch (ArgumentException)
+        {
+            var values = new IReadOnlyList<IndexValue>[indexes.Count];
+            for (var j = 0; j < indexes.Count; j++)
+            {
+                try
+                {
+                    values[j] = IndexValues.Extract(indexes[j], json);
+                }
+                catch (ArgumentException)
+                {
+                    values[j] = [];
+                }
+            }
+
+            return values;
+        }
+    }
+}
+
+/// <summary>An index value identified by its index's id: a key of unique values in a group.</summary>
+internal readonly record struct IndexedValue(int IndexId, IndexValue Value) : IComparable<IndexedValue>
+{
+    public int CompareTo(IndexedValue other)
+    {
+        var c = IndexId.CompareTo(other.IndexId);
+        return c != 0 ? c : Value.CompareTo(other.Value);
+    }
+}
+
+/// <summary>The document that holds a unique value in the database, as read with the partition's lock.</summary>
+internal sealed record ValueHolder(string Partition, string Key, DateTimeOffset? ExpiresAt);
