@@ -7,7 +7,14 @@ using Storage.Json;
 var directory = args.Length > 0 ? args[0] : Path.Combine(Path.GetTempPath(), "storage-demo-" + Guid.NewGuid().ToString("N")[..8]);
 Console.WriteLine($"Store directory: {directory}");
 
-await using (var store = JsonStore.Open(new JsonStoreOptions { Directory = directory }))
+// Secondary indexes on what the documents contain; the JSON backend keeps them in memory.
+IndexDefinition[] indexes =
+[
+    new("moods", "label", "label", IndexValueType.String),
+    new("moods", "score", "score", IndexValueType.Int64),
+];
+
+await using (var store = JsonStore.Open(new JsonStoreOptions { Directory = directory, Indexes = indexes }))
 {
     // Typed documents through a source-generated JsonSerializerContext.
     var version = await store.PutAsync("alice", "moods", "2026-11-23", new Mood("happy", 8), DemoJson.Default.Mood);
@@ -71,6 +78,12 @@ await using (var store = JsonStore.Open(new JsonStoreOptions { Directory = direc
     }
 
     Console.WriteLine($"feed caught up at revision {changes.LastRevision}");
+
+    // Queries by index, across every partition, in (value, partition, key) order.
+    await store.PutAsync("bob", "moods", "2026-11-23", new Mood("happy", 9), DemoJson.Default.Mood);
+    var good = await store.QueryAsync(new IndexQuery("moods", "score") { From = 7, Descending = true });
+    Console.WriteLine($"scores >= 7: {string.Join(", ", good.Items.Select(m => $"{m.Document.Partition}/{m.Document.Key}={m.Value}"))}");
+    Console.WriteLine($"happy days: {await store.CountAsync(new IndexQuery("moods", "label") { Equal = "happy" })}");
 
     var partitions = await store.ListPartitionsAsync();
     Console.WriteLine($"partitions: {string.Join(", ", partitions.Items.Select(p => $"{p.Partition}@{p.Revision}"))}");
