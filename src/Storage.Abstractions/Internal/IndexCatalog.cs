@@ -105,8 +105,53 @@ public sealed class IndexCatalog
     }
 }
 
+/// <summary>One unique value a put of a batch wants (see <see cref="IndexEntries.UniqueClaims"/>). Not a supported API.</summary>
+/// <param name="OperationIndex">The position of the put in its batch.</param>
+/// <param name="Index">The unique index.</param>
+/// <param name="Value">The value.</param>
+/// <param name="TakenInBatch">Whether an earlier put of the same batch wants it too (the batch fails on this claim).</param>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public readonly record struct UniqueClaim(int OperationIndex, IndexDefinition Index, IndexValue Value, bool TakenInBatch);
+
 /// <summary>One document's values for each index of its collection. Not a supported API.</summary>
 /// <param name="Indexes">The collection's indexes.</param>
 /// <param name="Values">The document's distinct values per index, in index order (same positions as <paramref name="Indexes"/>).</param>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed record IndexEntries(IReadOnlyList<IndexDefinition> Indexes, IReadOnlyList<IReadOnlyList<IndexValue>> Values);
+public sealed record IndexEntries(IReadOnlyList<IndexDefinition> Indexes, IReadOnlyList<IReadOnlyList<IndexValue>> Values)
+{
+    /// <summary>
+    /// The unique values a batch's puts want, in the order every backend checks them: puts in batch
+    /// order, each put's indexes in declaration order, each index's values ascending. The first claim
+    /// that is <see cref="UniqueClaim.TakenInBatch"/>, or whose value a live document the batch does
+    /// not touch holds, fails the batch with <see cref="UniqueConstraintException"/>.
+    /// </summary>
+    /// <param name="entries">Per operation, its values (<see cref="IndexCatalog.ExtractAll"/>).</param>
+    /// <returns>The claims, lazily.</returns>
+    public static IEnumerable<UniqueClaim> UniqueClaims(IReadOnlyList<IndexEntries?> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        HashSet<(IndexDefinition, IndexValue)>? wanted = null;
+        for (var i = 0; i < entries.Count; i++)
+        {
+            if (entries[i] is not { } found)
+            {
+                continue;
+            }
+
+            for (var j = 0; j < found.Indexes.Count; j++)
+            {
+                var index = found.Indexes[j];
+                if (!index.Unique)
+                {
+                    continue;
+                }
+
+                foreach (var value in found.Values[j])
+                {
+                    wanted ??= [];
+                    yield return new UniqueClaim(i, index, value, !wanted.Add((index, value)));
+                }
+            }
+        }
+    }
+}

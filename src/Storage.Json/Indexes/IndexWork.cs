@@ -65,37 +65,19 @@ internal sealed class IndexWork
     public void CheckBatch(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
     {
         HashSet<(string, string)>? touched = null;
-        HashSet<(int, IndexValue)>? taken = null;
         var mark = Reservations.Count;
         try
         {
-            for (var i = 0; i < operations.Count; i++)
+            foreach (var claim in IndexEntries.UniqueClaims(entries))
             {
-                if (entries[i] is not { } found)
+                var index = claim.Index;
+                var n = _indexes.NumberOf(index);
+                touched ??= operations.Where(static o => o.Kind != WriteOperationKind.Append).Select(static o => (o.Collection, o.Key)).ToHashSet();
+                if (claim.TakenInBatch
+                    || HeldInPartition(n, index.Collection, claim.Value, touched)
+                    || (index.Scope == IndexScope.Global && !_indexes.TryReserve(this, n, claim.Value, _now)))
                 {
-                    continue;
-                }
-
-                for (var j = 0; j < found.Indexes.Count; j++)
-                {
-                    var index = found.Indexes[j];
-                    if (!index.Unique)
-                    {
-                        continue;
-                    }
-
-                    var n = _indexes.NumberOf(index);
-                    foreach (var value in found.Values[j])
-                    {
-                        touched ??= operations.Where(static o => o.Kind != WriteOperationKind.Append).Select(static o => (o.Collection, o.Key)).ToHashSet();
-                        taken ??= [];
-                        if (!taken.Add((n, value))
-                            || HeldInPartition(n, index.Collection, value, touched)
-                            || (index.Scope == IndexScope.Global && !_indexes.TryReserve(this, n, value, _now)))
-                        {
-                            throw new UniqueConstraintException(Partition, index.Collection, index.Name, index.Scope, value, i);
-                        }
-                    }
+                    throw new UniqueConstraintException(Partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
                 }
             }
         }

@@ -115,32 +115,13 @@ internal sealed class IndexWork
     public void CheckUnique(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByGroup)
     {
         HashSet<DocumentId>? touched = null;
-        HashSet<IndexedValue>? taken = null;
-        for (var i = 0; i < operations.Count; i++)
+        foreach (var claim in IndexEntries.UniqueClaims(entries))
         {
-            if (entries[i] is not { } found)
+            var index = claim.Index;
+            touched ??= [.. operations.Where(o => o.Kind != WriteOperationKind.Append).Select(o => new DocumentId(o.Collection, o.Key))];
+            if (claim.TakenInBatch || IsHeld(new IndexedValue(_indexes.Id(index), claim.Value), index.Collection, touched, writtenByGroup))
             {
-                continue;
-            }
-
-            for (var j = 0; j < found.Indexes.Count; j++)
-            {
-                var index = found.Indexes[j];
-                if (!index.Unique)
-                {
-                    continue;
-                }
-
-                touched ??= [.. operations.Where(o => o.Kind != WriteOperationKind.Append).Select(o => new DocumentId(o.Collection, o.Key))];
-                taken ??= [];
-                foreach (var value in found.Values[j])
-                {
-                    var key = new IndexedValue(_indexes.Id(index), value);
-                    if (!taken.Add(key) || IsHeld(key, index.Collection, touched, writtenByGroup))
-                    {
-                        throw new UniqueConstraintException(_partition, index.Collection, index.Name, index.Scope, value, i);
-                    }
-                }
+                throw new UniqueConstraintException(_partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
             }
         }
     }
