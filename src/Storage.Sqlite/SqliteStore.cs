@@ -424,8 +424,8 @@ public sealed class SqliteStore : IStore
     /// <c>index_entries_by_partition</c> in one partition), in the query's order; entries of expired
     /// documents are skipped (each entry carries its document's expiry, compared with the store's
     /// clock), each other entry is joined to its document by primary key, and the scan stops after
-    /// <c>Limit + 1</c> matches. It runs in one read transaction with a check that the
-    /// index still has the id this instance opened with.
+    /// <c>Limit + 1</c> matches: one statement. Only when it finds nothing does the store check that
+    /// the index still has the id this instance opened with (a dropped or changed index has no entries).
     /// </remarks>
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
@@ -462,9 +462,8 @@ public sealed class SqliteStore : IStore
                 : (Sql.QueryPartitionAscendingAfter, [index.Collection, p, id, SqliteIndexes.Bind(c.Value), IndexRange.CursorKey(p, c.Partition, c.Key), range.Upper, now, limit]),
         };
 
-        return ValueTask.FromResult(ReadSnapshot(session =>
+        return ValueTask.FromResult(Read(session =>
         {
-            EnsureIndexCurrent(session, id);
             var matches = new List<IndexMatch>(Math.Min(limit, 64));
             using var reader = session.Query(statement, values);
             while (reader.Read())
@@ -481,6 +480,11 @@ public sealed class SqliteStore : IStore
                     reader.IsDBNull(7) ? null : FromMs(reader.GetInt64(7)))));
             }
 
+            if (matches.Count == 0)
+            {
+                EnsureIndexCurrent(session, id);
+            }
+
             return plan.TakePage(matches);
         }));
     }
@@ -488,8 +492,8 @@ public sealed class SqliteStore : IStore
     /// <inheritdoc/>
     /// <remarks>
     /// Counts the entries of one range scan of the index (as <see cref="QueryAsync"/> reads them) whose
-    /// documents are live, by the expiry each entry carries, in one read transaction: the documents are
-    /// not read.
+    /// documents are live, by the expiry each entry carries, in one statement: the documents are
+    /// not read. A count of 0 checks that the index is still current.
     /// </remarks>
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
@@ -505,12 +509,17 @@ public sealed class SqliteStore : IStore
         var index = plan.Index;
         var id = _indexes.Id(index);
         var now = Timestamps.Now(_time).ToUnixTimeMilliseconds();
-        return ValueTask.FromResult(ReadSnapshot(session =>
+        return ValueTask.FromResult(Read(session =>
         {
-            EnsureIndexCurrent(session, id);
-            return plan.Partition is { } partition
+            var count = plan.Partition is { } partition
                 ? (long)session.Scalar(Sql.CountInPartition, partition, id, range.Lower, range.Upper, now)!
                 : (long)session.Scalar(Sql.Count, id, range.Lower, range.Upper, now)!;
+            if (count == 0)
+            {
+                EnsureIndexCurrent(session, id);
+            }
+
+            return count;
         }));
     }
 
@@ -1119,7 +1128,12 @@ public sealed class SqliteStore : IStore
 
     private StoreLifetime.Scope Enter() => _lifetime.Enter();
 
-    /// <summary>Inside a read transaction: refuses to read an index another instance dropped or changed (it would read nothing).</summary>
+    /// <summary>
+    /// After a query or count found nothing: refuses to answer for an index another instance dropped or
+    /// changed since this one opened. A query is one statement, so one snapshot: the index's entries are
+    /// removed in the transaction that removes its row (and ids are never reused), so a query that found
+    /// entries read a current index, and only an empty answer needs this second look.
+    /// </summary>
     private static void EnsureIndexCurrent(SqliteSession session, long id)
     {
         if ((long)session.Scalar(Sql.IndexExists, id)! == 0)

@@ -28,8 +28,11 @@ internal abstract class Backend : IAsyncDisposable
     /// <summary>Versions and settings worth printing with the results.</summary>
     public abstract string Describe();
 
-    /// <summary>Opens an empty store and an empty raw baseline; <paramref name="label"/> keeps their data apart from other runs.</summary>
-    public abstract ValueTask<Subjects> OpenAsync(string label);
+    /// <summary>
+    /// Opens an empty store (declaring <paramref name="indexes"/>) and an empty raw baseline;
+    /// <paramref name="label"/> keeps their data apart from other runs.
+    /// </summary>
+    public abstract ValueTask<Subjects> OpenAsync(string label, IReadOnlyList<IndexDefinition>? indexes = null);
 
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 

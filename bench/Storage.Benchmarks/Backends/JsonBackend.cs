@@ -12,11 +12,11 @@ internal sealed class JsonBackend(string root) : Backend
 
     public override string Describe() => "JSON files: DurabilityMode.Full (fsync of the file and of its directory per commit)";
 
-    public override ValueTask<Subjects> OpenAsync(string label)
+    public override ValueTask<Subjects> OpenAsync(string label, IReadOnlyList<IndexDefinition>? indexes = null)
     {
         var directory = Path.Combine(root, "json-" + label);
         var storeDirectory = Path.Combine(directory, "store");
-        var store = JsonStore.Open(new JsonStoreOptions { Directory = storeDirectory });
+        var store = JsonStore.Open(new JsonStoreOptions { Directory = storeDirectory, Indexes = indexes ?? [] });
 
         // The partition keys of the benchmark are lower-case ASCII letters and digits, which the file-name
         // encoding keeps as they are (docs/json-backend.md): partition "w000000" is p-w000000.json.

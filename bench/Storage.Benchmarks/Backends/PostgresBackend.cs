@@ -64,13 +64,13 @@ internal sealed class PostgresBackend : Backend
 
     public override string Describe() => _server + $"; raw Npgsql pool: at most {RawPostgresDriver.Connections} connections";
 
-    public override async ValueTask<Subjects> OpenAsync(string label)
+    public override async ValueTask<Subjects> OpenAsync(string label, IReadOnlyList<IndexDefinition>? indexes = null)
     {
         var suffix = label.Replace('-', '_');
         var storeSchema = "bench_store_" + suffix;
         var rawSchema = "bench_raw_" + suffix;
         await DropSchemasAsync(storeSchema, rawSchema);
-        var store = await PostgresStore.OpenAsync(new PostgresStoreOptions { ConnectionString = _connectionString, Schema = storeSchema });
+        var store = await PostgresStore.OpenAsync(new PostgresStoreOptions { ConnectionString = _connectionString, Schema = storeSchema, Indexes = indexes ?? [] });
         var raw = await RawPostgresDriver.CreateAsync(_connectionString, rawSchema);
         return new Subjects(new StoreDriver(store), raw, () => DropSchemasAsync(storeSchema, rawSchema));
     }

@@ -12,11 +12,11 @@ internal sealed class SqliteBackend(string root) : Backend
 
     public override string Describe() => $"SQLite {RawSqliteDriver.Version()}: WAL, synchronous=FULL, busy_timeout 10 s, wal_autocheckpoint 1000, journal_size_limit 64 MiB";
 
-    public override ValueTask<Subjects> OpenAsync(string label)
+    public override ValueTask<Subjects> OpenAsync(string label, IReadOnlyList<IndexDefinition>? indexes = null)
     {
         var directory = Path.Combine(root, "sqlite-" + label);
         Directory.CreateDirectory(directory);
-        var store = SqliteStore.Open(new SqliteStoreOptions { Path = Path.Combine(directory, "store.db") });
+        var store = SqliteStore.Open(new SqliteStoreOptions { Path = Path.Combine(directory, "store.db"), Indexes = indexes ?? [] });
         var raw = new RawSqliteDriver(Path.Combine(directory, "raw.db"));
         return ValueTask.FromResult(new Subjects(new StoreDriver(store), raw, DeleteDirectory(directory)));
     }

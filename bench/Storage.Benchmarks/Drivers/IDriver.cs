@@ -25,6 +25,15 @@ internal interface IDriver : IAsyncDisposable
     /// <summary>Writes documents before a measurement (not measured); the partition is new.</summary>
     ValueTask SeedAsync(string partition, IReadOnlyList<Doc> docs);
 
+    /// <summary>Writes documents of <see cref="Data.IndexedCollection"/> with their e-mail index entries (not measured); the partition is new.</summary>
+    ValueTask SeedIndexedAsync(string partition, IReadOnlyList<IndexedDoc> docs);
+
+    /// <summary>
+    /// An index lookup: finds the document whose <c>email</c> is <paramref name="email"/>, in whichever
+    /// partition holds it, with its value and metadata; returns whether one was found.
+    /// </summary>
+    ValueTask<bool> FindByEmailAsync(string email);
+
     /// <summary>A point read; returns whether the document exists (its value is read in full).</summary>
     ValueTask<bool> GetAsync(string partition, string key);
 

@@ -36,6 +36,10 @@ internal sealed partial class RawFilesDriver(string directory, Func<string, byte
         return ValueTask.CompletedTask;
     }
 
+    public ValueTask SeedIndexedAsync(string partition, IReadOnlyList<IndexedDoc> docs) => throw new NotSupportedException();
+
+    public ValueTask<bool> FindByEmailAsync(string email) => throw new NotSupportedException();
+
     public ValueTask<bool> GetAsync(string partition, string key) => throw new NotSupportedException();
 
     public ValueTask<long> GetVersionAsync(string partition, string key)

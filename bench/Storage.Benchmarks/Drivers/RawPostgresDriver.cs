@@ -24,6 +24,9 @@ internal sealed class RawPostgresDriver : IDriver
     private readonly string _upsert;
     private readonly string _copy;
     private readonly string _append;
+    private readonly string _insert;
+    private readonly string _insertEntry;
+    private readonly string _findByValue;
 
     private RawPostgresDriver(NpgsqlDataSource dataSource, string schema)
     {
@@ -54,6 +57,19 @@ internal sealed class RawPostgresDriver : IDriver
             INSERT INTO {e} (partition, stream, version, event_id, type, data, metadata, committed_at)
             SELECT $1, $2, $3 + 1, $4, $5, $6, NULL, $7
             WHERE (SELECT coalesce(max(version), 0) FROM {e} WHERE partition = $1 COLLATE "C" AND stream = $2 COLLATE "C") = $3
+            """;
+        _insert = $"""
+            INSERT INTO {t} (partition, collection, key, value, version, created_at, updated_at, expires_at)
+            VALUES ($1, $2, $3, $4, 1, $5, $5, NULL)
+            """;
+        var x = $"\"{schema}\".index_strings";
+        _insertEntry = $"INSERT INTO {x} (index_id, value, partition, key, expires_at, unique_scope) VALUES ($1, $2, $3, $4, NULL, 2)";
+
+        // The entry by its value, then its document by primary key, as an app would join them.
+        _findByValue = $"""
+            SELECT e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at
+            FROM {x} e JOIN {t} d ON d.partition = e.partition AND d.collection = $2 COLLATE "C" AND d.key = e.key
+            WHERE e.index_id = $1 AND e.value = $3 COLLATE "C" AND (e.expires_at IS NULL OR e.expires_at > $4)
             """;
         _copy = $"COPY {t} (partition, collection, key, value, version, created_at, updated_at, expires_at) FROM STDIN (FORMAT BINARY)";
     }
@@ -92,6 +108,16 @@ internal sealed class RawPostgresDriver : IDriver
                 committed_at timestamptz NOT NULL,
                 PRIMARY KEY (partition, stream, version)
             );
+            CREATE TABLE "{schema}".index_strings (
+                index_id     integer NOT NULL,
+                value        text COLLATE "C" NOT NULL,
+                partition    text COLLATE "C" NOT NULL,
+                key          text COLLATE "C" NOT NULL,
+                expires_at   timestamptz,
+                unique_scope smallint NOT NULL,
+                PRIMARY KEY (index_id, value, partition, key) INCLUDE (expires_at)
+            );
+            CREATE UNIQUE INDEX index_strings_unique_in_store ON "{schema}".index_strings (index_id, value) WHERE unique_scope = 2;
             """))
         {
             await command.ExecuteNonQueryAsync();
@@ -101,6 +127,39 @@ internal sealed class RawPostgresDriver : IDriver
     }
 
     public ValueTask SeedAsync(string partition, IReadOnlyList<Doc> docs) => PutBatchAsync(partition, docs);
+
+    /// <summary>The documents and their entries in one transaction, sent as one round trip.</summary>
+    public async ValueTask SeedIndexedAsync(string partition, IReadOnlyList<IndexedDoc> docs)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        var now = DateTimeOffset.UtcNow;
+        foreach (var doc in docs)
+        {
+            batch.BatchCommands.Add(BatchCommand(_insert, partition, Data.IndexedCollection, doc.Key, Text(doc.Value), now));
+            batch.BatchCommands.Add(BatchCommand(_insertEntry, Data.EmailIndexId, doc.Email, partition, doc.Key));
+        }
+
+        await batch.ExecuteNonQueryAsync();
+        await transaction.CommitAsync();
+    }
+
+    public async ValueTask<bool> FindByEmailAsync(string email)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var command = Command(connection, _findByValue, Data.EmailIndexId, Data.IndexedCollection, email, DateTimeOffset.UtcNow);
+        await command.PrepareAsync();
+        await using var reader = await command.ExecuteReaderAsync();
+        if (!await reader.ReadAsync())
+        {
+            return false;
+        }
+
+        var (partition, key) = (reader.GetString(0), reader.GetString(1));
+        var document = new RawDocument(reader.GetFieldValue<byte[]>(2), reader.GetInt64(3), reader.GetFieldValue<DateTimeOffset>(4), reader.GetFieldValue<DateTimeOffset>(5), reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6));
+        return partition.Length > 0 && key.Length > 0 && document.Value.Length > 0 && !await reader.ReadAsync();
+    }
 
     public async ValueTask<bool> GetAsync(string partition, string key)
     {
@@ -163,15 +222,7 @@ internal sealed class RawPostgresDriver : IDriver
         var now = DateTimeOffset.UtcNow;
         foreach (var doc in docs)
         {
-            var command = new NpgsqlBatchCommand(_upsert);
-            foreach (var value in new object[] { partition, Data.Collection, doc.Key })
-            {
-                command.Parameters.Add(new NpgsqlParameter { Value = value });
-            }
-
-            command.Parameters.Add(Text(doc.Value));
-            command.Parameters.Add(new NpgsqlParameter { Value = now });
-            batch.BatchCommands.Add(command);
+            batch.BatchCommands.Add(BatchCommand(_upsert, partition, Data.Collection, doc.Key, Text(doc.Value), now));
         }
 
         await batch.PrepareAsync();
@@ -231,6 +282,17 @@ internal sealed class RawPostgresDriver : IDriver
     private static NpgsqlCommand Command(NpgsqlConnection connection, string sql, params object[] values)
     {
         var command = new NpgsqlCommand(sql, connection);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(value as NpgsqlParameter ?? new NpgsqlParameter { Value = value });
+        }
+
+        return command;
+    }
+
+    private static NpgsqlBatchCommand BatchCommand(string sql, params object[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
         foreach (var value in values)
         {
             command.Parameters.Add(value as NpgsqlParameter ?? new NpgsqlParameter { Value = value });

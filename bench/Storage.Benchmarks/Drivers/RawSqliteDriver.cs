@@ -40,6 +40,27 @@ internal sealed class RawSqliteDriver : IDriver
             committed_at INTEGER NOT NULL,
             PRIMARY KEY (partition, stream, version)
         ) STRICT, WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS index_entries (
+            index_id     INTEGER NOT NULL,
+            value        ANY NOT NULL CHECK (typeof(value) IN ('text', 'integer')),
+            partition    TEXT NOT NULL COLLATE BINARY,
+            key          TEXT NOT NULL COLLATE BINARY,
+            expires_at   INTEGER,
+            unique_scope INTEGER CHECK (unique_scope IN (1, 2)),
+            PRIMARY KEY (index_id, value, partition, key)
+        ) STRICT, WITHOUT ROWID;
+        CREATE UNIQUE INDEX IF NOT EXISTS index_entries_unique_in_store ON index_entries (index_id, value) WHERE unique_scope = 2;
+        """;
+
+    private const string InsertEntry = """
+        INSERT INTO index_entries (index_id, value, partition, key, expires_at, unique_scope) VALUES ($index, $value, $p, $k, NULL, 2)
+        """;
+
+    // The entry by its value, then its document by primary key, as an app would join them.
+    private const string FindByValue = """
+        SELECT e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at
+        FROM index_entries AS e JOIN documents AS d ON d.partition = e.partition AND d.collection = $c AND d.key = e.key
+        WHERE e.index_id = $index AND e.value = $value AND (e.expires_at IS NULL OR e.expires_at > $now)
         """;
 
     // The next version if the stream is still at $expected: one statement, the primary key keeps versions unique.
@@ -56,10 +77,12 @@ internal sealed class RawSqliteDriver : IDriver
 
     private const string GetVersion = "SELECT version FROM documents WHERE partition = $p AND collection = $c AND key = $k";
 
+    // "LIMIT $limit + 0", as the store writes it: SQLite re-prepares a statement whose LIMIT is a bare
+    // parameter every time it is bound (docs/performance.md), and the baseline should not pay for that.
     private const string List = """
         SELECT key, value, version, created_at, updated_at, expires_at FROM documents
         WHERE partition = $p AND collection = $c AND key >= $lower AND key < $upper AND (expires_at IS NULL OR expires_at > $now)
-        ORDER BY key ASC LIMIT $limit
+        ORDER BY key ASC LIMIT $limit + 0
         """;
 
     private const string ConditionalUpdate = """
@@ -120,6 +143,32 @@ internal sealed class RawSqliteDriver : IDriver
             }
         });
         return ValueTask.CompletedTask;
+    }
+
+    public ValueTask SeedIndexedAsync(string partition, IReadOnlyList<IndexedDoc> docs)
+    {
+        _sessions.Value!.InTransaction(session =>
+        {
+            foreach (var doc in docs)
+            {
+                session.Execute(Insert, partition, doc.Key, doc.Value, collection: Data.IndexedCollection);
+                session.Entry(partition, doc.Key, doc.Email);
+            }
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<bool> FindByEmailAsync(string email)
+    {
+        using var reader = _sessions.Value!.Find(email);
+        if (!reader.Read())
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        var (partition, key) = (reader.GetString(0), reader.GetString(1));
+        var document = new RawDocument(reader.GetFieldValue<byte[]>(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetInt64(6));
+        return ValueTask.FromResult(partition.Length > 0 && key.Length > 0 && document.Value.Length > 0 && !reader.Read());
     }
 
     public ValueTask<bool> GetAsync(string partition, string key)
@@ -271,12 +320,12 @@ internal sealed class RawSqliteDriver : IDriver
             }
         }
 
-        public int Execute(string sql, string partition, string key, byte[] value, long? expected = null)
+        public int Execute(string sql, string partition, string key, byte[] value, long? expected = null, string collection = Data.Collection)
         {
             var command = Prepare(sql);
             var parameters = command.Parameters;
             parameters["$p"].Value = partition;
-            parameters["$c"].Value = Data.Collection;
+            parameters["$c"].Value = collection;
             parameters["$k"].Value = key;
             parameters["$value"].Value = value;
             parameters["$now"].Value = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -300,6 +349,28 @@ internal sealed class RawSqliteDriver : IDriver
             parameters["$value"].Value = data;
             parameters["$now"].Value = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             return command.ExecuteNonQuery();
+        }
+
+        public void Entry(string partition, string key, string email)
+        {
+            var command = Prepare(InsertEntry);
+            var parameters = command.Parameters;
+            parameters["$index"].Value = Data.EmailIndexId;
+            parameters["$value"].Value = email;
+            parameters["$p"].Value = partition;
+            parameters["$k"].Value = key;
+            command.ExecuteNonQuery();
+        }
+
+        public SqliteDataReader Find(string email)
+        {
+            var command = Prepare(FindByValue);
+            var parameters = command.Parameters;
+            parameters["$c"].Value = Data.IndexedCollection;
+            parameters["$index"].Value = Data.EmailIndexId;
+            parameters["$value"].Value = email;
+            parameters["$now"].Value = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            return command.ExecuteReader();
         }
 
         public object? Scalar(string sql, string partition, string key)
@@ -353,7 +424,7 @@ internal sealed class RawSqliteDriver : IDriver
             {
                 command = _connection.CreateCommand();
                 command.CommandText = sql;
-                foreach (var name in new[] { "$p", "$c", "$k", "$s", "$id", "$type", "$value", "$now", "$expected", "$lower", "$upper", "$limit" })
+                foreach (var name in new[] { "$p", "$c", "$k", "$index", "$s", "$id", "$type", "$value", "$now", "$expected", "$lower", "$upper", "$limit" })
                 {
                     if (sql.Contains(name, StringComparison.Ordinal))
                     {

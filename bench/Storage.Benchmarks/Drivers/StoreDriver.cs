@@ -18,6 +18,15 @@ internal sealed class StoreDriver(IStore store) : IDriver
         }
     }
 
+    public async ValueTask SeedIndexedAsync(string partition, IReadOnlyList<IndexedDoc> docs)
+        => await store.CommitAsync(partition, [.. docs.Select(doc => WriteOperation.Put(Data.IndexedCollection, doc.Key, doc.Value))]);
+
+    public async ValueTask<bool> FindByEmailAsync(string email)
+    {
+        var page = await store.QueryAsync(new IndexQuery(Data.IndexedCollection, Data.EmailIndex.Name) { Equal = email, Limit = 1 });
+        return page.Items is [{ Document.Value.Length: > 0 }];
+    }
+
     public async ValueTask<bool> GetAsync(string partition, string key)
         => await store.GetAsync(partition, Data.Collection, key) is { } document && document.Value.Length > 0;
 

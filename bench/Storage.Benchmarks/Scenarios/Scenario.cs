@@ -25,6 +25,9 @@ internal abstract class Scenario
 
     public virtual bool Reads => false;
 
+    /// <summary>The indexes the store is opened with (none but for the index lookup, so no other write pays for one).</summary>
+    public virtual IReadOnlyList<IndexDefinition> Indexes => [];
+
     public abstract ValueTask SeedAsync(IDriver driver);
 
     /// <summary>Creates the worker of caller <paramref name="caller"/>: one call does some operations and returns how many succeeded.</summary>
@@ -70,6 +73,53 @@ internal sealed class PointReadScenario(bool missing) : Scenario
                 if (await driver.GetAsync(partition, key) == missing)
                 {
                     throw new InvalidOperationException($"{driver.Name}: {partition}/{key} should {(missing ? "not " : string.Empty)}exist.");
+                }
+            }
+
+            return Burst;
+        };
+    }
+}
+
+/// <summary>
+/// Index lookups: the one document whose unique <c>email</c> matches, found across 10 partitions of
+/// 1,000 documents (random e-mails), read with its value and metadata.
+/// </summary>
+internal sealed class IndexLookupScenario : Scenario
+{
+    private const int Partitions = 10;
+    private const int PerPartition = 1000;
+    private const int Burst = 32;
+
+    public override string Id => "index-lookup";
+
+    public override string Title => "Index lookup (unique e-mail, across partitions)";
+
+    public override bool Reads => true;
+
+    public override IReadOnlyList<IndexDefinition> Indexes => [Data.EmailIndex];
+
+    public override async ValueTask SeedAsync(IDriver driver)
+    {
+        for (var p = 0; p < Partitions; p++)
+        {
+            await driver.SeedIndexedAsync(Data.Partition("i", p), Data.People(p, PerPartition));
+        }
+    }
+
+    public override Func<ValueTask<int>> CreateWorker(IDriver driver, int caller)
+    {
+        var random = new Random(caller + 1);
+        var emails = Enumerable.Range(0, 4096).Select(_ => Data.Email(random.Next(Partitions), random.Next(PerPartition))).ToArray();
+        var next = 0;
+        return async () =>
+        {
+            for (var i = 0; i < Burst; i++)
+            {
+                var email = emails[next++ & (emails.Length - 1)];
+                if (!await driver.FindByEmailAsync(email))
+                {
+                    throw new InvalidOperationException($"{driver.Name}: no document has the e-mail {email}.");
                 }
             }
 
