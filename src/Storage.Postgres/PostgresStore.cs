@@ -428,10 +428,11 @@ public sealed class PostgresStore : IStore
 
     /// <inheritdoc/>
     /// <remarks>
-    /// One round trip, one snapshot (a read-only REPEATABLE READ transaction): whether the index is still
-    /// declared as this instance knows it, and one page of its entries in (value, partition, key) order —
+    /// One statement, so one snapshot: one page of the index's entries in (value, partition, key) order —
     /// a range scan of the entries' primary key, or of their partition index for one partition, starting
-    /// after the continuation token's position — each joined with its document by primary key.
+    /// after the continuation token's position — each joined with its document by primary key. An index
+    /// that another instance dropped or changed has no entries left under this instance's id (ids are
+    /// never reused), so only an empty page takes a second round trip, to check the index is still declared.
     /// </remarks>
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public async ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
@@ -479,32 +480,35 @@ public sealed class PostgresStore : IStore
             }
 
             using var batch = new NpgsqlBatch(connection);
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
-            batch.BatchCommands.Add(BatchCommand(s.store._sql.Indexes.IndexExists, P(id)));
             batch.BatchCommands.Add(query);
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
             await batch.PrepareAsync(ct).ConfigureAwait(false);
-            var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-            await reader.ReadAsync(ct).ConfigureAwait(false);
-            var exists = reader.GetBoolean(0);
-            await reader.NextResultAsync(ct).ConfigureAwait(false);
             var matches = new List<IndexMatch>(Math.Min(s.plan.Limit + 1, 64));
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
             {
-                var value = index.ValueType == IndexValueType.String ? IndexValue.Of(reader.GetString(0)) : IndexValue.Of(reader.GetInt64(0));
-                matches.Add(new IndexMatch(value, new StoredDocument(
-                    reader.GetString(1),
-                    index.Collection,
-                    reader.GetString(2),
-                    reader.GetFieldValue<byte[]>(3),
-                    reader.GetInt64(4),
-                    reader.GetFieldValue<DateTimeOffset>(5),
-                    reader.GetFieldValue<DateTimeOffset>(6),
-                    reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7))));
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var value = index.ValueType == IndexValueType.String ? IndexValue.Of(reader.GetString(0)) : IndexValue.Of(reader.GetInt64(0));
+                    matches.Add(new IndexMatch(value, new StoredDocument(
+                        reader.GetString(1),
+                        index.Collection,
+                        reader.GetString(2),
+                        reader.GetFieldValue<byte[]>(3),
+                        reader.GetInt64(4),
+                        reader.GetFieldValue<DateTimeOffset>(5),
+                        reader.GetFieldValue<DateTimeOffset>(6),
+                        reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7))));
+                }
             }
 
-            return (exists, matches);
+            // Entries exist only while their index does (dropped with it, ids never reused): only an empty page asks.
+            if (matches.Count > 0)
+            {
+                return (true, matches);
+            }
+
+            using var exists = Command(connection, s.store._sql.Indexes.IndexExists, P(id));
+            return ((bool)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))!, matches);
         }, cancellationToken).ConfigureAwait(false);
 
         return exists ? plan.TakePage(matches) : throw new IndexDeclarationsChangedException();
