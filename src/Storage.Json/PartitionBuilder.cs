@@ -8,7 +8,7 @@ namespace Storage.Json;
 /// (each all-or-nothing, each with its own result or exception), then builds the next snapshot.
 /// Only what a request touches is copied: a collection, the tombstones, a stream's new events.
 /// </summary>
-internal sealed class PartitionBuilder
+internal sealed class PartitionBuilder : IDisposable
 {
     private readonly PartitionSnapshot _base;
     private readonly DateTimeOffset _now;
@@ -16,6 +16,7 @@ internal sealed class PartitionBuilder
     private Dictionary<string, SequenceRecord>? _sequences;
     private Dictionary<(string Collection, string Key), TombstoneRecord>? _tombstones;
     private Dictionary<string, StreamDraft>? _streams;
+    private DocumentEntryWriter? _entries;
     private long _revision;
     private long _oldestResumable;
     private bool _exists;
@@ -108,7 +109,8 @@ internal sealed class PartitionBuilder
                     outcomes[i] = new OperationOutcome(streamVersions[i] > 0, draft.Version);
                     break;
                 case WriteOperationKind.Put:
-                    Touch(op.Collection)[op.Key] = new DocumentRecord(op.Key, op.Value.ToArray(), revision, live[i]?.CreatedAt ?? _now, _now, op.ExpiresAt);
+                    _entries ??= new DocumentEntryWriter();
+                    Touch(op.Collection)[op.Key] = _entries.Create(op.Key, op.Value.Span, revision, live[i]?.CreatedAt ?? _now, _now, op.ExpiresAt);
                     if (HasTombstone(op.Collection, op.Key))
                     {
                         Tombstones().Remove((op.Collection, op.Key));
@@ -197,6 +199,8 @@ internal sealed class PartitionBuilder
             _tombstones is null ? _base.Tombstones : PartitionSnapshot.SortTombstones(_tombstones.Values),
             _streams is null ? _base.Streams : BuildStreams());
     }
+
+    public void Dispose() => _entries?.Dispose();
 
     private static bool IsPastRetention(TombstoneRecord tombstone, DateTimeOffset now, TimeSpan retention)
         => now - tombstone.DeletedAt >= retention;
