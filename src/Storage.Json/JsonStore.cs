@@ -29,6 +29,9 @@ public sealed class JsonStore : IStore
     private const string LockFileName = "storage.lock";
     private const string PartitionsDirectoryName = "partitions";
 
+    // Room beyond the previous file's size (and an eighth of it) for what a commit adds before its buffer must grow.
+    private const int FileSlack = 4096;
+
     private readonly IFileSystem _files;
     private readonly string _root;
     private readonly string _partitionsDirectory;
@@ -73,6 +76,9 @@ public sealed class JsonStore : IStore
 
     /// <summary>The in-memory indexes (null when none is declared): for tests.</summary>
     internal JsonIndexes? Indexes => _indexes;
+
+    /// <summary>The partition's state as the store holds it in memory, or <see langword="null"/> when it has none: for tests.</summary>
+    internal PartitionSnapshot? CachedSnapshot(string partition) => _partitions.TryGetValue(partition, out var handle) ? handle.Snapshot : null;
 
     /// <summary>Opens (or creates) a store in a directory, taking its lock.</summary>
     /// <param name="options">The directory and settings.</param>
@@ -454,7 +460,9 @@ public sealed class JsonStore : IStore
             PartitionSnapshot snapshot;
             try
             {
-                snapshot = PartitionFile.Parse(_files.ReadAllBytes(handle.Path), handle.Path, handle.Key);
+                var bytes = _files.ReadAllBytes(handle.Path);
+                snapshot = PartitionFile.Parse(bytes, handle.Path, handle.Key);
+                handle.FileLength = bytes.Length;
             }
             catch (FileNotFoundException)
             {
@@ -521,12 +529,14 @@ public sealed class JsonStore : IStore
         }
 
         var now = Timestamps.Now(_time);
-        var builder = new PartitionBuilder(current, CurrentFloor, now);
+        using var builder = new PartitionBuilder(current, CurrentFloor, now);
         var work = _indexes?.Begin(handle.Key, handle.Index!, now);
         var results = new object?[end - start];
         var errors = new Exception?[end - start];
         PartitionSnapshot? next = null;
-        byte[]? bytes = null;
+
+        // Sized from the previous file, so it seldom grows; the file is written straight from it.
+        using var bytes = new PooledBufferWriter(handle.FileLength + (handle.FileLength / 8) + FileSlack);
         try
         {
             for (var i = start; i < end; i++)
@@ -551,7 +561,7 @@ public sealed class JsonStore : IStore
             {
                 next = builder.Build();
                 work?.Complete(next);
-                bytes = PartitionFile.Serialize(next);
+                PartitionFile.Serialize(next, bytes);
             }
         }
         catch when (work is not null)
@@ -565,7 +575,7 @@ public sealed class JsonStore : IStore
         {
             try
             {
-                AtomicWrite(_files, _partitionsDirectory, handle.FileName, bytes!, _sync);
+                AtomicWrite(_files, _partitionsDirectory, handle.FileName, bytes.WrittenSpan, _sync);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -575,13 +585,14 @@ public sealed class JsonStore : IStore
                 }
                 else
                 {
-                    Unresolve(handle, new Unresolved(work, bytes!, current, next));
+                    Unresolve(handle, new Unresolved(work, bytes.WrittenSpan.ToArray(), current, next));
                 }
 
                 Fail(group, start, end, new StorageException(JsonErrors.WriteFailed(handle.Path), e));
                 return;
             }
 
+            handle.FileLength = bytes.WrittenCount;
             if (work is null)
             {
                 handle.Snapshot = next;
@@ -912,7 +923,7 @@ public sealed class JsonStore : IStore
     }
 
     /// <summary>Replaces a file atomically: temp file in the same directory, write, fsync, rename, fsync of the directory.</summary>
-    private static void AtomicWrite(IFileSystem files, string directory, string fileName, byte[] content, bool sync)
+    private static void AtomicWrite(IFileSystem files, string directory, string fileName, ReadOnlySpan<byte> content, bool sync)
     {
         var final = Path.Combine(directory, fileName);
         var temp = final + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + PartitionFileNames.TempExtension;
@@ -1085,6 +1096,9 @@ public sealed class JsonStore : IStore
         public Lock LoadLock { get; } = new();
 
         public volatile PartitionSnapshot? Snapshot;
+
+        /// <summary>The size of the partition's file when last read or written: how large a buffer the next commit starts with.</summary>
+        public int FileLength;
 
         /// <summary>The partition's index entries, published with <see cref="Snapshot"/>; null when no index is declared.</summary>
         public volatile PartitionIndex? Index;

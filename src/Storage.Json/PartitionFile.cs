@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Storage.Internal;
+using Storage.Json.Internal;
 
 namespace Storage.Json;
 
@@ -52,6 +53,8 @@ internal static class PartitionFile
 
     private const string TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
     private const int ChecksumHexLength = 64;
+    private const int TimestampLength = 24;
+    private static readonly byte[] s_checksumPlaceholder = [.. Enumerable.Repeat((byte)'0', ChecksumHexLength)];
 
     // Indented output puts the checksum at a fixed offset, right after the prefix of its format.
     private static readonly byte[] s_prefix = Prefix(FormatVersion);
@@ -65,28 +68,38 @@ internal static class PartitionFile
         SkipValidation = false,
     };
 
-    public static byte[] Serialize(PartitionSnapshot partition)
+    /// <summary>The options every partition file is written with (also by <see cref="DocumentEntryWriter"/>).</summary>
+    internal static JsonWriterOptions WriterOptions => s_writerOptions;
+
+    /// <summary>
+    /// Writes the partition's file into <paramref name="output"/>, its checksum filled in. The
+    /// documents' entries are copied as their records hold them (<see cref="DocumentRecord.Entry"/>),
+    /// so only the documents a commit changed were ever rendered; the bytes are those of a
+    /// serialization of every document from scratch.
+    /// </summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="output">An empty buffer; the file is its written bytes.</param>
+    public static void Serialize(PartitionSnapshot partition, PooledBufferWriter output)
     {
-        var buffer = new ArrayBufferWriter<byte>(4096);
-        using (var writer = new Utf8JsonWriter(buffer, s_writerOptions))
+        using (var writer = new Utf8JsonWriter(output, s_writerOptions))
         {
             writer.WriteStartObject();
-            writer.WriteNumber("format", FormatVersion);
-            writer.WriteString("checksum", new string('0', ChecksumHexLength));
-            writer.WriteString("partition", partition.Partition);
-            writer.WriteNumber("revision", partition.Revision);
-            writer.WriteNumber("oldestResumable", partition.OldestResumable);
-            writer.WriteStartObject("sequences");
+            writer.WriteNumber("format"u8, FormatVersion);
+            writer.WriteString("checksum"u8, s_checksumPlaceholder);
+            writer.WriteString("partition"u8, partition.Partition);
+            writer.WriteNumber("revision"u8, partition.Revision);
+            writer.WriteNumber("oldestResumable"u8, partition.OldestResumable);
+            writer.WriteStartObject("sequences"u8);
             foreach (var (name, sequence) in partition.Sequences.OrderBy(static s => s.Key, StringComparer.Ordinal))
             {
                 writer.WriteStartObject(name);
-                writer.WriteNumber("value", sequence.Value);
-                writer.WriteNumber("revision", sequence.Revision);
+                writer.WriteNumber("value"u8, sequence.Value);
+                writer.WriteNumber("revision"u8, sequence.Revision);
                 writer.WriteEndObject();
             }
 
             writer.WriteEndObject();
-            writer.WriteStartObject("collections");
+            writer.WriteStartObject("collections"u8);
             foreach (var (name, documents) in partition.Collections.OrderBy(static c => c.Key, StringComparer.Ordinal))
             {
                 if (documents.Length == 0)
@@ -94,32 +107,12 @@ internal static class PartitionFile
                     continue;
                 }
 
-                writer.WriteStartObject(name);
-                foreach (var document in documents)
-                {
-                    writer.WriteStartObject(document.Key);
-                    writer.WriteNumber("version", document.Version);
-                    writer.WriteString("created", Format(document.CreatedAt));
-                    writer.WriteString("updated", Format(document.UpdatedAt));
-                    if (document.ExpiresAt is { } expires)
-                    {
-                        writer.WriteString("expires", Format(expires));
-                    }
-                    else
-                    {
-                        writer.WriteNull("expires");
-                    }
-
-                    writer.WritePropertyName("value");
-                    writer.WriteRawValue(document.Value, skipInputValidation: true);
-                    writer.WriteEndObject();
-                }
-
-                writer.WriteEndObject();
+                writer.WritePropertyName(name);
+                WriteCollection(writer, documents);
             }
 
             writer.WriteEndObject();
-            writer.WriteStartObject("tombstones");
+            writer.WriteStartObject("tombstones"u8);
             string? collection = null;
             foreach (var tombstone in partition.Tombstones)
             {
@@ -135,8 +128,8 @@ internal static class PartitionFile
                 }
 
                 writer.WriteStartObject(tombstone.Key);
-                writer.WriteNumber("revision", tombstone.Revision);
-                writer.WriteString("deleted", Format(tombstone.DeletedAt));
+                writer.WriteNumber("revision"u8, tombstone.Revision);
+                WriteTimestamp(writer, "deleted"u8, tombstone.DeletedAt);
                 writer.WriteEndObject();
             }
 
@@ -146,24 +139,24 @@ internal static class PartitionFile
             }
 
             writer.WriteEndObject();
-            writer.WriteStartObject("streams");
+            writer.WriteStartObject("streams"u8);
             foreach (var stream in partition.Streams)
             {
                 writer.WriteStartArray(stream.Name);
                 foreach (var e in stream.Events)
                 {
                     writer.WriteStartObject();
-                    writer.WriteNumber("version", e.Version);
-                    writer.WriteNumber("revision", e.Revision);
-                    writer.WriteString("id", e.Id);
-                    writer.WriteString("type", e.Type);
-                    writer.WriteString("committed", Format(e.CommittedAt));
-                    writer.WritePropertyName("data");
+                    writer.WriteNumber("version"u8, e.Version);
+                    writer.WriteNumber("revision"u8, e.Revision);
+                    writer.WriteString("id"u8, e.Id);
+                    writer.WriteString("type"u8, e.Type);
+                    WriteTimestamp(writer, "committed"u8, e.CommittedAt);
+                    writer.WritePropertyName("data"u8);
                     writer.WriteRawValue(e.Data.Span, skipInputValidation: true);
                     if (!e.Metadata.IsEmpty)
                     {
                         // Absent when the event has none, so that metadata "null" stays distinct from none.
-                        writer.WritePropertyName("metadata");
+                        writer.WritePropertyName("metadata"u8);
                         writer.WriteRawValue(e.Metadata.Span, skipInputValidation: true);
                     }
 
@@ -177,17 +170,66 @@ internal static class PartitionFile
             writer.WriteEndObject();
         }
 
-        var bytes = buffer.WrittenSpan.ToArray();
-        if (!bytes.AsSpan().StartsWith(s_prefix))
+        var bytes = output.WrittenSpan;
+        if (!bytes.StartsWith(s_prefix))
         {
             throw new InvalidOperationException("The partition writer did not produce the expected header.");
         }
 
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
         ComputeChecksum(bytes, hash);
-        var hex = Encoding.ASCII.GetBytes(Convert.ToHexStringLower(hash));
-        hex.CopyTo(bytes.AsSpan(s_prefix.Length));
-        return bytes;
+        if (!Convert.TryToHexStringLower(hash, bytes.Slice(s_prefix.Length, ChecksumHexLength), out var hexLength) || hexLength != ChecksumHexLength)
+        {
+            throw new InvalidOperationException("The checksum did not fit its place.");
+        }
+    }
+
+    /// <summary>
+    /// Writes a collection's object as the writer would, document by document: each entry as its
+    /// record holds it, joined as <see cref="DocumentEntryWriter"/> says the writer joins them.
+    /// </summary>
+    private static void WriteCollection(Utf8JsonWriter writer, DocumentRecord[] documents)
+    {
+        var length = 1 + DocumentEntryWriter.CollectionEnd.Length;
+        foreach (var document in documents)
+        {
+            length += DocumentEntryWriter.Separator.Length + document.Entry.Length;
+        }
+
+        var text = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var written = 0;
+            text[written++] = (byte)'{';
+            for (var i = 0; i < documents.Length; i++)
+            {
+                var separator = i == 0 ? DocumentEntryWriter.Indent : DocumentEntryWriter.Separator;
+                separator.CopyTo(text.AsSpan(written));
+                written += separator.Length;
+                documents[i].Entry.CopyTo(text.AsSpan(written));
+                written += documents[i].Entry.Length;
+            }
+
+            DocumentEntryWriter.CollectionEnd.CopyTo(text.AsSpan(written));
+            written += DocumentEntryWriter.CollectionEnd.Length;
+            writer.WriteRawValue(text.AsSpan(0, written), skipInputValidation: true);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(text);
+        }
+    }
+
+    /// <summary>Writes a timestamp member in the file's format (UTC, milliseconds), without making a string.</summary>
+    internal static void WriteTimestamp(Utf8JsonWriter writer, ReadOnlySpan<byte> name, DateTimeOffset value)
+    {
+        Span<byte> text = stackalloc byte[TimestampLength];
+        if (!value.UtcDateTime.TryFormat(text, out var length, TimestampFormat, CultureInfo.InvariantCulture) || length != TimestampLength)
+        {
+            throw new InvalidOperationException("A timestamp did not format to " + TimestampLength.ToString(CultureInfo.InvariantCulture) + " characters.");
+        }
+
+        writer.WriteString(name, text);
     }
 
     /// <summary>
@@ -282,6 +324,7 @@ internal static class PartitionFile
 
         var sequences = ReadSequences(root, format, revision, path);
         var collections = new Dictionary<string, DocumentRecord[]>(StringComparer.Ordinal);
+        using var entries = new DocumentEntryWriter();
         foreach (var collection in RequireObject(root, "collections", path).EnumerateObject())
         {
             if (!Identifiers.IsValidName(collection.Name) || collection.Value.ValueKind != JsonValueKind.Object)
@@ -292,7 +335,7 @@ internal static class PartitionFile
             var documents = new List<DocumentRecord>();
             foreach (var entry in collection.Value.EnumerateObject())
             {
-                documents.Add(ReadDocument(entry, revision, path, collection.Name));
+                documents.Add(ReadDocument(entries, entry, revision, path, collection.Name));
             }
 
             var sorted = documents.ToArray();
@@ -474,7 +517,7 @@ internal static class PartitionFile
         return sorted;
     }
 
-    private static DocumentRecord ReadDocument(JsonProperty entry, long revision, string path, string collection)
+    private static DocumentRecord ReadDocument(DocumentEntryWriter entries, JsonProperty entry, long revision, string path, string collection)
     {
         var key = entry.Name;
         var where = $"document '{key}' of collection '{collection}'";
@@ -498,7 +541,7 @@ internal static class PartitionFile
             throw Corrupt(path, where + " has no value");
         }
 
-        return new DocumentRecord(key, JsonMarshal.GetRawUtf8Value(value).ToArray(), version, created, updated, expires);
+        return entries.Create(key, JsonMarshal.GetRawUtf8Value(value), version, created, updated, expires);
     }
 
     private static void ComputeChecksum(ReadOnlySpan<byte> file, Span<byte> destination)
@@ -539,8 +582,6 @@ internal static class PartitionFile
 
         return true;
     }
-
-    private static string Format(DateTimeOffset value) => value.UtcDateTime.ToString(TimestampFormat, CultureInfo.InvariantCulture);
 
     private static JsonElement RequireObject(JsonElement parent, string name, string path)
         => parent.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object ? value : throw Corrupt(path, $"'{name}' is missing or not an object");

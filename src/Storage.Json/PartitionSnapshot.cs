@@ -2,8 +2,47 @@ using System.Collections.Frozen;
 
 namespace Storage.Json;
 
-/// <summary>One stored document of a partition.</summary>
-internal sealed record DocumentRecord(string Key, byte[] Value, long Version, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, DateTimeOffset? ExpiresAt);
+/// <summary>
+/// One stored document of a partition, kept as its entry in the partition file: the exact bytes the
+/// file holds for it (see <see cref="DocumentEntryWriter"/>), rendered once when the record is made,
+/// so that a commit copies the documents it did not change instead of serializing them again. The
+/// value is a slice of those bytes, so the entry costs only its metadata's text in memory.
+/// </summary>
+internal sealed class DocumentRecord
+{
+    private readonly byte[] _entry;
+    private readonly int _valueStart;
+    private readonly int _valueLength;
+
+    /// <summary>Made by <see cref="DocumentEntryWriter.Create"/>, which renders the entry.</summary>
+    internal DocumentRecord(string key, long version, DateTimeOffset createdAt, DateTimeOffset updatedAt, DateTimeOffset? expiresAt, byte[] entry, int valueStart, int valueLength)
+    {
+        Key = key;
+        Version = version;
+        CreatedAt = createdAt;
+        UpdatedAt = updatedAt;
+        ExpiresAt = expiresAt;
+        _entry = entry;
+        _valueStart = valueStart;
+        _valueLength = valueLength;
+    }
+
+    public string Key { get; }
+
+    /// <summary>The document's UTF-8 JSON value, exactly as written.</summary>
+    public ReadOnlyMemory<byte> Value => _entry.AsMemory(_valueStart, _valueLength);
+
+    public long Version { get; }
+
+    public DateTimeOffset CreatedAt { get; }
+
+    public DateTimeOffset UpdatedAt { get; }
+
+    public DateTimeOffset? ExpiresAt { get; }
+
+    /// <summary>The document's entry in the partition file, from the opening quote of its key to its closing brace.</summary>
+    public ReadOnlySpan<byte> Entry => _entry;
+}
 
 /// <summary>A sequence's value and the revision of the increment that set it (the change feed reports it there).</summary>
 internal readonly record struct SequenceRecord(long Value, long Revision);

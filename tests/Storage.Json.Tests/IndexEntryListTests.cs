@@ -53,7 +53,7 @@ public sealed class IndexEntryListTests(ITestOutputHelper output)
             }
         }
 
-        var absent = new IndexEntry(IndexValue.Of(1_000), "p0", new DocumentRecord("k0", [], 1, default, default, null));
+        var absent = new IndexEntry(IndexValue.Of(1_000), "p0", NewRecord("k0"));
         Assert.False(list.Remove(absent));
     }
 
@@ -63,11 +63,17 @@ public sealed class IndexEntryListTests(ITestOutputHelper output)
         var key = "k" + random.Next(60);
         if (!records.TryGetValue((partition, key), out var record))
         {
-            record = new DocumentRecord(key, [], 1, default, default, null);
+            record = NewRecord(key);
             records.Add((partition, key), record);
         }
 
         return new IndexEntry(IndexValue.Of(random.Next(-30, 30)), partition, record);
+    }
+
+    private static DocumentRecord NewRecord(string key)
+    {
+        using var entries = new DocumentEntryWriter();
+        return entries.Create(key, "{}"u8, 1, default, default, null);
     }
 
     private static void Check(IndexEntryList list, SortedSet<IndexEntry> model, Random random, int seed, int step)
