@@ -24,7 +24,7 @@ namespace Storage.Postgres;
 /// safe to use from many threads at once; make one per schema and share it.
 /// </remarks>
 /// <seealso href="../../docs/postgres-backend.md"/>
-public sealed class PostgresStore : IStore
+public sealed class PostgresStore : IStore, IBulkImport
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly bool _ownsDataSource;
@@ -179,6 +179,13 @@ public sealed class PostgresStore : IStore
         // A value of the wrong type fails the batch here, before anything is queued or written.
         var entries = _indexes.Catalog.ExtractAll(operations);
         return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations, entries), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
+    {
+        using var scope = Enter();
+        return await BatchImport.RunAsync(this, partitions, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
