@@ -16,7 +16,7 @@ internal sealed record BenchOptions
           --seconds S          length of one run
           --warmup S           warm-up per subject before the runs
           --bulk-docs N        documents in the bulk load (100 per partition)
-          --bulk-writers N     concurrent callers of the store's bulk load (default 8)
+          --bulk-writers N     concurrent callers of a store without IBulkImport, and of the raw JSON baseline (default 8)
           --dir PATH           where the data goes (default: a new directory under the system temp directory)
           --out FILE           also write the markdown table to FILE
           --max-load X         wait (polling every 30 s) until the 1-minute load average is at most X before starting

@@ -90,6 +90,11 @@ public sealed class WriteOperation
         return new(WriteOperationKind.Put, collection, key, value, condition, Timestamps.ValidateExpiry(expiresAt, nameof(expiresAt)));
     }
 
+    /// <summary>The same put with another condition (its value was validated when it was created).</summary>
+    /// <param name="condition">The condition.</param>
+    /// <returns>The put.</returns>
+    internal WriteOperation WithCondition(WriteCondition condition) => new(Kind, Collection, Key, Value, condition, ExpiresAt);
+
     /// <summary>Creates a put of a JSON value given as text.</summary>
     /// <param name="collection">The collection name.</param>
     /// <param name="key">The document key.</param>

@@ -24,7 +24,7 @@ namespace Storage.Json;
 /// <c>Task.Run</c>.
 /// </remarks>
 /// <seealso href="../../docs/json-backend.md"/>
-public sealed class JsonStore : IStore
+public sealed class JsonStore : IStore, IBulkImport
 {
     private const string LockFileName = "storage.lock";
     private const string PartitionsDirectoryName = "partitions";
@@ -324,6 +324,18 @@ public sealed class JsonStore : IStore
         ResolveUnresolvedPartitions();
         var matches = indexes.Scan(plan, Timestamps.Now(_time));
         return ValueTask.FromResult(plan.TakePage(matches.Select(m => new IndexMatch(m.Value, ToDocument(m.Partition, collection, m.Document)))));
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Through batches: each partition is one <see cref="CommitAsync"/> of must-not-exist puts, up to
+    /// 8 partitions at once (each on a thread of its own, so that group commit merges them), so the
+    /// import holds at most 8 partitions in memory.
+    /// </remarks>
+    public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
+    {
+        using var scope = Enter();
+        return await BatchImport.RunAsync(this, partitions, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>

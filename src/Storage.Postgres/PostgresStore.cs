@@ -24,7 +24,7 @@ namespace Storage.Postgres;
 /// safe to use from many threads at once; make one per schema and share it.
 /// </remarks>
 /// <seealso href="../../docs/postgres-backend.md"/>
-public sealed class PostgresStore : IStore
+public sealed class PostgresStore : IStore, IBulkImport
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly bool _ownsDataSource;
@@ -36,6 +36,7 @@ public sealed class PostgresStore : IStore
     private readonly WriteTransactions _transactions;
     private readonly Retrier _retry;
     private readonly StoreIndexes _indexes;
+    private readonly ChunkedImport _import;
     private readonly Dictionary<string, PartitionQueue> _queues = new(StringComparer.Ordinal);
     private readonly Lock _queuesLock = new();
     private readonly StoreLifetime _lifetime = new(nameof(PostgresStore));
@@ -52,6 +53,7 @@ public sealed class PostgresStore : IStore
         _tombstoneRetention = options.TombstoneRetention;
         _transactions = new WriteTransactions(writer, dataSource is NpgsqlMultiHostDataSource, sql, indexes, options.TimeProvider, options.Durability == DurabilityMode.Relaxed, logger);
         _retry = retry;
+        _import = new ChunkedImport(_transactions, retry, indexes, options.ImportChunkDocuments);
         HashPartitions = hashPartitions;
     }
 
@@ -179,6 +181,22 @@ public sealed class PostgresStore : IStore
         // A value of the wrong type fails the batch here, before anything is queued or written.
         var entries = _indexes.Catalog.ExtractAll(operations);
         return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations, entries), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The partitions are cut into chunks of whole partitions, about 10,000 documents or 8 MiB of values
+    /// each, and each chunk commits in one transaction: its partition rows locked in code-point order (as
+    /// writers and purges lock them), its keys and unique values checked in input order, the documents
+    /// written by binary <c>COPY</c>, one commit-log row per partition. Only one chunk is held in memory.
+    /// When a partition fails, the partitions before it are committed and its exception is thrown, so
+    /// exactly the partitions before the failing one are imported. A chunk whose commit's answer was lost
+    /// is resolved through the commit log, as writes are.
+    /// </remarks>
+    public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
+    {
+        using var scope = Enter();
+        return await _import.RunAsync(partitions, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>

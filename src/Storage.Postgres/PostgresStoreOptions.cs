@@ -94,4 +94,10 @@ public sealed class PostgresStoreOptions
 
     /// <summary>Where the store logs retries, resolved commits, migrations and index builds and drops; <see langword="null"/> for none. Values and connection strings are never logged.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>
+    /// For tests and measurements: about how many documents one transaction of a bulk import commits
+    /// (whole partitions; a chunk also ends before its values pass <see cref="StoreLimits.MaxBatchBytes"/>).
+    /// </summary>
+    internal int ImportChunkDocuments { get; set; } = 10_000;
 }

@@ -24,7 +24,7 @@ namespace Storage.Sqlite;
 /// and releases the file.
 /// </remarks>
 /// <seealso href="../../docs/sqlite-backend.md"/>
-public sealed class SqliteStore : IStore
+public sealed class SqliteStore : IStore, IBulkImport
 {
     private const int MaxIdleReaders = 8;
 
@@ -202,6 +202,18 @@ public sealed class SqliteStore : IStore
         // Index values are extracted (a value of the wrong type fails the batch) before anything is written.
         var entries = _indexes.Catalog.ExtractAll(operations);
         return EnqueueAsync<CommitResult>(new BatchRequest(partition, operations, entries), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Through batches: each partition is one <see cref="CommitAsync"/> of must-not-exist puts, up to
+    /// 8 partitions at once (each on a thread of its own, so that group commit merges them), so the
+    /// import holds at most 8 partitions in memory.
+    /// </remarks>
+    public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
+    {
+        using var scope = Enter();
+        return await BatchImport.RunAsync(this, partitions, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>

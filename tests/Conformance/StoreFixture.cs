@@ -3,12 +3,15 @@ namespace Storage.Conformance;
 /// <summary>
 /// Creates fresh, isolated stores of one backend for the conformance suites, and disposes them
 /// when the test class is done. Genuine backend differences become virtual capability flags here
-/// (none so far) — never <c>if (store is X)</c> in a suite.
+/// (<see cref="SupportsBulkImport"/>) — never <c>if (store is X)</c> in a suite.
 /// </summary>
 public abstract class StoreFixture : IAsyncLifetime
 {
     private readonly Lock _lock = new();
     private readonly List<IStore> _stores = [];
+
+    /// <summary>Whether the backend's stores implement <see cref="IBulkImport"/> (every backend of this library does).</summary>
+    public virtual bool SupportsBulkImport => true;
 
     /// <summary>Opens a new, empty store that no other test sees.</summary>
     /// <param name="time">The store's clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>

@@ -74,13 +74,19 @@ internal sealed class StoreDriver(IStore store) : IDriver
     }
 
     /// <summary>
-    /// There is no bulk-import member in the contract: a bulk load is <see cref="IStore.CommitAsync"/>
+    /// Through <see cref="IBulkImport"/> when the store offers it (every backend here does: one streamed
+    /// import of the partitions, generated as they are read); otherwise <see cref="IStore.CommitAsync"/>
     /// batches (at most <see cref="StoreLimits.MaxBatchOperations"/> operations and
     /// <see cref="StoreLimits.MaxBatchBytes"/>), partition by partition, from several concurrent callers
     /// so that group commit can share transactions and syncs between them.
     /// </summary>
     public async ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
     {
+        if (store is IBulkImport import)
+        {
+            return (await import.ImportAsync(Imported(source))).Documents;
+        }
+
         using var partitions = new Callers.SharedEnumerator<PartitionDocs>(source);
         var written = await Callers.RunAsync(writers, async _ =>
         {
@@ -100,6 +106,22 @@ internal sealed class StoreDriver(IStore store) : IDriver
     }
 
     public ValueTask DisposeAsync() => store.DisposeAsync();
+
+    private static async IAsyncEnumerable<ImportedPartition> Imported(IEnumerable<PartitionDocs> source)
+    {
+        foreach (var partition in source)
+        {
+            var puts = new WriteOperation[partition.Docs.Count];
+            for (var i = 0; i < puts.Length; i++)
+            {
+                puts[i] = WriteOperation.Put(Data.Collection, partition.Docs[i].Key, partition.Docs[i].Value);
+            }
+
+            yield return new ImportedPartition(partition.Partition, puts);
+        }
+
+        await Task.CompletedTask;
+    }
 
     private static IEnumerable<IReadOnlyList<Doc>> Batches(IReadOnlyList<Doc> docs)
     {

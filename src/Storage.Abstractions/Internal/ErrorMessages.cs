@@ -156,6 +156,21 @@ public static class ErrorMessages
     /// <summary>Another instance changed the store's index declarations.</summary>
     public static string IndexDeclarationsChanged => "Another instance opened this store with different index declarations since this instance opened, so this instance can no longer keep the indexes consistent. Nothing was written; dispose this instance and open the store again with the current declarations (every instance of one store must declare the same indexes).";
 
+    /// <summary>An imported partition that is null.</summary>
+    public static string NullImportedPartition(long index) => F("Partition {0} of the import is null.", index);
+
+    /// <summary>A partition key that appears twice in one import.</summary>
+    public static string DuplicateImportedPartition(string partition, long first, long second) => F(
+        "Partition '{0}' appears twice in the import (partitions {1} and {2}); an import writes each partition once, whole.", partition, first, second);
+
+    /// <summary>An imported operation that is not a put.</summary>
+    public static string ImportNotPut(int operationIndex, WriteOperationKind kind) => F(
+        "Operation {0} of the imported partition is {1}; an import writes new documents only, as puts.", operationIndex, kind == WriteOperationKind.Delete ? "a delete" : "an append");
+
+    /// <summary>An imported put with a condition.</summary>
+    public static string ImportCondition(int operationIndex) => F(
+        "Operation {0} of the imported partition carries a condition; an import writes new documents only, so conditions do not apply (each put must not exist).", operationIndex);
+
     /// <summary>A store used after it was disposed.</summary>
     public static string Disposed => "The store has been disposed.";
 }

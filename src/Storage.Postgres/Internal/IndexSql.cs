@@ -110,6 +110,17 @@ internal sealed class EntrySql
             JOIN {s}.{table} e ON e.index_id = t.index_id AND e.value = t.value{c} AND e.partition = $1 COLLATE "C" AND e.unique_scope = {Schema.UniqueInPartition}
             """;
 
+        // The same for a bulk import's chunk: per-partition values with their partitions ($5).
+        ReadHoldersIn = $"""
+            SELECT t.index_id, t.value, e.partition, e.key, e.expires_at
+            FROM unnest($1::integer[], $2::{valueType}[]) AS t(index_id, value)
+            JOIN {s}.{table} e ON e.index_id = t.index_id AND e.value = t.value{c} AND e.unique_scope = {Schema.UniqueInStore}
+            UNION ALL
+            SELECT t.index_id, t.value, e.partition, e.key, e.expires_at
+            FROM unnest($3::integer[], $4::{valueType}[], $5::text[]) AS t(index_id, value, partition)
+            JOIN {s}.{table} e ON e.index_id = t.index_id AND e.value = t.value{c} AND e.partition = t.partition COLLATE "C" AND e.unique_scope = {Schema.UniqueInPartition}
+            """;
+
         // Entries by primary key. A takeover removes the entry of an expired holder, of any partition:
         // only while it is still expired ($6 is now), never one that a writer of that partition replaced meanwhile.
         DeleteEntries = $"""
@@ -126,6 +137,15 @@ internal sealed class EntrySql
             INSERT INTO {s}.{table} AS e (index_id, value, partition, key, expires_at, unique_scope)
             SELECT t.index_id, t.value, $1, t.key, t.expires_at, t.unique_scope
             FROM unnest($2::integer[], $3::{valueType}[], $4::text[], $5::timestamptz[], $6::smallint[]) WITH ORDINALITY AS t(index_id, value, key, expires_at, unique_scope, n)
+            ORDER BY t.n
+            ON CONFLICT (index_id, value, partition, key) DO UPDATE SET expires_at = excluded.expires_at
+            """;
+
+        // A bulk import's entries, of several partitions, in the order given: (index, value) order, as InsertEntries.
+        InsertEntriesIn = $"""
+            INSERT INTO {s}.{table} AS e (index_id, value, partition, key, expires_at, unique_scope)
+            SELECT t.index_id, t.value, t.partition, t.key, t.expires_at, t.unique_scope
+            FROM unnest($1::integer[], $2::{valueType}[], $3::text[], $4::text[], $5::timestamptz[], $6::smallint[]) WITH ORDINALITY AS t(index_id, value, partition, key, expires_at, unique_scope, n)
             ORDER BY t.n
             ON CONFLICT (index_id, value, partition, key) DO UPDATE SET expires_at = excluded.expires_at
             """;
@@ -153,6 +173,10 @@ internal sealed class EntrySql
     public string Table { get; }
 
     public string ReadHolders { get; }
+
+    public string ReadHoldersIn { get; }
+
+    public string InsertEntriesIn { get; }
 
     public string DeleteEntries { get; }
 

@@ -112,6 +112,43 @@ internal sealed class Sql
         LogCommit = $"INSERT INTO {s}.commit_log (partition, operation_id, revision, result) VALUES ($1, $2, $3, $4)";
         PruneCommitLog = $"DELETE FROM {s}.commit_log WHERE partition = $1 COLLATE \"C\" AND committed_at < now() - interval '1 hour'";
 
+        // Bulk import (ImportWork): the statements of a chunk of partitions in one transaction. The chunk's
+        // partition rows are locked (or created as placeholders) in code-point order, as tombstone drops
+        // lock them, so two transactions locking several partitions wait in one direction only.
+        LockPartitions = $"""
+            INSERT INTO {s}.partitions AS p (partition, revision)
+            SELECT t.partition, 0 FROM unnest($1::text[]) AS t(partition) ORDER BY t.partition COLLATE "C"
+            ON CONFLICT (partition) DO UPDATE SET revision = p.revision WHERE false
+            """;
+        ReadMeta = $"""
+            SELECT m.value, g.value FROM {s}.storage_meta m, {s}.storage_meta g
+            WHERE m.key = '{Internal.Schema.MetaRevisionFloor}' AND g.key = '{Internal.Schema.MetaIndexGeneration}'
+            """;
+        ReadRevisions = $"SELECT partition, revision FROM {s}.partitions WHERE partition COLLATE \"C\" = ANY($1::text[])";
+        ReadImportStates = $"""
+            SELECT t.n, t.op, d.version, d.created_at, d.expires_at, CASE WHEN t.indexed THEN d.value END
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::boolean[]) AS t(partition, collection, key, n, op, indexed)
+            JOIN {s}.documents d ON d.partition = t.partition COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
+            """;
+        DeleteImportedDocuments = $"""
+            DELETE FROM {s}.documents d USING unnest($1::text[], $2::text[], $3::text[]) AS t(partition, collection, key)
+            WHERE d.partition = t.partition COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
+            """;
+        DeleteImportedTombstones = $"""
+            DELETE FROM {s}.tombstones d USING unnest($1::text[], $2::text[], $3::text[]) AS t(partition, collection, key)
+            WHERE d.partition = t.partition COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
+            """;
+        CopyDocuments = $"COPY {s}.documents (partition, collection, key, value, version, created_at, updated_at, expires_at) FROM STDIN (FORMAT BINARY)";
+        SetRevisions = $"""
+            UPDATE {s}.partitions p SET revision = t.revision, oldest_resumable = greatest(p.oldest_resumable, t.oldest)
+            FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(partition, revision, oldest)
+            WHERE p.partition = t.partition COLLATE "C"
+            """;
+        LogCommits = $"""
+            INSERT INTO {s}.commit_log (partition, operation_id, revision, result)
+            SELECT t.partition, $2, t.revision, NULL FROM unnest($1::text[], $3::bigint[]) AS t(partition, revision)
+            """;
+
         RaiseRevisionFloor = $"UPDATE {s}.storage_meta SET value = greatest(value, $1) WHERE key = '{Internal.Schema.MetaRevisionFloor}'";
         DeletePartitionDocuments = $"DELETE FROM {s}.documents WHERE partition = $1 COLLATE \"C\"";
         DeletePartitionSequences = $"DELETE FROM {s}.sequences WHERE partition = $1 COLLATE \"C\"";
@@ -262,6 +299,24 @@ internal sealed class Sql
     public string LogCommit { get; }
 
     public string PruneCommitLog { get; }
+
+    public string LockPartitions { get; }
+
+    public string ReadMeta { get; }
+
+    public string ReadRevisions { get; }
+
+    public string ReadImportStates { get; }
+
+    public string DeleteImportedDocuments { get; }
+
+    public string DeleteImportedTombstones { get; }
+
+    public string CopyDocuments { get; }
+
+    public string SetRevisions { get; }
+
+    public string LogCommits { get; }
 
     public string RaiseRevisionFloor { get; }
 

@@ -72,6 +72,32 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         }
     }
 
+    /// <summary>
+    /// One attempt at a chunk of a bulk import, in one transaction (<see cref="ImportWork"/>). First round
+    /// trip: begin, lock the chunk's partition rows in code-point order, read the floor, the index
+    /// generation and the revisions, and ask the commit log whether an earlier attempt whose outcome was
+    /// lost did commit. Second: the stored rows of the imported keys in partitions that existed and the
+    /// holders of the unique values wanted. Then every partition is checked in input order; when one
+    /// fails, the transaction rolls back and the outcome names it. Otherwise the replaced expired rows
+    /// go, the documents are copied in (binary COPY), and the revisions, entries, commit-log rows and
+    /// COMMIT follow in one round trip. A unique value that another writer took meanwhile makes the
+    /// attempt run again at once, as a group commit does.
+    /// </summary>
+    public async ValueTask<ImportOutcome> TryImportAsync(IReadOnlyList<ImportItem> items, List<Attempt> unresolved)
+    {
+        for (var race = 1; ; race++)
+        {
+            try
+            {
+                return await RunImportAsync(items, unresolved).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (race < MaxUniqueRaces && IndexSql.IsUniqueIndex(e))
+            {
+                Log.UniqueValueRace(_logger, race);
+            }
+        }
+    }
+
     /// <summary>One attempt at deleting a partition: lock its row, then remove everything it holds and its row, and raise the floor.</summary>
     public ValueTask<Attempt> TryDeletePartitionAsync(string partition, List<Attempt> unresolved)
         => RunLockedAsync(partition, new PartitionDeleteWrite(_sql, partition), unresolved);
@@ -320,6 +346,124 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             unresolved.Remove(attempt);
             Interlocked.Increment(ref _groupCommits);
             return attempt;
+        }
+        catch when (open)
+        {
+            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async ValueTask<ImportOutcome> RunImportAsync(IReadOnlyList<ImportItem> items, List<Attempt> unresolved)
+    {
+        var work = new ImportWork(_sql, _indexes, items, Timestamps.Now(_time));
+        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        var open = false;
+        try
+        {
+            long floor, generation;
+            var revisions = new Dictionary<string, long>(items.Count, StringComparer.Ordinal);
+            Attempt? earlier = null;
+            using (var batch = new NpgsqlBatch(connection))
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
+                AddTransactionSettings(batch);
+                batch.BatchCommands.Add(BatchCommand(_sql.LockPartitions, P(work.PartitionKeys)));
+                batch.BatchCommands.Add(BatchCommand(_sql.ReadMeta));
+                batch.BatchCommands.Add(BatchCommand(_sql.ReadRevisions, P(work.PartitionKeys)));
+
+                // Every partition of an attempt is logged under its id: the first one tells.
+                batch.BatchCommands.Add(BatchCommand(_sql.FindCommits, P(work.PartitionKeys[0]), P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
+                await batch.PrepareAsync().ConfigureAwait(false);
+                open = true;
+                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+                await using var readerScope = reader.ConfigureAwait(false);
+                await SkipSettingsAsync(reader).ConfigureAwait(false);
+                await reader.NextResultAsync().ConfigureAwait(false);
+                if (!await reader.ReadAsync().ConfigureAwait(false))
+                {
+                    throw new CorruptDataException(_sql.QuotedSchema + ".storage_meta", "the revision_floor or index_generation row is missing");
+                }
+
+                (floor, generation) = (reader.GetInt64(0), reader.GetInt64(1));
+                await reader.NextResultAsync().ConfigureAwait(false);
+                while (await reader.ReadAsync().ConfigureAwait(false))
+                {
+                    revisions[reader.GetString(0)] = reader.GetInt64(1);
+                }
+
+                await reader.NextResultAsync().ConfigureAwait(false);
+                while (await reader.ReadAsync().ConfigureAwait(false))
+                {
+                    var id = reader.GetGuid(0);
+                    earlier ??= unresolved.Find(a => a.OperationId == id);
+                }
+            }
+
+            if (unresolved.Count > 0)
+            {
+                Log.CommitResolved(_logger, "import", earlier is null ? "it had not committed and is applied again" : "it had committed");
+            }
+
+            unresolved.RemoveAll(a => a != earlier);
+            if (earlier is not null)
+            {
+                await RollbackAsync(connection).ConfigureAwait(false);
+                open = false;
+                return ImportOutcome.Committed;
+            }
+
+            if (generation != _indexes.Generation)
+            {
+                await RollbackAsync(connection).ConfigureAwait(false);
+                open = false;
+                throw new IndexDeclarationsChangedException();
+            }
+
+            work.SetRevisions(revisions, floor);
+            using (var batch = new NpgsqlBatch(connection))
+            {
+                if (work.AddReads(batch))
+                {
+                    await batch.PrepareAsync().ConfigureAwait(false);
+                    var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+                    await using var readerScope = reader.ConfigureAwait(false);
+                    await work.ReadAsync(reader).ConfigureAwait(false);
+                }
+            }
+
+            if (work.Check() is { } failure)
+            {
+                // Nothing of the chunk is written (the placeholder rows go with the rollback).
+                await RollbackAsync(connection).ConfigureAwait(false);
+                open = false;
+                return failure;
+            }
+
+            await InjectAsync(CommitStage.BeforeWrite, connection).ConfigureAwait(false);
+            using (var batch = new NpgsqlBatch(connection))
+            {
+                if (work.AddRemovals(batch))
+                {
+                    await batch.PrepareAsync().ConfigureAwait(false);
+                    await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
+                }
+            }
+
+            await work.CopyAsync(connection).ConfigureAwait(false);
+            var attempt = new Attempt(Guid.CreateVersion7(), 1);
+            using (var batch = new NpgsqlBatch(connection))
+            {
+                work.AddWrites(batch, attempt.OperationId);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+                await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
+                open = false;
+            }
+
+            await InjectAsync(CommitStage.AfterCommit, connection).ConfigureAwait(false);
+            unresolved.Remove(attempt);
+            return ImportOutcome.Committed;
         }
         catch when (open)
         {

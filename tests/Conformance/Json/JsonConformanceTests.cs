@@ -54,3 +54,6 @@ public sealed class JsonDifferentialTests(JsonStoreFixture fixture, ITestOutputH
 
 [Trait("Backend", "Json")]
 public sealed class JsonIndexTests(JsonStoreFixture fixture) : IndexTests<JsonStoreFixture>(fixture);
+
+[Trait("Backend", "Json")]
+public sealed class JsonImportTests(JsonStoreFixture fixture) : ImportTests<JsonStoreFixture>(fixture);

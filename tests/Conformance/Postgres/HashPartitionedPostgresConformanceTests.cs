@@ -56,3 +56,6 @@ public sealed class HashPartitionedPostgresDifferentialTests(HashPartitionedPost
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresIndexTests(HashPartitionedPostgresStoreFixture fixture) : IndexTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresImportTests(HashPartitionedPostgresStoreFixture fixture) : ImportTests<HashPartitionedPostgresStoreFixture>(fixture);

@@ -54,3 +54,6 @@ public sealed class PostgresDifferentialTests(PostgresStoreFixture fixture, ITes
 
 [Trait("Backend", "Postgres")]
 public sealed class PostgresIndexTests(PostgresStoreFixture fixture) : IndexTests<PostgresStoreFixture>(fixture);
+
+[Trait("Backend", "Postgres")]
+public sealed class PostgresImportTests(PostgresStoreFixture fixture) : ImportTests<PostgresStoreFixture>(fixture);

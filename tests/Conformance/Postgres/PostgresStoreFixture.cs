@@ -19,6 +19,9 @@ public abstract class PostgresStoreFixtureBase : StoreFixture
     /// <summary>Into how many hash partitions each store splits its documents table (0: a plain table).</summary>
     protected abstract int HashPartitions { get; }
 
+    /// <summary>About how many documents one transaction of a bulk import commits.</summary>
+    protected virtual int ImportChunkDocuments => 10_000;
+
     /// <inheritdoc/>
     public override async Task InitializeAsync()
     {
@@ -44,6 +47,7 @@ public abstract class PostgresStoreFixtureBase : StoreFixture
             TombstoneRetention = settings.TombstoneRetention,
             Indexes = settings.Indexes,
             HashPartitions = HashPartitions,
+            ImportChunkDocuments = ImportChunkDocuments,
         });
     }
 
@@ -75,4 +79,8 @@ public sealed class HashPartitionedPostgresStoreFixture : PostgresStoreFixtureBa
 {
     /// <inheritdoc/>
     protected override int HashPartitions => 8;
+
+    /// <inheritdoc/>
+    /// <remarks>Tiny chunks, so that imports here cross chunk boundaries (the plain layout keeps the default).</remarks>
+    protected override int ImportChunkDocuments => 25;
 }

@@ -54,3 +54,6 @@ public sealed class ReferenceDifferentialTests(ReferenceStoreFixture fixture, IT
 
 [Trait("Backend", "Reference")]
 public sealed class ReferenceIndexTests(ReferenceStoreFixture fixture) : IndexTests<ReferenceStoreFixture>(fixture);
+
+[Trait("Backend", "Reference")]
+public sealed class ReferenceImportTests(ReferenceStoreFixture fixture) : ImportTests<ReferenceStoreFixture>(fixture);

@@ -30,7 +30,7 @@ namespace Storage.Conformance.Reference;
 /// <param name="tombstoneRetention">How long tombstones are kept; <see cref="StoreLimits.DefaultTombstoneRetention"/> when <see langword="null"/>.</param>
 /// <param name="indexes">The declared secondary indexes; none when <see langword="null"/>.</param>
 /// <param name="data">The contents of an earlier instance to open again (declarations may differ); a new, empty store when <see langword="null"/>.</param>
-public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null, IEnumerable<IndexDefinition>? indexes = null, ReferenceStore.Contents? data = null) : IStore
+public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null, IEnumerable<IndexDefinition>? indexes = null, ReferenceStore.Contents? data = null) : IStore, IBulkImport
 {
     // Index values are recomputed from the live documents at every query: obviously consistent.
     private readonly IndexCatalog _indexes = Validated(new IndexCatalog(indexes), data, time);
@@ -385,6 +385,18 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
             return plan.TakePage(matches);
         }
     });
+
+    /// <inheritdoc/>
+    /// <remarks>Through batches, like the JSON and SQLite backends: each partition one <see cref="CommitAsync"/> of must-not-exist puts.</remarks>
+    public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+        }
+
+        return await BatchImport.RunAsync(this, partitions, cancellationToken);
+    }
 
     /// <inheritdoc/>
     public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default) => Run(() =>

@@ -54,3 +54,6 @@ public sealed class SqliteDifferentialTests(SqliteStoreFixture fixture, ITestOut
 
 [Trait("Backend", "Sqlite")]
 public sealed class SqliteIndexTests(SqliteStoreFixture fixture) : IndexTests<SqliteStoreFixture>(fixture);
+
+[Trait("Backend", "Sqlite")]
+public sealed class SqliteImportTests(SqliteStoreFixture fixture) : ImportTests<SqliteStoreFixture>(fixture);

@@ -1,0 +1,193 @@
+using System.ComponentModel;
+using System.Runtime.ExceptionServices;
+
+namespace Storage.Internal;
+
+/// <summary>
+/// Checks the partitions of a bulk import one by one, before anything of them is written: the
+/// partition and its puts as a batch (<see cref="Batches.Validate"/>), only puts without a condition,
+/// and each partition key once per import. Not a supported API.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class ImportValidator
+{
+    // The keys seen so far, with their positions: the only state that grows with the import.
+    private readonly Dictionary<string, long> _seen = new(StringComparer.Ordinal);
+
+    /// <summary>How many partitions have been checked.</summary>
+    public long Count { get; private set; }
+
+    /// <summary>Checks the next partition of the import.</summary>
+    /// <param name="partition">The partition.</param>
+    /// <returns>The partition, checked.</returns>
+    /// <exception cref="ArgumentException">The partition is not valid, or its key appeared before in this import.</exception>
+    public ImportedPartition Validate(ImportedPartition? partition)
+    {
+        var index = Count++;
+        if (partition is null)
+        {
+            throw new ArgumentException(ErrorMessages.NullImportedPartition(index), "partitions");
+        }
+
+        Batches.Validate(partition.Partition, partition.Puts);
+        for (var i = 0; i < partition.Puts.Count; i++)
+        {
+            var op = partition.Puts[i];
+            if (op.Kind != WriteOperationKind.Put)
+            {
+                throw new ArgumentException(ErrorMessages.ImportNotPut(i, op.Kind), "partitions");
+            }
+
+            if (op.Condition != WriteCondition.None)
+            {
+                throw new ArgumentException(ErrorMessages.ImportCondition(i), "partitions");
+            }
+        }
+
+        if (!_seen.TryAdd(partition.Partition, index))
+        {
+            throw new ArgumentException(ErrorMessages.DuplicateImportedPartition(partition.Partition, _seen[partition.Partition], index), "partitions");
+        }
+
+        return partition;
+    }
+
+    /// <summary>The puts of a checked partition as must-not-exist puts: the batch an import commits.</summary>
+    /// <param name="partition">A partition <see cref="Validate"/> accepted.</param>
+    /// <returns>The batch.</returns>
+    public static WriteOperation[] AsMustNotExist(ImportedPartition partition)
+    {
+        ArgumentNullException.ThrowIfNull(partition);
+        var batch = new WriteOperation[partition.Puts.Count];
+        for (var i = 0; i < batch.Length; i++)
+        {
+            batch[i] = partition.Puts[i].WithCondition(WriteCondition.MustNotExist);
+        }
+
+        return batch;
+    }
+}
+
+/// <summary>
+/// A bulk import through <see cref="IStore.CommitAsync"/>, for every backend without a faster path:
+/// each partition one batch of must-not-exist puts, up to <see cref="InFlight"/> partitions committing
+/// at once so that the backend's group commit can share transactions and syncs between them. At the
+/// first failure it launches no more partitions, waits for those in flight, and throws the exception
+/// of the failing partition that comes first in input order. Not a supported API.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class BatchImport
+{
+    /// <summary>How many partitions commit at once: the window the import holds in memory.</summary>
+    public const int InFlight = 8;
+
+    /// <summary>Imports <paramref name="partitions"/> into <paramref name="store"/>.</summary>
+    /// <param name="store">The store.</param>
+    /// <param name="partitions">The partitions to import.</param>
+    /// <param name="cancellationToken">Stops the import between partitions (and cancels commits still waiting for their turn).</param>
+    /// <returns>How many partitions and documents were imported.</returns>
+    public static async ValueTask<ImportResult> RunAsync(IStore store, IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(partitions);
+        var validator = new ImportValidator();
+        var running = new List<Pending>(InFlight);
+        var progress = new Progress();
+        var enumerator = partitions.GetAsyncEnumerator(cancellationToken);
+        await using (enumerator.ConfigureAwait(false))
+        {
+            while (progress.Failure is null)
+            {
+                if (running.Count == InFlight)
+                {
+                    await Task.WhenAny(running.ConvertAll(p => p.Task)).ConfigureAwait(false);
+                    Reap(running, progress);
+                    continue;
+                }
+
+                var index = validator.Count;
+                ImportedPartition partition;
+                try
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (!await enumerator.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    partition = validator.Validate(enumerator.Current);
+                }
+                catch (Exception e)
+                {
+                    progress.Fail(index, e);
+                    break;
+                }
+
+                var batch = ImportValidator.AsMustNotExist(partition);
+
+                // JSON and SQLite commit synchronously on the calling thread; a thread each is what lets the
+                // partitions in flight overlap and meet in one group commit (as concurrent callers would).
+                running.Add(new Pending(index, batch.Length, Task.Run(() => store.CommitAsync(partition.Partition, batch, cancellationToken).AsTask(), CancellationToken.None)));
+                Reap(running, progress);
+            }
+
+            while (running.Count > 0)
+            {
+                await Task.WhenAny(running.ConvertAll(p => p.Task)).ConfigureAwait(false);
+                Reap(running, progress);
+            }
+        }
+
+        if (progress.Failure is { } failure)
+        {
+            ExceptionDispatchInfo.Throw(failure);
+        }
+
+        return new ImportResult(progress.Partitions, progress.Documents);
+    }
+
+    private static void Reap(List<Pending> running, Progress progress)
+    {
+        for (var i = running.Count - 1; i >= 0; i--)
+        {
+            var pending = running[i];
+            if (!pending.Task.IsCompleted)
+            {
+                continue;
+            }
+
+            running.RemoveAt(i);
+            if (pending.Task.IsCompletedSuccessfully)
+            {
+                progress.Partitions++;
+                progress.Documents += pending.Documents;
+            }
+            else
+            {
+                progress.Fail(pending.Index, pending.Task.Exception?.InnerException ?? new OperationCanceledException());
+            }
+        }
+    }
+
+    private sealed record Pending(long Index, int Documents, Task Task);
+
+    private sealed class Progress
+    {
+        private long _failedAt = long.MaxValue;
+
+        public long Partitions { get; set; }
+
+        public long Documents { get; set; }
+
+        public Exception? Failure { get; private set; }
+
+        /// <summary>Keeps the failure of the partition that comes first in input order.</summary>
+        public void Fail(long index, Exception exception)
+        {
+            if (index < _failedAt)
+            {
+                (_failedAt, Failure) = (index, exception);
+            }
+        }
+    }
+}
