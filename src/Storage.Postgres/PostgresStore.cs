@@ -161,15 +161,7 @@ public sealed class PostgresStore : IStore, IBulkImport
                 return null;
             }
 
-            return new StoredDocument(
-                s.partition,
-                s.collection,
-                s.key,
-                reader.GetFieldValue<byte[]>(0),
-                reader.GetInt64(1),
-                reader.GetFieldValue<DateTimeOffset>(2),
-                reader.GetFieldValue<DateTimeOffset>(3),
-                reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4));
+            return ReadDocument(reader, 0, s.partition, s.collection, s.key);
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -234,15 +226,7 @@ public sealed class PostgresStore : IStore, IBulkImport
             await using var readerScope = reader.ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
-                documents.Add(new StoredDocument(
-                    s.partition,
-                    s.collection,
-                    reader.GetString(0),
-                    reader.GetFieldValue<byte[]>(1),
-                    reader.GetInt64(2),
-                    reader.GetFieldValue<DateTimeOffset>(3),
-                    reader.GetFieldValue<DateTimeOffset>(4),
-                    reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5)));
+                documents.Add(ReadDocument(reader, 1, s.partition, s.collection, reader.GetString(0)));
             }
 
             return documents;
@@ -507,15 +491,7 @@ public sealed class PostgresStore : IStore, IBulkImport
                 while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 {
                     var value = index.ValueType == IndexValueType.String ? IndexValue.Of(reader.GetString(0)) : IndexValue.Of(reader.GetInt64(0));
-                    matches.Add(new IndexMatch(value, new StoredDocument(
-                        reader.GetString(1),
-                        index.Collection,
-                        reader.GetString(2),
-                        reader.GetFieldValue<byte[]>(3),
-                        reader.GetInt64(4),
-                        reader.GetFieldValue<DateTimeOffset>(5),
-                        reader.GetFieldValue<DateTimeOffset>(6),
-                        reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7))));
+                    matches.Add(new IndexMatch(value, ReadDocument(reader, 3, reader.GetString(1), index.Collection, reader.GetString(2))));
                 }
             }
 
@@ -659,6 +635,21 @@ public sealed class PostgresStore : IStore, IBulkImport
             await _dataSource.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// A document from five columns of a row, from <paramref name="first"/> on: value, version,
+    /// created_at, updated_at, expires_at (the order of every document read).
+    /// </summary>
+    private static StoredDocument ReadDocument(NpgsqlDataReader reader, int first, string partition, string collection, string key)
+        => new(
+            partition,
+            collection,
+            key,
+            reader.GetFieldValue<byte[]>(first),
+            reader.GetInt64(first + 1),
+            reader.GetFieldValue<DateTimeOffset>(first + 2),
+            reader.GetFieldValue<DateTimeOffset>(first + 3),
+            reader.IsDBNull(first + 4) ? null : reader.GetFieldValue<DateTimeOffset>(first + 4));
 
     /// <summary>One row of the change-feed query (see <see cref="Sql.ReadChanges"/> for its columns).</summary>
     private static Change ReadChange(NpgsqlDataReader reader, string partition)
