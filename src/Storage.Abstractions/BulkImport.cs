@@ -26,8 +26,8 @@ namespace Storage;
 /// </para>
 /// <para>
 /// The input is streamed: an import holds at most a bounded window of partitions in memory (the
-/// backends document theirs; at most 8 partitions through batches, one chunk of about 10,000
-/// documents or 8 MiB for PostgreSQL), plus the keys of the partitions seen so far, to refuse a
+/// backends document theirs; at most 8 partitions through batches, 16 for SQLite, one chunk of about
+/// 10,000 documents or 8 MiB for PostgreSQL), plus the keys of the partitions seen so far, to refuse a
 /// partition that appears twice.
 /// </para>
 /// </remarks>

@@ -28,6 +28,14 @@ public sealed class SqliteStore : IStore, IBulkImport
 {
     private const int MaxIdleReaders = 8;
 
+    /// <summary>
+    /// How many partitions of a bulk import commit at once. Twice the window of imports through
+    /// batches: with 8, group commit merged about 5 partitions per transaction, with 16 about 9 (near
+    /// the 1,000 rows a transaction of the raw batched-insert baseline holds), and the quick bulk
+    /// benchmark went from about 0.56 to 0.66 of raw.
+    /// </summary>
+    private const int ImportInFlight = 16;
+
     /// <summary>How long a WAL-truncating checkpoint waits for readers of older snapshots.</summary>
     private static readonly TimeSpan s_checkpointWait = TimeSpan.FromSeconds(1);
 
@@ -206,14 +214,16 @@ public sealed class SqliteStore : IStore, IBulkImport
 
     /// <inheritdoc/>
     /// <remarks>
-    /// Through batches: each partition is one <see cref="CommitAsync"/> of must-not-exist puts, up to
-    /// 8 partitions at once (each on a thread of its own, so that group commit merges them), so the
-    /// import holds at most 8 partitions in memory.
+    /// Each partition is one request to the group commit, up to 16 partitions at once (each on a thread
+    /// of its own, so that group commit merges them into one transaction and one sync), so the import
+    /// holds at most 16 partitions in memory. A partition that does not exist yet is written with plain
+    /// inserts (it can hold nothing to check or replace); one that exists commits as a
+    /// <see cref="CommitAsync"/> of must-not-exist puts would.
     /// </remarks>
     public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
     {
         using var scope = Enter();
-        return await BatchImport.RunAsync(this, partitions, cancellationToken).ConfigureAwait(false);
+        return await BatchImport.RunAsync(partitions, CommitImportedAsync, ImportInFlight, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
@@ -928,6 +938,14 @@ public sealed class SqliteStore : IStore, IBulkImport
         {
             // Only a leftover temporary file.
         }
+    }
+
+    /// <summary>Commits one partition of an import (already checked as a batch) through the group commit, as <see cref="CommitAsync"/> queues a batch.</summary>
+    private Task CommitImportedAsync(ImportedPartition partition, CancellationToken cancellationToken)
+    {
+        // Index values are extracted (a value of the wrong type fails the partition) before anything is written.
+        var entries = _indexes.Catalog.ExtractAll(partition.Puts);
+        return EnqueueAsync<CommitResult>(new ImportRequest(partition, entries), cancellationToken).AsTask();
     }
 
     private async ValueTask<T> EnqueueAsync<T>(WriteRequest request, CancellationToken cancellationToken)

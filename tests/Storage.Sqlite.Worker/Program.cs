@@ -20,13 +20,17 @@ using Storage.Sqlite;
 //       a moment (an application's check-then-act), and puts users/r<r> = {"email":"race-<r>@example.com"}
 //       in its partition. Prints "won <r> free=<0|1>" or "lost <r> free=<0|1>" (UniqueConstraintException
 //       for that value), and "done" at the end.
+//   import <db> <partitions> <documents>
+//       Opens the store with one global unique index (users.email), prints "ready", then imports
+//       <partitions> partitions i000000… of <documents> users each (key u<n>, {"email":"<partition>-<n>@x"})
+//       in one ImportAsync, and prints "done". The import test kills it in the middle.
 //   bench-indexes <directory>
 //       Not a test: measures index costs on files in <directory> and prints them (see docs/sqlite-backend.md).
 //       Run it in Release: dotnet run -c Release --project tests/Storage.Sqlite.Worker -- bench-indexes /tmp/bench
 // (The kill -9 test uses tests/Storage.CrashWriter with --backend sqlite.)
 if (args.Length < 1)
 {
-    Console.Error.WriteLine("usage: increment <db> <partition> <count> <key>... | append <db> <partition> <stream> <count> <name> | unique <db> <rounds> <partition> | bench-indexes <directory>");
+    Console.Error.WriteLine("usage: increment <db> <partition> <count> <key>... | append <db> <partition> <stream> <count> <name> | unique <db> <rounds> <partition> | import <db> <partitions> <documents> | bench-indexes <directory>");
     return 2;
 }
 
@@ -38,6 +42,8 @@ switch (args[0])
         return await Append(args[1], args[2], args[3], int.Parse(args[4], CultureInfo.InvariantCulture), args[5]);
     case "unique":
         return await Unique(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3]);
+    case "import":
+        return await Import(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture));
     case "bench-indexes":
         return await IndexBench.RunAsync(args[1]);
     default:
@@ -108,6 +114,33 @@ static async Task<int> Unique(string path, int rounds, string partition)
 
     Console.WriteLine("done");
     return 0;
+}
+
+static async Task<int> Import(string path, int partitions, int documents)
+{
+    IndexDefinition email = new("users", "email", "email", IndexValueType.String, unique: true, IndexScope.Global);
+    await using var store = SqliteStore.Open(new SqliteStoreOptions { Path = path, BusyTimeout = TimeSpan.FromSeconds(60), Indexes = [email] });
+    Console.WriteLine("ready");
+    var result = await store.ImportAsync(Generate(partitions, documents));
+    Console.WriteLine($"done {result.Partitions} {result.Documents}");
+    return 0;
+
+    static async IAsyncEnumerable<ImportedPartition> Generate(int partitions, int documents)
+    {
+        for (var p = 0; p < partitions; p++)
+        {
+            var partition = "i" + p.ToString("D6", CultureInfo.InvariantCulture);
+            var puts = new WriteOperation[documents];
+            for (var n = 0; n < documents; n++)
+            {
+                puts[n] = WriteOperation.Put("users", "u" + n.ToString(CultureInfo.InvariantCulture), $$"""{"email":"{{partition}}-{{n}}@x"}""");
+            }
+
+            yield return new ImportedPartition(partition, puts);
+        }
+
+        await Task.CompletedTask;
+    }
 }
 
 static async Task<int> Append(string path, string partition, string stream, int count, string name)

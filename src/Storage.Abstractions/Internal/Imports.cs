@@ -69,36 +69,53 @@ public sealed class ImportValidator
 }
 
 /// <summary>
-/// A bulk import through <see cref="IStore.CommitAsync"/>, for every backend without a faster path:
-/// each partition one batch of must-not-exist puts, up to <see cref="InFlight"/> partitions committing
-/// at once so that the backend's group commit can share transactions and syncs between them. At the
-/// first failure it launches no more partitions, waits for those in flight, and throws the exception
-/// of the failing partition that comes first in input order. Not a supported API.
+/// A bulk import partition by partition: each partition checked (<see cref="ImportValidator"/>), then
+/// committed by a delegate — <see cref="IStore.CommitAsync"/> of must-not-exist puts for every backend
+/// without a faster path, or a backend's own request — up to a window of partitions committing at once
+/// so that the backend's group commit can share transactions and syncs between them. At the first
+/// failure it launches no more partitions, waits for those in flight, and throws the exception of the
+/// failing partition that comes first in input order. Not a supported API.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class BatchImport
 {
-    /// <summary>How many partitions commit at once: the window the import holds in memory.</summary>
+    /// <summary>How many partitions commit at once through <see cref="IStore.CommitAsync"/>: the window the import holds in memory.</summary>
     public const int InFlight = 8;
 
-    /// <summary>Imports <paramref name="partitions"/> into <paramref name="store"/>.</summary>
+    /// <summary>Imports <paramref name="partitions"/> into <paramref name="store"/>, each partition one <see cref="IStore.CommitAsync"/> of must-not-exist puts.</summary>
     /// <param name="store">The store.</param>
     /// <param name="partitions">The partitions to import.</param>
     /// <param name="cancellationToken">Stops the import between partitions (and cancels commits still waiting for their turn).</param>
     /// <returns>How many partitions and documents were imported.</returns>
-    public static async ValueTask<ImportResult> RunAsync(IStore store, IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken)
+    public static ValueTask<ImportResult> RunAsync(IStore store, IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
+        return RunAsync(partitions, (partition, token) => store.CommitAsync(partition.Partition, ImportValidator.AsMustNotExist(partition), token).AsTask(), InFlight, cancellationToken);
+    }
+
+    /// <summary>Imports <paramref name="partitions"/>, each checked partition committed by <paramref name="commit"/>.</summary>
+    /// <param name="partitions">The partitions to import.</param>
+    /// <param name="commit">
+    /// Commits one partition <see cref="ImportValidator.Validate"/> accepted, whole or not at all, as a
+    /// must-not-exist batch of its puts would; it runs on a thread-pool thread of its own.
+    /// </param>
+    /// <param name="inFlight">How many partitions commit at once (at least 1): the window the import holds in memory.</param>
+    /// <param name="cancellationToken">Stops the import between partitions; passed to <paramref name="commit"/>.</param>
+    /// <returns>How many partitions and documents were imported.</returns>
+    public static async ValueTask<ImportResult> RunAsync(IAsyncEnumerable<ImportedPartition> partitions, Func<ImportedPartition, CancellationToken, Task> commit, int inFlight, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(partitions);
+        ArgumentNullException.ThrowIfNull(commit);
+        ArgumentOutOfRangeException.ThrowIfLessThan(inFlight, 1);
         var validator = new ImportValidator();
-        var running = new List<Pending>(InFlight);
+        var running = new List<Pending>(inFlight);
         var progress = new Progress();
         var enumerator = partitions.GetAsyncEnumerator(cancellationToken);
         await using (enumerator.ConfigureAwait(false))
         {
             while (progress.Failure is null)
             {
-                if (running.Count == InFlight)
+                if (running.Count == inFlight)
                 {
                     await Task.WhenAny(running.ConvertAll(p => p.Task)).ConfigureAwait(false);
                     Reap(running, progress);
@@ -123,11 +140,9 @@ public static class BatchImport
                     break;
                 }
 
-                var batch = ImportValidator.AsMustNotExist(partition);
-
                 // JSON and SQLite commit synchronously on the calling thread; a thread each is what lets the
                 // partitions in flight overlap and meet in one group commit (as concurrent callers would).
-                running.Add(new Pending(index, batch.Length, Task.Run(() => store.CommitAsync(partition.Partition, batch, cancellationToken).AsTask(), CancellationToken.None)));
+                running.Add(new Pending(index, partition.Puts.Count, Task.Run(() => commit(partition, cancellationToken), CancellationToken.None)));
                 Reap(running, progress);
             }
 

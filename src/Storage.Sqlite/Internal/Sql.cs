@@ -97,6 +97,24 @@ internal static class Sql
         "@updated_at",
         "@expires_at");
 
+    /// <summary>
+    /// A document into a partition the transaction just created (a bulk import's fast path): no row can
+    /// be there, so a plain insert, without the upsert's conflict clause.
+    /// </summary>
+    public static readonly Statement InsertDocument = new(
+        """
+        INSERT INTO documents (partition, collection, key, value, version, created_at, updated_at, expires_at)
+        VALUES (@partition, @collection, @key, CAST(@value AS TEXT), @version, @created_at, @updated_at, @expires_at)
+        """,
+        "@partition",
+        "@collection",
+        "@key",
+        "@value",
+        "@version",
+        "@created_at",
+        "@updated_at",
+        "@expires_at");
+
     public static readonly Statement DeleteDocument = new(
         "DELETE FROM documents WHERE partition = @partition AND collection = @collection AND key = @key", "@partition", "@collection", "@key");
 
