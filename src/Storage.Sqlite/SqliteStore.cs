@@ -197,7 +197,7 @@ public sealed class SqliteStore : IStore, IBulkImport
         {
             using var reader = session.Query(Sql.GetDocument, partition, collection, key, now);
             return reader.Read()
-                ? new StoredDocument(partition, collection, key, reader.GetFieldValue<byte[]>(0), reader.GetInt64(1), FromMs(reader.GetInt64(2)), FromMs(reader.GetInt64(3)), reader.IsDBNull(4) ? null : FromMs(reader.GetInt64(4)))
+                ? ReadDocument(reader, 0, partition, collection, key)
                 : null;
         }));
     }
@@ -255,15 +255,7 @@ public sealed class SqliteStore : IStore, IBulkImport
             using var reader = session.Query(statement, values);
             while (reader.Read())
             {
-                documents.Add(new StoredDocument(
-                    partition,
-                    collection,
-                    reader.GetString(0),
-                    reader.GetFieldValue<byte[]>(1),
-                    reader.GetInt64(2),
-                    FromMs(reader.GetInt64(3)),
-                    FromMs(reader.GetInt64(4)),
-                    reader.IsDBNull(5) ? null : FromMs(reader.GetInt64(5))));
+                documents.Add(ReadDocument(reader, 1, partition, collection, reader.GetString(0)));
             }
 
             return documents;
@@ -491,15 +483,7 @@ public sealed class SqliteStore : IStore, IBulkImport
             while (reader.Read())
             {
                 var value = index.ValueType == IndexValueType.Int64 ? IndexValue.Of(reader.GetInt64(0)) : IndexValue.Of(reader.GetString(0));
-                matches.Add(new IndexMatch(value, new StoredDocument(
-                    reader.GetString(1),
-                    index.Collection,
-                    reader.GetString(2),
-                    reader.GetFieldValue<byte[]>(3),
-                    reader.GetInt64(4),
-                    FromMs(reader.GetInt64(5)),
-                    FromMs(reader.GetInt64(6)),
-                    reader.IsDBNull(7) ? null : FromMs(reader.GetInt64(7)))));
+                matches.Add(new IndexMatch(value, ReadDocument(reader, 3, reader.GetString(1), index.Collection, reader.GetString(2))));
             }
 
             if (matches.Count == 0)
@@ -892,6 +876,21 @@ public sealed class SqliteStore : IStore, IBulkImport
     }
 
     private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    /// <summary>
+    /// A document from five columns of a row, from <paramref name="first"/> on: value, version,
+    /// created_at, updated_at, expires_at (the order of every document read; times in Unix milliseconds).
+    /// </summary>
+    private static StoredDocument ReadDocument(SqliteDataReader reader, int first, string partition, string collection, string key)
+        => new(
+            partition,
+            collection,
+            key,
+            reader.GetFieldValue<byte[]>(first),
+            reader.GetInt64(first + 1),
+            FromMs(reader.GetInt64(first + 2)),
+            FromMs(reader.GetInt64(first + 3)),
+            reader.IsDBNull(first + 4) ? null : FromMs(reader.GetInt64(first + 4)));
 
     /// <summary>One row of <see cref="Sql.ReadChanges"/> as a change; the columns are listed there.</summary>
     private Change ReadChange(SqliteDataReader reader, string partition)
