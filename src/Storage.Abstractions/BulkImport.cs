@@ -30,6 +30,11 @@ namespace Storage;
 /// 10,000 documents or 8 MiB for PostgreSQL), plus the keys of the partitions seen so far, to refuse a
 /// partition that appears twice.
 /// </para>
+/// <para>
+/// Each partition's list of puts is copied as the partition is read, so a source may refill one list
+/// for every partition it yields; the values' bytes are read until the partition commits, after later
+/// partitions have been read, so a value's buffer must not be reused before the import returns.
+/// </para>
 /// </remarks>
 /// <seealso href="../../docs/contract.md#bulk-import"/>
 public interface IBulkImport

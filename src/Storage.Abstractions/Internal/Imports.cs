@@ -17,9 +17,13 @@ public sealed class ImportValidator
     /// <summary>How many partitions have been checked.</summary>
     public long Count { get; private set; }
 
-    /// <summary>Checks the next partition of the import.</summary>
+    /// <summary>
+    /// Checks the next partition of the import, on a copy of its list of puts: what is checked is what
+    /// the import writes, also when the source refills one list for every partition it yields (the
+    /// import works on a partition while it reads the next ones).
+    /// </summary>
     /// <param name="partition">The partition.</param>
-    /// <returns>The partition, checked.</returns>
+    /// <returns>The partition, checked, with its own copy of the list of puts.</returns>
     /// <exception cref="ArgumentException">The partition is not valid, or its key appeared before in this import.</exception>
     public ImportedPartition Validate(ImportedPartition? partition)
     {
@@ -29,6 +33,7 @@ public sealed class ImportValidator
             throw new ArgumentException(ErrorMessages.NullImportedPartition(index), "partitions");
         }
 
+        partition = partition with { Puts = partition.Puts is null ? null! : [.. partition.Puts] };
         Batches.Validate(partition.Partition, partition.Puts);
         for (var i = 0; i < partition.Puts.Count; i++)
         {

@@ -278,6 +278,22 @@ public abstract class ImportTests<TFixture>(TFixture fixture) : StoreTestBase<TF
     }
 
     [Fact]
+    public async Task A_source_that_refills_one_list_for_every_partition_imports_each_partition_as_it_was_yielded()
+    {
+        var store = await CreateStoreAsync();
+
+        var result = await ((IBulkImport)store).ImportAsync(RefillingOneList(300));
+
+        Assert.Equal(new ImportResult(300, Enumerable.Range(0, 300).Sum(p => 1 + (p % 5))), result);
+        for (var p = 0; p < 300; p++)
+        {
+            var documents = await ListAllAsync(store, Part(p), Collection);
+            Assert.Equal(Enumerable.Range(0, 1 + (p % 5)).Select(Key), documents.Select(d => d.Key));
+            Assert.All(documents, d => Assert.Equal($"{{\"p\":{p},\"k\":\"{d.Key}\"}}", System.Text.Encoding.UTF8.GetString(d.Value.Span)));
+        }
+    }
+
+    [Fact]
     public async Task A_cancelled_import_leaves_every_partition_whole_or_absent()
     {
         var store = await CreateStoreAsync();
@@ -344,6 +360,19 @@ public abstract class ImportTests<TFixture>(TFixture fixture) : StoreTestBase<TF
         {
             await Task.Yield();
             yield return partition;
+        }
+    }
+
+    // A streaming reader that saves allocations: one list, cleared and refilled once the import asks for the next partition.
+    private static async IAsyncEnumerable<ImportedPartition> RefillingOneList(int partitions)
+    {
+        var puts = new List<WriteOperation>();
+        for (var p = 0; p < partitions; p++)
+        {
+            puts.Clear();
+            puts.AddRange(Partition(p, 1 + (p % 5)).Puts);
+            await Task.Yield();
+            yield return new ImportedPartition(Part(p), puts);
         }
     }
 
