@@ -80,40 +80,25 @@ internal static class Sql
         "@key");
 
     // The value is bound as the UTF-8 bytes and cast to TEXT: stored byte for byte, with no transcoding.
-    public static readonly Statement PutDocument = new(
-        """
+    private const string InsertDocumentRow = """
         INSERT INTO documents (partition, collection, key, value, version, created_at, updated_at, expires_at)
         VALUES (@partition, @collection, @key, CAST(@value AS TEXT), @version, @created_at, @updated_at, @expires_at)
+        """;
+
+    public static readonly Statement PutDocument = new(
+        InsertDocumentRow + """
+
         ON CONFLICT (partition, collection, key) DO UPDATE SET
             value = excluded.value, version = excluded.version, created_at = excluded.created_at,
             updated_at = excluded.updated_at, expires_at = excluded.expires_at
         """,
-        "@partition",
-        "@collection",
-        "@key",
-        "@value",
-        "@version",
-        "@created_at",
-        "@updated_at",
-        "@expires_at");
+        DocumentRowParameters());
 
     /// <summary>
     /// A document into a partition the transaction just created (a bulk import's fast path): no row can
     /// be there, so a plain insert, without the upsert's conflict clause.
     /// </summary>
-    public static readonly Statement InsertDocument = new(
-        """
-        INSERT INTO documents (partition, collection, key, value, version, created_at, updated_at, expires_at)
-        VALUES (@partition, @collection, @key, CAST(@value AS TEXT), @version, @created_at, @updated_at, @expires_at)
-        """,
-        "@partition",
-        "@collection",
-        "@key",
-        "@value",
-        "@version",
-        "@created_at",
-        "@updated_at",
-        "@expires_at");
+    public static readonly Statement InsertDocument = new(InsertDocumentRow, DocumentRowParameters());
 
     public static readonly Statement DeleteDocument = new(
         "DELETE FROM documents WHERE partition = @partition AND collection = @collection AND key = @key", "@partition", "@collection", "@key");
@@ -442,4 +427,7 @@ internal static class Sql
         "@name",
         "@value",
         "@revision");
+
+    /// <summary>The parameters of <see cref="InsertDocumentRow"/>, in order.</summary>
+    private static string[] DocumentRowParameters() => ["@partition", "@collection", "@key", "@value", "@version", "@created_at", "@updated_at", "@expires_at"];
 }
