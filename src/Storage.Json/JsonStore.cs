@@ -44,7 +44,7 @@ public sealed class JsonStore : IStore, IBulkImport
     private readonly SortedSet<string> _catalog;
     private readonly SortedSet<string> _unresolvedFiles;
     private readonly Lock _manifestLock = new();
-    private readonly StoreLifetime _lifetime = new(nameof(JsonStore));
+    private readonly StoreLifetime _lifetime = new();
     private readonly IndexCatalog _indexCatalog;
     private readonly ILogger _logger;
 

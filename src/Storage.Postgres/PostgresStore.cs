@@ -39,7 +39,7 @@ public sealed class PostgresStore : IStore, IBulkImport
     private readonly ChunkedImport _import;
     private readonly Dictionary<string, PartitionQueue> _queues = new(StringComparer.Ordinal);
     private readonly Lock _queuesLock = new();
-    private readonly StoreLifetime _lifetime = new(nameof(PostgresStore));
+    private readonly StoreLifetime _lifetime = new();
 
     private PostgresStore(NpgsqlDataSource dataSource, bool ownsDataSource, NpgsqlDataSource writer, NpgsqlDataSource reader, Sql sql, PostgresStoreOptions options, ILogger logger, Retrier retry, int hashPartitions, StoreIndexes indexes)
     {

@@ -53,7 +53,7 @@ public sealed class SqliteStore : IStore, IBulkImport
     private readonly SqliteSession _writer;
     private readonly ConcurrentBag<SqliteSession> _idleReaders = [];
     private readonly CommitQueue<WriteRequest, object> _queue;
-    private readonly StoreLifetime _lifetime = new(nameof(SqliteStore));
+    private readonly StoreLifetime _lifetime = new();
     private readonly SqliteIndexes _indexes;
     private long _checkpointBackoffUntil;
     private long _walGrowthSinceLook;

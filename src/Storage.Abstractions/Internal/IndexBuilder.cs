@@ -51,14 +51,9 @@ public sealed partial class IndexBuilder
     /// <exception cref="IndexBuildException">The document holds a value of the wrong type, or a unique value another added document holds.</exception>
     public IReadOnlyList<IndexValue> Add(string partition, string key, ReadOnlyMemory<byte> utf8Json)
     {
-        IReadOnlyList<IndexValue> values;
-        try
+        if (!IndexValues.TryExtract(Index, utf8Json, out var values, out var reason))
         {
-            values = IndexValues.Extract(Index, utf8Json);
-        }
-        catch (ArgumentException e)
-        {
-            throw new IndexBuildException(Index.Collection, Index.Name, partition, key, "cannot be indexed: " + e.Message, e);
+            throw new IndexBuildException(Index.Collection, Index.Name, partition, key, "cannot be indexed: " + reason);
         }
 
         if (Index.Unique)

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -68,7 +69,41 @@ public static class IndexValues
     {
         ArgumentNullException.ThrowIfNull(index);
         using var document = Parse(utf8Json);
-        return Extract(index, document.RootElement);
+        try
+        {
+            return Extract(index, document.RootElement);
+        }
+        catch (InvalidValueException e)
+        {
+            throw new ArgumentException(e.Message, e.ParamName);
+        }
+    }
+
+    /// <summary>
+    /// The distinct values of <paramref name="index"/> in a document, or why the document cannot be
+    /// indexed — for callers that report the reason inside a message of their own (an index build).
+    /// </summary>
+    /// <param name="index">The index.</param>
+    /// <param name="utf8Json">The document's validated UTF-8 JSON value.</param>
+    /// <param name="values">The values, in index order; empty when the path is missing or null, or when the document cannot be indexed.</param>
+    /// <param name="reason">Why the document cannot be indexed (a sentence naming the index), or <see langword="null"/>.</param>
+    /// <returns>Whether the document can be indexed.</returns>
+    public static bool TryExtract(IndexDefinition index, ReadOnlyMemory<byte> utf8Json, out IReadOnlyList<IndexValue> values, [NotNullWhen(false)] out string? reason)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        using var document = Parse(utf8Json);
+        try
+        {
+            values = Extract(index, document.RootElement);
+            reason = null;
+            return true;
+        }
+        catch (InvalidValueException e)
+        {
+            values = [];
+            reason = e.Message;
+            return false;
+        }
     }
 
     /// <summary>
@@ -89,9 +124,16 @@ public static class IndexValues
         }
 
         using var document = Parse(utf8Json);
-        for (var i = 0; i < indexes.Count; i++)
+        try
         {
-            values[i] = Extract(indexes[i], document.RootElement);
+            for (var i = 0; i < indexes.Count; i++)
+            {
+                values[i] = Extract(indexes[i], document.RootElement);
+            }
+        }
+        catch (InvalidValueException e)
+        {
+            throw new ArgumentException(e.Message, e.ParamName);
         }
 
         return values;
@@ -126,7 +168,7 @@ public static class IndexValues
 
                 if (values.Count > StoreLimits.MaxIndexValuesPerDocument)
                 {
-                    throw new ArgumentException(ErrorMessages.TooManyIndexValues(index.Collection, index.Name, values.Count), "utf8Json");
+                    throw new InvalidValueException(ErrorMessages.TooManyIndexValues(index.Collection, index.Name, values.Count), "utf8Json");
                 }
 
                 return [.. values];
@@ -153,12 +195,12 @@ public static class IndexValues
             }
             catch (InvalidOperationException)
             {
-                throw new ArgumentException(ErrorMessages.WrongIndexValue(index.Collection, index.Name, index.Path, "a string that is not valid Unicode"), "operations");
+                throw new InvalidValueException(ErrorMessages.WrongIndexValue(index.Collection, index.Name, index.Path, "a string that is not valid Unicode"), "operations");
             }
 
             if (Check(text) is { } error)
             {
-                throw new ArgumentException(ErrorMessages.WrongIndexValue(index.Collection, index.Name, index.Path, error), "operations");
+                throw new InvalidValueException(ErrorMessages.WrongIndexValue(index.Collection, index.Name, index.Path, error), "operations");
             }
 
             return IndexValue.Of(text);
@@ -174,7 +216,7 @@ public static class IndexValues
             _ => element.ValueKind.ToString(),
         };
         var expected = index.ValueType == IndexValueType.Int64 ? "a 64-bit integer" : "a string";
-        throw new ArgumentException(
+        throw new InvalidValueException(
             ErrorMessages.WrongIndexValue(index.Collection, index.Name, index.Path, $"it holds {found}{(inArray ? " in an array" : string.Empty)} where {expected} (or an array of them, or null) is expected"),
             "operations");
     }
@@ -219,5 +261,12 @@ public static class IndexValues
 
         var bytes = Encoding.UTF8.GetByteCount(value);
         return bytes > StoreLimits.MaxIndexValueBytes ? ErrorMessages.TooLong("index value", bytes, StoreLimits.MaxIndexValueBytes) : null;
+    }
+
+    // Thrown inside the walk and turned into an ArgumentException by the public members; the build
+    // takes its bare message, without ArgumentException's " (Parameter '...')" suffix.
+    private sealed class InvalidValueException(string message, string paramName) : Exception(message)
+    {
+        public string ParamName { get; } = paramName;
     }
 }

@@ -6,10 +6,12 @@ namespace Storage.Internal;
 /// Tracks a store's running operations so that disposing it waits for them, and refuses new ones
 /// once disposal has begun (<see cref="ObjectDisposedException"/>). Not a supported API.
 /// </summary>
-/// <param name="storeName">The store's type name, for <see cref="ObjectDisposedException"/>.</param>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class StoreLifetime(string storeName)
+public sealed class StoreLifetime
 {
+    // The contract's name, not the backend's class: the same operation fails with the same message on every backend.
+    private const string ObjectName = nameof(IStore);
+
     private readonly Lock _lock = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _running;
@@ -24,7 +26,7 @@ public sealed class StoreLifetime(string storeName)
         {
             if (_disposed)
             {
-                throw new ObjectDisposedException(storeName, ErrorMessages.Disposed);
+                throw new ObjectDisposedException(ObjectName, ErrorMessages.Disposed);
             }
 
             _running++;

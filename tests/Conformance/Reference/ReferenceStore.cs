@@ -551,7 +551,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     {
         if (_disposed)
         {
-            throw new ObjectDisposedException(nameof(ReferenceStore), ErrorMessages.Disposed);
+            throw new ObjectDisposedException(nameof(IStore), ErrorMessages.Disposed);
         }
     }
 

@@ -517,6 +517,8 @@ public abstract class IndexTests<TFixture>(TFixture fixture) : StoreTestBase<TFi
         Assert.Equal((Users, "age", "p", "a"), (wrongType.Collection, wrongType.Index, wrongType.Partition, wrongType.Key));
         Assert.Contains("users.age", wrongType.Message, StringComparison.Ordinal);
         Assert.Contains("'a'", wrongType.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("(Parameter", wrongType.Message, StringComparison.Ordinal);
+        Assert.EndsWith("fix the document or the index declaration.", wrongType.Message, StringComparison.Ordinal);
 
         var duplicate = await Assert.ThrowsAsync<IndexBuildException>(() => Fixture.OpenAsync(name, indexes: [Email, Name]));
         Assert.Equal((Users, "email", "q", "b"), (duplicate.Collection, duplicate.Index, duplicate.Partition, duplicate.Key));

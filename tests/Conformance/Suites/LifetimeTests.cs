@@ -26,6 +26,19 @@ public abstract class LifetimeTests<TFixture>(TFixture fixture) : StoreTestBase<
     }
 
     [Fact]
+    public async Task The_disposed_message_is_the_same_on_every_backend_and_names_the_contract_not_the_class()
+    {
+        var store = await CreateStoreAsync();
+        await store.DisposeAsync();
+
+        var e = await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.GetAsync("p", Collection, "k"));
+
+        Assert.Equal(nameof(IStore), e.ObjectName);
+        Assert.Equal(new ObjectDisposedException(nameof(IStore), Storage.Internal.ErrorMessages.Disposed).Message, e.Message);
+        Assert.DoesNotContain(store.GetType().Name, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Disposing_twice_is_harmless()
     {
         var store = await CreateStoreAsync();
