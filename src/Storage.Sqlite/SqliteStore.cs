@@ -326,16 +326,7 @@ public sealed class SqliteStore : IStore, IBulkImport
                 using var reader = session.Query(Sql.ReadEvents, partition, stream, range.First, range.Last);
                 while (reader.Read())
                 {
-                    events.Add(new StoredEvent(
-                        partition,
-                        stream,
-                        reader.GetInt64(0),
-                        reader.GetInt64(1),
-                        WriteContext.ParseEventId(reader.GetString(2), _path, stream),
-                        reader.GetString(3),
-                        reader.GetFieldValue<byte[]>(4),
-                        reader.IsDBNull(5) ? ReadOnlyMemory<byte>.Empty : reader.GetFieldValue<byte[]>(5),
-                        FromMs(reader.GetInt64(6))));
+                    events.Add(ReadEvent(reader, 0, partition, stream));
                 }
             }
 
@@ -772,6 +763,8 @@ public sealed class SqliteStore : IStore, IBulkImport
                     }
                 }
 
+                // The checksums migration computes existing rows' checksums with these.
+                RowChecksum.Register(writer.Connection);
                 foreach (var migration in migrations)
                 {
                     if (migration.Version <= applied)
@@ -792,7 +785,7 @@ public sealed class SqliteStore : IStore, IBulkImport
 
                 // (Only tests open with a list of migrations that stops before the index tables.)
                 var indexes = latest >= Schema.IndexesVersion
-                    ? SqliteIndexes.Synchronize(writer, catalog, Timestamps.Now(options.TimeProvider), logger)
+                    ? SqliteIndexes.Synchronize(writer, path, catalog, Timestamps.Now(options.TimeProvider), logger)
                     : SqliteIndexes.WithoutTables(catalog);
                 writer.Execute(Sql.Commit);
                 return indexes;
@@ -878,50 +871,92 @@ public sealed class SqliteStore : IStore, IBulkImport
     private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
     /// <summary>
-    /// A document from five columns of a row, from <paramref name="first"/> on: value, version,
-    /// created_at, updated_at, expires_at (the order of every document read; times in Unix milliseconds).
+    /// A document from six columns of a row, from <paramref name="first"/> on: value, version,
+    /// created_at, updated_at, expires_at, checksum (the order of every document read; times in Unix
+    /// milliseconds), once its checksum matches.
     /// </summary>
-    private static StoredDocument ReadDocument(SqliteDataReader reader, int first, string partition, string collection, string key)
-        => new(
-            partition,
-            collection,
-            key,
-            reader.GetFieldValue<byte[]>(first),
-            reader.GetInt64(first + 1),
-            FromMs(reader.GetInt64(first + 2)),
-            FromMs(reader.GetInt64(first + 3)),
-            reader.IsDBNull(first + 4) ? null : FromMs(reader.GetInt64(first + 4)));
+    /// <exception cref="CorruptDataException">The row does not match its checksum.</exception>
+    private StoredDocument ReadDocument(SqliteDataReader reader, int first, string partition, string collection, string key)
+    {
+        var value = reader.GetFieldValue<byte[]>(first);
+        var version = reader.GetInt64(first + 1);
+        var createdAt = reader.GetInt64(first + 2);
+        var updatedAt = reader.GetInt64(first + 3);
+        long? expiresAt = reader.IsDBNull(first + 4) ? null : reader.GetInt64(first + 4);
+        RowChecksum.VerifyDocument(_path, reader.GetInt64(first + 5), partition, collection, key, version, createdAt, updatedAt, expiresAt, value);
+        return new(partition, collection, key, value, version, FromMs(createdAt), FromMs(updatedAt), expiresAt is { } e ? FromMs(e) : null);
+    }
 
-    /// <summary>One row of <see cref="Sql.ReadChanges"/> as a change; the columns are listed there.</summary>
+    /// <summary>
+    /// An event from eight columns of a row, from <paramref name="first"/> on: version, revision,
+    /// event_id, type, data, metadata, committed_at, checksum, once its checksum matches.
+    /// </summary>
+    /// <exception cref="CorruptDataException">The row does not match its checksum, or its id is not a GUID.</exception>
+    private StoredEvent ReadEvent(SqliteDataReader reader, int first, string partition, string stream)
+    {
+        var version = reader.GetInt64(first);
+        var revision = reader.GetInt64(first + 1);
+        var eventId = reader.GetString(first + 2);
+        var type = reader.GetString(first + 3);
+        var data = reader.GetFieldValue<byte[]>(first + 4);
+        var metadata = reader.IsDBNull(first + 5) ? null : reader.GetFieldValue<byte[]>(first + 5);
+        var committedAt = reader.GetInt64(first + 6);
+        RowChecksum.VerifyEvent(_path, reader.GetInt64(first + 7), partition, stream, version, revision, eventId, type, committedAt, data, metadata, metadata is not null);
+        return new StoredEvent(
+            partition,
+            stream,
+            version,
+            revision,
+            WriteContext.ParseEventId(eventId, _path, stream),
+            type,
+            data,
+            metadata ?? ReadOnlyMemory<byte>.Empty,
+            FromMs(committedAt));
+    }
+
+    /// <summary>One row of <see cref="Sql.ReadChanges"/> as a change, once a document's or event's checksum matches; the columns are listed there.</summary>
+    /// <exception cref="CorruptDataException">A document or event row does not match its checksum.</exception>
     private Change ReadChange(SqliteDataReader reader, string partition)
     {
         var revision = reader.GetInt64(1);
         switch ((ChangeKind)reader.GetInt64(0))
         {
             case ChangeKind.Put:
-                return Change.Put(new StoredDocument(
-                    partition,
-                    reader.GetString(3),
-                    reader.GetString(4),
-                    reader.GetFieldValue<byte[]>(8),
-                    revision,
-                    FromMs(reader.GetInt64(9)),
-                    FromMs(reader.GetInt64(10)),
-                    reader.IsDBNull(11) ? null : FromMs(reader.GetInt64(11))));
+            {
+                var collection = reader.GetString(3);
+                var key = reader.GetString(4);
+                var value = reader.GetFieldValue<byte[]>(8);
+                var createdAt = reader.GetInt64(9);
+                var updatedAt = reader.GetInt64(10);
+                long? expiresAt = reader.IsDBNull(11) ? null : reader.GetInt64(11);
+                RowChecksum.VerifyDocument(_path, reader.GetInt64(16), partition, collection, key, revision, createdAt, updatedAt, expiresAt, value);
+                return Change.Put(new StoredDocument(partition, collection, key, value, revision, FromMs(createdAt), FromMs(updatedAt), expiresAt is { } e ? FromMs(e) : null));
+            }
+
             case ChangeKind.Delete:
                 return Change.Delete(revision, reader.GetString(3), reader.GetString(4));
             case ChangeKind.Append:
+            {
                 var stream = reader.GetString(5);
+                var version = reader.GetInt64(6);
+                var eventId = reader.GetString(12);
+                var type = reader.GetString(13);
+                var data = reader.GetFieldValue<byte[]>(8);
+                var metadata = reader.IsDBNull(14) ? null : reader.GetFieldValue<byte[]>(14);
+                var committedAt = reader.GetInt64(9);
+                RowChecksum.VerifyEvent(_path, reader.GetInt64(16), partition, stream, version, revision, eventId, type, committedAt, data, metadata, metadata is not null);
                 return Change.Append(new StoredEvent(
                     partition,
                     stream,
-                    reader.GetInt64(6),
+                    version,
                     revision,
-                    WriteContext.ParseEventId(reader.GetString(12), _path, stream),
-                    reader.GetString(13),
-                    reader.GetFieldValue<byte[]>(8),
-                    reader.IsDBNull(14) ? ReadOnlyMemory<byte>.Empty : reader.GetFieldValue<byte[]>(14),
-                    FromMs(reader.GetInt64(9))));
+                    WriteContext.ParseEventId(eventId, _path, stream),
+                    type,
+                    data,
+                    metadata ?? ReadOnlyMemory<byte>.Empty,
+                    FromMs(committedAt)));
+            }
+
             default:
                 return Change.Sequence(revision, reader.GetString(7), reader.GetInt64(15));
         }

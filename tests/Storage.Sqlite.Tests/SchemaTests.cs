@@ -236,8 +236,8 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
         }
 
         using var connection = _db.Connect();
-        Assert.Equal(3L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
-        Assert.Equal("1,2,3", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
+        Assert.Equal(4L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+        Assert.Equal("1,2,3,4", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
         Assert.Equal((long)Schema.ApplicationId, TestDatabase.Scalar(connection, "PRAGMA application_id"));
         Assert.Equal("wal", TestDatabase.Scalar(connection, "PRAGMA journal_mode"));
     }
@@ -259,7 +259,7 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
         var e = Assert.Throws<UnsupportedFormatException>(() => _db.Open());
 
         Assert.Equal(7, e.FoundVersion);
-        Assert.Equal(3, e.SupportedVersion);
+        Assert.Equal(4, e.SupportedVersion);
         Assert.Equal(_db.Path, e.Location);
         Assert.Equal(before, Hash(_db.Path));
     }
@@ -354,7 +354,7 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
 
         using (var connection = _db.Connect())
         {
-            Assert.Equal(3L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal(4L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
             Assert.Equal("alice=7/5,bob=9/9,carol=8/8", TestDatabase.Scalar(connection, "SELECT group_concat(partition || '=' || revision || '/' || oldest_resumable, ',') FROM (SELECT * FROM partitions ORDER BY partition)"));
             Assert.Equal(7L, TestDatabase.Scalar(connection, "SELECT revision FROM sequences WHERE partition = 'alice' AND name = 'n'"));
             Assert.Equal("ok", TestDatabase.Scalar(connection, "PRAGMA integrity_check"));
@@ -382,16 +382,22 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
         IndexDefinition age = new("users", "age", "age", IndexValueType.Int64);
         await using (var store = SqliteStore.Open(_db.Options(), Schema.Migrations.Take(2).ToList()))
         {
-            await store.PutAsync("bob", "users", "b", """{"email":"b@x","age":-4}""");
-            await store.PutAsync("alice", "users", "a", """{"email":"a@x","age":30}""");
-            await store.PutAsync("bob", "users", "gone", """{"email":"a@x","age":"old"}""", expiresAt: _db.Clock.GetUtcNow().AddMinutes(1));
-            await store.PutAsync("bob", "notes", "n", """{"email":"a@x"}""");
         }
 
+        // Rows as format 2 wrote them (this library's writes need the checksum column of format 4).
+        var t = _db.Clock.GetUtcNow().ToUnixTimeMilliseconds();
         using (var connection = _db.Connect())
         {
             Assert.Equal(2L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
             Assert.Equal(0L, TestDatabase.Scalar(connection, "SELECT count(*) FROM sqlite_schema WHERE name IN ('indexes', 'index_entries')"));
+            TestDatabase.Execute(connection, $$"""
+                INSERT INTO partitions (partition, revision, oldest_resumable) VALUES ('alice', 2, 2), ('bob', 4, 1);
+                INSERT INTO documents VALUES
+                    ('bob', 'users', 'b', '{"email":"b@x","age":-4}', 1, {{t}}, {{t}}, NULL),
+                    ('alice', 'users', 'a', '{"email":"a@x","age":30}', 2, {{t}}, {{t}}, NULL),
+                    ('bob', 'users', 'gone', '{"email":"a@x","age":"old"}', 3, {{t}}, {{t}}, {{t + 60_000}}),
+                    ('bob', 'notes', 'n', '{"email":"a@x"}', 4, {{t}}, {{t}}, NULL);
+                """);
         }
 
         _db.Clock.Advance(TimeSpan.FromMinutes(1));
@@ -405,8 +411,8 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
 
         using (var connection = _db.Connect())
         {
-            Assert.Equal(3L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
-            Assert.Equal("1,2,3", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
+            Assert.Equal(4L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal("1,2,3,4", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
             Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'index_generation'"));
             Assert.Equal(5L, TestDatabase.Scalar(connection, "SELECT count(*) FROM index_entries"));
             Assert.Equal("ok", TestDatabase.Scalar(connection, "PRAGMA integrity_check"));
@@ -418,7 +424,15 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
     {
         await using (var store = SqliteStore.Open(_db.Options(), Schema.Migrations.Take(2).ToList()))
         {
-            await store.PutAsync("p", "users", "a", """{"age":"forty"}""");
+        }
+
+        using (var connection = _db.Connect())
+        {
+            var t = _db.Clock.GetUtcNow().ToUnixTimeMilliseconds();
+            TestDatabase.Execute(connection, $$"""
+                INSERT INTO partitions (partition, revision, oldest_resumable) VALUES ('p', 1, 1);
+                INSERT INTO documents VALUES ('p', 'users', 'a', '{"age":"forty"}', 1, {{t}}, {{t}}, NULL);
+                """);
         }
 
         var e = Assert.Throws<IndexBuildException>(() => _db.Open(o => o.Indexes = [new IndexDefinition("users", "name", "name", IndexValueType.String), new IndexDefinition("users", "age", "age", IndexValueType.Int64)]));

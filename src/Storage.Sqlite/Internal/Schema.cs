@@ -19,6 +19,9 @@ internal static class Schema
     /// <summary>The migration that creates the index tables.</summary>
     public const int IndexesVersion = 3;
 
+    /// <summary>The migration that adds the rows' checksums.</summary>
+    public const int ChecksumsVersion = 4;
+
     /// <summary>Written to the header (<c>PRAGMA application_id</c>) so tools can tell a Storage database: "Stor".</summary>
     public const int ApplicationId = 0x53746F72;
 
@@ -173,6 +176,16 @@ internal static class Schema
             "CREATE UNIQUE INDEX index_entries_unique_in_partition ON index_entries (index_id, value, partition) WHERE unique_scope = 1",
             "CREATE UNIQUE INDEX index_entries_unique_in_store ON index_entries (index_id, value) WHERE unique_scope = 2",
             $"INSERT INTO storage_meta (key, value) VALUES ('{MetaIndexGeneration}', 0)",
+        ]),
+        new(ChecksumsVersion, "row checksums: documents.checksum, events.checksum",
+        [
+            // SQLite has no page checksums: each row carries one over all its other columns, computed
+            // and checked in code (RowChecksum). Existing rows get theirs here, in the open's transaction,
+            // from the application functions the writer registers before migrating.
+            "ALTER TABLE documents ADD COLUMN checksum INTEGER NOT NULL DEFAULT 0",
+            $"UPDATE documents SET checksum = {RowChecksum.DocumentFunction}(partition, collection, key, version, created_at, updated_at, expires_at, value)",
+            "ALTER TABLE events ADD COLUMN checksum INTEGER NOT NULL DEFAULT 0",
+            $"UPDATE events SET checksum = {RowChecksum.EventFunction}(partition, stream, version, revision, event_id, type, committed_at, data, metadata)",
         ]),
     ];
 

@@ -64,7 +64,7 @@ internal static class Sql
     // Documents.
     public static readonly Statement GetDocument = new(
         """
-        SELECT value, version, created_at, updated_at, expires_at FROM documents
+        SELECT value, version, created_at, updated_at, expires_at, checksum FROM documents
         WHERE partition = @partition AND collection = @collection AND key = @key AND (expires_at IS NULL OR expires_at > @now)
         """,
         "@partition",
@@ -80,9 +80,10 @@ internal static class Sql
         "@key");
 
     // The value is bound as the UTF-8 bytes and cast to TEXT: stored byte for byte, with no transcoding.
+    // The checksum is computed in code (RowChecksum) over the same values.
     private const string InsertDocumentRow = """
-        INSERT INTO documents (partition, collection, key, value, version, created_at, updated_at, expires_at)
-        VALUES (@partition, @collection, @key, CAST(@value AS TEXT), @version, @created_at, @updated_at, @expires_at)
+        INSERT INTO documents (partition, collection, key, value, version, created_at, updated_at, expires_at, checksum)
+        VALUES (@partition, @collection, @key, CAST(@value AS TEXT), @version, @created_at, @updated_at, @expires_at, @checksum)
         """;
 
     public static readonly Statement PutDocument = new(
@@ -90,7 +91,7 @@ internal static class Sql
 
         ON CONFLICT (partition, collection, key) DO UPDATE SET
             value = excluded.value, version = excluded.version, created_at = excluded.created_at,
-            updated_at = excluded.updated_at, expires_at = excluded.expires_at
+            updated_at = excluded.updated_at, expires_at = excluded.expires_at, checksum = excluded.checksum
         """,
         DocumentRowParameters());
 
@@ -150,8 +151,8 @@ internal static class Sql
 
     public static readonly Statement InsertEvent = new(
         """
-        INSERT INTO events (partition, stream, version, revision, event_id, type, data, metadata, committed_at)
-        VALUES (@partition, @stream, @version, @revision, @event_id, @type, CAST(@data AS TEXT), CAST(@metadata AS TEXT), @committed_at)
+        INSERT INTO events (partition, stream, version, revision, event_id, type, data, metadata, committed_at, checksum)
+        VALUES (@partition, @stream, @version, @revision, @event_id, @type, CAST(@data AS TEXT), CAST(@metadata AS TEXT), @committed_at, @checksum)
         """,
         "@partition",
         "@stream",
@@ -161,11 +162,12 @@ internal static class Sql
         "@type",
         "@data",
         "@metadata",
-        "@committed_at");
+        "@committed_at",
+        "@checksum");
 
     public static readonly Statement ReadEvents = new(
         """
-        SELECT version, revision, event_id, type, data, metadata, committed_at FROM events
+        SELECT version, revision, event_id, type, data, metadata, committed_at, checksum FROM events
         WHERE partition = @partition AND stream = @stream AND version BETWEEN @first AND @last ORDER BY version
         """,
         "@partition",
@@ -195,21 +197,21 @@ internal static class Sql
     /// so the query reads about as many rows as it returns. BINARY order is code-point order.
     /// Columns: kind (<see cref="ChangeKind"/>), revision, rank, collection, key, stream, number (event
     /// version), name (sequence), body (document value or event data), created_at or committed_at,
-    /// updated_at, expires_at, event_id, type, metadata, sequence value.
+    /// updated_at, expires_at, event_id, type, metadata, sequence value, checksum (documents and events).
     /// </summary>
     public static readonly Statement ReadChanges = new(
         $"""
         SELECT 1 AS kind, version AS revision, 0 AS rank, collection, key, NULL AS stream, NULL AS number, NULL AS name,
-               value AS body, created_at AS at, updated_at, expires_at, NULL AS event_id, NULL AS type, NULL AS metadata, NULL AS value
+               value AS body, created_at AS at, updated_at, expires_at, NULL AS event_id, NULL AS type, NULL AS metadata, NULL AS value, checksum
         FROM documents WHERE partition = @partition AND version > @after AND (expires_at IS NULL OR expires_at > @now)
         UNION ALL
-        SELECT 2, revision, 0, collection, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT 2, revision, 0, collection, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
         FROM tombstones WHERE partition = @partition AND revision > @after
         UNION ALL
-        SELECT 3, revision, 1, NULL, NULL, stream, version, NULL, data, committed_at, NULL, NULL, event_id, type, metadata, NULL
+        SELECT 3, revision, 1, NULL, NULL, stream, version, NULL, data, committed_at, NULL, NULL, event_id, type, metadata, NULL, checksum
         FROM events WHERE partition = @partition AND revision > @after
         UNION ALL
-        SELECT 4, revision, 2, NULL, NULL, NULL, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, value
+        SELECT 4, revision, 2, NULL, NULL, NULL, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, value, NULL
         FROM sequences WHERE partition = @partition AND revision > @after
         ORDER BY revision, rank, collection, key, stream, number, name
         {Limit}
@@ -221,7 +223,7 @@ internal static class Sql
 
     // Listings: the bounds are computed in code (code-point order = the BINARY order of UTF-8 text);
     // @lower is inclusive, @upper exclusive, and the variants without @upper serve unbounded ranges.
-    private const string ListColumns = "SELECT key, value, version, created_at, updated_at, expires_at FROM documents";
+    private const string ListColumns = "SELECT key, value, version, created_at, updated_at, expires_at, checksum FROM documents";
     private const string ListFilter = "WHERE partition = @partition AND collection = @collection AND key >= @lower";
     private const string Live = "AND (expires_at IS NULL OR expires_at > @now)";
 
@@ -252,7 +254,7 @@ internal static class Sql
     /// </summary>
     public static readonly Statement ReadIndexSource = new(
         """
-        SELECT d.partition, d.key, d.value, d.expires_at FROM partitions AS p CROSS JOIN documents AS d ON d.partition = p.partition AND d.collection = @collection
+        SELECT d.partition, d.key, d.value, d.expires_at, d.version, d.created_at, d.updated_at, d.checksum FROM partitions AS p CROSS JOIN documents AS d ON d.partition = p.partition AND d.collection = @collection
         WHERE d.expires_at IS NULL OR d.expires_at > @now ORDER BY p.partition, d.key
         """,
         "@collection",
@@ -329,8 +331,8 @@ internal static class Sql
     // the b-tree), so rows come in the index's order and LIMIT stops the scan; entries of expired
     // documents are skipped by their expires_at, and each live one looks up its document by primary
     // key for the value and metadata. Counts read the entries alone. Columns: entry value, partition,
-    // key, document value, version, created_at, updated_at, expires_at.
-    private const string QueryColumns = "SELECT e.value, e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at";
+    // key, document value, version, created_at, updated_at, expires_at, checksum.
+    private const string QueryColumns = "SELECT e.value, e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at, d.checksum";
     private const string JoinDocument = "CROSS JOIN documents AS d ON d.partition = e.partition AND d.collection = @collection AND d.key = e.key";
     private const string AllPartitions = $"FROM index_entries AS e NOT INDEXED {JoinDocument} WHERE e.index_id = @index";
     private const string OnePartition = $"FROM index_entries AS e INDEXED BY index_entries_by_partition {JoinDocument} WHERE e.partition = @partition AND e.index_id = @index";
@@ -429,5 +431,5 @@ internal static class Sql
         "@revision");
 
     /// <summary>The parameters of <see cref="InsertDocumentRow"/>, in order.</summary>
-    private static string[] DocumentRowParameters() => ["@partition", "@collection", "@key", "@value", "@version", "@created_at", "@updated_at", "@expires_at"];
+    private static string[] DocumentRowParameters() => ["@partition", "@collection", "@key", "@value", "@version", "@created_at", "@updated_at", "@expires_at", "@checksum"];
 }

@@ -35,6 +35,12 @@ internal static class SqliteErrors
 
     public static string BadEventIdReason(string stream, string text) => F("table events: an event of stream '{0}' has the id '{1}', which is not a GUID in the 'D' form", stream, text);
 
+    public static string DocumentChecksumMismatchReason(string partition, string collection, string key)
+        => F("table documents: the document '{1}/{2}' of partition '{0}' does not match its checksum (its value, key, version or times were damaged or changed outside the store)", partition, collection, key);
+
+    public static string EventChecksumMismatchReason(string partition, string stream, long version)
+        => F("table events: the event at version {2} of stream '{1}' in partition '{0}' does not match its checksum (its data, metadata, type, id or position were damaged or changed outside the store)", partition, stream, version);
+
     public static string EntryRefusedReason(string collection, string index) => F("table index_entries refused an entry of index '{0}.{1}' that no other document's entry explains", collection, index);
 
     public static string IntegrityCheckFailed(string report) => F("PRAGMA integrity_check reported: {0}", report);

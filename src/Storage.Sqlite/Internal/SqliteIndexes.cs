@@ -33,7 +33,8 @@ internal sealed class SqliteIndexes
     /// generation when anything changed.
     /// </summary>
     /// <exception cref="IndexBuildException">Existing documents cannot be indexed by a new declaration.</exception>
-    public static SqliteIndexes Synchronize(SqliteSession session, IndexCatalog catalog, DateTimeOffset now, ILogger logger)
+    /// <exception cref="CorruptDataException">A document the build reads does not match its checksum.</exception>
+    public static SqliteIndexes Synchronize(SqliteSession session, string path, IndexCatalog catalog, DateTimeOffset now, ILogger logger)
     {
         var persisted = new Dictionary<(string Collection, string Name), (long Id, string Signature)>();
         using (var reader = session.Query(Sql.ListIndexes))
@@ -69,7 +70,7 @@ internal sealed class SqliteIndexes
             builds.Add((index, id, reason));
         }
 
-        Build(session, builds, now.ToUnixTimeMilliseconds(), logger);
+        Build(session, path, builds, now.ToUnixTimeMilliseconds(), logger);
 
         foreach (var ((collection, name), (id, _)) in persisted)
         {
@@ -100,7 +101,7 @@ internal sealed class SqliteIndexes
     /// others go on, and the failure reported is that of the first failing index in declaration
     /// order — the document the reference model (which builds one index after the other) names.
     /// </summary>
-    private static void Build(SqliteSession session, List<(IndexDefinition Index, long Id, string Reason)> builds, long nowMs, ILogger logger)
+    private static void Build(SqliteSession session, string path, List<(IndexDefinition Index, long Id, string Reason)> builds, long nowMs, ILogger logger)
     {
         if (builds.Count == 0)
         {
@@ -119,7 +120,9 @@ internal sealed class SqliteIndexes
                     var partition = reader.GetString(0);
                     var key = reader.GetString(1);
                     var value = reader.GetFieldValue<byte[]>(2);
-                    object? expiresAt = reader.IsDBNull(3) ? null : reader.GetInt64(3);
+                    long? expiry = reader.IsDBNull(3) ? null : reader.GetInt64(3);
+                    RowChecksum.VerifyDocument(path, reader.GetInt64(7), partition, collection.Key, key, reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), expiry, value);
+                    object? expiresAt = expiry;
                     foreach (var (builder, id, scope) in builders)
                     {
                         if (failures.ContainsKey(builder.Index))

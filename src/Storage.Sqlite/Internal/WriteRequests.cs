@@ -173,7 +173,9 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             else if (op.Kind == WriteOperationKind.Put)
             {
                 var createdAt = live[i]?.CreatedAtMs ?? _nowMs;
-                session.Execute(Sql.PutDocument, partition, op.Collection, op.Key, ToArray(op.Value), revision, createdAt, _nowMs, op.ExpiresAt?.ToUnixTimeMilliseconds());
+                var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
+                var checksum = RowChecksum.Document(partition, op.Collection, op.Key, revision, createdAt, _nowMs, expiresAt, op.Value.Span);
+                session.Execute(Sql.PutDocument, partition, op.Collection, op.Key, ToArray(op.Value), revision, createdAt, _nowMs, expiresAt, checksum);
 
                 // A tombstone exists only while the key has no row (a put removes it), so an update skips the statement.
                 if (!stored[i])
@@ -225,7 +227,9 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         for (var i = 0; i < puts.Count; i++)
         {
             var op = puts[i];
-            session.Execute(Sql.InsertDocument, partition, op.Collection, op.Key, ToArray(op.Value), boxedRevision, now, now, op.ExpiresAt?.ToUnixTimeMilliseconds());
+            var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
+            var checksum = RowChecksum.Document(partition, op.Collection, op.Key, revision, _nowMs, _nowMs, expiresAt, op.Value.Span);
+            session.Execute(Sql.InsertDocument, partition, op.Collection, op.Key, ToArray(op.Value), boxedRevision, now, now, expiresAt, checksum);
             outcomes[i] = new OperationOutcome(false, revision);
         }
 
@@ -500,17 +504,20 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         foreach (var e in op.Events)
         {
             version++;
+            var eventId = FormatEventId(e.Id);
+            var hasMetadata = !e.Metadata.IsEmpty;
             session.Execute(
                 Sql.InsertEvent,
                 partition,
                 stream,
                 version,
                 revision,
-                FormatEventId(e.Id),
+                eventId,
                 e.Type,
                 ToArray(e.Data),
-                e.Metadata.IsEmpty ? null : ToArray(e.Metadata),
-                _nowMs);
+                hasMetadata ? ToArray(e.Metadata) : null,
+                _nowMs,
+                RowChecksum.Event(partition, stream, version, revision, eventId, e.Type, _nowMs, e.Data.Span, e.Metadata.Span, hasMetadata));
         }
 
         session.Execute(Sql.SetStreamVersion, partition, stream, version);
