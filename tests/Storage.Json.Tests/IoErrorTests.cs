@@ -155,6 +155,18 @@ public sealed class IoErrorTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_disk_full_error_while_creating_the_manifest_says_so()
+    {
+        var fs = FaultChecks.NewFileSystem();
+        fs.InjectFault(FileSystemOperation.Write, error: Errno.Error(Errno.ENOSPC, "Injected fault: No space left on device."));
+
+        var error = Assert.ThrowsAny<StorageException>(() => FaultChecks.Open(fs));
+
+        Assert.Equal(JsonErrors.CreatingManifestFailed(FaultChecks.DataDirectory + "/storage.json"), error.Message);
+        Assert.True(FaultChecks.CarriesErrno(error, Errno.ENOSPC), $"The error does not carry the ENOSPC: {error}");
+    }
+
+    [Fact]
     public async Task A_disk_full_error_at_any_step_of_creating_a_store_says_what_was_being_done_and_the_next_open_succeeds()
     {
         const string Root = FaultChecks.DataDirectory;
