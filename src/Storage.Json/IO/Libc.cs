@@ -15,6 +15,7 @@ internal static partial class Libc
     private const int O_CLOEXEC = 0x80000;
     private const int F_OFD_SETLK = 37; // Linux, every architecture.
     private const short F_WRLCK = 1;
+    private const short F_UNLCK = 2;
     private const short SEEK_SET = 0;
 
     public static int OpenDirectory(string path) => Open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -25,10 +26,19 @@ internal static partial class Libc
     /// another, and — unlike flock — not with the shared flock .NET takes on every file it opens
     /// for reading, so copying the file stays possible.
     /// </summary>
-    public static int LockOpenFileDescription(nint fd)
+    public static int LockOpenFileDescription(nint fd) => SetOpenFileDescriptionLock(fd, F_WRLCK);
+
+    /// <summary>
+    /// Releases the lock <see cref="LockOpenFileDescription"/> took. Closing the descriptor alone is
+    /// not enough: a child process forked at that moment holds a copy of it until it execs, and the
+    /// lock lives as long as any copy does.
+    /// </summary>
+    public static int UnlockOpenFileDescription(nint fd) => SetOpenFileDescriptionLock(fd, F_UNLCK);
+
+    private static int SetOpenFileDescriptionLock(nint fd, short type)
     {
         // Length 0 = to the end of the file, however it grows; l_pid must be 0 for OFD locks.
-        var request = new FileLock { Type = F_WRLCK, Whence = SEEK_SET, Start = 0, Length = 0, Pid = 0 };
+        var request = new FileLock { Type = type, Whence = SEEK_SET, Start = 0, Length = 0, Pid = 0 };
         return Fcntl((int)fd, F_OFD_SETLK, ref request);
     }
 

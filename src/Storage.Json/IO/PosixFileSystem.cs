@@ -94,7 +94,23 @@ internal sealed class PosixFileSystem : IFileSystem
                 : new StoreLockedException(path, Internal.JsonErrors.LockUnavailable(path), error);
         }
 
-        return handle;
+        return new DirectoryLock(handle);
+    }
+
+    private sealed class DirectoryLock(SafeFileHandle handle) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (handle.IsClosed)
+            {
+                return;
+            }
+
+            // Released explicitly, as .NET does its own flock before closing (see Libc); a failure
+            // here leaves the close to release it.
+            Libc.UnlockOpenFileDescription(handle.DangerousGetHandle());
+            handle.Dispose();
+        }
     }
 
     private sealed class WritableFile(SafeFileHandle handle) : IWritableFile
