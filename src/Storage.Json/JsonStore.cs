@@ -86,9 +86,10 @@ public sealed class JsonStore : IStore, IBulkImport
     /// <exception cref="ArgumentException">The options are not valid.</exception>
     /// <exception cref="StoreLockedException">Another store, in this process or another, has the directory open, or the filesystem cannot lock.</exception>
     /// <exception cref="UnsupportedFormatException">The directory was written by a newer version of the library.</exception>
-    /// <exception cref="CorruptDataException">The manifest is damaged, or (with indexes declared, which read every partition) a partition file is.</exception>
+    /// <exception cref="CorruptDataException">The manifest is damaged; the directory holds a manifest without its partitions directory, or partition files without a manifest (files removed from outside; nothing is created); or (with indexes declared, which read every partition) a partition file is damaged.</exception>
     /// <exception cref="IndexBuildException">A live document cannot be indexed by a declared index (a value of the wrong type, or a duplicate value of a unique index); nothing is changed.</exception>
-    /// <exception cref="StorageException">The directory could not be read or created.</exception>
+    /// <exception cref="StorageException">The directory could not be read or created; the message says which step failed.</exception>
+    /// <exception cref="PlatformNotSupportedException">The process is not a 64-bit Linux process.</exception>
     public static JsonStore Open(JsonStoreOptions options) => Open(options, new PosixFileSystem());
 
     /// <summary>Opens a store over a given file layer: the seam where tests inject faults and simulate power loss.</summary>
