@@ -86,9 +86,10 @@ public sealed class JsonStore : IStore, IBulkImport
     /// <exception cref="ArgumentException">The options are not valid.</exception>
     /// <exception cref="StoreLockedException">Another store, in this process or another, has the directory open, or the filesystem cannot lock.</exception>
     /// <exception cref="UnsupportedFormatException">The directory was written by a newer version of the library.</exception>
-    /// <exception cref="CorruptDataException">The manifest is damaged, or (with indexes declared, which read every partition) a partition file is.</exception>
+    /// <exception cref="CorruptDataException">The manifest is damaged; the directory holds a manifest without its partitions directory, or partition files without a manifest (files removed from outside; nothing is created); or (with indexes declared, which read every partition) a partition file is damaged.</exception>
     /// <exception cref="IndexBuildException">A live document cannot be indexed by a declared index (a value of the wrong type, or a duplicate value of a unique index); nothing is changed.</exception>
-    /// <exception cref="StorageException">The directory could not be read or created.</exception>
+    /// <exception cref="StorageException">The directory could not be read or created; the message says which step failed.</exception>
+    /// <exception cref="PlatformNotSupportedException">The process is not a 64-bit Linux process.</exception>
     public static JsonStore Open(JsonStoreOptions options) => Open(options, new PosixFileSystem());
 
     /// <summary>Opens a store over a given file layer: the seam where tests inject faults and simulate power loss.</summary>
@@ -99,8 +100,9 @@ public sealed class JsonStore : IStore, IBulkImport
         var root = Path.GetFullPath(options.Directory);
         var partitions = Path.Combine(root, PartitionsDirectoryName);
         var sync = options.Durability == DurabilityMode.Full;
-        Io(root, () => CreateDirectoryDurably(files, root, sync));
-        var directoryLock = Io(root, () => files.LockExclusive(Path.Combine(root, LockFileName)));
+        var lockPath = Path.Combine(root, LockFileName);
+        Step(JsonErrors.CreatingDirectoryFailed(root), () => CreateDirectoryDurably(files, root, sync));
+        var directoryLock = Step(JsonErrors.OpeningLockFileFailed(lockPath), () => files.LockExclusive(lockPath));
         try
         {
             var manifestPath = Path.Combine(root, Manifest.FileName);
@@ -108,26 +110,37 @@ public sealed class JsonStore : IStore, IBulkImport
             if (Io(manifestPath, () => files.FileExists(manifestPath)))
             {
                 manifest = Manifest.Parse(Io(manifestPath, () => files.ReadAllBytes(manifestPath)), manifestPath);
+
+                // A new store's partitions directory exists before its manifest does (below), so it
+                // missing means the partitions were removed from outside: recreating it would show an
+                // empty store whose versions start again at the floor.
+                if (!Io(partitions, () => files.DirectoryExists(partitions)))
+                {
+                    throw new CorruptDataException(root, JsonErrors.PartitionsMissing);
+                }
             }
             else
             {
-                if (Io(partitions, () => files.DirectoryExists(partitions) && files.ListFiles(partitions).Any(n => n.EndsWith(PartitionFileNames.Extension, StringComparison.Ordinal))))
+                if (Step(JsonErrors.ListingFailed(partitions), () => files.DirectoryExists(partitions) && files.ListFiles(partitions).Any(n => n.EndsWith(PartitionFileNames.Extension, StringComparison.Ordinal))))
                 {
                     throw new CorruptDataException(root, JsonErrors.ManifestMissing);
                 }
 
                 manifest = new Manifest(Manifest.CurrentFormat, 0);
-                Io(partitions, () => CreateDirectoryDurably(files, partitions, sync));
-                Io(manifestPath, () => AtomicWrite(files, root, Manifest.FileName, manifest.Serialize(), sync));
+
+                // Durable before the manifest is written even with relaxed durability (it is once per
+                // store): a manifest that survives a power loss without its partitions directory would
+                // be refused as above.
+                Step(JsonErrors.CreatingDirectoryFailed(partitions), () => CreateDirectoryDurably(files, partitions, sync: true));
+                Step(JsonErrors.CreatingManifestFailed(manifestPath), () => AtomicWrite(files, root, Manifest.FileName, manifest.Serialize(), sync));
             }
 
-            Io(partitions, () => CreateDirectoryDurably(files, partitions, sync));
-            Io(root, () => RemoveTempFiles(files, root, sync));
-            Io(partitions, () => RemoveTempFiles(files, partitions, sync));
+            Step(JsonErrors.RemovingTempFilesFailed(root), () => RemoveTempFiles(files, root, sync));
+            Step(JsonErrors.RemovingTempFilesFailed(partitions), () => RemoveTempFiles(files, partitions, sync));
 
             var catalog = new SortedSet<string>(StorageKeyComparer.Instance);
             var unresolved = new SortedSet<string>(StringComparer.Ordinal);
-            foreach (var name in Io(partitions, () => files.ListFiles(partitions)))
+            foreach (var name in Step(JsonErrors.ListingFailed(partitions), () => files.ListFiles(partitions)))
             {
                 if (PartitionFileNames.TryDecodeDirect(name, out var key))
                 {
@@ -226,15 +239,10 @@ public sealed class JsonStore : IStore, IBulkImport
         var query = ListQuery.ForPartitions(options);
         cancellationToken.ThrowIfCancellationRequested();
         using var scope = Enter();
+        ThrowIfUnresolvedFile();
         List<string> keys;
         lock (_catalogLock)
         {
-            if (_unresolvedFiles.Count > 0)
-            {
-                var name = _unresolvedFiles.Min!;
-                throw new CorruptDataException(Path.Combine(_partitionsDirectory, name), "the file name is not a partition file name, or its partition key cannot be read");
-            }
-
             var candidates = query.After is null || _catalog.Count == 0 || StorageKeyComparer.Instance.Compare(query.After, _catalog.Max) > 0
                 ? (query.After is null ? _catalog : [])
                 : _catalog.GetViewBetween(query.After, _catalog.Max!);
@@ -366,6 +374,8 @@ public sealed class JsonStore : IStore, IBulkImport
         List<string> keys;
         using (Enter())
         {
+            // The rule of ListPartitionsAsync: a damaged file fails the walk, whatever its name form.
+            ThrowIfUnresolvedFile();
             lock (_catalogLock)
             {
                 keys = [.. _catalog];
@@ -767,6 +777,26 @@ public sealed class JsonStore : IStore, IBulkImport
         }
     }
 
+    /// <summary>
+    /// Fails an operation over every partition (a listing, a purge) when a file in the partitions
+    /// directory could not be told to be a partition's (a damaged hashed name, a foreign file): it is
+    /// reported, never skipped. A damaged file with a direct name fails the same operation when it is
+    /// read.
+    /// </summary>
+    private void ThrowIfUnresolvedFile()
+    {
+        string? name;
+        lock (_catalogLock)
+        {
+            name = _unresolvedFiles.Count > 0 ? _unresolvedFiles.Min : null;
+        }
+
+        if (name is not null)
+        {
+            throw UnresolvedFileError(name);
+        }
+    }
+
     /// <summary>What reading a partition file whose name could not be resolved reports: its damage, or that its name is foreign.</summary>
     private CorruptDataException UnresolvedFileError(string name)
     {
@@ -780,7 +810,7 @@ public sealed class JsonStore : IStore, IBulkImport
             return e;
         }
 
-        return new CorruptDataException(path, "the file name is not a partition file name, or its partition key cannot be read");
+        return new CorruptDataException(path, JsonErrors.UnresolvedFile);
     }
 
     private static CommitResult ApplyBatch(PartitionBuilder builder, IndexWork? work, BatchRequest batch)
@@ -1031,7 +1061,11 @@ public sealed class JsonStore : IStore, IBulkImport
         }
     }
 
-    private static T Io<T>(string path, Func<T> action)
+    /// <summary>Runs a read of <paramref name="path"/>; an I/O error becomes a <see cref="StorageException"/> saying so.</summary>
+    private static T Io<T>(string path, Func<T> action) => Step(JsonErrors.ReadFailed(path), action);
+
+    /// <summary>Runs one step of opening the store; an I/O error becomes a <see cref="StorageException"/> with <paramref name="failure"/>, which says what was being done.</summary>
+    private static T Step<T>(string failure, Func<T> action)
     {
         try
         {
@@ -1039,11 +1073,11 @@ public sealed class JsonStore : IStore, IBulkImport
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new StorageException(JsonErrors.ReadFailed(path), e);
+            throw new StorageException(failure, e);
         }
     }
 
-    private static void Io(string path, Action action) => Io(path, () =>
+    private static void Step(string failure, Action action) => Step(failure, () =>
     {
         action();
         return true;

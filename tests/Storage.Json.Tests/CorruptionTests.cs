@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Storage.Json.Internal;
 using Storage.Json.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -181,6 +182,67 @@ public sealed class CorruptionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_store_whose_partitions_directory_was_removed_is_refused_as_corrupt_and_nothing_is_created()
+    {
+        using var temp = new TempDirectory();
+        var options = new JsonStoreOptions { Directory = temp.Path };
+        await WritePartitionsAsync(options, "alice");
+        var partitions = Path.Combine(temp.Path, "partitions");
+        Directory.Delete(partitions, recursive: true);
+        var before = Snapshot(temp.Path);
+
+        var error = Assert.Throws<CorruptDataException>(() => JsonStore.Open(options));
+
+        Assert.Equal(temp.Path, error.Location);
+        Assert.Equal(JsonErrors.PartitionsMissing, error.Reason);
+        Assert.False(Directory.Exists(partitions), "The open recreated the partitions directory.");
+        Assert.Equal(before, Snapshot(temp.Path));
+    }
+
+    [Fact]
+    public async Task A_directory_without_a_manifest_is_created_as_a_new_empty_store()
+    {
+        using var temp = new TempDirectory();
+        var directory = Path.Combine(temp.Path, "new", "store");
+        var options = new JsonStoreOptions { Directory = directory };
+
+        await using (var store = JsonStore.Open(options))
+        {
+            Assert.Empty((await store.ListPartitionsAsync()).Items);
+            Assert.Equal(1, await store.PutAsync("alice", Notes, "k", "1"));
+        }
+
+        Assert.True(File.Exists(Path.Combine(directory, "storage.json")));
+        await using var reopened = JsonStore.Open(options);
+        Assert.Equal(["alice"], (await reopened.ListPartitionsAsync()).Items.Select(p => p.Partition));
+    }
+
+    [Theory]
+    [InlineData("direct")]
+    [InlineData("hashed")]
+    public async Task A_damaged_partition_file_fails_the_purge_as_it_fails_the_partition_listing_whatever_its_name_form(string nameForm)
+    {
+        using var temp = new TempDirectory();
+        var options = new JsonStoreOptions { Directory = temp.Path };
+        var key = nameForm == "direct" ? "alice" : s_hashedKey;
+        await WritePartitionsAsync(options, key, "bob");
+        var path = PartitionPath(temp.Path, key);
+        Assert.Equal(nameForm == "direct" ? "p-" : "h-", Path.GetFileName(path)[..2]);
+        var damaged = await File.ReadAllBytesAsync(path);
+        var value = "{\"k\":0}"u8.ToArray();
+        damaged[damaged.AsSpan().IndexOf(value) + value.Length - 2] = (byte)'1';
+        await File.WriteAllBytesAsync(path, damaged);
+
+        await using (var store = JsonStore.Open(options))
+        {
+            await AssertCorruptAsync(path, () => store.ListPartitionsAsync().AsTask());
+            await AssertCorruptAsync(path, () => store.PurgeExpiredAsync().AsTask());
+        }
+
+        Assert.Equal(damaged, await File.ReadAllBytesAsync(path));
+    }
+
+    [Fact]
     public async Task Leftover_temp_files_are_removed_at_open_and_the_data_is_intact()
     {
         using var temp = new TempDirectory();
@@ -255,6 +317,8 @@ public sealed class CorruptionTests(ITestOutputHelper output)
                 ("stream listing", () => store.ListStreamsAsync(target.Key).AsTask()),
                 ("change feed", () => store.ReadChangesAsync(target.Key, 0).AsTask()),
                 ("append", () => store.CommitAsync(target.Key, [WriteOperation.Append(Audit, [EventData.Create("more", "3")])]).AsTask()),
+                ("partition listing", () => store.ListPartitionsAsync().AsTask()),
+                ("purge", () => store.PurgeExpiredAsync().AsTask()),
             };
             foreach (var (what, run) in attempts)
             {

@@ -1,3 +1,4 @@
+using Storage.Json.Internal;
 using Storage.Json.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -151,6 +152,91 @@ public sealed class IoErrorTests(ITestOutputHelper output)
         Assert.True(FaultChecks.CarriesErrno(error, Errno.EIO), $"The error does not carry the EIO: {error}");
 
         await FaultChecks.Open(fs).DisposeAsync();
+    }
+
+    [Fact]
+    public void A_disk_full_error_while_creating_the_manifest_says_so()
+    {
+        var fs = FaultChecks.NewFileSystem();
+        fs.InjectFault(FileSystemOperation.Write, error: Errno.Error(Errno.ENOSPC, "Injected fault: No space left on device."));
+
+        var error = Assert.ThrowsAny<StorageException>(() => FaultChecks.Open(fs));
+
+        Assert.Equal(JsonErrors.CreatingManifestFailed(FaultChecks.DataDirectory + "/storage.json"), error.Message);
+        Assert.True(FaultChecks.CarriesErrno(error, Errno.ENOSPC), $"The error does not carry the ENOSPC: {error}");
+    }
+
+    [Fact]
+    public async Task A_disk_full_error_at_any_step_of_creating_a_store_says_what_was_being_done_and_the_next_open_succeeds()
+    {
+        const string Root = FaultChecks.DataDirectory;
+        const string Partitions = Root + "/partitions";
+        const string Manifest = Root + "/storage.json";
+        const string LockFile = Root + "/storage.lock";
+        var creatingRoot = JsonErrors.CreatingDirectoryFailed(Root);
+        var creatingPartitions = JsonErrors.CreatingDirectoryFailed(Partitions);
+        var creatingManifest = JsonErrors.CreatingManifestFailed(Manifest);
+
+        // Every step of opening a new store, in order, and what its failure must say.
+        (FileSystemOperation Operation, string Path, string Message)[] expected =
+        [
+            (FileSystemOperation.DirectoryExists, Root, creatingRoot),
+            (FileSystemOperation.DirectoryExists, "/data", creatingRoot),
+            (FileSystemOperation.CreateDirectory, Root, creatingRoot),
+            (FileSystemOperation.SyncDirectory, "/data", creatingRoot),
+            (FileSystemOperation.LockExclusive, LockFile, JsonErrors.OpeningLockFileFailed(LockFile)),
+            (FileSystemOperation.FileExists, Manifest, JsonErrors.ReadFailed(Manifest)),
+            (FileSystemOperation.DirectoryExists, Partitions, JsonErrors.ListingFailed(Partitions)),
+            (FileSystemOperation.DirectoryExists, Partitions, creatingPartitions),
+            (FileSystemOperation.DirectoryExists, Root, creatingPartitions),
+            (FileSystemOperation.CreateDirectory, Partitions, creatingPartitions),
+            (FileSystemOperation.SyncDirectory, Root, creatingPartitions),
+            (FileSystemOperation.CreateNew, Manifest + ".*.tmp", creatingManifest),
+            (FileSystemOperation.Write, Manifest + ".*.tmp", creatingManifest),
+            (FileSystemOperation.Sync, Manifest + ".*.tmp", creatingManifest),
+            (FileSystemOperation.Close, Manifest + ".*.tmp", creatingManifest),
+            (FileSystemOperation.Rename, Manifest + ".*.tmp", creatingManifest),
+            (FileSystemOperation.SyncDirectory, Root, creatingManifest),
+            (FileSystemOperation.ListFiles, Root, JsonErrors.RemovingTempFilesFailed(Root)),
+            (FileSystemOperation.ListFiles, Partitions, JsonErrors.RemovingTempFilesFailed(Partitions)),
+            (FileSystemOperation.ListFiles, Partitions, JsonErrors.ListingFailed(Partitions)),
+        ];
+        var probe = FaultChecks.NewFileSystem(createDataDirectory: false);
+        var mark = probe.Calls.Count;
+        await FaultChecks.Open(probe).DisposeAsync();
+        var steps = probe.CallsSince(mark);
+        Assert.True(
+            steps.Count == expected.Length && steps.Zip(expected).All(p => p.First.Operation == p.Second.Operation && Matches(p.First.Path, p.Second.Path)),
+            $"The steps of opening a new store changed; update this test's table:\n{string.Join('\n', steps)}");
+
+        var failures = new List<string>();
+        for (var i = 0; i < expected.Length; i++)
+        {
+            var fs = FaultChecks.NewFileSystem(createDataDirectory: false);
+            fs.InjectFault(null, nth: i + 1, Errno.Error(Errno.ENOSPC, "Injected fault: No space left on device."));
+            var error = await Record.ExceptionAsync(async () => await FaultChecks.Open(fs).DisposeAsync());
+            var step = $"step {i + 1} ({steps[i]})";
+            if (error is not StorageException || error.Message != expected[i].Message || !FaultChecks.CarriesErrno(error, Errno.ENOSPC))
+            {
+                failures.Add($"{step}: expected a StorageException \"{expected[i].Message}\" carrying the ENOSPC, got {error?.GetType().Name}: {error?.Message}");
+            }
+
+            try
+            {
+                await using var reopened = FaultChecks.Open(fs);
+                Assert.Equal(1, await reopened.PutAsync("alice", "notes", "k", Value));
+            }
+            catch (Exception e)
+            {
+                failures.Add($"{step}: the next open failed: {e.GetType().Name}: {e.Message}");
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join('\n', failures));
+
+        static bool Matches(string path, string pattern) => pattern.EndsWith(".*.tmp", StringComparison.Ordinal)
+            ? path.StartsWith(pattern[..^".*.tmp".Length] + ".", StringComparison.Ordinal) && path.EndsWith(".tmp", StringComparison.Ordinal)
+            : path == pattern;
     }
 
     [Fact]

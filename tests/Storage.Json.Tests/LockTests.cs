@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
 using Storage.CrashWriter;
 using Storage.Json.Tests.Infrastructure;
 
@@ -33,6 +35,27 @@ public sealed class LockTests
         await using var second = JsonStore.Open(options);
 
         Assert.Equal("""{"v":1}""", (await second.GetAsync("alice", "notes", "k"))?.GetJsonText());
+    }
+
+    [Fact]
+    public async Task A_disposed_store_releases_the_lock_even_while_a_copy_of_its_descriptor_is_open()
+    {
+        // A child process forked (by any thread) while the store is open holds a copy of the lock's
+        // descriptor until it execs; disposing the store in that window must still release the lock.
+        using var temp = new TempDirectory();
+        var options = new JsonStoreOptions { Directory = temp.Path };
+        var store = JsonStore.Open(options);
+        var copy = DuplicateDescriptorOf(Path.Combine(temp.Path, "storage.lock"));
+        try
+        {
+            await store.DisposeAsync();
+
+            await JsonStore.Open(options).DisposeAsync();
+        }
+        finally
+        {
+            Close(copy);
+        }
     }
 
     [Fact]
@@ -90,4 +113,19 @@ public sealed class LockTests
         Assert.Equal(0, holder.ExitCode);
         await JsonStore.Open(new JsonStoreOptions { Directory = temp.Path }).DisposeAsync();
     }
+
+    /// <summary>A duplicate of the descriptor this process has open on <paramref name="path"/>: what a forked child holds.</summary>
+    private static int DuplicateDescriptorOf(string path)
+    {
+        var open = Directory.EnumerateFileSystemEntries("/proc/self/fd").Where(fd => new FileInfo(fd).LinkTarget == path).ToList();
+        var copy = Dup(int.Parse(Path.GetFileName(Assert.Single(open)), CultureInfo.InvariantCulture));
+        Assert.True(copy >= 0, $"dup failed: errno {Marshal.GetLastPInvokeError()}");
+        return copy;
+    }
+
+    [DllImport("libc", EntryPoint = "dup", SetLastError = true)]
+    private static extern int Dup(int fd);
+
+    [DllImport("libc", EntryPoint = "close")]
+    private static extern int Close(int fd);
 }

@@ -12,7 +12,7 @@ internal static class JsonErrors
 
     public static string LockUnavailable(string path) => string.Format(
         CultureInfo.InvariantCulture,
-        "Could not lock '{0}': the filesystem does not support locks (flock). The store refuses to open without a lock, since two writers would lose updates.",
+        "Could not lock '{0}': the filesystem does not support locks (fcntl F_OFD_SETLK). The store refuses to open without a lock, since two writers would lose updates.",
         path);
 
     public static string NoDirectory => "JsonStoreOptions.Directory must name the data directory.";
@@ -22,4 +22,18 @@ internal static class JsonErrors
     public static string ReadFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Reading '{0}' failed.", path);
 
     public static string ManifestMissing => "the directory holds partition files but no manifest (storage.json)";
+
+    public static string PartitionsMissing => "the directory holds a manifest (storage.json) but no 'partitions' directory, so its partition files were removed from outside the store (opened, it would look empty and reuse their versions; if the store really is empty, create an empty 'partitions' directory)";
+
+    public static string CreatingDirectoryFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Creating the directory '{0}' failed.", path);
+
+    public static string OpeningLockFileFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Opening the lock file '{0}' failed.", path);
+
+    public static string CreatingManifestFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Creating the manifest '{0}' failed.", path);
+
+    public static string ListingFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Listing the files of '{0}' failed.", path);
+
+    public static string RemovingTempFilesFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Removing the temporary files an interrupted write left in '{0}' failed.", path);
+
+    public static string UnresolvedFile => "the file name is not a partition file name, or its partition key cannot be read";
 }
