@@ -143,27 +143,35 @@ public sealed class IndexTests(ITestOutputHelper output)
         var gated = new GatedFileSystem(fs);
         await using var store = OpenFaulty(gated);
 
-        // The winner reserves w@x and is held at the creation of its new file: nothing is visible yet.
-        gated.HoldNextCreate(PartitionFileNames.Encode("winner"));
-        var winner = Task.Run(() => store.PutAsync("winner", Users, "me", """{"email":"w@x"}""", WriteCondition.MustNotExist).AsTask());
-        await gated.WaitUntilHeldAsync();
+        try
+        {
+            // The winner reserves w@x and is held at the creation of its new file: nothing is visible yet.
+            gated.HoldNextCreate(PartitionFileNames.Encode("winner"));
+            var winner = Task.Run(() => store.PutAsync("winner", Users, "me", """{"email":"w@x"}""", WriteCondition.MustNotExist).AsTask());
+            await gated.WaitUntilHeldAsync();
 
-        // The loser meets the reservation. An increment queued behind it in its partition returns
-        // once the loser's batch has been through its partition's commit: it must not be refused
-        // for a commit whose outcome is not known.
-        var loser = store.PutAsync("loser", Users, "me", """{"email":"w@x"}""", WriteCondition.MustNotExist).AsTask();
-        await store.IncrementSequenceAsync("loser", "after");
-        Assert.False(loser.IsCompleted, loser.IsFaulted ? $"The loser was refused while the winner's commit was in flight: {loser.Exception!.InnerException!.Message}" : "The loser committed while the winner held the value.");
+            // The loser meets the reservation. An increment queued behind it in its partition returns
+            // once the loser's batch has been through its partition's commit: it must not be refused
+            // for a commit whose outcome is not known.
+            var loser = store.PutAsync("loser", Users, "me", """{"email":"w@x"}""", WriteCondition.MustNotExist).AsTask();
+            await store.IncrementSequenceAsync("loser", "after");
+            Assert.False(loser.IsCompleted, loser.IsFaulted ? $"The loser was refused while the winner's commit was in flight: {loser.Exception!.InnerException!.Message}" : "The loser committed while the winner held the value.");
 
-        // The winner's write fails before anything reaches its file: its reservation is given back, and the loser wins.
-        fs.InjectFault(FileSystemOperation.CreateNew);
-        gated.Release();
-        await Assert.ThrowsAnyAsync<StorageException>(() => winner);
-        await loser;
+            // The winner's write fails before anything reaches its file: its reservation is given back, and the loser wins.
+            fs.InjectFault(FileSystemOperation.CreateNew);
+            gated.Release();
+            await Assert.ThrowsAnyAsync<StorageException>(() => winner);
+            await loser;
 
-        Assert.Equal(["loser"], (await store.QueryAsync(new IndexQuery(Users, "email") { Equal = "w@x" })).Items.Select(m => m.Document.Partition));
-        Assert.Null(await store.GetAsync("winner", Users, "me"));
-        Assert.Equal(await IndexState.ExpectedAsync(store, All), await IndexState.QueryAsync(store, All));
+            Assert.Equal(["loser"], (await store.QueryAsync(new IndexQuery(Users, "email") { Equal = "w@x" })).Items.Select(m => m.Document.Partition));
+            Assert.Null(await store.GetAsync("winner", Users, "me"));
+            Assert.Equal(await IndexState.ExpectedAsync(store, All), await IndexState.QueryAsync(store, All));
+        }
+        finally
+        {
+            // A failing assertion must not leave the winner held (the store's dispose waits for it).
+            gated.Release();
+        }
     }
 
     [Fact]
