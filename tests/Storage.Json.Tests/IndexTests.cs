@@ -137,7 +137,7 @@ public sealed class IndexTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_writer_racing_a_commit_whose_write_then_fails_takes_the_value_instead_of_being_refused()
+    public async Task A_writer_racing_a_commit_whose_write_then_fails_waits_for_it_and_takes_the_value_instead_of_being_refused()
     {
         var fs = NewFileSystem();
         var gated = new GatedFileSystem(fs);
@@ -157,6 +157,14 @@ public sealed class IndexTests(ITestOutputHelper output)
             await store.IncrementSequenceAsync("loser", "after");
             Assert.False(loser.IsCompleted, loser.IsFaulted ? $"The loser was refused while the winner's commit was in flight: {loser.Exception!.InnerException!.Message}" : "The loser committed while the winner held the value.");
 
+            // A writer waiting so can be cancelled: it gives up, having written nothing.
+            using var cancel = new CancellationTokenSource();
+            var impatient = store.PutAsync("impatient", Users, "me", """{"email":"w@x"}""", cancellationToken: cancel.Token).AsTask();
+            await store.IncrementSequenceAsync("impatient", "after");
+            Assert.False(impatient.IsCompleted);
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => impatient);
+
             // The winner's write fails before anything reaches its file: its reservation is given back, and the loser wins.
             fs.InjectFault(FileSystemOperation.CreateNew);
             gated.Release();
@@ -165,6 +173,7 @@ public sealed class IndexTests(ITestOutputHelper output)
 
             Assert.Equal(["loser"], (await store.QueryAsync(new IndexQuery(Users, "email") { Equal = "w@x" })).Items.Select(m => m.Document.Partition));
             Assert.Null(await store.GetAsync("winner", Users, "me"));
+            Assert.Null(await store.GetAsync("impatient", Users, "me"));
             Assert.Equal(await IndexState.ExpectedAsync(store, All), await IndexState.QueryAsync(store, All));
         }
         finally
