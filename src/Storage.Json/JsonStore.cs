@@ -196,8 +196,12 @@ public sealed class JsonStore : IStore, IBulkImport
         Batches.Validate(partition, operations);
 
         // Values of the wrong type fail the batch before anything is written or checked.
-        var entries = _indexes is null ? null : _indexCatalog.ExtractAll(operations);
-        return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations, entries), cancellationToken);
+        if (_indexes is null)
+        {
+            return EnqueueAsync<CommitResult>(partition, new BatchRequest(operations, null), cancellationToken);
+        }
+
+        return CommitIndexedAsync(partition, new BatchRequest(operations, _indexCatalog.ExtractAll(operations)), cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -438,6 +442,43 @@ public sealed class JsonStore : IStore, IBulkImport
         return (T)(await GetPartition(partition).Queue.EnqueueAsync(request, cancellationToken).ConfigureAwait(false))!;
     }
 
+    /// <summary>
+    /// Commits a batch with indexes declared. A batch that meets a global unique value reserved by
+    /// another partition's commit in flight is left out of its group (<see cref="IndexWork.CheckBatch"/>)
+    /// and comes back here with that commit: it waits for the commit to end — outside any commit,
+    /// holding no reservation, so no two commits ever wait on each other — reads back the outcome of
+    /// the commit's write if that failed without one, and is queued again. So a refusal always names
+    /// a value whose holder is visible, and never one of a commit that then failed.
+    /// </summary>
+    private async ValueTask<CommitResult> CommitIndexedAsync(string partition, BatchRequest request, CancellationToken cancellationToken)
+    {
+        using var scope = Enter();
+        var handle = GetPartition(partition);
+        while (true)
+        {
+            var result = await handle.Queue.EnqueueAsync(request, cancellationToken).ConfigureAwait(false);
+            if (result is not IndexWork holder)
+            {
+                return (CommitResult)result!;
+            }
+
+            await holder.Settled.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (_partitions.TryGetValue(holder.Partition, out var holding) && _unresolvedPartitions.ContainsKey(holding))
+            {
+                try
+                {
+                    Load(holding);
+                }
+                catch (StorageException)
+                {
+                    // Still unknown: the holder keeps the value, and the next try refuses it.
+                }
+            }
+
+            (request.Waited ??= []).Add(holder);
+        }
+    }
+
     private Partition? FindPartition(string key)
     {
         if (_partitions.TryGetValue(key, out var handle))
@@ -553,6 +594,19 @@ public sealed class JsonStore : IStore, IBulkImport
         var now = Timestamps.Now(_time);
         using var builder = new PartitionBuilder(current, CurrentFloor, now);
         var work = _indexes?.Begin(handle.Key, handle.Index!, now);
+        try
+        {
+            CommitSegment(handle, group, start, end, current, builder, work);
+        }
+        finally
+        {
+            // Batches of other partitions waiting for a value this commit reserved try again.
+            work?.Settle();
+        }
+    }
+
+    private void CommitSegment(Partition handle, IReadOnlyList<CommitQueue<PartitionRequest, object?>.Entry> group, int start, int end, PartitionSnapshot current, PartitionBuilder builder, IndexWork? work)
+    {
         var results = new object?[end - start];
         var errors = new Exception?[end - start];
         PartitionSnapshot? next = null;
@@ -572,6 +626,11 @@ public sealed class JsonStore : IStore, IBulkImport
                         PurgeRequest => Purge(builder, work),
                         _ => throw new InvalidOperationException("Unknown partition request."),
                     };
+                    if (results[i - start] is IndexWork)
+                    {
+                        // Left out, nothing applied: its writer waits for the other commit whatever this write's fate.
+                        group[i].Complete(results[i - start]);
+                    }
                 }
                 catch (Exception e) when (e is VersionConflictException or OverflowException or UniqueConstraintException)
                 {
@@ -813,14 +872,21 @@ public sealed class JsonStore : IStore, IBulkImport
         return new CorruptDataException(path, JsonErrors.UnresolvedFile);
     }
 
-    private static CommitResult ApplyBatch(PartitionBuilder builder, IndexWork? work, BatchRequest batch)
+    // The batch's CommitResult, or (left out) the commit in flight whose outcome it must wait for.
+    private static object? ApplyBatch(PartitionBuilder builder, IndexWork? work, BatchRequest batch)
     {
         if (work is null)
         {
             return builder.ApplyBatch(batch.Operations);
         }
 
-        var result = builder.ApplyBatch(batch.Operations, () => work.CheckBatch(batch.Operations, batch.Entries!));
+        IndexWork? busy = null;
+        var result = builder.ApplyBatch(batch.Operations, () => (busy = work.CheckBatch(batch.Operations, batch.Entries!, batch.Waited)) is null);
+        if (result is null)
+        {
+            return busy;
+        }
+
         work.Applied(batch.Operations, batch.Entries!, builder.Find);
         return result;
     }
@@ -1171,6 +1237,9 @@ public sealed class JsonStore : IStore, IBulkImport
 
         /// <summary>The puts' index values; null when no index is declared.</summary>
         public IReadOnlyList<IndexEntries?>? Entries { get; } = entries;
+
+        /// <summary>Commits of other partitions this batch waited for (see <see cref="CommitIndexedAsync"/>).</summary>
+        public List<IndexWork>? Waited { get; set; }
     }
 
     private sealed class IncrementRequest(string name, long delta) : PartitionRequest

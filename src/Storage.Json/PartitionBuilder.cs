@@ -37,8 +37,13 @@ internal sealed class PartitionBuilder : IDisposable
 
     /// <summary>Applies a batch all-or-nothing.</summary>
     /// <param name="operations">The batch.</param>
-    /// <param name="checkUniqueness">Runs once the batch's conditions passed, before anything changes: it throws to fail the batch (unique values).</param>
-    public CommitResult ApplyBatch(IReadOnlyList<WriteOperation> operations, Action? checkUniqueness = null)
+    /// <param name="checkUniqueness">
+    /// Runs once the batch's conditions passed, before anything changes: it throws to fail the batch
+    /// (unique values), or returns <see langword="false"/> to leave the batch out, unapplied, for its
+    /// outcome to be decided later (a value another partition's commit in flight reserved).
+    /// </param>
+    /// <returns>The batch's result, or <see langword="null"/> when <paramref name="checkUniqueness"/> left it out.</returns>
+    public CommitResult? ApplyBatch(IReadOnlyList<WriteOperation> operations, Func<bool>? checkUniqueness = null)
     {
         // Check every condition and stream expectation against the state before the batch, in
         // batch order; nothing changes on a conflict.
@@ -74,7 +79,11 @@ internal sealed class PartitionBuilder : IDisposable
             changes |= op.Kind == WriteOperationKind.Put || live[i] is not null;
         }
 
-        checkUniqueness?.Invoke();
+        if (checkUniqueness is not null && !checkUniqueness())
+        {
+            return null;
+        }
+
         var outcomes = new OperationOutcome[operations.Count];
         if (!changes)
         {

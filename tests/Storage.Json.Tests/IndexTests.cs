@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
+using Storage.Json.IO;
 using Storage.Json.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -100,7 +101,10 @@ public sealed class IndexTests(ITestOutputHelper output)
         fs.InjectFault(FileSystemOperation.ReadAllBytes);
         await Assert.ThrowsAnyAsync<StorageException>(() => MoveAliceAsync(store));
 
-        // The documented caveat: until the outcome is known, c@x stays reserved.
+        // The documented caveat: until the outcome is known, c@x stays reserved. Carol's writer tries
+        // to read it back itself (the second read from now; the first reads carol's own partition),
+        // and that read fails too.
+        fs.InjectFault(FileSystemOperation.ReadAllBytes, nth: 2);
         var conflict = await Assert.ThrowsAsync<UniqueConstraintException>(() => store.PutAsync("carol", Users, "me", """{"email":"c@x"}""").AsTask());
         Assert.Equal(IndexValue.Of("c@x"), conflict.Value);
 
@@ -110,6 +114,73 @@ public sealed class IndexTests(ITestOutputHelper output)
         await store.PutAsync("carol", Users, "other", """{"email":"a2@x"}""");
         await Assert.ThrowsAsync<UniqueConstraintException>(() => store.PutAsync("carol", Users, "third", """{"email":"a@x"}""").AsTask());
         Assert.Equal(await IndexState.ExpectedAsync(store, All), await IndexState.QueryAsync(store, All));
+    }
+
+    [Fact]
+    public async Task A_writer_meeting_the_reservation_of_a_failed_commit_reads_its_outcome_back_and_takes_the_value()
+    {
+        var fs = NewFileSystem();
+        await SetupAsync(fs);
+        await using var store = OpenFaulty(fs);
+
+        // The rename fails, and so does the read-back right after it: c@x stays reserved by alice's failed commit.
+        fs.InjectFault(FileSystemOperation.Rename);
+        fs.InjectFault(FileSystemOperation.ReadAllBytes);
+        await Assert.ThrowsAnyAsync<StorageException>(() => MoveAliceAsync(store));
+
+        // Carol's writer is not refused a value nobody holds: it reads alice's outcome back (the
+        // write did not happen), the reservation goes, and carol takes c@x.
+        await store.PutAsync("carol", Users, "me", """{"email":"c@x"}""", WriteCondition.MustNotExist);
+
+        Assert.Equal(["carol"], (await store.QueryAsync(new IndexQuery(Users, "email") { Equal = "c@x" })).Items.Select(m => m.Document.Partition));
+        Assert.Equal(await IndexState.ExpectedAsync(store, All), await IndexState.QueryAsync(store, All));
+    }
+
+    [Fact]
+    public async Task A_writer_racing_a_commit_whose_write_then_fails_waits_for_it_and_takes_the_value_instead_of_being_refused()
+    {
+        var fs = NewFileSystem();
+        var gated = new GatedFileSystem(fs);
+        await using var store = OpenFaulty(gated);
+
+        try
+        {
+            // The winner reserves w@x and is held at the creation of its new file: nothing is visible yet.
+            gated.HoldNextCreate(PartitionFileNames.Encode("winner"));
+            var winner = Task.Run(() => store.PutAsync("winner", Users, "me", """{"email":"w@x"}""", WriteCondition.MustNotExist).AsTask());
+            await gated.WaitUntilHeldAsync();
+
+            // The loser meets the reservation. An increment queued behind it in its partition returns
+            // once the loser's batch has been through its partition's commit: it must not be refused
+            // for a commit whose outcome is not known.
+            var loser = store.PutAsync("loser", Users, "me", """{"email":"w@x"}""", WriteCondition.MustNotExist).AsTask();
+            await store.IncrementSequenceAsync("loser", "after");
+            Assert.False(loser.IsCompleted, loser.IsFaulted ? $"The loser was refused while the winner's commit was in flight: {loser.Exception!.InnerException!.Message}" : "The loser committed while the winner held the value.");
+
+            // A writer waiting so can be cancelled: it gives up, having written nothing.
+            using var cancel = new CancellationTokenSource();
+            var impatient = store.PutAsync("impatient", Users, "me", """{"email":"w@x"}""", cancellationToken: cancel.Token).AsTask();
+            await store.IncrementSequenceAsync("impatient", "after");
+            Assert.False(impatient.IsCompleted);
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => impatient);
+
+            // The winner's write fails before anything reaches its file: its reservation is given back, and the loser wins.
+            fs.InjectFault(FileSystemOperation.CreateNew);
+            gated.Release();
+            await Assert.ThrowsAnyAsync<StorageException>(() => winner);
+            await loser;
+
+            Assert.Equal(["loser"], (await store.QueryAsync(new IndexQuery(Users, "email") { Equal = "w@x" })).Items.Select(m => m.Document.Partition));
+            Assert.Null(await store.GetAsync("winner", Users, "me"));
+            Assert.Null(await store.GetAsync("impatient", Users, "me"));
+            Assert.Equal(await IndexState.ExpectedAsync(store, All), await IndexState.QueryAsync(store, All));
+        }
+        finally
+        {
+            // A failing assertion must not leave the winner held (the store's dispose waits for it).
+            gated.Release();
+        }
     }
 
     [Fact]
@@ -560,7 +631,7 @@ public sealed class IndexTests(ITestOutputHelper output)
 
     private static FaultInjectingFileSystem NewFileSystem() => FaultChecks.NewFileSystem();
 
-    private static JsonStore OpenFaulty(FaultInjectingFileSystem fs, TimeProvider? time = null, IReadOnlyList<IndexDefinition>? indexes = null)
+    private static JsonStore OpenFaulty(IFileSystem fs, TimeProvider? time = null, IReadOnlyList<IndexDefinition>? indexes = null)
         => JsonStore.Open(new JsonStoreOptions { Directory = FaultChecks.DataDirectory, TimeProvider = time ?? new FakeTimeProvider(FaultChecks.Epoch), Indexes = indexes ?? All }, fs);
 
     private static JsonStore OpenReal(string directory)

@@ -10,6 +10,8 @@ namespace Storage.Json.Indexes;
 /// </summary>
 internal sealed class IndexWork
 {
+    private static readonly object s_settled = new();
+
     private readonly JsonIndexes _indexes;
     private readonly PartitionIndex _base;
     private readonly DateTimeOffset _now;
@@ -18,6 +20,9 @@ internal sealed class IndexWork
     // collection) or deleted (null record): the partition's state is the base, overlaid by these.
     private readonly Dictionary<(string Collection, string Key), Changed> _changed = [];
     private bool _purged;
+
+    // Null while the commit runs and nobody waits; a completion once someone waits; s_settled once it ended.
+    private object? _settled;
 
     public IndexWork(JsonIndexes indexes, string partition, PartitionIndex current, DateTimeOffset now, bool delete)
     {
@@ -58,11 +63,18 @@ internal sealed class IndexWork
     /// Checks a batch whose conditions passed: walks its puts in order, each put's unique indexes in
     /// declaration order, each index's values ascending; the first value that an earlier put of the
     /// batch took, that a live document of the partition not touched by the batch holds, or (global
-    /// scope) that another partition holds or is committing, fails the batch. Global values that
-    /// pass are reserved; a failing batch gives its reservations back.
+    /// scope) that another partition's live document holds, fails the batch. Global values that pass
+    /// are reserved. The first value another partition's commit in flight reserved stops the check
+    /// instead: the batch is left out, its caller waits for that commit's outcome and tries again
+    /// (<see cref="JsonIndexes.TryReserve"/>). A batch that fails or is left out gives its
+    /// reservations back at once, so a batch never waits holding a reservation.
     /// </summary>
+    /// <param name="operations">The batch.</param>
+    /// <param name="entries">Its values (<see cref="IndexCatalog.ExtractAll"/>).</param>
+    /// <param name="waited">Commits the batch already waited for (see <see cref="JsonIndexes.TryReserve"/>).</param>
+    /// <returns>Null when the batch passed; otherwise the commit in flight whose outcome it must wait for.</returns>
     /// <exception cref="UniqueConstraintException">A value is taken.</exception>
-    public void CheckBatch(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
+    public IndexWork? CheckBatch(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, IReadOnlyList<IndexWork>? waited)
     {
         HashSet<(string, string)>? touched = null;
         var mark = Reservations.Count;
@@ -73,11 +85,18 @@ internal sealed class IndexWork
                 var index = claim.Index;
                 var n = _indexes.NumberOf(index);
                 touched ??= operations.Where(static o => o.Kind != WriteOperationKind.Append).Select(static o => (o.Collection, o.Key)).ToHashSet();
+                IndexWork? busy = null;
                 if (claim.TakenInBatch
                     || HeldInPartition(n, index.Collection, claim.Value, touched)
-                    || (index.Scope == IndexScope.Global && !_indexes.TryReserve(this, n, claim.Value, _now)))
+                    || (index.Scope == IndexScope.Global && !_indexes.TryReserve(this, n, claim.Value, _now, waited, out busy) && busy is null))
                 {
                     throw new UniqueConstraintException(Partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
+                }
+
+                if (busy is not null)
+                {
+                    _indexes.Release(this, mark);
+                    return busy;
                 }
             }
         }
@@ -86,6 +105,36 @@ internal sealed class IndexWork
             _indexes.Release(this, mark);
             throw;
         }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Completes when the commit this work belongs to has ended — published, failed and its
+    /// reservations given back, or failed with an outcome not read back yet (its reservations stay
+    /// until it is; see <see cref="JsonIndexes.TryReserve"/>). Batches of other partitions that
+    /// found a value reserved by it wait for this.
+    /// </summary>
+    public Task Settled
+    {
+        get
+        {
+            var current = Volatile.Read(ref _settled);
+            if (current is null)
+            {
+                // The first waiter creates the completion: a commit nobody waits for allocates nothing.
+                current = Interlocked.CompareExchange(ref _settled, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null) ?? _settled;
+            }
+
+            return current is TaskCompletionSource completion ? completion.Task : Task.CompletedTask;
+        }
+    }
+
+    /// <summary>Marks the commit as ended (see <see cref="Settled"/>); called once its reservations are published, given back or left unresolved.</summary>
+    public void Settle()
+    {
+        var waiting = Interlocked.Exchange(ref _settled, s_settled);
+        (waiting as TaskCompletionSource)?.TrySetResult();
     }
 
     /// <summary>Notes what a batch that passed changed, for the checks of the group's later batches and for <see cref="Complete"/>.</summary>

@@ -14,9 +14,10 @@ namespace Storage.Json.Indexes;
 /// <item>per partition, a <see cref="PartitionIndex"/> published with the partition's snapshot;</item>
 /// <item>for global unique indexes, a store-wide claim table: which partition holds (or is
 /// committing) each value. Commits of different partitions run concurrently, so a commit reserves
-/// each global unique value it writes before its file write, and a reservation of another
-/// partition's commit in flight is a conflict: of two partitions committing one value, exactly one
-/// wins.</item>
+/// each global unique value it writes before its file write; a batch that meets another
+/// partition's reservation waits for that commit's outcome (outside any commit) and tries again:
+/// of two partitions committing one value, exactly one wins, and the loser is refused only once
+/// the winner is visible.</item>
 /// </list>
 /// </summary>
 internal sealed class JsonIndexes : IDisposable
@@ -184,9 +185,25 @@ internal sealed class JsonIndexes : IDisposable
     /// Reserves a global unique value for a put of a commit in flight, unless a live document of
     /// another partition holds it or another partition's commit in flight reserved it.
     /// </summary>
+    /// <remarks>
+    /// A value reserved by another partition's commit is not refused at once: that commit is not
+    /// visible yet and may still fail, so a refusal now could name a value nobody will hold, and a
+    /// query right after it would find no holder. The caller is handed that commit instead
+    /// (<paramref name="busy"/>) and waits for it outside any commit, holding no reservation (so
+    /// commits never wait on each other), then tries again: by then the value is the committed
+    /// document's, or given back. Only a commit the caller already waited for that still holds
+    /// the value — its write failed and its outcome could not be read back — refuses it.
+    /// </remarks>
+    /// <param name="work">The commit reserving.</param>
+    /// <param name="n">The index.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="now">The store's clock: an expired holder holds nothing.</param>
+    /// <param name="waited">Commits the batch already waited for.</param>
+    /// <param name="busy">When the value is not reserved: the commit in flight to wait for, or null if the value is taken.</param>
     /// <returns>Whether the value is now reserved by <paramref name="work"/>.</returns>
-    public bool TryReserve(IndexWork work, int n, IndexValue value, DateTimeOffset now)
+    public bool TryReserve(IndexWork work, int n, IndexValue value, DateTimeOffset now, IReadOnlyList<IndexWork>? waited, out IndexWork? busy)
     {
+        busy = null;
         lock (_claimsLock)
         {
             var slot = (n, value);
@@ -194,7 +211,17 @@ internal sealed class JsonIndexes : IDisposable
             {
                 // Another partition: its commit in flight, or its live document, wins. (Its own
                 // partition's claims were checked against the partition's state by the caller.)
-                if (claim.Pending is not null || !Timestamps.IsExpired(claim.Record!.ExpiresAt, now))
+                if (claim.Pending is { } pending)
+                {
+                    if (waited is null || !waited.Contains(pending))
+                    {
+                        busy = pending;
+                    }
+
+                    return false;
+                }
+
+                if (!Timestamps.IsExpired(claim.Record!.ExpiresAt, now))
                 {
                     return false;
                 }

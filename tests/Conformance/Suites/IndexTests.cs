@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Time.Testing;
 using Storage.Internal;
 using static Storage.Conformance.StoreAssert;
@@ -322,6 +323,55 @@ public abstract class IndexTests<TFixture>(TFixture fixture) : StoreTestBase<TFi
                 await store.DeleteAsync($"w{writer}", Users, "me");
             }
         }
+    }
+
+    /// <summary>How many rounds <see cref="A_writer_refused_a_global_unique_value_finds_its_holder_with_a_query_at_once"/> runs (10 by default; raise it for a soak run).</summary>
+    public const string HolderRaceRoundsVariable = "STORAGE_UNIQUE_HOLDER_ROUNDS";
+
+    [Fact]
+    public async Task A_writer_refused_a_global_unique_value_finds_its_holder_with_a_query_at_once()
+    {
+        // The sign-in pattern: insert; on a unique conflict, look the holder up. A refusal must come
+        // from a holder the query can see, never from a commit that is not visible yet (or fails).
+        const int Writers = 4;
+        var store = await CreateStoreAsync(indexes: All);
+        var rounds = int.TryParse(Environment.GetEnvironmentVariable(HolderRaceRoundsVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var set) && set > 0 ? set : 10;
+        var refusals = 0;
+        var misses = new List<string>();
+        for (var round = 0; round < rounds; round++)
+        {
+            var value = $"holder-{round}@x";
+            var holders = await Task.WhenAll(Enumerable.Range(0, Writers).Select(async writer =>
+            {
+                await Task.Yield();
+                var partition = $"r{round}-w{writer}";
+                try
+                {
+                    await store.PutAsync(partition, Users, "me", $$"""{"email":"{{value}}"}""", WriteCondition.MustNotExist);
+                    return partition;
+                }
+                catch (UniqueConstraintException)
+                {
+                    var found = await store.QueryAsync(new IndexQuery(Users, "email") { Equal = value });
+                    lock (misses)
+                    {
+                        refusals++;
+                        if (found.Items.Count == 0)
+                        {
+                            misses.Add($"round {round}: {partition} was refused {value}, and the query right after found no holder");
+                        }
+                    }
+
+                    return found.Items.Count == 0 ? null : "held by " + found.Items[0].Document.Partition;
+                }
+            }));
+
+            var winner = Assert.Single(holders, h => h is not null && !h.StartsWith("held by ", StringComparison.Ordinal));
+            Assert.All(holders, h => Assert.True(h is null || h == winner || h == "held by " + winner, $"round {round}: {h}, but {winner} won"));
+        }
+
+        Assert.True(misses.Count == 0, $"{misses.Count} of {refusals} refusals in {rounds} rounds found no holder:\n{string.Join("\n", misses.Take(5))}");
+        Assert.Equal(rounds * (Writers - 1), refusals);
     }
 
     [Fact]
