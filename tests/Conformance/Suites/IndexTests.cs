@@ -325,44 +325,54 @@ public abstract class IndexTests<TFixture>(TFixture fixture) : StoreTestBase<TFi
         }
     }
 
-    /// <summary>How many rounds <see cref="A_writer_refused_a_global_unique_value_finds_its_holder_with_a_query_at_once"/> runs (10 by default; raise it for a soak run).</summary>
+    /// <summary>How many rounds the refused-writer races (<see cref="A_writer_refused_a_global_unique_value_finds_its_holder_with_a_query_at_once"/> and its partition-scope twin) run (10 by default; raise it for a soak run).</summary>
     public const string HolderRaceRoundsVariable = "STORAGE_UNIQUE_HOLDER_ROUNDS";
 
     [Fact]
-    public async Task A_writer_refused_a_global_unique_value_finds_its_holder_with_a_query_at_once()
+    public Task A_writer_refused_a_global_unique_value_finds_its_holder_with_a_query_at_once()
+        => RefusedWritersFindTheHolderAsync(Email);
+
+    [Fact]
+    public Task A_writer_refused_a_partition_unique_value_finds_its_holder_in_the_partition_at_once()
+        => RefusedWritersFindTheHolderAsync(Handle);
+
+    // The sign-in pattern: insert; on a unique conflict, look the holder up. A refusal must come from
+    // a holder the query can see, never from a commit that is not visible yet (or fails). Four
+    // writers race one value each round: in four partitions (global scope) or in one (partition scope).
+    private async Task RefusedWritersFindTheHolderAsync(IndexDefinition index)
     {
-        // The sign-in pattern: insert; on a unique conflict, look the holder up. A refusal must come
-        // from a holder the query can see, never from a commit that is not visible yet (or fails).
         const int Writers = 4;
         var store = await CreateStoreAsync(indexes: All);
         var rounds = int.TryParse(Environment.GetEnvironmentVariable(HolderRaceRoundsVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var set) && set > 0 ? set : 10;
+        var global = index.Scope == IndexScope.Global;
         var refusals = 0;
         var misses = new List<string>();
         for (var round = 0; round < rounds; round++)
         {
             var value = $"holder-{round}@x";
+            var query = new IndexQuery(Users, index.Name) { Equal = value, Partition = global ? null : $"r{round}" };
             var holders = await Task.WhenAll(Enumerable.Range(0, Writers).Select(async writer =>
             {
                 await Task.Yield();
-                var partition = $"r{round}-w{writer}";
+                var (partition, key) = global ? ($"r{round}-w{writer}", "me") : ($"r{round}", $"w{writer}");
                 try
                 {
-                    await store.PutAsync(partition, Users, "me", $$"""{"email":"{{value}}"}""", WriteCondition.MustNotExist);
-                    return partition;
+                    await store.PutAsync(partition, Users, key, $$"""{"{{index.Path}}":"{{value}}"}""", WriteCondition.MustNotExist);
+                    return $"{partition}/{key}";
                 }
                 catch (UniqueConstraintException)
                 {
-                    var found = await store.QueryAsync(new IndexQuery(Users, "email") { Equal = value });
+                    var found = await store.QueryAsync(query);
                     lock (misses)
                     {
                         refusals++;
                         if (found.Items.Count == 0)
                         {
-                            misses.Add($"round {round}: {partition} was refused {value}, and the query right after found no holder");
+                            misses.Add($"round {round}: {partition}/{key} was refused {value}, and the query right after found no holder");
                         }
                     }
 
-                    return found.Items.Count == 0 ? null : "held by " + found.Items[0].Document.Partition;
+                    return found.Items.Count == 0 ? null : $"held by {found.Items[0].Document.Partition}/{found.Items[0].Document.Key}";
                 }
             }));
 
