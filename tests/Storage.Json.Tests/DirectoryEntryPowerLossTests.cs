@@ -1,0 +1,72 @@
+using Storage.Json.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Storage.Json.Tests;
+
+/// <summary>
+/// Power loss on a file system that may make a create, rename or delete durable without a sync of
+/// its directory, and before the data of the file it names — as ext4 and XFS do, and as the fault
+/// layer's <see cref="UnsyncedEntryChanges.Kept"/> and <see cref="UnsyncedEntryChanges.SomeKept"/>
+/// model. A store in either durability mode must open afterwards with every partition readable at
+/// a state it committed (with <see cref="DurabilityMode.Relaxed"/>, possibly an earlier one).
+/// </summary>
+[Trait("Backend", "Json")]
+public sealed class DirectoryEntryPowerLossTests(ITestOutputHelper output)
+{
+    /// <summary>Every scenario, with every unsynced entry change kept, and with a random subset (an <see cref="UnsyncedEntryChanges"/> name: the enum is internal).</summary>
+    public static TheoryData<string, string> ScenariosKeepingEntries
+    {
+        get
+        {
+            var data = new TheoryData<string, string>();
+            foreach (var scenario in FaultScenarios.All)
+            {
+                data.Add(scenario.Name, nameof(UnsyncedEntryChanges.Kept));
+                data.Add(scenario.Name, nameof(UnsyncedEntryChanges.SomeKept));
+            }
+
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ScenariosKeepingEntries))]
+    public async Task Relaxed_mode_power_loss_keeping_unsynced_entry_changes_after_any_step_of_a_write_never_leaves_an_empty_file(string scenario, string entries)
+    {
+        var result = await FaultChecks.PowerOffAfterEachStepAsync(FaultScenarios.Named(scenario), DurabilityMode.Relaxed, entries: Enum.Parse<UnsyncedEntryChanges>(entries), seed: 100);
+
+        Violations.AssertNone(output, result);
+    }
+
+    [Theory]
+    [MemberData(nameof(ScenariosKeepingEntries))]
+    public async Task Full_mode_power_loss_keeping_unsynced_entry_changes_after_any_step_of_a_write_keeps_every_acknowledged_write(string scenario, string entries)
+    {
+        var result = await FaultChecks.PowerOffAfterEachStepAsync(FaultScenarios.Named(scenario), DurabilityMode.Full, entries: Enum.Parse<UnsyncedEntryChanges>(entries), seed: 200);
+
+        Violations.AssertNone(output, result);
+    }
+
+    [Theory]
+    [InlineData(DurabilityMode.Relaxed, true)]
+    [InlineData(DurabilityMode.Relaxed, false)]
+    [InlineData(DurabilityMode.Full, true)]
+    [InlineData(DurabilityMode.Full, false)]
+    public async Task Power_loss_at_any_moment_of_a_store_s_life_from_its_creation_leaves_a_store_that_opens_with_every_partition_at_a_committed_state(DurabilityMode durability, bool createDataDirectory)
+    {
+        var seed = TestSettings.Seed(output);
+        var seeds = TestSettings.Count(TestSettings.PowerLossSeedsVariable, ciDefault: 3);
+        List<(UnsyncedEntryChanges, int)> models = [(UnsyncedEntryChanges.Undone, 0), (UnsyncedEntryChanges.Kept, 0)];
+        models.AddRange(Enumerable.Range(0, seeds).Select(i => (UnsyncedEntryChanges.SomeKept, unchecked(seed + i))));
+
+        var result = await StoreLifeCheck.RunAsync(durability, createDataDirectory, models);
+
+        output.WriteLine($"{result.Steps.Count} calls, each followed by a power loss in {models.Count} ways:");
+        foreach (var step in result.Steps)
+        {
+            output.WriteLine($"  {step}");
+        }
+
+        Violations.AssertNone(output, result.Violations, seed);
+    }
+}
