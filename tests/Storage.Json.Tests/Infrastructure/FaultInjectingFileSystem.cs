@@ -159,18 +159,25 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
     {
         lock (_lock)
         {
-            // Decided once per change, so that a rename across two directories is kept in both or in neither.
-            var random = new Random(seed);
-            var decisions = new Dictionary<long, bool>();
             Revert(_root, Keeps);
             Restart();
+        }
 
-            bool Keeps(long change) => entries switch
-            {
-                UnsyncedEntryChanges.Undone => false,
-                UnsyncedEntryChanges.Kept => true,
-                _ => decisions.TryGetValue(change, out var kept) ? kept : decisions[change] = random.Next(2) == 0,
-            };
+        // A function of the change, so that a rename across two directories is kept in both or in neither.
+        bool Keeps(long change) => entries switch
+        {
+            UnsyncedEntryChanges.Undone => false,
+            UnsyncedEntryChanges.Kept => true,
+            _ => (Mix(((ulong)(uint)seed << 32) ^ (ulong)change) & 1) == 0,
+        };
+
+        // SplitMix64's finalizer: unlike System.Random's first draw, nearby seeds give unrelated subsets.
+        static ulong Mix(ulong z)
+        {
+            z += 0x9E3779B97F4A7C15;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+            return z ^ (z >> 31);
         }
 
         static void Revert(DirectoryNode directory, Func<long, bool> keeps)
