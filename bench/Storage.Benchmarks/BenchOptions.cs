@@ -20,6 +20,8 @@ internal sealed record BenchOptions
           --dir PATH           where the data goes (default: a new directory under the system temp directory)
           --out FILE           also write the markdown table to FILE
           --max-load X         wait (polling every 30 s) until the 1-minute load average is at most X before starting
+          --json-durability D  full (default) or relaxed: the JSON store's DurabilityMode (relaxed: its raw baseline
+                               skips the directory fsync too, as the store does)
         Environment: STORAGE_BENCH_POSTGRES=<Npgsql connection string> to measure an existing PostgreSQL server.
         """;
 
@@ -46,6 +48,8 @@ internal sealed record BenchOptions
     public string? Out { get; init; }
 
     public double? MaxLoad { get; init; }
+
+    public DurabilityMode JsonDurability { get; init; } = DurabilityMode.Full;
 
     public const int DocsPerPartition = 100;
 
@@ -76,10 +80,18 @@ internal sealed record BenchOptions
                 "--dir" => options with { Directory = Value() },
                 "--out" => options with { Out = Value() },
                 "--max-load" => options with { MaxLoad = Number() },
+                "--json-durability" => options with { JsonDurability = Durability(Value()) },
                 _ => throw new ArgumentException($"Unknown option {args[i]}.\n\n{Usage}"),
             };
         }
 
         return options;
     }
+
+    private static DurabilityMode Durability(string text) => text switch
+    {
+        "full" => DurabilityMode.Full,
+        "relaxed" => DurabilityMode.Relaxed,
+        _ => throw new ArgumentException($"--json-durability must be full or relaxed, not '{text}'."),
+    };
 }

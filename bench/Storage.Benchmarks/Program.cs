@@ -37,7 +37,7 @@ var backends = new List<Backend>();
 bool Wanted(string name) => options.Backends.Count == 0 || options.Backends.Contains(name, StringComparer.OrdinalIgnoreCase);
 if (Wanted("json"))
 {
-    backends.Add(new JsonBackend(root));
+    backends.Add(new JsonBackend(root, options.JsonDurability));
 }
 
 if (Wanted("sqlite"))

@@ -37,6 +37,8 @@ public sealed class JsonStore : IStore, IBulkImport
     private readonly string _partitionsDirectory;
     private readonly TimeProvider _time;
     private readonly TimeSpan _tombstoneRetention;
+
+    // Full durability: fsync the directory after each rename and delete. File data is fsynced in either mode (AtomicWrite).
     private readonly bool _sync;
     private readonly IDisposable _lock;
     private readonly ConcurrentDictionary<string, Partition> _partitions = new(StringComparer.Ordinal);
@@ -99,7 +101,10 @@ public sealed class JsonStore : IStore, IBulkImport
         var indexCatalog = new IndexCatalog(options.Indexes);
         var root = Path.GetFullPath(options.Directory);
         var partitions = Path.Combine(root, PartitionsDirectoryName);
-        var sync = options.Durability == DurabilityMode.Full;
+        // Open's writes are durable in either mode: it writes only when it creates the store or cleans
+        // up after a crash, and a relaxed store's manifest and directories must be durable before any
+        // partition file can be, or a power loss could keep partition files without them.
+        const bool sync = true;
         var lockPath = Path.Combine(root, LockFileName);
         Step(JsonErrors.CreatingDirectoryFailed(root), () => CreateDirectoryDurably(files, root, sync));
         var directoryLock = Step(JsonErrors.OpeningLockFileFailed(lockPath), () => files.LockExclusive(lockPath));
@@ -128,10 +133,9 @@ public sealed class JsonStore : IStore, IBulkImport
 
                 manifest = new Manifest(Manifest.CurrentFormat, 0);
 
-                // Durable before the manifest is written even with relaxed durability (it is once per
-                // store): a manifest that survives a power loss without its partitions directory would
-                // be refused as above.
-                Step(JsonErrors.CreatingDirectoryFailed(partitions), () => CreateDirectoryDurably(files, partitions, sync: true));
+                // Durable before the manifest is written: a manifest that survives a power loss without
+                // its partitions directory would be refused as above.
+                Step(JsonErrors.CreatingDirectoryFailed(partitions), () => CreateDirectoryDurably(files, partitions, sync));
                 Step(JsonErrors.CreatingManifestFailed(manifestPath), () => AtomicWrite(files, root, Manifest.FileName, manifest.Serialize(), sync));
             }
 
@@ -1011,7 +1015,9 @@ public sealed class JsonStore : IStore, IBulkImport
             var path = Path.Combine(_root, Manifest.FileName);
             try
             {
-                AtomicWrite(_files, _root, Manifest.FileName, next.Serialize(), _sync);
+                // Durable in either mode, before the partition's file is deleted: a power loss that
+                // kept the delete but not the floor would let a re-created partition repeat versions.
+                AtomicWrite(_files, _root, Manifest.FileName, next.Serialize(), syncDirectory: true);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -1030,8 +1036,17 @@ public sealed class JsonStore : IStore, IBulkImport
         }
     }
 
-    /// <summary>Replaces a file atomically: temp file in the same directory, write, fsync, rename, fsync of the directory.</summary>
-    private static void AtomicWrite(IFileSystem files, string directory, string fileName, ReadOnlySpan<byte> content, bool sync)
+    /// <summary>
+    /// Replaces a file atomically: temp file in the same directory, write, fsync, rename, and with
+    /// <paramref name="syncDirectory"/> fsync of the directory, which makes the rename itself durable.
+    /// </summary>
+    /// <remarks>
+    /// The temp file's fsync is never skipped, not even with <see cref="DurabilityMode.Relaxed"/>:
+    /// ext4 and XFS can make a rename durable without any directory fsync and before the renamed
+    /// file's data, so a power loss would leave an empty file under the final name — a partition
+    /// or manifest that no longer reads, in place of the good one the rename replaced.
+    /// </remarks>
+    private static void AtomicWrite(IFileSystem files, string directory, string fileName, ReadOnlySpan<byte> content, bool syncDirectory)
     {
         var final = Path.Combine(directory, fileName);
         var temp = final + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + PartitionFileNames.TempExtension;
@@ -1040,10 +1055,7 @@ public sealed class JsonStore : IStore, IBulkImport
             using (var file = files.CreateNew(temp))
             {
                 file.Write(content, 0);
-                if (sync)
-                {
-                    file.Sync();
-                }
+                file.Sync();
             }
 
             files.Rename(temp, final);
@@ -1054,7 +1066,7 @@ public sealed class JsonStore : IStore, IBulkImport
             throw;
         }
 
-        if (sync)
+        if (syncDirectory)
         {
             files.SyncDirectory(directory);
         }

@@ -11,9 +11,11 @@ namespace Storage.Benchmarks.Drivers;
 /// the JSON store wrote for the same partition. What a hand-rolled app would add to be correct
 /// (a version check in memory and one writer per file at a time) is here; what it would not
 /// (serializing, checksumming, group commit) is the store's cost or gain. It has no reads: the store
-/// answers them from memory, and no file operation is the same work.
+/// answers them from memory, and no file operation is the same work. Without
+/// <paramref name="syncDirectory"/> it skips the directory fsync, as the store does in
+/// <see cref="DurabilityMode.Relaxed"/>.
 /// </summary>
-internal sealed partial class RawFilesDriver(string directory, Func<string, byte[]> storeFileBytes) : IDriver
+internal sealed partial class RawFilesDriver(string directory, Func<string, byte[]> storeFileBytes, bool syncDirectory = true) : IDriver
 {
     private readonly ConcurrentDictionary<string, RawPartition> _partitions = new(StringComparer.Ordinal);
     private long _tempCounter;
@@ -136,7 +138,10 @@ internal sealed partial class RawFilesDriver(string directory, Func<string, byte
         }
 
         File.Move(temp, final, overwrite: true);
-        SyncDirectory(directory);
+        if (syncDirectory)
+        {
+            SyncDirectory(directory);
+        }
     }
 
     private static void SyncDirectory(string path)

@@ -95,10 +95,14 @@ internal static class FaultChecks
     /// Loses power right after each step of the scenario's write in turn, and once after the write
     /// completed. Each time the store must open, nothing may fail to parse, and the state must be
     /// the one before or the one after the write — the one after if the write was acknowledged
-    /// (with <see cref="DurabilityMode.Full"/>). <paramref name="forget"/> breaks the file layer
-    /// during the write, to prove the check catches a backend that forgets an fsync.
+    /// (with <see cref="DurabilityMode.Full"/>); and a write to the scenario's partition then takes a
+    /// version above every revision the partition had durably before (a partition deleted by the
+    /// write starts above the revision floor). <paramref name="forget"/> breaks the file layer
+    /// during the write, to prove the check catches a backend that forgets an fsync;
+    /// <paramref name="entries"/> says what the power loss does with entry changes never synced
+    /// (with <see cref="UnsyncedEntryChanges.SomeKept"/>, step i uses seed <paramref name="seed"/> + i).
     /// </summary>
-    public static async Task<FaultCheckResult> PowerOffAfterEachStepAsync(FaultScenario scenario, DurabilityMode durability, ForgottenSyncs forget = ForgottenSyncs.None)
+    public static async Task<FaultCheckResult> PowerOffAfterEachStepAsync(FaultScenario scenario, DurabilityMode durability, ForgottenSyncs forget = ForgottenSyncs.None, UnsyncedEntryChanges entries = UnsyncedEntryChanges.Undone, int seed = 0)
     {
         var probe = await ProbeAsync(scenario, durability);
         var violations = new List<string>();
@@ -107,6 +111,7 @@ internal static class FaultChecks
             var label = i < probe.Steps.Count
                 ? $"{scenario.Name}: power loss after step {i + 1}/{probe.Steps.Count} ({probe.Steps[i].Operation} {probe.Steps[i].Path})"
                 : $"{scenario.Name}: power loss after the write completed";
+            label += entries == UnsyncedEntryChanges.Undone ? string.Empty : $" keeping {(entries == UnsyncedEntryChanges.Kept ? "all" : $"some (seed {seed + i})")} unsynced entry changes";
             var (fs, layer, store) = await StartAsync(scenario, durability);
             if (i < probe.Steps.Count)
             {
@@ -127,9 +132,10 @@ internal static class FaultChecks
 
             layer.Forget = ForgottenSyncs.None;
             await DisposeOrCrashAsync(fs, store);
-            fs.SimulatePowerLoss();
+            fs.SimulatePowerLoss(entries, seed + i);
             StoreSnapshot[] allowed = acknowledged && durability == DurabilityMode.Full ? [probe.After] : [probe.Before, probe.After];
             await VerifyRestartAsync(fs, FaultScenarios.Scope, allowed, label, followUp: null, violations, durability);
+            await VerifyNoVersionReusedAsync(fs, scenario.Partition, probe.Before.Revision(scenario.Partition), label, violations, durability);
         }
 
         return new FaultCheckResult(probe.Steps, violations);
@@ -184,6 +190,42 @@ internal static class FaultChecks
         catch (Exception e)
         {
             violations.Add($"{label}: reading the store afterwards failed: {e.GetType().Name}: {e.Message}");
+        }
+        finally
+        {
+            await DisposeOrCrashAsync(fs, store);
+        }
+    }
+
+    /// <summary>
+    /// Opens the store again and writes to <paramref name="partition"/>: the write must take a version
+    /// above <paramref name="durableRevision"/>, the partition's revision in a state that was durable
+    /// — even if the partition has been deleted since, since versions never repeat in a partition.
+    /// (A store that does not open is reported by <see cref="VerifyRestartAsync"/>.)
+    /// </summary>
+    public static async Task VerifyNoVersionReusedAsync(FaultInjectingFileSystem fs, string partition, long durableRevision, string label, List<string> violations, DurabilityMode durability = DurabilityMode.Full)
+    {
+        JsonStore store;
+        try
+        {
+            store = Open(fs, durability);
+        }
+        catch (Exception)
+        {
+            return;
+        }
+
+        try
+        {
+            var version = await store.PutAsync(partition, FaultScenarios.After, "version-probe", FollowUpJson);
+            if (version <= durableRevision)
+            {
+                violations.Add($"{label}: a write to {partition} took version {version}, which the partition had already used (it was at revision {durableRevision}): the revision floor was lost");
+            }
+        }
+        catch (Exception e)
+        {
+            violations.Add($"{label}: a write to {partition} after the restart failed: {e.GetType().Name}: {e.Message}");
         }
         finally
         {

@@ -2,6 +2,29 @@ using Storage.Json.IO;
 
 namespace Storage.Json.Tests.Infrastructure;
 
+/// <summary>What a power loss does with the directory-entry changes (create, rename, delete) that no sync of their directory made durable.</summary>
+internal enum UnsyncedEntryChanges
+{
+    /// <summary>
+    /// Every one is undone: each directory is back to its last sync. The model the older checks
+    /// were written against; it cannot show a rename that became durable before the file's data.
+    /// </summary>
+    Undone,
+
+    /// <summary>
+    /// Every one is kept, with only the data that was synced: what ext4 and XFS do when their
+    /// journal commits the metadata before the data is written back (a renamed or new file that
+    /// was never fsynced comes back empty under its new name).
+    /// </summary>
+    Kept,
+
+    /// <summary>
+    /// A seeded random subset is kept, each change on its own (a rename is one change): the
+    /// adversarial model, where no order between entry changes is promised either.
+    /// </summary>
+    SomeKept,
+}
+
 /// <summary>
 /// An in-memory, POSIX-like file system that knows what a power loss would keep — the model of
 /// LevelDB's <c>FaultInjectionTestEnv</c> and SQLite's crash VFS — and fails chosen calls on demand.
@@ -12,11 +35,18 @@ namespace Storage.Json.Tests.Infrastructure;
 /// (as of its last successful <see cref="IWritableFile.Sync"/>; empty if never synced). Every
 /// directory has its current entries and its durable entries (as of its last
 /// <see cref="SyncDirectory"/>). A create, rename or delete changes only the current entries of the
-/// directories it touches, and a new subdirectory is an entry of its parent like a file.
-/// <see cref="SimulatePowerLoss"/> brings everything back to the durable state: unsynced data is
-/// dropped, entry changes not followed by a sync of their directory are undone (a renamed file
+/// directories it touches (and is logged there until the next sync of that directory), and a new
+/// subdirectory is an entry of its parent like a file. <see cref="SimulatePowerLoss"/> brings
+/// everything back to the durable state: unsynced data is dropped, open handles die and locks are
+/// released. What happens to the entry changes not followed by a sync of their directory is the
+/// caller's choice (<see cref="UnsyncedEntryChanges"/>): by default they are undone (a renamed file
 /// goes back to its old name, a deleted one comes back, and a file that was created and synced but
-/// whose entry was never synced is gone), open handles die and locks are released.
+/// whose entry was never synced is gone). A real file system gives no such promise: ext4 and XFS
+/// may make a create, rename or delete durable without any directory fsync, and before the data
+/// of the file it names — so a file renamed into place without an fsync of its data comes back
+/// empty. <see cref="UnsyncedEntryChanges.Kept"/> and <see cref="UnsyncedEntryChanges.SomeKept"/>
+/// (a seeded random subset) model that; a rename is one change, applied whole or not at all, as
+/// the journal of either file system commits it.
 /// </para>
 /// <para>
 /// A failed <see cref="IWritableFile.Sync"/> behaves like Linux after a writeback error: the error
@@ -41,6 +71,7 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
     private readonly List<Trigger> _powerOffs = [];
     private readonly Dictionary<string, LockHandle> _locks = new(StringComparer.Ordinal);
     private int _epoch;
+    private long _lastEntryChange;
     private bool _poweredOff;
     private bool _powerOffAfterCurrentCall;
 
@@ -122,18 +153,52 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
     /// Loses power now (or restarts after <see cref="PowerOffAfter"/>): everything goes back to its
     /// durable state, open handles die, locks are released, pending faults are cleared.
     /// </summary>
-    public void SimulatePowerLoss()
+    /// <param name="entries">What becomes of the entry changes no directory sync made durable; by default they are undone.</param>
+    /// <param name="seed">With <see cref="UnsyncedEntryChanges.SomeKept"/>, chooses the subset kept.</param>
+    public void SimulatePowerLoss(UnsyncedEntryChanges entries = UnsyncedEntryChanges.Undone, int seed = 0)
     {
         lock (_lock)
         {
-            Revert(_root);
+            Revert(_root, Keeps);
             Restart();
         }
 
-        static void Revert(DirectoryNode directory)
+        // A function of the change, so that a rename across two directories is kept in both or in neither.
+        bool Keeps(long change) => entries switch
         {
-            directory.Current = new SortedDictionary<string, Node>(directory.Durable, StringComparer.Ordinal);
-            foreach (var node in directory.Current.Values)
+            UnsyncedEntryChanges.Undone => false,
+            UnsyncedEntryChanges.Kept => true,
+            _ => (Mix(((ulong)(uint)seed << 32) ^ (ulong)change) & 1) == 0,
+        };
+
+        // SplitMix64's finalizer: unlike System.Random's first draw, nearby seeds give unrelated subsets.
+        static ulong Mix(ulong z)
+        {
+            z += 0x9E3779B97F4A7C15;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+            return z ^ (z >> 31);
+        }
+
+        static void Revert(DirectoryNode directory, Func<long, bool> keeps)
+        {
+            var entries = new SortedDictionary<string, Node>(directory.Durable, StringComparer.Ordinal);
+            foreach (var change in directory.Unsynced.Where(c => keeps(c.Id)))
+            {
+                if (change.Node is null)
+                {
+                    entries.Remove(change.Name);
+                }
+                else
+                {
+                    entries[change.Name] = change.Node;
+                }
+            }
+
+            directory.Unsynced.Clear();
+            directory.Durable = new Dictionary<string, Node>(entries, StringComparer.Ordinal);
+            directory.Current = entries;
+            foreach (var node in entries.Values)
             {
                 switch (node)
                 {
@@ -141,7 +206,7 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
                         file.Revert();
                         break;
                     case DirectoryNode child:
-                        Revert(child);
+                        Revert(child, keeps);
                         break;
                 }
             }
@@ -202,7 +267,7 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
                     {
                         DirectoryNode child => child,
                         FileNode => throw Errno.Error(Errno.ENOTDIR, $"Not a directory: {path}"),
-                        _ => (DirectoryNode)(directory.Current[segment] = new DirectoryNode()),
+                        _ => (DirectoryNode)SetEntry(directory, segment, new DirectoryNode(), ++_lastEntryChange)!,
                     };
                 }
             }
@@ -303,7 +368,7 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
                 }
 
                 var file = new FileNode();
-                parent.Current[name] = file;
+                SetEntry(parent, name, file, ++_lastEntryChange);
                 return new WritableFile(this, file, path, _epoch);
             }
             finally
@@ -330,8 +395,9 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
                     throw Errno.Error(Errno.EISDIR, $"Is a directory: {destination}");
                 }
 
-                sourceParent!.Current.Remove(sourceName);
-                destinationParent.Current[destinationName] = file;
+                var change = ++_lastEntryChange;
+                SetEntry(sourceParent!, sourceName, null, change);
+                SetEntry(destinationParent, destinationName, file, change);
             }
             finally
             {
@@ -355,7 +421,7 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
                     case DirectoryNode:
                         throw Errno.Error(Errno.EISDIR, $"Is a directory: {path}");
                     case FileNode:
-                        parent.Current.Remove(name);
+                        SetEntry(parent, name, null, ++_lastEntryChange);
                         break;
                 }
             }
@@ -377,6 +443,7 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
                 ThrowIfFault(call);
                 var directory = ResolveDirectory(path) ?? throw new DirectoryNotFoundException($"Could not find a part of the path '{path}'.");
                 directory.Durable = new Dictionary<string, Node>(directory.Current, StringComparer.Ordinal);
+                directory.Unsynced.Clear();
             }
             finally
             {
@@ -405,7 +472,7 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
                     case DirectoryNode:
                         throw Errno.Error(Errno.EISDIR, $"Is a directory: {path}");
                     case null:
-                        parent.Current[name] = new FileNode();
+                        SetEntry(parent, name, new FileNode(), ++_lastEntryChange);
                         break;
                 }
 
@@ -507,6 +574,22 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
                 _locks.Remove(handle.Key);
             }
         }
+    }
+
+    /// <summary>Changes a directory's current entry (<see langword="null"/> removes it) and logs the change until the directory's next sync.</summary>
+    private static Node? SetEntry(DirectoryNode directory, string name, Node? node, long change)
+    {
+        if (node is null)
+        {
+            directory.Current.Remove(name);
+        }
+        else
+        {
+            directory.Current[name] = node;
+        }
+
+        directory.Unsynced.Add(new EntryChange(change, name, node));
+        return node;
     }
 
     private void Restart()
@@ -696,7 +779,13 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
         public SortedDictionary<string, Node> Current { get; set; } = new(StringComparer.Ordinal);
 
         public Dictionary<string, Node> Durable { get; set; } = new(StringComparer.Ordinal);
+
+        /// <summary>The entry changes since the last sync, in order; a power loss keeps some, all or none of them.</summary>
+        public List<EntryChange> Unsynced { get; } = [];
     }
+
+    /// <summary>One call's change to one entry: <paramref name="Id"/> is the call's, shared by both halves of a rename.</summary>
+    private sealed record EntryChange(long Id, string Name, Node? Node);
 
     private sealed class Trigger(FileSystemOperation? operation, int nth, IOException? error, int? tornLength)
     {

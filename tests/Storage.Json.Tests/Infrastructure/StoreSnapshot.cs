@@ -133,6 +133,18 @@ internal sealed class StoreSnapshot : IEquatable<StoreSnapshot>
         _ => string.Create(CultureInfo.InvariantCulture, $"sequence r{change.Revision} {change.SequenceName} {change.SequenceValue}"),
     };
 
+    /// <summary>The partition's revision as the partition listing showed it; 0 when it is not listed (or the listing is not in the scope).</summary>
+    public long Revision(string partition)
+    {
+        var prefix = $"partition {partition} rev ";
+        var line = Lines.FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The lines about one partition (every line names its partition after its kind).</summary>
+    public StoreSnapshot Of(string partition)
+        => new([.. Lines.Where(l => l.AsSpan(l.IndexOf(' ') + 1).StartsWith(partition + " ", StringComparison.Ordinal))]);
+
     /// <summary>The lines only one side has.</summary>
     public string Diff(StoreSnapshot expected)
     {

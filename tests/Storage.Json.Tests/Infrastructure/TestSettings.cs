@@ -24,6 +24,9 @@ internal static class TestSettings
     /// <summary>How many random workloads the randomized power-loss and I/O-error tests run.</summary>
     public const string FaultIterationsVariable = "STORAGE_FAULT_ITERATIONS";
 
+    /// <summary>How many seeded random subsets of unsynced directory-entry changes each power loss of the store-life check keeps.</summary>
+    public const string PowerLossSeedsVariable = "STORAGE_POWER_LOSS_SEEDS";
+
     /// <summary>A count from <paramref name="variable"/>, or <paramref name="ciDefault"/> when it is not set.</summary>
     public static int Count(string variable, int ciDefault)
     {
