@@ -54,7 +54,7 @@ public sealed class KillTests(ITestOutputHelper output)
                 }
 
                 // Mostly killed while writing; one run in eight killed from its start, possibly while
-                // opening. One in four relaxed: it skips the fsyncs, but must survive kill -9 all the same.
+                // opening. One in four relaxed: it skips the directory fsyncs, but must survive kill -9 all the same.
                 var fromStart = random.Next(8) == 0;
                 var delay = TimeSpan.FromMilliseconds(random.Next(0, 301));
                 var durability = random.Next(4) == 0 ? DurabilityMode.Relaxed : DurabilityMode.Full;
