@@ -31,7 +31,9 @@ public sealed class KillTests(ITestOutputHelper output)
         output.WriteLine($"{iterations} kills in {lanes} lanes, {acknowledged} acknowledged writes checked, {clock.Elapsed.TotalSeconds:F1} s.");
         var violations = results.SelectMany(r => r.Violations).ToList();
         Violations.AssertNone(output, violations, seed);
-        Assert.True(acknowledged > iterations, $"Only {acknowledged} acknowledged writes in {iterations} runs: the writer hardly wrote before being killed, so little was tested. {TestSettings.Replay(seed)}");
+        // A floor on how much was tested, not on the store: one acknowledged write per two kills on
+        // average (relaxed writers fsync every file now, so a loaded machine acknowledges fewer).
+        Assert.True(acknowledged > iterations / 2, $"Only {acknowledged} acknowledged writes in {iterations} runs: the writer hardly wrote before being killed, so little was tested. {TestSettings.Replay(seed)}");
     }
 
     private static async Task<LaneResult> RunLaneAsync(int seed, int lane, int lanes, int iterations)
