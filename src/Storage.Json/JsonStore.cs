@@ -101,12 +101,12 @@ public sealed class JsonStore : IStore, IBulkImport
         var indexCatalog = new IndexCatalog(options.Indexes);
         var root = Path.GetFullPath(options.Directory);
         var partitions = Path.Combine(root, PartitionsDirectoryName);
+        var lockPath = Path.Combine(root, LockFileName);
+
         // Open's writes are durable in either mode: it writes only when it creates the store or cleans
         // up after a crash, and a relaxed store's manifest and directories must be durable before any
         // partition file can be, or a power loss could keep partition files without them.
-        const bool sync = true;
-        var lockPath = Path.Combine(root, LockFileName);
-        Step(JsonErrors.CreatingDirectoryFailed(root), () => CreateDirectoryDurably(files, root, sync));
+        Step(JsonErrors.CreatingDirectoryFailed(root), () => CreateDirectoryDurably(files, root));
         var directoryLock = Step(JsonErrors.OpeningLockFileFailed(lockPath), () => files.LockExclusive(lockPath));
         try
         {
@@ -135,12 +135,12 @@ public sealed class JsonStore : IStore, IBulkImport
 
                 // Durable before the manifest is written: a manifest that survives a power loss without
                 // its partitions directory would be refused as above.
-                Step(JsonErrors.CreatingDirectoryFailed(partitions), () => CreateDirectoryDurably(files, partitions, sync));
-                Step(JsonErrors.CreatingManifestFailed(manifestPath), () => AtomicWrite(files, root, Manifest.FileName, manifest.Serialize(), sync));
+                Step(JsonErrors.CreatingDirectoryFailed(partitions), () => CreateDirectoryDurably(files, partitions));
+                Step(JsonErrors.CreatingManifestFailed(manifestPath), () => AtomicWrite(files, root, Manifest.FileName, manifest.Serialize(), syncDirectory: true));
             }
 
-            Step(JsonErrors.RemovingTempFilesFailed(root), () => RemoveTempFiles(files, root, sync));
-            Step(JsonErrors.RemovingTempFilesFailed(partitions), () => RemoveTempFiles(files, partitions, sync));
+            Step(JsonErrors.RemovingTempFilesFailed(root), () => RemoveTempFiles(files, root));
+            Step(JsonErrors.RemovingTempFilesFailed(partitions), () => RemoveTempFiles(files, partitions));
 
             var catalog = new SortedSet<string>(StorageKeyComparer.Instance);
             var unresolved = new SortedSet<string>(StringComparer.Ordinal);
@@ -1073,7 +1073,7 @@ public sealed class JsonStore : IStore, IBulkImport
     }
 
     /// <summary>Creates a directory and any missing parents, and makes each new entry durable by syncing its parent.</summary>
-    private static void CreateDirectoryDurably(IFileSystem files, string path, bool sync)
+    private static void CreateDirectoryDurably(IFileSystem files, string path)
     {
         var missing = new List<string>();
         for (var directory = path; directory is not null && !files.DirectoryExists(directory); directory = Path.GetDirectoryName(directory))
@@ -1087,12 +1087,9 @@ public sealed class JsonStore : IStore, IBulkImport
         }
 
         files.CreateDirectory(path);
-        if (sync)
+        foreach (var created in missing)
         {
-            foreach (var created in missing)
-            {
-                files.SyncDirectory(Path.GetDirectoryName(created)!);
-            }
+            files.SyncDirectory(Path.GetDirectoryName(created)!);
         }
     }
 
@@ -1108,7 +1105,7 @@ public sealed class JsonStore : IStore, IBulkImport
         }
     }
 
-    private static void RemoveTempFiles(IFileSystem files, string directory, bool sync)
+    private static void RemoveTempFiles(IFileSystem files, string directory)
     {
         var removed = false;
         foreach (var name in files.ListFiles(directory))
@@ -1120,7 +1117,7 @@ public sealed class JsonStore : IStore, IBulkImport
             }
         }
 
-        if (removed && sync)
+        if (removed)
         {
             files.SyncDirectory(directory);
         }
