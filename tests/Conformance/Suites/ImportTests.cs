@@ -260,19 +260,23 @@ public abstract class ImportTests<TFixture>(TFixture fixture) : StoreTestBase<TF
     [Fact]
     public async Task A_failing_partition_lets_at_most_the_window_less_one_after_it_be_imported_on_a_starved_thread_pool()
     {
-        // The fourth partition fails; with the thread pool starved, commits queued on it run late and
-        // newest first, so a window that counts running commits instead of sliding by input position
-        // goes on importing past the failure (up to every partition).
+        // The fourth partition fails. The source yields without ever waiting (as a buffered reader mostly
+        // does) and the thread pool is starved: work queued on it runs late and, on one thread, newest
+        // first, so a window that counts running commits instead of sliding by input position goes on
+        // importing past the failure (up to every partition).
         const int Failing = 3;
         var runs = ImportBoundRuns;
         var stores = new List<IStore>(runs);
-        using (ThreadPoolStarvation.Start())
+        using (var starvation = await ThreadPoolStarvation.StartAsync())
         {
             for (var run = 0; run < runs; run++)
             {
                 var store = await CreateStoreAsync();
                 await store.PutAsync(Part(Failing), Collection, Key(1), "0");
-                var e = await Assert.ThrowsAsync<VersionConflictException>(() => ImportAsync(store, Enumerable.Range(0, 300).Select(p => Partition(p, 2))));
+
+                // The threads the pool added during the last import would be free to run this one's oldest work.
+                starvation.Tighten();
+                var e = await Assert.ThrowsAsync<VersionConflictException>(() => ((IBulkImport)store).ImportAsync(Enumerable.Range(0, 300).Select(p => Partition(p, 2)).ToAsyncEnumerable()).AsTask());
                 Assert.Equal((Part(Failing), Key(1)), (e.Partition, e.Key));
                 stores.Add(store);
             }
