@@ -19,10 +19,14 @@ namespace Storage;
 /// <para>
 /// The import stops at the first partition that fails and throws that partition's exception.
 /// Partitions imported before it stay imported, each whole. When a backend works on several
-/// partitions at once, partitions that follow the failing one in input order may have been imported
-/// too (each whole): the caller resumes by importing what is missing (<see cref="IStore.GetAsync"/>
-/// or <see cref="IStore.ListPartitionsAsync"/> tell what is there). Cancellation follows the same
-/// rule. When several partitions fail, the exception of the first of them in input order is thrown.
+/// partitions at once, a window of W consecutive partitions (8 through batches, 16 for SQLite, 1 for
+/// PostgreSQL), at most W − 1 of the partitions that follow the failing one in input order may have
+/// been imported too (each whole), however the commits are scheduled: a partition starts only once
+/// every partition W or more before it has committed, and the import returns only after every
+/// commit it started has ended. The caller resumes by importing what is missing
+/// (<see cref="IStore.GetAsync"/> or <see cref="IStore.ListPartitionsAsync"/> tell what is there).
+/// Cancellation follows the same rule. When several partitions fail, the exception of the first of
+/// them in input order is thrown.
 /// </para>
 /// <para>
 /// The input is streamed: an import holds at most a bounded window of partitions in memory (the

@@ -345,14 +345,26 @@ public sealed class JsonStore : IStore, IBulkImport
     /// <inheritdoc/>
     /// <remarks>
     /// Through batches: each partition is one <see cref="CommitAsync"/> of must-not-exist puts, up to
-    /// 8 partitions at once (each on a thread of its own, so that group commit merges them), so the
-    /// import holds at most 8 partitions in memory.
+    /// 8 consecutive partitions at once (each on a thread of its own, so that their files are written
+    /// and synced at the same time), so the import holds at most 8 partitions in memory, and when a
+    /// partition fails at most 7 of those after it are imported.
     /// </remarks>
     public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
     {
         using var scope = Enter();
-        return await BatchImport.RunAsync(this, partitions, cancellationToken).ConfigureAwait(false);
+        return await BatchImport.RunAsync(partitions, CommitImportedAsync, BatchImport.InFlight, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>Commits one partition of an import as a batch of must-not-exist puts, on a thread-pool thread.</summary>
+    /// <remarks>
+    /// A commit runs on its caller's thread to its end, file sync included, so a thread each is the
+    /// only way the partitions of the window overlap: called on the import's own thread, one after the
+    /// other, the quick bulk benchmark fell from 0.28 to 0.04 of raw. The thread is there for the
+    /// overlap, not to look asynchronous; <see cref="BatchImport"/>'s window bounds what commits past a
+    /// failing partition in whatever order the threads run.
+    /// </remarks>
+    private Task CommitImportedAsync(ImportedPartition partition, CancellationToken cancellationToken)
+        => Task.Run(() => CommitAsync(partition.Partition, ImportValidator.AsMustNotExist(partition), cancellationToken).AsTask(), CancellationToken.None);
 
     /// <inheritdoc/>
     public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)

@@ -13,6 +13,13 @@ public abstract class StoreFixture : IAsyncLifetime
     /// <summary>Whether the backend's stores implement <see cref="IBulkImport"/> (every backend of this library does).</summary>
     public virtual bool SupportsBulkImport => true;
 
+    /// <summary>
+    /// The backend's import window: how many partitions, consecutive in input order, a bulk import may
+    /// have committing at once, so that after a failing partition at most one less than this many of
+    /// those that follow it are imported (1 for a backend that imports none after it).
+    /// </summary>
+    public abstract int ImportWindow { get; }
+
     /// <summary>Opens a new, empty store that no other test sees.</summary>
     /// <param name="time">The store's clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
     /// <param name="tombstoneRetention">The change feed's tombstone retention; the default when <see langword="null"/>.</param>

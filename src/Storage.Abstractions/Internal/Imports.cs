@@ -77,9 +77,12 @@ public sealed class ImportValidator
 /// A bulk import partition by partition: each partition checked (<see cref="ImportValidator"/>), then
 /// committed by a delegate — <see cref="IStore.CommitAsync"/> of must-not-exist puts for every backend
 /// without a faster path, or a backend's own request — up to a window of partitions committing at once
-/// so that the backend's group commit can share transactions and syncs between them. At the first
-/// failure it launches no more partitions, waits for those in flight, and throws the exception of the
-/// failing partition that comes first in input order. Not a supported API.
+/// so that the backend's group commit can share transactions and syncs between them. The window slides
+/// by input position: a partition starts only when every partition a window or more before it has
+/// committed, so when one fails at most a window less one of the partitions after it were started, however
+/// the commits are scheduled. At the first failure it starts no more partitions, waits for those in
+/// flight, and throws the exception of the failing partition that comes first in input order. Not a
+/// supported API.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class BatchImport
@@ -102,9 +105,14 @@ public static class BatchImport
     /// <param name="partitions">The partitions to import.</param>
     /// <param name="commit">
     /// Commits one partition <see cref="ImportValidator.Validate"/> accepted, whole or not at all, as a
-    /// must-not-exist batch of its puts would; it runs on a thread-pool thread of its own.
+    /// must-not-exist batch of its puts would. It is called on the import's thread; partitions overlap
+    /// as far as it returns before its commit has completed.
     /// </param>
-    /// <param name="inFlight">How many partitions commit at once (at least 1): the window the import holds in memory.</param>
+    /// <param name="inFlight">
+    /// The window (at least 1): how many partitions, consecutive in input order, may be committing at once;
+    /// the import holds at most that many in memory, and when one fails at most <c>inFlight - 1</c> after it
+    /// are committed.
+    /// </param>
     /// <param name="cancellationToken">Stops the import between partitions; passed to <paramref name="commit"/>.</param>
     /// <returns>How many partitions and documents were imported.</returns>
     public static async ValueTask<ImportResult> RunAsync(IAsyncEnumerable<ImportedPartition> partitions, Func<ImportedPartition, CancellationToken, Task> commit, int inFlight, CancellationToken cancellationToken)
@@ -113,17 +121,21 @@ public static class BatchImport
         ArgumentNullException.ThrowIfNull(commit);
         ArgumentOutOfRangeException.ThrowIfLessThan(inFlight, 1);
         var validator = new ImportValidator();
-        var running = new List<Pending>(inFlight);
+
+        // The partitions started and not yet known to have committed, in input order: its first is the
+        // oldest one not known to have committed. A count of running commits would let the partitions
+        // after a slow (or not yet scheduled) failing one go on committing without bound.
+        var window = new Queue<Pending>(inFlight);
         var progress = new Progress();
         var enumerator = partitions.GetAsyncEnumerator(cancellationToken);
         await using (enumerator.ConfigureAwait(false))
         {
-            while (progress.Failure is null)
+            while (!progress.Failed(window))
             {
-                if (running.Count == inFlight)
+                if (window.Count == inFlight)
                 {
-                    await Task.WhenAny(running.ConvertAll(p => p.Task)).ConfigureAwait(false);
-                    Reap(running, progress);
+                    await window.Peek().Task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    progress.Retire(window);
                     continue;
                 }
 
@@ -145,16 +157,14 @@ public static class BatchImport
                     break;
                 }
 
-                // JSON and SQLite commit synchronously on the calling thread; a thread each is what lets the
-                // partitions in flight overlap and meet in one group commit (as concurrent callers would).
-                running.Add(new Pending(index, partition.Puts.Count, Task.Run(() => commit(partition, cancellationToken), CancellationToken.None)));
-                Reap(running, progress);
+                window.Enqueue(new Pending(index, partition.Puts.Count, Start(commit, partition, cancellationToken)));
+                progress.Retire(window);
             }
 
-            while (running.Count > 0)
+            while (window.Count > 0)
             {
-                await Task.WhenAny(running.ConvertAll(p => p.Task)).ConfigureAwait(false);
-                Reap(running, progress);
+                await window.Peek().Task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                progress.Retire(window);
             }
         }
 
@@ -166,26 +176,16 @@ public static class BatchImport
         return new ImportResult(progress.Partitions, progress.Documents);
     }
 
-    private static void Reap(List<Pending> running, Progress progress)
+    // A commit that throws before it returns its task fails its partition as a faulted task would.
+    private static Task Start(Func<ImportedPartition, CancellationToken, Task> commit, ImportedPartition partition, CancellationToken cancellationToken)
     {
-        for (var i = running.Count - 1; i >= 0; i--)
+        try
         {
-            var pending = running[i];
-            if (!pending.Task.IsCompleted)
-            {
-                continue;
-            }
-
-            running.RemoveAt(i);
-            if (pending.Task.IsCompletedSuccessfully)
-            {
-                progress.Partitions++;
-                progress.Documents += pending.Documents;
-            }
-            else
-            {
-                progress.Fail(pending.Index, pending.Task.Exception?.InnerException ?? new OperationCanceledException());
-            }
+            return commit(partition, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            return Task.FromException(e);
         }
     }
 
@@ -195,9 +195,9 @@ public static class BatchImport
     {
         private long _failedAt = long.MaxValue;
 
-        public long Partitions { get; set; }
+        public long Partitions { get; private set; }
 
-        public long Documents { get; set; }
+        public long Documents { get; private set; }
 
         public Exception? Failure { get; private set; }
 
@@ -209,5 +209,39 @@ public static class BatchImport
                 (_failedAt, Failure) = (index, exception);
             }
         }
+
+        /// <summary>Whether a partition has failed, also one in the window that is not its first yet.</summary>
+        public bool Failed(Queue<Pending> window)
+        {
+            foreach (var pending in window)
+            {
+                if (pending.Task.IsCompleted && !pending.Task.IsCompletedSuccessfully)
+                {
+                    Fail(pending.Index, ExceptionOf(pending.Task));
+                }
+            }
+
+            return Failure is not null;
+        }
+
+        /// <summary>Takes the partitions that have finished off the front of the window, up to the first one still committing: counts those that committed, keeps the failures.</summary>
+        public void Retire(Queue<Pending> window)
+        {
+            while (window.TryPeek(out var pending) && pending.Task.IsCompleted)
+            {
+                window.Dequeue();
+                if (pending.Task.IsCompletedSuccessfully)
+                {
+                    Partitions++;
+                    Documents += pending.Documents;
+                }
+                else
+                {
+                    Fail(pending.Index, ExceptionOf(pending.Task));
+                }
+            }
+        }
+
+        private static Exception ExceptionOf(Task task) => task.Exception?.InnerException ?? new OperationCanceledException();
     }
 }

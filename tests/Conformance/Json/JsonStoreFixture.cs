@@ -1,3 +1,4 @@
+using Storage.Internal;
 using Storage.Json;
 
 namespace Storage.Conformance.Json;
@@ -6,6 +7,10 @@ namespace Storage.Conformance.Json;
 public sealed class JsonStoreFixture : StoreFixture
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "storage-conformance-json-" + Guid.NewGuid().ToString("N"));
+
+    /// <inheritdoc/>
+    /// <remarks>Through batches (<see cref="BatchImport"/>).</remarks>
+    public override int ImportWindow => BatchImport.InFlight;
 
     /// <inheritdoc/>
     protected override Task<IStore> OpenStoreAsync(string name, StoreSettings settings)

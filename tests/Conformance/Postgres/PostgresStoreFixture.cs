@@ -23,6 +23,10 @@ public abstract class PostgresStoreFixtureBase : StoreFixture
     protected virtual int ImportChunkDocuments => 10_000;
 
     /// <inheritdoc/>
+    /// <remarks>A chunk stops at its failing partition: none after it is imported.</remarks>
+    public override int ImportWindow => 1;
+
+    /// <inheritdoc/>
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Storage.Internal;
 
 namespace Storage.Conformance.Reference;
 
@@ -6,6 +7,10 @@ namespace Storage.Conformance.Reference;
 public sealed class ReferenceStoreFixture : StoreFixture
 {
     private readonly ConcurrentDictionary<string, ReferenceStore.Contents> _contents = new(StringComparer.Ordinal);
+
+    /// <inheritdoc/>
+    /// <remarks>Through batches (<see cref="BatchImport"/>).</remarks>
+    public override int ImportWindow => BatchImport.InFlight;
 
     /// <inheritdoc/>
     protected override Task<IStore> OpenStoreAsync(string name, StoreSettings settings)

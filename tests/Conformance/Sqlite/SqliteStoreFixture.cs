@@ -8,6 +8,9 @@ public sealed class SqliteStoreFixture : StoreFixture
     private readonly string _root = Path.Combine(Path.GetTempPath(), "storage-conformance-sqlite-" + Guid.NewGuid().ToString("N"));
 
     /// <inheritdoc/>
+    public override int ImportWindow => SqliteStore.ImportInFlight;
+
+    /// <inheritdoc/>
     protected override Task<IStore> OpenStoreAsync(string name, StoreSettings settings)
     {
         var path = Path.Combine(_root, name + ".db");

@@ -258,6 +258,45 @@ public abstract class ImportTests<TFixture>(TFixture fixture) : StoreTestBase<TF
     }
 
     [Fact]
+    public async Task A_failing_partition_lets_at_most_the_window_less_one_after_it_be_imported_on_a_starved_thread_pool()
+    {
+        // The fourth partition fails. The source yields without ever waiting (as a buffered reader mostly
+        // does) and the thread pool is starved: work queued on it runs late and, on one thread, newest
+        // first, so a window that counts running commits instead of sliding by input position goes on
+        // importing past the failure (up to every partition).
+        const int Failing = 3;
+        var runs = ImportBoundRuns;
+        var stores = new List<IStore>(runs);
+        using (var starvation = await ThreadPoolStarvation.StartAsync())
+        {
+            for (var run = 0; run < runs; run++)
+            {
+                var store = await CreateStoreAsync();
+                await store.PutAsync(Part(Failing), Collection, Key(1), "0");
+
+                // The threads the pool added during the last import would be free to run this one's oldest work.
+                starvation.Tighten();
+                var e = await Assert.ThrowsAsync<VersionConflictException>(() => ((IBulkImport)store).ImportAsync(Enumerable.Range(0, 300).Select(p => Partition(p, 2)).ToAsyncEnumerable()).AsTask());
+                Assert.Equal((Part(Failing), Key(1)), (e.Partition, e.Key));
+                stores.Add(store);
+            }
+        }
+
+        var after = new List<int>(runs);
+        foreach (var store in stores)
+        {
+            var partitions = (await ListAllPartitionsAsync(store, limit: 1000)).Select(p => p.Partition).ToList();
+            Assert.Equal(Enumerable.Range(0, Failing + 1).Select(Part), partitions.Take(Failing + 1));
+            Assert.Equal([Key(1)], await ListKeysAsync(store, Part(Failing), Collection));
+            after.Add(partitions.Count - (Failing + 1));
+        }
+
+        Assert.True(
+            after.Max() <= Fixture.ImportWindow - 1,
+            $"Partitions imported after the failing one, in each of {runs} imports: {string.Join(", ", after)}; the window of {Fixture.ImportWindow} allows at most {Fixture.ImportWindow - 1}.");
+    }
+
+    [Fact]
     public async Task A_large_import_crossing_chunk_boundaries_writes_every_partition_whole()
     {
         var store = await CreateStoreAsync();
@@ -319,6 +358,10 @@ public abstract class ImportTests<TFixture>(TFixture fixture) : StoreTestBase<TF
 
         await Assert.ThrowsAsync<ObjectDisposedException>(() => ImportAsync(store, [Partition(0, 1)]));
     }
+
+    /// <summary>How many imports the failure-bound test runs: <c>STORAGE_IMPORT_BOUND_RUNS</c>, 10 by default (a soak run raises it).</summary>
+    private static int ImportBoundRuns
+        => int.TryParse(Environment.GetEnvironmentVariable("STORAGE_IMPORT_BOUND_RUNS"), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var runs) && runs > 0 ? runs : 10;
 
     private static string Part(int p) => "part" + p.ToString("D4", System.Globalization.CultureInfo.InvariantCulture);
 
