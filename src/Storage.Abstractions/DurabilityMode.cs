@@ -12,7 +12,8 @@ public enum DurabilityMode
 
     /// <summary>
     /// A completed write survives the process being killed, but the last writes before a power
-    /// loss or kernel crash may be lost (never half-applied). Faster; never the default.
+    /// loss or kernel crash may be lost (never half-applied): afterwards the store still opens and
+    /// each partition reads at a state it once committed. Faster; never the default.
     /// </summary>
     Relaxed = 1,
 }
