@@ -1,10 +1,7 @@
-using System.ComponentModel;
-
 namespace Storage.Internal;
 
-/// <summary>Checks a batch against the contract's limits before any I/O. Not a supported API.</summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class Batches
+/// <summary>Checks a batch against the contract's limits before any I/O.</summary>
+internal static class Batches
 {
     /// <summary>Throws <see cref="ArgumentException"/> unless the partition key and the batch are valid.</summary>
     /// <param name="partition">The partition key.</param>

@@ -1,14 +1,10 @@
-using System.ComponentModel;
-
 namespace Storage.Internal;
 
 /// <summary>
 /// The shared rules of the change feed: argument checks, the resumability check, the order of
-/// changes and the whole-commit paging. Backends fetch candidates; this decides the page. Not a
-/// supported API.
+/// changes and the whole-commit paging. Backends fetch candidates; this decides the page.
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class ChangeFeedQuery
+internal static class ChangeFeedQuery
 {
     /// <summary>The most changes one commit can make (each put, delete, event and increment is one).</summary>
     public const int MaxChangesPerRevision = StoreLimits.MaxBatchOperations;

@@ -1,12 +1,10 @@
-using System.ComponentModel;
-
 namespace Storage.Internal;
 
 /// <summary>
 /// Group commit: concurrent writers enqueue their requests, and whichever of them gets the turn
 /// first commits every request waiting at that moment in one go (one transaction, one fsync).
 /// Each request keeps its own result or exception. A writer commits at most one group — the one
-/// with its own request — so no caller is kept working for others indefinitely. Not a supported API.
+/// with its own request — so no caller is kept working for others indefinitely.
 /// </summary>
 /// <typeparam name="TRequest">What a writer asks for.</typeparam>
 /// <typeparam name="TResult">What a writer gets back.</typeparam>
@@ -14,8 +12,7 @@ namespace Storage.Internal;
 /// Commits a group and completes each of its entries. If it throws, every entry it left incomplete
 /// fails with that exception.
 /// </param>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class CommitQueue<TRequest, TResult>(Func<IReadOnlyList<CommitQueue<TRequest, TResult>.Entry>, ValueTask> commitGroup)
+internal sealed class CommitQueue<TRequest, TResult>(Func<IReadOnlyList<CommitQueue<TRequest, TResult>.Entry>, ValueTask> commitGroup)
 {
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly Lock _lock = new();

@@ -1,14 +1,12 @@
-using System.ComponentModel;
 using System.Globalization;
 
 namespace Storage.Internal;
 
 /// <summary>
 /// Every message the library's errors carry, in one place so that backends say the same thing and
-/// tests assert through the same accessor. Not a supported API.
+/// tests assert through the same accessor.
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class ErrorMessages
+internal static class ErrorMessages
 {
     private static string F(string format, params object?[] args) => string.Format(CultureInfo.InvariantCulture, format, args);
 

@@ -1,11 +1,9 @@
-using System.ComponentModel;
 using System.Text;
 
 namespace Storage.Internal;
 
-/// <summary>Validates partition keys, document keys and names, the same way for every backend. Not a supported API.</summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class Identifiers
+/// <summary>Validates partition keys, document keys and names, the same way for every backend.</summary>
+internal static class Identifiers
 {
     /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="partition"/> is a valid partition key.</summary>
     /// <param name="partition">The partition key.</param>

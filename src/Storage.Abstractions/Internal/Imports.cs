@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Runtime.ExceptionServices;
 
 namespace Storage.Internal;
@@ -6,10 +5,9 @@ namespace Storage.Internal;
 /// <summary>
 /// Checks the partitions of a bulk import one by one, before anything of them is written: the
 /// partition and its puts as a batch (<see cref="Batches.Validate"/>), only puts without a condition,
-/// and each partition key once per import. Not a supported API.
+/// and each partition key once per import.
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class ImportValidator
+internal sealed class ImportValidator
 {
     // The keys seen so far, with their positions: the only state that grows with the import.
     private readonly Dictionary<string, long> _seen = new(StringComparer.Ordinal);
@@ -84,8 +82,7 @@ public sealed class ImportValidator
 /// flight, and throws the exception of the failing partition that comes first in input order. Not a
 /// supported API.
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class BatchImport
+internal static class BatchImport
 {
     /// <summary>How many partitions commit at once through <see cref="IStore.CommitAsync"/>: the window the import holds in memory.</summary>
     public const int InFlight = 8;

@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -10,11 +9,9 @@ namespace Storage.Internal;
 /// declaration changed): extracts each document's values and checks a unique index's values are
 /// distinct, failing with <see cref="IndexBuildException"/> naming the index and the document.
 /// Every backend builds through this one class, so they refuse the same stores and log the same
-/// lines (a start line, progress every <see cref="ProgressInterval"/> documents, a summary). Not a
-/// supported API.
+/// lines (a start line, progress every <see cref="ProgressInterval"/> documents, a summary).
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed partial class IndexBuilder
+internal sealed partial class IndexBuilder
 {
     /// <summary>How many documents pass between two progress lines.</summary>
     public const int ProgressInterval = 100_000;

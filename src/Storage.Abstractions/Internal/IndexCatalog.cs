@@ -1,11 +1,9 @@
-using System.ComponentModel;
 using System.Globalization;
 
 namespace Storage.Internal;
 
-/// <summary>The validated set of a store's declared indexes. Not a supported API.</summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class IndexCatalog
+/// <summary>The validated set of a store's declared indexes.</summary>
+internal sealed class IndexCatalog
 {
     private readonly Dictionary<(string Collection, string Name), IndexDefinition> _byName = [];
     private readonly Dictionary<string, IndexDefinition[]> _byCollection = new(StringComparer.Ordinal);
@@ -105,19 +103,17 @@ public sealed class IndexCatalog
     }
 }
 
-/// <summary>One unique value a put of a batch wants (see <see cref="IndexEntries.UniqueClaims"/>). Not a supported API.</summary>
+/// <summary>One unique value a put of a batch wants (see <see cref="IndexEntries.UniqueClaims"/>).</summary>
 /// <param name="OperationIndex">The position of the put in its batch.</param>
 /// <param name="Index">The unique index.</param>
 /// <param name="Value">The value.</param>
 /// <param name="TakenInBatch">Whether an earlier put of the same batch wants it too (the batch fails on this claim).</param>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public readonly record struct UniqueClaim(int OperationIndex, IndexDefinition Index, IndexValue Value, bool TakenInBatch);
+internal readonly record struct UniqueClaim(int OperationIndex, IndexDefinition Index, IndexValue Value, bool TakenInBatch);
 
-/// <summary>One document's values for each index of its collection. Not a supported API.</summary>
+/// <summary>One document's values for each index of its collection.</summary>
 /// <param name="Indexes">The collection's indexes.</param>
 /// <param name="Values">The document's distinct values per index, in index order (same positions as <paramref name="Indexes"/>).</param>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed record IndexEntries(IReadOnlyList<IndexDefinition> Indexes, IReadOnlyList<IReadOnlyList<IndexValue>> Values)
+internal sealed record IndexEntries(IReadOnlyList<IndexDefinition> Indexes, IReadOnlyList<IReadOnlyList<IndexValue>> Values)
 {
     /// <summary>
     /// The unique values a batch's puts want, in the order every backend checks them: puts in batch

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Buffers.Text;
-using System.ComponentModel;
 using System.Text;
 
 namespace Storage.Internal;
@@ -8,10 +7,9 @@ namespace Storage.Internal;
 /// <summary>
 /// A validated index query: the index, the partition (or all), the value bounds, the order, the
 /// page size and the (value, partition, key) to continue after. Backends translate it to their own
-/// scan; in-memory backends use <see cref="Matches"/> and <see cref="Order"/>. Not a supported API.
+/// scan; in-memory backends use <see cref="Matches"/> and <see cref="Order"/>.
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class IndexQueryPlan
+internal sealed class IndexQueryPlan
 {
     private const byte TokenFormat = 2;
     private readonly ulong _scope;

@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -6,9 +5,8 @@ using System.Text.Json;
 
 namespace Storage.Internal;
 
-/// <summary>Parses index paths. Not a supported API.</summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class IndexPath
+/// <summary>Parses index paths.</summary>
+internal static class IndexPath
 {
     /// <summary>The deepest path allowed.</summary>
     public const int MaxDepth = 16;
@@ -37,11 +35,9 @@ public static class IndexPath
 
 /// <summary>
 /// Extracts a document's values for an index, and checks index values. Every backend indexes
-/// through this one implementation, so they agree on what a document's values are. Not a
-/// supported API.
+/// through this one implementation, so they agree on what a document's values are.
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class IndexValues
+internal static class IndexValues
 {
     // Each declaration's path, split once (by reference: a definition is immutable).
     private static readonly ConditionalWeakTable<IndexDefinition, string[]> s_paths = new();

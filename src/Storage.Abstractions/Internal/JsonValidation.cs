@@ -1,12 +1,10 @@
-using System.ComponentModel;
 using System.Text;
 using System.Text.Json;
 
 namespace Storage.Internal;
 
-/// <summary>Checks that a value is exactly one JSON value in UTF-8. Not a supported API.</summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class JsonValidation
+/// <summary>Checks that a value is exactly one JSON value in UTF-8.</summary>
+internal static class JsonValidation
 {
     private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 

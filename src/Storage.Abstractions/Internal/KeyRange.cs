@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Text;
 
 namespace Storage.Internal;
@@ -7,12 +6,11 @@ namespace Storage.Internal;
 /// Turns a listing's prefix, range and cursor into one half-open range of keys,
 /// <c>[Lower, Upper)</c> in code-point order, for backends that scan a key index: SQLite's BINARY
 /// collation and PostgreSQL's <c>COLLATE "C"</c> both compare UTF-8 bytes, which is code-point
-/// order. Not a supported API.
+/// order.
 /// </summary>
 /// <param name="Lower">The smallest key of the range (inclusive).</param>
 /// <param name="Upper">The key above the range (exclusive), or <see langword="null"/> for none.</param>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public readonly record struct KeyRange(string Lower, string? Upper)
+internal readonly record struct KeyRange(string Lower, string? Upper)
 {
     /// <summary>The smallest key above every key that starts with the same characters: NUL is not allowed in keys, so nothing lies between.</summary>
     private const string SmallestSuffix = "\u0001";

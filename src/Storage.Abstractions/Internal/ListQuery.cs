@@ -1,15 +1,13 @@
 using System.Buffers.Text;
-using System.ComponentModel;
 using System.Text;
 
 namespace Storage.Internal;
 
 /// <summary>
 /// A validated listing: its bounds, order, page size and the key to continue after. Backends
-/// translate it to their own query; in-memory backends use <see cref="Matches"/>. Not a supported API.
+/// translate it to their own query; in-memory backends use <see cref="Matches"/>.
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class ListQuery
+internal sealed class ListQuery
 {
     private const byte TokenFormat = 1;
 

@@ -1,13 +1,10 @@
-using System.ComponentModel;
-
 namespace Storage.Internal;
 
 /// <summary>
 /// Tracks a store's running operations so that disposing it waits for them, and refuses new ones
-/// once disposal has begun (<see cref="ObjectDisposedException"/>). Not a supported API.
+/// once disposal has begun (<see cref="ObjectDisposedException"/>).
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class StoreLifetime
+internal sealed class StoreLifetime
 {
     // The contract's name, not the backend's class: the same operation fails with the same message on every backend.
     private const string ObjectName = nameof(IStore);

@@ -1,14 +1,10 @@
-using System.ComponentModel;
-
 namespace Storage.Internal;
 
 /// <summary>
 /// A validated stream read: which versions to fetch given the stream's current version, and where
-/// the next read continues. Stream versions have no gaps, so a read is a version range. Not a
-/// supported API.
+/// the next read continues. Stream versions have no gaps, so a read is a version range.
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class StreamRead
+internal sealed class StreamRead
 {
     private StreamRead(long? fromVersion, bool backwards, int limit)
     {
@@ -103,8 +99,7 @@ public sealed class StreamRead
 }
 
 /// <summary>What an append does once its stream's current version is known.</summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public enum AppendDecision
+internal enum AppendDecision
 {
     /// <summary>Write the events after the stream's current version.</summary>
     Append = 1,
@@ -123,12 +118,11 @@ public enum AppendDecision
 /// The one place that decides an append: append, recognize an idempotent retry, or conflict. A
 /// retry is recognized when the stored events at the expected position (for
 /// <see cref="ExpectedStreamVersion.Any"/>: the last events of the stream) carry the append's ids,
-/// in order. Not a supported API.
+/// in order.
 /// </summary>
 /// <param name="Decision">What to do, or <see cref="AppendDecision.CompareStoredIds"/> first.</param>
 /// <param name="WindowFirst">The first stored version to compare (for <see cref="AppendDecision.CompareStoredIds"/>).</param>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public readonly record struct AppendPlan(AppendDecision Decision, long WindowFirst)
+internal readonly record struct AppendPlan(AppendDecision Decision, long WindowFirst)
 {
     /// <summary>Plans an append of <paramref name="eventCount"/> events to a stream at <paramref name="currentVersion"/>.</summary>
     /// <param name="expected">The append's expectation.</param>

@@ -1,10 +1,7 @@
-using System.ComponentModel;
-
 namespace Storage.Internal;
 
-/// <summary>The millisecond-precision UTC timestamps every backend stores. Not a supported API.</summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class Timestamps
+/// <summary>The millisecond-precision UTC timestamps every backend stores.</summary>
+internal static class Timestamps
 {
     /// <summary>The time now, from <paramref name="time"/>, truncated to milliseconds in UTC.</summary>
     /// <param name="time">The store's clock.</param>
