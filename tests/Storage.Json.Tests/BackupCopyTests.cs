@@ -9,7 +9,6 @@ namespace Storage.Json.Tests;
 /// tools (.NET's File.Copy of every file, cp -r, tar), succeeds while the store keeps its lock, and
 /// opens as a store with the data — while the original is still open.
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class BackupCopyTests
 {
     private const string Notes = "notes";

@@ -12,7 +12,6 @@ namespace Storage.Json.Tests;
 /// is reported as corrupt data naming the file — never read as a wrong value, never "repaired" —
 /// and the file is left byte for byte as found, even after writes to the partition are attempted.
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class CorruptionTests(ITestOutputHelper output)
 {
     private const string Notes = "notes";

@@ -10,7 +10,6 @@ namespace Storage.Json.Tests;
 /// model. A store in either durability mode must open afterwards with every partition readable at
 /// a state it committed (with <see cref="DurabilityMode.Relaxed"/>, possibly an earlier one).
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class DirectoryEntryPowerLossTests(ITestOutputHelper output)
 {
     /// <summary>Every scenario, with every unsynced entry change kept, and with a random subset (an <see cref="UnsyncedEntryChanges"/> name: the enum is internal).</summary>

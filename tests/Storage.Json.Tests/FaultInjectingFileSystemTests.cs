@@ -4,7 +4,6 @@ using Storage.Json.Tests.Infrastructure;
 namespace Storage.Json.Tests;
 
 /// <summary>The crash tests mean only what this model means: its durability rules, faults and counters, checked one by one.</summary>
-[Trait("Backend", "Json")]
 public sealed class FaultInjectingFileSystemTests
 {
     private const string Dir = "/d";

@@ -8,7 +8,6 @@ namespace Storage.Json.Tests;
 /// in under Data/format1) is read as it is, its change feed starts at its current revision, and
 /// its next commit writes it as format 2 without losing anything; a newer format is refused.
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class FormatTests
 {
     private const string Legacy = "legacy";

@@ -10,7 +10,6 @@ namespace Storage.Json.Tests;
 /// split and merge many chunks: adds, removes, seeks from every kind of probe, scans both ways and
 /// counts between positions. (The conformance suite's stores are too small to leave one chunk.)
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class IndexEntryListTests(ITestOutputHelper output)
 {
     [Fact]

@@ -13,7 +13,6 @@ namespace Storage.Json.Tests;
 /// indexes as they were, crashes and power losses after which open rebuilds the same indexes,
 /// queries never seeing half a batch, and corrupt files that fail the open loudly.
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class IndexTests(ITestOutputHelper output)
 {
     /// <summary>How many rounds of the 8-writer race run (each a new value).</summary>

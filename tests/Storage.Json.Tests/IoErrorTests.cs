@@ -9,7 +9,6 @@ namespace Storage.Json.Tests;
 /// write: the caller always gets a <see cref="StorageException"/> carrying the error — never
 /// success — the write is there entirely or not at all, and the store keeps working.
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class IoErrorTests(ITestOutputHelper output)
 {
     private const string Value = """{"v":1}""";

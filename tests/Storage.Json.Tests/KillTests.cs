@@ -11,7 +11,6 @@ namespace Storage.Json.Tests;
 /// (kill -9 keeps the page cache, so this proves process-crash safety; power loss is the fault
 /// layer's job.)
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class KillTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan s_openTimeout = TimeSpan.FromSeconds(60);

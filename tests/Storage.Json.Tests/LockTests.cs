@@ -6,7 +6,6 @@ using Storage.Json.Tests.Infrastructure;
 namespace Storage.Json.Tests;
 
 /// <summary>One store owns a directory at a time, in this process or across processes; a second gets a clear error at once.</summary>
-[Trait("Backend", "Json")]
 public sealed class LockTests
 {
     private static readonly TimeSpan s_startTimeout = TimeSpan.FromSeconds(60);

@@ -9,7 +9,6 @@ namespace Storage.Json.Tests;
 /// systems), safe on every file system, reversible where direct, hashed only past the cap — and,
 /// end to end, keys written as partitions stay inside the partitions directory and list back exactly.
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class PartitionFileNameFuzzTests(ITestOutputHelper output)
 {
     /// <summary>The longest temp suffix the store appends (".&lt;16 hex&gt;.tmp"), with room to spare.</summary>

@@ -8,7 +8,6 @@ namespace Storage.Json.Tests;
 /// page cache, so only this can catch a missing fsync): every acknowledged write survives, a write in
 /// flight is there entirely or not at all, and the store opens with nothing that fails to parse.
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class PowerLossTests(ITestOutputHelper output)
 {
     [Theory]

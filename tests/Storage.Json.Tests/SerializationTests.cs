@@ -14,7 +14,6 @@ namespace Storage.Json.Tests;
 /// partition deletes, reopening — each partition file equals <see cref="ReferencePartitionWriter"/>'s
 /// output for the state the store holds in memory, and for the state the file itself parses to.
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class SerializationTests(ITestOutputHelper output)
 {
     private static readonly string[] s_partitions = ["alice", "Bob"];

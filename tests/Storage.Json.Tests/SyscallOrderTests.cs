@@ -10,7 +10,6 @@ namespace Storage.Json.Tests;
 /// rename it over the partition file, fsync the directory — and only then acknowledge. Checked for
 /// the real process under strace (what the kernel saw) and through the file layer.
 /// </summary>
-[Trait("Backend", "Json")]
 public sealed class SyscallOrderTests(ITestOutputHelper output)
 {
     private static readonly string[] s_traced = ["open", "openat", "creat", "close", "write", "pwrite64", "writev", "pwritev", "pwritev2", "fsync", "fdatasync", "rename", "renameat", "renameat2", "dup", "dup2", "dup3", "fcntl"];

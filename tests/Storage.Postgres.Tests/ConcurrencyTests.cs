@@ -3,7 +3,6 @@ using System.Globalization;
 namespace Storage.Postgres.Tests;
 
 /// <summary>Conditional writes across app instances, and group commit inside one.</summary>
-[Trait("Backend", "Postgres")]
 public sealed class ConcurrencyTests
 {
     [Fact]

@@ -10,7 +10,6 @@ namespace Storage.Postgres.Tests;
 /// Drives this backend and the JSON backend (the reference) with the same seeded sequence of
 /// operations on one shared fake clock, and compares every result and every exception.
 /// </summary>
-[Trait("Backend", "Postgres")]
 public sealed class DifferentialTests(ITestOutputHelper output)
 {
     private static readonly string[] s_partitions = ["a", "B", "é", "😀"];

@@ -9,7 +9,6 @@ namespace Storage.Postgres.Tests;
 /// order (no deadlock, no lost update), uniqueness decided by the database, failures that commit
 /// exactly the partitions before the failing one, and lost answers to COMMIT resolved from the log.
 /// </summary>
-[Trait("Backend", "Postgres")]
 public sealed class ImportTests
 {
     private const string Docs = "docs";

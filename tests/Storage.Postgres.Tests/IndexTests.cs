@@ -10,7 +10,6 @@ namespace Storage.Postgres.Tests;
 /// index declarations changed by another instance, builds at open (serialized, all or nothing,
 /// logged), the entries purges and partition deletes leave, and the query plans.
 /// </summary>
-[Trait("Backend", "Postgres")]
 public sealed class IndexTests(ITestOutputHelper output)
 {
     private const string Users = "users";

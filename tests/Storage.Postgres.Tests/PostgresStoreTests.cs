@@ -5,7 +5,6 @@ using Storage.Postgres.Internal;
 namespace Storage.Postgres.Tests;
 
 /// <summary>The contract's rules, checked on this backend where PostgreSQL makes them easy to get wrong.</summary>
-[Trait("Backend", "Postgres")]
 public sealed class PostgresStoreTests
 {
     [Fact]

@@ -41,7 +41,6 @@ public sealed class PrimaryAndStandby : IAsyncLifetime
 }
 
 /// <summary>Multi-host connection strings, reads from replicas, and failover to a promoted standby.</summary>
-[Trait("Backend", "Postgres")]
 public sealed class ReplicationTests(PrimaryAndStandby servers, ITestOutputHelper output) : IClassFixture<PrimaryAndStandby>
 {
     [Fact]

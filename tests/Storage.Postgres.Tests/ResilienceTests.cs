@@ -8,7 +8,6 @@ using Xunit.Abstractions;
 namespace Storage.Postgres.Tests;
 
 /// <summary>Transient failures are retried within the budget; commits of unknown outcome are resolved, never applied twice.</summary>
-[Trait("Backend", "Postgres")]
 public sealed class ResilienceTests(ITestOutputHelper output)
 {
     [Theory]

@@ -4,7 +4,6 @@ using Storage.Postgres.Internal;
 namespace Storage.Postgres.Tests;
 
 /// <summary>The tables, the migrations and how a store finds its schema.</summary>
-[Trait("Backend", "Postgres")]
 public sealed class SchemaTests
 {
     [Fact]

@@ -6,7 +6,6 @@ using Storage.Postgres.Internal;
 namespace Storage.Postgres.Tests;
 
 /// <summary>Connection strings and their passwords never reach an exception message or a log line.</summary>
-[Trait("Backend", "Postgres")]
 public sealed class SecretTests
 {
     private const string Password = "Sup3r-S3cret-pw";

@@ -7,7 +7,6 @@ using Xunit.Abstractions;
 namespace Storage.Postgres.Tests;
 
 /// <summary>Streams and the change feed on this backend: what the tables hold, the feed's snapshot and plan, tombstones, races across app instances.</summary>
-[Trait("Backend", "Postgres")]
 public sealed class StreamAndFeedTests(ITestOutputHelper output)
 {
     private static readonly DateTimeOffset s_start = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);

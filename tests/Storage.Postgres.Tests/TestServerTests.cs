@@ -6,7 +6,6 @@ using Storage.Testing.Postgres;
 namespace Storage.Postgres.Tests;
 
 /// <summary>The test server's discovery: the Docker probe answers quickly, and the server the run uses is real.</summary>
-[Trait("Backend", "Postgres")]
 public sealed class TestServerTests
 {
     [Fact]

@@ -1,7 +1,6 @@
 namespace Storage.Sqlite.Tests;
 
 /// <summary>Online backup: a consistent, self-contained copy taken while writers go on.</summary>
-[Trait("Backend", "Sqlite")]
 public sealed class BackupTests : IDisposable
 {
     private readonly TestDatabase _db = new();

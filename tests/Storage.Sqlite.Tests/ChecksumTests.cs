@@ -8,7 +8,6 @@ namespace Storage.Sqlite.Tests;
 /// <c>integrity_check</c>. Every document and event row carries a checksum, and every read that
 /// returns a row checks it.
 /// </summary>
-[Trait("Backend", "Sqlite")]
 public sealed class ChecksumTests : IDisposable
 {
     private const string Partition = "tenant-7";

@@ -4,7 +4,6 @@ using Microsoft.Data.Sqlite;
 namespace Storage.Sqlite.Tests;
 
 /// <summary>Pragmas on every connection, busy handling, and the store's ownership of its connections.</summary>
-[Trait("Backend", "Sqlite")]
 public sealed class ConnectionTests : IDisposable
 {
     private readonly TestDatabase _db = new();

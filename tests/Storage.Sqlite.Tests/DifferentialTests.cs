@@ -10,7 +10,6 @@ namespace Storage.Sqlite.Tests;
 /// Drives the SQLite store and the reference JSON store with the same seeded random operations and
 /// compares every result, exception and listing. Prints the seed; set STORAGE_TEST_SEED to replay.
 /// </summary>
-[Trait("Backend", "Sqlite")]
 public sealed class DifferentialTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly string[] s_partitions = ["alice", "Alice", "\U0001F600", "../x"];

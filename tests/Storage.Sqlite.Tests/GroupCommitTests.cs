@@ -5,7 +5,6 @@ using Xunit.Abstractions;
 namespace Storage.Sqlite.Tests;
 
 /// <summary>Concurrent writers of one store share transactions, and each keeps its own outcome.</summary>
-[Trait("Backend", "Sqlite")]
 public sealed class GroupCommitTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TestDatabase _db = new();

@@ -10,7 +10,6 @@ namespace Storage.Sqlite.Tests;
 /// batch; a new partition's unique values still meet the other partitions' entries; and a process
 /// killed in the middle of an import leaves every partition whole or absent.
 /// </summary>
-[Trait("Backend", "Sqlite")]
 public sealed class ImportTests(ITestOutputHelper output) : IDisposable
 {
     private const string Docs = "docs";

@@ -11,7 +11,6 @@ namespace Storage.Sqlite.Tests;
 /// all or nothing, serialized), the catalog generation between store instances on one file, and
 /// uniqueness inside a group commit.
 /// </summary>
-[Trait("Backend", "Sqlite")]
 public sealed class IndexTests(ITestOutputHelper output) : IDisposable
 {
     private const string Users = "users";

@@ -13,7 +13,6 @@ namespace Storage.Sqlite.Tests;
 /// (kill -9 keeps the page cache, so this proves process-crash safety; power-loss safety rests on
 /// synchronous=FULL, which the pragma tests check on every connection.)
 /// </summary>
-[Trait("Backend", "Sqlite")]
 public sealed class KillTests(ITestOutputHelper output)
 {
     private const string IterationsVariable = "STORAGE_CRASH_ITERATIONS";

@@ -5,7 +5,6 @@ using Xunit.Abstractions;
 namespace Storage.Sqlite.Tests;
 
 /// <summary>Two OS processes writing one database file: SQLite's locks make their conditional writes atomic.</summary>
-[Trait("Backend", "Sqlite")]
 public sealed class MultiProcessTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(120);

@@ -7,7 +7,6 @@ using Xunit.Abstractions;
 namespace Storage.Sqlite.Tests;
 
 /// <summary>The on-disk format: tables a person can read, numbered migrations, and refusal of what the store cannot read.</summary>
-[Trait("Backend", "Sqlite")]
 public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TestDatabase _db = new();

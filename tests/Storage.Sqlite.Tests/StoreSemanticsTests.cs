@@ -4,7 +4,6 @@ using Storage.Internal;
 namespace Storage.Sqlite.Tests;
 
 /// <summary>The contract's semantics as the reference (JSON) backend defines them; the conformance suite covers the rest.</summary>
-[Trait("Backend", "Sqlite")]
 public sealed class StoreSemanticsTests : IDisposable
 {
     private readonly TestDatabase _db = new();

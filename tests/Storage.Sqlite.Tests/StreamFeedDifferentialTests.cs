@@ -12,7 +12,6 @@ namespace Storage.Sqlite.Tests;
 /// partition deletes, purges and clock moves, and compares every stream read, stream listing and
 /// change-feed page, exceptions included. Prints the seed; set STORAGE_TEST_SEED to replay.
 /// </summary>
-[Trait("Backend", "Sqlite")]
 public sealed class StreamFeedDifferentialTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan s_retention = TimeSpan.FromSeconds(20);

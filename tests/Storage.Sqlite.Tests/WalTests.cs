@@ -3,7 +3,6 @@ using Xunit.Abstractions;
 namespace Storage.Sqlite.Tests;
 
 /// <summary>The write-ahead log stays bounded under readers that never all stop at once.</summary>
-[Trait("Backend", "Sqlite")]
 public sealed class WalTests(ITestOutputHelper output) : IDisposable
 {
     private const long Limit = 1 << 20;
