@@ -902,7 +902,14 @@ public sealed class SqliteStore : IStore, IBulkImport
         var data = reader.GetFieldValue<byte[]>(first + 4);
         var metadata = reader.IsDBNull(first + 5) ? null : reader.GetFieldValue<byte[]>(first + 5);
         var committedAt = reader.GetInt64(first + 6);
-        RowChecksum.VerifyEvent(_path, reader.GetInt64(first + 7), partition, stream, version, revision, eventId, type, committedAt, data, metadata, metadata is not null);
+        return VerifiedEvent(reader.GetInt64(first + 7), partition, stream, version, revision, eventId, type, committedAt, data, metadata);
+    }
+
+    /// <summary>An event row's columns as a <see cref="StoredEvent"/>, once they match the row's checksum.</summary>
+    /// <exception cref="CorruptDataException">The row does not match its checksum, or its id is not a GUID.</exception>
+    private StoredEvent VerifiedEvent(long checksum, string partition, string stream, long version, long revision, string eventId, string type, long committedAt, byte[] data, byte[]? metadata)
+    {
+        RowChecksum.VerifyEvent(_path, checksum, partition, stream, version, revision, eventId, type, committedAt, data, metadata, metadata is not null);
         return new StoredEvent(
             partition,
             stream,
@@ -945,17 +952,7 @@ public sealed class SqliteStore : IStore, IBulkImport
                 var data = reader.GetFieldValue<byte[]>(8);
                 var metadata = reader.IsDBNull(14) ? null : reader.GetFieldValue<byte[]>(14);
                 var committedAt = reader.GetInt64(9);
-                RowChecksum.VerifyEvent(_path, reader.GetInt64(16), partition, stream, version, revision, eventId, type, committedAt, data, metadata, metadata is not null);
-                return Change.Append(new StoredEvent(
-                    partition,
-                    stream,
-                    version,
-                    revision,
-                    WriteContext.ParseEventId(eventId, _path, stream),
-                    type,
-                    data,
-                    metadata ?? ReadOnlyMemory<byte>.Empty,
-                    FromMs(committedAt)));
+                return Change.Append(VerifiedEvent(reader.GetInt64(16), partition, stream, version, revision, eventId, type, committedAt, data, metadata));
             }
 
             default:
