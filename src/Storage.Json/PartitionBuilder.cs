@@ -213,7 +213,7 @@ internal sealed class PartitionBuilder : IDisposable
     public void Dispose() => _entries?.Dispose();
 
     private static bool IsPastRetention(TombstoneRecord tombstone, DateTimeOffset now, TimeSpan retention)
-        => now - tombstone.DeletedAt >= retention;
+        => Timestamps.TombstoneCutoff(now, retention) is { } cutoff && tombstone.DeletedAt <= cutoff;
 
     private static long AlreadyStoredVersion(WriteOperation append, long streamVersion)
         => AppendPlan.AlreadyStoredVersion(append.ExpectedVersion, streamVersion, append.Events.Count);

@@ -598,10 +598,8 @@ public sealed class PostgresStore : IStore, IBulkImport
             }
         }
 
-        // A tombstone goes once deleted_at + retention <= now; a retention reaching back past year 1 keeps every one.
-        if (now.UtcTicks - DateTimeOffset.MinValue.UtcTicks >= _tombstoneRetention.Ticks)
+        if (Timestamps.TombstoneCutoff(now, _tombstoneRetention) is { } cutoff)
         {
-            var cutoff = now - _tombstoneRetention;
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();

@@ -41,4 +41,25 @@ internal static class Timestamps
     /// <param name="now">The store's clock.</param>
     /// <returns><see langword="true"/> when the expiry is at or before now.</returns>
     public static bool IsExpired(DateTimeOffset? expiresAt, DateTimeOffset now) => expiresAt is { } e && e <= now;
+
+    /// <summary>
+    /// The tombstone rule, for every backend: a purge at <paramref name="now"/> drops the tombstones
+    /// deleted at or before the returned cutoff, those whose deletion time plus the retention is at or
+    /// before now.
+    /// </summary>
+    /// <param name="now">The store's clock.</param>
+    /// <param name="retention">How long tombstones are kept (zero or more).</param>
+    /// <returns>The cutoff, or <see langword="null"/> when the retention reaches back past year 1 and no tombstone can be dropped.</returns>
+    public static DateTimeOffset? TombstoneCutoff(DateTimeOffset now, TimeSpan retention)
+        => now.UtcTicks - DateTimeOffset.MinValue.UtcTicks >= retention.Ticks ? now - retention : null;
+
+    /// <summary>
+    /// <see cref="TombstoneCutoff"/> in the milliseconds since the Unix epoch that SQL backends store:
+    /// a tombstone goes when its deletion time, in those milliseconds, is at or before it.
+    /// </summary>
+    /// <param name="now">The store's clock.</param>
+    /// <param name="retention">How long tombstones are kept (zero or more).</param>
+    /// <returns>The cutoff (rounded down, as stored times are whole milliseconds), or <see cref="long.MinValue"/> when no tombstone can be dropped.</returns>
+    public static long TombstoneCutoffMilliseconds(DateTimeOffset now, TimeSpan retention)
+        => TombstoneCutoff(now, retention) is { } cutoff ? cutoff.ToUnixTimeMilliseconds() : long.MinValue;
 }

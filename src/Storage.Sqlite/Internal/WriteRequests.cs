@@ -278,10 +278,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         session.Execute(Sql.PurgeExpiredEntries, _nowMs);
         var purged = session.Execute(Sql.PurgeExpired, _nowMs);
 
-        // A tombstone goes when deleted_at + retention <= now, i.e. deleted_at <= now - retention rounded up to milliseconds.
-        // (Divided first, so TimeSpan.MaxValue does not overflow.)
-        var retentionMs = (tombstoneRetention.Ticks / TimeSpan.TicksPerMillisecond) + (tombstoneRetention.Ticks % TimeSpan.TicksPerMillisecond > 0 ? 1 : 0);
-        var cutoff = _nowMs - retentionMs;
+        var cutoff = Timestamps.TombstoneCutoffMilliseconds(now, tombstoneRetention);
         session.Execute(Sql.RaiseOldestResumable, cutoff);
         session.Execute(Sql.PurgeTombstones, cutoff);
         return purged;
