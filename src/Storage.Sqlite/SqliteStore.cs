@@ -641,6 +641,9 @@ public sealed class SqliteStore : IStore, IBulkImport
     /// <summary>For tests: rents a reader connection, as operations do, and runs <paramref name="action"/> on it.</summary>
     internal T WithReader<T>(Func<SqliteConnection, T> action) => Read(session => action(session.Connection));
 
+    /// <summary>For tests: how many write requests wait for the next group.</summary>
+    internal int QueuedWrites => _queue.Waiting;
+
     /// <summary>For tests: runs <paramref name="action"/> on the writer connection, under the group-commit turn.</summary>
     internal async ValueTask<T> WithWriterAsync<T>(Func<SqliteConnection, T> action)
     {

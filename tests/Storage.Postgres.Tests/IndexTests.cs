@@ -232,7 +232,12 @@ public sealed class IndexTests(ITestOutputHelper output)
             }
         });
 
-        await Task.Delay(200);
+        // Open while the old instance is writing: wait for its first writes, not for a fixed time.
+        while (Volatile.Read(ref written) < 10 && !writing.IsCompleted)
+        {
+            await Task.Delay(10);
+        }
+
         var opener = await schema.OpenAsync(o => o.Indexes = [Email, Age]);
         await writing;
 

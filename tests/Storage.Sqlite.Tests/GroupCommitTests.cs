@@ -130,18 +130,10 @@ public sealed class GroupCommitTests(ITestOutputHelper output) : IDisposable
         };
 
         // Hold the writer's turn so that every request below queues up and lands in one group.
-        var gate = new TaskCompletionSource();
-        var holding = Task.Run(async () => await store.WithWriterAsync(_ =>
-        {
-            gate.Task.Wait();
-            return 0;
-        }));
-        await Task.Delay(50);
+        var turn = await WriterTurn.HoldAsync(store);
         var tasks = Enumerable.Range(0, 8).Select(i => store.CommitAsync("p", [WriteOperation.Put("c", "k", $"{i + 1}", WriteCondition.MustMatchVersion(v)), WriteOperation.Put("c", $"x{i}", "1")]).AsTask()).ToList();
         var increments = Enumerable.Range(0, 4).Select(_ => store.IncrementSequenceAsync("p", "ids").AsTask()).ToList();
-        await Task.Delay(50);
-        gate.SetResult();
-        await holding;
+        await turn.ReleaseWhenQueuedAsync(12);
 
         var results = await Task.WhenAll(tasks.Select(async t =>
         {
@@ -181,22 +173,14 @@ public sealed class GroupCommitTests(ITestOutputHelper output) : IDisposable
         static IReadOnlyList<EventData> Events(string label, int count) => Enumerable.Range(0, count).Select(i => EventData.Create("E", $$"""{"by":"{{label}}","i":{{i}}}""")).ToList();
 
         // Hold the writer's turn so that every request below queues up and lands in one group, in this order.
-        var gate = new TaskCompletionSource();
-        var holding = Task.Run(async () => await store.WithWriterAsync(_ =>
-        {
-            gate.Task.Wait();
-            return 0;
-        }));
-        await Task.Delay(50);
+        var turn = await WriterTurn.HoldAsync(store);
         var creators = Enumerable.Range(0, 8).Select(i => WriteOperation.Append("s", Events($"creator{i}", 2), ExpectedStreamVersion.NoStream)).ToList();
         var creating = creators.Select(op => store.CommitAsync("p", [op]).AsTask()).ToList();
         var anyAppends = Enumerable.Range(0, 4).Select(i => store.CommitAsync("p", [WriteOperation.Append("s", Events($"any{i}", 1))]).AsTask()).ToList();
         var retry = store.CommitAsync("p", [creators[0]]).AsTask();
         var exact = store.CommitAsync("p", [WriteOperation.Append("s", Events("exact", 1), ExpectedStreamVersion.Exactly(6)), WriteOperation.Put("c", "after-exact", "1")]).AsTask();
         var stale = store.CommitAsync("p", [WriteOperation.Put("c", "k", "1"), WriteOperation.Append("s", Events("stale", 1), ExpectedStreamVersion.Exactly(2))]).AsTask();
-        await Task.Delay(50);
-        gate.SetResult();
-        await holding;
+        await turn.ReleaseWhenQueuedAsync(15);
 
         // The first creator wins; the seven after it see its two events, as document conditions see earlier puts.
         Assert.Equal(new OperationOutcome(false, 2), (await creating[0]).Outcomes.Single());

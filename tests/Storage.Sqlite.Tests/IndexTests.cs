@@ -270,21 +270,13 @@ public sealed class IndexTests(ITestOutputHelper output) : IDisposable
         };
 
         // Hold the writer's turn so that every request below queues up and lands in one group.
-        var gate = new TaskCompletionSource();
-        var holding = Task.Run(async () => await store.WithWriterAsync(_ =>
-        {
-            gate.Task.Wait();
-            return 0;
-        }));
-        await Task.Delay(50);
+        var turn = await WriterTurn.HoldAsync(store);
         var racers = Enumerable.Range(0, 8).Select(i => store.CommitAsync($"w{i}", [
             WriteOperation.Put(Users, "other", $$"""{"name":"racer {{i}}"}"""),
             WriteOperation.Put(Users, "me", """{"email":"same@x","name":"me"}"""),
         ]).AsTask()).ToList();
         var bystander = store.PutAsync("z", Users, "k", """{"email":"z@x","name":"me"}""").AsTask();
-        await Task.Delay(50);
-        gate.SetResult();
-        await holding;
+        await turn.ReleaseWhenQueuedAsync(9);
 
         var won = new List<int>();
         for (var i = 0; i < racers.Count; i++)

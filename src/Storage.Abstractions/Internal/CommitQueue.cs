@@ -18,6 +18,18 @@ internal sealed class CommitQueue<TRequest, TResult>(Func<IReadOnlyList<CommitQu
     private readonly Lock _lock = new();
     private List<Entry> _waiting = [];
 
+    /// <summary>How many requests wait for a group at this moment (for tests that build a group on purpose).</summary>
+    public int Waiting
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _waiting.Count;
+            }
+        }
+    }
+
     /// <summary>Adds a request and returns once its group has committed (or failed).</summary>
     /// <param name="request">The request.</param>
     /// <param name="cancellationToken">Cancels the request while it is still waiting; once its group has started it runs to its end.</param>
