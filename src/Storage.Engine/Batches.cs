@@ -1,4 +1,4 @@
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>Checks a batch against the contract's limits before any I/O.</summary>
 internal static class Batches

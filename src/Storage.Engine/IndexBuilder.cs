@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>
 /// Builds one index from a store's existing live documents (at open, when the index is new or its

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>The validated set of a store's declared indexes.</summary>
 internal sealed class IndexCatalog

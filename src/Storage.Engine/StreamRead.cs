@@ -1,4 +1,4 @@
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>
 /// A validated stream read: which versions to fetch given the stream's current version, and where

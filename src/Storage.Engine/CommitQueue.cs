@@ -1,4 +1,4 @@
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>
 /// Group commit: concurrent writers enqueue their requests, and whichever of them gets the turn

@@ -1,4 +1,4 @@
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>
 /// Tracks a store's running operations so that disposing it waits for them, and refuses new ones

@@ -1,4 +1,4 @@
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>
 /// The shared rules of the change feed: argument checks, the resumability check, the order of

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>
 /// Turns a listing's prefix, range and cursor into one half-open range of keys,

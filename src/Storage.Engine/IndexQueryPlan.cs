@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Text;
 
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>
 /// A validated index query: the index, the partition (or all), the value bounds, the order, the

@@ -1,6 +1,6 @@
 using System.Runtime.ExceptionServices;
 
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>
 /// Checks the partitions of a bulk import one by one, before anything of them is written: the

@@ -1,7 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
 
-namespace Storage.Internal;
+namespace Storage.Engine;
 
 /// <summary>
 /// A validated listing: its bounds, order, page size and the key to continue after. Backends
