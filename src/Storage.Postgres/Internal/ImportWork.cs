@@ -194,7 +194,7 @@ internal sealed class ImportWork
     }
 
     /// <summary>
-    /// Checks every partition in input order, as <see cref="PartitionWork.ApplyBatch"/> checks a batch of
+    /// Checks every partition in input order, as <see cref="PartitionWriter.ApplyBatch"/> checks a batch of
     /// must-not-exist puts: first its keys (a live document fails it), then its unique values (puts in
     /// order, indexes in declaration order, values ascending) against the live holders and the values
     /// the chunk's earlier partitions take.

@@ -13,7 +13,7 @@ namespace Storage.Postgres.Internal;
 /// another partition may change after the read: the database's unique index decides then (the insert
 /// fails with unique_violation and the group is tried again, reading the new holder).
 /// </summary>
-internal sealed class IndexWork
+internal sealed class IndexWork : IUniquenessCheck
 {
     private readonly StoreIndexes _indexes;
     private readonly string _partition;
@@ -110,20 +110,23 @@ internal sealed class IndexWork
     /// </summary>
     /// <param name="operations">The batch.</param>
     /// <param name="entries">Its puts' values (<see cref="IndexCatalog.ExtractAll"/>).</param>
-    /// <param name="writtenByGroup">Whether an earlier batch of the group wrote a document of this partition (its stored entries no longer count).</param>
+    /// <param name="writtenByWrite">Whether an earlier batch of the group wrote a document of this partition (its stored entries no longer count).</param>
+    /// <returns><see langword="true"/>: a batch is never left out here (a race with another partition is decided by the unique index at commit).</returns>
     /// <exception cref="UniqueConstraintException">A unique value is taken.</exception>
-    public void CheckUnique(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByGroup)
+    public bool Check(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByWrite)
     {
         HashSet<DocumentId>? touched = null;
         foreach (var claim in IndexEntries.UniqueClaims(entries))
         {
             var index = claim.Index;
             touched ??= [.. operations.Where(o => o.Kind != WriteOperationKind.Append).Select(o => new DocumentId(o.Collection, o.Key))];
-            if (claim.TakenInBatch || IsHeld(new IndexedValue(_indexes.Id(index), claim.Value), index.Collection, touched, writtenByGroup))
+            if (claim.TakenInBatch || IsHeld(new IndexedValue(_indexes.Id(index), claim.Value), index.Collection, touched, writtenByWrite))
             {
                 throw new UniqueConstraintException(_partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
             }
         }
+
+        return true;
     }
 
     /// <summary>Records the state a batch left a document in: the unique values it holds from now on in this group.</summary>

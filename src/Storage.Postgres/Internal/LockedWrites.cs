@@ -48,7 +48,7 @@ internal abstract class LockedWrite
 /// A group commit: a segment of batches (puts, deletes, appends) and sequence increments. It reads
 /// every document, sequence and stream the group touches (documents expired or not; for appends,
 /// the stored event ids a retry would match), applies each request in memory with
-/// <see cref="PartitionWork"/>, and writes the net change.
+/// the engine's <see cref="PartitionWriter"/>, and writes the net change.
 /// </summary>
 internal sealed class GroupCommitWrite : LockedWrite
 {
@@ -59,15 +59,11 @@ internal sealed class GroupCommitWrite : LockedWrite
     private readonly string _partition;
     private readonly WriteRequest[] _requests;
     private readonly DateTimeOffset _now;
-    private readonly Dictionary<DocumentId, DocumentRow?> _documents = [];
-    private readonly HashSet<string> _sequenceNames = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _sequences = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, StreamState> _streams = new(StringComparer.Ordinal);
-    private readonly List<(string Stream, long First, long Last)> _idWindows = [];
-    private readonly Dictionary<string, long> _idTails = new(StringComparer.Ordinal);
+    private readonly PartitionReads _reads = new();
     private readonly StoreIndexes _indexes;
     private readonly IndexWork? _indexWork;
-    private PartitionWork? _work;
+    private PartitionState? _state;
+    private PartitionWriter? _work;
 
     public GroupCommitWrite(Sql sql, StoreIndexes indexes, string partition, WriteRequest[] requests, DateTimeOffset now)
     {
@@ -81,29 +77,11 @@ internal sealed class GroupCommitWrite : LockedWrite
         {
             if (request is IncrementRequest increment)
             {
-                _sequenceNames.Add(increment.Name);
-                continue;
+                _reads.AddSequence(increment.Name);
             }
-
-            foreach (var op in ((BatchRequest)request).Operations)
+            else
             {
-                if (op.Kind != WriteOperationKind.Append)
-                {
-                    _documents[new DocumentId(op.Collection, op.Key)] = null;
-                    continue;
-                }
-
-                // The ids a retry of this append would have stored: at its expected position, or (expecting
-                // any) the last ones of the stream. Events this group appends first are in memory.
-                _streams[op.Stream!] = new StreamState(0);
-                if (op.ExpectedVersion.Kind == ExpectedStreamVersionKind.Any)
-                {
-                    _idTails[op.Stream!] = Math.Max(_idTails.GetValueOrDefault(op.Stream!), op.Events.Count);
-                }
-                else if (op.ExpectedVersion.Version <= long.MaxValue - op.Events.Count)
-                {
-                    _idWindows.Add((op.Stream!, op.ExpectedVersion.Version + 1, op.ExpectedVersion.Version + op.Events.Count));
-                }
+                _reads.AddBatch(((BatchRequest)request).Operations);
             }
         }
     }
@@ -114,29 +92,30 @@ internal sealed class GroupCommitWrite : LockedWrite
 
     public override void AddReads(NpgsqlBatch batch)
     {
-        var collections = new string[_documents.Count];
-        var keys = new string[_documents.Count];
-        var indexed = new bool[_documents.Count];
+        var documents = _reads.Documents;
+        var collections = new string[documents.Count];
+        var keys = new string[documents.Count];
+        var indexed = new bool[documents.Count];
         var n = 0;
-        foreach (var id in _documents.Keys)
+        foreach (var id in documents)
         {
             (collections[n], keys[n], indexed[n]) = (id.Collection, id.Key, _indexes.Catalog.For(id.Collection).Count > 0);
             n++;
         }
 
         batch.BatchCommands.Add(BatchCommand(_sql.ReadDocumentStates, P(_partition), P(collections), P(keys), P(indexed)));
-        batch.BatchCommands.Add(BatchCommand(_sql.ReadSequences, P(_partition), P(_sequenceNames.ToArray())));
-        if (_streams.Count > 0)
+        batch.BatchCommands.Add(BatchCommand(_sql.ReadSequences, P(_partition), P(_reads.Sequences.ToArray())));
+        if (_reads.Streams.Count > 0)
         {
-            batch.BatchCommands.Add(BatchCommand(_sql.ReadStreams, P(_partition), P(_streams.Keys.ToArray())));
+            batch.BatchCommands.Add(BatchCommand(_sql.ReadStreams, P(_partition), P(_reads.Streams.ToArray())));
             batch.BatchCommands.Add(BatchCommand(
                 _sql.ReadEventIds,
                 P(_partition),
-                P(_idWindows.ConvertAll(w => w.Stream).ToArray()),
-                P(_idWindows.ConvertAll(w => w.First).ToArray()),
-                P(_idWindows.ConvertAll(w => w.Last).ToArray()),
-                P(_idTails.Keys.ToArray()),
-                P(_idTails.Values.ToArray())));
+                P(_reads.IdWindows.ConvertAll(w => w.Stream).ToArray()),
+                P(_reads.IdWindows.ConvertAll(w => w.First).ToArray()),
+                P(_reads.IdWindows.ConvertAll(w => w.Last).ToArray()),
+                P(_reads.IdTails.Keys.ToArray()),
+                P(_reads.IdTails.Values.ToArray())));
         }
 
         _indexWork?.AddReads(batch, _sql.Indexes);
@@ -144,11 +123,12 @@ internal sealed class GroupCommitWrite : LockedWrite
 
     public override async ValueTask ReadAsync(NpgsqlDataReader reader)
     {
+        var state = _state = new PartitionState(_partition, _reads);
         await reader.NextResultAsync().ConfigureAwait(false);
         while (await reader.ReadAsync().ConfigureAwait(false))
         {
             var id = new DocumentId(reader.GetString(0), reader.GetString(1));
-            _documents[id] = new DocumentRow(
+            state.Documents[id] = new DocumentRow(
                 reader.GetInt64(2),
                 reader.GetFieldValue<DateTimeOffset>(3),
                 reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4),
@@ -158,12 +138,12 @@ internal sealed class GroupCommitWrite : LockedWrite
         await reader.NextResultAsync().ConfigureAwait(false);
         while (await reader.ReadAsync().ConfigureAwait(false))
         {
-            _sequences[reader.GetString(0)] = reader.GetInt64(1);
+            state.Sequences[reader.GetString(0)] = reader.GetInt64(1);
         }
 
-        if (_streams.Count > 0)
+        if (_reads.Streams.Count > 0)
         {
-            await ReadStreamsAsync(reader).ConfigureAwait(false);
+            await ReadStreamsAsync(reader, state).ConfigureAwait(false);
         }
 
         if (_indexWork is not null)
@@ -172,31 +152,33 @@ internal sealed class GroupCommitWrite : LockedWrite
         }
     }
 
-    private async ValueTask ReadStreamsAsync(NpgsqlDataReader reader)
+    private static async ValueTask ReadStreamsAsync(NpgsqlDataReader reader, PartitionState state)
     {
         await reader.NextResultAsync().ConfigureAwait(false);
         while (await reader.ReadAsync().ConfigureAwait(false))
         {
-            _streams[reader.GetString(0)] = new StreamState(reader.GetInt64(1));
+            state.Streams[reader.GetString(0)] = new StreamState(reader.GetInt64(1));
         }
 
         await reader.NextResultAsync().ConfigureAwait(false);
         while (await reader.ReadAsync().ConfigureAwait(false))
         {
-            _streams[reader.GetString(0)].StoredIds[reader.GetInt64(1)] = reader.GetGuid(2);
+            state.Streams[reader.GetString(0)].StoredIds[reader.GetInt64(1)] = reader.GetGuid(2);
         }
     }
 
     public override bool Apply(long storedRevision, long floor, Attempt attempt)
     {
-        var work = _work = new PartitionWork(_partition, storedRevision, floor, _now, _documents, _sequences, _streams, _indexWork);
+        var state = _state ?? throw new InvalidOperationException("The group's state was not read.");
+        (state.Exists, state.Revision, state.RevisionFloor) = (storedRevision > 0, storedRevision, floor);
+        var work = _work = new PartitionWriter(state, _now, _indexWork);
         for (var i = 0; i < _requests.Length; i++)
         {
             try
             {
                 attempt.Results[i] = _requests[i] switch
                 {
-                    BatchRequest batch => work.ApplyBatch(batch.Operations, batch.Entries),
+                    BatchRequest batch => work.ApplyBatch(batch.Operations, batch.Entries) ?? throw new InvalidOperationException("The index check left a batch out."),
                     IncrementRequest increment => work.Increment(increment.Name, increment.Delta),
                     _ => throw new InvalidOperationException("Unknown write request."),
                 };
@@ -229,7 +211,7 @@ internal sealed class GroupCommitWrite : LockedWrite
         }
 
         // A new partition can be resumed from its first revision on.
-        var oldestResumable = work.IsNewPartition ? work.StartRevision + 1 : 0;
+        var oldestResumable = work.CreatedAtRevision ?? 0;
         batch.BatchCommands.Add(BatchCommand(_sql.SetRevision, P(_partition), P(work.Revision), P(oldestResumable)));
         batch.BatchCommands.Add(BatchCommand(_sql.LogCommit, P(_partition), P(attempt.OperationId), P(work.Revision), P<long?>(null)));
 
@@ -244,7 +226,7 @@ internal sealed class GroupCommitWrite : LockedWrite
     private static NpgsqlParameter<ReadOnlyMemory<byte>[]> Utf8Text(ReadOnlyMemory<byte>[] values)
         => new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
 
-    private void AddDocumentWrites(NpgsqlBatch batch, PartitionWork work)
+    private void AddDocumentWrites(NpgsqlBatch batch, PartitionWriter work)
     {
         var upserts = work.Upserts().ToList();
         if (upserts.Count > 0)
@@ -291,7 +273,7 @@ internal sealed class GroupCommitWrite : LockedWrite
         }
     }
 
-    private void AddStreamWrites(NpgsqlBatch batch, PartitionWork work)
+    private void AddStreamWrites(NpgsqlBatch batch, PartitionWriter work)
     {
         var events = work.NewEvents().ToList();
         if (events.Count == 0)

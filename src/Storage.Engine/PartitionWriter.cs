@@ -1,0 +1,311 @@
+namespace Storage.Engine;
+
+/// <summary>
+/// The uniqueness side of a write, as a backend enforces it under concurrency (in-memory
+/// reservations, or holders read under a lock and a unique index that decides races).
+/// </summary>
+internal interface IUniquenessCheck
+{
+    /// <summary>
+    /// Runs once a batch's conditions hold, before it changes anything.
+    /// </summary>
+    /// <param name="operations">The batch.</param>
+    /// <param name="entries">Its puts' index values (<see cref="IndexCatalog.ExtractAll"/>).</param>
+    /// <param name="writtenByWrite">Whether an earlier batch of the same write put or deleted a document of the partition (its stored values no longer count).</param>
+    /// <returns><see langword="true"/> to apply the batch; <see langword="false"/> to leave it out, unapplied, its outcome to be decided later.</returns>
+    /// <exception cref="UniqueConstraintException">A unique value the batch wants is taken: the batch fails.</exception>
+    bool Check(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByWrite);
+
+    /// <summary>Records the state an applied batch left a document in (<see langword="null"/>: deleted).</summary>
+    /// <param name="id">The document.</param>
+    /// <param name="row">Its new row.</param>
+    void Record(DocumentId id, DocumentRow? row);
+}
+
+/// <summary>
+/// The batch decision, written once for every backend: applies a partition's write requests in
+/// turn (each batch all or nothing, each with its own result or exception) to the state the backend
+/// loaded (<see cref="PartitionState"/>), in memory, and yields the net change for the backend to
+/// persist atomically. The rules: conditions and stream expectations are checked against the state
+/// before the batch, in batch order, the first failure reported; expired documents count as absent
+/// but stay until a purge or a put replaces them (a delete of one changes nothing); every live
+/// document deleted leaves a tombstone, and a put removes its key's tombstone; a put keeps a live
+/// document's creation time; a batch that changes nothing (deletes of missing documents, appends
+/// already stored) takes no revision and does not create the partition; every change and every
+/// sequence increment takes the partition's next revision — above the store's floor when the
+/// partition does not exist.
+/// </summary>
+internal sealed class PartitionWriter
+{
+    private readonly PartitionState _state;
+    private readonly DateTimeOffset _now;
+    private readonly Dictionary<DocumentId, DocumentRow?> _current;
+    private readonly Dictionary<string, long> _sequences;
+    private readonly Dictionary<string, long> _sequenceRevisions = new(StringComparer.Ordinal);
+    private readonly Dictionary<DocumentId, long?> _tombstones = [];
+    private readonly IUniquenessCheck? _uniqueness;
+    private long _revision;
+    private bool _exists;
+
+    /// <param name="state">The state the backend loaded for the requests to apply.</param>
+    /// <param name="now">The store's clock for this write (the backend's precision).</param>
+    /// <param name="uniqueness">The uniqueness check, when the store has unique indexes.</param>
+    public PartitionWriter(PartitionState state, DateTimeOffset now, IUniquenessCheck? uniqueness = null)
+    {
+        _state = state;
+        _now = now;
+        _uniqueness = uniqueness;
+        _exists = state.Exists;
+        _revision = state.Exists ? state.Revision : Math.Max(state.Revision, state.RevisionFloor);
+        StartRevision = _revision;
+        _current = new Dictionary<DocumentId, DocumentRow?>(state.Documents);
+        _sequences = new Dictionary<string, long>(state.Sequences, StringComparer.Ordinal);
+    }
+
+    /// <summary>The partition key.</summary>
+    public string Partition => _state.Partition;
+
+    /// <summary>The revision the partition continues from: its own, or the floor when it does not exist.</summary>
+    public long StartRevision { get; }
+
+    /// <summary>The partition's revision after the requests applied so far.</summary>
+    public long Revision => _revision;
+
+    /// <summary>Whether anything must be persisted.</summary>
+    public bool HasChanges { get; private set; }
+
+    /// <summary>
+    /// The partition's first revision when this write created it (the oldest a change-feed reader can
+    /// resume after); <see langword="null"/> when it existed or the write changed nothing.
+    /// </summary>
+    public long? CreatedAtRevision => HasChanges && !_state.Exists ? StartRevision + 1 : null;
+
+    /// <summary>The time the write commits at.</summary>
+    public DateTimeOffset Now => _now;
+
+    /// <summary>Applies one batch, all or nothing: its conditions, then its unique values, against the state the write has reached.</summary>
+    /// <param name="operations">The batch (validated: each document and stream named once).</param>
+    /// <param name="entries">Its puts' index values, or <see langword="null"/> when the store has no indexes.</param>
+    /// <returns>The batch's result; <see langword="null"/> when the uniqueness check left it out.</returns>
+    /// <exception cref="VersionConflictException">A condition or stream expectation does not hold.</exception>
+    /// <exception cref="UniqueConstraintException">A unique value is taken.</exception>
+    public CommitResult? ApplyBatch(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?>? entries = null)
+    {
+        // Check every condition and expectation against the state before the batch; nothing changes on a conflict.
+        var live = new DocumentRow?[operations.Count];
+        var appends = new AppendDecision[operations.Count];
+        var changes = false;
+        for (var i = 0; i < operations.Count; i++)
+        {
+            var op = operations[i];
+            if (op.Kind == WriteOperationKind.Append)
+            {
+                var stream = Stream(op.Stream!);
+                var plan = AppendPlan.Create(op.ExpectedVersion, stream.Version, op.Events.Count);
+                var stored = plan.Decision == AppendDecision.CompareStoredIds ? stream.IdsFrom(plan.WindowFirst, op.Events.Count) : [];
+                appends[i] = plan.Resolve(op.ExpectedVersion, op.Events, stored);
+                if (appends[i] == AppendDecision.Conflict)
+                {
+                    throw new VersionConflictException(Partition, op.Stream!, op.ExpectedVersion, stream.Version, i);
+                }
+
+                changes |= appends[i] == AppendDecision.Append;
+                continue;
+            }
+
+            live[i] = Live(Document(new DocumentId(op.Collection, op.Key)));
+            if (!op.Condition.IsSatisfiedBy(live[i]?.Version))
+            {
+                throw new VersionConflictException(Partition, op.Collection, op.Key, op.Condition, live[i]?.Version, i);
+            }
+
+            changes |= op.Kind == WriteOperationKind.Put || live[i] is not null;
+        }
+
+        if (_uniqueness is not null && entries is not null && !_uniqueness.Check(operations, entries, IsWritten))
+        {
+            return null;
+        }
+
+        var outcomes = new OperationOutcome[operations.Count];
+        if (!changes)
+        {
+            // Only deletes of missing documents and appends already stored: no revision is taken. A partition that does not exist has revision 0.
+            for (var i = 0; i < operations.Count; i++)
+            {
+                outcomes[i] = operations[i].Kind == WriteOperationKind.Append ? AlreadyStored(operations[i]) : new OperationOutcome(false, null);
+            }
+
+            return new CommitResult(_exists ? _revision : 0, changed: false, outcomes);
+        }
+
+        var revision = NextRevision();
+        for (var i = 0; i < operations.Count; i++)
+        {
+            var op = operations[i];
+            if (op.Kind == WriteOperationKind.Append)
+            {
+                outcomes[i] = appends[i] == AppendDecision.AlreadyStored ? AlreadyStored(op) : Append(op, revision);
+                continue;
+            }
+
+            var id = new DocumentId(op.Collection, op.Key);
+            if (op.Kind == WriteOperationKind.Put)
+            {
+                // A put over an expired document replaces it, with a fresh creation time; a tombstone of the key goes.
+                _current[id] = new DocumentRow(revision, live[i]?.CreatedAt ?? _now, op.ExpiresAt, _now, op.Value, entries?[i]);
+                _tombstones[id] = null;
+                outcomes[i] = new OperationOutcome(live[i] is not null, revision);
+            }
+            else
+            {
+                // An expired document stays until a purge (or a put) removes it, so purge counts match every backend.
+                if (live[i] is not null)
+                {
+                    _current[id] = null;
+                    _tombstones[id] = revision;
+                }
+
+                outcomes[i] = new OperationOutcome(live[i] is not null, null);
+            }
+
+            _uniqueness?.Record(id, _current[id]);
+        }
+
+        return new CommitResult(revision, changed: true, outcomes);
+    }
+
+    /// <summary>Adds <paramref name="delta"/> to a sequence (loaded by the backend); takes a revision.</summary>
+    /// <param name="name">The sequence.</param>
+    /// <param name="delta">What to add.</param>
+    /// <returns>The new value.</returns>
+    /// <exception cref="OverflowException">The value would leave the range of <see cref="long"/>.</exception>
+    public long Increment(string name, long delta)
+    {
+        var value = Batches.AddToSequence(name, _sequences.GetValueOrDefault(name), delta);
+        _sequences[name] = value;
+        _sequenceRevisions[name] = NextRevision();
+        return value;
+    }
+
+    /// <summary>The documents to write: every named document whose row the write replaced, with its new row.</summary>
+    public IEnumerable<(DocumentId Id, DocumentRow Row)> Upserts()
+    {
+        foreach (var (id, row) in _current)
+        {
+            if (row is not null && !ReferenceEquals(row, _state.Documents[id]))
+            {
+                yield return (id, row);
+            }
+        }
+    }
+
+    /// <summary>The documents to remove: every named document that had a row and has none now.</summary>
+    public IEnumerable<DocumentId> Deletes()
+    {
+        foreach (var (id, row) in _current)
+        {
+            if (row is null && _state.Documents[id] is not null)
+            {
+                yield return id;
+            }
+        }
+    }
+
+    /// <summary>Every document the write changed: its stored row and its new one.</summary>
+    public IEnumerable<(DocumentId Id, DocumentRow? Original, DocumentRow? Current)> Changed()
+    {
+        foreach (var (id, row) in _current)
+        {
+            if (!ReferenceEquals(row, _state.Documents[id]))
+            {
+                yield return (id, _state.Documents[id], row);
+            }
+        }
+    }
+
+    /// <summary>The sequences to write, with their new values and the revisions of their last increments.</summary>
+    public IEnumerable<(string Name, long Value, long Revision)> SequenceWrites()
+    {
+        foreach (var (name, revision) in _sequenceRevisions)
+        {
+            yield return (name, _sequences[name], revision);
+        }
+    }
+
+    /// <summary>The tombstones to write: documents the write deleted last, with the revision of that delete.</summary>
+    public IEnumerable<(DocumentId Id, long Revision)> TombstoneWrites()
+    {
+        foreach (var (id, revision) in _tombstones)
+        {
+            if (revision is { } r)
+            {
+                yield return (id, r);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The tombstones to remove: documents the write put last that had no row before (a key with a row
+    /// has no tombstone: a delete removes the row as it writes one, a put removes it as it writes the row).
+    /// </summary>
+    public IEnumerable<DocumentId> TombstoneDeletes()
+    {
+        foreach (var (id, revision) in _tombstones)
+        {
+            if (revision is null && _state.Documents[id] is null)
+            {
+                yield return id;
+            }
+        }
+    }
+
+    /// <summary>The streams the write appended to, with their new versions.</summary>
+    public IEnumerable<(string Stream, long Version)> StreamWrites()
+    {
+        foreach (var (name, stream) in _state.Streams)
+        {
+            if (stream.Appended.Count > 0)
+            {
+                yield return (name, stream.Version);
+            }
+        }
+    }
+
+    /// <summary>The events the write appended, stream by stream, in version order.</summary>
+    public IEnumerable<NewEvent> NewEvents() => _state.Streams.Values.SelectMany(s => s.Appended);
+
+    /// <summary>Takes the next revision.</summary>
+    private long NextRevision()
+    {
+        HasChanges = _exists = true;
+        return ++_revision;
+    }
+
+    private OperationOutcome Append(WriteOperation op, long revision)
+    {
+        var stream = Stream(op.Stream!);
+        var existed = stream.Version > 0;
+        foreach (var e in op.Events)
+        {
+            stream.Appended.Add(new NewEvent(op.Stream!, stream.Version + 1, revision, e));
+        }
+
+        return new OperationOutcome(existed, stream.Version);
+    }
+
+    // A recognized retry writes nothing and reports the version of the last of its events.
+    private OperationOutcome AlreadyStored(WriteOperation op)
+        => new(true, AppendPlan.AlreadyStoredVersion(op.ExpectedVersion, Stream(op.Stream!).Version, op.Events.Count));
+
+    /// <summary>Whether an earlier batch of the write put or deleted the document.</summary>
+    private bool IsWritten(DocumentId id) => _current.TryGetValue(id, out var row) && !ReferenceEquals(row, _state.Documents[id]);
+
+    private DocumentRow? Document(DocumentId id)
+        => _current.TryGetValue(id, out var row) ? row : throw new InvalidOperationException($"The document '{id.Collection}/{id.Key}' was not loaded for the write.");
+
+    private StreamState Stream(string name)
+        => _state.Streams.TryGetValue(name, out var stream) ? stream : throw new InvalidOperationException($"The stream '{name}' was not loaded for the write.");
+
+    private DocumentRow? Live(DocumentRow? row) => row is not null && !Timestamps.IsExpired(row.ExpiresAt, _now) ? row : null;
+}
