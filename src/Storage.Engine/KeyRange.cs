@@ -20,6 +20,12 @@ internal readonly record struct KeyRange(string Lower, string? Upper)
     /// <summary>Whether the range holds no key at all.</summary>
     public bool IsEmpty => Upper is not null && StorageKeyComparer.Instance.Compare(Lower, Upper) >= 0;
 
+    /// <summary>Whether <paramref name="key"/> lies in the range.</summary>
+    /// <param name="key">A key.</param>
+    /// <returns><see langword="true"/> when Lower ≤ key &lt; Upper.</returns>
+    public bool Contains(string key)
+        => StorageKeyComparer.Instance.Compare(key, Lower) >= 0 && (Upper is null || StorageKeyComparer.Instance.Compare(key, Upper) < 0);
+
     /// <summary>The range a listing covers: its prefix, bounds and cursor combined.</summary>
     /// <param name="query">The validated listing.</param>
     /// <returns>The half-open range.</returns>

@@ -1,0 +1,229 @@
+namespace Storage.Engine;
+
+/// <summary>
+/// The engine's <see cref="IStore"/>: every entry step written once — argument validation,
+/// cancellation, the store's lifetime, the clock, group commit, the batch decision, listing and
+/// paging tokens, change-feed pages, index query plans, bulk import — over a backend that loads,
+/// persists and reads (<see cref="IStoreBackend"/>).
+/// </summary>
+internal sealed class EngineStore : IStore, IBulkImport
+{
+    private readonly IStoreBackend _backend;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _tombstoneRetention;
+    private readonly IndexCatalog _indexes;
+    private readonly StoreLifetime _lifetime = new();
+    private readonly CommitQueue<PendingWrite, object> _queue;
+
+    /// <param name="backend">The backend; disposed with the store.</param>
+    /// <param name="time">The store's clock.</param>
+    /// <param name="tombstoneRetention">How long tombstones are kept (validated by the caller).</param>
+    /// <param name="indexes">The declared indexes.</param>
+    public EngineStore(IStoreBackend backend, TimeProvider time, TimeSpan tombstoneRetention, IndexCatalog indexes)
+    {
+        _backend = backend;
+        _time = time;
+        _tombstoneRetention = tombstoneRetention;
+        _indexes = indexes;
+        _queue = new CommitQueue<PendingWrite, object>(CommitGroupAsync);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        Identifiers.ValidateName(collection, nameof(collection));
+        Identifiers.ValidateDocumentKey(key);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        return await _backend.GetAsync(partition, collection, key, Now(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
+    {
+        Batches.Validate(partition, operations);
+
+        // Index values are extracted (a value of the wrong type fails the batch) before anything is written.
+        var entries = _indexes.ExtractAll(operations);
+        return (CommitResult)await EnqueueAsync(PendingWrite.Batch(partition, operations, entries), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
+    {
+        using var scope = _lifetime.Enter();
+        return await BatchImport.RunAsync(
+            partitions,
+            (partition, token) => CommitAsync(partition.Partition, ImportValidator.AsMustNotExist(partition), token).AsTask(),
+            _backend.ImportWindow,
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForDocuments(partition, collection, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        var range = KeyRange.For(query);
+        var rows = range.IsEmpty ? [] : await _backend.ListDocumentsAsync(partition, collection, range, query.Descending, query.Limit + 1, Now(), cancellationToken).ConfigureAwait(false);
+        var (items, token) = query.TakePage(rows, static d => d.Key);
+        return new DocumentPage(items, token);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default)
+    {
+        Batches.ValidateIncrement(partition, name, delta);
+        return (long)await EnqueueAsync(PendingWrite.Increment(partition, name, delta), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        Identifiers.ValidateName(name);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        return await _backend.GetSequenceAsync(partition, name, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForPartitions(options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        var rows = await _backend.ListPartitionsAsync(query.After, query.Limit + 1, cancellationToken).ConfigureAwait(false);
+        var (items, token) = query.TakePage(rows, static p => p.Partition);
+        return new PartitionPage(items, token);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        return await _backend.DeletePartitionAsync(partition, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        var now = Now();
+        return await _backend.PurgeAsync(now, Timestamps.TombstoneCutoff(now, _tombstoneRetention), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var read = StreamRead.Create(partition, stream, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        var (version, events) = await _backend.ReadStreamAsync(partition, stream, read, cancellationToken).ConfigureAwait(false);
+        return read.ToPage(version, events);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var query = ListQuery.ForStreams(partition, options);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        var range = KeyRange.For(query);
+        var rows = range.IsEmpty ? [] : await _backend.ListStreamsAsync(partition, range, query.Descending, query.Limit + 1, cancellationToken).ConfigureAwait(false);
+        var (items, token) = query.TakePage(rows, static s => s.Stream);
+        return new StreamPage(items, token);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
+    {
+        ChangeFeedQuery.Validate(partition, afterRevision, limit);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        var read = await _backend.ReadChangesAsync(partition, afterRevision, limit, ChangeFeedQuery.FetchSize(limit), Now(), cancellationToken).ConfigureAwait(false);
+        ChangeFeedQuery.EnsureResumable(partition, afterRevision, read.Exists, read.OldestResumable);
+        return read.Exists ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision) : new ChangePage([], afterRevision, false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
+    {
+        var plan = IndexQueryPlan.Create(_indexes, query);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        return plan.TakePage(await _backend.QueryAsync(plan, Now(), cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
+    {
+        var plan = IndexQueryPlan.Create(_indexes, query, forCount: true);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        return await _backend.CountAsync(plan, Now(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_lifetime.TryBeginDispose(out var drained))
+        {
+            return;
+        }
+
+        await drained.ConfigureAwait(false);
+        await _backend.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private DateTimeOffset Now() => Timestamps.Now(_time);
+
+    private async ValueTask<object> EnqueueAsync(PendingWrite write, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        return await _queue.EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask CommitGroupAsync(IReadOnlyList<CommitQueue<PendingWrite, object>.Entry> group)
+    {
+        var writes = new PendingWrite[group.Count];
+        for (var i = 0; i < group.Count; i++)
+        {
+            writes[i] = group[i].Request;
+        }
+
+        Exception? failure = null;
+        try
+        {
+            await _backend.CommitAsync(writes, Now(), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+
+        // Writes the backend completed keep their outcome, also when a later one of the group failed.
+        for (var i = 0; i < group.Count; i++)
+        {
+            var write = writes[i];
+            if (!write.IsCompleted)
+            {
+                group[i].Fail(failure ?? new InvalidOperationException("The backend left a write of the group without an outcome."));
+            }
+            else if (write.Error is { } error)
+            {
+                group[i].Fail(error);
+            }
+            else
+            {
+                group[i].Complete(write.Result!);
+            }
+        }
+    }
+}

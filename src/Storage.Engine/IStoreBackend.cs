@@ -1,0 +1,141 @@
+namespace Storage.Engine;
+
+/// <summary>
+/// A backend as the engine sees it: a translation of the engine's decisions into storage. The engine
+/// (<see cref="EngineStore"/>) validates arguments, tracks the store's lifetime, reads the clock,
+/// queues and groups writes, decides every batch (<see cref="PartitionWriter"/>), plans listings,
+/// stream reads, change-feed pages and index queries, and builds the pages and tokens; the backend
+/// loads the state a write needs, persists the write's net change atomically, and reads.
+/// </summary>
+/// <remarks>
+/// Times passed in are the store's clock for the operation (<see cref="Timestamps.Now"/>); a backend
+/// keeps documents whose expiry is at or before <c>now</c> out of every read. Keys are compared in
+/// code-point order (<see cref="StorageKeyComparer"/>).
+/// </remarks>
+internal interface IStoreBackend : IAsyncDisposable
+{
+    /// <summary>
+    /// How many partitions of a bulk import may be in flight at once (see <see cref="BatchImport"/>):
+    /// at most this many minus one after a failing partition are imported.
+    /// </summary>
+    int ImportWindow { get; }
+
+    /// <summary>
+    /// Commits a group of writes (several partitions possibly, several writes per partition), in order:
+    /// for each, load the <see cref="PendingWrite.Reads"/> of its partition into a
+    /// <see cref="PartitionState"/>, let the write decide (<see cref="PendingWrite.Apply"/>), persist
+    /// the writer's net change atomically, then <see cref="PendingWrite.Complete"/> it. A write whose
+    /// decision failed (a conflict) is completed with its exception by <see cref="PendingWrite.Apply"/>
+    /// and persists nothing.
+    /// </summary>
+    /// <param name="group">The writes.</param>
+    /// <param name="now">The time they commit at.</param>
+    /// <param name="cancellationToken">Cancels before anything is persisted.</param>
+    /// <returns>A task that completes when every write of the group is completed.</returns>
+    ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a partition and everything in it, raising the store's revision floor to its revision.</summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="cancellationToken">Cancels before anything is deleted.</param>
+    /// <returns>Whether the partition existed.</returns>
+    ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes every document expired at <paramref name="now"/> and every tombstone deleted at or
+    /// before <paramref name="tombstoneCutoff"/> (none when <see langword="null"/>); a partition that
+    /// loses tombstones can no longer be resumed from before the newest of them. Takes no revision.
+    /// </summary>
+    /// <param name="now">The store's clock.</param>
+    /// <param name="tombstoneCutoff">The tombstone rule's cutoff (<see cref="Timestamps.TombstoneCutoff"/>).</param>
+    /// <param name="cancellationToken">Cancels before anything is removed.</param>
+    /// <returns>How many documents were removed.</returns>
+    ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, CancellationToken cancellationToken);
+
+    /// <summary>Reads a live document.</summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="collection">The collection.</param>
+    /// <param name="key">The key.</param>
+    /// <param name="now">The store's clock.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The document, or <see langword="null"/> when there is no live one.</returns>
+    ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Lists live documents of a collection whose keys are in <paramref name="range"/>, in key order.</summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="collection">The collection.</param>
+    /// <param name="range">The keys.</param>
+    /// <param name="descending">Whether in descending order.</param>
+    /// <param name="limit">The most to return.</param>
+    /// <param name="now">The store's clock.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The documents, at most <paramref name="limit"/>.</returns>
+    ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Lists a partition's streams whose names are in <paramref name="range"/>, in name order.</summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="range">The names.</param>
+    /// <param name="descending">Whether in descending order.</param>
+    /// <param name="limit">The most to return.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The streams, at most <paramref name="limit"/>.</returns>
+    ValueTask<IReadOnlyList<StreamInfo>> ListStreamsAsync(string partition, KeyRange range, bool descending, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Lists the partitions that exist after <paramref name="after"/>, in key order.</summary>
+    /// <param name="after">The key to start after (<see langword="null"/>: from the first).</param>
+    /// <param name="limit">The most to return.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The partitions, at most <paramref name="limit"/>.</returns>
+    ValueTask<IReadOnlyList<PartitionInfo>> ListPartitionsAsync(string? after, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Reads a sequence's value (0 when it does not exist).</summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="name">The sequence.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The value.</returns>
+    ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken);
+
+    /// <summary>Reads a stream's version and, in the same snapshot, its events in <see cref="StreamRead.Range"/> of that version, ascending.</summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="stream">The stream.</param>
+    /// <param name="read">The read's plan.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The stream's version (0 when it does not exist) and the events.</returns>
+    ValueTask<(long Version, IReadOnlyList<StoredEvent> Events)> ReadStreamAsync(string partition, string stream, StreamRead read, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Reads, in one snapshot, a partition's feed state and its changes after
+    /// <paramref name="afterRevision"/> in feed order (<see cref="ChangeFeedQuery.Order"/>): live
+    /// documents at their versions, tombstones, events, and each sequence at the revision of its last
+    /// increment. A backend may stop after <paramref name="fetch"/> changes, or once past
+    /// <paramref name="limit"/> at the first change of a new revision.
+    /// </summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="afterRevision">The revision to read after.</param>
+    /// <param name="limit">The page size asked for.</param>
+    /// <param name="fetch">The most changes to read (<see cref="ChangeFeedQuery.FetchSize"/>).</param>
+    /// <param name="now">The store's clock.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The candidates.</returns>
+    ValueTask<ChangeCandidates> ReadChangesAsync(string partition, long afterRevision, int limit, int fetch, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Finds the matches of an index query in the plan's order (<see cref="IndexQueryPlan.Order"/>), after its cursor, at most <see cref="IndexQueryPlan.Limit"/> + 1; only live documents.</summary>
+    /// <param name="plan">The query's plan.</param>
+    /// <param name="now">The store's clock.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The matches.</returns>
+    ValueTask<IReadOnlyList<IndexMatch>> QueryAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Counts the live documents an index query matches.</summary>
+    /// <param name="plan">The query's plan.</param>
+    /// <param name="now">The store's clock.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The count.</returns>
+    ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken);
+}
+
+/// <summary>A partition's feed state and its change candidates, read in one snapshot.</summary>
+/// <param name="Exists">Whether the partition exists.</param>
+/// <param name="Revision">Its revision.</param>
+/// <param name="OldestResumable">The oldest revision a reader can resume after.</param>
+/// <param name="Changes">The changes after the asked revision, in feed order.</param>
+internal sealed record ChangeCandidates(bool Exists, long Revision, long OldestResumable, IReadOnlyList<Change> Changes);

@@ -1,0 +1,110 @@
+namespace Storage.Engine;
+
+/// <summary>
+/// One caller's write waiting in a group commit: a batch (with its puts' index values) or a sequence
+/// increment, on one partition. The backend loads what it <see cref="Reads"/>, lets it
+/// <see cref="Apply"/> itself to a <see cref="PartitionWriter"/> (which records its result, or the
+/// conflict that failed it), persists the writer's change and marks it <see cref="Complete"/>.
+/// </summary>
+internal sealed class PendingWrite
+{
+    private PartitionReads? _reads;
+    private object? _result;
+    private Exception? _error;
+
+    private PendingWrite(string partition) => Partition = partition;
+
+    /// <summary>The partition written.</summary>
+    public string Partition { get; }
+
+    /// <summary>The batch, for a batch.</summary>
+    public IReadOnlyList<WriteOperation>? Operations { get; private init; }
+
+    /// <summary>The index values of the batch's puts (<see cref="IndexCatalog.ExtractAll"/>), for a batch.</summary>
+    public IReadOnlyList<IndexEntries?>? Entries { get; private init; }
+
+    /// <summary>The sequence, for an increment.</summary>
+    public string? Sequence { get; private init; }
+
+    /// <summary>What the increment adds.</summary>
+    public long Delta { get; private init; }
+
+    /// <summary>What the write must load.</summary>
+    public PartitionReads Reads => _reads ??= CreateReads();
+
+    /// <summary>Whether <see cref="Apply"/> left the batch out (the uniqueness check deferred it): it must be applied again later.</summary>
+    public bool LeftOut { get; private set; }
+
+    /// <summary>Whether the write has its outcome: persisted, or failed by its own conflict.</summary>
+    public bool IsCompleted { get; private set; }
+
+    /// <summary>The result once completed: a <see cref="CommitResult"/> or the increment's new value.</summary>
+    public object? Result => _result;
+
+    /// <summary>The conflict that failed the write, once completed.</summary>
+    public Exception? Error => _error;
+
+    /// <summary>A batch.</summary>
+    public static PendingWrite Batch(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
+        => new(partition) { Operations = operations, Entries = entries };
+
+    /// <summary>A sequence increment.</summary>
+    public static PendingWrite Increment(string partition, string name, long delta)
+        => new(partition) { Sequence = name, Delta = delta };
+
+    /// <summary>
+    /// Applies the write to <paramref name="writer"/> (over the state of its partition). A conflict —
+    /// <see cref="VersionConflictException"/>, <see cref="UniqueConstraintException"/>,
+    /// <see cref="OverflowException"/> — completes it with that exception, having changed nothing.
+    /// </summary>
+    /// <param name="writer">The partition's writer.</param>
+    /// <returns>Whether the write was applied (its result waits for the writer's change to be persisted).</returns>
+    public bool Apply(PartitionWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        try
+        {
+            if (Operations is not null)
+            {
+                _result = writer.ApplyBatch(Operations, Entries);
+                LeftOut = _result is null;
+                return !LeftOut;
+            }
+
+            _result = writer.Increment(Sequence!, Delta);
+            return true;
+        }
+        catch (Exception e) when (e is VersionConflictException or UniqueConstraintException or OverflowException)
+        {
+            Fail(e);
+            return false;
+        }
+    }
+
+    /// <summary>Completes the write with the result <see cref="Apply"/> recorded, once its change is persisted.</summary>
+    public void Complete() => IsCompleted = true;
+
+    /// <summary>Completes the write with a conflict of its own (a unique value the backend found taken while persisting, before anything of the write was kept).</summary>
+    /// <param name="conflict">The exception.</param>
+    public void Fail(Exception conflict)
+    {
+        _result = null;
+        _error = conflict;
+        IsCompleted = true;
+    }
+
+    private PartitionReads CreateReads()
+    {
+        var reads = new PartitionReads();
+        if (Operations is not null)
+        {
+            reads.AddBatch(Operations);
+        }
+        else
+        {
+            reads.AddSequence(Sequence!);
+        }
+
+        return reads;
+    }
+}

@@ -1,0 +1,450 @@
+namespace Storage.Memory;
+
+/// <summary>
+/// The in-memory backend: every partition in a sorted dictionary, one lock around everything. The
+/// engine decides every write; this class only loads the state a write needs, keeps the writer's
+/// net change, and reads. Index queries and unique checks scan the documents of the collection (each
+/// document keeps the index values the engine extracted when it was written), which suits the
+/// stores of unit tests it is made for.
+/// </summary>
+internal sealed class MemoryBackend : IStoreBackend
+{
+    private readonly IndexCatalog _indexes;
+    private readonly MemoryData _data;
+
+    /// <summary>Opens the store over <paramref name="data"/>: the index values of its documents are computed again for <paramref name="indexes"/>.</summary>
+    /// <param name="indexes">The declared indexes.</param>
+    /// <param name="data">What an earlier instance stored, or a new, empty <see cref="MemoryData"/>.</param>
+    /// <param name="now">The store's clock at open: documents expired by then hold no index values.</param>
+    /// <exception cref="IndexBuildException">A document holds a value of the wrong type or a duplicate of a unique value; nothing changed.</exception>
+    public MemoryBackend(IndexCatalog indexes, MemoryData data, DateTimeOffset now)
+    {
+        _indexes = indexes;
+        _data = data;
+        lock (_lock)
+        {
+            BuildIndexes(now);
+        }
+    }
+
+    private Lock _lock => _data.Lock;
+
+    private SortedDictionary<string, Partition> _partitions => _data.Partitions;
+
+    private long _revisionFloor
+    {
+        get => _data.RevisionFloor;
+        set => _data.RevisionFloor = value;
+    }
+
+    /// <inheritdoc/>
+    public int ImportWindow => BatchImport.InFlight;
+
+    /// <inheritdoc/>
+    public ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            foreach (var write in group)
+            {
+                var writer = new PartitionWriter(Load(write.Partition, write.Reads), now, new UniqueValues(this, write.Partition, now));
+                if (write.Apply(writer))
+                {
+                    Persist(writer);
+                    write.Complete();
+                }
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_partitions.Remove(partition, out var removed))
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            // A partition written again later continues above every version it had.
+            _revisionFloor = Math.Max(_revisionFloor, removed.Revision);
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, CancellationToken cancellationToken)
+    {
+        long purged = 0;
+        lock (_lock)
+        {
+            foreach (var partition in _partitions.Values)
+            {
+                foreach (var documents in partition.Collections.Values)
+                {
+                    foreach (var expired in documents.Values.Where(d => Timestamps.IsExpired(d.Document.ExpiresAt, now)).ToList())
+                    {
+                        documents.Remove(expired.Document.Key);
+                        purged++;
+                    }
+                }
+
+                foreach (var (id, tombstone) in partition.Tombstones.Where(t => t.Value.DeletedAt <= tombstoneCutoff).ToList())
+                {
+                    partition.Tombstones.Remove(id);
+
+                    // A reader behind the dropped tombstone would miss the delete: it must start over.
+                    partition.OldestResumable = Math.Max(partition.OldestResumable, tombstone.Revision);
+                }
+            }
+        }
+
+        return ValueTask.FromResult(purged);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult(Find(partition, collection, key) is { } found && !Timestamps.IsExpired(found.Document.ExpiresAt, now) ? found.Document : null);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var documents = _partitions.GetValueOrDefault(partition)?.Collections.GetValueOrDefault(collection)?.Values.Select(d => d.Document) ?? [];
+            var found = InOrder(documents.Where(d => range.Contains(d.Key) && !Timestamps.IsExpired(d.ExpiresAt, now)), descending).Take(limit).ToList();
+            return ValueTask.FromResult<IReadOnlyList<StoredDocument>>(found);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<IReadOnlyList<StreamInfo>> ListStreamsAsync(string partition, KeyRange range, bool descending, int limit, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var streams = _partitions.GetValueOrDefault(partition)?.Streams ?? [];
+            var found = InOrder(streams.Where(s => range.Contains(s.Key)), descending).Take(limit).Select(s => new StreamInfo(s.Key, s.Value.Count)).ToList();
+            return ValueTask.FromResult<IReadOnlyList<StreamInfo>>(found);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<IReadOnlyList<PartitionInfo>> ListPartitionsAsync(string? after, int limit, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var found = _partitions.Where(p => after is null || StorageKeyComparer.Instance.Compare(p.Key, after) > 0).Take(limit).Select(p => new PartitionInfo(p.Key, p.Value.Revision)).ToList();
+            return ValueTask.FromResult<IReadOnlyList<PartitionInfo>>(found);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult(_partitions.GetValueOrDefault(partition)?.Sequences.GetValueOrDefault(name).Value ?? 0);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<(long Version, IReadOnlyList<StoredEvent> Events)> ReadStreamAsync(string partition, string stream, StreamRead read, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var events = _partitions.GetValueOrDefault(partition)?.Streams.GetValueOrDefault(stream) ?? [];
+            IReadOnlyList<StoredEvent> range = read.Range(events.Count) is { } r ? events.GetRange((int)r.First - 1, (int)(r.Last - r.First + 1)) : [];
+            return ValueTask.FromResult((Version: (long)events.Count, Events: range));
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<ChangeCandidates> ReadChangesAsync(string partition, long afterRevision, int limit, int fetch, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_partitions.TryGetValue(partition, out var state))
+            {
+                return ValueTask.FromResult(new ChangeCandidates(false, 0, 0, []));
+            }
+
+            var changes = new List<Change>();
+            changes.AddRange(state.Collections.Values.SelectMany(c => c.Values).Select(d => d.Document)
+                .Where(d => d.Version > afterRevision && !Timestamps.IsExpired(d.ExpiresAt, now))
+                .Select(Change.Put));
+            changes.AddRange(state.Tombstones.Where(t => t.Value.Revision > afterRevision).Select(t => Change.Delete(t.Value.Revision, t.Key.Collection, t.Key.Key)));
+            changes.AddRange(state.Streams.Values.SelectMany(s => s).Where(e => e.Revision > afterRevision).Select(Change.Append));
+            changes.AddRange(state.Sequences.Where(s => s.Value.Revision > afterRevision).Select(s => Change.Sequence(s.Value.Revision, s.Key, s.Value.Value)));
+            changes.Sort(ChangeFeedQuery.Order);
+            return ValueTask.FromResult(new ChangeCandidates(true, state.Revision, state.OldestResumable, changes.Take(fetch).ToList()));
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<IReadOnlyList<IndexMatch>> QueryAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var matches = Matches(plan, now).ToList();
+            matches.Sort(IndexQueryPlan.Order);
+            if (plan.Descending)
+            {
+                matches.Reverse();
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(matches.Take(plan.Limit + 1).ToList());
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult((long)Matches(plan, now).Count());
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Computes every document's index values for the declared indexes (all or nothing); expired
+    /// documents hold none. A document that cannot be indexed, or a unique value held twice, fails the open.
+    /// </summary>
+    private void BuildIndexes(DateTimeOffset now)
+    {
+        var builders = _indexes.All.ToDictionary(index => index, index => new IndexBuilder(index));
+        var built = new List<(SortedDictionary<string, MemoryDocument> Collection, MemoryDocument Document, IndexEntries? Entries)>();
+        foreach (var partition in _partitions.Values)
+        {
+            foreach (var (name, documents) in partition.Collections)
+            {
+                var indexes = _indexes.For(name);
+                foreach (var document in documents.Values)
+                {
+                    var stored = document.Document;
+                    var live = indexes.Count > 0 && !Timestamps.IsExpired(stored.ExpiresAt, now);
+                    IndexEntries? entries = live ? new IndexEntries(indexes, indexes.Select(i => builders[i].Add(stored.Partition, stored.Key, stored.Value)).ToList()) : null;
+                    built.Add((documents, document, entries));
+                }
+            }
+        }
+
+        foreach (var (collection, document, entries) in built)
+        {
+            collection[document.Document.Key] = document with { Entries = entries };
+        }
+    }
+
+    private static IEnumerable<T> InOrder<T>(IEnumerable<T> ascending, bool descending) => descending ? ascending.Reverse() : ascending;
+
+    private MemoryDocument? Find(string partition, string collection, string key)
+        => _partitions.GetValueOrDefault(partition)?.Collections.GetValueOrDefault(collection)?.GetValueOrDefault(key);
+
+    /// <summary>Every live document of the plan's index (in its partition, or all) with a value that matches, in no order.</summary>
+    private IEnumerable<IndexMatch> Matches(IndexQueryPlan plan, DateTimeOffset now)
+    {
+        foreach (var (document, value) in Holders(plan.Index, plan.Partition, now))
+        {
+            if (plan.Matches(value, document.Partition, document.Key))
+            {
+                yield return new IndexMatch(value, document);
+            }
+        }
+    }
+
+    /// <summary>Every value of <paramref name="index"/> held by a live document, in one partition or all.</summary>
+    private IEnumerable<(StoredDocument Document, IndexValue Value)> Holders(IndexDefinition index, string? partition, DateTimeOffset now)
+    {
+        IEnumerable<Partition> partitions = partition is null ? _partitions.Values : _partitions.TryGetValue(partition, out var one) ? [one] : [];
+        foreach (var state in partitions)
+        {
+            foreach (var document in state.Collections.GetValueOrDefault(index.Collection)?.Values ?? Enumerable.Empty<MemoryDocument>())
+            {
+                if (document.Entries is { } entries && !Timestamps.IsExpired(document.Document.ExpiresAt, now))
+                {
+                    var j = IndexOf(entries.Indexes, index);
+                    foreach (var value in j >= 0 ? entries.Values[j] : [])
+                    {
+                        yield return (document.Document, value);
+                    }
+                }
+            }
+        }
+    }
+
+    private static int IndexOf(IReadOnlyList<IndexDefinition> list, IndexDefinition index)
+    {
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (Equals(list[i], index))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Loads what a write reads: the partition's revision, the floor, the named documents, sequences and streams with the ids asked for.</summary>
+    private PartitionState Load(string partition, PartitionReads reads)
+    {
+        var state = new PartitionState(partition, reads) { RevisionFloor = _revisionFloor };
+        if (!_partitions.TryGetValue(partition, out var stored))
+        {
+            return state;
+        }
+
+        (state.Exists, state.Revision) = (true, stored.Revision);
+        foreach (var id in reads.Documents)
+        {
+            if (Find(partition, id.Collection, id.Key)?.Document is { } document)
+            {
+                state.Documents[id] = new DocumentRow(document.Version, document.CreatedAt, document.ExpiresAt);
+            }
+        }
+
+        foreach (var name in reads.Sequences)
+        {
+            if (stored.Sequences.TryGetValue(name, out var sequence))
+            {
+                state.Sequences[name] = sequence.Value;
+            }
+        }
+
+        foreach (var name in reads.Streams)
+        {
+            var events = stored.Streams.GetValueOrDefault(name) ?? [];
+            var stream = state.Streams[name] = new StreamState(events.Count);
+            foreach (var (first, last) in reads.IdRanges(name, events.Count))
+            {
+                for (var version = first; version <= last; version++)
+                {
+                    stream.StoredIds[version] = events[(int)version - 1].Id;
+                }
+            }
+        }
+
+        return state;
+    }
+
+    /// <summary>Keeps a writer's net change (copies of the caller's bytes).</summary>
+    private void Persist(PartitionWriter writer)
+    {
+        if (!writer.HasChanges)
+        {
+            return;
+        }
+
+        var name = writer.Partition;
+        if (!_partitions.TryGetValue(name, out var partition))
+        {
+            _partitions[name] = partition = new Partition();
+        }
+
+        partition.Revision = writer.Revision;
+        if (writer.CreatedAtRevision is { } first)
+        {
+            partition.OldestResumable = first;
+        }
+
+        foreach (var (id, row) in writer.Upserts())
+        {
+            if (!partition.Collections.TryGetValue(id.Collection, out var documents))
+            {
+                partition.Collections[id.Collection] = documents = new SortedDictionary<string, MemoryDocument>(StorageKeyComparer.Instance);
+            }
+
+            var document = new StoredDocument(name, id.Collection, id.Key, row.Value.ToArray(), row.Version, row.CreatedAt, row.UpdatedAt, row.ExpiresAt);
+            documents[id.Key] = new MemoryDocument(document, _indexes.For(id.Collection).Count > 0 ? row.Entries : null);
+        }
+
+        foreach (var id in writer.Deletes())
+        {
+            partition.Collections[id.Collection].Remove(id.Key);
+        }
+
+        foreach (var (id, revision) in writer.TombstoneWrites())
+        {
+            partition.Tombstones[id] = (revision, writer.Now);
+        }
+
+        foreach (var id in writer.TombstoneDeletes())
+        {
+            partition.Tombstones.Remove(id);
+        }
+
+        foreach (var e in writer.NewEvents())
+        {
+            if (!partition.Streams.TryGetValue(e.Stream, out var events))
+            {
+                partition.Streams[e.Stream] = events = [];
+            }
+
+            var data = e.Data;
+            events.Add(new StoredEvent(name, e.Stream, e.Version, e.Revision, data.Id, data.Type, data.Data.ToArray(), data.Metadata.IsEmpty ? ReadOnlyMemory<byte>.Empty : data.Metadata.ToArray(), writer.Now));
+        }
+
+        foreach (var (sequence, value, revision) in writer.SequenceWrites())
+        {
+            partition.Sequences[sequence] = (value, revision);
+        }
+    }
+
+    /// <summary>A stored document and the index values it holds (null when its collection has no index).</summary>
+    internal sealed record MemoryDocument(StoredDocument Document, IndexEntries? Entries);
+
+    internal sealed class Partition
+    {
+        public long Revision { get; set; }
+
+        public long OldestResumable { get; set; }
+
+        public Dictionary<string, SortedDictionary<string, MemoryDocument>> Collections { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<DocumentId, (long Revision, DateTimeOffset DeletedAt)> Tombstones { get; } = [];
+
+        public SortedDictionary<string, List<StoredEvent>> Streams { get; } = new(StorageKeyComparer.Instance);
+
+        public Dictionary<string, (long Value, long Revision)> Sequences { get; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// The unique check of one write, under the store's lock: a claimed value is taken when a live
+    /// document the batch does not touch holds it (anywhere for a store-wide index, in the partition
+    /// otherwise). Each write persists before the next one loads, so no earlier write's claims are pending.
+    /// </summary>
+    private sealed class UniqueValues(MemoryBackend backend, string partition, DateTimeOffset now) : IUniquenessCheck
+    {
+        public bool Check(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByWrite)
+        {
+            foreach (var claim in IndexEntries.UniqueClaims(entries))
+            {
+                var index = claim.Index;
+                if (claim.TakenInBatch || backend.Holders(index, index.Scope == IndexScope.Global ? null : partition, now).Any(h => h.Value.Equals(claim.Value) && !Touches(operations, h.Document)))
+                {
+                    throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
+                }
+            }
+
+            return true;
+        }
+
+        public void Record(DocumentId id, DocumentRow? row)
+        {
+        }
+
+        private bool Touches(IReadOnlyList<WriteOperation> operations, StoredDocument holder)
+            => string.Equals(holder.Partition, partition, StringComparison.Ordinal)
+                && operations.Any(o => o.Kind != WriteOperationKind.Append && string.Equals(o.Collection, holder.Collection, StringComparison.Ordinal) && string.Equals(o.Key, holder.Key, StringComparison.Ordinal));
+    }
+}

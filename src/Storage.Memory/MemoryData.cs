@@ -1,0 +1,17 @@
+namespace Storage.Memory;
+
+/// <summary>
+/// What a memory store holds, apart from its instance: a new instance can open it again, as a store
+/// on disk is opened again after a restart (the conformance suite reopens stores this way).
+/// </summary>
+internal sealed class MemoryData
+{
+    /// <summary>The lock every instance over this data takes.</summary>
+    public Lock Lock { get; } = new();
+
+    /// <summary>The partitions by key, in code-point order.</summary>
+    public SortedDictionary<string, MemoryBackend.Partition> Partitions { get; } = new(StorageKeyComparer.Instance);
+
+    /// <summary>The store's revision floor: the highest revision of a deleted partition.</summary>
+    public long RevisionFloor { get; set; }
+}

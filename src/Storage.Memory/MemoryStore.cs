@@ -1,0 +1,27 @@
+namespace Storage.Memory;
+
+/// <summary>
+/// A store in this process's memory, with the same behaviour as every other backend (it runs the
+/// same engine and passes the same conformance suite): for an application's unit tests, the way
+/// EF Core's in-memory provider or Orleans' memory storage are used. Nothing is written anywhere;
+/// everything is gone when the store is disposed or the process ends.
+/// </summary>
+/// <seealso href="../../docs/memory-backend.md"/>
+public static class MemoryStore
+{
+    /// <summary>Creates an empty store.</summary>
+    /// <param name="options">The options; the defaults when <see langword="null"/>.</param>
+    /// <returns>The store; it also implements <see cref="IBulkImport"/>.</returns>
+    /// <exception cref="ArgumentException">An option is invalid (a bad index declaration, a negative retention).</exception>
+    public static IStore Create(MemoryStoreOptions? options = null) => Open(options, new MemoryData());
+
+    /// <summary>Opens a store over what earlier instances stored (for the conformance suite's reopen tests).</summary>
+    internal static IStore Open(MemoryStoreOptions? options, MemoryData data)
+    {
+        options ??= new MemoryStoreOptions();
+        ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
+        ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, nameof(options));
+        var indexes = new IndexCatalog(options.Indexes);
+        return new EngineStore(new MemoryBackend(indexes, data, Timestamps.Now(options.TimeProvider)), options.TimeProvider, options.TombstoneRetention, indexes);
+    }
+}
