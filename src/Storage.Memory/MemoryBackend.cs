@@ -47,7 +47,7 @@ internal sealed class MemoryBackend : IStoreBackend
         {
             foreach (var write in group)
             {
-                var writer = new PartitionWriter(Load(write.Partition, write.Reads), now, new UniqueValues(this, write.Partition, now));
+                var writer = new PartitionWriter(Load(write.Partition, write.Reads), now, new UniqueValues(write.Partition, now, (index, value) => StoredHolders(index, value, write.Partition)));
                 if (write.Apply(writer))
                 {
                     Persist(writer);
@@ -282,6 +282,12 @@ internal sealed class MemoryBackend : IStoreBackend
         }
     }
 
+    /// <summary>The documents holding <paramref name="value"/> of a unique index, in the store or in <paramref name="partition"/> by the index's scope.</summary>
+    private IEnumerable<ValueHolder> StoredHolders(IndexDefinition index, IndexValue value, string partition)
+        => Holders(index, index.Scope == IndexScope.Global ? null : partition, DateTimeOffset.MinValue)
+            .Where(h => h.Value.Equals(value))
+            .Select(h => new ValueHolder(h.Document.Partition, h.Document.Key, h.Document.ExpiresAt));
+
     private static int IndexOf(IReadOnlyList<IndexDefinition> list, IndexDefinition index)
     {
         for (var i = 0; i < list.Count; i++)
@@ -416,35 +422,5 @@ internal sealed class MemoryBackend : IStoreBackend
         public SortedDictionary<string, List<StoredEvent>> Streams { get; } = new(StorageKeyComparer.Instance);
 
         public Dictionary<string, (long Value, long Revision)> Sequences { get; } = new(StringComparer.Ordinal);
-    }
-
-    /// <summary>
-    /// The unique check of one write, under the store's lock: a claimed value is taken when a live
-    /// document the batch does not touch holds it (anywhere for a store-wide index, in the partition
-    /// otherwise). Each write persists before the next one loads, so no earlier write's claims are pending.
-    /// </summary>
-    private sealed class UniqueValues(MemoryBackend backend, string partition, DateTimeOffset now) : IUniquenessCheck
-    {
-        public bool Check(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByWrite)
-        {
-            foreach (var claim in IndexEntries.UniqueClaims(entries))
-            {
-                var index = claim.Index;
-                if (claim.TakenInBatch || backend.Holders(index, index.Scope == IndexScope.Global ? null : partition, now).Any(h => h.Value.Equals(claim.Value) && !Touches(operations, h.Document)))
-                {
-                    throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
-                }
-            }
-
-            return true;
-        }
-
-        public void Record(DocumentId id, DocumentRow? row)
-        {
-        }
-
-        private bool Touches(IReadOnlyList<WriteOperation> operations, StoredDocument holder)
-            => string.Equals(holder.Partition, partition, StringComparison.Ordinal)
-                && operations.Any(o => o.Kind != WriteOperationKind.Append && string.Equals(o.Collection, holder.Collection, StringComparison.Ordinal) && string.Equals(o.Key, holder.Key, StringComparison.Ordinal));
     }
 }

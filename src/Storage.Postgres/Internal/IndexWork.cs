@@ -13,7 +13,7 @@ namespace Storage.Postgres.Internal;
 /// another partition may change after the read: the database's unique index decides then (the insert
 /// fails with unique_violation and the group is tried again, reading the new holder).
 /// </summary>
-internal sealed class IndexWork : IUniquenessCheck
+internal sealed class IndexWork
 {
     private readonly StoreIndexes _indexes;
     private readonly string _partition;
@@ -21,8 +21,6 @@ internal sealed class IndexWork : IUniquenessCheck
     private readonly HashSet<IndexedValue> _wantedInStore = [];
     private readonly HashSet<IndexedValue> _wantedInPartition = [];
     private readonly Dictionary<IndexedValue, ValueHolder> _stored = [];
-    private readonly Dictionary<IndexedValue, DocumentId> _claims = [];
-    private readonly Dictionary<DocumentId, List<IndexedValue>> _claimsOf = [];
     private readonly List<EntrySql> _holderReads = [];
 
     /// <param name="indexes">The store's indexes.</param>
@@ -103,69 +101,12 @@ internal sealed class IndexWork : IUniquenessCheck
         }
     }
 
-    /// <summary>
-    /// Checks a batch whose conditions hold: walking its puts in order, each put's indexes in
-    /// declaration order and each index's values ascending, the first unique value that an earlier put
-    /// of the batch took, or that a live document the batch does not touch holds, fails the batch.
-    /// </summary>
-    /// <param name="operations">The batch.</param>
-    /// <param name="entries">Its puts' values (<see cref="IndexCatalog.ExtractAll"/>).</param>
-    /// <param name="writtenByWrite">Whether an earlier batch of the group wrote a document of this partition (its stored entries no longer count).</param>
-    /// <returns><see langword="true"/>: a batch is never left out here (a race with another partition is decided by the unique index at commit).</returns>
-    /// <exception cref="UniqueConstraintException">A unique value is taken.</exception>
-    public bool Check(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByWrite)
-    {
-        HashSet<DocumentId>? touched = null;
-        foreach (var claim in IndexEntries.UniqueClaims(entries))
-        {
-            var index = claim.Index;
-            touched ??= [.. operations.Where(o => o.Kind != WriteOperationKind.Append).Select(o => new DocumentId(o.Collection, o.Key))];
-            if (claim.TakenInBatch || IsHeld(new IndexedValue(_indexes.Id(index), claim.Value), index.Collection, touched, writtenByWrite))
-            {
-                throw new UniqueConstraintException(_partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>Records the state a batch left a document in: the unique values it holds from now on in this group.</summary>
-    public void Record(DocumentId id, DocumentRow? row)
-    {
-        if (_claimsOf.Remove(id, out var released))
-        {
-            foreach (var value in released)
-            {
-                _claims.Remove(value);
-            }
-        }
-
-        if (row?.Entries is not { } entries || Timestamps.IsExpired(row.ExpiresAt, _now))
-        {
-            return;
-        }
-
-        List<IndexedValue>? held = null;
-        for (var j = 0; j < entries.Indexes.Count; j++)
-        {
-            if (!entries.Indexes[j].Unique)
-            {
-                continue;
-            }
-
-            foreach (var value in entries.Values[j])
-            {
-                var key = new IndexedValue(_indexes.Id(entries.Indexes[j]), value);
-                _claims[key] = id;
-                (held ??= []).Add(key);
-            }
-        }
-
-        if (held is not null)
-        {
-            _claimsOf[id] = held;
-        }
-    }
+    /// <summary>The stored holder of a unique value, as read with the partition's lock (for the engine's <see cref="UniqueValues"/>).</summary>
+    /// <param name="index">The unique index.</param>
+    /// <param name="value">The value.</param>
+    /// <returns>Its holder, if any.</returns>
+    public IEnumerable<ValueHolder> StoredHolders(IndexDefinition index, IndexValue value)
+        => _stored.TryGetValue(new IndexedValue(_indexes.Id(index), value), out var holder) ? [holder] : [];
 
     /// <summary>
     /// Adds the entry writes of the group's net change: for each document it wrote, the entries of its
@@ -276,32 +217,6 @@ internal sealed class IndexWork : IUniquenessCheck
     /// <summary>An array parameter of index values of one type: text[] or bigint[].</summary>
     public static NpgsqlParameter Values(IndexValueType type, List<IndexedValue> values)
         => type == IndexValueType.String ? P(values.ConvertAll(v => v.Value.AsString).ToArray()) : P(values.ConvertAll(v => v.Value.AsInt64).ToArray());
-
-    private bool IsHeld(IndexedValue key, string collection, HashSet<DocumentId> touched, Func<DocumentId, bool> writtenByGroup)
-    {
-        // A value the group itself moved: its current holder decides.
-        if (_claims.TryGetValue(key, out var claimant))
-        {
-            return !touched.Contains(claimant);
-        }
-
-        if (!_stored.TryGetValue(key, out var holder))
-        {
-            return false;
-        }
-
-        if (string.Equals(holder.Partition, _partition, StringComparison.Ordinal))
-        {
-            // A stored holder that this batch or an earlier one of the group rewrote gave its stored values up.
-            var id = new DocumentId(collection, holder.Key);
-            if (touched.Contains(id) || writtenByGroup(id))
-            {
-                return false;
-            }
-        }
-
-        return !Timestamps.IsExpired(holder.ExpiresAt, _now);
-    }
 
     /// <summary>An entry to delete or insert.</summary>
     private readonly record struct Entry(IndexedValue Value, string Partition, string Key, DateTimeOffset? ExpiresAt, short Scope, bool Takeover);

@@ -171,7 +171,7 @@ internal sealed class GroupCommitWrite : LockedWrite
     {
         var state = _state ?? throw new InvalidOperationException("The group's state was not read.");
         (state.Exists, state.Revision, state.RevisionFloor) = (storedRevision > 0, storedRevision, floor);
-        var work = _work = new PartitionWriter(state, _now, _indexWork);
+        var work = _work = new PartitionWriter(state, _now, _indexWork is null ? null : new UniqueValues(_partition, _now, _indexWork.StoredHolders));
         for (var i = 0; i < _requests.Length; i++)
         {
             try

@@ -76,6 +76,3 @@ internal readonly record struct IndexedValue(int IndexId, IndexValue Value) : IC
         return c != 0 ? c : Value.CompareTo(other.Value);
     }
 }
-
-/// <summary>The document that holds a unique value in the database, as read with the partition's lock.</summary>
-internal sealed record ValueHolder(string Partition, string Key, DateTimeOffset? ExpiresAt);
