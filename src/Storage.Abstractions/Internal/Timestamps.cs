@@ -42,6 +42,18 @@ internal static class Timestamps
     /// <returns><see langword="true"/> when the expiry is at or before now.</returns>
     public static bool IsExpired(DateTimeOffset? expiresAt, DateTimeOffset now) => expiresAt is { } e && e <= now;
 
+    /// <summary>The expiry rule (<see cref="IsExpired"/>) in SQL: a condition true for a live row.</summary>
+    /// <param name="expiresAt">The expiry column (NULL: never expires).</param>
+    /// <param name="now">The parameter or expression holding the store's clock, in the column's type.</param>
+    /// <returns>The condition, parenthesized.</returns>
+    public static string LiveSql(string expiresAt, string now) => $"({expiresAt} IS NULL OR {expiresAt} > {now})";
+
+    /// <summary>The expiry rule (<see cref="IsExpired"/>) in SQL: a condition true for an expired row.</summary>
+    /// <param name="expiresAt">The expiry column.</param>
+    /// <param name="now">The parameter or expression holding the store's clock, in the column's type.</param>
+    /// <returns>The condition.</returns>
+    public static string ExpiredSql(string expiresAt, string now) => $"{expiresAt} <= {now}";
+
     /// <summary>
     /// The tombstone rule, for every backend: a purge at <paramref name="now"/> drops the tombstones
     /// deleted at or before the returned cutoff, those whose deletion time plus the retention is at or

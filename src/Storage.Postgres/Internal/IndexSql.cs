@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Storage.Internal;
 
 namespace Storage.Postgres.Internal;
 
@@ -36,7 +37,7 @@ internal sealed class IndexSql
         DeclareBuildCursor = $"""
             DECLARE {BuildCursor} NO SCROLL CURSOR FOR
             SELECT partition, key, value, expires_at FROM {s}.documents
-            WHERE collection = $1 COLLATE "C" AND (expires_at IS NULL OR expires_at > $2)
+            WHERE collection = $1 COLLATE "C" AND {Timestamps.LiveSql("expires_at", "$2")}
             ORDER BY partition COLLATE "C", key COLLATE "C"
             """;
         FetchBuild = $"FETCH FORWARD {BuildFetchSize} FROM {BuildCursor}";
@@ -127,7 +128,7 @@ internal sealed class EntrySql
             DELETE FROM {s}.{table} e
             USING unnest($1::integer[], $2::{valueType}[], $3::text[], $4::text[], $5::boolean[]) AS t(index_id, value, partition, key, takeover)
             WHERE e.index_id = t.index_id AND e.value = t.value{c} AND e.partition = t.partition COLLATE "C" AND e.key = t.key COLLATE "C"
-              AND (NOT t.takeover OR e.expires_at <= $6)
+              AND (NOT t.takeover OR {Timestamps.ExpiredSql("e.expires_at", "$6")})
             """;
 
         // In (index, value) order, the same in every transaction, so two writers of several unique values
@@ -154,7 +155,7 @@ internal sealed class EntrySql
         DeleteIndex = $"DELETE FROM {s}.{table} WHERE index_id = $1";
         PurgeExpired = $"""
             DELETE FROM {s}.{table} e
-            USING (SELECT index_id, value, partition, key FROM {s}.{table} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) t
+            USING (SELECT index_id, value, partition, key FROM {s}.{table} WHERE {Timestamps.ExpiredSql("expires_at", "$1")} LIMIT $2 FOR UPDATE SKIP LOCKED) t
             WHERE e.index_id = t.index_id AND e.value = t.value AND e.partition = t.partition AND e.key = t.key
             """;
         Copy = $"COPY {s}.{table} (index_id, value, partition, key, expires_at, unique_scope) FROM STDIN (FORMAT BINARY)";
@@ -214,7 +215,7 @@ internal sealed class EntrySql
             SELECT e.value, e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at
             FROM (
                 SELECT value, partition, key FROM {s}.{table}
-                WHERE index_id = $1 AND (expires_at IS NULL OR expires_at > $3) AND value >= $5{c}
+                WHERE index_id = $1 AND {Timestamps.LiveSql("expires_at", "$3")} AND value >= $5{c}
             """);
         var n = 6;
         if (bounded)
@@ -267,7 +268,7 @@ internal sealed class EntrySql
         var sql = new StringBuilder($"""
             SELECT count(*), EXISTS (SELECT FROM {s}.index_definitions WHERE id = $1)
             FROM {s}.{table} e
-            WHERE e.index_id = $1 AND (e.expires_at IS NULL OR e.expires_at > $2) AND e.value >= $3{c}
+            WHERE e.index_id = $1 AND {Timestamps.LiveSql("e.expires_at", "$2")} AND e.value >= $3{c}
             """);
         var n = 4;
         if (bounded)

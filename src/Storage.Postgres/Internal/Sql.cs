@@ -1,4 +1,5 @@
 using System.Text;
+using Storage.Internal;
 
 namespace Storage.Postgres.Internal;
 
@@ -164,8 +165,8 @@ internal sealed class Sql
         // Rows a writer holds locked are being overwritten by it: skipping them avoids waiting (and deadlocks).
         PurgeExpired = $"""
             DELETE FROM {s}.documents d
-            USING (SELECT partition, collection, key FROM {s}.documents WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) t
-            WHERE d.partition = t.partition AND d.collection = t.collection AND d.key = t.key AND d.expires_at <= $1
+            USING (SELECT partition, collection, key FROM {s}.documents WHERE {Timestamps.ExpiredSql("expires_at", "$1")} LIMIT $2 FOR UPDATE SKIP LOCKED) t
+            WHERE d.partition = t.partition AND d.collection = t.collection AND d.key = t.key AND {Timestamps.ExpiredSql("d.expires_at", "$1")}
             """;
 
         // Tombstone drops raise their partitions' oldest resumable revision, so they lock the partition
@@ -192,7 +193,7 @@ internal sealed class Sql
 
         GetDocument = $"""
             SELECT value, version, created_at, updated_at, expires_at FROM {s}.documents
-            WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND key = $3 COLLATE "C" AND (expires_at IS NULL OR expires_at > $4)
+            WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND key = $3 COLLATE "C" AND {Timestamps.LiveSql("expires_at", "$4")}
             """;
         GetSequence = $"SELECT value FROM {s}.sequences WHERE partition = $1 COLLATE \"C\" AND name = $2 COLLATE \"C\"";
         ListPartitions = $"""
@@ -223,7 +224,7 @@ internal sealed class Sql
                 (SELECT version AS revision, 0 AS rank, collection, key, NULL::text AS stream, NULL::bigint AS stream_version, NULL::text AS name,
                         value AS body, NULL::text AS metadata, NULL::uuid AS event_id, NULL::text AS type,
                         created_at AS time1, updated_at AS time2, expires_at AS time3, NULL::bigint AS number
-                 FROM {s}.documents WHERE partition = $1 COLLATE "C" AND version > $2 AND (expires_at IS NULL OR expires_at > $3)
+                 FROM {s}.documents WHERE partition = $1 COLLATE "C" AND version > $2 AND {Timestamps.LiveSql("expires_at", "$3")}
                  ORDER BY version, collection COLLATE "C", key COLLATE "C" LIMIT $4)
                 UNION ALL
                 (SELECT revision, 0, collection, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
@@ -245,7 +246,7 @@ internal sealed class Sql
         // Listings: [lower, upper) computed in code; the variants without $5 serve unbounded ranges.
         const string Columns = "SELECT key, value, version, created_at, updated_at, expires_at";
         var filter = $"""
-            FROM {s}.documents WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND (expires_at IS NULL OR expires_at > $3)
+            FROM {s}.documents WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND {Timestamps.LiveSql("expires_at", "$3")}
               AND key >= $4 COLLATE "C"
             """;
         ListAscending = $"{Columns} {filter} ORDER BY key COLLATE \"C\" ASC LIMIT $5";
