@@ -1,5 +1,7 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using SQLitePCL;
+using Storage.Sqlite.Internal;
 
 namespace Storage.Sqlite.Tests;
 
@@ -30,6 +32,44 @@ public sealed class WritePathTests
         Assert.DoesNotContain(called, m => m.DeclaringType == typeof(AppendPlan));
         Assert.DoesNotContain(called, m => m.DeclaringType == typeof(Batches) && m.Name == nameof(Batches.AddToSequence));
         Assert.DoesNotContain(called, m => m is ConstructorInfo && m.DeclaringType == typeof(VersionConflictException));
+    }
+
+    /// <summary>
+    /// What the engine's writer costs a put: the statements of its request are those SQLite's own
+    /// decision ran — the partition's revision (and the floor for a new one), the document's state,
+    /// the row, the tombstone for a key that had no row, the new revision — and no more.
+    /// </summary>
+    [Fact]
+    public async Task A_put_runs_the_statements_of_a_read_and_a_write_of_its_document_and_partition()
+    {
+        using var database = new TestDatabase();
+        await using var store = database.Open();
+        var names = typeof(Sql).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Where(f => f.FieldType == typeof(Statement))
+            .ToDictionary(f => ((Statement)f.GetValue(null)!).Sql, f => f.Name);
+        var ran = new List<string>();
+        await store.WithWriterAsync(c => Profile(c, (_, sql, _) => ran.Add(names.GetValueOrDefault(sql, sql))));
+
+        await store.PutAsync("p", "c", "k", "1");
+        var create = Request(ran);
+        ran.Clear();
+        await store.PutAsync("p", "c", "k", "2");
+        var update = Request(ran);
+        await store.WithWriterAsync(c => Profile(c, null));
+
+        Assert.Equal(["DeleteTombstone", "GetDocumentState", "GetMeta", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], create.Order(StringComparer.Ordinal));
+        Assert.Equal(["GetDocumentState", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], update.Order(StringComparer.Ordinal));
+
+        // The statements of the request's savepoint: what the put itself ran.
+        static List<string> Request(List<string> ran)
+            => [.. ran.SkipWhile(n => n != nameof(Sql.Savepoint)).Skip(1).TakeWhile(n => n != nameof(Sql.ReleaseSavepoint))];
+
+        // SQLite calls it as each statement finishes, with the statement's text.
+        static bool Profile(Microsoft.Data.Sqlite.SqliteConnection connection, strdelegate_profile? callback)
+        {
+            raw.sqlite3_profile(connection.Handle, callback, null);
+            return true;
+        }
     }
 
     /// <summary>Every method and constructor the assembly's code calls, creates with, or takes a delegate to (read from each method body's IL).</summary>
