@@ -42,14 +42,15 @@ internal static class Sql
     public static readonly Statement GetPartitionRevision = new("SELECT revision FROM partitions WHERE partition = @partition", "@partition");
     public static readonly Statement GetPartitionFeedState = new("SELECT revision, oldest_resumable FROM partitions WHERE partition = @partition", "@partition");
 
-    /// <summary>Sets a partition's revision; a new partition starts at it, so its first revision is also the oldest a feed reader can resume after.</summary>
+    /// <summary>Sets a partition's revision; a new partition also gets the oldest revision a feed reader can resume after (its first), one that exists keeps its own.</summary>
     public static readonly Statement SetPartitionRevision = new(
         """
-        INSERT INTO partitions (partition, revision, oldest_resumable) VALUES (@partition, @revision, @revision)
+        INSERT INTO partitions (partition, revision, oldest_resumable) VALUES (@partition, @revision, @oldest_resumable)
         ON CONFLICT (partition) DO UPDATE SET revision = excluded.revision
         """,
         "@partition",
-        "@revision");
+        "@revision",
+        "@oldest_resumable");
     public static readonly Statement ListPartitions = new(
         $"SELECT partition, revision FROM partitions WHERE partition > @after ORDER BY partition {Limit}", "@after", "@limit");
     public static readonly Statement RaiseRevisionFloor = new(
@@ -143,7 +144,7 @@ internal static class Sql
         "@version");
 
     public static readonly Statement GetEventIds = new(
-        "SELECT event_id FROM events WHERE partition = @partition AND stream = @stream AND version BETWEEN @first AND @last ORDER BY version",
+        "SELECT version, event_id FROM events WHERE partition = @partition AND stream = @stream AND version BETWEEN @first AND @last ORDER BY version",
         "@partition",
         "@stream",
         "@first",

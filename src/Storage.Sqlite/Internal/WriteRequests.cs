@@ -116,7 +116,9 @@ internal sealed class PurgeRequest : WriteRequest
 /// <summary>
 /// The state of a group's transaction as its requests apply, one after the other: every read goes
 /// to the database inside the transaction, so each request sees what the ones before it wrote — and
-/// what other processes committed before the transaction began.
+/// what other processes committed before the transaction began. What a batch or an increment changes
+/// is decided by the engine's <see cref="PartitionWriter"/> over the state read here; this class reads
+/// that state, writes the net change, and keeps the index entries (uniqueness is the database's).
 /// </summary>
 internal sealed class WriteContext(SqliteSession session, string path, DateTimeOffset now, TimeSpan tombstoneRetention, SqliteIndexes indexes)
 {
@@ -124,83 +126,20 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
     public CommitResult ApplyBatch(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
     {
-        // Check every condition and stream expectation against the state before the batch, in batch
-        // order; nothing is written on a conflict. (A batch names each document and stream once.)
-        var live = new DocumentState?[operations.Count];
-        var stored = new bool[operations.Count];
-        var appends = new AppendState[operations.Count];
-        var changes = false;
-        for (var i = 0; i < operations.Count; i++)
+        var reads = new PartitionReads();
+        reads.AddBatch(operations);
+        var writer = new PartitionWriter(Load(partition, reads), now);
+
+        // Without a uniqueness check the writer applies every batch whose conditions hold (never null):
+        // the unique indexes of the database decide uniqueness, as the entries go in.
+        var result = writer.ApplyBatch(operations)!;
+        if (result.Changed)
         {
-            var op = operations[i];
-            if (op.Kind == WriteOperationKind.Append)
-            {
-                appends[i] = PlanAppend(partition, op, i);
-                changes |= appends[i].Decision == AppendDecision.Append;
-                continue;
-            }
-
-            live[i] = LiveDocument(partition, op.Collection, op.Key, out stored[i]);
-            if (!op.Condition.IsSatisfiedBy(live[i]?.Version))
-            {
-                throw new VersionConflictException(partition, op.Collection, op.Key, op.Condition, live[i]?.Version, i);
-            }
-
-            changes |= op.Kind == WriteOperationKind.Put || live[i] is not null;
+            Persist(writer);
+            UpdateEntries(partition, operations, entries);
         }
 
-        var outcomes = new OperationOutcome[operations.Count];
-        if (!changes)
-        {
-            // Only deletes of missing documents and recognized retries: no revision is taken, the partition is not created.
-            // A partition that does not exist has revision 0 (the floor only seeds its first commit).
-            for (var i = 0; i < operations.Count; i++)
-            {
-                outcomes[i] = operations[i].Kind == WriteOperationKind.Append ? AlreadyStored(operations[i], appends[i]) : new OperationOutcome(false, null);
-            }
-
-            return new CommitResult(session.Scalar(Sql.GetPartitionRevision, partition) is long current ? current : 0, changed: false, outcomes);
-        }
-
-        var revision = TakeRevision(partition);
-        for (var i = 0; i < operations.Count; i++)
-        {
-            var op = operations[i];
-            if (op.Kind == WriteOperationKind.Append)
-            {
-                outcomes[i] = appends[i].Decision == AppendDecision.Append ? Append(partition, op, appends[i].CurrentVersion, revision) : AlreadyStored(op, appends[i]);
-            }
-            else if (op.Kind == WriteOperationKind.Put)
-            {
-                var createdAt = live[i]?.CreatedAtMs ?? _nowMs;
-                var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
-                var checksum = RowChecksum.Document(partition, op.Collection, op.Key, revision, createdAt, _nowMs, expiresAt, op.Value.Span);
-                session.Execute(Sql.PutDocument, partition, op.Collection, op.Key, ToArray(op.Value), revision, createdAt, _nowMs, expiresAt, checksum);
-
-                // A tombstone exists only while the key has no row (a put removes it), so an update skips the statement.
-                if (!stored[i])
-                {
-                    session.Execute(Sql.DeleteTombstone, partition, op.Collection, op.Key);
-                }
-
-                outcomes[i] = new OperationOutcome(live[i] is not null, revision);
-            }
-            else
-            {
-                // An expired document stays until a purge (or a put) removes it, so purge counts match every backend;
-                // deleting it changes nothing and leaves no tombstone.
-                if (live[i] is not null)
-                {
-                    session.Execute(Sql.DeleteDocument, partition, op.Collection, op.Key);
-                    session.Execute(Sql.PutTombstone, partition, op.Collection, op.Key, revision, _nowMs);
-                }
-
-                outcomes[i] = new OperationOutcome(live[i] is not null, null);
-            }
-        }
-
-        UpdateEntries(partition, operations, entries);
-        return new CommitResult(revision, changed: true, outcomes);
+        return result;
     }
 
     /// <summary>
@@ -217,19 +156,21 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             return ApplyBatch(partition, ImportValidator.AsMustNotExist(imported), entries);
         }
 
-        var revision = TakeRevision(partition, current: null);
+        // The partition's first revision, above the floor; it can be resumed from there on.
+        var revision = RevisionFloor() + 1;
+        session.Execute(Sql.SetPartitionRevision, partition, revision, revision);
         var puts = imported.Puts;
         var outcomes = new OperationOutcome[puts.Count];
 
         // Boxed once for every row.
         object boxedRevision = revision;
-        object now = _nowMs;
+        object boxedNow = _nowMs;
         for (var i = 0; i < puts.Count; i++)
         {
             var op = puts[i];
             var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
             var checksum = RowChecksum.Document(partition, op.Collection, op.Key, revision, _nowMs, _nowMs, expiresAt, op.Value.Span);
-            session.Execute(Sql.InsertDocument, partition, op.Collection, op.Key, ToArray(op.Value), boxedRevision, now, now, expiresAt, checksum);
+            session.Execute(Sql.InsertDocument, partition, op.Collection, op.Key, ToArray(op.Value), boxedRevision, boxedNow, boxedNow, expiresAt, checksum);
             outcomes[i] = new OperationOutcome(false, revision);
         }
 
@@ -243,10 +184,11 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
     public long Increment(string partition, string name, long delta)
     {
-        var current = session.Scalar(Sql.GetSequence, partition, name) is { } stored ? (long)stored : 0;
-        var value = Batches.AddToSequence(name, current, delta);
-        var revision = TakeRevision(partition);
-        session.Execute(Sql.SetSequence, partition, name, value, revision);
+        var reads = new PartitionReads();
+        reads.AddSequence(name);
+        var writer = new PartitionWriter(Load(partition, reads), now);
+        var value = writer.Increment(name, delta);
+        Persist(writer);
         return value;
     }
 
@@ -441,7 +383,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         }
 
         if ((string.Equals(holderPartition, partition, StringComparison.Ordinal) && touched.Contains((index.Collection, holderKey)))
-            || LiveDocument(holderPartition, index.Collection, holderKey, out _) is not null)
+            || ReadDocument(holderPartition, new DocumentId(index.Collection, holderKey)) is { } holder && !Timestamps.IsExpired(holder.ExpiresAt, now))
         {
             throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, value, operationIndex);
         }
@@ -452,78 +394,115 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         }
     }
 
-    /// <summary>Takes the partition's next revision: above its last one, or above the store's floor when it does not exist.</summary>
-    private long TakeRevision(string partition) => TakeRevision(partition, session.Scalar(Sql.GetPartitionRevision, partition) as long?);
-
-    /// <summary>Takes the next revision of a partition whose current one (null: it does not exist) was just read.</summary>
-    private long TakeRevision(string partition, long? current)
-    {
-        var revision = (current ?? RevisionFloor()) + 1;
-        session.Execute(Sql.SetPartitionRevision, partition, revision);
-        return revision;
-    }
-
     private long RevisionFloor() => session.Scalar(Sql.GetMeta, Schema.MetaRevisionFloor) is long floor ? floor : 0;
 
-    /// <summary>Decides an append against the stream as this transaction sees it (earlier requests of the group included); throws on a conflict.</summary>
-    private AppendState PlanAppend(string partition, WriteOperation op, int index)
+    /// <summary>
+    /// Reads, inside the transaction, the state a <see cref="PartitionWriter"/> needs for
+    /// <paramref name="reads"/>: the partition's revision (or, when it has no row, the store's floor),
+    /// the named documents expired or not, sequences, stream versions and the stored event ids a retry
+    /// would be compared with.
+    /// </summary>
+    private PartitionState Load(string partition, PartitionReads reads)
     {
-        var stream = op.Stream!;
-        var current = session.Scalar(Sql.GetStreamVersion, partition, stream) is long version ? version : 0;
-        var plan = AppendPlan.Create(op.ExpectedVersion, current, op.Events.Count);
-        var decision = plan.Decision;
-        if (decision == AppendDecision.CompareStoredIds)
+        var state = new PartitionState(partition, reads);
+        if (session.Scalar(Sql.GetPartitionRevision, partition) is long revision)
         {
-            var stored = new List<Guid>(op.Events.Count);
-            using (var reader = session.Query(Sql.GetEventIds, partition, stream, plan.WindowFirst, plan.WindowFirst + op.Events.Count - 1))
+            (state.Exists, state.Revision) = (true, revision);
+        }
+        else
+        {
+            state.RevisionFloor = RevisionFloor();
+        }
+
+        foreach (var id in reads.Documents)
+        {
+            state.Documents[id] = ReadDocument(partition, id);
+        }
+
+        foreach (var name in reads.Sequences)
+        {
+            if (session.Scalar(Sql.GetSequence, partition, name) is long value)
             {
+                state.Sequences[name] = value;
+            }
+        }
+
+        foreach (var name in reads.Streams)
+        {
+            var stream = state.Streams[name] = new StreamState(session.Scalar(Sql.GetStreamVersion, partition, name) is long version ? version : 0);
+            foreach (var (first, last) in reads.IdRanges(name, stream.StoredVersion))
+            {
+                using var reader = session.Query(Sql.GetEventIds, partition, name, first, last);
                 while (reader.Read())
                 {
-                    stored.Add(ParseEventId(reader.GetString(0), path, stream));
+                    stream.StoredIds[reader.GetInt64(0)] = ParseEventId(reader.GetString(1), path, name);
                 }
             }
-
-            decision = plan.Resolve(op.ExpectedVersion, op.Events, stored);
         }
 
-        if (decision == AppendDecision.Conflict)
-        {
-            throw new VersionConflictException(partition, stream, op.ExpectedVersion, current, index);
-        }
-
-        return new AppendState(decision, current);
+        return state;
     }
 
-    private OperationOutcome Append(string partition, WriteOperation op, long currentVersion, long revision)
+    /// <summary>Writes what the writer changed: documents with their checksums, tombstones, events, stream versions, sequences and the partition's revision.</summary>
+    private void Persist(PartitionWriter writer)
     {
-        var stream = op.Stream!;
-        var version = currentVersion;
-        foreach (var e in op.Events)
+        var partition = writer.Partition;
+        foreach (var (id, row) in writer.Upserts())
         {
-            version++;
-            var eventId = FormatEventId(e.Id);
-            var hasMetadata = !e.Metadata.IsEmpty;
+            var createdAt = row.CreatedAt.ToUnixTimeMilliseconds();
+            var updatedAt = row.UpdatedAt.ToUnixTimeMilliseconds();
+            var expiresAt = row.ExpiresAt?.ToUnixTimeMilliseconds();
+            var checksum = RowChecksum.Document(partition, id.Collection, id.Key, row.Version, createdAt, updatedAt, expiresAt, row.Value.Span);
+            session.Execute(Sql.PutDocument, partition, id.Collection, id.Key, ToArray(row.Value), row.Version, createdAt, updatedAt, expiresAt, checksum);
+        }
+
+        // Only keys that had no row can have a tombstone: an update skips the statement.
+        foreach (var id in writer.TombstoneDeletes())
+        {
+            session.Execute(Sql.DeleteTombstone, partition, id.Collection, id.Key);
+        }
+
+        foreach (var id in writer.Deletes())
+        {
+            session.Execute(Sql.DeleteDocument, partition, id.Collection, id.Key);
+        }
+
+        foreach (var (id, revision) in writer.TombstoneWrites())
+        {
+            session.Execute(Sql.PutTombstone, partition, id.Collection, id.Key, revision, _nowMs);
+        }
+
+        foreach (var e in writer.NewEvents())
+        {
+            var eventId = FormatEventId(e.Data.Id);
+            var hasMetadata = !e.Data.Metadata.IsEmpty;
             session.Execute(
                 Sql.InsertEvent,
                 partition,
-                stream,
-                version,
-                revision,
+                e.Stream,
+                e.Version,
+                e.Revision,
                 eventId,
-                e.Type,
-                ToArray(e.Data),
-                hasMetadata ? ToArray(e.Metadata) : null,
+                e.Data.Type,
+                ToArray(e.Data.Data),
+                hasMetadata ? ToArray(e.Data.Metadata) : null,
                 _nowMs,
-                RowChecksum.Event(partition, stream, version, revision, eventId, e.Type, _nowMs, e.Data.Span, e.Metadata.Span, hasMetadata));
+                RowChecksum.Event(partition, e.Stream, e.Version, e.Revision, eventId, e.Data.Type, _nowMs, e.Data.Data.Span, e.Data.Metadata.Span, hasMetadata));
         }
 
-        session.Execute(Sql.SetStreamVersion, partition, stream, version);
-        return new OperationOutcome(currentVersion > 0, version);
-    }
+        foreach (var (stream, version) in writer.StreamWrites())
+        {
+            session.Execute(Sql.SetStreamVersion, partition, stream, version);
+        }
 
-    // A recognized retry reports the version of the last of its events, as stored earlier.
-    private static OperationOutcome AlreadyStored(WriteOperation op, AppendState state)
-        => new(true, AppendPlan.AlreadyStoredVersion(op.ExpectedVersion, state.CurrentVersion, op.Events.Count));
+        foreach (var (name, value, revision) in writer.SequenceWrites())
+        {
+            session.Execute(Sql.SetSequence, partition, name, value, revision);
+        }
+
+        // A partition the write created can be resumed from its first revision on; one that existed keeps its own.
+        session.Execute(Sql.SetPartitionRevision, partition, writer.Revision, writer.CreatedAtRevision ?? writer.Revision);
+    }
 
     /// <summary>Event ids are stored as text in the 'D' form (lowercase, with hyphens), readable in any SQLite client.</summary>
     internal static string FormatEventId(Guid id) => id.ToString("D");
@@ -531,26 +510,17 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     internal static Guid ParseEventId(string text, string path, string stream)
         => Guid.TryParseExact(text, "D", out var id) ? id : throw new CorruptDataException(path, SqliteErrors.BadEventIdReason(stream, text));
 
-    /// <summary>The document if it is live; <paramref name="stored"/> says whether it has a row at all (live or expired).</summary>
-    private DocumentState? LiveDocument(string partition, string collection, string key, out bool stored)
+    /// <summary>A document's stored row, expired or not (conditions decide liveness in the engine); <see langword="null"/> when it has none.</summary>
+    private DocumentRow? ReadDocument(string partition, DocumentId id)
     {
-        using var reader = session.Query(Sql.GetDocumentState, partition, collection, key);
-        stored = reader.Read();
-        if (!stored)
-        {
-            return null;
-        }
-
-        var expiresAt = reader.IsDBNull(2) ? (long?)null : reader.GetInt64(2);
-        return expiresAt is { } e && e <= _nowMs ? null : new DocumentState(reader.GetInt64(0), reader.GetInt64(1));
+        using var reader = session.Query(Sql.GetDocumentState, partition, id.Collection, id.Key);
+        return reader.Read()
+            ? new DocumentRow(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), reader.IsDBNull(2) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)))
+            : null;
     }
 
     private static byte[] ToArray(ReadOnlyMemory<byte> value)
         => System.Runtime.InteropServices.MemoryMarshal.TryGetArray(value, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
             ? segment.Array
             : value.ToArray();
-
-    private readonly record struct DocumentState(long Version, long CreatedAtMs);
-
-    private readonly record struct AppendState(AppendDecision Decision, long CurrentVersion);
 }

@@ -1,0 +1,114 @@
+using System.Reflection;
+using System.Reflection.Emit;
+using SQLitePCL;
+using Storage.Sqlite.Internal;
+
+namespace Storage.Sqlite.Tests;
+
+/// <summary>
+/// Issue 16: the batch decision is written once, in the engine's <see cref="PartitionWriter"/>, and
+/// every backend persists what it decides. Behaviour cannot tell a faithful copy of the rules from the
+/// engine's, so this reads the compiled SQLite backend: it must call the writer for batches and
+/// increments, and must not check a condition, plan an append, add to a sequence or raise a version
+/// conflict itself. A copy of the rules that comes back fails here.
+/// </summary>
+public sealed class WritePathTests
+{
+    private const BindingFlags Declared = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+
+    private static readonly Dictionary<short, OpCode> s_opCodes = typeof(OpCodes)
+        .GetFields(BindingFlags.Public | BindingFlags.Static)
+        .Select(f => (OpCode)f.GetValue(null)!)
+        .ToDictionary(o => o.Value);
+
+    [Fact]
+    public void Batches_and_increments_are_decided_by_the_engines_PartitionWriter()
+    {
+        var called = CalledMethods(typeof(SqliteStore).Assembly);
+
+        Assert.Contains(called, m => m.DeclaringType == typeof(PartitionWriter) && m.Name == nameof(PartitionWriter.ApplyBatch));
+        Assert.Contains(called, m => m.DeclaringType == typeof(PartitionWriter) && m.Name == nameof(PartitionWriter.Increment));
+        Assert.DoesNotContain(called, m => m.DeclaringType == typeof(WriteCondition) && m.Name == nameof(WriteCondition.IsSatisfiedBy));
+        Assert.DoesNotContain(called, m => m.DeclaringType == typeof(AppendPlan));
+        Assert.DoesNotContain(called, m => m.DeclaringType == typeof(Batches) && m.Name == nameof(Batches.AddToSequence));
+        Assert.DoesNotContain(called, m => m is ConstructorInfo && m.DeclaringType == typeof(VersionConflictException));
+    }
+
+    /// <summary>
+    /// What the engine's writer costs a put: the statements of its request are those SQLite's own
+    /// decision ran — the partition's revision (and the floor for a new one), the document's state,
+    /// the row, the tombstone for a key that had no row, the new revision — and no more.
+    /// </summary>
+    [Fact]
+    public async Task A_put_runs_the_statements_of_a_read_and_a_write_of_its_document_and_partition()
+    {
+        using var database = new TestDatabase();
+        await using var store = database.Open();
+        var names = typeof(Sql).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Where(f => f.FieldType == typeof(Statement))
+            .ToDictionary(f => ((Statement)f.GetValue(null)!).Sql, f => f.Name);
+        var ran = new List<string>();
+        await store.WithWriterAsync(c => Profile(c, (_, sql, _) => ran.Add(names.GetValueOrDefault(sql, sql))));
+
+        await store.PutAsync("p", "c", "k", "1");
+        var create = Request(ran);
+        ran.Clear();
+        await store.PutAsync("p", "c", "k", "2");
+        var update = Request(ran);
+        await store.WithWriterAsync(c => Profile(c, null));
+
+        Assert.Equal(["DeleteTombstone", "GetDocumentState", "GetMeta", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], create.Order(StringComparer.Ordinal));
+        Assert.Equal(["GetDocumentState", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], update.Order(StringComparer.Ordinal));
+
+        // The statements of the request's savepoint: what the put itself ran.
+        static List<string> Request(List<string> ran)
+            => [.. ran.SkipWhile(n => n != nameof(Sql.Savepoint)).Skip(1).TakeWhile(n => n != nameof(Sql.ReleaseSavepoint))];
+
+        // SQLite calls it as each statement finishes, with the statement's text.
+        static bool Profile(Microsoft.Data.Sqlite.SqliteConnection connection, strdelegate_profile? callback)
+        {
+            raw.sqlite3_profile(connection.Handle, callback, null);
+            return true;
+        }
+    }
+
+    /// <summary>Every method and constructor the assembly's code calls, creates with, or takes a delegate to (read from each method body's IL).</summary>
+    private static HashSet<MethodBase> CalledMethods(Assembly assembly)
+    {
+        var called = new HashSet<MethodBase>();
+        foreach (var type in assembly.GetTypes())
+        {
+            foreach (var method in type.GetMethods(Declared).Cast<MethodBase>().Concat(type.GetConstructors(Declared)))
+            {
+                if (method.GetMethodBody()?.GetILAsByteArray() is not { } il)
+                {
+                    continue;
+                }
+
+                var typeArguments = type.IsGenericType ? type.GetGenericArguments() : null;
+                var methodArguments = method.IsGenericMethod ? method.GetGenericArguments() : null;
+                for (var i = 0; i < il.Length;)
+                {
+                    var code = il[i] == 0xFE ? s_opCodes[unchecked((short)(0xFE00 | il[i + 1]))] : s_opCodes[il[i]];
+                    i += code.Size;
+                    if (code.OperandType == OperandType.InlineMethod)
+                    {
+                        called.Add(method.Module.ResolveMethod(BitConverter.ToInt32(il, i), typeArguments, methodArguments)!);
+                    }
+
+                    i += code.OperandType switch
+                    {
+                        OperandType.InlineNone => 0,
+                        OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar => 1,
+                        OperandType.InlineVar => 2,
+                        OperandType.InlineI8 or OperandType.InlineR => 8,
+                        OperandType.InlineSwitch => 4 + (4 * BitConverter.ToInt32(il, i)),
+                        _ => 4,
+                    };
+                }
+            }
+        }
+
+        return called;
+    }
+}
