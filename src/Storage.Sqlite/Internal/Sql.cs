@@ -1,3 +1,5 @@
+using Storage.Internal;
+
 namespace Storage.Sqlite.Internal;
 
 /// <summary>Every statement the store runs after open, as constants with bound parameters.</summary>
@@ -64,9 +66,9 @@ internal static class Sql
 
     // Documents.
     public static readonly Statement GetDocument = new(
-        """
+        $"""
         SELECT value, version, created_at, updated_at, expires_at, checksum FROM documents
-        WHERE partition = @partition AND collection = @collection AND key = @key AND (expires_at IS NULL OR expires_at > @now)
+        WHERE partition = @partition AND collection = @collection AND key = @key AND {Timestamps.LiveSql("expires_at", "@now")}
         """,
         "@partition",
         "@collection",
@@ -105,7 +107,7 @@ internal static class Sql
     public static readonly Statement DeleteDocument = new(
         "DELETE FROM documents WHERE partition = @partition AND collection = @collection AND key = @key", "@partition", "@collection", "@key");
 
-    public static readonly Statement PurgeExpired = new("DELETE FROM documents WHERE expires_at <= @now", "@now");
+    public static readonly Statement PurgeExpired = new($"DELETE FROM documents WHERE {Timestamps.ExpiredSql("expires_at", "@now")}", "@now");
 
     // Tombstones.
     public static readonly Statement PutTombstone = new(
@@ -204,7 +206,7 @@ internal static class Sql
         $"""
         SELECT 1 AS kind, version AS revision, 0 AS rank, collection, key, NULL AS stream, NULL AS number, NULL AS name,
                value AS body, created_at AS at, updated_at, expires_at, NULL AS event_id, NULL AS type, NULL AS metadata, NULL AS value, checksum
-        FROM documents WHERE partition = @partition AND version > @after AND (expires_at IS NULL OR expires_at > @now)
+        FROM documents WHERE partition = @partition AND version > @after AND {Timestamps.LiveSql("expires_at", "@now")}
         UNION ALL
         SELECT 2, revision, 0, collection, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
         FROM tombstones WHERE partition = @partition AND revision > @after
@@ -226,7 +228,7 @@ internal static class Sql
     // @lower is inclusive, @upper exclusive, and the variants without @upper serve unbounded ranges.
     private const string ListColumns = "SELECT key, value, version, created_at, updated_at, expires_at, checksum FROM documents";
     private const string ListFilter = "WHERE partition = @partition AND collection = @collection AND key >= @lower";
-    private const string Live = "AND (expires_at IS NULL OR expires_at > @now)";
+    private static readonly string Live = "AND " + Timestamps.LiveSql("expires_at", "@now");
 
     public static readonly Statement ListAscending = new(
         $"{ListColumns} {ListFilter} {Live} ORDER BY key ASC {Limit}", "@partition", "@collection", "@lower", "@now", "@limit");
@@ -254,9 +256,9 @@ internal static class Sql
     /// to (partition, collection), so only the collection's rows are read, already in order.
     /// </summary>
     public static readonly Statement ReadIndexSource = new(
-        """
+        $"""
         SELECT d.partition, d.key, d.value, d.expires_at, d.version, d.created_at, d.updated_at, d.checksum FROM partitions AS p CROSS JOIN documents AS d ON d.partition = p.partition AND d.collection = @collection
-        WHERE d.expires_at IS NULL OR d.expires_at > @now ORDER BY p.partition, d.key
+        WHERE {Timestamps.LiveSql("d.expires_at", "@now")} ORDER BY p.partition, d.key
         """,
         "@collection",
         "@now");
@@ -320,9 +322,9 @@ internal static class Sql
 
     /// <summary>Before the purge deletes the expired documents: their entries, found through documents_by_expiry and index_entries_by_document.</summary>
     public static readonly Statement PurgeExpiredEntries = new(
-        """
+        $"""
         DELETE FROM index_entries INDEXED BY index_entries_by_document WHERE (partition, key, index_id) IN (
-            SELECT d.partition, d.key, i.id FROM documents AS d JOIN indexes AS i ON i.collection = d.collection WHERE d.expires_at <= @now)
+            SELECT d.partition, d.key, i.id FROM documents AS d JOIN indexes AS i ON i.collection = d.collection WHERE {Timestamps.ExpiredSql("d.expires_at", "@now")})
         """,
         "@now");
 
@@ -337,7 +339,7 @@ internal static class Sql
     private const string JoinDocument = "CROSS JOIN documents AS d ON d.partition = e.partition AND d.collection = @collection AND d.key = e.key";
     private const string AllPartitions = $"FROM index_entries AS e NOT INDEXED {JoinDocument} WHERE e.index_id = @index";
     private const string OnePartition = $"FROM index_entries AS e INDEXED BY index_entries_by_partition {JoinDocument} WHERE e.partition = @partition AND e.index_id = @index";
-    private const string LiveEntry = "AND (e.expires_at IS NULL OR e.expires_at > @now)";
+    private static readonly string LiveEntry = "AND " + Timestamps.LiveSql("e.expires_at", "@now");
     private const string Bounded = "AND e.value >= @lower AND e.value < @upper";
     private const string AllAscending = $"ORDER BY e.value ASC, e.partition ASC, e.key ASC {Limit}";
     private const string AllDescending = $"ORDER BY e.value DESC, e.partition DESC, e.key DESC {Limit}";
