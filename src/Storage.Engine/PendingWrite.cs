@@ -1,10 +1,12 @@
 namespace Storage.Engine;
 
 /// <summary>
-/// One caller's write waiting in a group commit: a batch (with its puts' index values) or a sequence
-/// increment, on one partition. The backend loads what it <see cref="Reads"/>, lets it
-/// <see cref="Apply"/> itself to a <see cref="PartitionWriter"/> (which records its result, or the
-/// conflict that failed it), persists the writer's change and marks it <see cref="Complete"/>.
+/// One caller's write waiting in a group commit: a batch (with its puts' index values), a sequence
+/// increment or a partition delete, on one partition. For a batch or an increment the backend loads
+/// what it <see cref="Reads"/>, lets it <see cref="Apply"/> itself to a <see cref="PartitionWriter"/>
+/// (which records its result, or the conflict that failed it), persists the writer's change and marks
+/// it <see cref="Complete()"/>; a partition delete (<see cref="IsPartitionDelete"/>) the backend
+/// carries out in its turn and completes with whether the partition existed.
 /// </summary>
 internal sealed class PendingWrite
 {
@@ -29,6 +31,9 @@ internal sealed class PendingWrite
     /// <summary>What the increment adds.</summary>
     public long Delta { get; private init; }
 
+    /// <summary>Whether the write deletes its partition (and everything in it).</summary>
+    public bool IsPartitionDelete { get; private init; }
+
     /// <summary>What the write must load.</summary>
     public PartitionReads Reads => _reads ??= CreateReads();
 
@@ -52,6 +57,9 @@ internal sealed class PendingWrite
     public static PendingWrite Increment(string partition, string name, long delta)
         => new(partition) { Sequence = name, Delta = delta };
 
+    /// <summary>A partition delete: it runs in the partition's turn, after the writes queued before it.</summary>
+    public static PendingWrite DeletePartition(string partition) => new(partition) { IsPartitionDelete = true };
+
     /// <summary>
     /// Applies the write to <paramref name="writer"/> (over the state of its partition). A conflict —
     /// <see cref="VersionConflictException"/>, <see cref="UniqueConstraintException"/>,
@@ -62,6 +70,11 @@ internal sealed class PendingWrite
     public bool Apply(PartitionWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
+        if (IsPartitionDelete)
+        {
+            throw new InvalidOperationException("A partition delete is carried out by the backend, not applied to a writer.");
+        }
+
         try
         {
             if (Operations is not null)
@@ -84,6 +97,14 @@ internal sealed class PendingWrite
     /// <summary>Completes the write with the result <see cref="Apply"/> recorded, once its change is persisted.</summary>
     public void Complete() => IsCompleted = true;
 
+    /// <summary>Completes a write the backend carried out itself (a partition delete: whether the partition existed).</summary>
+    /// <param name="result">The result.</param>
+    public void Complete(object result)
+    {
+        _result = result;
+        IsCompleted = true;
+    }
+
     /// <summary>Completes the write with a conflict of its own (a unique value the backend found taken while persisting, before anything of the write was kept).</summary>
     /// <param name="conflict">The exception.</param>
     public void Fail(Exception conflict)
@@ -100,9 +121,9 @@ internal sealed class PendingWrite
         {
             reads.AddBatch(Operations);
         }
-        else
+        else if (Sequence is not null)
         {
-            reads.AddSequence(Sequence!);
+            reads.AddSequence(Sequence);
         }
 
         return reads;
