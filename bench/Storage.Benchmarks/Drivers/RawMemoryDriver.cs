@@ -111,6 +111,7 @@ internal sealed class RawMemoryDriver : IDriver
 
         lock (state.Lock)
         {
+            // As MustMatchVersion: the document must exist with exactly that version.
             var current = state.Documents.TryGetValue(key, out var document) ? document.Version : 0;
             if (current != expectedVersion || current == 0)
             {
