@@ -35,6 +35,11 @@ var started = DateTimeOffset.UtcNow;
 
 var backends = new List<Backend>();
 bool Wanted(string name) => options.Backends.Count == 0 || options.Backends.Contains(name, StringComparer.OrdinalIgnoreCase);
+if (Wanted("memory"))
+{
+    backends.Add(new InMemoryBackend());
+}
+
 if (Wanted("json"))
 {
     backends.Add(new JsonBackend(root, options.JsonDurability));
@@ -79,6 +84,13 @@ Scenario[] scenarios =
 var results = new Results();
 try
 {
+    foreach (var backend in backends.Where(b => b.RawAnswersAsStore))
+    {
+        await using var subjects = await backend.OpenAsync("agreement", [Data.EmailIndex]);
+        var calls = await Agreement.CheckAsync(subjects.Store, subjects.Raw);
+        Console.Error.WriteLine($"{backend.Name}: the raw baseline ({backend.RawName}) answered {calls} calls as the store did.");
+    }
+
     foreach (var backend in backends)
     {
         foreach (var scenario in scenarios.Where(s => options.Includes(s.Id)))

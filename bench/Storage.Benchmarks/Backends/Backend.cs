@@ -25,6 +25,13 @@ internal abstract class Backend : IAsyncDisposable
     /// <summary>The raw baseline, as the table names it.</summary>
     public abstract string RawName { get; }
 
+    /// <summary>
+    /// Whether the raw baseline gives the store's very answers to the same calls (versions included),
+    /// so that <see cref="Harness.Agreement"/> can check it before the measurements. The SQL baselines
+    /// count versions per document, as an app writing SQL would, where the store takes the partition's revision.
+    /// </summary>
+    public virtual bool RawAnswersAsStore => false;
+
     /// <summary>Versions and settings worth printing with the results.</summary>
     public abstract string Describe();
 

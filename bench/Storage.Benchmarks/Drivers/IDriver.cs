@@ -8,7 +8,7 @@ internal readonly record struct PutOutcome(bool Written, long Version);
 /// <summary>
 /// What a scenario asks of the thing it measures. One implementation runs everything through
 /// <see cref="IStore"/> (all backends); the others do the same work with the raw driver (SQLite,
-/// PostgreSQL) or the raw file system (JSON), so that every figure has its baseline.
+/// PostgreSQL), the raw file system (JSON) or plain collections (memory), so that every figure has its baseline.
 /// </summary>
 /// <remarks>
 /// Members may be called from many threads at once. A driver that cannot do something (the raw file
