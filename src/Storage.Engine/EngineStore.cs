@@ -13,7 +13,8 @@ internal sealed class EngineStore : IStore, IBulkImport
     private readonly TimeSpan _tombstoneRetention;
     private readonly IndexCatalog _indexes;
     private readonly StoreLifetime _lifetime = new();
-    private readonly CommitQueue<PendingWrite, object> _queue;
+    private readonly CommitQueue<PendingWrite, object>? _queue;
+    private readonly Dictionary<string, PartitionQueue> _partitionQueues = new(StringComparer.Ordinal);
 
     /// <param name="backend">The backend; disposed with the store.</param>
     /// <param name="time">The store's clock.</param>
@@ -25,7 +26,7 @@ internal sealed class EngineStore : IStore, IBulkImport
         _time = time;
         _tombstoneRetention = tombstoneRetention;
         _indexes = indexes;
-        _queue = new CommitQueue<PendingWrite, object>(CommitGroupAsync);
+        _queue = backend.CommitsPerPartition ? null : new CommitQueue<PendingWrite, object>(CommitGroupAsync);
     }
 
     /// <inheritdoc/>
@@ -104,9 +105,7 @@ internal sealed class EngineStore : IStore, IBulkImport
     public async ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
     {
         Identifiers.ValidatePartitionKey(partition);
-        cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        return await _backend.DeletePartitionAsync(partition, cancellationToken).ConfigureAwait(false);
+        return (bool)await EnqueueAsync(PendingWrite.DeletePartition(partition), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
@@ -187,7 +186,38 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var scope = _lifetime.Enter();
-        return await _queue.EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+        if (_queue is not null)
+        {
+            return await _queue.EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+        }
+
+        PartitionQueue? handle;
+        lock (_partitionQueues)
+        {
+            if (!_partitionQueues.TryGetValue(write.Partition, out handle))
+            {
+                handle = new PartitionQueue(new CommitQueue<PendingWrite, object>(CommitGroupAsync));
+                _partitionQueues.Add(write.Partition, handle);
+            }
+
+            handle.Users++;
+        }
+
+        try
+        {
+            return await handle.Queue.EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Queues live while someone uses them, so a store that touches millions of partitions keeps only the busy ones.
+            lock (_partitionQueues)
+            {
+                if (--handle.Users == 0)
+                {
+                    _partitionQueues.Remove(write.Partition);
+                }
+            }
+        }
     }
 
     private async ValueTask CommitGroupAsync(IReadOnlyList<CommitQueue<PendingWrite, object>.Entry> group)
@@ -225,5 +255,13 @@ internal sealed class EngineStore : IStore, IBulkImport
                 group[i].Complete(write.Result!);
             }
         }
+    }
+
+    /// <summary>A partition's group commit and how many writers use it.</summary>
+    private sealed class PartitionQueue(CommitQueue<PendingWrite, object> queue)
+    {
+        public CommitQueue<PendingWrite, object> Queue { get; } = queue;
+
+        public int Users { get; set; }
     }
 }

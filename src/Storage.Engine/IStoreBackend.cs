@@ -21,24 +21,28 @@ internal interface IStoreBackend : IAsyncDisposable
     int ImportWindow { get; }
 
     /// <summary>
-    /// Commits a group of writes (several partitions possibly, several writes per partition), in order:
-    /// for each, load the <see cref="PendingWrite.Reads"/> of its partition into a
+    /// Whether writes are grouped per partition: <see langword="true"/> gives each partition its own
+    /// group commit (groups of different partitions commit at the same time, as a backend with a
+    /// transaction or a file per partition can); <see langword="false"/> gives the store one (a group
+    /// may span partitions, as a backend with a single writer needs).
+    /// </summary>
+    bool CommitsPerPartition { get; }
+
+    /// <summary>
+    /// Commits a group of writes (one partition's when <see cref="CommitsPerPartition"/>, else possibly
+    /// several), in order: for each, load the <see cref="PendingWrite.Reads"/> of its partition into a
     /// <see cref="PartitionState"/>, let the write decide (<see cref="PendingWrite.Apply"/>), persist
-    /// the writer's net change atomically, then <see cref="PendingWrite.Complete"/> it. A write whose
+    /// the writer's net change atomically, then <see cref="PendingWrite.Complete()"/> it. A write whose
     /// decision failed (a conflict) is completed with its exception by <see cref="PendingWrite.Apply"/>
-    /// and persists nothing.
+    /// and persists nothing. A <see cref="PendingWrite.IsPartitionDelete"/> removes everything of its
+    /// partition, raises the store's revision floor to the partition's revision, and completes with
+    /// whether the partition existed.
     /// </summary>
     /// <param name="group">The writes.</param>
     /// <param name="now">The time they commit at.</param>
     /// <param name="cancellationToken">Cancels before anything is persisted.</param>
     /// <returns>A task that completes when every write of the group is completed.</returns>
     ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken);
-
-    /// <summary>Deletes a partition and everything in it, raising the store's revision floor to its revision.</summary>
-    /// <param name="partition">The partition.</param>
-    /// <param name="cancellationToken">Cancels before anything is deleted.</param>
-    /// <returns>Whether the partition existed.</returns>
-    ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken);
 
     /// <summary>
     /// Removes every document expired at <paramref name="now"/> and every tombstone deleted at or

@@ -41,12 +41,22 @@ internal sealed class MemoryBackend : IStoreBackend
     public int ImportWindow => BatchImport.InFlight;
 
     /// <inheritdoc/>
+    /// <remarks>Per partition by default; the conformance suite also runs the store-wide grouping through this backend.</remarks>
+    public bool CommitsPerPartition { get; init; } = true;
+
+    /// <inheritdoc/>
     public ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
             foreach (var write in group)
             {
+                if (write.IsPartitionDelete)
+                {
+                    write.Complete(DeletePartition(write.Partition));
+                    continue;
+                }
+
                 var writer = new PartitionWriter(Load(write.Partition, write.Reads), now, new UniqueValues(write.Partition, now, (index, value) => StoredHolders(index, value, write.Partition)));
                 if (write.Apply(writer))
                 {
@@ -59,20 +69,16 @@ internal sealed class MemoryBackend : IStoreBackend
         return ValueTask.CompletedTask;
     }
 
-    /// <inheritdoc/>
-    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken)
+    private bool DeletePartition(string partition)
     {
-        lock (_lock)
+        if (!_partitions.Remove(partition, out var removed))
         {
-            if (!_partitions.Remove(partition, out var removed))
-            {
-                return ValueTask.FromResult(false);
-            }
-
-            // A partition written again later continues above every version it had.
-            _revisionFloor = Math.Max(_revisionFloor, removed.Revision);
-            return ValueTask.FromResult(true);
+            return false;
         }
+
+        // A partition written again later continues above every version it had.
+        _revisionFloor = Math.Max(_revisionFloor, removed.Revision);
+        return true;
     }
 
     /// <inheritdoc/>

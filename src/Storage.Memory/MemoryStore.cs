@@ -15,13 +15,13 @@ public static class MemoryStore
     /// <exception cref="ArgumentException">An option is invalid (a bad index declaration, a negative retention).</exception>
     public static IStore Create(MemoryStoreOptions? options = null) => Open(options, new MemoryData());
 
-    /// <summary>Opens a store over what earlier instances stored (for the conformance suite's reopen tests).</summary>
-    internal static IStore Open(MemoryStoreOptions? options, MemoryData data)
+    /// <summary>Opens a store over what earlier instances stored (for the conformance suite's reopen tests), grouping commits per partition or for the store.</summary>
+    internal static IStore Open(MemoryStoreOptions? options, MemoryData data, bool commitsPerPartition = true)
     {
         options ??= new MemoryStoreOptions();
         ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
         ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, nameof(options));
         var indexes = new IndexCatalog(options.Indexes);
-        return new EngineStore(new MemoryBackend(indexes, data, Timestamps.Now(options.TimeProvider)), options.TimeProvider, options.TombstoneRetention, indexes);
+        return new EngineStore(new MemoryBackend(indexes, data, Timestamps.Now(options.TimeProvider)) { CommitsPerPartition = commitsPerPartition }, options.TimeProvider, options.TombstoneRetention, indexes);
     }
 }
