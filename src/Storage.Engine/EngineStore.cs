@@ -54,9 +54,16 @@ internal sealed class EngineStore : IStore, IBulkImport
     public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
     {
         using var scope = _lifetime.Enter();
+        if (_backend is IBulkImportBackend bulk)
+        {
+            return await bulk.ImportAsync(partitions, _indexes, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Each partition on a thread of its own, so that the group commit merges the partitions in flight;
+        // index values are extracted (a value of the wrong type fails the partition) before it is queued.
         return await BatchImport.RunAsync(
             partitions,
-            (partition, token) => CommitAsync(partition.Partition, ImportValidator.AsMustNotExist(partition), token).AsTask(),
+            (partition, token) => Task.Run(() => EnqueueAsync(PendingWrite.Import(partition, _indexes.ExtractAll(partition.Puts)), token).AsTask(), CancellationToken.None),
             _backend.ImportWindow,
             cancellationToken).ConfigureAwait(false);
     }

@@ -137,6 +137,22 @@ internal interface IStoreBackend : IAsyncDisposable
     ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A backend that imports in its own way (several partitions per transaction, a binary copy) instead
+/// of one <see cref="PendingWrite.Import"/> per partition through the group commit. It must keep the
+/// contract of <see cref="IBulkImport.ImportAsync"/>, including the failure order of
+/// <see cref="BatchImport"/>.
+/// </summary>
+internal interface IBulkImportBackend
+{
+    /// <summary>Imports the partitions.</summary>
+    /// <param name="partitions">The partitions, not yet validated.</param>
+    /// <param name="indexes">The store's indexes (values are extracted before a partition is written).</param>
+    /// <param name="cancellationToken">Stops the import between partitions.</param>
+    /// <returns>How many partitions and documents were imported.</returns>
+    ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, IndexCatalog indexes, CancellationToken cancellationToken);
+}
+
 /// <summary>A partition's feed state and its change candidates, read in one snapshot.</summary>
 /// <param name="Exists">Whether the partition exists.</param>
 /// <param name="Revision">Its revision.</param>

@@ -34,6 +34,13 @@ internal sealed class PendingWrite
     /// <summary>Whether the write deletes its partition (and everything in it).</summary>
     public bool IsPartitionDelete { get; private init; }
 
+    /// <summary>
+    /// The partition of a bulk import this write commits, when it is one: its <see cref="Operations"/>
+    /// are the partition's puts as must-not-exist puts, so a backend without a faster path applies it as
+    /// any batch; one with a faster path for a partition that does not exist yet may take it.
+    /// </summary>
+    public ImportedPartition? Imported { get; private init; }
+
     /// <summary>What the write must load.</summary>
     public PartitionReads Reads => _reads ??= CreateReads();
 
@@ -56,6 +63,10 @@ internal sealed class PendingWrite
     /// <summary>A sequence increment.</summary>
     public static PendingWrite Increment(string partition, string name, long delta)
         => new(partition) { Sequence = name, Delta = delta };
+
+    /// <summary>One partition of a bulk import (validated), committed as a batch of its puts with <see cref="WriteCondition.MustNotExist"/> would be.</summary>
+    public static PendingWrite Import(ImportedPartition partition, IReadOnlyList<IndexEntries?> entries)
+        => new(partition.Partition) { Operations = ImportValidator.AsMustNotExist(partition), Entries = entries, Imported = partition };
 
     /// <summary>A partition delete: it runs in the partition's turn, after the writes queued before it.</summary>
     public static PendingWrite DeletePartition(string partition) => new(partition) { IsPartitionDelete = true };
