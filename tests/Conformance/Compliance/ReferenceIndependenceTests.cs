@@ -10,6 +10,7 @@ namespace Storage.Conformance;
 /// of the model (tests/Conformance/Reference) may import the <c>Storage.Engine</c> namespace or name
 /// one of its types — found by reflection, so a type added to the engine is covered at once.
 /// </summary>
+[Trait("Backend", "Reference")]
 public sealed class ReferenceIndependenceTests
 {
     private const string EngineNamespace = "Storage.Engine";

@@ -1,3 +1,6 @@
+using System.Buffers.Text;
+using System.Globalization;
+using System.Text.Json;
 using Storage.Internal;
 
 namespace Storage.Conformance.Reference;
@@ -49,7 +52,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     public const int ImportWindow = 1;
 
     // Index values are recomputed from the live documents at every query: obviously consistent.
-    private readonly List<IndexDefinition> _indexes = Built(ReferenceChecks.Indexes(indexes), data, time);
+    private readonly List<IndexDefinition> _indexes = Built(Checks.Indexes(indexes), data, time);
     private readonly Contents _data = data ?? new Contents();
     private readonly TimeProvider _time = time ?? throw new ArgumentNullException(nameof(time));
     private readonly TimeSpan _tombstoneRetention = tombstoneRetention ?? StoreLimits.DefaultTombstoneRetention;
@@ -85,7 +88,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     /// <inheritdoc/>
     public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default) => Run(() =>
     {
-        ReferenceChecks.Batch(partition, operations);
+        Checks.Batch(partition, operations);
 
         // A value of the wrong type for an index fails the batch before anything else is looked at.
         var values = operations.Select(op => op.Kind == WriteOperationKind.Put ? ValuesOf(op.Collection, op.Value) : null).ToList();
@@ -194,7 +197,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         Identifiers.ValidateName(collection, nameof(collection));
         options ??= new ListOptions();
         string?[] listing = ["documents", partition, collection];
-        var after = ReferenceChecks.Keys(listing, options);
+        var after = Checks.Keys(listing, options);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
@@ -204,14 +207,14 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
                 ? all.Values.Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)).ToList()
                 : [];
             var (items, more) = Page(InListingOrder(documents, d => d.Key, options, after), options.Limit);
-            return new DocumentPage(items, more ? ReferenceToken.Create(ReferenceChecks.KeyListing(listing, options), [items[^1].Key]) : null);
+            return new DocumentPage(items, more ? Tokens.Create(Checks.KeyListing(listing, options), [items[^1].Key]) : null);
         }
     });
 
     /// <inheritdoc/>
     public ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default) => Run(() =>
     {
-        ReferenceChecks.Increment(partition, name, delta);
+        Checks.Increment(partition, name, delta);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
@@ -245,9 +248,9 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     public ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default) => Run(() =>
     {
         options ??= new PartitionListOptions();
-        ReferenceChecks.Limit(options.Limit);
+        Checks.Limit(options.Limit);
         string?[] listing = ["partitions"];
-        var after = options.ContinuationToken is null ? null : ReferenceToken.Read(options.ContinuationToken, listing, 1, nameof(options))[0];
+        var after = options.ContinuationToken is null ? null : Tokens.Read(options.ContinuationToken, listing, 1, nameof(options))[0];
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
@@ -256,7 +259,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
                 .Select(p => new PartitionInfo(p.Key, p.Value.Revision))
                 .Where(p => after is null || StorageKeyComparer.Instance.Compare(p.Partition, after) > 0);
             var (items, more) = Page(partitions, options.Limit);
-            return new PartitionPage(items, more ? ReferenceToken.Create(listing, [items[^1].Partition]) : null);
+            return new PartitionPage(items, more ? Tokens.Create(listing, [items[^1].Partition]) : null);
         }
     });
 
@@ -313,7 +316,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default) => Run(() =>
     {
         options ??= new ReadStreamOptions();
-        ReferenceChecks.ReadStream(partition, stream, options);
+        Checks.ReadStream(partition, stream, options);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
@@ -345,7 +348,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         Identifiers.ValidatePartitionKey(partition);
         options ??= new ListOptions();
         string?[] listing = ["streams", partition];
-        var after = ReferenceChecks.Keys(listing, options);
+        var after = Checks.Keys(listing, options);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
@@ -354,14 +357,14 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
                 ? state.Streams.Select(s => new StreamInfo(s.Key, s.Value.Count)).ToList()
                 : [];
             var (items, more) = Page(InListingOrder(streams, s => s.Stream, options, after), options.Limit);
-            return new StreamPage(items, more ? ReferenceToken.Create(ReferenceChecks.KeyListing(listing, options), [items[^1].Stream]) : null);
+            return new StreamPage(items, more ? Tokens.Create(Checks.KeyListing(listing, options), [items[^1].Stream]) : null);
         }
     });
 
     /// <inheritdoc/>
     public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default) => Run(() =>
     {
-        ReferenceChecks.ReadChanges(partition, afterRevision, limit);
+        Checks.ReadChanges(partition, afterRevision, limit);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
@@ -429,7 +432,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     /// <inheritdoc/>
     public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default) => Run(() =>
     {
-        var (index, after) = ReferenceChecks.Query(_indexes, query, forCount: false);
+        var (index, after) = Checks.Query(_indexes, query, forCount: false);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
@@ -444,14 +447,14 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
             var rest = matches.Where(m => after is not { } a || (query.Descending ? Compare(m, a) < 0 : Compare(m, a) > 0));
             var (items, more) = Page(rest, query.Limit);
             var last = more ? items[^1] : null;
-            return new QueryPage(items, last is null ? null : ReferenceToken.Create(ReferenceChecks.QueryListing(query), [.. ReferenceChecks.Position(last.Value), last.Document.Partition, last.Document.Key]));
+            return new QueryPage(items, last is null ? null : Tokens.Create(Checks.QueryListing(query), [.. Checks.Position(last.Value), last.Document.Partition, last.Document.Key]));
         }
     });
 
     /// <inheritdoc/>
     public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default) => Run(() =>
     {
-        var (index, _) = ReferenceChecks.Query(_indexes, query, forCount: true);
+        var (index, _) = Checks.Query(_indexes, query, forCount: true);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
@@ -487,7 +490,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
 
             // A copy: a source may refill one list for every partition it yields.
             var puts = partition.Puts?.ToList();
-            ReferenceChecks.Batch(partition.Partition, puts!);
+            Checks.Batch(partition.Partition, puts!);
             for (var i = 0; i < puts!.Count; i++)
             {
                 if (puts[i].Kind != WriteOperationKind.Put)
@@ -824,4 +827,346 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
 
     // A put's values per index of its collection (same positions).
     private sealed record PutValues(IReadOnlyList<IndexDefinition> Indexes, IReadOnlyList<IndexValue>[] Values);
+
+    /// <summary>
+    /// The reference model's argument checks, written from the contract's XML docs and docs/contract.md
+    /// (not taken from the engine), in the order the contract checks them, so that a call with several
+    /// faults fails with the same exception type in the model as in every backend. The messages are the
+    /// contract's own (<see cref="ErrorMessages"/>).
+    /// </summary>
+    private static class Checks
+    {
+        /// <summary>A batch: the partition key, then each operation in order (null, a document or a stream twice), then its size in operations and bytes.</summary>
+        /// <param name="partition">The partition key.</param>
+        /// <param name="operations">The batch.</param>
+        public static void Batch(string partition, IReadOnlyList<WriteOperation> operations)
+        {
+            Identifiers.ValidatePartitionKey(partition);
+            ArgumentNullException.ThrowIfNull(operations);
+            if (operations.Count == 0)
+            {
+                throw new ArgumentException(ErrorMessages.EmptyBatch, nameof(operations));
+            }
+
+            var documents = new Dictionary<(string Collection, string Key), int>();
+            var streams = new Dictionary<string, int>(StringComparer.Ordinal);
+            long count = 0;
+            long bytes = 0;
+            for (var i = 0; i < operations.Count; i++)
+            {
+                var op = operations[i] ?? throw new ArgumentException(ErrorMessages.NullOperation(i), nameof(operations));
+                if (op.Kind == WriteOperationKind.Append)
+                {
+                    if (streams.TryGetValue(op.Stream!, out var first))
+                    {
+                        throw new ArgumentException(ErrorMessages.DuplicateStreamInBatch(op.Stream!, first, i), nameof(operations));
+                    }
+
+                    streams.Add(op.Stream!, i);
+                    count += op.Events.Count;
+                    bytes += op.EventBytes;
+                }
+                else
+                {
+                    if (documents.TryGetValue((op.Collection, op.Key), out var first))
+                    {
+                        throw new ArgumentException(ErrorMessages.DuplicateInBatch(op.Collection, op.Key, first, i), nameof(operations));
+                    }
+
+                    documents.Add((op.Collection, op.Key), i);
+                    count++;
+                    bytes += op.Value.Length;
+                }
+            }
+
+            if (count > StoreLimits.MaxBatchOperations)
+            {
+                throw new ArgumentException(ErrorMessages.BatchTooLarge(count), nameof(operations));
+            }
+
+            if (bytes > StoreLimits.MaxBatchBytes)
+            {
+                throw new ArgumentException(ErrorMessages.BatchTooManyBytes(bytes), nameof(operations));
+            }
+        }
+
+        /// <summary>A sequence increment: the partition key, the name, then the delta (at least 1).</summary>
+        /// <param name="partition">The partition key.</param>
+        /// <param name="name">The sequence name.</param>
+        /// <param name="delta">The increment.</param>
+        public static void Increment(string partition, string name, long delta)
+        {
+            Identifiers.ValidatePartitionKey(partition);
+            Identifiers.ValidateName(name);
+            if (delta < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(delta), delta, ErrorMessages.InvalidDelta(delta));
+            }
+        }
+
+        /// <summary>A page size: 1 to <see cref="StoreLimits.MaxPageSize"/>.</summary>
+        /// <param name="limit">The page size.</param>
+        public static void Limit(int limit)
+        {
+            if (limit < 1 || limit > StoreLimits.MaxPageSize)
+            {
+                throw new ArgumentOutOfRangeException(nameof(limit), limit, ErrorMessages.InvalidLimit(limit));
+            }
+        }
+
+        /// <summary>
+        /// A listing of keys (documents or streams): its prefix and bounds, its page size, then its token.
+        /// </summary>
+        /// <param name="listing">What defines the listing (kind, partition, collection), without the options.</param>
+        /// <param name="options">The caller's options.</param>
+        /// <returns>The key the page continues after, or <see langword="null"/> on the first page.</returns>
+        public static string? Keys(string?[] listing, ListOptions options)
+        {
+            if (options.Prefix is not null)
+            {
+                Identifiers.ValidateKeyFragment(options.Prefix, "prefix", nameof(options));
+            }
+
+            if (options.StartKey is not null)
+            {
+                Identifiers.ValidateKeyFragment(options.StartKey, "start key", nameof(options));
+            }
+
+            if (options.EndKey is not null)
+            {
+                Identifiers.ValidateKeyFragment(options.EndKey, "end key", nameof(options));
+            }
+
+            Limit(options.Limit);
+            return options.ContinuationToken is null ? null : Tokens.Read(options.ContinuationToken, KeyListing(listing, options), 1, nameof(options))[0];
+        }
+
+        /// <summary>What defines a listing of keys: the listing and every option but the page size and the token.</summary>
+        /// <param name="listing">Kind, partition, collection.</param>
+        /// <param name="options">The caller's options.</param>
+        /// <returns>The strings a token of this listing carries.</returns>
+        public static string?[] KeyListing(string?[] listing, ListOptions options)
+            => [.. listing, options.Prefix, options.StartKey, options.EndKey, options.Descending ? "descending" : "ascending"];
+
+        /// <summary>A stream read: the partition key, the stream id, the first version (at least 1), then the page size.</summary>
+        /// <param name="partition">The partition key.</param>
+        /// <param name="stream">The stream id.</param>
+        /// <param name="options">The caller's options.</param>
+        public static void ReadStream(string partition, string stream, ReadStreamOptions options)
+        {
+            Identifiers.ValidatePartitionKey(partition);
+            Identifiers.ValidateDocumentKey(stream, nameof(stream));
+            if (options.FromVersion is { } from && from < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(options), from, ErrorMessages.InvalidStreamVersion(from));
+            }
+
+            Limit(options.Limit);
+        }
+
+        /// <summary>A change-feed read: the partition key, the revision (0 or more), then the page size.</summary>
+        /// <param name="partition">The partition key.</param>
+        /// <param name="afterRevision">The revision already seen.</param>
+        /// <param name="limit">The page size.</param>
+        public static void ReadChanges(string partition, long afterRevision, int limit)
+        {
+            Identifiers.ValidatePartitionKey(partition);
+            if (afterRevision < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(afterRevision), afterRevision, ErrorMessages.InvalidRevision(afterRevision));
+            }
+
+            Limit(limit);
+        }
+
+        /// <summary>A store's index declarations: none null, none declared twice.</summary>
+        /// <param name="indexes">The declarations, or <see langword="null"/> for none.</param>
+        /// <returns>The declarations in order.</returns>
+        public static List<IndexDefinition> Indexes(IEnumerable<IndexDefinition>? indexes)
+        {
+            var declared = new List<IndexDefinition>();
+            foreach (var index in indexes ?? [])
+            {
+                if (index is null)
+                {
+                    throw new ArgumentException("An index declaration is null.", nameof(indexes));
+                }
+
+                if (declared.Any(d => d.Collection == index.Collection && d.Name == index.Name))
+                {
+                    throw new ArgumentException(ErrorMessages.DuplicateIndex(index.Collection, index.Name), nameof(indexes));
+                }
+
+                declared.Add(index);
+            }
+
+            return declared;
+        }
+
+        /// <summary>
+        /// An index query: its collection and index names, the index is declared, its partition, then what
+        /// it asks (an equality alone; bounds of the index's type; a prefix only of a string index, valid and
+        /// not empty); for a page (not a count) its page size, then its token.
+        /// </summary>
+        /// <param name="indexes">The store's declared indexes.</param>
+        /// <param name="query">The query.</param>
+        /// <param name="forCount">Whether the query counts (page size and token are then ignored).</param>
+        /// <returns>The index, and the (value, partition, key) the page continues after, if any.</returns>
+        public static (IndexDefinition Index, (IndexValue Value, string Partition, string Key)? After) Query(IReadOnlyList<IndexDefinition> indexes, IndexQuery query, bool forCount)
+        {
+            ArgumentNullException.ThrowIfNull(query);
+            Identifiers.ValidateName(query.Collection, nameof(query));
+            Identifiers.ValidateName(query.Index, nameof(query));
+            var index = indexes.FirstOrDefault(i => i.Collection == query.Collection && i.Name == query.Index)
+                ?? throw new ArgumentException(ErrorMessages.UnknownIndex(query.Collection, query.Index), nameof(query));
+            if (query.Partition is not null)
+            {
+                Identifiers.ValidatePartitionKey(query.Partition, nameof(query));
+            }
+
+            if (query.Equal is not null && (query.From is not null || query.To is not null || query.Prefix is not null))
+            {
+                throw InvalidQuery(index, "an equality cannot be combined with a range or a prefix");
+            }
+
+            foreach (var bound in new[] { query.Equal, query.From, query.To })
+            {
+                if (bound is { } b && b.Type != index.ValueType)
+                {
+                    throw InvalidQuery(index, $"the index holds {TypeName(index.ValueType)} but the query compares with {TypeName(b.Type)}");
+                }
+            }
+
+            if (query.Prefix is not null)
+            {
+                if (index.ValueType != IndexValueType.String)
+                {
+                    throw InvalidQuery(index, "a prefix needs a string index");
+                }
+
+                IndexValues.ValidateString(query.Prefix, nameof(query));
+                if (query.Prefix.Length == 0)
+                {
+                    throw InvalidQuery(index, "the prefix is empty");
+                }
+            }
+
+            if (forCount)
+            {
+                return (index, null);
+            }
+
+            Limit(query.Limit);
+            if (query.ContinuationToken is null)
+            {
+                return (index, null);
+            }
+
+            var position = Tokens.Read(query.ContinuationToken, QueryListing(query), 4, nameof(query));
+            var value = position[0] switch
+            {
+                "string" when index.ValueType == IndexValueType.String => IndexValue.Of(position[1]),
+                "int64" when index.ValueType == IndexValueType.Int64 && long.TryParse(position[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number) => IndexValue.Of(number),
+                _ => throw new ArgumentException(ErrorMessages.InvalidContinuationToken, nameof(query)),
+            };
+            return (index, (value, position[2], position[3]));
+        }
+
+        /// <summary>What defines an index query: every option but the page size and the token.</summary>
+        /// <param name="query">The query.</param>
+        /// <returns>The strings a token of this query carries.</returns>
+        public static string?[] QueryListing(IndexQuery query)
+            =>
+            [
+                "index", query.Collection, query.Index, query.Partition, Text(query.Equal),
+                Text(query.From), query.FromInclusive ? "inclusive" : "exclusive", Text(query.To), query.ToInclusive ? "inclusive" : "exclusive",
+                query.Prefix, query.Descending ? "descending" : "ascending",
+            ];
+
+        /// <summary>An index value's position in a token: its type, then its text.</summary>
+        /// <param name="value">The value.</param>
+        /// <returns>Two strings.</returns>
+        public static string[] Position(IndexValue value)
+            => value.Type == IndexValueType.String ? ["string", value.AsString] : ["int64", value.AsInt64.ToString(CultureInfo.InvariantCulture)];
+
+        private static string? Text(IndexValue? value) => value is { } v ? string.Join(':', Position(v)) : null;
+
+        private static string TypeName(IndexValueType type) => type == IndexValueType.String ? "strings" : "64-bit integers";
+
+        private static ArgumentException InvalidQuery(IndexDefinition index, string reason)
+            => new(ErrorMessages.InvalidIndexQuery(index.Collection, index.Name, reason), "query");
+    }
+
+    /// <summary>
+    /// The reference model's continuation tokens, its own format (not the backends'): a JSON array
+    /// <c>["reference-model-1", …the listing's defining options…, …the position of the last item…]</c>
+    /// in base64url. A token is accepted only by a listing whose defining options are the same strings,
+    /// so a token of another listing, or anything that is not such an array, is refused as every backend
+    /// refuses it: an <see cref="ArgumentException"/> with <see cref="ErrorMessages.InvalidContinuationToken"/>.
+    /// </summary>
+    private static class Tokens
+    {
+        private const string Format = "reference-model-1";
+
+        /// <summary>The token that continues a listing after the item at <paramref name="position"/>.</summary>
+        /// <param name="listing">What defines the listing (its kind, partition, bounds, order; never the page size).</param>
+        /// <param name="position">The last item's position (its key, or its value, partition and key).</param>
+        /// <returns>The token.</returns>
+        public static string Create(IReadOnlyList<string?> listing, IReadOnlyList<string> position)
+        {
+            using var buffer = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStartArray();
+                writer.WriteStringValue(Format);
+                foreach (var part in listing)
+                {
+                    writer.WriteStringValue(part);
+                }
+
+                foreach (var part in position)
+                {
+                    writer.WriteStringValue(part);
+                }
+
+                writer.WriteEndArray();
+            }
+
+            return Base64Url.EncodeToString(buffer.ToArray());
+        }
+
+        /// <summary>The position a token of this listing continues after.</summary>
+        /// <param name="token">The caller's token.</param>
+        /// <param name="listing">What defines the listing, as given to <see cref="Create"/>.</param>
+        /// <param name="positionLength">How many strings the position has.</param>
+        /// <param name="paramName">The caller's parameter name.</param>
+        /// <returns>The position.</returns>
+        /// <exception cref="ArgumentException">The token was not made by <see cref="Create"/> for this listing.</exception>
+        public static string[] Read(string token, IReadOnlyList<string?> listing, int positionLength, string paramName)
+        {
+            try
+            {
+                using var json = JsonDocument.Parse(Base64Url.DecodeFromChars(token));
+                var parts = json.RootElement.EnumerateArray().ToList();
+                if (parts.Count != 1 + listing.Count + positionLength || parts[0].GetString() != Format)
+                {
+                    throw new FormatException("Not a token of the reference model.");
+                }
+
+                for (var i = 0; i < listing.Count; i++)
+                {
+                    if (parts[1 + i].GetString() != listing[i])
+                    {
+                        throw new FormatException("A token of another listing.");
+                    }
+                }
+
+                return [.. parts.Skip(1 + listing.Count).Select(p => p.GetString() ?? throw new FormatException("A position without a value."))];
+            }
+            catch (Exception e) when (e is FormatException or JsonException or InvalidOperationException)
+            {
+                throw new ArgumentException(ErrorMessages.InvalidContinuationToken, paramName, e);
+            }
+        }
+    }
 }
