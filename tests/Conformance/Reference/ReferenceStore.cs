@@ -757,8 +757,13 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
                             throw new IndexBuildException(index.Collection, index.Name, partition, document.Key, "cannot be indexed: " + reason);
                         }
 
+                        if (!index.Unique)
+                        {
+                            continue;
+                        }
+
                         var scope = index.Scope == IndexScope.Partition ? partition : string.Empty;
-                        foreach (var value in values.Where(_ => index.Unique))
+                        foreach (var value in values)
                         {
                             if (!holders.Add((scope, value)))
                             {
