@@ -281,43 +281,21 @@ internal sealed class DifferentialRun
         await PagesAsync(Pick(s_partitions), Pick(s_collections), options, writeBetweenPages: _random.Next(10) == 0);
     }
 
-    // Pages through a listing in both stores, each with its own tokens, comparing every page.
     private async Task PagesAsync(string partition, string collection, ListOptions options, bool writeBetweenPages)
-    {
-        string? backendToken = null;
-        string? modelToken = null;
-        for (var page = 0; page < 100; page++)
-        {
-            Begin($"List({Show(partition)}, {collection}, prefix {Show(options.Prefix)}, start {Show(options.StartKey)}, end {Show(options.EndKey)}, {(options.Descending ? "desc" : "asc")}, limit {options.Limit}) page {page}");
-            var (backendPage, modelPage) = await BothAsync(
-                s => s.ListAsync(partition, collection, options with { ContinuationToken = s == _backend ? backendToken : modelToken }),
-                (expected, actual) =>
+        => await PageThroughAsync<DocumentPage>(
+            _ => $"List({Show(partition)}, {collection}, prefix {Show(options.Prefix)}, start {Show(options.StartKey)}, end {Show(options.EndKey)}, {(options.Descending ? "desc" : "asc")}, limit {options.Limit})",
+            (s, previous) => s.ListAsync(partition, collection, options with { ContinuationToken = previous?.ContinuationToken }),
+            (expected, actual) => SameDocuments(expected.Items, actual.Items),
+            page => page.ContinuationToken is not null,
+            new Paging(100, MustEnd: true),
+            writeBetweenPages
+                ? async _ =>
                 {
-                    Assert.Equal(expected.Items.Count, actual.Items.Count);
-                    for (var i = 0; i < expected.Items.Count; i++)
-                    {
-                        StoreAssert.SameDocument(expected.Items[i], actual.Items[i]);
-                    }
-
-                    Assert.Equal(expected.ContinuationToken is null, actual.ContinuationToken is null);
-                });
-            if (modelPage?.ContinuationToken is null)
-            {
-                return;
-            }
-
-            backendToken = backendPage!.ContinuationToken;
-            modelToken = modelPage.ContinuationToken;
-            if (writeBetweenPages)
-            {
-                Count("write between pages");
-                var put = _random.Next(3) > 0;
-                await CommitAsync(partition, [await NewOperationAsync(partition, collection, Pick(s_keys), put)]);
-            }
-        }
-
-        Assert.Fail("A listing ran past 100 pages.");
-    }
+                    Count("write between pages");
+                    var put = _random.Next(3) > 0;
+                    await CommitAsync(partition, [await NewOperationAsync(partition, collection, Pick(s_keys), put)]);
+                }
+                : null);
 
     private async Task QueryAsync()
     {
@@ -359,76 +337,44 @@ internal sealed class DifferentialRun
         };
     }
 
-    // Pages through a query in both stores, each with its own tokens, comparing every page.
     private async Task QueryPagesAsync(IndexQuery query, bool writeBetweenPages)
-    {
-        string? backendToken = null;
-        string? modelToken = null;
-        for (var page = 0; page < 1000; page++)
-        {
-            Begin($"Query({Show(query)}) page {page}");
-            var (backendPage, modelPage) = await BothAsync(
-                s => s.QueryAsync(query with { ContinuationToken = s == _backend ? backendToken : modelToken }),
-                (expected, actual) =>
+        => await PageThroughAsync<QueryPage>(
+            _ => $"Query({Show(query)})",
+            (s, previous) => s.QueryAsync(query with { ContinuationToken = previous?.ContinuationToken }),
+            (expected, actual) =>
+            {
+                Assert.Equal(expected.Items.Count, actual.Items.Count);
+                for (var i = 0; i < expected.Items.Count; i++)
                 {
-                    Assert.Equal(expected.Items.Count, actual.Items.Count);
-                    for (var i = 0; i < expected.Items.Count; i++)
-                    {
-                        Assert.Equal(expected.Items[i].Value, actual.Items[i].Value);
-                        StoreAssert.SameDocument(expected.Items[i].Document, actual.Items[i].Document);
-                    }
+                    Assert.Equal(expected.Items[i].Value, actual.Items[i].Value);
+                    StoreAssert.SameDocument(expected.Items[i].Document, actual.Items[i].Document);
+                }
 
-                    Assert.Equal(expected.ContinuationToken, actual.ContinuationToken);
-                });
-            if (modelPage is not null && modelPage.Items.Count > 0)
+                if (expected.Items.Count > 0)
+                {
+                    Count("query found something");
+                }
+            },
+            page => page.ContinuationToken is not null,
+            new Paging(1000, MustEnd: true),
+            async _ =>
             {
-                Count("query found something");
-            }
-
-            if (modelPage?.ContinuationToken is null)
-            {
-                return;
-            }
-
-            Count("query page with more");
-            backendToken = backendPage!.ContinuationToken;
-            modelToken = modelPage.ContinuationToken;
-            if (writeBetweenPages)
-            {
-                Count("write between query pages");
-                var partition = query.Partition ?? Pick(s_partitions);
-                await CommitAsync(partition, [await NewOperationAsync(partition, query.Collection, Pick(s_keys), put: _random.Next(4) > 0)]);
-            }
-        }
-
-        Assert.Fail("A query ran past 1,000 pages.");
-    }
+                Count("query page with more");
+                if (writeBetweenPages)
+                {
+                    Count("write between query pages");
+                    var partition = query.Partition ?? Pick(s_partitions);
+                    await CommitAsync(partition, [await NewOperationAsync(partition, query.Collection, Pick(s_keys), put: _random.Next(4) > 0)]);
+                }
+            });
 
     private async Task ListPartitionsAsync(int limit)
-    {
-        string? backendToken = null;
-        string? modelToken = null;
-        for (var page = 0; page < 100; page++)
-        {
-            Begin($"ListPartitions(limit {limit}) page {page}");
-            var (backendPage, modelPage) = await BothAsync(
-                s => s.ListPartitionsAsync(new PartitionListOptions { Limit = limit, ContinuationToken = s == _backend ? backendToken : modelToken }),
-                (expected, actual) =>
-                {
-                    Assert.Equal(expected.Items, actual.Items);
-                    Assert.Equal(expected.ContinuationToken is null, actual.ContinuationToken is null);
-                });
-            if (modelPage?.ContinuationToken is null)
-            {
-                return;
-            }
-
-            backendToken = backendPage!.ContinuationToken;
-            modelToken = modelPage.ContinuationToken;
-        }
-
-        Assert.Fail("The partition listing ran past 100 pages.");
-    }
+        => await PageThroughAsync<PartitionPage>(
+            _ => $"ListPartitions(limit {limit})",
+            (s, previous) => s.ListPartitionsAsync(new PartitionListOptions { Limit = limit, ContinuationToken = previous?.ContinuationToken }),
+            (expected, actual) => Assert.Equal(expected.Items, actual.Items),
+            page => page.ContinuationToken is not null,
+            new Paging(100, MustEnd: true));
 
     private async Task GetSequenceAsync(string partition, string name)
     {
@@ -601,11 +547,10 @@ internal sealed class DifferentialRun
 
     // Reads a stream in both stores, following NextVersion for up to `pages` pages, comparing every page.
     private async Task StreamReadsAsync(string partition, string stream, ReadStreamOptions options, int pages)
-    {
-        for (var page = 0; page < pages; page++)
-        {
-            Begin($"ReadStream({Show(partition)}, {Show(stream)}, from {options.FromVersion?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "start"}, {(options.Backwards ? "backwards" : "forwards")}, limit {options.Limit}) page {page}");
-            var (_, model) = await BothAsync(s => s.ReadStreamAsync(partition, stream, options), (expected, actual) =>
+        => await PageThroughAsync<EventPage>(
+            previous => $"ReadStream({Show(partition)}, {Show(stream)}, from {(previous?.NextVersion ?? options.FromVersion)?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "start"}, {(options.Backwards ? "backwards" : "forwards")}, limit {options.Limit})",
+            (s, previous) => s.ReadStreamAsync(partition, stream, options with { FromVersion = previous?.NextVersion ?? options.FromVersion }),
+            (expected, actual) =>
             {
                 Assert.Equal(expected.StreamVersion, actual.StreamVersion);
                 Assert.Equal(expected.NextVersion, actual.NextVersion);
@@ -614,15 +559,9 @@ internal sealed class DifferentialRun
                 {
                     StoreAssert.SameEvent(expected.Items[i], actual.Items[i]);
                 }
-            });
-            if (model?.NextVersion is not { } next)
-            {
-                return;
-            }
-
-            options = options with { FromVersion = next };
-        }
-    }
+            },
+            page => page.NextVersion is not null,
+            new Paging(pages, MustEnd: false));
 
     private async Task ListStreamsAsync()
     {
@@ -637,37 +576,20 @@ internal sealed class DifferentialRun
         await StreamPagesAsync(Pick(s_partitions), options, appendBetweenPages: _random.Next(10) == 0);
     }
 
-    // Pages through a stream listing in both stores, each with its own tokens, comparing every page.
     private async Task StreamPagesAsync(string partition, ListOptions options, bool appendBetweenPages)
-    {
-        string? backendToken = null;
-        string? modelToken = null;
-        for (var page = 0; page < 100; page++)
-        {
-            Begin($"ListStreams({Show(partition)}, prefix {Show(options.Prefix)}, start {Show(options.StartKey)}, end {Show(options.EndKey)}, {(options.Descending ? "desc" : "asc")}, limit {options.Limit}) page {page}");
-            var (backendPage, modelPage) = await BothAsync(
-                s => s.ListStreamsAsync(partition, options with { ContinuationToken = s == _backend ? backendToken : modelToken }),
-                (expected, actual) =>
+        => await PageThroughAsync<StreamPage>(
+            _ => $"ListStreams({Show(partition)}, prefix {Show(options.Prefix)}, start {Show(options.StartKey)}, end {Show(options.EndKey)}, {(options.Descending ? "desc" : "asc")}, limit {options.Limit})",
+            (s, previous) => s.ListStreamsAsync(partition, options with { ContinuationToken = previous?.ContinuationToken }),
+            (expected, actual) => Assert.Equal(expected.Items, actual.Items),
+            page => page.ContinuationToken is not null,
+            new Paging(100, MustEnd: true),
+            appendBetweenPages
+                ? async _ =>
                 {
-                    Assert.Equal(expected.Items, actual.Items);
-                    Assert.Equal(expected.ContinuationToken is null, actual.ContinuationToken is null);
-                });
-            if (modelPage?.ContinuationToken is null)
-            {
-                return;
-            }
-
-            backendToken = backendPage!.ContinuationToken;
-            modelToken = modelPage.ContinuationToken;
-            if (appendBetweenPages)
-            {
-                Count("append between pages");
-                await CommitAsync(partition, [await NewAppendAsync(partition, Pick(s_streams))]);
-            }
-        }
-
-        Assert.Fail("A stream listing ran past 100 pages.");
-    }
+                    Count("append between pages");
+                    await CommitAsync(partition, [await NewAppendAsync(partition, Pick(s_streams))]);
+                }
+                : null);
 
     // Reads the change feed after a random revision: the partition's own follower (a reader that
     // resumes from its last page and starts over from 0 when truncated), 0, the current revision,
@@ -707,28 +629,78 @@ internal sealed class DifferentialRun
     // revision to resume after, or null when the feed was truncated.
     private async Task<long?> ChangePagesAsync(string partition, long after, int limit, int pages)
     {
-        for (var page = 0; page < pages; page++)
-        {
-            Begin($"ReadChanges({Show(partition)}, after {after}, limit {limit}) page {page}");
-            var (_, model) = await BothAsync(s => s.ReadChangesAsync(partition, after, limit), StoreAssert.SameChangePage);
-            if (model is null)
-            {
-                return null;
-            }
-
-            if (model.HasMore)
+        var last = await PageThroughAsync<ChangePage>(
+            previous => $"ReadChanges({Show(partition)}, after {previous?.LastRevision ?? after}, limit {limit})",
+            (s, previous) => s.ReadChangesAsync(partition, previous?.LastRevision ?? after, limit),
+            StoreAssert.SameChangePage,
+            page => page.HasMore,
+            new Paging(pages, MustEnd: false),
+            _ =>
             {
                 Count("change page with more");
+                return Task.CompletedTask;
+            });
+        return last?.LastRevision;
+    }
+
+    /// <summary>
+    /// Pages through one reading in both stores, comparing every page: each store reads its next page
+    /// from its own previous one — its own continuation token (the model's tokens are its own format,
+    /// so tokens are never compared, only whether a page has one), or the position the page names
+    /// (a stream's next version, the feed's last revision), which the comparison makes equal.
+    /// </summary>
+    /// <typeparam name="TPage">The page type.</typeparam>
+    /// <param name="describe">What is read, given the model's previous page (null for the first).</param>
+    /// <param name="read">Reads a store's next page after its previous page (null for the first).</param>
+    /// <param name="compare">Compares the model's page (expected) with the backend's (actual).</param>
+    /// <param name="hasMore">Whether a page says more follows; the stores must agree.</param>
+    /// <param name="paging">How many pages to read at most, and whether the reading must have ended by then.</param>
+    /// <param name="onMore">Runs after a page that has more (counts, writes between pages), or <see langword="null"/>.</param>
+    /// <returns>The model's last page, or <see langword="null"/> when both stores threw (alike).</returns>
+    private async Task<TPage?> PageThroughAsync<TPage>(
+        Func<TPage?, string> describe,
+        Func<IStore, TPage?, ValueTask<TPage>> read,
+        Action<TPage, TPage> compare,
+        Func<TPage, bool> hasMore,
+        Paging paging,
+        Func<TPage, Task>? onMore = null)
+        where TPage : class
+    {
+        TPage? backendPage = null;
+        TPage? modelPage = null;
+        for (var page = 0; page < paging.MaxPages; page++)
+        {
+            Begin($"{describe(modelPage)} page {page}");
+            var (backendPrevious, modelPrevious) = (backendPage, modelPage);
+            (backendPage, modelPage) = await BothAsync(
+                s => read(s, s == _backend ? backendPrevious : modelPrevious),
+                (expected, actual) =>
+                {
+                    compare(expected, actual);
+                    Assert.True(hasMore(expected) == hasMore(actual), $"The model's page {(hasMore(expected) ? "has more" : "is the last")}, the backend's {(hasMore(actual) ? "has more" : "is the last")}.");
+                });
+            if (modelPage is null || !hasMore(modelPage))
+            {
+                return modelPage;
             }
 
-            after = model.LastRevision;
-            if (!model.HasMore)
+            if (onMore is not null)
             {
-                break;
+                await onMore(modelPage);
             }
         }
 
-        return after;
+        Assert.False(paging.MustEnd, $"{describe(modelPage)} ran past {paging.MaxPages} pages.");
+        return modelPage;
+    }
+
+    private static void SameDocuments(IReadOnlyList<StoredDocument> expected, IReadOnlyList<StoredDocument> actual)
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        for (var i = 0; i < expected.Count; i++)
+        {
+            StoreAssert.SameDocument(expected[i], actual[i]);
+        }
     }
 
     private async Task<int> ModelTombstonesAsync()
@@ -1207,4 +1179,9 @@ internal sealed class DifferentialRun
 
         return text.Append(')').ToString();
     }
+
+    /// <summary>How far <see cref="PageThroughAsync"/> reads.</summary>
+    /// <param name="MaxPages">The most pages to read.</param>
+    /// <param name="MustEnd">Whether the reading must end within them (a listing), or may stop there (a reader that reads a few pages).</param>
+    private readonly record struct Paging(int MaxPages, bool MustEnd);
 }

@@ -1,3 +1,4 @@
+using Storage.Engine;
 using Storage.Internal;
 using Storage.Json;
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Storage.Internal;
 
 namespace Storage.Conformance.Reference;
 
@@ -9,8 +8,8 @@ public sealed class ReferenceStoreFixture : StoreFixture
     private readonly ConcurrentDictionary<string, ReferenceStore.Contents> _contents = new(StringComparer.Ordinal);
 
     /// <inheritdoc/>
-    /// <remarks>Through batches (<see cref="BatchImport"/>).</remarks>
-    public override int ImportWindow => BatchImport.InFlight;
+    /// <remarks>One partition at a time (<see cref="ReferenceStore.ImportWindow"/>).</remarks>
+    public override int ImportWindow => ReferenceStore.ImportWindow;
 
     /// <inheritdoc/>
     protected override Task<IStore> OpenStoreAsync(string name, StoreSettings settings)

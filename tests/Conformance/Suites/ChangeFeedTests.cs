@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using Storage.Engine;
 using Storage.Internal;
 using static Storage.Conformance.StoreAssert;
 using static Storage.Conformance.TestData;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Time.Testing;
+using Storage.Engine;
 using Storage.Internal;
 using static Storage.Conformance.StoreAssert;
 using static Storage.Conformance.TestData;
