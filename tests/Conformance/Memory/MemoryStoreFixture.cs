@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Storage.Engine;
 using Storage.Memory;
 
 namespace Storage.Conformance.Memory;
