@@ -637,7 +637,8 @@ public sealed class JsonStore : IStore, IBulkImport
             {
                 if (group[i].Request is PurgeRequest)
                 {
-                    Merge(builder, ref writer);
+                    builder.Merge(writer);
+                    writer = null;
                     results[i - start] = Purge(builder, work);
                     continue;
                 }
@@ -663,7 +664,7 @@ public sealed class JsonStore : IStore, IBulkImport
                 }
             }
 
-            Merge(builder, ref writer);
+            builder.Merge(writer);
             if (builder.HasChanges)
             {
                 next = builder.Build();
@@ -927,15 +928,6 @@ public sealed class JsonStore : IStore, IBulkImport
         }
 
         return reads;
-    }
-
-    private static void Merge(PartitionBuilder builder, ref PartitionWriter? writer)
-    {
-        if (writer is not null)
-        {
-            builder.Merge(writer);
-            writer = null;
-        }
     }
 
     private long Purge(PartitionBuilder builder, IndexWork? work)

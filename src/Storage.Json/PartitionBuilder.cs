@@ -81,10 +81,10 @@ internal sealed class PartitionBuilder : IDisposable
     }
 
     /// <summary>Takes in the net change of a writer from <see cref="Begin"/>.</summary>
-    /// <param name="writer">The writer.</param>
-    public void Merge(PartitionWriter writer)
+    /// <param name="writer">The writer; <see langword="null"/> when none was begun.</param>
+    public void Merge(PartitionWriter? writer)
     {
-        if (!writer.HasChanges)
+        if (writer is not { HasChanges: true })
         {
             return;
         }
