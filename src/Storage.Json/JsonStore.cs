@@ -79,6 +79,9 @@ public sealed class JsonStore : IStore, IBulkImport
     /// <summary>The in-memory indexes (null when none is declared): for tests.</summary>
     internal JsonIndexes? Indexes => _indexes;
 
+    /// <summary>How many requests of a partition wait for its next group commit (for tests that build a group on purpose).</summary>
+    internal int WaitingRequests(string partition) => GetPartition(partition).Queue.Waiting;
+
     /// <summary>The partition's state as the store holds it in memory, or <see langword="null"/> when it has none: for tests.</summary>
     internal PartitionSnapshot? CachedSnapshot(string partition) => _partitions.TryGetValue(partition, out var handle) ? handle.Snapshot : null;
 
