@@ -905,13 +905,9 @@ public sealed class JsonStore : IStore, IBulkImport
     // The batch's CommitResult, or (left out) the commit in flight whose outcome it must wait for.
     private static object? ApplyBatch(PartitionWriter writer, IndexWork? work, BatchRequest batch)
     {
-        if (work is null)
-        {
-            return writer.ApplyBatch(batch.Operations);
-        }
-
-        work.Waited = batch.Waited;
-        return (object?)writer.ApplyBatch(batch.Operations, batch.Entries) ?? work.Busy;
+        // Without indexes there are no entries, and the writer checks no uniqueness.
+        work?.Waited = batch.Waited;
+        return (object?)writer.ApplyBatch(batch.Operations, batch.Entries) ?? work?.Busy;
     }
 
     /// <summary>What the requests from <paramref name="start"/> up to the next purge (or <paramref name="end"/>) need loaded.</summary>
