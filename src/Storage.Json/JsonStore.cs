@@ -79,6 +79,9 @@ public sealed class JsonStore : IStore, IBulkImport
     /// <summary>The in-memory indexes (null when none is declared): for tests.</summary>
     internal JsonIndexes? Indexes => _indexes;
 
+    /// <summary>How many requests of a partition wait for its next group commit (for tests that build a group on purpose).</summary>
+    internal int WaitingRequests(string partition) => GetPartition(partition).Queue.Waiting;
+
     /// <summary>The partition's state as the store holds it in memory, or <see langword="null"/> when it has none: for tests.</summary>
     internal PartitionSnapshot? CachedSnapshot(string partition) => _partitions.TryGetValue(partition, out var handle) ? handle.Snapshot : null;
 
@@ -460,7 +463,7 @@ public sealed class JsonStore : IStore, IBulkImport
 
     /// <summary>
     /// Commits a batch with indexes declared. A batch that meets a global unique value reserved by
-    /// another partition's commit in flight is left out of its group (<see cref="IndexWork.CheckBatch"/>)
+    /// another partition's commit in flight is left out of its group (<see cref="IndexWork.Check"/>)
     /// and comes back here with that commit: it waits for the commit to end — outside any commit,
     /// holding no reservation, so no two commits ever wait on each other — reads back the outcome of
     /// the commit's write if that failed without one, and is queued again. So a refusal always names
@@ -631,15 +634,25 @@ public sealed class JsonStore : IStore, IBulkImport
         using var bytes = new PooledBufferWriter(handle.FileLength + (handle.FileLength / 8) + FileSlack);
         try
         {
+            // The engine's writer decides the requests up to a purge, which runs on the builder between writers.
+            PartitionWriter? writer = null;
             for (var i = start; i < end; i++)
             {
+                if (group[i].Request is PurgeRequest)
+                {
+                    builder.Merge(writer);
+                    writer = null;
+                    results[i - start] = Purge(builder, work);
+                    continue;
+                }
+
+                writer ??= builder.Begin(Reads(group, i, end), work);
                 try
                 {
                     results[i - start] = group[i].Request switch
                     {
-                        BatchRequest batch => ApplyBatch(builder, work, batch),
-                        IncrementRequest increment => builder.Increment(increment.Name, increment.Delta),
-                        PurgeRequest => Purge(builder, work),
+                        BatchRequest batch => ApplyBatch(writer, work, batch),
+                        IncrementRequest increment => writer.Increment(increment.Name, increment.Delta),
                         _ => throw new InvalidOperationException("Unknown partition request."),
                     };
                     if (results[i - start] is IndexWork)
@@ -654,6 +667,7 @@ public sealed class JsonStore : IStore, IBulkImport
                 }
             }
 
+            builder.Merge(writer);
             if (builder.HasChanges)
             {
                 next = builder.Build();
@@ -889,22 +903,30 @@ public sealed class JsonStore : IStore, IBulkImport
     }
 
     // The batch's CommitResult, or (left out) the commit in flight whose outcome it must wait for.
-    private static object? ApplyBatch(PartitionBuilder builder, IndexWork? work, BatchRequest batch)
+    private static object? ApplyBatch(PartitionWriter writer, IndexWork? work, BatchRequest batch)
     {
-        if (work is null)
+        // Without indexes there are no entries, and the writer checks no uniqueness.
+        work?.Waited = batch.Waited;
+        return (object?)writer.ApplyBatch(batch.Operations, batch.Entries) ?? work?.Busy;
+    }
+
+    /// <summary>What the requests from <paramref name="start"/> up to the next purge (or <paramref name="end"/>) need loaded.</summary>
+    private static PartitionReads Reads(IReadOnlyList<CommitQueue<PartitionRequest, object?>.Entry> group, int start, int end)
+    {
+        var reads = new PartitionReads();
+        for (var i = start; i < end && group[i].Request is not PurgeRequest; i++)
         {
-            return builder.ApplyBatch(batch.Operations);
+            if (group[i].Request is BatchRequest batch)
+            {
+                reads.AddBatch(batch.Operations);
+            }
+            else if (group[i].Request is IncrementRequest increment)
+            {
+                reads.AddSequence(increment.Name);
+            }
         }
 
-        IndexWork? busy = null;
-        var result = builder.ApplyBatch(batch.Operations, () => (busy = work.CheckBatch(batch.Operations, batch.Entries!, batch.Waited)) is null);
-        if (result is null)
-        {
-            return busy;
-        }
-
-        work.Applied(batch.Operations, batch.Entries!, builder.Find);
-        return result;
+        return reads;
     }
 
     private long Purge(PartitionBuilder builder, IndexWork? work)

@@ -4,9 +4,11 @@ using Storage.Internal;
 namespace Storage.Json;
 
 /// <summary>
-/// The working copy of one partition during a group commit: applies each writer's request in turn
-/// (each all-or-nothing, each with its own result or exception), then builds the next snapshot.
-/// Only what a request touches is copied: a collection, the tombstones, a stream's new events.
+/// The working copy of one partition during a group commit. The engine's <see cref="PartitionWriter"/>
+/// decides the requests (conditions, stream expectations, revisions, tombstones, outcomes) over the
+/// state <see cref="Begin"/> gives it; <see cref="Merge"/> takes its net change in, and <see cref="Build"/>
+/// makes the next snapshot. Only what a commit touches is copied: a collection, the tombstones, a
+/// stream's new events.
 /// </summary>
 internal sealed class PartitionBuilder : IDisposable
 {
@@ -35,119 +37,97 @@ internal sealed class PartitionBuilder : IDisposable
     /// <summary>Whether anything must be written.</summary>
     public bool HasChanges { get; private set; }
 
-    /// <summary>Applies a batch all-or-nothing.</summary>
-    /// <param name="operations">The batch.</param>
-    /// <param name="checkUniqueness">
-    /// Runs once the batch's conditions passed, before anything changes: it throws to fail the batch
-    /// (unique values), or returns <see langword="false"/> to leave the batch out, unapplied, for its
-    /// outcome to be decided later (a value another partition's commit in flight reserved).
-    /// </param>
-    /// <returns>The batch's result, or <see langword="null"/> when <paramref name="checkUniqueness"/> left it out.</returns>
-    public CommitResult? ApplyBatch(IReadOnlyList<WriteOperation> operations, Func<bool>? checkUniqueness = null)
+    /// <summary>
+    /// A writer to decide requests with, over the working state <paramref name="reads"/> names: documents
+    /// (expired or not), sequences, stream versions and the stored ids the reads ask for.
+    /// </summary>
+    /// <param name="reads">What the requests need.</param>
+    /// <param name="uniqueness">The uniqueness check, when indexes are declared.</param>
+    /// <returns>The writer; its net change comes back through <see cref="Merge"/>.</returns>
+    public PartitionWriter Begin(PartitionReads reads, IUniquenessCheck? uniqueness)
     {
-        // Check every condition and stream expectation against the state before the batch, in
-        // batch order; nothing changes on a conflict.
-        var live = new DocumentRecord?[operations.Count];
-        var decisions = new AppendDecision[operations.Count];
-        var streamVersions = new long[operations.Count];
-        var changes = false;
-        for (var i = 0; i < operations.Count; i++)
+        var state = new PartitionState(_base.Partition, reads) { Exists = _exists, Revision = _revision };
+        foreach (var id in reads.Documents)
         {
-            var op = operations[i];
-            if (op.Kind == WriteOperationKind.Append)
+            if (Find(id.Collection, id.Key) is { } record)
             {
-                var stream = op.Stream!;
-                var version = streamVersions[i] = StreamVersion(stream);
-                var plan = AppendPlan.Create(op.ExpectedVersion, version, op.Events.Count);
-                var stored = plan.Decision == AppendDecision.CompareStoredIds ? StoredIds(stream, plan.WindowFirst, op.Events.Count) : [];
-                decisions[i] = plan.Resolve(op.ExpectedVersion, op.Events, stored);
-                if (decisions[i] == AppendDecision.Conflict)
+                state.Documents[id] = new DocumentRow(record.Version, record.CreatedAt, record.ExpiresAt);
+            }
+        }
+
+        var sequences = _sequences ?? _base.Sequences;
+        foreach (var name in reads.Sequences)
+        {
+            if (sequences.TryGetValue(name, out var sequence))
+            {
+                state.Sequences[name] = sequence.Value;
+            }
+        }
+
+        foreach (var name in reads.Streams)
+        {
+            var draft = Draft(name);
+            var stream = state.Streams[name] = new StreamState(draft.Version);
+            foreach (var (first, last) in reads.IdRanges(name, draft.Version))
+            {
+                for (var version = first; version <= last; version++)
                 {
-                    throw new VersionConflictException(_base.Partition, stream, op.ExpectedVersion, version, i);
+                    stream.StoredIds[version] = draft.At(version).Id;
                 }
-
-                changes |= decisions[i] == AppendDecision.Append;
-                continue;
-            }
-
-            live[i] = Live(Find(op.Collection, op.Key));
-            if (!op.Condition.IsSatisfiedBy(live[i]?.Version))
-            {
-                throw new VersionConflictException(_base.Partition, op.Collection, op.Key, op.Condition, live[i]?.Version, i);
-            }
-
-            changes |= op.Kind == WriteOperationKind.Put || live[i] is not null;
-        }
-
-        if (checkUniqueness is not null && !checkUniqueness())
-        {
-            return null;
-        }
-
-        var outcomes = new OperationOutcome[operations.Count];
-        if (!changes)
-        {
-            // Only deletes of missing documents and retried appends: no revision is taken. A
-            // partition that does not exist has revision 0.
-            for (var i = 0; i < operations.Count; i++)
-            {
-                outcomes[i] = operations[i].Kind == WriteOperationKind.Append
-                    ? new OperationOutcome(true, AlreadyStoredVersion(operations[i], streamVersions[i]))
-                    : new OperationOutcome(false, null);
-            }
-
-            return new CommitResult(_exists ? _revision : 0, changed: false, outcomes);
-        }
-
-        var revision = NextRevision();
-        for (var i = 0; i < operations.Count; i++)
-        {
-            var op = operations[i];
-            switch (op.Kind)
-            {
-                case WriteOperationKind.Append when decisions[i] == AppendDecision.AlreadyStored:
-                    outcomes[i] = new OperationOutcome(true, AlreadyStoredVersion(op, streamVersions[i]));
-                    break;
-                case WriteOperationKind.Append:
-                    var draft = Draft(op.Stream!);
-                    foreach (var e in op.Events)
-                    {
-                        draft.Added.Add(new StoredEvent(_base.Partition, op.Stream!, draft.Version + 1, revision, e.Id, e.Type, e.Data.ToArray(), e.Metadata.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Metadata.ToArray(), _now));
-                    }
-
-                    outcomes[i] = new OperationOutcome(streamVersions[i] > 0, draft.Version);
-                    break;
-                case WriteOperationKind.Put:
-                    _entries ??= new DocumentEntryWriter();
-                    Touch(op.Collection).Put(_entries.Create(op.Key, op.Value.Span, revision, live[i]?.CreatedAt ?? _now, _now, op.ExpiresAt));
-                    if (HasTombstone(op.Collection, op.Key))
-                    {
-                        Tombstones().Remove((op.Collection, op.Key));
-                    }
-
-                    outcomes[i] = new OperationOutcome(live[i] is not null, revision);
-                    break;
-                default:
-                    if (live[i] is not null)
-                    {
-                        Touch(op.Collection).Remove(op.Key);
-                        Tombstones()[(op.Collection, op.Key)] = new TombstoneRecord(op.Collection, op.Key, revision, _now);
-                    }
-
-                    outcomes[i] = new OperationOutcome(live[i] is not null, null);
-                    break;
             }
         }
 
-        return new CommitResult(revision, changed: true, outcomes);
+        return new PartitionWriter(state, _now, uniqueness);
     }
 
-    public long Increment(string name, long delta)
+    /// <summary>Takes in the net change of a writer from <see cref="Begin"/>.</summary>
+    /// <param name="writer">The writer; <see langword="null"/> when none was begun.</param>
+    public void Merge(PartitionWriter? writer)
     {
-        _sequences ??= new Dictionary<string, SequenceRecord>(_base.Sequences, StringComparer.Ordinal);
-        var value = Batches.AddToSequence(name, _sequences.GetValueOrDefault(name).Value, delta);
-        _sequences[name] = new SequenceRecord(value, NextRevision());
-        return value;
+        if (writer is not { HasChanges: true })
+        {
+            return;
+        }
+
+        foreach (var (id, row) in writer.Upserts())
+        {
+            _entries ??= new DocumentEntryWriter();
+            Touch(id.Collection).Put(_entries.Create(id.Key, row.Value.Span, row.Version, row.CreatedAt, row.UpdatedAt, row.ExpiresAt));
+        }
+
+        foreach (var id in writer.Deletes())
+        {
+            Touch(id.Collection).Remove(id.Key);
+        }
+
+        foreach (var (id, revision) in writer.TombstoneWrites())
+        {
+            Tombstones()[(id.Collection, id.Key)] = new TombstoneRecord(id.Collection, id.Key, revision, writer.Now);
+        }
+
+        foreach (var id in writer.TombstoneDeletes())
+        {
+            if (HasTombstone(id.Collection, id.Key))
+            {
+                Tombstones().Remove((id.Collection, id.Key));
+            }
+        }
+
+        foreach (var e in writer.NewEvents())
+        {
+            Draft(e.Stream).Added.Add(new StoredEvent(_base.Partition, e.Stream, e.Version, e.Revision, e.Data.Id, e.Data.Type, e.Data.Data.ToArray(), e.Data.Metadata.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Data.Metadata.ToArray(), writer.Now));
+        }
+
+        foreach (var (name, value, revision) in writer.SequenceWrites())
+        {
+            _sequences ??= new Dictionary<string, SequenceRecord>(_base.Sequences, StringComparer.Ordinal);
+            _sequences[name] = new SequenceRecord(value, revision);
+        }
+
+        // The first revision of a partition is also the oldest a change-feed reader can resume after.
+        _oldestResumable = writer.CreatedAtRevision ?? _oldestResumable;
+        _revision = writer.Revision;
+        HasChanges = _exists = true;
     }
 
     /// <summary>Removes expired documents and tombstones older than <paramref name="tombstoneRetention"/>; takes no revision.</summary>
@@ -215,22 +195,6 @@ internal sealed class PartitionBuilder : IDisposable
     private static bool IsPastRetention(TombstoneRecord tombstone, DateTimeOffset now, TimeSpan retention)
         => Timestamps.TombstoneCutoff(now, retention) is { } cutoff && tombstone.DeletedAt <= cutoff;
 
-    private static long AlreadyStoredVersion(WriteOperation append, long streamVersion)
-        => AppendPlan.AlreadyStoredVersion(append.ExpectedVersion, streamVersion, append.Events.Count);
-
-    /// <summary>Takes the next revision; the first one of a partition is also the oldest a change-feed reader can resume after.</summary>
-    private long NextRevision()
-    {
-        var revision = ++_revision;
-        if (!_exists)
-        {
-            _oldestResumable = revision;
-        }
-
-        HasChanges = _exists = true;
-        return revision;
-    }
-
     private StreamRecord[] BuildStreams()
     {
         var streams = new List<StreamRecord>(_base.Streams);
@@ -264,21 +228,6 @@ internal sealed class PartitionBuilder : IDisposable
         return result;
     }
 
-    private long StreamVersion(string stream)
-        => _streams is not null && _streams.TryGetValue(stream, out var draft) ? draft.Version : _base.StreamEvents(stream).Length;
-
-    private Guid[] StoredIds(string stream, long first, int count)
-    {
-        var draft = Draft(stream);
-        var ids = new Guid[count];
-        for (var i = 0; i < count; i++)
-        {
-            ids[i] = draft.At(first + i).Id;
-        }
-
-        return ids;
-    }
-
     private StreamDraft Draft(string stream)
     {
         _streams ??= new Dictionary<string, StreamDraft>(StringComparer.Ordinal);
@@ -299,10 +248,8 @@ internal sealed class PartitionBuilder : IDisposable
         => _tombstones ??= _base.Tombstones.ToDictionary(static t => (t.Collection, t.Key));
 
     /// <summary>The document under a key in the working state (expired ones included), or <see langword="null"/>.</summary>
-    public DocumentRecord? Find(string collection, string key)
+    private DocumentRecord? Find(string collection, string key)
         => _touched.TryGetValue(collection, out var documents) ? documents.Find(key) : _base.Find(collection, key);
-
-    private DocumentRecord? Live(DocumentRecord? record) => record is not null && !Timestamps.IsExpired(record.ExpiresAt, _now) ? record : null;
 
     private CollectionDraft Touch(string collection)
     {

@@ -183,6 +183,61 @@ public sealed class IndexTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_purge_inside_a_group_commit_splits_its_decisions_yet_the_batches_after_it_see_the_ones_before()
+    {
+        var time = new FakeTimeProvider(FaultChecks.Epoch);
+        var fs = NewFileSystem();
+        var gated = new GatedFileSystem(fs);
+        await using var store = OpenFaulty(gated, time);
+        await store.PutAsync("p", Users, "old", """{"email":"o@x","handle":"h"}""", expiresAt: time.GetUtcNow().AddMinutes(1));
+        time.Advance(TimeSpan.FromMinutes(2));
+
+        Task first, put, purge, taken, delete, retaken;
+        try
+        {
+            // A commit of the partition is held at its file write; the requests behind it make one group.
+            gated.HoldNextCreate(PartitionFileNames.Encode("p"));
+            first = Task.Run(() => store.IncrementSequenceAsync("p", "s").AsTask());
+            await gated.WaitUntilHeldAsync();
+            put = await Queue(() => store.PutAsync("p", Users, "b", """{"email":"v@x","handle":"h"}""").AsTask(), 1);
+            purge = await Queue(() => store.PurgeExpiredAsync().AsTask(), 2);
+            taken = await Queue(() => store.PutAsync("p", Users, "c", """{"email":"v@x"}""").AsTask(), 3);
+            delete = await Queue(() => store.DeleteAsync("p", Users, "b").AsTask(), 4);
+            retaken = await Queue(() => store.PutAsync("p", Users, "d", """{"email":"v@x","handle":"h"}""").AsTask(), 5);
+        }
+        finally
+        {
+            gated.Release();
+        }
+
+        await first;
+        var putVersion = await (Task<long>)put;
+        Assert.Equal(1, await (Task<long>)purge);
+        var refused = await Assert.ThrowsAsync<UniqueConstraintException>(() => taken);
+        Assert.Equal("email", refused.Index);
+        Assert.True(await (Task<bool>)delete);
+        Assert.Equal(putVersion + 2, await (Task<long>)retaken);
+
+        Assert.Null(await store.GetAsync("p", Users, "b"));
+        Assert.Null(await store.GetAsync("p", Users, "c"));
+        Assert.Equal(["d"], (await store.QueryAsync(new IndexQuery(Users, "email") { Equal = "v@x" })).Items.Select(m => m.Document.Key));
+        Assert.Equal(await IndexState.ExpectedAsync(store, All), await IndexState.QueryAsync(store, All));
+        var changes = await store.ReadChangesAsync("p", afterRevision: putVersion);
+        Assert.Equal([(putVersion + 1, "b"), (putVersion + 2, "d")], changes.Items.Select(c => (c.Revision, c.Key!)));
+
+        async Task<Task> Queue(Func<Task> request, int waiting)
+        {
+            var task = request();
+            while (store.WaitingRequests("p") < waiting)
+            {
+                await Task.Yield();
+            }
+
+            return task;
+        }
+    }
+
+    [Fact]
     public async Task A_commit_whose_directory_fsync_fails_keeps_the_values_it_gave_up_until_the_partitions_next_durable_commit()
     {
         var fs = NewFileSystem();

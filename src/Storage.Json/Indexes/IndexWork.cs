@@ -6,9 +6,10 @@ namespace Storage.Json.Indexes;
 /// The index side of one group commit of a partition (or of deleting it): checks each batch's
 /// unique values against the partition's state as the group has changed it so far and reserves
 /// global unique values store-wide; once the group is built, computes the entries the partition
-/// drops and adds, and its new <see cref="PartitionIndex"/>. Runs on the partition's commit turn.
+/// drops and adds, and its new <see cref="PartitionIndex"/>. Runs on the partition's commit turn, as
+/// the uniqueness check of the engine's <see cref="PartitionWriter"/>.
 /// </summary>
-internal sealed class IndexWork
+internal sealed class IndexWork : IUniquenessCheck
 {
     private static readonly object s_settled = new();
 
@@ -16,9 +17,9 @@ internal sealed class IndexWork
     private readonly PartitionIndex _base;
     private readonly DateTimeOffset _now;
 
-    // The documents the group's earlier batches put (with their values per index of the
-    // collection) or deleted (null record): the partition's state is the base, overlaid by these.
-    private readonly Dictionary<(string Collection, string Key), Changed> _changed = [];
+    // The documents of indexed collections the group's earlier batches put (rows with their index
+    // values) or deleted (null): the partition's state is the base, overlaid by these.
+    private readonly Dictionary<DocumentId, DocumentRow?> _changed = [];
     private bool _purged;
 
     // Null while the commit runs and nobody waits; a completion once someone waits; s_settled once it ended.
@@ -59,6 +60,22 @@ internal sealed class IndexWork
     /// <summary>The entries of the documents the group wrote.</summary>
     public List<(int Index, PartitionEntry Entry)> Added { get; } = [];
 
+    /// <summary>Commits of other partitions the batch about to be checked already waited for (see <see cref="JsonIndexes.TryReserve"/>).</summary>
+    public IReadOnlyList<IndexWork>? Waited { get; set; }
+
+    /// <summary>When <see cref="Check"/> left a batch out: the commit in flight whose outcome it must wait for.</summary>
+    public IndexWork? Busy { get; private set; }
+
+    /// <inheritdoc/>
+    public void Record(DocumentId id, DocumentRow? row)
+    {
+        // A row without index values is a stored one the batch left as it was (a delete of an expired document).
+        if (_indexes.Catalog.For(id.Collection).Count > 0 && (row is null || row.Entries is not null))
+        {
+            _changed[id] = row;
+        }
+    }
+
     /// <summary>
     /// Checks a batch whose conditions passed: walks its puts in order, each put's unique indexes in
     /// declaration order, each index's values ascending; the first value that an earlier put of the
@@ -66,29 +83,32 @@ internal sealed class IndexWork
     /// scope) that another partition's live document holds, fails the batch. Global values that pass
     /// are reserved. The first value another partition's commit in flight reserved stops the check
     /// instead: the batch is left out, its caller waits for that commit's outcome and tries again
-    /// (<see cref="JsonIndexes.TryReserve"/>). A batch that fails or is left out gives its
-    /// reservations back at once, so a batch never waits holding a reservation.
+    /// (<see cref="JsonIndexes.TryReserve"/>; <see cref="Busy"/> names that commit). A batch that fails
+    /// or is left out gives its reservations back at once, so a batch never waits holding a reservation.
+    /// The group's earlier batches count through what <see cref="Record"/> noted, across the writers
+    /// of a group that a purge splits, so <paramref name="writtenByWrite"/> is not needed.
     /// </summary>
     /// <param name="operations">The batch.</param>
     /// <param name="entries">Its values (<see cref="IndexCatalog.ExtractAll"/>).</param>
-    /// <param name="waited">Commits the batch already waited for (see <see cref="JsonIndexes.TryReserve"/>).</param>
-    /// <returns>Null when the batch passed; otherwise the commit in flight whose outcome it must wait for.</returns>
+    /// <param name="writtenByWrite">Unused.</param>
+    /// <returns>Whether the batch passed; <see langword="false"/> when it is left out.</returns>
     /// <exception cref="UniqueConstraintException">A value is taken.</exception>
-    public IndexWork? CheckBatch(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, IReadOnlyList<IndexWork>? waited)
+    public bool Check(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByWrite)
     {
-        HashSet<(string, string)>? touched = null;
+        HashSet<DocumentId>? touched = null;
         var mark = Reservations.Count;
+        Busy = null;
         try
         {
             foreach (var claim in IndexEntries.UniqueClaims(entries))
             {
                 var index = claim.Index;
                 var n = _indexes.NumberOf(index);
-                touched ??= operations.Where(static o => o.Kind != WriteOperationKind.Append).Select(static o => (o.Collection, o.Key)).ToHashSet();
+                touched ??= operations.Where(static o => o.Kind != WriteOperationKind.Append).Select(static o => new DocumentId(o.Collection, o.Key)).ToHashSet();
                 IndexWork? busy = null;
                 if (claim.TakenInBatch
                     || HeldInPartition(n, index.Collection, claim.Value, touched)
-                    || (index.Scope == IndexScope.Global && !_indexes.TryReserve(this, n, claim.Value, _now, waited, out busy) && busy is null))
+                    || (index.Scope == IndexScope.Global && !_indexes.TryReserve(this, n, claim.Value, _now, Waited, out busy) && busy is null))
                 {
                     throw new UniqueConstraintException(Partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
                 }
@@ -96,7 +116,8 @@ internal sealed class IndexWork
                 if (busy is not null)
                 {
                     _indexes.Release(this, mark);
-                    return busy;
+                    Busy = busy;
+                    return false;
                 }
             }
         }
@@ -106,7 +127,7 @@ internal sealed class IndexWork
             throw;
         }
 
-        return null;
+        return true;
     }
 
     /// <summary>
@@ -135,31 +156,6 @@ internal sealed class IndexWork
     {
         var waiting = Interlocked.Exchange(ref _settled, s_settled);
         (waiting as TaskCompletionSource)?.TrySetResult();
-    }
-
-    /// <summary>Notes what a batch that passed changed, for the checks of the group's later batches and for <see cref="Complete"/>.</summary>
-    /// <param name="operations">The batch.</param>
-    /// <param name="entries">Its values (<see cref="IndexCatalog.ExtractAll"/>).</param>
-    /// <param name="find">The partition's working state: the document now under a (collection, key).</param>
-    public void Applied(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<string, string, DocumentRecord?> find)
-    {
-        for (var i = 0; i < operations.Count; i++)
-        {
-            var op = operations[i];
-            if (op.Kind == WriteOperationKind.Append || _indexes.Catalog.For(op.Collection).Count == 0)
-            {
-                continue;
-            }
-
-            if (op.Kind == WriteOperationKind.Put)
-            {
-                _changed[(op.Collection, op.Key)] = new Changed(find(op.Collection, op.Key), entries[i]!.Values);
-            }
-            else if (find(op.Collection, op.Key) is null)
-            {
-                _changed[(op.Collection, op.Key)] = new Changed(null, null);
-            }
-        }
     }
 
     /// <summary>Notes that the group purged expired documents (their entries go).</summary>
@@ -201,11 +197,12 @@ internal sealed class IndexWork
             }
 
             var position = _indexes.PositionInCollection(n);
-            foreach (var ((changedCollection, key), changed) in _changed)
+            foreach (var (id, row) in _changed)
             {
-                if (changed.Record is { } record && string.Equals(changedCollection, collection, StringComparison.Ordinal) && ReferenceEquals(next.Find(collection, key), record))
+                // What a row the group wrote became in the snapshot (gone if a purge took it).
+                if (row is not null && string.Equals(id.Collection, collection, StringComparison.Ordinal) && next.Find(collection, id.Key) is { } record)
                 {
-                    foreach (var value in changed.Values![position])
+                    foreach (var value in row.Entries!.Values[position])
                     {
                         var entry = new PartitionEntry(value, record);
                         entries.Add(entry);
@@ -222,27 +219,28 @@ internal sealed class IndexWork
 
     // Whether a live document of the partition (as the group has changed it), not touched by the
     // batch being checked, holds the value.
-    private bool HeldInPartition(int n, string collection, IndexValue value, HashSet<(string, string)> touched)
+    private bool HeldInPartition(int n, string collection, IndexValue value, HashSet<DocumentId> touched)
     {
         var entries = _base.ByIndex[n];
         var (start, end) = _base.Holders(n, Partition, value);
         for (var i = start; i < end; i++)
         {
             var document = entries[i].Document;
-            if (!touched.Contains((collection, document.Key)) && !_changed.ContainsKey((collection, document.Key)) && !Timestamps.IsExpired(document.ExpiresAt, _now))
+            var id = new DocumentId(collection, document.Key);
+            if (!touched.Contains(id) && !_changed.ContainsKey(id) && !Timestamps.IsExpired(document.ExpiresAt, _now))
             {
                 return true;
             }
         }
 
         var position = _indexes.PositionInCollection(n);
-        foreach (var ((changedCollection, key), changed) in _changed)
+        foreach (var (id, row) in _changed)
         {
-            if (changed.Record is { } record
-                && string.Equals(changedCollection, collection, StringComparison.Ordinal)
-                && !touched.Contains((collection, key))
-                && !Timestamps.IsExpired(record.ExpiresAt, _now)
-                && changed.Values![position].Contains(value))
+            if (row is not null
+                && string.Equals(id.Collection, collection, StringComparison.Ordinal)
+                && !touched.Contains(id)
+                && !Timestamps.IsExpired(row.ExpiresAt, _now)
+                && row.Entries!.Values[position].Contains(value))
             {
                 return true;
             }
@@ -250,6 +248,4 @@ internal sealed class IndexWork
 
         return false;
     }
-
-    private readonly record struct Changed(DocumentRecord? Record, IReadOnlyList<IReadOnlyList<IndexValue>>? Values);
 }
