@@ -121,7 +121,12 @@ internal sealed class EngineStore : IStore, IBulkImport
         cancellationToken.ThrowIfCancellationRequested();
         using var scope = _lifetime.Enter();
         var now = Now();
-        return await _backend.PurgeAsync(now, Timestamps.TombstoneCutoff(now, _tombstoneRetention), cancellationToken).ConfigureAwait(false);
+        var cutoff = Timestamps.TombstoneCutoff(now, _tombstoneRetention);
+        return await _backend.PurgeAsync(
+            now,
+            cutoff,
+            async (partition, token) => (long)await EnqueueAsync(PendingWrite.Purge(partition, cutoff), token).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>

@@ -36,7 +36,8 @@ internal interface IStoreBackend : IAsyncDisposable
     /// decision failed (a conflict) is completed with its exception by <see cref="PendingWrite.Apply"/>
     /// and persists nothing. A <see cref="PendingWrite.IsPartitionDelete"/> removes everything of its
     /// partition, raises the store's revision floor to the partition's revision, and completes with
-    /// whether the partition existed.
+    /// whether the partition existed; a <see cref="PendingWrite.IsPurge"/> purges its partition and
+    /// completes with how many documents it removed.
     /// </summary>
     /// <param name="group">The writes.</param>
     /// <param name="now">The time they commit at.</param>
@@ -48,12 +49,16 @@ internal interface IStoreBackend : IAsyncDisposable
     /// Removes every document expired at <paramref name="now"/> and every tombstone deleted at or
     /// before <paramref name="tombstoneCutoff"/> (none when <see langword="null"/>); a partition that
     /// loses tombstones can no longer be resumed from before the newest of them. Takes no revision.
+    /// A backend that purges partition by partition, in each partition's turn, calls
+    /// <paramref name="purgeInTurn"/> for each partition that needs it: the engine queues a
+    /// <see cref="PendingWrite.Purge"/> that <see cref="CommitAsync"/> then carries out.
     /// </summary>
     /// <param name="now">The store's clock.</param>
     /// <param name="tombstoneCutoff">The tombstone rule's cutoff (<see cref="Timestamps.TombstoneCutoff"/>).</param>
+    /// <param name="purgeInTurn">Purges one partition through its group commit; returns how many documents it removed.</param>
     /// <param name="cancellationToken">Cancels before anything is removed.</param>
     /// <returns>How many documents were removed.</returns>
-    ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, CancellationToken cancellationToken);
+    ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, Func<string, CancellationToken, ValueTask<long>> purgeInTurn, CancellationToken cancellationToken);
 
     /// <summary>Reads a live document.</summary>
     /// <param name="partition">The partition.</param>

@@ -34,6 +34,12 @@ internal sealed class PendingWrite
     /// <summary>Whether the write deletes its partition (and everything in it).</summary>
     public bool IsPartitionDelete { get; private init; }
 
+    /// <summary>Whether the write purges its partition (expired documents, tombstones up to <see cref="TombstoneCutoff"/>); it completes with how many documents it removed.</summary>
+    public bool IsPurge { get; private init; }
+
+    /// <summary>For a purge: the tombstone rule's cutoff (<see cref="Timestamps.TombstoneCutoff"/>), none when <see langword="null"/>.</summary>
+    public DateTimeOffset? TombstoneCutoff { get; private init; }
+
     /// <summary>
     /// The partition of a bulk import this write commits, when it is one: its <see cref="Operations"/>
     /// are the partition's puts as must-not-exist puts, so a backend without a faster path applies it as
@@ -68,6 +74,9 @@ internal sealed class PendingWrite
     public static PendingWrite Import(ImportedPartition partition, IReadOnlyList<IndexEntries?> entries)
         => new(partition.Partition) { Operations = ImportValidator.AsMustNotExist(partition), Entries = entries, Imported = partition };
 
+    /// <summary>A purge of one partition in its turn, for a backend that purges partition by partition (see <see cref="IStoreBackend.PurgeAsync"/>).</summary>
+    public static PendingWrite Purge(string partition, DateTimeOffset? tombstoneCutoff) => new(partition) { IsPurge = true, TombstoneCutoff = tombstoneCutoff };
+
     /// <summary>A partition delete: it runs in the partition's turn, after the writes queued before it.</summary>
     public static PendingWrite DeletePartition(string partition) => new(partition) { IsPartitionDelete = true };
 
@@ -81,9 +90,9 @@ internal sealed class PendingWrite
     public bool Apply(PartitionWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        if (IsPartitionDelete)
+        if (IsPartitionDelete || IsPurge)
         {
-            throw new InvalidOperationException("A partition delete is carried out by the backend, not applied to a writer.");
+            throw new InvalidOperationException("A partition delete or purge is carried out by the backend, not applied to a writer.");
         }
 
         try

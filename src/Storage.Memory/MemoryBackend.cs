@@ -82,7 +82,7 @@ internal sealed class MemoryBackend : IStoreBackend
     }
 
     /// <inheritdoc/>
-    public ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, CancellationToken cancellationToken)
+    public ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, Func<string, CancellationToken, ValueTask<long>> purgeInTurn, CancellationToken cancellationToken)
     {
         long purged = 0;
         lock (_lock)
