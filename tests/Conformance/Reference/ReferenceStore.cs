@@ -63,7 +63,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
 
     private Lock _lock => _data.Lock;
 
-    private SortedDictionary<string, PartitionState> _partitions => _data.Partitions;
+    private SortedDictionary<string, ModelPartition> _partitions => _data.Partitions;
 
     private long _revisionFloor
     {
@@ -707,11 +707,11 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     private long CurrentRevision(string partition)
         => _partitions.TryGetValue(partition, out var state) ? state.Revision : 0;
 
-    private PartitionState TakeNextRevision(string partition)
+    private ModelPartition TakeNextRevision(string partition)
     {
         if (!_partitions.TryGetValue(partition, out var state))
         {
-            state = new PartitionState { Revision = _revisionFloor, OldestResumable = _revisionFloor + 1 };
+            state = new ModelPartition { Revision = _revisionFloor, OldestResumable = _revisionFloor + 1 };
             _partitions.Add(partition, state);
         }
 
@@ -785,12 +785,12 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
     {
         internal Lock Lock { get; } = new();
 
-        internal SortedDictionary<string, PartitionState> Partitions { get; } = new(StorageKeyComparer.Instance);
+        internal SortedDictionary<string, ModelPartition> Partitions { get; } = new(StorageKeyComparer.Instance);
 
         internal long RevisionFloor { get; set; }
     }
 
-    internal sealed class PartitionState
+    internal sealed class ModelPartition
     {
         public long Revision { get; set; }
 
