@@ -137,9 +137,8 @@ internal sealed partial class SqliteBackend
                 }
             }
 
-            // A partition that does not exist, or a reader the engine will send back to the start, needs no changes.
             var changes = new List<Change>();
-            if (!exists || afterRevision < oldestResumable)
+            if (!exists)
             {
                 return new ChangeCandidates(exists, revision, oldestResumable, changes);
             }
