@@ -114,11 +114,7 @@ internal sealed partial class SqliteBackend
         }));
 
     /// <inheritdoc/>
-    /// <remarks>
-    /// Reads the partition's revision and oldest resumable revision, then the candidates in feed order
-    /// (one query over documents, tombstones, events and sequences, each by its revision index), in
-    /// one read transaction: a page never mixes two states of the partition.
-    /// </remarks>
+    /// <remarks>One read transaction, as <see cref="SqliteStore.ReadChangesAsync"/> documents.</remarks>
     public ValueTask<ChangeCandidates> ReadChangesAsync(string partition, long afterRevision, int limit, int fetch, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var nowMs = now.ToUnixTimeMilliseconds();
@@ -162,14 +158,7 @@ internal sealed partial class SqliteBackend
     }
 
     /// <inheritdoc/>
-    /// <remarks>
-    /// One range scan of the index's entries (the primary key across partitions, or
-    /// <c>index_entries_by_partition</c> in one partition), in the query's order; entries of expired
-    /// documents are skipped (each entry carries its document's expiry, compared with the store's
-    /// clock), each other entry is joined to its document by primary key, and the scan stops after
-    /// <c>Limit + 1</c> matches: one statement. Only when it finds nothing does the store check that
-    /// the index still has the id this instance opened with (a dropped or changed index has no entries).
-    /// </remarks>
+    /// <remarks>One statement, as <see cref="SqliteStore.QueryAsync"/> documents.</remarks>
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<IReadOnlyList<IndexMatch>> QueryAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -223,11 +212,7 @@ internal sealed partial class SqliteBackend
     }
 
     /// <inheritdoc/>
-    /// <remarks>
-    /// Counts the entries of one range scan of the index (as <see cref="QueryAsync"/> reads them) whose
-    /// documents are live, by the expiry each entry carries, in one statement: the documents are
-    /// not read. A count of 0 checks that the index is still current.
-    /// </remarks>
+    /// <remarks>One statement, as <see cref="SqliteStore.CountAsync"/> documents.</remarks>
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
