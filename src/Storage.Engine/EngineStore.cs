@@ -192,6 +192,42 @@ internal sealed class EngineStore : IStore, IBulkImport
         await _backend.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>For tests: how many writes wait for their group at this moment.</summary>
+    internal int QueuedWrites
+    {
+        get
+        {
+            if (_queue is not null)
+            {
+                return _queue.Waiting;
+            }
+
+            lock (_partitionQueues)
+            {
+                return _partitionQueues.Values.Sum(static q => q.Queue.Waiting);
+            }
+        }
+    }
+
+    /// <summary>
+    /// For tests: runs <paramref name="action"/> in a turn of <paramref name="partition"/>'s group commit
+    /// (the store's, when the backend does not commit per partition), as a write would: writes queued
+    /// while it runs wait, and land in one group after it.
+    /// </summary>
+    /// <param name="partition">The partition whose turn to take.</param>
+    /// <param name="action">What to run.</param>
+    /// <returns>What the action returned.</returns>
+    internal async ValueTask<T> RunInTurnAsync<T>(string partition, Func<T> action)
+        => (T)await EnqueueAsync(PendingWrite.InTurn(partition, () => action()!), CancellationToken.None).ConfigureAwait(false);
+
+    /// <summary>
+    /// Marks an operation of the backend's own (a backup, an integrity check) as running, as every
+    /// <see cref="IStore"/> member is: disposal waits for it, and it fails once the store is disposed.
+    /// </summary>
+    /// <returns>The scope; dispose it when the operation ends.</returns>
+    /// <exception cref="ObjectDisposedException">The store is disposed or being disposed.</exception>
+    internal StoreLifetime.Scope EnterOperation() => _lifetime.Enter();
+
     private DateTimeOffset Now() => Timestamps.Now(_time);
 
     private async ValueTask<object> EnqueueAsync(PendingWrite write, CancellationToken cancellationToken)
@@ -243,7 +279,7 @@ internal sealed class EngineStore : IStore, IBulkImport
         Exception? failure = null;
         try
         {
-            await _backend.CommitAsync(writes, Now(), CancellationToken.None).ConfigureAwait(false);
+            await CommitWritesAsync(writes).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -266,6 +302,34 @@ internal sealed class EngineStore : IStore, IBulkImport
             {
                 group[i].Complete(write.Result!);
             }
+        }
+    }
+
+    /// <summary>Passes the group to the backend; a test's action (<see cref="PendingWrite.InTurn"/>) runs where it stands, between the commits of the writes before and after it.</summary>
+    private async ValueTask CommitWritesAsync(PendingWrite[] writes)
+    {
+        var start = 0;
+        for (var i = 0; i < writes.Length; i++)
+        {
+            if (writes[i].Action is { } action)
+            {
+                if (i > start)
+                {
+                    await _backend.CommitAsync(new ArraySegment<PendingWrite>(writes, start, i - start), Now(), CancellationToken.None).ConfigureAwait(false);
+                }
+
+                writes[i].Complete(action());
+                start = i + 1;
+            }
+        }
+
+        if (start == 0)
+        {
+            await _backend.CommitAsync(writes, Now(), CancellationToken.None).ConfigureAwait(false);
+        }
+        else if (start < writes.Length)
+        {
+            await _backend.CommitAsync(new ArraySegment<PendingWrite>(writes, start, writes.Length - start), Now(), CancellationToken.None).ConfigureAwait(false);
         }
     }
 

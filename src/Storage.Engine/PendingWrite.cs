@@ -47,6 +47,12 @@ internal sealed class PendingWrite
     /// </summary>
     public ImportedPartition? Imported { get; private init; }
 
+    /// <summary>
+    /// For tests: an action the engine runs itself in the group's turn, where it stands in the group,
+    /// instead of passing the write to the backend (see <see cref="EngineStore.RunInTurnAsync"/>).
+    /// </summary>
+    public Func<object>? Action { get; private init; }
+
     /// <summary>What the write must load.</summary>
     public PartitionReads Reads => _reads ??= CreateReads();
 
@@ -76,6 +82,9 @@ internal sealed class PendingWrite
 
     /// <summary>A purge of one partition in its turn, for a backend that purges partition by partition (see <see cref="IStoreBackend.PurgeAsync"/>).</summary>
     public static PendingWrite Purge(string partition, DateTimeOffset? tombstoneCutoff) => new(partition) { IsPurge = true, TombstoneCutoff = tombstoneCutoff };
+
+    /// <summary>For tests: an action to run in the partition's turn (the store's, for a backend that does not commit per partition).</summary>
+    public static PendingWrite InTurn(string partition, Func<object> action) => new(partition) { Action = action };
 
     /// <summary>A partition delete: it runs in the partition's turn, after the writes queued before it.</summary>
     public static PendingWrite DeletePartition(string partition) => new(partition) { IsPartitionDelete = true };

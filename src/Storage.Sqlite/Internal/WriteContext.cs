@@ -3,30 +3,30 @@ using Storage.Internal;
 namespace Storage.Sqlite.Internal;
 
 /// <summary>
-/// One writer's request to the group commit. <see cref="Apply"/> runs inside the group's transaction
-/// (and the request's own savepoint) and sees every earlier request of the group.
+/// What a write adds to the write-ahead log, so the store can skip looking at the log's size after
+/// small commits.
 /// </summary>
-internal abstract class WriteRequest
+internal static class WalEstimate
 {
     /// <summary>A page and its WAL frame header.</summary>
-    protected const long PageBytes = 4096 + 24;
-
-    /// <summary>Applies the request; a <see cref="VersionConflictException"/> or <see cref="OverflowException"/> must be raised before anything is written.</summary>
-    public abstract object Apply(WriteContext context);
+    private const long PageBytes = 4096 + 24;
 
     /// <summary>
-    /// A generous estimate of what the request adds to the write-ahead log, so the store can skip
-    /// looking at the log's size after small commits; <see cref="long.MaxValue"/> when it cannot be
-    /// bounded (the store then looks right after the commit).
+    /// A generous estimate of what <paramref name="write"/> adds to the log; <see cref="long.MaxValue"/>
+    /// when it cannot be bounded (a partition delete: a partition may be large), and the store then
+    /// looks right after the commit.
     /// </summary>
-    public virtual long WalBytesEstimate => 2 * PageBytes;
+    public static long Of(PendingWrite write)
+        => write.IsPartitionDelete ? long.MaxValue
+            : write.Operations is { } operations ? Of(operations, write.Entries!)
+            : 2 * PageBytes;
 
     /// <summary>
-    /// For a batch of documents: twice the bytes written, plus four pages per operation (leaf and
-    /// interior pages of the tables and indexes it touches), a page per index value, and two for the
-    /// partition's row and log.
+    /// For a batch of documents (or an imported partition, whose fast path writes less than the batch
+    /// path): twice the bytes written, plus four pages per operation (leaf and interior pages of the
+    /// tables and indexes it touches), a page per index value, and two for the partition's row and log.
     /// </summary>
-    protected static long EstimateWalBytes(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
+    private static long Of(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
     {
         long estimate = 2 * PageBytes;
         for (var i = 0; i < operations.Count; i++)
@@ -46,81 +46,14 @@ internal abstract class WriteRequest
     }
 }
 
-internal sealed class BatchRequest(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries) : WriteRequest
-{
-    public string Partition { get; } = partition;
-
-    public IReadOnlyList<WriteOperation> Operations { get; } = operations;
-
-    /// <summary>The index values of each put, extracted (and type-checked) before the request was queued.</summary>
-    public IReadOnlyList<IndexEntries?> Entries { get; } = entries;
-
-    public override object Apply(WriteContext context) => context.ApplyBatch(Partition, Operations, Entries);
-
-    public override long WalBytesEstimate => EstimateWalBytes(Operations, Entries);
-}
-
 /// <summary>
-/// One partition of a bulk import, committed as a batch of must-not-exist puts would commit it. A
-/// partition without a row in <c>partitions</c> holds nothing: every write that stores anything in a
-/// partition (document, tombstone, index entry, event, sequence) first creates or updates its row,
-/// a partition delete removes the row with everything in it, and a purge removes documents, their
-/// entries and tombstones but never the row. So into a new partition the puts are plain inserts (no
-/// state read, no tombstone to drop, no old entries to remove); a partition that exists takes the
-/// batch path.
-/// </summary>
-internal sealed class ImportRequest(ImportedPartition partition, IReadOnlyList<IndexEntries?> entries) : WriteRequest
-{
-    public ImportedPartition Partition { get; } = partition;
-
-    /// <summary>The index values of each put, extracted (and type-checked) before the request was queued.</summary>
-    public IReadOnlyList<IndexEntries?> Entries { get; } = entries;
-
-    public override object Apply(WriteContext context) => context.Import(Partition, Entries);
-
-    /// <summary>That of the same puts as a batch: the fast path writes less than the batch path.</summary>
-    public override long WalBytesEstimate => EstimateWalBytes(Partition.Puts, Entries);
-}
-
-internal sealed class IncrementRequest(string partition, string name, long delta) : WriteRequest
-{
-    public string Partition { get; } = partition;
-
-    public string Name { get; } = name;
-
-    public long Delta { get; } = delta;
-
-    public override object Apply(WriteContext context) => context.Increment(Partition, Name, Delta);
-}
-
-internal sealed class DeletePartitionRequest(string partition) : WriteRequest
-{
-    public string Partition { get; } = partition;
-
-    public override object Apply(WriteContext context) => context.DeletePartition(Partition);
-
-    /// <summary>Unbounded: a partition may be large.</summary>
-    public override long WalBytesEstimate => long.MaxValue;
-}
-
-internal sealed class PurgeRequest : WriteRequest
-{
-    public static PurgeRequest Instance { get; } = new();
-
-    public override object Apply(WriteContext context) => context.PurgeExpired();
-
-    /// <summary>Unbounded: it may remove many documents.</summary>
-    public override long WalBytesEstimate => long.MaxValue;
-}
-
-/// <summary>
-/// The state of a group's transaction as its requests apply, one after the other: every read goes
-/// to the database inside the transaction, so each request sees what the ones before it wrote — and
+/// The state of a group's transaction as its writes apply, one after the other: every read goes
+/// to the database inside the transaction, so each write sees what the ones before it wrote — and
 /// what other processes committed before the transaction began. What a batch or an increment changes
 /// is decided by the engine's <see cref="PartitionWriter"/> over the state read here; this class reads
 /// that state, writes the net change, and keeps the index entries (uniqueness is the database's).
 /// </summary>
-internal sealed class WriteContext(SqliteSession session, string path, DateTimeOffset now, TimeSpan tombstoneRetention, SqliteIndexes indexes)
+internal sealed class WriteContext(SqliteSession session, string path, DateTimeOffset now, SqliteIndexes indexes)
 {
     private readonly long _nowMs = now.ToUnixTimeMilliseconds();
 
@@ -143,17 +76,21 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     }
 
     /// <summary>
-    /// Commits one partition of a bulk import (see <see cref="ImportRequest"/>): into a partition
-    /// that does not exist, its first revision (the floor + 1) and a plain insert of each document and
-    /// its index entries (a unique value another partition's live document holds still fails the
-    /// request); into one that exists, a batch of must-not-exist puts.
+    /// Commits one partition of a bulk import, as a batch of must-not-exist puts would commit it. A
+    /// partition without a row in <c>partitions</c> holds nothing: every write that stores anything in a
+    /// partition (document, tombstone, index entry, event, sequence) first creates or updates its row,
+    /// a partition delete removes the row with everything in it, and a purge removes documents, their
+    /// entries and tombstones but never the row. So into a partition that does not exist, its first
+    /// revision (the floor + 1) and a plain insert of each document and its index entries (a unique
+    /// value another partition's live document holds still fails the write); into one that exists,
+    /// <paramref name="asBatch"/>, the puts as must-not-exist puts.
     /// </summary>
-    public CommitResult Import(ImportedPartition imported, IReadOnlyList<IndexEntries?> entries)
+    public CommitResult Import(ImportedPartition imported, IReadOnlyList<WriteOperation> asBatch, IReadOnlyList<IndexEntries?> entries)
     {
         var partition = imported.Partition;
         if (session.Scalar(Sql.GetPartitionRevision, partition) is long)
         {
-            return ApplyBatch(partition, ImportValidator.AsMustNotExist(imported), entries);
+            return ApplyBatch(partition, asBatch, entries);
         }
 
         // The partition's first revision, above the floor; it can be resumed from there on.
@@ -212,15 +149,16 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     }
 
     /// <summary>
-    /// Removes expired documents (the count returned) and drops tombstones past the retention; each
-    /// partition that loses tombstones can no longer be resumed from before the newest of them.
+    /// Removes expired documents (the count returned) and drops tombstones deleted at or before
+    /// <paramref name="tombstoneCutoff"/> (none when <see langword="null"/>); each partition that loses
+    /// tombstones can no longer be resumed from before the newest of them.
     /// </summary>
-    public long PurgeExpired()
+    public long PurgeExpired(DateTimeOffset? tombstoneCutoff)
     {
         session.Execute(Sql.PurgeExpiredEntries, _nowMs);
         var purged = session.Execute(Sql.PurgeExpired, _nowMs);
 
-        var cutoff = Timestamps.TombstoneCutoffMilliseconds(now, tombstoneRetention);
+        var cutoff = tombstoneCutoff is { } c ? c.ToUnixTimeMilliseconds() : long.MinValue;
         session.Execute(Sql.RaiseOldestResumable, cutoff);
         session.Execute(Sql.PurgeTombstones, cutoff);
         return purged;
