@@ -8,6 +8,9 @@ namespace Storage.Engine;
 /// </summary>
 internal sealed class EngineStore : IStore, IBulkImport
 {
+    // What a deferred write's group gives its writer: wait, then queue it again.
+    private static readonly object s_deferred = new();
+
     private readonly IStoreBackend _backend;
     private readonly TimeProvider _time;
     private readonly TimeSpan _tombstoneRetention;
@@ -180,6 +183,22 @@ internal sealed class EngineStore : IStore, IBulkImport
         return await _backend.CountAsync(plan, Now(), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>How many writes of a partition wait for its next group commit (for tests that build a group on purpose).</summary>
+    /// <param name="partition">The partition.</param>
+    /// <returns>The count; the store's queue's when writes are not grouped per partition.</returns>
+    internal int WaitingRequests(string partition)
+    {
+        if (_queue is not null)
+        {
+            return _queue.Waiting;
+        }
+
+        lock (_partitionQueues)
+        {
+            return _partitionQueues.TryGetValue(partition, out var handle) ? handle.Queue.Waiting : 0;
+        }
+    }
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
@@ -234,6 +253,21 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var scope = _lifetime.Enter();
+        while (true)
+        {
+            var result = await EnqueueOnceAsync(write, cancellationToken).ConfigureAwait(false);
+            if (!ReferenceEquals(result, s_deferred))
+            {
+                return result;
+            }
+
+            // Outside any commit turn, holding nothing: no two commits ever wait on each other.
+            await write.TakeDeferral().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask<object> EnqueueOnceAsync(PendingWrite write, CancellationToken cancellationToken)
+    {
         if (_queue is not null)
         {
             return await _queue.EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
@@ -290,7 +324,12 @@ internal sealed class EngineStore : IStore, IBulkImport
         for (var i = 0; i < group.Count; i++)
         {
             var write = writes[i];
-            if (!write.IsCompleted)
+            if (!write.IsCompleted && write.DeferredUntil is not null)
+            {
+                // Its writer waits and queues it again (EnqueueAsync), whatever the rest of the group became.
+                group[i].Complete(s_deferred);
+            }
+            else if (!write.IsCompleted)
             {
                 group[i].Fail(failure ?? new InvalidOperationException("The backend left a write of the group without an outcome."));
             }

@@ -59,6 +59,15 @@ internal sealed class PendingWrite
     /// <summary>Whether <see cref="Apply"/> left the batch out (the uniqueness check deferred it): it must be applied again later.</summary>
     public bool LeftOut { get; private set; }
 
+    /// <summary>
+    /// What a write <see cref="LeftOut"/> must wait for before it is queued again (see <see cref="Defer"/>);
+    /// <see langword="null"/> when it is not deferred.
+    /// </summary>
+    public Task? DeferredUntil { get; private set; }
+
+    /// <summary>What the backend keeps about the write across its tries (a deferred write comes back as the same object).</summary>
+    public object? BackendState { get; set; }
+
     /// <summary>Whether the write has its outcome: persisted, or failed by its own conflict.</summary>
     public bool IsCompleted { get; private set; }
 
@@ -141,6 +150,36 @@ internal sealed class PendingWrite
         _result = null;
         _error = conflict;
         IsCompleted = true;
+    }
+
+    /// <summary>
+    /// Defers a write <see cref="Apply"/> left out (a unique value reserved by another partition's
+    /// commit in flight): the backend leaves it without an outcome, and the engine, after the group,
+    /// waits for <paramref name="waitFor"/> outside any commit turn and queues the write again. A
+    /// caller cancelled while it waits gets <see cref="OperationCanceledException"/>, and nothing of
+    /// the write is kept.
+    /// </summary>
+    /// <param name="waitFor">Completes when the write may be tried again.</param>
+    public void Defer(Task waitFor)
+    {
+        ArgumentNullException.ThrowIfNull(waitFor);
+        if (!LeftOut || IsCompleted)
+        {
+            throw new InvalidOperationException("Only a write left out of its group, without an outcome, can be deferred.");
+        }
+
+        DeferredUntil = waitFor;
+    }
+
+    /// <summary>Takes the deferral, for the engine queuing the write again.</summary>
+    /// <returns>What the write waits for.</returns>
+    internal Task TakeDeferral()
+    {
+        var waitFor = DeferredUntil!;
+        DeferredUntil = null;
+        LeftOut = false;
+        _result = null;
+        return waitFor;
     }
 
     private PartitionReads CreateReads()

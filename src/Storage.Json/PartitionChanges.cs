@@ -10,7 +10,8 @@ namespace Storage.Json;
 /// </summary>
 internal static class PartitionChanges
 {
-    public static ChangePage Read(PartitionSnapshot partition, long afterRevision, int limit, DateTimeOffset now)
+    /// <summary>The partition's changes after <paramref name="afterRevision"/> in feed order, at most <paramref name="fetch"/> (<see cref="ChangeFeedQuery.FetchSize"/>).</summary>
+    public static List<Change> Read(PartitionSnapshot partition, long afterRevision, int fetch, DateTimeOffset now)
     {
         // Documents, tombstones and sequences appear once each (the feed is compacted): all of them
         // after the revision, in feed order.
@@ -56,7 +57,6 @@ internal static class PartitionChanges
             }
         }
 
-        var fetch = ChangeFeedQuery.FetchSize(limit);
         var candidates = new List<Change>(Math.Min(fetch, 256));
         while (candidates.Count < fetch && sources.TryDequeue(out var source, out var change))
         {
@@ -64,7 +64,7 @@ internal static class PartitionChanges
             Add(sources, source);
         }
 
-        return ChangeFeedQuery.TakePage(candidates, limit, afterRevision, partition.Revision);
+        return candidates;
     }
 
     private static void Add(PriorityQueue<IEnumerator<Change>, Change> sources, IEnumerator<Change> source)
