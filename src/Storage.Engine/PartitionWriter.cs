@@ -39,10 +39,9 @@ internal sealed class PartitionWriter
 {
     private readonly PartitionState _state;
     private readonly DateTimeOffset _now;
-    private readonly Dictionary<DocumentId, DocumentRow?> _current;
-    private readonly Dictionary<string, long> _sequences;
-    private readonly Dictionary<string, long> _sequenceRevisions = new(StringComparer.Ordinal);
-    private readonly Dictionary<DocumentId, long?> _tombstones = [];
+    // Only what the write changed: the stored state stays in the loaded PartitionState, never copied.
+    private readonly Dictionary<DocumentId, Written> _changes = [];
+    private Dictionary<string, (long Value, long Revision)>? _sequences;
     private readonly IUniquenessCheck? _uniqueness;
     private long _revision;
     private bool _exists;
@@ -58,8 +57,6 @@ internal sealed class PartitionWriter
         _exists = state.Exists;
         _revision = state.Exists ? state.Revision : Math.Max(state.Revision, state.RevisionFloor);
         StartRevision = _revision;
-        _current = new Dictionary<DocumentId, DocumentRow?>(state.Documents);
-        _sequences = new Dictionary<string, long>(state.Sequences, StringComparer.Ordinal);
     }
 
     /// <summary>The partition key.</summary>
@@ -153,8 +150,7 @@ internal sealed class PartitionWriter
             if (op.Kind == WriteOperationKind.Put)
             {
                 // A put over an expired document replaces it, with a fresh creation time; a tombstone of the key goes.
-                _current[id] = new DocumentRow(revision, live[i]?.CreatedAt ?? _now, op.ExpiresAt, _now, op.Value, entries?[i]);
-                _tombstones[id] = null;
+                _changes[id] = new Written(new DocumentRow(revision, live[i]?.CreatedAt ?? _now, op.ExpiresAt, _now, op.Value, entries?[i]), null);
                 outcomes[i] = new OperationOutcome(live[i] is not null, revision);
             }
             else
@@ -162,14 +158,13 @@ internal sealed class PartitionWriter
                 // An expired document stays until a purge (or a put) removes it, so purge counts match every backend.
                 if (live[i] is not null)
                 {
-                    _current[id] = null;
-                    _tombstones[id] = revision;
+                    _changes[id] = new Written(null, revision);
                 }
 
                 outcomes[i] = new OperationOutcome(live[i] is not null, null);
             }
 
-            _uniqueness?.Record(id, _current[id]);
+            _uniqueness?.Record(id, Document(id));
         }
 
         return new CommitResult(revision, changed: true, outcomes);
@@ -182,18 +177,19 @@ internal sealed class PartitionWriter
     /// <exception cref="OverflowException">The value would leave the range of <see cref="long"/>.</exception>
     public long Increment(string name, long delta)
     {
-        var value = Batches.AddToSequence(name, _sequences.GetValueOrDefault(name), delta);
-        _sequences[name] = value;
-        _sequenceRevisions[name] = NextRevision();
+        _sequences ??= new(StringComparer.Ordinal);
+        var current = _sequences.TryGetValue(name, out var written) ? written.Value : _state.Sequences.GetValueOrDefault(name);
+        var value = Batches.AddToSequence(name, current, delta);
+        _sequences[name] = (value, NextRevision());
         return value;
     }
 
     /// <summary>The documents to write: every named document whose row the write replaced, with its new row.</summary>
     public IEnumerable<(DocumentId Id, DocumentRow Row)> Upserts()
     {
-        foreach (var (id, row) in _current)
+        foreach (var (id, written) in _changes)
         {
-            if (row is not null && !ReferenceEquals(row, _state.Documents[id]))
+            if (written.Row is { } row)
             {
                 yield return (id, row);
             }
@@ -203,9 +199,9 @@ internal sealed class PartitionWriter
     /// <summary>The documents to remove: every named document that had a row and has none now.</summary>
     public IEnumerable<DocumentId> Deletes()
     {
-        foreach (var (id, row) in _current)
+        foreach (var (id, written) in _changes)
         {
-            if (row is null && _state.Documents[id] is not null)
+            if (written.Row is null && _state.Documents[id] is not null)
             {
                 yield return id;
             }
@@ -215,32 +211,29 @@ internal sealed class PartitionWriter
     /// <summary>Every document the write changed: its stored row and its new one.</summary>
     public IEnumerable<(DocumentId Id, DocumentRow? Original, DocumentRow? Current)> Changed()
     {
-        foreach (var (id, row) in _current)
+        foreach (var (id, written) in _changes)
         {
-            if (!ReferenceEquals(row, _state.Documents[id]))
-            {
-                yield return (id, _state.Documents[id], row);
-            }
+            yield return (id, _state.Documents[id], written.Row);
         }
     }
 
     /// <summary>The sequences to write, with their new values and the revisions of their last increments.</summary>
     public IEnumerable<(string Name, long Value, long Revision)> SequenceWrites()
     {
-        foreach (var (name, revision) in _sequenceRevisions)
+        foreach (var (name, (value, revision)) in _sequences ?? [])
         {
-            yield return (name, _sequences[name], revision);
+            yield return (name, value, revision);
         }
     }
 
     /// <summary>The tombstones to write: documents the write deleted last, with the revision of that delete.</summary>
     public IEnumerable<(DocumentId Id, long Revision)> TombstoneWrites()
     {
-        foreach (var (id, revision) in _tombstones)
+        foreach (var (id, written) in _changes)
         {
-            if (revision is { } r)
+            if (written.Tombstone is { } revision)
             {
-                yield return (id, r);
+                yield return (id, revision);
             }
         }
     }
@@ -251,9 +244,9 @@ internal sealed class PartitionWriter
     /// </summary>
     public IEnumerable<DocumentId> TombstoneDeletes()
     {
-        foreach (var (id, revision) in _tombstones)
+        foreach (var (id, written) in _changes)
         {
-            if (revision is null && _state.Documents[id] is null)
+            if (written.Row is not null && _state.Documents[id] is null)
             {
                 yield return id;
             }
@@ -299,13 +292,18 @@ internal sealed class PartitionWriter
         => new(true, AppendPlan.AlreadyStoredVersion(op.ExpectedVersion, Stream(op.Stream!).Version, op.Events.Count));
 
     /// <summary>Whether an earlier batch of the write put or deleted the document.</summary>
-    private bool IsWritten(DocumentId id) => _current.TryGetValue(id, out var row) && !ReferenceEquals(row, _state.Documents[id]);
+    private bool IsWritten(DocumentId id) => _changes.ContainsKey(id);
 
     private DocumentRow? Document(DocumentId id)
-        => _current.TryGetValue(id, out var row) ? row : throw new InvalidOperationException($"The document '{id.Collection}/{id.Key}' was not loaded for the write.");
+        => _changes.TryGetValue(id, out var written) ? written.Row
+            : _state.Documents.TryGetValue(id, out var stored) ? stored
+            : throw new InvalidOperationException($"The document '{id.Collection}/{id.Key}' was not loaded for the write.");
 
     private StreamState Stream(string name)
         => _state.Streams.TryGetValue(name, out var stream) ? stream : throw new InvalidOperationException($"The stream '{name}' was not loaded for the write.");
 
     private DocumentRow? Live(DocumentRow? row) => row is not null && !Timestamps.IsExpired(row.ExpiresAt, _now) ? row : null;
+
+    /// <summary>A document the write changed: its new row (null: deleted) and, when its last change was a delete, that delete's revision (its tombstone).</summary>
+    private readonly record struct Written(DocumentRow? Row, long? Tombstone);
 }
