@@ -66,31 +66,12 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
     /// segment that fails fails its own writes; the segments after it still run. Each attempt reads the
     /// clock afresh, so a retry decides expiry at the time it runs.
     /// </remarks>
-    public async ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
+    public ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var start = 0;
-        while (start < group.Count)
-        {
-            var end = start + 1;
-            if (group[start].IsPurge)
-            {
-                // PurgeAsync purges store-wide and never asks for a purge in turn.
-                group[start].Fail(new InvalidOperationException("The PostgreSQL backend purges store-wide, not in a partition's turn."));
-                start = end;
-                continue;
-            }
-
-            if (!group[start].IsPartitionDelete)
-            {
-                while (end < group.Count && !group[end].IsPartitionDelete && !group[end].IsPurge)
-                {
-                    end++;
-                }
-            }
-
-            await RunSegmentAsync(group, start, end).ConfigureAwait(false);
-            start = end;
-        }
+        // Most groups are one segment: committed without another state machine.
+        return group.Count == 0 ? ValueTask.CompletedTask
+            : SegmentEnd(group, 0) == group.Count ? RunSegmentAsync(group, 0, group.Count)
+            : CommitSegmentsAsync(group);
     }
 
     /// <inheritdoc/>
@@ -169,13 +150,55 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
         }
     }
 
+    /// <summary>Where the segment that starts at <paramref name="start"/> ends: after a partition delete or a purge alone, else before the next one.</summary>
+    private static int SegmentEnd(IReadOnlyList<PendingWrite> group, int start)
+    {
+        var end = start + 1;
+        if (group[start].IsPartitionDelete || group[start].IsPurge)
+        {
+            return end;
+        }
+
+        while (end < group.Count && !group[end].IsPartitionDelete && !group[end].IsPurge)
+        {
+            end++;
+        }
+
+        return end;
+    }
+
+    private async ValueTask CommitSegmentsAsync(IReadOnlyList<PendingWrite> group)
+    {
+        for (var start = 0; start < group.Count;)
+        {
+            var end = SegmentEnd(group, start);
+            await RunSegmentAsync(group, start, end).ConfigureAwait(false);
+            start = end;
+        }
+    }
+
     /// <summary>Commits one segment of a group (one partition delete, or batches and increments) in one transaction retried as a whole, then completes each write.</summary>
     private async ValueTask RunSegmentAsync(IReadOnlyList<PendingWrite> group, int start, int end)
     {
-        var writes = new PendingWrite[end - start];
-        for (var i = start; i < end; i++)
+        if (group[start].IsPurge)
         {
-            writes[i - start] = group[i];
+            // PurgeAsync purges store-wide and never asks for a purge in turn.
+            group[start].Fail(new InvalidOperationException("The PostgreSQL backend purges store-wide, not in a partition's turn."));
+            return;
+        }
+
+        PendingWrite[] writes;
+        if (start == 0 && group is PendingWrite[] all && all.Length == end)
+        {
+            writes = all;
+        }
+        else
+        {
+            writes = new PendingWrite[end - start];
+            for (var i = start; i < end; i++)
+            {
+                writes[i - start] = group[i];
+            }
         }
 
         Attempt outcome;
