@@ -26,15 +26,15 @@ internal sealed class IndexWork
     /// <param name="indexes">The store's indexes.</param>
     /// <param name="partition">The group's partition.</param>
     /// <param name="now">The store's clock for the group.</param>
-    /// <param name="batches">The group's batches with their extracted values.</param>
-    public IndexWork(StoreIndexes indexes, string partition, DateTimeOffset now, IEnumerable<BatchRequest> batches)
+    /// <param name="writes">The group's writes (batches with their extracted values, and increments).</param>
+    public IndexWork(StoreIndexes indexes, string partition, DateTimeOffset now, IEnumerable<PendingWrite> writes)
     {
         _indexes = indexes;
         _partition = partition;
         _now = now;
-        foreach (var batch in batches)
+        foreach (var write in writes)
         {
-            foreach (var entries in batch.Entries)
+            foreach (var entries in write.Entries ?? [])
             {
                 if (entries is null)
                 {

@@ -11,7 +11,7 @@ namespace Storage.Postgres.Internal;
 /// </summary>
 internal abstract class LockedWrite
 {
-    /// <summary>How many requests the attempt answers.</summary>
+    /// <summary>How many writes the attempt answers.</summary>
     public abstract int Requests { get; }
 
     /// <summary>
@@ -57,7 +57,7 @@ internal sealed class GroupCommitWrite : LockedWrite
 
     private readonly Sql _sql;
     private readonly string _partition;
-    private readonly WriteRequest[] _requests;
+    private readonly PendingWrite[] _writes;
     private readonly DateTimeOffset _now;
     private readonly PartitionReads _reads = new();
     private readonly StoreIndexes _indexes;
@@ -65,28 +65,28 @@ internal sealed class GroupCommitWrite : LockedWrite
     private PartitionState? _state;
     private PartitionWriter? _work;
 
-    public GroupCommitWrite(Sql sql, StoreIndexes indexes, string partition, WriteRequest[] requests, DateTimeOffset now)
+    public GroupCommitWrite(Sql sql, StoreIndexes indexes, string partition, PendingWrite[] writes, DateTimeOffset now)
     {
         _sql = sql;
         _indexes = indexes;
         _partition = partition;
-        _requests = requests;
+        _writes = writes;
         _now = now;
-        _indexWork = indexes.Any ? new IndexWork(indexes, partition, now, requests.OfType<BatchRequest>()) : null;
-        foreach (var request in requests)
+        _indexWork = indexes.Any ? new IndexWork(indexes, partition, now, writes) : null;
+        foreach (var write in writes)
         {
-            if (request is IncrementRequest increment)
+            if (write.Operations is { } operations)
             {
-                _reads.AddSequence(increment.Name);
+                _reads.AddBatch(operations);
             }
             else
             {
-                _reads.AddBatch(((BatchRequest)request).Operations);
+                _reads.AddSequence(write.Sequence!);
             }
         }
     }
 
-    public override int Requests => _requests.Length;
+    public override int Requests => _writes.Length;
 
     public override long? IndexGeneration => _indexes.Generation;
 
@@ -172,16 +172,16 @@ internal sealed class GroupCommitWrite : LockedWrite
         var state = _state ?? throw new InvalidOperationException("The group's state was not read.");
         (state.Exists, state.Revision, state.RevisionFloor) = (storedRevision > 0, storedRevision, floor);
         var work = _work = new PartitionWriter(state, _now, _indexWork is null ? null : new UniqueValues(_partition, _now, _indexWork.StoredHolders));
-        for (var i = 0; i < _requests.Length; i++)
+        // The outcome goes to the attempt, not to the write (PendingWrite.Apply would complete it): an
+        // attempt may be tried again over a newer state, and only the attempt that commits decides.
+        for (var i = 0; i < _writes.Length; i++)
         {
+            var write = _writes[i];
             try
             {
-                attempt.Results[i] = _requests[i] switch
-                {
-                    BatchRequest batch => work.ApplyBatch(batch.Operations, batch.Entries) ?? throw new InvalidOperationException("The index check left a batch out."),
-                    IncrementRequest increment => work.Increment(increment.Name, increment.Delta),
-                    _ => throw new InvalidOperationException("Unknown write request."),
-                };
+                attempt.Results[i] = write.Operations is { } operations
+                    ? work.ApplyBatch(operations, write.Entries) ?? throw new InvalidOperationException("The index check left a batch out.")
+                    : work.Increment(write.Sequence!, write.Delta);
             }
             catch (Exception e) when (e is VersionConflictException or UniqueConstraintException or OverflowException)
             {

@@ -57,13 +57,13 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// is tried again at once and finds the new holder, so the request that wants the value fails with
     /// <see cref="UniqueConstraintException"/> as if the holder had been there from the start.
     /// </remarks>
-    public async ValueTask<Attempt> TryCommitAsync(string partition, WriteRequest[] requests, List<Attempt> unresolved)
+    public async ValueTask<Attempt> TryCommitAsync(string partition, PendingWrite[] writes, List<Attempt> unresolved)
     {
         for (var race = 1; ; race++)
         {
             try
             {
-                return await RunLockedAsync(partition, new GroupCommitWrite(_sql, _indexes, partition, requests, Timestamps.Now(_time)), unresolved).ConfigureAwait(false);
+                return await RunLockedAsync(partition, new GroupCommitWrite(_sql, _indexes, partition, writes, Timestamps.Now(_time)), unresolved).ConfigureAwait(false);
             }
             catch (PostgresException e) when (race < MaxUniqueRaces && IndexSql.IsUniqueIndex(e))
             {

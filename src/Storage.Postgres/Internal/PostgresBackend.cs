@@ -1,0 +1,242 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Storage.Postgres.Internal;
+
+/// <summary>
+/// The PostgreSQL backend under <see cref="EngineStore"/>: SQL and round trips, the partition's row
+/// lock, retries of transient failures, the commit log that resolves commits of unknown outcome,
+/// replicas, hash partitioning and <c>COPY</c> imports. The engine validates, queues (one group commit
+/// per partition), keeps the store's lifetime and builds pages; this class commits a partition's
+/// group, purges, imports and reads.
+/// </summary>
+internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBackend
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly bool _ownsDataSource;
+    private readonly NpgsqlDataSource _writer;
+    private readonly NpgsqlDataSource _reader;
+    private readonly Sql _sql;
+    private readonly Retrier _retry;
+    private readonly StoreIndexes _indexes;
+    private readonly ChunkedImport _import;
+
+    public PostgresBackend(NpgsqlDataSource dataSource, bool ownsDataSource, NpgsqlDataSource writer, NpgsqlDataSource reader, Sql sql, PostgresStoreOptions options, ILogger logger, Retrier retry, int hashPartitions, StoreIndexes indexes)
+    {
+        _dataSource = dataSource;
+        _ownsDataSource = ownsDataSource;
+        _writer = writer;
+        _reader = reader;
+        _sql = sql;
+        _retry = retry;
+        _indexes = indexes;
+        Transactions = new WriteTransactions(writer, dataSource is NpgsqlMultiHostDataSource, sql, indexes, options.TimeProvider, options.Durability == DurabilityMode.Relaxed, logger);
+        _import = new ChunkedImport(Transactions, retry, indexes, options.ImportChunkDocuments);
+        HashPartitions = hashPartitions;
+    }
+
+    /// <summary>The schema that holds the store's tables.</summary>
+    public string Schema => _sql.Schema;
+
+    /// <summary>Into how many hash partitions the tables are split (0: plain tables), as they were created.</summary>
+    public int HashPartitions { get; }
+
+    /// <summary>The indexes this instance opened with (the engine plans queries with their <see cref="StoreIndexes.Catalog"/>).</summary>
+    public StoreIndexes Indexes => _indexes;
+
+    /// <summary>The store's write transactions (and the test hooks on them).</summary>
+    public WriteTransactions Transactions { get; }
+
+    /// <summary>The data source reads use.</summary>
+    public NpgsqlDataSource ReadDataSource => _reader;
+
+    /// <inheritdoc/>
+    /// <remarks>Not used: the import goes through <see cref="ImportAsync"/>.</remarks>
+    public int ImportWindow => BatchImport.InFlight;
+
+    /// <inheritdoc/>
+    /// <remarks>Each partition's writes lock its row, so partitions commit side by side.</remarks>
+    public bool CommitsPerPartition => true;
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The group is cut at partition deletes; each segment commits in one transaction, retried as a
+    /// whole on transient failures (an attempt whose outcome was lost is resolved through the commit
+    /// log), and only then is each write completed with the outcome of the attempt that committed. A
+    /// segment that fails fails its own writes; the segments after it still run. Each attempt reads the
+    /// clock afresh, so a retry decides expiry at the time it runs.
+    /// </remarks>
+    public ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // Most groups are one segment: committed without another state machine.
+        return group.Count == 0 ? ValueTask.CompletedTask
+            : SegmentEnd(group, 0) == group.Count ? RunSegmentAsync(group, 0, group.Count)
+            : CommitSegmentsAsync(group);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Store-wide: the expired documents of every partition, in transactions of up to 1,000 documents
+    /// (purges from several app instances take turns; documents a writer is overwriting at that moment
+    /// are left to it), then the index entries of expired documents, then the tombstones deleted at or
+    /// before the cutoff, also 1,000 at a time, waiting for the writers of their partitions.
+    /// </remarks>
+    public async ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, Func<string, CancellationToken, ValueTask<long>> purgeInTurn, CancellationToken cancellationToken)
+    {
+        long purged = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var unresolved = new List<Attempt>();
+            var count = await _retry.RunAsync(
+                "purge",
+                (transactions: Transactions, now, unresolved),
+                static (s, _) => s.transactions.TryPurgeChunkAsync(s.now, s.unresolved),
+                CancellationToken.None).ConfigureAwait(false);
+            purged += count;
+            if (count < WriteTransactions.PurgeChunk)
+            {
+                break;
+            }
+        }
+
+        // The index entries of expired documents, purged or not (readers ignore them already).
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var removed = await _retry.RunAsync(
+                "purge index entries",
+                (transactions: Transactions, now),
+                static (s, _) => s.transactions.TryPurgeEntriesAsync(s.now),
+                CancellationToken.None).ConfigureAwait(false);
+            if (removed < WriteTransactions.PurgeChunk)
+            {
+                break;
+            }
+        }
+
+        if (tombstoneCutoff is { } cutoff)
+        {
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var dropped = await _retry.RunAsync(
+                    "purge tombstones",
+                    (transactions: Transactions, cutoff),
+                    static (s, _) => s.transactions.TryDropTombstonesAsync(s.cutoff),
+                    CancellationToken.None).ConfigureAwait(false);
+                if (dropped < WriteTransactions.PurgeChunk)
+                {
+                    break;
+                }
+            }
+        }
+
+        return purged;
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Chunks of whole partitions, each in one transaction with binary <c>COPY</c> (<see cref="ChunkedImport"/>); the index values are extracted with the catalog this instance opened with.</remarks>
+    public ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, IndexCatalog indexes, CancellationToken cancellationToken)
+        => _import.RunAsync(partitions, cancellationToken);
+
+    /// <summary>Releases the data source, if the store made it.</summary>
+    /// <returns>A task that completes when it is released.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (_ownsDataSource)
+        {
+            await _dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Where the segment that starts at <paramref name="start"/> ends: after a partition delete or a purge alone, else before the next one.</summary>
+    private static int SegmentEnd(IReadOnlyList<PendingWrite> group, int start)
+    {
+        var end = start + 1;
+        if (group[start].IsPartitionDelete || group[start].IsPurge)
+        {
+            return end;
+        }
+
+        while (end < group.Count && !group[end].IsPartitionDelete && !group[end].IsPurge)
+        {
+            end++;
+        }
+
+        return end;
+    }
+
+    private async ValueTask CommitSegmentsAsync(IReadOnlyList<PendingWrite> group)
+    {
+        for (var start = 0; start < group.Count;)
+        {
+            var end = SegmentEnd(group, start);
+            await RunSegmentAsync(group, start, end).ConfigureAwait(false);
+            start = end;
+        }
+    }
+
+    /// <summary>Commits one segment of a group (one partition delete, or batches and increments) in one transaction retried as a whole, then completes each write.</summary>
+    private async ValueTask RunSegmentAsync(IReadOnlyList<PendingWrite> group, int start, int end)
+    {
+        if (group[start].IsPurge)
+        {
+            // PurgeAsync purges store-wide and never asks for a purge in turn.
+            group[start].Fail(new InvalidOperationException("The PostgreSQL backend purges store-wide, not in a partition's turn."));
+            return;
+        }
+
+        PendingWrite[] writes;
+        if (start == 0 && group is PendingWrite[] all && all.Length == end)
+        {
+            writes = all;
+        }
+        else
+        {
+            writes = new PendingWrite[end - start];
+            for (var i = start; i < end; i++)
+            {
+                writes[i - start] = group[i];
+            }
+        }
+
+        Attempt outcome;
+        try
+        {
+            var unresolved = new List<Attempt>();
+            outcome = await _retry.RunAsync(
+                writes[0].IsPartitionDelete ? "delete partition" : "commit",
+                (transactions: Transactions, partition: writes[0].Partition, writes, unresolved),
+                static (s, _) => s.writes[0].IsPartitionDelete
+                    ? s.transactions.TryDeletePartitionAsync(s.partition, s.unresolved)
+                    : s.transactions.TryCommitAsync(s.partition, s.writes, s.unresolved),
+                CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // The segment's writes fail with what failed it (after the retries); the writes of other segments keep their own outcome.
+            foreach (var write in writes)
+            {
+                write.Fail(e);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < writes.Length; i++)
+        {
+            if (outcome.Errors[i] is { } error)
+            {
+                writes[i].Fail(error);
+            }
+            else
+            {
+                writes[i].Complete(outcome.Results[i]!);
+            }
+        }
+    }
+
+    private ValueTask<NpgsqlConnection> OpenAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
+        => Commands.OpenAsync(source, _dataSource is NpgsqlMultiHostDataSource, cancellationToken);
+}
