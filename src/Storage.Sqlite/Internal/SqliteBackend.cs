@@ -119,7 +119,10 @@ internal sealed partial class SqliteBackend : IStoreBackend
                             { IsPartitionDelete: true } => context.DeletePartition(write.Partition),
                             { Imported: { } imported } => context.Import(imported, write.Operations!, write.Entries!),
                             { Operations: { } operations } => context.ApplyBatch(write.Partition, operations, write.Entries!),
-                            _ => context.Increment(write.Partition, write.Sequence!, write.Delta),
+                            { Sequence: { } sequence } => context.Increment(write.Partition, sequence, write.Delta),
+
+                            // SQLite purges store-wide (PurgeAsync), never in a partition's turn.
+                            _ => throw new InvalidOperationException("The SQLite backend received a write it does not carry out (a purge in turn)."),
                         };
                         _writer.Execute(Sql.ReleaseSavepoint);
                     }
