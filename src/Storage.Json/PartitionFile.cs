@@ -554,13 +554,14 @@ internal static class PartitionFile
 
     private static void ThrowIfNewerFormat(byte[] bytes, string path)
     {
-        // A future format may change the header; its format number is still the first member.
+        // A future format may change the header; its format number is still the first member. Anything
+        // else there (damage) is left to the caller's CorruptDataException.
         try
         {
             var reader = new Utf8JsonReader(bytes);
             if (reader.Read() && reader.TokenType == JsonTokenType.StartObject && reader.Read()
                 && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("format"u8)
-                && reader.Read() && reader.TryGetInt64(out var format) && format > FormatVersion)
+                && reader.Read() && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var format) && format > FormatVersion)
             {
                 throw new UnsupportedFormatException(path, format, FormatVersion);
             }
