@@ -268,15 +268,15 @@ internal sealed class MemoryBackend : IStoreBackend
         }
     }
 
-    /// <summary>Every value of <paramref name="index"/> held by a live document, in one partition or all.</summary>
-    private IEnumerable<(StoredDocument Document, IndexValue Value)> Holders(IndexDefinition index, string? partition, DateTimeOffset now)
+    /// <summary>Every value of <paramref name="index"/> held by a document live at <paramref name="now"/> (every document when <see langword="null"/>), in one partition or all.</summary>
+    private IEnumerable<(StoredDocument Document, IndexValue Value)> Holders(IndexDefinition index, string? partition, DateTimeOffset? now)
     {
         IEnumerable<Partition> partitions = partition is null ? _partitions.Values : _partitions.TryGetValue(partition, out var one) ? [one] : [];
         foreach (var state in partitions)
         {
             foreach (var document in state.Collections.GetValueOrDefault(index.Collection)?.Values ?? Enumerable.Empty<MemoryDocument>())
             {
-                if (document.Entries is { } entries && !Timestamps.IsExpired(document.Document.ExpiresAt, now))
+                if (document.Entries is { } entries && (now is not { } at || !Timestamps.IsExpired(document.Document.ExpiresAt, at)))
                 {
                     var j = IndexOf(entries.Indexes, index);
                     foreach (var value in j >= 0 ? entries.Values[j] : [])
@@ -288,9 +288,9 @@ internal sealed class MemoryBackend : IStoreBackend
         }
     }
 
-    /// <summary>The documents holding <paramref name="value"/> of a unique index, in the store or in <paramref name="partition"/> by the index's scope.</summary>
+    /// <summary>The documents holding <paramref name="value"/> of a unique index, in the store or in <paramref name="partition"/> by the index's scope, expired or not (the engine's <see cref="UniqueValues"/> judges expiry).</summary>
     private IEnumerable<ValueHolder> StoredHolders(IndexDefinition index, IndexValue value, string partition)
-        => Holders(index, index.Scope == IndexScope.Global ? null : partition, DateTimeOffset.MinValue)
+        => Holders(index, index.Scope == IndexScope.Global ? null : partition, now: null)
             .Where(h => h.Value.Equals(value))
             .Select(h => new ValueHolder(h.Document.Partition, h.Document.Key, h.Document.ExpiresAt));
 
