@@ -1,10 +1,13 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Storage.Engine;
 
 /// <summary>
 /// The shared rules of the change feed: argument checks, the resumability check, the order of
 /// changes and the whole-commit paging. Backends fetch candidates; this decides the page.
 /// </summary>
-internal static class ChangeFeedQuery
+[Experimental(Experiments.BackendInterface)]
+public static class ChangeFeedQuery
 {
     /// <summary>The most changes one commit can make (each put, delete, event and increment is one).</summary>
     public const int MaxChangesPerRevision = StoreLimits.MaxBatchOperations;
@@ -16,7 +19,7 @@ internal static class ChangeFeedQuery
     /// <param name="partition">The partition key.</param>
     /// <param name="afterRevision">The revision already seen.</param>
     /// <param name="limit">The page size.</param>
-    public static void Validate(string partition, long afterRevision, int limit)
+    internal static void Validate(string partition, long afterRevision, int limit)
     {
         Identifiers.ValidatePartitionKey(partition);
         if (afterRevision < 0)
@@ -30,7 +33,7 @@ internal static class ChangeFeedQuery
     /// <summary>Throws unless <paramref name="retention"/> is a valid tombstone retention (zero or more).</summary>
     /// <param name="retention">The retention.</param>
     /// <param name="paramName">The option's name.</param>
-    public static void ValidateRetention(TimeSpan retention, string paramName)
+    internal static void ValidateRetention(TimeSpan retention, string paramName)
     {
         if (retention < TimeSpan.Zero)
         {
@@ -49,7 +52,7 @@ internal static class ChangeFeedQuery
     /// <param name="afterRevision">The revision already seen.</param>
     /// <param name="exists">Whether the partition exists.</param>
     /// <param name="oldestResumable">The partition's oldest resumable revision.</param>
-    public static void EnsureResumable(string partition, long afterRevision, bool exists, long oldestResumable)
+    internal static void EnsureResumable(string partition, long afterRevision, bool exists, long oldestResumable)
     {
         if (afterRevision == 0)
         {
@@ -81,7 +84,7 @@ internal static class ChangeFeedQuery
     /// <param name="afterRevision">The revision already seen.</param>
     /// <param name="currentRevision">The partition's current revision, read in the same snapshot.</param>
     /// <returns>The page.</returns>
-    public static ChangePage TakePage(IReadOnlyList<Change> candidates, int limit, long afterRevision, long currentRevision)
+    internal static ChangePage TakePage(IReadOnlyList<Change> candidates, int limit, long afterRevision, long currentRevision)
     {
         ArgumentNullException.ThrowIfNull(candidates);
         var taken = 0;

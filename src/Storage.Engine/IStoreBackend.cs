@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Storage.Engine;
 
 /// <summary>
@@ -12,7 +14,8 @@ namespace Storage.Engine;
 /// keeps documents whose expiry is at or before <c>now</c> out of every read. Keys are compared in
 /// code-point order (<see cref="StorageKeyComparer"/>).
 /// </remarks>
-internal interface IStoreBackend : IAsyncDisposable
+[Experimental(Experiments.BackendInterface)]
+public interface IStoreBackend : IAsyncDisposable
 {
     /// <summary>
     /// How many partitions of a bulk import may be in flight at once (see <see cref="BatchImport"/>):
@@ -148,7 +151,8 @@ internal interface IStoreBackend : IAsyncDisposable
 /// contract of <see cref="IBulkImport.ImportAsync"/>, including the failure order of
 /// <see cref="BatchImport"/>.
 /// </summary>
-internal interface IBulkImportBackend
+[Experimental(Experiments.BackendInterface)]
+public interface IBulkImportBackend
 {
     /// <summary>Imports the partitions.</summary>
     /// <param name="partitions">The partitions, not yet validated.</param>
@@ -163,4 +167,5 @@ internal interface IBulkImportBackend
 /// <param name="Revision">Its revision.</param>
 /// <param name="OldestResumable">The oldest revision a reader can resume after.</param>
 /// <param name="Changes">The changes after the asked revision, in feed order.</param>
-internal sealed record ChangeCandidates(bool Exists, long Revision, long OldestResumable, IReadOnlyList<Change> Changes);
+[Experimental(Experiments.BackendInterface)]
+public sealed record ChangeCandidates(bool Exists, long Revision, long OldestResumable, IReadOnlyList<Change> Changes);

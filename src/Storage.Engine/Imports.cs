@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.ExceptionServices;
 
 namespace Storage.Engine;
@@ -82,7 +83,8 @@ internal sealed class ImportValidator
 /// flight, and throws the exception of the failing partition that comes first in input order. Not a
 /// supported API.
 /// </summary>
-internal static class BatchImport
+[Experimental(Experiments.BackendInterface)]
+public static class BatchImport
 {
     /// <summary>How many partitions commit at once through <see cref="IStore.CommitAsync"/>: the window the import holds in memory.</summary>
     public const int InFlight = 8;
@@ -92,7 +94,7 @@ internal static class BatchImport
     /// <param name="partitions">The partitions to import.</param>
     /// <param name="cancellationToken">Stops the import between partitions (and cancels commits still waiting for their turn).</param>
     /// <returns>How many partitions and documents were imported.</returns>
-    public static ValueTask<ImportResult> RunAsync(IStore store, IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken)
+    internal static ValueTask<ImportResult> RunAsync(IStore store, IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
         return RunAsync(partitions, (partition, token) => store.CommitAsync(partition.Partition, ImportValidator.AsMustNotExist(partition), token).AsTask(), InFlight, cancellationToken);
@@ -112,7 +114,7 @@ internal static class BatchImport
     /// </param>
     /// <param name="cancellationToken">Stops the import between partitions; passed to <paramref name="commit"/>.</param>
     /// <returns>How many partitions and documents were imported.</returns>
-    public static async ValueTask<ImportResult> RunAsync(IAsyncEnumerable<ImportedPartition> partitions, Func<ImportedPartition, CancellationToken, Task> commit, int inFlight, CancellationToken cancellationToken)
+    internal static async ValueTask<ImportResult> RunAsync(IAsyncEnumerable<ImportedPartition> partitions, Func<ImportedPartition, CancellationToken, Task> commit, int inFlight, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(partitions);
         ArgumentNullException.ThrowIfNull(commit);

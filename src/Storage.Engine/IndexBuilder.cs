@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -11,7 +12,8 @@ namespace Storage.Engine;
 /// Every backend builds through this one class, so they refuse the same stores and log the same
 /// lines (a start line, progress every <see cref="ProgressInterval"/> documents, a summary).
 /// </summary>
-internal sealed partial class IndexBuilder
+[Experimental(Experiments.BackendInterface)]
+public sealed partial class IndexBuilder
 {
     /// <summary>How many documents pass between two progress lines.</summary>
     public const int ProgressInterval = 100_000;

@@ -1,9 +1,11 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 
 namespace Storage.Engine;
 
 /// <summary>The validated set of a store's declared indexes.</summary>
-internal sealed class IndexCatalog
+[Experimental(Experiments.BackendInterface)]
+public sealed class IndexCatalog
 {
     private readonly Dictionary<(string Collection, string Name), IndexDefinition> _byName = [];
     private readonly Dictionary<string, IndexDefinition[]> _byCollection = new(StringComparer.Ordinal);
@@ -108,12 +110,14 @@ internal sealed class IndexCatalog
 /// <param name="Index">The unique index.</param>
 /// <param name="Value">The value.</param>
 /// <param name="TakenInBatch">Whether an earlier put of the same batch wants it too (the batch fails on this claim).</param>
-internal readonly record struct UniqueClaim(int OperationIndex, IndexDefinition Index, IndexValue Value, bool TakenInBatch);
+[Experimental(Experiments.BackendInterface)]
+public readonly record struct UniqueClaim(int OperationIndex, IndexDefinition Index, IndexValue Value, bool TakenInBatch);
 
 /// <summary>One document's values for each index of its collection.</summary>
 /// <param name="Indexes">The collection's indexes.</param>
 /// <param name="Values">The document's distinct values per index, in index order (same positions as <paramref name="Indexes"/>).</param>
-internal sealed record IndexEntries(IReadOnlyList<IndexDefinition> Indexes, IReadOnlyList<IReadOnlyList<IndexValue>> Values)
+[Experimental(Experiments.BackendInterface)]
+public sealed record IndexEntries(IReadOnlyList<IndexDefinition> Indexes, IReadOnlyList<IReadOnlyList<IndexValue>> Values)
 {
     /// <summary>
     /// The unique values a batch's puts want, in the order every backend checks them: puts in batch

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Text;
@@ -9,7 +10,8 @@ namespace Storage.Engine;
 /// page size and the (value, partition, key) to continue after. Backends translate it to their own
 /// scan; in-memory backends use <see cref="Matches"/> and <see cref="Order"/>.
 /// </summary>
-internal sealed class IndexQueryPlan
+[Experimental(Experiments.BackendInterface)]
+public sealed class IndexQueryPlan
 {
     private const byte TokenFormat = 2;
     private readonly ulong _scope;
@@ -78,7 +80,7 @@ internal sealed class IndexQueryPlan
     /// <param name="forCount">Whether the query is for a count (page size and token are ignored).</param>
     /// <returns>The plan.</returns>
     /// <exception cref="ArgumentException">The query is not valid or names an index that is not declared.</exception>
-    public static IndexQueryPlan Create(IndexCatalog catalog, IndexQuery query, bool forCount = false)
+    internal static IndexQueryPlan Create(IndexCatalog catalog, IndexQuery query, bool forCount = false)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(query);
@@ -187,7 +189,7 @@ internal sealed class IndexQueryPlan
     /// <summary>Builds a page from matches in the query's order: up to <see cref="Limit"/> and a token when more followed.</summary>
     /// <param name="ordered">The matches in the query's order; at most <see cref="Limit"/> + 1 are read.</param>
     /// <returns>The page.</returns>
-    public QueryPage TakePage(IEnumerable<IndexMatch> ordered)
+    internal QueryPage TakePage(IEnumerable<IndexMatch> ordered)
     {
         ArgumentNullException.ThrowIfNull(ordered);
         var items = new List<IndexMatch>(Math.Min(Limit, 64));
@@ -207,7 +209,7 @@ internal sealed class IndexQueryPlan
     /// <summary>The token that continues after <paramref name="last"/>.</summary>
     /// <param name="last">The last match of the page just returned.</param>
     /// <returns>An opaque, URL-safe token.</returns>
-    public string CreateToken(IndexMatch last)
+    internal string CreateToken(IndexMatch last)
     {
         ArgumentNullException.ThrowIfNull(last);
         var buffer = new List<byte>(64) { TokenFormat };

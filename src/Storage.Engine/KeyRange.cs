@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 
 namespace Storage.Engine;
@@ -10,7 +11,8 @@ namespace Storage.Engine;
 /// </summary>
 /// <param name="Lower">The smallest key of the range (inclusive).</param>
 /// <param name="Upper">The key above the range (exclusive), or <see langword="null"/> for none.</param>
-internal readonly record struct KeyRange(string Lower, string? Upper)
+[Experimental(Experiments.BackendInterface)]
+public readonly record struct KeyRange(string Lower, string? Upper)
 {
     /// <summary>The smallest key above every key that starts with the same characters: NUL is not allowed in keys, so nothing lies between.</summary>
     private const string SmallestSuffix = "\u0001";
@@ -29,7 +31,7 @@ internal readonly record struct KeyRange(string Lower, string? Upper)
     /// <summary>The range a listing covers: its prefix, bounds and cursor combined.</summary>
     /// <param name="query">The validated listing.</param>
     /// <returns>The half-open range.</returns>
-    public static KeyRange For(ListQuery query)
+    internal static KeyRange For(ListQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
         var lower = Max(query.StartKey ?? string.Empty, query.Prefix ?? string.Empty);

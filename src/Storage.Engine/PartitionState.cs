@@ -1,9 +1,12 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Storage.Engine;
 
 /// <summary>A document's identity inside a partition.</summary>
 /// <param name="Collection">The collection.</param>
 /// <param name="Key">The key.</param>
-internal readonly record struct DocumentId(string Collection, string Key);
+[Experimental(Experiments.BackendInterface)]
+public readonly record struct DocumentId(string Collection, string Key);
 
 /// <summary>
 /// A document as a write sees it. Rows a backend loads carry their version, creation time and expiry
@@ -16,21 +19,24 @@ internal readonly record struct DocumentId(string Collection, string Key);
 /// <param name="UpdatedAt">When it was last written (only set on rows the writer produced).</param>
 /// <param name="Value">The JSON value (on rows the writer produced; on loaded rows only if the backend read it).</param>
 /// <param name="Entries">The index values of a row the writer produced, when its collection has indexes.</param>
-internal sealed record DocumentRow(long Version, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset UpdatedAt = default, ReadOnlyMemory<byte> Value = default, IndexEntries? Entries = null);
+[Experimental(Experiments.BackendInterface)]
+public sealed record DocumentRow(long Version, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset UpdatedAt = default, ReadOnlyMemory<byte> Value = default, IndexEntries? Entries = null);
 
 /// <summary>An event a write appends: its stream version and the revision of the batch that appended it.</summary>
 /// <param name="Stream">The stream.</param>
 /// <param name="Version">The event's version in its stream.</param>
 /// <param name="Revision">The partition revision of the batch that appended it.</param>
 /// <param name="Data">The event as the caller gave it.</param>
-internal sealed record NewEvent(string Stream, long Version, long Revision, EventData Data);
+[Experimental(Experiments.BackendInterface)]
+public sealed record NewEvent(string Stream, long Version, long Revision, EventData Data);
 
 /// <summary>
 /// A stream as a write sees it: the stored version, the stored event ids a retry may be compared with
 /// (by version: those <see cref="PartitionReads"/> asked for), and the events the write appended so far.
 /// </summary>
 /// <param name="storedVersion">The stored version; 0 when the stream does not exist.</param>
-internal sealed class StreamState(long storedVersion)
+[Experimental(Experiments.BackendInterface)]
+public sealed class StreamState(long storedVersion)
 {
     /// <summary>The version the stream had before the write.</summary>
     public long StoredVersion { get; } = storedVersion;
@@ -70,7 +76,8 @@ internal sealed class StreamState(long storedVersion)
 /// event ids a retry of each append would match — at the append's expected position
 /// (<see cref="IdWindows"/>) or, expecting any version, the stream's last events (<see cref="IdTails"/>).
 /// </summary>
-internal sealed class PartitionReads
+[Experimental(Experiments.BackendInterface)]
+public sealed class PartitionReads
 {
     /// <summary>The documents to load.</summary>
     public HashSet<DocumentId> Documents { get; } = [];
@@ -89,7 +96,7 @@ internal sealed class PartitionReads
 
     /// <summary>Adds what a batch needs.</summary>
     /// <param name="operations">The batch.</param>
-    public void AddBatch(IReadOnlyList<WriteOperation> operations)
+    internal void AddBatch(IReadOnlyList<WriteOperation> operations)
     {
         foreach (var op in operations)
         {
@@ -115,7 +122,7 @@ internal sealed class PartitionReads
 
     /// <summary>Adds a sequence increment.</summary>
     /// <param name="name">The sequence.</param>
-    public void AddSequence(string name) => Sequences.Add(name);
+    internal void AddSequence(string name) => Sequences.Add(name);
 
     /// <summary>
     /// The versions whose stored ids to load from a stream at <paramref name="storedVersion"/>: the
@@ -148,7 +155,8 @@ internal sealed class PartitionReads
 /// a transaction with the partition's lock, the writer's turn): the partition's revision, the store's
 /// revision floor, and every document, sequence and stream the reads named.
 /// </summary>
-internal sealed class PartitionState
+[Experimental(Experiments.BackendInterface)]
+public sealed class PartitionState
 {
     /// <summary>Prepares the state to load for <paramref name="reads"/>: every named document absent, every named stream empty, until the backend loads them.</summary>
     /// <param name="partition">The partition key.</param>

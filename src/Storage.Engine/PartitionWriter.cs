@@ -1,10 +1,13 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Storage.Engine;
 
 /// <summary>
 /// The uniqueness side of a write, as a backend enforces it under concurrency (in-memory
 /// reservations, or holders read under a lock and a unique index that decides races).
 /// </summary>
-internal interface IUniquenessCheck
+[Experimental(Experiments.BackendInterface)]
+public interface IUniquenessCheck
 {
     /// <summary>
     /// Runs once a batch's conditions hold, before it changes anything.
@@ -35,7 +38,8 @@ internal interface IUniquenessCheck
 /// sequence increment takes the partition's next revision — above the store's floor when the
 /// partition does not exist.
 /// </summary>
-internal sealed class PartitionWriter
+[Experimental(Experiments.BackendInterface)]
+public sealed class PartitionWriter
 {
     private readonly PartitionState _state;
     private readonly DateTimeOffset _now;

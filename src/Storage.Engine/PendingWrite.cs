@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Storage.Engine;
 
 /// <summary>
@@ -8,7 +10,8 @@ namespace Storage.Engine;
 /// it <see cref="Complete()"/>; a partition delete (<see cref="IsPartitionDelete"/>) the backend
 /// carries out in its turn and completes with whether the partition existed.
 /// </summary>
-internal sealed class PendingWrite
+[Experimental(Experiments.BackendInterface)]
+public sealed class PendingWrite
 {
     private PartitionReads? _reads;
     private object? _result;
@@ -51,7 +54,7 @@ internal sealed class PendingWrite
     /// For tests: an action the engine runs itself in the group's turn, where it stands in the group,
     /// instead of passing the write to the backend (see <see cref="EngineStore.RunInTurnAsync"/>).
     /// </summary>
-    public Func<object>? Action { get; private init; }
+    internal Func<object>? Action { get; private init; }
 
     /// <summary>What the write must load.</summary>
     public PartitionReads Reads => _reads ??= CreateReads();
@@ -78,25 +81,25 @@ internal sealed class PendingWrite
     public Exception? Error => _error;
 
     /// <summary>A batch.</summary>
-    public static PendingWrite Batch(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
+    internal static PendingWrite Batch(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
         => new(partition) { Operations = operations, Entries = entries };
 
     /// <summary>A sequence increment.</summary>
-    public static PendingWrite Increment(string partition, string name, long delta)
+    internal static PendingWrite Increment(string partition, string name, long delta)
         => new(partition) { Sequence = name, Delta = delta };
 
     /// <summary>One partition of a bulk import (validated), committed as a batch of its puts with <see cref="WriteCondition.MustNotExist"/> would be.</summary>
-    public static PendingWrite Import(ImportedPartition partition, IReadOnlyList<IndexEntries?> entries)
+    internal static PendingWrite Import(ImportedPartition partition, IReadOnlyList<IndexEntries?> entries)
         => new(partition.Partition) { Operations = ImportValidator.AsMustNotExist(partition), Entries = entries, Imported = partition };
 
     /// <summary>A purge of one partition in its turn, for a backend that purges partition by partition (see <see cref="IStoreBackend.PurgeAsync"/>).</summary>
-    public static PendingWrite Purge(string partition, DateTimeOffset? tombstoneCutoff) => new(partition) { IsPurge = true, TombstoneCutoff = tombstoneCutoff };
+    internal static PendingWrite Purge(string partition, DateTimeOffset? tombstoneCutoff) => new(partition) { IsPurge = true, TombstoneCutoff = tombstoneCutoff };
 
     /// <summary>For tests: an action to run in the partition's turn (the store's, for a backend that does not commit per partition).</summary>
-    public static PendingWrite InTurn(string partition, Func<object> action) => new(partition) { Action = action };
+    internal static PendingWrite InTurn(string partition, Func<object> action) => new(partition) { Action = action };
 
     /// <summary>A partition delete: it runs in the partition's turn, after the writes queued before it.</summary>
-    public static PendingWrite DeletePartition(string partition) => new(partition) { IsPartitionDelete = true };
+    internal static PendingWrite DeletePartition(string partition) => new(partition) { IsPartitionDelete = true };
 
     /// <summary>
     /// Applies the write to <paramref name="writer"/> (over the state of its partition). A conflict —

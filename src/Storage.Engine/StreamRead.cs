@@ -1,10 +1,13 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Storage.Engine;
 
 /// <summary>
 /// A validated stream read: which versions to fetch given the stream's current version, and where
 /// the next read continues. Stream versions have no gaps, so a read is a version range.
 /// </summary>
-internal sealed class StreamRead
+[Experimental(Experiments.BackendInterface)]
+public sealed class StreamRead
 {
     private StreamRead(long? fromVersion, bool backwards, int limit)
     {
@@ -28,7 +31,7 @@ internal sealed class StreamRead
     /// <param name="options">The caller's options, or <see langword="null"/>.</param>
     /// <returns>The read.</returns>
     /// <exception cref="ArgumentException">An identifier or option is not valid.</exception>
-    public static StreamRead Create(string partition, string stream, ReadStreamOptions? options)
+    internal static StreamRead Create(string partition, string stream, ReadStreamOptions? options)
     {
         Identifiers.ValidatePartitionKey(partition);
         Identifiers.ValidateDocumentKey(stream, nameof(stream));
@@ -62,7 +65,7 @@ internal sealed class StreamRead
     /// <param name="ascending">The events of <see cref="Range"/>, in ascending version order.</param>
     /// <returns>The page, in the read's direction.</returns>
     /// <exception cref="CorruptDataException">The stored events do not cover the range without gaps.</exception>
-    public EventPage ToPage(long streamVersion, IReadOnlyList<StoredEvent> ascending)
+    internal EventPage ToPage(long streamVersion, IReadOnlyList<StoredEvent> ascending)
     {
         ArgumentNullException.ThrowIfNull(ascending);
         if (Range(streamVersion) is not { } range)

@@ -1,10 +1,13 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Storage.Engine;
 
 /// <summary>A stored document that holds an index value.</summary>
 /// <param name="Partition">Its partition.</param>
 /// <param name="Key">Its key (its collection is the index's).</param>
 /// <param name="ExpiresAt">Its expiry: an expired holder holds nothing.</param>
-internal sealed record ValueHolder(string Partition, string Key, DateTimeOffset? ExpiresAt);
+[Experimental(Experiments.BackendInterface)]
+public sealed record ValueHolder(string Partition, string Key, DateTimeOffset? ExpiresAt);
 
 /// <summary>
 /// The uniqueness decision, written once: a batch whose conditions hold fails on the first unique
@@ -18,7 +21,8 @@ internal sealed record ValueHolder(string Partition, string Key, DateTimeOffset?
 /// <param name="partition">The write's partition.</param>
 /// <param name="now">The write's time: an expired holder holds nothing.</param>
 /// <param name="storedHolders">The stored documents holding a value of a unique index (in the store for a store-wide index, in the partition otherwise), as they were before the write.</param>
-internal sealed class UniqueValues(string partition, DateTimeOffset now, Func<IndexDefinition, IndexValue, IEnumerable<ValueHolder>> storedHolders) : IUniquenessCheck
+[Experimental(Experiments.BackendInterface)]
+public sealed class UniqueValues(string partition, DateTimeOffset now, Func<IndexDefinition, IndexValue, IEnumerable<ValueHolder>> storedHolders) : IUniquenessCheck
 {
     private readonly Dictionary<(IndexDefinition Index, IndexValue Value), DocumentId> _claims = [];
     private readonly Dictionary<DocumentId, List<(IndexDefinition, IndexValue)>> _claimsOf = [];

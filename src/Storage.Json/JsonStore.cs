@@ -14,20 +14,28 @@ namespace Storage.Json;
 /// open and builds them (see docs/json-backend.md); one without reads partitions on first use.
 /// </summary>
 /// <remarks>
-/// The store is the engine (<see cref="EngineStore"/>) over <see cref="JsonBackend"/>. The file layer
-/// is synchronous (that is what the operating system offers), so operations complete synchronously on
+/// <para>
+/// The store is the engine (<see cref="Store"/>) over <see cref="JsonBackend"/>. The file layer is
+/// synchronous (that is what the operating system offers), so operations complete synchronously on
 /// the calling thread; they are exposed as <see cref="ValueTask"/> without any <c>Task.Run</c>.
+/// </para>
+/// <para>
+/// <see cref="Store.ImportAsync"/> goes through batches: each partition is one commit of
+/// must-not-exist puts, up to 8 consecutive partitions at once (each on a thread of its own, so that
+/// their files are written and synced at the same time), so the import holds at most 8 partitions in
+/// memory, and when a partition fails at most 7 of those after it are imported.
+/// <see cref="Store.DisposeAsync"/> waits for running operations, then releases the directory.
+/// </para>
 /// </remarks>
 /// <seealso href="../../docs/json-backend.md"/>
-public sealed class JsonStore : IStore, IBulkImport
+public sealed class JsonStore : Store
 {
     private readonly JsonBackend _backend;
-    private readonly EngineStore _engine;
 
-    private JsonStore(JsonBackend backend, EngineStore engine)
+    private JsonStore(JsonBackend backend, JsonStoreOptions options, IndexCatalog indexes)
+        : base(backend, options, indexes)
     {
         _backend = backend;
-        _engine = engine;
     }
 
     /// <summary>The full path of the data directory.</summary>
@@ -35,9 +43,6 @@ public sealed class JsonStore : IStore, IBulkImport
 
     /// <summary>The in-memory indexes (null when none is declared): for tests.</summary>
     internal JsonIndexes? Indexes => _backend.Indexes;
-
-    /// <summary>How many requests of a partition wait for its next group commit (for tests that build a group on purpose).</summary>
-    internal int WaitingRequests(string partition) => _engine.WaitingRequests(partition);
 
     /// <summary>The partition's state as the store holds it in memory, or <see langword="null"/> when it has none: for tests.</summary>
     internal PartitionSnapshot? CachedSnapshot(string partition) => _backend.CachedSnapshot(partition);
@@ -57,62 +62,10 @@ public sealed class JsonStore : IStore, IBulkImport
     internal static JsonStore Open(JsonStoreOptions options, IFileSystem files)
     {
         Validate(options);
-        var indexes = new IndexCatalog(options.Indexes);
+        var indexes = ValidateOptions(options);
         var backend = JsonBackend.Open(options, indexes, files);
-        return new JsonStore(backend, new EngineStore(backend, options.TimeProvider, options.TombstoneRetention, indexes));
+        return new JsonStore(backend, options, indexes);
     }
-
-    /// <inheritdoc/>
-    public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default) => _engine.GetAsync(partition, collection, key, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default) => _engine.CommitAsync(partition, operations, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default) => _engine.ListAsync(partition, collection, options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default) => _engine.IncrementSequenceAsync(partition, name, delta, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default) => _engine.GetSequenceAsync(partition, name, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default) => _engine.ListPartitionsAsync(options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default) => _engine.DeletePartitionAsync(partition, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default) => _engine.ReadStreamAsync(partition, stream, options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default) => _engine.ListStreamsAsync(partition, options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default) => _engine.ReadChangesAsync(partition, afterRevision, limit, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default) => _engine.QueryAsync(query, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default) => _engine.CountAsync(query, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default) => _engine.PurgeExpiredAsync(cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// Through batches: each partition is one commit of must-not-exist puts, up to 8 consecutive
-    /// partitions at once (each on a thread of its own, so that their files are written and synced at
-    /// the same time), so the import holds at most 8 partitions in memory, and when a partition fails
-    /// at most 7 of those after it are imported.
-    /// </remarks>
-    public ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default) => _engine.ImportAsync(partitions, cancellationToken);
-
-    /// <summary>Waits for running operations, then releases the directory.</summary>
-    /// <returns>A task that completes when the directory is released.</returns>
-    public ValueTask DisposeAsync() => _engine.DisposeAsync();
 
     private static void Validate(JsonStoreOptions options)
     {
@@ -122,12 +75,9 @@ public sealed class JsonStore : IStore, IBulkImport
             throw new ArgumentException(JsonErrors.NoDirectory, nameof(options));
         }
 
-        ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
-        ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, "options.TombstoneRetention");
         if (!Enum.IsDefined(options.Durability))
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Durability, "JsonStoreOptions.Durability must be Full or Relaxed.");
         }
     }
-
 }

@@ -7,21 +7,24 @@ namespace Storage.Memory;
 /// everything is gone when the store is disposed or the process ends.
 /// </summary>
 /// <seealso href="../../docs/memory-backend.md"/>
-public static class MemoryStore
+public sealed class MemoryStore : Store
 {
+    private MemoryStore(MemoryBackend backend, MemoryStoreOptions options, IndexCatalog indexes)
+        : base(backend, options, indexes)
+    {
+    }
+
     /// <summary>Creates an empty store.</summary>
     /// <param name="options">The options; the defaults when <see langword="null"/>.</param>
-    /// <returns>The store; it also implements <see cref="IBulkImport"/>.</returns>
+    /// <returns>The store.</returns>
     /// <exception cref="ArgumentException">An option is invalid (a bad index declaration, a negative retention).</exception>
-    public static IStore Create(MemoryStoreOptions? options = null) => Open(options, new MemoryData());
+    public static MemoryStore Create(MemoryStoreOptions? options = null) => Open(options, new MemoryData());
 
     /// <summary>Opens a store over what earlier instances stored (for the conformance suite's reopen tests), grouping commits per partition or for the store.</summary>
-    internal static IStore Open(MemoryStoreOptions? options, MemoryData data, bool commitsPerPartition = true)
+    internal static MemoryStore Open(MemoryStoreOptions? options, MemoryData data, bool commitsPerPartition = true)
     {
         options ??= new MemoryStoreOptions();
-        ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
-        ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, nameof(options));
-        var indexes = new IndexCatalog(options.Indexes);
-        return new EngineStore(new MemoryBackend(indexes, data, Timestamps.Now(options.TimeProvider)) { CommitsPerPartition = commitsPerPartition }, options.TimeProvider, options.TombstoneRetention, indexes);
+        var indexes = ValidateOptions(options);
+        return new MemoryStore(new MemoryBackend(indexes, data, Timestamps.Now(options.TimeProvider)) { CommitsPerPartition = commitsPerPartition }, options, indexes);
     }
 }

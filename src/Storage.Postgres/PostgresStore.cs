@@ -19,19 +19,57 @@ namespace Storage.Postgres;
 /// enforced by the database across every instance.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Npgsql is asynchronous all the way down, so every operation is truly asynchronous. The store is
-/// safe to use from many threads at once; make one per schema and share it.
+/// safe to use from many threads at once; make one per schema and share it. Disposing it waits for
+/// running operations, then releases the store's connections (and its data source, if it made it).
+/// </para>
+/// <para>
+/// <b>Bulk import</b> (<see cref="Store.ImportAsync"/>): the partitions are cut into chunks of whole
+/// partitions, about 10,000 documents or 8 MiB of values each, and each chunk commits in one
+/// transaction: its partition rows locked in code-point order (as writers and purges lock them), its
+/// keys and unique values checked in input order, the documents written by binary <c>COPY</c>, one
+/// commit-log row per partition. Only one chunk is held in memory. When a partition fails, the
+/// partitions before it are committed and its exception is thrown, so exactly the partitions before
+/// the failing one are imported. A chunk whose commit's answer was lost is resolved through the
+/// commit log, as writes are.
+/// </para>
+/// <para>
+/// <b>Change feed</b> (<see cref="Store.ReadChangesAsync"/>): one round trip, one snapshot (a
+/// read-only REPEATABLE READ transaction): the partition's revision and oldest resumable revision, and
+/// the first changes after the asked revision in feed order, from the documents, tombstones, events
+/// and sequences tables by their (partition, revision) indexes.
+/// </para>
+/// <para>
+/// <b>Index queries</b>: <see cref="Store.QueryAsync"/> is one statement, so one snapshot: one page of
+/// the index's entries in (value, partition, key) order — a range scan of the entries' primary key, or
+/// of their partition index for one partition, starting after the continuation token's position —
+/// each joined with its document by primary key. <see cref="Store.CountAsync"/> is one statement too:
+/// the live entries in the range, counted from the entries' index alone (it carries each entry's
+/// expiry), and whether the index is still declared as this instance knows it. An index that another
+/// instance dropped or changed has no entries left under this instance's id (ids are never reused), so
+/// only an empty page takes a second round trip, to check the index is still declared; both throw
+/// <see cref="IndexDeclarationsChangedException"/> when another instance dropped or changed the index
+/// since this one opened.
+/// </para>
+/// <para>
+/// <b>Purge</b>: <see cref="Store.PurgeExpiredAsync"/> removes the expired documents of every
+/// partition, in transactions of up to 1,000 documents; purges from several app instances take turns.
+/// Documents that a writer is overwriting at that moment are left to it. Then it removes the index
+/// entries of expired documents, and drops the tombstones older than
+/// <see cref="StoreOptions.TombstoneRetention"/>, also 1,000 at a time, waiting for the writers of
+/// their partitions.
+/// </para>
 /// </remarks>
 /// <seealso href="../../docs/postgres-backend.md"/>
-public sealed class PostgresStore : IStore, IBulkImport
+public sealed class PostgresStore : Store
 {
     private readonly PostgresBackend _backend;
-    private readonly EngineStore _engine;
 
     private PostgresStore(PostgresBackend backend, PostgresStoreOptions options)
+        : base(backend, options, backend.Indexes.Catalog)
     {
         _backend = backend;
-        _engine = new EngineStore(backend, options.TimeProvider, options.TombstoneRetention, backend.Indexes.Catalog);
     }
 
     /// <summary>The schema that holds the store's tables.</summary>
@@ -71,7 +109,7 @@ public sealed class PostgresStore : IStore, IBulkImport
     public static async ValueTask<PostgresStore> OpenAsync(PostgresStoreOptions options, CancellationToken cancellationToken = default)
     {
         Validate(options);
-        var catalog = new IndexCatalog(options.Indexes);
+        var catalog = ValidateOptions(options);
         var ownsDataSource = options.DataSource is null;
         NpgsqlDataSource dataSource;
         try
@@ -118,101 +156,6 @@ public sealed class PostgresStore : IStore, IBulkImport
         }
     }
 
-    /// <inheritdoc/>
-    public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default)
-        => _engine.GetAsync(partition, collection, key, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
-        => _engine.CommitAsync(partition, operations, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// The partitions are cut into chunks of whole partitions, about 10,000 documents or 8 MiB of values
-    /// each, and each chunk commits in one transaction: its partition rows locked in code-point order (as
-    /// writers and purges lock them), its keys and unique values checked in input order, the documents
-    /// written by binary <c>COPY</c>, one commit-log row per partition. Only one chunk is held in memory.
-    /// When a partition fails, the partitions before it are committed and its exception is thrown, so
-    /// exactly the partitions before the failing one are imported. A chunk whose commit's answer was lost
-    /// is resolved through the commit log, as writes are.
-    /// </remarks>
-    public ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
-        => _engine.ImportAsync(partitions, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default)
-        => _engine.ListAsync(partition, collection, options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default)
-        => _engine.IncrementSequenceAsync(partition, name, delta, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default)
-        => _engine.GetSequenceAsync(partition, name, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default)
-        => _engine.ListPartitionsAsync(options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
-        => _engine.DeletePartitionAsync(partition, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
-        => _engine.ReadStreamAsync(partition, stream, options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
-        => _engine.ListStreamsAsync(partition, options, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// One round trip, one snapshot (a read-only REPEATABLE READ transaction): the partition's revision
-    /// and oldest resumable revision, and the first <see cref="ChangeFeedQuery.FetchSize"/> changes
-    /// after <paramref name="afterRevision"/> in feed order, from the documents, tombstones, events and
-    /// sequences tables by their (partition, revision) indexes.
-    /// </remarks>
-    public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
-        => _engine.ReadChangesAsync(partition, afterRevision, limit, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// One statement, so one snapshot: one page of the index's entries in (value, partition, key) order —
-    /// a range scan of the entries' primary key, or of their partition index for one partition, starting
-    /// after the continuation token's position — each joined with its document by primary key. An index
-    /// that another instance dropped or changed has no entries left under this instance's id (ids are
-    /// never reused), so only an empty page takes a second round trip, to check the index is still declared.
-    /// </remarks>
-    /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
-    public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => _engine.QueryAsync(query, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// One statement: the live entries in the range, counted from the entries' index alone (it carries
-    /// each entry's expiry), and whether the index is still declared as this instance knows it.
-    /// </remarks>
-    /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
-    public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => _engine.CountAsync(query, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// Removes the expired documents of every partition, in transactions of up to 1,000 documents;
-    /// purges from several app instances take turns. Documents that a writer is overwriting at that
-    /// moment are left to it. Then removes the index entries of expired documents, and drops the tombstones older than
-    /// <see cref="PostgresStoreOptions.TombstoneRetention"/>, also 1,000 at a time, waiting for the
-    /// writers of their partitions.
-    /// </remarks>
-    public ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
-        => _engine.PurgeExpiredAsync(cancellationToken);
-
-    /// <summary>Waits for running operations, then releases the store's connections (and its data source, if it made it).</summary>
-    /// <returns>A task that completes when the store is closed.</returns>
-    public ValueTask DisposeAsync() => _engine.DisposeAsync();
-
     private static void Validate(PostgresStoreOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -236,8 +179,6 @@ public sealed class PostgresStore : IStore, IBulkImport
             throw new ArgumentException(PostgresErrors.InvalidSchema(options.Schema ?? string.Empty), nameof(options));
         }
 
-        ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
-        ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, "options.TombstoneRetention");
         if (options.RetryBudget < TimeSpan.Zero || options.RetryBudget > PostgresStoreOptions.MaxRetryBudget)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.RetryBudget, PostgresErrors.InvalidRetryBudget(options.RetryBudget));

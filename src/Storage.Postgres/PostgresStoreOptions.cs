@@ -7,10 +7,17 @@ namespace Storage.Postgres;
 /// <remarks>
 /// Give either <see cref="ConnectionString"/> (the store builds and owns its data source) or
 /// <see cref="DataSource"/> (yours: the store uses it and never disposes it). A multi-host
-/// connection string (<c>Host=db1,db2</c>) works: writes always go to the primary.
+/// connection string (<c>Host=db1,db2</c>) works: writes always go to the primary. The clock
+/// (<see cref="StoreOptions.TimeProvider"/>) is the store's, not the server's <c>now()</c>.
+/// <para>
+/// At open, a secondary index (<see cref="StoreOptions.Indexes"/>) that is new or declared
+/// differently is built from the live documents and one no longer declared is dropped, in the open's
+/// transaction; every instance of one store must declare the same indexes (an instance whose
+/// declarations another changed since refuses to write with <see cref="IndexDeclarationsChangedException"/>).
+/// </para>
 /// </remarks>
 /// <seealso href="../../docs/postgres-backend.md"/>
-public sealed class PostgresStoreOptions
+public sealed class PostgresStoreOptions : StoreOptions
 {
     /// <summary>The default <see cref="Schema"/>.</summary>
     public const string DefaultSchema = "storage";
@@ -41,24 +48,6 @@ public sealed class PostgresStoreOptions
     /// <see cref="DefaultSchema"/>. One schema is one store: two stores on one schema share their data.
     /// </summary>
     public string Schema { get; set; } = DefaultSchema;
-
-    /// <summary>The clock that decides expiry and timestamps (not the server's <c>now()</c>). Defaults to <see cref="TimeProvider.System"/>.</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
-
-    /// <summary>
-    /// How long the change feed keeps the tombstone of a deleted document; <see cref="IStore.PurgeExpiredAsync"/>
-    /// drops older ones. Defaults to <see cref="StoreLimits.DefaultTombstoneRetention"/> (7 days).
-    /// </summary>
-    public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
-
-    /// <summary>
-    /// The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. At open, an
-    /// index that is new or declared differently is built from the live documents and one no longer
-    /// declared is dropped, in the open's transaction; every instance of one store must declare the
-    /// same indexes (an instance whose declarations another changed since refuses to write with
-    /// <see cref="IndexDeclarationsChangedException"/>).
-    /// </summary>
-    public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
 
     /// <summary>
     /// How long an operation keeps retrying transient failures (lost connections, a restarting

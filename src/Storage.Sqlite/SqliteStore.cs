@@ -11,25 +11,58 @@ namespace Storage.Sqlite;
 /// writes, and a writer that finds the database locked waits up to <see cref="SqliteStoreOptions.BusyTimeout"/>.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Microsoft.Data.Sqlite is synchronous underneath, so operations run synchronously on the calling
 /// thread and are exposed as <see cref="ValueTask"/> without any <c>Task.Run</c>. The store owns its
-/// connections (no connection pool is shared across stores); disposing it closes every one of them
-/// and releases the file. The store is the engine (<see cref="EngineStore"/>) over a
-/// <see cref="SqliteBackend"/>: the engine checks, queues and decides; the backend reads and persists.
+/// connections (no connection pool is shared across stores); disposing it waits for running
+/// operations, closes every one of them and releases the file. The store is the engine
+/// (<see cref="Store"/>) over a <see cref="SqliteBackend"/>: the engine checks, queues and decides;
+/// the backend reads and persists.
+/// </para>
+/// <para>
+/// <b>Bulk import</b> (<see cref="Store.ImportAsync"/>): each partition is one request to the group
+/// commit, up to 16 consecutive partitions at once (each on a thread of its own, so that group commit
+/// merges them into one transaction and one sync), so the import holds at most 16 partitions in
+/// memory, and when a partition fails at most 15 of those after it are imported. A partition that
+/// does not exist yet is written with plain inserts (it can hold nothing to check or replace); one
+/// that exists commits as a <see cref="Store.CommitAsync"/> of must-not-exist puts would.
+/// </para>
+/// <para>
+/// <b>Reads</b>: <see cref="Store.ReadStreamAsync"/> reads the stream's version and its events in one
+/// read transaction (one snapshot). <see cref="Store.ReadChangesAsync"/> reads the partition's
+/// revision and oldest resumable revision, then the candidates in feed order (one query over
+/// documents, tombstones, events and sequences, each by its revision index), in one read
+/// transaction: a page never mixes two states of the partition.
+/// </para>
+/// <para>
+/// <b>Index queries</b>: <see cref="Store.QueryAsync"/> is one range scan of the index's entries (the
+/// primary key across partitions, or <c>index_entries_by_partition</c> in one partition), in the
+/// query's order; entries of expired documents are skipped (each entry carries its document's
+/// expiry, compared with the store's clock), each other entry is joined to its document by primary
+/// key, and the scan stops after <c>Limit + 1</c> matches: one statement. <see cref="Store.CountAsync"/>
+/// counts the entries of such a scan whose documents are live, by the expiry each entry carries, in
+/// one statement: the documents are not read. Only when a query finds nothing (a count of 0) does the
+/// store check that the index still has the id this instance opened with (a dropped or changed index
+/// has no entries): both throw <see cref="IndexDeclarationsChangedException"/> when another instance
+/// dropped or changed the index since this one opened.
+/// </para>
+/// <para>
+/// <b>Purge</b>: <see cref="Store.PurgeExpiredAsync"/> removes every expired document of the store,
+/// and drops the tombstones older than <see cref="StoreOptions.TombstoneRetention"/>, in one transaction.
+/// </para>
 /// </remarks>
 /// <seealso href="../../docs/sqlite-backend.md"/>
-public sealed class SqliteStore : IStore, IBulkImport
+public sealed class SqliteStore : Store
 {
     /// <summary>How many partitions of a bulk import commit at once (<see cref="SqliteBackend.ImportInFlight"/>).</summary>
     internal const int ImportInFlight = SqliteBackend.ImportInFlight;
 
     private readonly SqliteBackend _backend;
-    private readonly EngineStore _engine;
 
     private SqliteStore(SqliteBackend backend, SqliteStoreOptions options)
+        : base(backend, options, backend.Indexes.Catalog)
     {
         _backend = backend;
-        _engine = new EngineStore(backend, options.TimeProvider, options.TombstoneRetention, backend.Indexes.Catalog);
     }
 
     /// <summary>The full path of the database file.</summary>
@@ -61,9 +94,6 @@ public sealed class SqliteStore : IStore, IBulkImport
         set => _backend.BoundWal = value;
     }
 
-    /// <summary>For tests: how many write requests wait for the next group.</summary>
-    internal int QueuedWrites => _engine.QueuedWrites;
-
     /// <summary>Opens (or creates) a store in a database file, bringing its schema up to date.</summary>
     /// <param name="options">The file and settings.</param>
     /// <returns>The open store; dispose it to close its connections and release the file.</returns>
@@ -82,95 +112,6 @@ public sealed class SqliteStore : IStore, IBulkImport
         return new SqliteStore(backend, options);
     }
 
-    /// <inheritdoc/>
-    public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default)
-        => _engine.GetAsync(partition, collection, key, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
-        => _engine.CommitAsync(partition, operations, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// Each partition is one request to the group commit, up to 16 consecutive partitions at once (each
-    /// on a thread of its own, so that group commit merges them into one transaction and one sync), so
-    /// the import holds at most 16 partitions in memory, and when a partition fails at most 15 of those
-    /// after it are imported. A partition that does not exist yet is written with plain inserts (it can
-    /// hold nothing to check or replace); one that exists commits as a <see cref="CommitAsync"/> of
-    /// must-not-exist puts would.
-    /// </remarks>
-    public ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
-        => _engine.ImportAsync(partitions, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default)
-        => _engine.ListAsync(partition, collection, options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default)
-        => _engine.IncrementSequenceAsync(partition, name, delta, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default)
-        => _engine.GetSequenceAsync(partition, name, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default)
-        => _engine.ListPartitionsAsync(options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
-        => _engine.DeletePartitionAsync(partition, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>Reads the stream's version and its events in one read transaction (one snapshot).</remarks>
-    public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
-        => _engine.ReadStreamAsync(partition, stream, options, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
-        => _engine.ListStreamsAsync(partition, options, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// Reads the partition's revision and oldest resumable revision, then the candidates in feed order
-    /// (one query over documents, tombstones, events and sequences, each by its revision index), in
-    /// one read transaction: a page never mixes two states of the partition.
-    /// </remarks>
-    public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
-        => _engine.ReadChangesAsync(partition, afterRevision, limit, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// One range scan of the index's entries (the primary key across partitions, or
-    /// <c>index_entries_by_partition</c> in one partition), in the query's order; entries of expired
-    /// documents are skipped (each entry carries its document's expiry, compared with the store's
-    /// clock), each other entry is joined to its document by primary key, and the scan stops after
-    /// <c>Limit + 1</c> matches: one statement. Only when it finds nothing does the store check that
-    /// the index still has the id this instance opened with (a dropped or changed index has no entries).
-    /// </remarks>
-    /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
-    public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => _engine.QueryAsync(query, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// Counts the entries of one range scan of the index (as <see cref="QueryAsync"/> reads them) whose
-    /// documents are live, by the expiry each entry carries, in one statement: the documents are
-    /// not read. A count of 0 checks that the index is still current.
-    /// </remarks>
-    /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
-    public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
-        => _engine.CountAsync(query, cancellationToken);
-
-    /// <inheritdoc/>
-    /// <remarks>
-    /// Removes every expired document of the store, and drops the tombstones older than
-    /// <see cref="SqliteStoreOptions.TombstoneRetention"/>, in one transaction.
-    /// </remarks>
-    public ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
-        => _engine.PurgeExpiredAsync(cancellationToken);
-
     /// <summary>
     /// Runs <c>PRAGMA integrity_check</c> over the whole database, in a read transaction (writers go
     /// on meanwhile). Reads every page, so it takes time on a large file.
@@ -182,7 +123,7 @@ public sealed class SqliteStore : IStore, IBulkImport
     public ValueTask CheckIntegrityAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _engine.EnterOperation();
+        using var scope = EnterOperation();
         _backend.CheckIntegrity();
         return ValueTask.CompletedTask;
     }
@@ -209,23 +150,19 @@ public sealed class SqliteStore : IStore, IBulkImport
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _engine.EnterOperation();
+        using var scope = EnterOperation();
         _backend.Backup(destination);
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Waits for running operations, then closes every connection and releases the file.</summary>
-    /// <returns>A task that completes when the file is released.</returns>
-    public ValueTask DisposeAsync() => _engine.DisposeAsync();
-
     /// <summary>For tests: rents a reader connection, as operations do, and runs <paramref name="action"/> on it.</summary>
     internal T WithReader<T>(Func<SqliteConnection, T> action)
     {
-        using var scope = _engine.EnterOperation();
+        using var scope = EnterOperation();
         return _backend.WithReader(action);
     }
 
     /// <summary>For tests: runs <paramref name="action"/> on the writer connection, in the group commit's turn.</summary>
     internal ValueTask<T> WithWriterAsync<T>(Func<SqliteConnection, T> action)
-        => _engine.RunInTurnAsync(string.Empty, () => _backend.WithWriter(action));
+        => RunInTurnAsync(string.Empty, () => _backend.WithWriter(action));
 }

@@ -3,8 +3,16 @@ using Microsoft.Extensions.Logging;
 namespace Storage.Sqlite;
 
 /// <summary>Where and how a <see cref="SqliteStore"/> keeps its database.</summary>
+/// <remarks>
+/// The secondary indexes (<see cref="StoreOptions.Indexes"/>) are kept in the file: at open, in one
+/// write transaction, an added or changed index is built from the live documents and a removed one
+/// dropped; a store whose documents cannot be indexed refuses to open with
+/// <see cref="IndexBuildException"/> and is left unchanged. Every store instance on one file must
+/// declare the same indexes: an instance whose declarations another open has replaced gets
+/// <see cref="IndexDeclarationsChangedException"/> on its next write.
+/// </remarks>
 /// <seealso href="../../docs/sqlite-backend.md"/>
-public sealed class SqliteStoreOptions
+public sealed class SqliteStoreOptions : StoreOptions
 {
     /// <summary>The smallest <see cref="WalSizeLimit"/> accepted: 64 KiB.</summary>
     public const long MinWalSizeLimit = 64 * 1024;
@@ -16,25 +24,6 @@ public sealed class SqliteStoreOptions
     /// shared memory, which network filesystems do not provide).
     /// </summary>
     public string Path { get; set; } = string.Empty;
-
-    /// <summary>The clock that decides expiry and timestamps. Defaults to <see cref="TimeProvider.System"/>.</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
-
-    /// <summary>
-    /// How long the change feed keeps the tombstone of a deleted document; <see cref="IStore.PurgeExpiredAsync"/>
-    /// drops older ones. Defaults to <see cref="StoreLimits.DefaultTombstoneRetention"/> (7 days).
-    /// </summary>
-    public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
-
-    /// <summary>
-    /// The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. At open, in
-    /// one write transaction, an added or changed index is built from the live documents and a
-    /// removed one dropped; a store whose documents cannot be indexed refuses to open with
-    /// <see cref="IndexBuildException"/> and is left unchanged. Every store instance on one file
-    /// must declare the same indexes: an instance whose declarations another open has replaced gets
-    /// <see cref="IndexDeclarationsChangedException"/> on its next write.
-    /// </summary>
-    public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
 
     /// <summary>
     /// Where the store logs; <see langword="null"/> (the default) for nowhere. At open it logs each

@@ -1,7 +1,10 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Storage.Internal;
 
 /// <summary>The millisecond-precision UTC timestamps every backend stores.</summary>
-internal static class Timestamps
+[Experimental(Experiments.BackendInterface)]
+public static class Timestamps
 {
     /// <summary>The time now, from <paramref name="time"/>, truncated to milliseconds in UTC.</summary>
     /// <param name="time">The store's clock.</param>
@@ -21,7 +24,7 @@ internal static class Timestamps
     /// <param name="expiresAt">The expiry, or <see langword="null"/>.</param>
     /// <param name="paramName">The caller's parameter name.</param>
     /// <returns>The truncated expiry.</returns>
-    public static DateTimeOffset? ValidateExpiry(DateTimeOffset? expiresAt, string paramName)
+    internal static DateTimeOffset? ValidateExpiry(DateTimeOffset? expiresAt, string paramName)
     {
         if (expiresAt is not { } value)
         {
@@ -46,13 +49,13 @@ internal static class Timestamps
     /// <param name="expiresAt">The expiry column (NULL: never expires).</param>
     /// <param name="now">The parameter or expression holding the store's clock, in the column's type.</param>
     /// <returns>The condition, parenthesized.</returns>
-    public static string LiveSql(string expiresAt, string now) => $"({expiresAt} IS NULL OR {expiresAt} > {now})";
+    internal static string LiveSql(string expiresAt, string now) => $"({expiresAt} IS NULL OR {expiresAt} > {now})";
 
     /// <summary>The expiry rule (<see cref="IsExpired"/>) in SQL: a condition true for an expired row.</summary>
     /// <param name="expiresAt">The expiry column.</param>
     /// <param name="now">The parameter or expression holding the store's clock, in the column's type.</param>
     /// <returns>The condition.</returns>
-    public static string ExpiredSql(string expiresAt, string now) => $"{expiresAt} <= {now}";
+    internal static string ExpiredSql(string expiresAt, string now) => $"{expiresAt} <= {now}";
 
     /// <summary>
     /// The tombstone rule, for every backend: a purge at <paramref name="now"/> drops the tombstones
@@ -72,6 +75,6 @@ internal static class Timestamps
     /// <param name="now">The store's clock.</param>
     /// <param name="retention">How long tombstones are kept (zero or more).</param>
     /// <returns>The cutoff (rounded down, as stored times are whole milliseconds), or <see cref="long.MinValue"/> when no tombstone can be dropped.</returns>
-    public static long TombstoneCutoffMilliseconds(DateTimeOffset now, TimeSpan retention)
+    internal static long TombstoneCutoffMilliseconds(DateTimeOffset now, TimeSpan retention)
         => TombstoneCutoff(now, retention) is { } cutoff ? cutoff.ToUnixTimeMilliseconds() : long.MinValue;
 }

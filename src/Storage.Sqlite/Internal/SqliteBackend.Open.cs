@@ -17,7 +17,7 @@ internal sealed partial class SqliteBackend
     public static SqliteBackend Open(SqliteStoreOptions options, IReadOnlyList<Migration> migrations)
     {
         Validate(options);
-        var catalog = new IndexCatalog(options.Indexes);
+        var catalog = Store.ValidateOptions(options);
 
         // The store keeps its own copy: changing the caller's options object later changes nothing.
         options = new SqliteStoreOptions
@@ -103,8 +103,6 @@ internal sealed partial class SqliteBackend
             throw new ArgumentException(SqliteErrors.NoPath, nameof(options));
         }
 
-        ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
-        ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, nameof(options));
         if (!Enum.IsDefined(options.Durability))
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Durability, SqliteErrors.InvalidDurability(options.Durability));

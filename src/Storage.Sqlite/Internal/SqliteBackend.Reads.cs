@@ -114,7 +114,7 @@ internal sealed partial class SqliteBackend
         }));
 
     /// <inheritdoc/>
-    /// <remarks>One read transaction, as <see cref="SqliteStore.ReadChangesAsync"/> documents.</remarks>
+    /// <remarks>One read transaction, as <see cref="SqliteStore"/> documents for <see cref="Store.ReadChangesAsync"/>.</remarks>
     public ValueTask<ChangeCandidates> ReadChangesAsync(string partition, long afterRevision, int limit, int fetch, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var nowMs = now.ToUnixTimeMilliseconds();
@@ -158,7 +158,7 @@ internal sealed partial class SqliteBackend
     }
 
     /// <inheritdoc/>
-    /// <remarks>One statement, as <see cref="SqliteStore.QueryAsync"/> documents.</remarks>
+    /// <remarks>One statement, as <see cref="SqliteStore"/> documents for <see cref="Store.QueryAsync"/>.</remarks>
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<IReadOnlyList<IndexMatch>> QueryAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -212,7 +212,7 @@ internal sealed partial class SqliteBackend
     }
 
     /// <inheritdoc/>
-    /// <remarks>One statement, as <see cref="SqliteStore.CountAsync"/> documents.</remarks>
+    /// <remarks>One statement, as <see cref="SqliteStore"/> documents for <see cref="Store.CountAsync"/>.</remarks>
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {

@@ -18,7 +18,7 @@ public class MemoryStoreFixture : StoreFixture
 
     /// <inheritdoc/>
     protected override Task<IStore> OpenStoreAsync(string name, StoreSettings settings)
-        => Task.FromResult(MemoryStore.Open(
+        => Task.FromResult<IStore>(MemoryStore.Open(
             new MemoryStoreOptions { TimeProvider = settings.Time, TombstoneRetention = settings.TombstoneRetention, Indexes = settings.Indexes },
             _data.GetOrAdd(name, _ => new MemoryData()),
             CommitsPerPartition));

@@ -1,0 +1,30 @@
+namespace Storage;
+
+/// <summary>
+/// What every backend's options share: the clock, how long tombstones are kept, and the secondary
+/// indexes. Each backend's options (<c>JsonStoreOptions</c>, <c>SqliteStoreOptions</c>,
+/// <c>PostgresStoreOptions</c>, <c>MemoryStoreOptions</c>) derive from it and add their own; the
+/// engine validates these members once, when a store opens.
+/// </summary>
+/// <seealso href="../../docs/architecture.md"/>
+public abstract class StoreOptions
+{
+    /// <summary>
+    /// The clock that decides expiry and timestamps (never a server's or the file system's clock).
+    /// Defaults to <see cref="TimeProvider.System"/>; tests pass a fake one. Must not be <see langword="null"/>.
+    /// </summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// How long the change feed keeps the tombstone of a deleted document; <see cref="IStore.PurgeExpiredAsync"/>
+    /// drops older ones. Defaults to <see cref="StoreLimits.DefaultTombstoneRetention"/> (7 days); must not be negative.
+    /// </summary>
+    public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
+
+    /// <summary>
+    /// The secondary indexes to keep (see <see cref="IndexDefinition"/>); none by default. Each
+    /// (collection, name) may be declared once. How and when a backend builds them is described on
+    /// its options class.
+    /// </summary>
+    public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
+}
