@@ -1,6 +1,6 @@
-using System.Diagnostics.CodeAnalysis;
 using System.Buffers.Binary;
 using System.Buffers.Text;
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 
 namespace Storage.Engine;
