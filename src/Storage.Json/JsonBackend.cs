@@ -190,49 +190,22 @@ internal sealed class JsonBackend : IStoreBackend
     /// <inheritdoc/>
     public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (FindPartition(partition) is not { } handle)
-        {
-            return ValueTask.FromResult<StoredDocument?>(null);
-        }
-
-        var record = Load(handle).Find(collection, key);
+        var record = Snapshot(partition)?.Find(collection, key);
         return ValueTask.FromResult(record is null || Timestamps.IsExpired(record.ExpiresAt, now) ? null : ToDocument(partition, collection, record));
     }
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (FindPartition(partition) is not { } handle || !Load(handle).Collections.TryGetValue(collection, out var documents))
-        {
-            return ValueTask.FromResult<IReadOnlyList<StoredDocument>>([]);
-        }
-
-        var found = new List<StoredDocument>(Math.Min(limit, 64));
-        foreach (var document in Scan(documents, static d => d.Key, range, descending))
-        {
-            if (found.Count == limit)
-            {
-                break;
-            }
-
-            if (!Timestamps.IsExpired(document.ExpiresAt, now))
-            {
-                found.Add(ToDocument(partition, collection, document));
-            }
-        }
-
+        var documents = Snapshot(partition)?.Collections.GetValueOrDefault(collection) ?? [];
+        var found = Scan(documents, static d => d.Key, range, descending).Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)).Take(limit).Select(d => ToDocument(partition, collection, d)).ToList();
         return ValueTask.FromResult<IReadOnlyList<StoredDocument>>(found);
     }
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StreamInfo>> ListStreamsAsync(string partition, KeyRange range, bool descending, int limit, CancellationToken cancellationToken)
     {
-        if (FindPartition(partition) is not { } handle)
-        {
-            return ValueTask.FromResult<IReadOnlyList<StreamInfo>>([]);
-        }
-
-        var found = Scan(Load(handle).Streams, static s => s.Name, range, descending).Take(limit).Select(static s => new StreamInfo(s.Name, s.Version)).ToList();
+        var found = Scan(Snapshot(partition)?.Streams ?? [], static s => s.Name, range, descending).Take(limit).Select(static s => new StreamInfo(s.Name, s.Version)).ToList();
         return ValueTask.FromResult<IReadOnlyList<StreamInfo>>(found);
     }
 
@@ -261,12 +234,12 @@ internal sealed class JsonBackend : IStoreBackend
 
     /// <inheritdoc/>
     public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken)
-        => ValueTask.FromResult(FindPartition(partition) is { } handle ? Load(handle).Sequences.GetValueOrDefault(name).Value : 0);
+        => ValueTask.FromResult(Snapshot(partition)?.Sequences.GetValueOrDefault(name).Value ?? 0);
 
     /// <inheritdoc/>
     public ValueTask<(long Version, IReadOnlyList<StoredEvent> Events)> ReadStreamAsync(string partition, string stream, StreamRead read, CancellationToken cancellationToken)
     {
-        var events = FindPartition(partition) is { } handle ? Load(handle).StreamEvents(stream) : [];
+        var events = Snapshot(partition)?.StreamEvents(stream) ?? [];
 
         // Event v is at index v - 1: the read is a slice of one snapshot.
         StoredEvent[] range = read.Range(events.Length) is { } r ? events.AsSpan((int)(r.First - 1), (int)(r.Last - r.First + 1)).ToArray() : [];
@@ -276,7 +249,7 @@ internal sealed class JsonBackend : IStoreBackend
     /// <inheritdoc/>
     public ValueTask<ChangeCandidates> ReadChangesAsync(string partition, long afterRevision, int limit, int fetch, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var snapshot = FindPartition(partition) is { } handle ? Load(handle) : null;
+        var snapshot = Snapshot(partition);
         if (snapshot is not { Exists: true })
         {
             return ValueTask.FromResult(new ChangeCandidates(false, 0, snapshot?.OldestResumable ?? 0, []));
@@ -339,6 +312,9 @@ internal sealed class JsonBackend : IStoreBackend
 
         return GetPartition(key);
     }
+
+    /// <summary>A partition's published state; <see langword="null"/> when it has no file.</summary>
+    private PartitionSnapshot? Snapshot(string key) => FindPartition(key) is { } handle ? Load(handle) : null;
 
     /// <summary>The index entries of a partition's published state; <see langword="null"/> when it has no file.</summary>
     private PartitionIndex? IndexOf(string key)
