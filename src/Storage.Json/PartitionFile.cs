@@ -270,10 +270,9 @@ internal static class PartitionFile
             throw Corrupt(path, "the file is truncated");
         }
 
+        var hex = bytes.AsSpan(s_prefix.Length, ChecksumHexLength);
         Span<byte> stored = stackalloc byte[SHA256.HashSizeInBytes];
-        if (Convert.FromHexString(bytes.AsSpan(s_prefix.Length, ChecksumHexLength), stored, out _, out var written) != OperationStatus.Done
-            || written != stored.Length
-            || !IsLowerHex(bytes.AsSpan(s_prefix.Length, ChecksumHexLength)))
+        if (hex.IndexOfAnyExcept("0123456789abcdef"u8) >= 0 || Convert.FromHexString(hex, stored, out _, out _) != OperationStatus.Done)
         {
             throw Corrupt(path, "the checksum is not 64 lowercase hexadecimal digits");
         }
@@ -560,19 +559,6 @@ internal static class PartitionFile
         catch (JsonException)
         {
         }
-    }
-
-    private static bool IsLowerHex(ReadOnlySpan<byte> hex)
-    {
-        foreach (var b in hex)
-        {
-            if (b is not ((>= (byte)'0' and <= (byte)'9') or (>= (byte)'a' and <= (byte)'f')))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     private static JsonElement RequireObject(JsonElement parent, string name, string path)
