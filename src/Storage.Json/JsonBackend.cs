@@ -431,99 +431,94 @@ internal sealed class JsonBackend : IStoreBackend
         var work = _indexes?.Begin(handle.Key, handle.Index!, now);
         try
         {
-            CommitSegment(handle, group, start, end, now, current, builder, work);
-        }
-        finally
-        {
-            // Batches of other partitions waiting for a value this commit reserved try again.
-            work?.Settle();
-        }
-    }
+            // What each purge removed; a batch's or an increment's result is kept by its PendingWrite.
+            var purged = new long[end - start];
+            PartitionSnapshot? next = null;
 
-    private void CommitSegment(Partition handle, IReadOnlyList<PendingWrite> group, int start, int end, DateTimeOffset now, PartitionSnapshot current, PartitionBuilder builder, IndexWork? work)
-    {
-        // What each purge removed; a batch's or an increment's result is kept by its PendingWrite.
-        var purged = new long[end - start];
-        PartitionSnapshot? next = null;
+            // Sized from the previous file, so it seldom grows; the file is written straight from it.
+            using var bytes = new PooledBufferWriter(handle.FileLength + (handle.FileLength / 8) + FileSlack);
+            try
+            {
+                // The engine's writer decides the requests up to a purge, which runs on the builder
+                // between writers; the engine's UniqueValues decides unique values, over the partition
+                // as the group's earlier writers left it and this commit's reservations.
+                PartitionWriter? writer = null;
+                for (var i = start; i < end; i++)
+                {
+                    var write = group[i];
+                    if (write.IsPurge)
+                    {
+                        Merge(builder, work, writer);
+                        writer = null;
+                        purged[i - start] = builder.PurgeExpired(write.TombstoneCutoff);
+                        work?.Purged();
+                        continue;
+                    }
 
-        // Sized from the previous file, so it seldom grows; the file is written straight from it.
-        using var bytes = new PooledBufferWriter(handle.FileLength + (handle.FileLength / 8) + FileSlack);
-        try
-        {
-            // The engine's writer decides the requests up to a purge, which runs on the builder between
-            // writers; the engine's UniqueValues decides unique values, over the partition as the
-            // group's earlier writers left it and this commit's reservations.
-            PartitionWriter? writer = null;
+                    writer ??= builder.Begin(Reads(group, i, end), work is null ? null : new UniqueValues(handle.Key, now, work.StoredHolders, work));
+
+                    // Without indexes there is no index work, and the writer checks no uniqueness.
+                    work?.Waited = write.BackendState as List<IndexWork>;
+                    if (!write.Apply(writer) && write.LeftOut)
+                    {
+                        // Left out, nothing applied: its writer waits for the other commit whatever this write's fate.
+                        var holder = work!.Busy!;
+                        ((List<IndexWork>)(write.BackendState ??= new List<IndexWork>())).Add(holder);
+                        write.Defer(HolderSettledAsync(holder));
+                    }
+                }
+
+                Merge(builder, work, writer);
+                if (builder.HasChanges)
+                {
+                    next = builder.Build();
+                    work?.Complete(next);
+                    PartitionFile.Serialize(next, bytes);
+                }
+            }
+            catch when (work is not null)
+            {
+                // An unexpected failure fails the group (EngineStore): nothing it reserved may stay reserved.
+                _indexes!.Release(work);
+                throw;
+            }
+
+            if (next is not null)
+            {
+                try
+                {
+                    Persist(handle, work, current, next, bytes.WrittenSpan);
+                }
+                catch (StorageException e)
+                {
+                    Fail(group, start, end, e);
+                    return;
+                }
+            }
+            else if (work is not null)
+            {
+                // Nothing to write means no put passed, so nothing is reserved; give back anything regardless.
+                _indexes!.Release(work);
+            }
+
+            // Results are given only now that the commit is durable.
             for (var i = start; i < end; i++)
             {
                 var write = group[i];
                 if (write.IsPurge)
                 {
-                    Merge(builder, work, writer);
-                    writer = null;
-                    purged[i - start] = builder.PurgeExpired(write.TombstoneCutoff);
-                    work?.Purged();
-                    continue;
+                    write.Complete(purged[i - start]);
                 }
-
-                writer ??= builder.Begin(Reads(group, i, end), work is null ? null : new UniqueValues(handle.Key, now, work.StoredHolders, work));
-
-                // Without indexes there is no index work, and the writer checks no uniqueness.
-                work?.Waited = write.BackendState as List<IndexWork>;
-                if (!write.Apply(writer) && write.LeftOut)
+                else if (!write.IsCompleted && write.DeferredUntil is null)
                 {
-                    // Left out, nothing applied: its writer waits for the other commit whatever this write's fate.
-                    var holder = work!.Busy!;
-                    ((List<IndexWork>)(write.BackendState ??= new List<IndexWork>())).Add(holder);
-                    write.Defer(HolderSettledAsync(holder));
+                    write.Complete();
                 }
             }
-
-            Merge(builder, work, writer);
-            if (builder.HasChanges)
-            {
-                next = builder.Build();
-                work?.Complete(next);
-                PartitionFile.Serialize(next, bytes);
-            }
         }
-        catch when (work is not null)
+        finally
         {
-            // An unexpected failure fails the group (EngineStore): nothing it reserved may stay reserved.
-            _indexes!.Release(work);
-            throw;
-        }
-
-        if (next is not null)
-        {
-            try
-            {
-                Persist(handle, work, current, next, bytes.WrittenSpan);
-            }
-            catch (StorageException e)
-            {
-                Fail(group, start, end, e);
-                return;
-            }
-        }
-        else if (work is not null)
-        {
-            // Nothing to write means no put passed, so nothing is reserved; give back anything regardless.
-            _indexes!.Release(work);
-        }
-
-        // Results are given only now that the commit is durable.
-        for (var i = start; i < end; i++)
-        {
-            var write = group[i];
-            if (write.IsPurge)
-            {
-                write.Complete(purged[i - start]);
-            }
-            else if (!write.IsCompleted && write.DeferredUntil is null)
-            {
-                write.Complete();
-            }
+            // Batches of other partitions waiting for a value this commit reserved try again.
+            work?.Settle();
         }
     }
 
@@ -551,7 +546,7 @@ internal sealed class JsonBackend : IStoreBackend
 
     /// <summary>
     /// Persists a partition's next state — writes its file (<paramref name="file"/>), or deletes it
-    /// (<see langword="null"/>) — and publishes it. After a failed write the file may hold the old or
+    /// when <paramref name="next"/> does not exist — and publishes it. After a failed write the file may hold the old or
     /// the new content, or be gone: the outcome is read back (<see cref="Unresolve"/>) or, without
     /// indexes, the cached state is dropped so the next access reads whatever is on disk.
     /// </summary>
