@@ -364,11 +364,12 @@ internal sealed class JsonIndexes : IDisposable
     /// <summary>Up to <see cref="IndexQueryPlan.Limit"/> + 1 live matches across partitions, in the query's order.</summary>
     public List<IndexEntry> Scan(IndexQueryPlan plan, DateTimeOffset now)
     {
+        var range = IndexRange.For(plan);
         _entriesLock.EnterReadLock();
         try
         {
             var list = _lists[NumberOf(plan.Index)];
-            var (start, end) = Range(list, IndexRange.For(plan));
+            var (start, end) = Range(list, range);
             return Live(Between(list, start, end, plan.Descending), now).Take(plan.Limit + 1).ToList();
         }
         finally
@@ -380,11 +381,12 @@ internal sealed class JsonIndexes : IDisposable
     /// <summary>How many live matches there are across partitions.</summary>
     public long Count(IndexQueryPlan plan, DateTimeOffset now)
     {
+        var range = IndexRange.For(plan);
         _entriesLock.EnterReadLock();
         try
         {
             var list = _lists[NumberOf(plan.Index)];
-            var (start, end) = Range(list, IndexRange.For(plan));
+            var (start, end) = Range(list, range);
             return list.Expiring == 0 ? list.CountBetween(start, end) : Live(Between(list, start, end, descending: false), now).LongCount();
         }
         finally
