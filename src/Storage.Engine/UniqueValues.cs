@@ -16,7 +16,9 @@ public sealed record ValueHolder(string Partition, string Key, DateTimeOffset? E
 /// wants too, or that a live document holds which neither this batch nor an earlier batch of the same
 /// write put or deleted; values an earlier batch of the write took are held by the document it put.
 /// The backend supplies the stored holders (read under its lock, or from memory) and enforces the
-/// decision under concurrency its own way (a unique index, reservations).
+/// decision under concurrency its own way: a unique index that decides races (no hook), or
+/// reservations of store-wide values (<see cref="IUniqueValueReservations"/>) for the holders its
+/// lock does not cover.
 /// </summary>
 /// <param name="partition">The write's partition.</param>
 /// <param name="now">The write's time: an expired holder holds nothing.</param>
@@ -26,19 +28,54 @@ public sealed class UniqueValues(string partition, DateTimeOffset now, Func<Inde
 {
     private readonly Dictionary<(IndexDefinition Index, IndexValue Value), DocumentId> _claims = [];
     private readonly Dictionary<DocumentId, List<(IndexDefinition, IndexValue)>> _claimsOf = [];
+    private readonly IUniqueValueReservations? _reservations;
+
+    /// <summary>The decision for a backend that reserves store-wide values (see <see cref="IUniqueValueReservations"/>).</summary>
+    /// <param name="partition">The write's partition.</param>
+    /// <param name="now">The write's time: an expired holder holds nothing.</param>
+    /// <param name="storedHolders">The stored documents holding a value of a unique index that the backend's lock covers, as they were before the write.</param>
+    /// <param name="reservations">Reserves each store-wide value a batch wants that no holder of <paramref name="storedHolders"/> holds.</param>
+    public UniqueValues(string partition, DateTimeOffset now, Func<IndexDefinition, IndexValue, IEnumerable<ValueHolder>> storedHolders, IUniqueValueReservations reservations)
+        : this(partition, now, storedHolders)
+    {
+        _reservations = reservations;
+    }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// With reservations, a store-wide value that passes is reserved before the next claim is
+    /// checked; a batch that fails, or meets a value another commit in flight reserved (it is then
+    /// left out), gives back what it reserved at once, so a batch never waits holding a reservation.
+    /// </remarks>
     public bool Check(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByWrite)
     {
         HashSet<DocumentId>? touched = null;
-        foreach (var claim in IndexEntries.UniqueClaims(entries))
+        var mark = _reservations?.Count ?? 0;
+        try
         {
-            var index = claim.Index;
-            touched ??= [.. operations.Where(o => o.Kind != WriteOperationKind.Append).Select(o => new DocumentId(o.Collection, o.Key))];
-            if (claim.TakenInBatch || IsHeld(index, claim.Value, touched, writtenByWrite))
+            foreach (var claim in IndexEntries.UniqueClaims(entries))
             {
-                throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
+                var index = claim.Index;
+                touched ??= [.. operations.Where(o => o.Kind != WriteOperationKind.Append).Select(o => new DocumentId(o.Collection, o.Key))];
+                var answer = claim.TakenInBatch || IsHeld(index, claim.Value, touched, writtenByWrite) ? ReservationAnswer.Taken
+                    : _reservations is not null && index.Scope == IndexScope.Global ? _reservations.Reserve(index, claim.Value)
+                    : ReservationAnswer.Reserved;
+                if (answer == ReservationAnswer.Taken)
+                {
+                    throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
+                }
+
+                if (answer == ReservationAnswer.Busy)
+                {
+                    _reservations!.Release(mark);
+                    return false;
+                }
             }
+        }
+        catch when (_reservations is not null)
+        {
+            _reservations.Release(mark);
+            throw;
         }
 
         return true;
@@ -102,4 +139,38 @@ public sealed class UniqueValues(string partition, DateTimeOffset now, Func<Inde
 
         return false;
     }
+}
+
+/// <summary>What a reservation of a store-wide unique value answers.</summary>
+internal enum ReservationAnswer
+{
+    /// <summary>The value is the write's now: no other partition holds it or is committing it.</summary>
+    Reserved,
+
+    /// <summary>Another partition's live document holds it: the batch fails.</summary>
+    Taken,
+
+    /// <summary>Another partition's commit in flight reserved it: the batch is left out, to be tried again once that commit has ended.</summary>
+    Busy,
+}
+
+/// <summary>
+/// How a backend whose lock covers one partition at a time enforces store-wide unique values under
+/// concurrency: it reserves each value a batch wants (JSON's claim table), so that of two partitions
+/// committing one value exactly one wins. Backends with a unique index that decides races pass none.
+/// </summary>
+internal interface IUniqueValueReservations
+{
+    /// <summary>How many values the write has reserved so far: a mark for <see cref="Release"/>.</summary>
+    int Count { get; }
+
+    /// <summary>Reserves a value of a store-wide unique index for the write.</summary>
+    /// <param name="index">The index.</param>
+    /// <param name="value">The value.</param>
+    /// <returns>Whether it is reserved, taken, or reserved by a commit in flight.</returns>
+    ReservationAnswer Reserve(IndexDefinition index, IndexValue value);
+
+    /// <summary>Gives back the reservations made from the <paramref name="from"/>-th on.</summary>
+    /// <param name="from">A <see cref="Count"/> taken earlier.</param>
+    void Release(int from);
 }

@@ -34,7 +34,6 @@ internal sealed class JsonBackend : IStoreBackend
     private readonly IFileSystem _files;
     private readonly string _root;
     private readonly string _partitionsDirectory;
-    private readonly TimeSpan _tombstoneRetention;
 
     // Full durability: fsync the directory after each rename and delete. File data is fsynced in either mode (AtomicWrite).
     private readonly bool _sync;
@@ -61,7 +60,6 @@ internal sealed class JsonBackend : IStoreBackend
         _files = files;
         _root = root;
         _partitionsDirectory = Path.Combine(root, PartitionsDirectoryName);
-        _tombstoneRetention = options.TombstoneRetention;
         _sync = options.Durability == DurabilityMode.Full;
         _lock = directoryLock;
         _manifest = manifest;
@@ -176,17 +174,11 @@ internal sealed class JsonBackend : IStoreBackend
     {
         // The rule of ListPartitionsAsync: a damaged file fails the walk, whatever its name form.
         ThrowIfUnresolvedFile();
-        List<string> keys;
-        lock (_catalogLock)
-        {
-            keys = [.. _catalog];
-        }
-
         long purged = 0;
-        foreach (var key in keys)
+        foreach (var key in CatalogKeys())
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (PartitionBuilder.NeedsPurge(Load(GetPartition(key)), now, _tombstoneRetention))
+            if (PartitionBuilder.NeedsPurge(Load(GetPartition(key)), now, tombstoneCutoff))
             {
                 purged += await purgeInTurn(key, cancellationToken).ConfigureAwait(false);
             }
@@ -198,49 +190,22 @@ internal sealed class JsonBackend : IStoreBackend
     /// <inheritdoc/>
     public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (FindPartition(partition) is not { } handle)
-        {
-            return ValueTask.FromResult<StoredDocument?>(null);
-        }
-
-        var record = Load(handle).Find(collection, key);
+        var record = Snapshot(partition)?.Find(collection, key);
         return ValueTask.FromResult(record is null || Timestamps.IsExpired(record.ExpiresAt, now) ? null : ToDocument(partition, collection, record));
     }
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (FindPartition(partition) is not { } handle || !Load(handle).Collections.TryGetValue(collection, out var documents))
-        {
-            return ValueTask.FromResult<IReadOnlyList<StoredDocument>>([]);
-        }
-
-        var found = new List<StoredDocument>(Math.Min(limit, 64));
-        foreach (var document in Scan(documents, static d => d.Key, range, descending))
-        {
-            if (found.Count == limit)
-            {
-                break;
-            }
-
-            if (!Timestamps.IsExpired(document.ExpiresAt, now))
-            {
-                found.Add(ToDocument(partition, collection, document));
-            }
-        }
-
+        var documents = Snapshot(partition)?.Collections.GetValueOrDefault(collection) ?? [];
+        var found = Scan(documents, static d => d.Key, range, descending).Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)).Take(limit).Select(d => ToDocument(partition, collection, d)).ToList();
         return ValueTask.FromResult<IReadOnlyList<StoredDocument>>(found);
     }
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StreamInfo>> ListStreamsAsync(string partition, KeyRange range, bool descending, int limit, CancellationToken cancellationToken)
     {
-        if (FindPartition(partition) is not { } handle)
-        {
-            return ValueTask.FromResult<IReadOnlyList<StreamInfo>>([]);
-        }
-
-        var found = Scan(Load(handle).Streams, static s => s.Name, range, descending).Take(limit).Select(static s => new StreamInfo(s.Name, s.Version)).ToList();
+        var found = Scan(Snapshot(partition)?.Streams ?? [], static s => s.Name, range, descending).Take(limit).Select(static s => new StreamInfo(s.Name, s.Version)).ToList();
         return ValueTask.FromResult<IReadOnlyList<StreamInfo>>(found);
     }
 
@@ -269,12 +234,12 @@ internal sealed class JsonBackend : IStoreBackend
 
     /// <inheritdoc/>
     public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken)
-        => ValueTask.FromResult(FindPartition(partition) is { } handle ? Load(handle).Sequences.GetValueOrDefault(name).Value : 0);
+        => ValueTask.FromResult(Snapshot(partition)?.Sequences.GetValueOrDefault(name).Value ?? 0);
 
     /// <inheritdoc/>
     public ValueTask<(long Version, IReadOnlyList<StoredEvent> Events)> ReadStreamAsync(string partition, string stream, StreamRead read, CancellationToken cancellationToken)
     {
-        var events = FindPartition(partition) is { } handle ? Load(handle).StreamEvents(stream) : [];
+        var events = Snapshot(partition)?.StreamEvents(stream) ?? [];
 
         // Event v is at index v - 1: the read is a slice of one snapshot.
         StoredEvent[] range = read.Range(events.Length) is { } r ? events.AsSpan((int)(r.First - 1), (int)(r.Last - r.First + 1)).ToArray() : [];
@@ -284,7 +249,7 @@ internal sealed class JsonBackend : IStoreBackend
     /// <inheritdoc/>
     public ValueTask<ChangeCandidates> ReadChangesAsync(string partition, long afterRevision, int limit, int fetch, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var snapshot = FindPartition(partition) is { } handle ? Load(handle) : null;
+        var snapshot = Snapshot(partition);
         if (snapshot is not { Exists: true })
         {
             return ValueTask.FromResult(new ChangeCandidates(false, 0, snapshot?.OldestResumable ?? 0, []));
@@ -296,42 +261,27 @@ internal sealed class JsonBackend : IStoreBackend
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<IndexMatch>> QueryAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var indexes = _indexes!;
         var collection = plan.Index.Collection;
-        if (plan.Partition is { } partition)
+        if (plan.Partition is not { } partition)
         {
-            if (FindPartition(partition) is not { } handle)
-            {
-                return ValueTask.FromResult<IReadOnlyList<IndexMatch>>([]);
-            }
-
-            Load(handle);
-            var inPartition = indexes.Scan(handle.Index!, partition, plan, now);
-            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(inPartition.Take(plan.Limit + 1).Select(m => new IndexMatch(m.Value, ToDocument(partition, collection, m.Document))).ToList());
+            ResolveUnresolvedPartitions();
+            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(_indexes!.Scan(plan, now).ConvertAll(m => new IndexMatch(m.Value, ToDocument(m.Partition, collection, m.Document))));
         }
 
-        ResolveUnresolvedPartitions();
-        var matches = indexes.Scan(plan, now);
-        return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(matches.Take(plan.Limit + 1).Select(m => new IndexMatch(m.Value, ToDocument(m.Partition, collection, m.Document))).ToList());
+        var matches = IndexOf(partition) is { } index ? _indexes!.Scan(index, partition, plan, now) : [];
+        return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(matches.ConvertAll(m => new IndexMatch(m.Value, ToDocument(partition, collection, m.Document))));
     }
 
     /// <inheritdoc/>
     public ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var indexes = _indexes!;
-        if (plan.Partition is { } partition)
+        if (plan.Partition is not { } partition)
         {
-            if (FindPartition(partition) is not { } handle)
-            {
-                return ValueTask.FromResult(0L);
-            }
-
-            Load(handle);
-            return ValueTask.FromResult(indexes.Count(handle.Index!, partition, plan, now));
+            ResolveUnresolvedPartitions();
+            return ValueTask.FromResult(_indexes!.Count(plan, now));
         }
 
-        ResolveUnresolvedPartitions();
-        return ValueTask.FromResult(indexes.Count(plan, now));
+        return ValueTask.FromResult(IndexOf(partition) is { } index ? _indexes!.Count(index, partition, plan, now) : 0L);
     }
 
     /// <summary>Releases the directory (the engine has drained running operations).</summary>
@@ -361,6 +311,21 @@ internal sealed class JsonBackend : IStoreBackend
         }
 
         return GetPartition(key);
+    }
+
+    /// <summary>A partition's published state; <see langword="null"/> when it has no file.</summary>
+    private PartitionSnapshot? Snapshot(string key) => FindPartition(key) is { } handle ? Load(handle) : null;
+
+    /// <summary>The index entries of a partition's published state; <see langword="null"/> when it has no file.</summary>
+    private PartitionIndex? IndexOf(string key)
+    {
+        if (FindPartition(key) is not { } handle)
+        {
+            return null;
+        }
+
+        Load(handle);
+        return handle.Index;
     }
 
     private Partition GetPartition(string key) => _partitions.GetOrAdd(key, static (k, store) => new Partition(store, k), this);
@@ -420,7 +385,7 @@ internal sealed class JsonBackend : IStoreBackend
     /// <remarks>
     /// Runs on the writer that got the partition's turn; the writes are applied in arrival order, and
     /// each run of them between partition deletes is one file write. A batch left out by the
-    /// uniqueness check (<see cref="IndexWork.Check"/>: a global unique value reserved by another
+    /// uniqueness check (<see cref="IndexWork.Reserve"/>: a global unique value reserved by another
     /// partition's commit in flight) is deferred until that commit has ended (<see cref="HolderSettledAsync"/>).
     /// </remarks>
     public ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
@@ -466,127 +431,94 @@ internal sealed class JsonBackend : IStoreBackend
         var work = _indexes?.Begin(handle.Key, handle.Index!, now);
         try
         {
-            CommitSegment(handle, group, start, end, current, builder, work);
-        }
-        finally
-        {
-            // Batches of other partitions waiting for a value this commit reserved try again.
-            work?.Settle();
-        }
-    }
+            // What each purge removed; a batch's or an increment's result is kept by its PendingWrite.
+            var purged = new long[end - start];
+            PartitionSnapshot? next = null;
 
-    private void CommitSegment(Partition handle, IReadOnlyList<PendingWrite> group, int start, int end, PartitionSnapshot current, PartitionBuilder builder, IndexWork? work)
-    {
-        // What each purge removed; a batch's or an increment's result is kept by its PendingWrite.
-        var purged = new long[end - start];
-        PartitionSnapshot? next = null;
+            // Sized from the previous file, so it seldom grows; the file is written straight from it.
+            using var bytes = new PooledBufferWriter(handle.FileLength + (handle.FileLength / 8) + FileSlack);
+            try
+            {
+                // The engine's writer decides the requests up to a purge, which runs on the builder
+                // between writers; the engine's UniqueValues decides unique values, over the partition
+                // as the group's earlier writers left it and this commit's reservations.
+                PartitionWriter? writer = null;
+                for (var i = start; i < end; i++)
+                {
+                    var write = group[i];
+                    if (write.IsPurge)
+                    {
+                        Merge(builder, work, writer);
+                        writer = null;
+                        purged[i - start] = builder.PurgeExpired(write.TombstoneCutoff);
+                        work?.Purged();
+                        continue;
+                    }
 
-        // Sized from the previous file, so it seldom grows; the file is written straight from it.
-        using var bytes = new PooledBufferWriter(handle.FileLength + (handle.FileLength / 8) + FileSlack);
-        try
-        {
-            // The engine's writer decides the requests up to a purge, which runs on the builder between writers.
-            PartitionWriter? writer = null;
+                    writer ??= builder.Begin(Reads(group, i, end), work is null ? null : new UniqueValues(handle.Key, now, work.StoredHolders, work));
+
+                    // Without indexes there is no index work, and the writer checks no uniqueness.
+                    work?.Waited = write.BackendState as List<IndexWork>;
+                    if (!write.Apply(writer) && write.LeftOut)
+                    {
+                        // Left out, nothing applied: its writer waits for the other commit whatever this write's fate.
+                        var holder = work!.Busy!;
+                        ((List<IndexWork>)(write.BackendState ??= new List<IndexWork>())).Add(holder);
+                        write.Defer(HolderSettledAsync(holder));
+                    }
+                }
+
+                Merge(builder, work, writer);
+                if (builder.HasChanges)
+                {
+                    next = builder.Build();
+                    work?.Complete(next);
+                    PartitionFile.Serialize(next, bytes);
+                }
+            }
+            catch when (work is not null)
+            {
+                // An unexpected failure fails the group (EngineStore): nothing it reserved may stay reserved.
+                _indexes!.Release(work);
+                throw;
+            }
+
+            if (next is not null)
+            {
+                try
+                {
+                    Persist(handle, work, current, next, bytes.WrittenSpan);
+                }
+                catch (StorageException e)
+                {
+                    Fail(group, start, end, e);
+                    return;
+                }
+            }
+            else if (work is not null)
+            {
+                // Nothing to write means no put passed, so nothing is reserved; give back anything regardless.
+                _indexes!.Release(work);
+            }
+
+            // Results are given only now that the commit is durable.
             for (var i = start; i < end; i++)
             {
                 var write = group[i];
                 if (write.IsPurge)
                 {
-                    builder.Merge(writer);
-                    writer = null;
-                    purged[i - start] = Purge(builder, work);
-                    continue;
+                    write.Complete(purged[i - start]);
                 }
-
-                writer ??= builder.Begin(Reads(group, i, end), work);
-
-                // Without indexes there is no index work, and the writer checks no uniqueness.
-                work?.Waited = write.BackendState as List<IndexWork>;
-                if (!write.Apply(writer) && write.LeftOut)
+                else if (!write.IsCompleted && write.DeferredUntil is null)
                 {
-                    // Left out, nothing applied: its writer waits for the other commit whatever this write's fate.
-                    var holder = work!.Busy!;
-                    ((List<IndexWork>)(write.BackendState ??= new List<IndexWork>())).Add(holder);
-                    write.Defer(HolderSettledAsync(holder));
-                }
-            }
-
-            builder.Merge(writer);
-            if (builder.HasChanges)
-            {
-                next = builder.Build();
-                work?.Complete(next);
-                PartitionFile.Serialize(next, bytes);
-            }
-        }
-        catch when (work is not null)
-        {
-            // An unexpected failure fails the group (EngineStore): nothing it reserved may stay reserved.
-            _indexes!.Release(work);
-            throw;
-        }
-
-        if (next is not null)
-        {
-            try
-            {
-                AtomicWrite(_files, _partitionsDirectory, handle.FileName, bytes.WrittenSpan, _sync);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                if (work is null)
-                {
-                    Forget(handle);
-                }
-                else
-                {
-                    Unresolve(handle, new Unresolved(work, bytes.WrittenSpan.ToArray(), current, next));
-                }
-
-                Fail(group, start, end, new StorageException(JsonErrors.WriteFailed(handle.Path), e));
-                return;
-            }
-
-            handle.FileLength = bytes.WrittenCount;
-            if (work is null)
-            {
-                handle.Snapshot = next;
-            }
-            else
-            {
-                _indexes!.Publish(work, handle.Limbo, durable: true, () =>
-                {
-                    handle.Index = work.NewIndex;
-                    handle.Snapshot = next;
-                });
-            }
-
-            if (!current.Exists)
-            {
-                lock (_catalogLock)
-                {
-                    _catalog.Add(handle.Key);
+                    write.Complete();
                 }
             }
         }
-        else if (work is not null)
+        finally
         {
-            // Nothing to write means no put passed, so nothing is reserved; give back anything regardless.
-            _indexes!.Release(work);
-        }
-
-        // Results are given only now that the commit is durable.
-        for (var i = start; i < end; i++)
-        {
-            var write = group[i];
-            if (write.IsPurge)
-            {
-                write.Complete(purged[i - start]);
-            }
-            else if (!write.IsCompleted && write.DeferredUntil is null)
-            {
-                write.Complete();
-            }
+            // Batches of other partitions waiting for a value this commit reserved try again.
+            work?.Settle();
         }
     }
 
@@ -603,48 +535,7 @@ internal sealed class JsonBackend : IStoreBackend
 
             // Raise the floor durably before the file goes, so re-created partitions never reuse a version.
             RaiseFloor(current.Revision);
-            var work = _indexes?.BeginDelete(handle.Key, handle.Index!);
-            try
-            {
-                _files.Delete(handle.Path);
-                if (_sync)
-                {
-                    _files.SyncDirectory(_partitionsDirectory);
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                if (work is null)
-                {
-                    Forget(handle);
-                }
-                else
-                {
-                    Unresolve(handle, new Unresolved(work, null, current, PartitionSnapshot.Empty(handle.Key, CurrentFloor)));
-                }
-
-                throw new StorageException(JsonErrors.WriteFailed(handle.Path), e);
-            }
-
-            var empty = PartitionSnapshot.Empty(handle.Key, CurrentFloor);
-            if (work is null)
-            {
-                handle.Snapshot = empty;
-            }
-            else
-            {
-                _indexes!.Publish(work, handle.Limbo, durable: true, () =>
-                {
-                    handle.Index = work.NewIndex;
-                    handle.Snapshot = empty;
-                });
-            }
-
-            lock (_catalogLock)
-            {
-                _catalog.Remove(handle.Key);
-            }
-
+            Persist(handle, _indexes?.BeginDelete(handle.Key, handle.Index!), current, PartitionSnapshot.Empty(handle.Key, CurrentFloor), file: default);
             entry.Complete(true);
         }
         catch (StorageException e)
@@ -654,32 +545,88 @@ internal sealed class JsonBackend : IStoreBackend
     }
 
     /// <summary>
-    /// After a failed write the file may hold the old or the new content, or be gone: drop the
-    /// cached state so the next access reads whatever is on disk, and list the partition only if
-    /// its file is there.
+    /// Persists a partition's next state — writes its file (<paramref name="file"/>), or deletes it
+    /// when <paramref name="next"/> does not exist — and publishes it. After a failed write the file may hold the old or
+    /// the new content, or be gone: the outcome is read back (<see cref="Unresolve"/>) or, without
+    /// indexes, the cached state is dropped so the next access reads whatever is on disk.
     /// </summary>
-    private void Forget(Partition handle)
+    /// <exception cref="StorageException">The write failed.</exception>
+    private void Persist(Partition handle, IndexWork? work, PartitionSnapshot current, PartitionSnapshot next, ReadOnlySpan<byte> file)
     {
-        handle.Snapshot = null;
-        bool exists;
+        var delete = !next.Exists;
         try
         {
-            exists = _files.FileExists(handle.Path);
+            if (!delete)
+            {
+                AtomicWrite(_files, _partitionsDirectory, handle.FileName, file, _sync);
+            }
+            else
+            {
+                _files.Delete(handle.Path);
+                if (_sync)
+                {
+                    _files.SyncDirectory(_partitionsDirectory);
+                }
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            if (work is not null)
+            {
+                Unresolve(handle, new Unresolved(work, delete ? null : file.ToArray(), current, next));
+            }
+            else
+            {
+                handle.Snapshot = null;
+                try
+                {
+                    Catalog(handle.Key, _files.FileExists(handle.Path));
+                }
+                catch (Exception unknown) when (unknown is IOException or UnauthorizedAccessException)
+                {
+                    // The next access that can read the directory finds out.
+                }
+            }
+
+            throw new StorageException(JsonErrors.WriteFailed(handle.Path), e);
+        }
+
+        handle.FileLength = file.Length;
+        Publish(handle, work, next, durable: true);
+        if (current.Exists != next.Exists)
+        {
+            Catalog(handle.Key, next.Exists);
+        }
+    }
+
+    /// <summary>Publishes a partition's state (with its index entries and the claims of its global unique values).</summary>
+    private void Publish(Partition handle, IndexWork? work, PartitionSnapshot next, bool durable)
+    {
+        if (work is null)
+        {
+            handle.Snapshot = next;
             return;
         }
 
+        _indexes!.Publish(work, handle.Limbo, durable, () =>
+        {
+            handle.Index = work.NewIndex;
+            handle.Snapshot = next;
+        });
+    }
+
+    /// <summary>Lists the partition (when its file exists) or stops listing it.</summary>
+    private void Catalog(string key, bool exists)
+    {
         lock (_catalogLock)
         {
             if (exists)
             {
-                _catalog.Add(handle.Key);
+                _catalog.Add(key);
             }
             else
             {
-                _catalog.Remove(handle.Key);
+                _catalog.Remove(key);
             }
         }
     }
@@ -691,18 +638,8 @@ internal sealed class JsonBackend : IStoreBackend
     /// </summary>
     private void BuildIndexes(DateTimeOffset now)
     {
-        List<string> keys;
-        lock (_catalogLock)
-        {
-            if (_unresolvedFiles.Count > 0)
-            {
-                throw UnresolvedFileError(_unresolvedFiles.Min!);
-            }
-
-            keys = [.. _catalog];
-        }
-
-        var handles = keys.ConvertAll(GetPartition);
+        ThrowIfUnresolvedFile();
+        var handles = CatalogKeys().ConvertAll(GetPartition);
         var snapshots = handles.ConvertAll(Load);
         _indexes = JsonIndexes.Build(_indexCatalog, snapshots, now, _logger, out var partitionIndexes);
         for (var i = 0; i < handles.Count; i++)
@@ -728,6 +665,14 @@ internal sealed class JsonBackend : IStoreBackend
         if (name is not null)
         {
             throw UnresolvedFileError(name);
+        }
+    }
+
+    private List<string> CatalogKeys()
+    {
+        lock (_catalogLock)
+        {
+            return [.. _catalog];
         }
     }
 
@@ -789,11 +734,10 @@ internal sealed class JsonBackend : IStoreBackend
         }
     }
 
-    private long Purge(PartitionBuilder builder, IndexWork? work)
+    private static void Merge(PartitionBuilder builder, IndexWork? work, PartitionWriter? writer)
     {
-        var purged = builder.PurgeExpired(_tombstoneRetention);
-        work?.Purged();
-        return purged;
+        builder.Merge(writer);
+        work?.Merge(writer);
     }
 
     /// <summary>
@@ -859,22 +803,8 @@ internal sealed class JsonBackend : IStoreBackend
             // With full durability the write's rename may not be durable yet (its directory fsync
             // failed or was never reached): keep what it gave up claimed until the partition's next
             // durable commit. Relaxed durability promises nothing across a power loss anyway.
-            _indexes!.Publish(unresolved.Work, handle.Limbo, durable: !_sync, () =>
-            {
-                handle.Index = unresolved.Work.NewIndex;
-                handle.Snapshot = unresolved.After;
-            });
-            lock (_catalogLock)
-            {
-                if (unresolved.After.Exists)
-                {
-                    _catalog.Add(handle.Key);
-                }
-                else
-                {
-                    _catalog.Remove(handle.Key);
-                }
-            }
+            Publish(handle, unresolved.Work, unresolved.After, durable: !_sync);
+            Catalog(handle.Key, unresolved.After.Exists);
         }
         else
         {

@@ -130,9 +130,9 @@ internal sealed class PartitionBuilder : IDisposable
         HasChanges = _exists = true;
     }
 
-    /// <summary>Removes expired documents and tombstones older than <paramref name="tombstoneRetention"/>; takes no revision.</summary>
+    /// <summary>Removes expired documents and tombstones deleted at or before <paramref name="tombstoneCutoff"/>; takes no revision.</summary>
     /// <returns>How many documents were removed.</returns>
-    public long PurgeExpired(TimeSpan tombstoneRetention)
+    public long PurgeExpired(DateTimeOffset? tombstoneCutoff)
     {
         long purged = 0;
         foreach (var collection in _base.Collections.Keys.Concat(_touched.Keys).Distinct(StringComparer.Ordinal).ToList())
@@ -145,7 +145,7 @@ internal sealed class PartitionBuilder : IDisposable
             }
         }
 
-        var old = (_tombstones?.Values ?? (IEnumerable<TombstoneRecord>)_base.Tombstones).Where(t => IsPastRetention(t, _now, tombstoneRetention)).ToList();
+        var old = (_tombstones?.Values ?? (IEnumerable<TombstoneRecord>)_base.Tombstones).Where(t => t.DeletedAt <= tombstoneCutoff).ToList();
         foreach (var tombstone in old)
         {
             Tombstones().Remove((tombstone.Collection, tombstone.Key));
@@ -158,10 +158,10 @@ internal sealed class PartitionBuilder : IDisposable
         return purged;
     }
 
-    /// <summary>Whether the purge would change <paramref name="partition"/>: an expired document or a tombstone past the retention.</summary>
-    public static bool NeedsPurge(PartitionSnapshot partition, DateTimeOffset now, TimeSpan tombstoneRetention)
+    /// <summary>Whether the purge would change <paramref name="partition"/>: an expired document or a tombstone deleted at or before the cutoff.</summary>
+    public static bool NeedsPurge(PartitionSnapshot partition, DateTimeOffset now, DateTimeOffset? tombstoneCutoff)
         => partition.Collections.Values.Any(documents => documents.Any(d => Timestamps.IsExpired(d.ExpiresAt, now)))
-            || partition.Tombstones.Any(t => IsPastRetention(t, now, tombstoneRetention));
+            || partition.Tombstones.Any(t => t.DeletedAt <= tombstoneCutoff);
 
     public PartitionSnapshot Build()
     {
@@ -191,9 +191,6 @@ internal sealed class PartitionBuilder : IDisposable
     }
 
     public void Dispose() => _entries?.Dispose();
-
-    private static bool IsPastRetention(TombstoneRecord tombstone, DateTimeOffset now, TimeSpan retention)
-        => Timestamps.TombstoneCutoff(now, retention) is { } cutoff && tombstone.DeletedAt <= cutoff;
 
     private StreamRecord[] BuildStreams()
     {

@@ -68,6 +68,9 @@ internal static class PartitionFile
         SkipValidation = false,
     };
 
+    private static readonly IComparer<DocumentRecord> s_documentOrder = Comparer<DocumentRecord>.Create(static (a, b) => StorageKeyComparer.Instance.Compare(a!.Key, b!.Key));
+    private static readonly IComparer<StreamRecord> s_streamOrder = Comparer<StreamRecord>.Create(static (a, b) => StorageKeyComparer.Instance.Compare(a!.Name, b!.Name));
+
     /// <summary>The options every partition file is written with (also by <see cref="DocumentEntryWriter"/>).</summary>
     internal static JsonWriterOptions WriterOptions => s_writerOptions;
 
@@ -267,10 +270,9 @@ internal static class PartitionFile
             throw Corrupt(path, "the file is truncated");
         }
 
+        var hex = bytes.AsSpan(s_prefix.Length, ChecksumHexLength);
         Span<byte> stored = stackalloc byte[SHA256.HashSizeInBytes];
-        if (Convert.FromHexString(bytes.AsSpan(s_prefix.Length, ChecksumHexLength), stored, out _, out var written) != OperationStatus.Done
-            || written != stored.Length
-            || !IsLowerHex(bytes.AsSpan(s_prefix.Length, ChecksumHexLength)))
+        if (hex.IndexOfAnyExcept("0123456789abcdef"u8) >= 0 || Convert.FromHexString(hex, stored, out _, out _) != OperationStatus.Done)
         {
             throw Corrupt(path, "the checksum is not 64 lowercase hexadecimal digits");
         }
@@ -338,16 +340,7 @@ internal static class PartitionFile
                 documents.Add(ReadDocument(entries, entry, revision, path, collection.Name));
             }
 
-            var sorted = documents.ToArray();
-            Array.Sort(sorted, static (a, b) => StorageKeyComparer.Instance.Compare(a.Key, b.Key));
-            for (var i = 1; i < sorted.Length; i++)
-            {
-                if (string.Equals(sorted[i - 1].Key, sorted[i].Key, StringComparison.Ordinal))
-                {
-                    throw Corrupt(path, $"document '{sorted[i].Key}' of collection '{collection.Name}' appears twice");
-                }
-            }
-
+            var sorted = SortedOnce(documents, s_documentOrder, d => $"document '{d.Key}' of collection '{collection.Name}'", path);
             if (!collections.TryAdd(collection.Name, sorted))
             {
                 throw Corrupt(path, $"collection '{collection.Name}' appears twice");
@@ -433,16 +426,7 @@ internal static class PartitionFile
             }
         }
 
-        var sorted = PartitionSnapshot.SortTombstones(records);
-        for (var i = 1; i < sorted.Length; i++)
-        {
-            if (PartitionSnapshot.TombstoneOrder.Compare(sorted[i - 1], sorted[i]) == 0)
-            {
-                throw Corrupt(path, $"the tombstone of document '{sorted[i].Key}' of collection '{sorted[i].Collection}' appears twice");
-            }
-        }
-
-        return sorted;
+        return SortedOnce(records, PartitionSnapshot.TombstoneOrder, t => $"the tombstone of document '{t.Key}' of collection '{t.Collection}'", path);
     }
 
     private static StreamRecord[] ReadStreams(JsonElement streams, string partition, long revision, string path)
@@ -504,13 +488,19 @@ internal static class PartitionFile
             records.Add(new StreamRecord(name, events));
         }
 
-        var sorted = records.ToArray();
-        Array.Sort(sorted, static (a, b) => StorageKeyComparer.Instance.Compare(a.Name, b.Name));
+        return SortedOnce(records, s_streamOrder, s => $"stream '{s.Name}'", path);
+    }
+
+    /// <summary>The items sorted; two that compare equal (a name the file holds twice) fail the file.</summary>
+    private static T[] SortedOnce<T>(List<T> items, IComparer<T> order, Func<T, string> what, string path)
+    {
+        var sorted = items.ToArray();
+        Array.Sort(sorted, order);
         for (var i = 1; i < sorted.Length; i++)
         {
-            if (string.Equals(sorted[i - 1].Name, sorted[i].Name, StringComparison.Ordinal))
+            if (order.Compare(sorted[i - 1], sorted[i]) == 0)
             {
-                throw Corrupt(path, $"stream '{sorted[i].Name}' appears twice");
+                throw Corrupt(path, what(sorted[i]) + " appears twice");
             }
         }
 
@@ -569,19 +559,6 @@ internal static class PartitionFile
         catch (JsonException)
         {
         }
-    }
-
-    private static bool IsLowerHex(ReadOnlySpan<byte> hex)
-    {
-        foreach (var b in hex)
-        {
-            if (b is not ((>= (byte)'0' and <= (byte)'9') or (>= (byte)'a' and <= (byte)'f')))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     private static JsonElement RequireObject(JsonElement parent, string name, string path)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Storage.Internal;
@@ -48,7 +49,7 @@ internal static class PartitionFileNames
             }
             else
             {
-                body.Append('~').Append(HexDigit(b >> 4)).Append(HexDigit(b & 0xF));
+                body.Append('~').Append(b.ToString("x2", CultureInfo.InvariantCulture));
             }
         }
 
@@ -89,31 +90,24 @@ internal static class PartitionFileNames
             return false;
         }
 
+        // Decoded leniently: a name that is not the canonical encoding of its key fails the check below.
         var body = fileName.AsSpan(DirectPrefix.Length, fileName.Length - DirectPrefix.Length - Extension.Length);
         var bytes = new List<byte>(body.Length);
         for (var i = 0; i < body.Length; i++)
         {
-            var c = body[i];
-            if (c == '~')
+            if (body[i] != '~')
             {
-                if (i + 2 >= body.Length)
+                if (body[i] >= 0x80)
                 {
                     return false;
                 }
 
-                var hi = HexValue(body[i + 1]);
-                var lo = HexValue(body[i + 2]);
-                if (hi < 0 || lo < 0)
-                {
-                    return false;
-                }
-
-                bytes.Add((byte)((hi << 4) | lo));
-                i += 2;
+                bytes.Add((byte)body[i]);
             }
-            else if (c < 0x80 && IsSafe((byte)c))
+            else if (i + 2 < body.Length && byte.TryParse(body.Slice(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var escaped))
             {
-                bytes.Add((byte)c);
+                bytes.Add(escaped);
+                i += 2;
             }
             else
             {
@@ -138,13 +132,4 @@ internal static class PartitionFileNames
     }
 
     private static bool IsSafe(byte b) => b is (>= (byte)'a' and <= (byte)'z') or (>= (byte)'0' and <= (byte)'9') or (byte)'_' or (byte)'-';
-
-    private static char HexDigit(int value) => (char)(value < 10 ? '0' + value : 'a' + value - 10);
-
-    private static int HexValue(char c) => c switch
-    {
-        >= '0' and <= '9' => c - '0',
-        >= 'a' and <= 'f' => c - 'a' + 10,
-        _ => -1,
-    };
 }

@@ -8,40 +8,24 @@ namespace Storage.Json;
 /// so that a commit copies the documents it did not change instead of serializing them again. The
 /// value is a slice of those bytes, so the entry costs only its metadata's text in memory.
 /// </summary>
-internal sealed class DocumentRecord
+/// <remarks>Made by <see cref="DocumentEntryWriter.Create"/>, which renders the entry.</remarks>
+internal sealed class DocumentRecord(string key, long version, DateTimeOffset createdAt, DateTimeOffset updatedAt, DateTimeOffset? expiresAt, byte[] entry, int valueStart, int valueLength)
 {
-    private readonly byte[] _entry;
-    private readonly int _valueStart;
-    private readonly int _valueLength;
-
-    /// <summary>Made by <see cref="DocumentEntryWriter.Create"/>, which renders the entry.</summary>
-    internal DocumentRecord(string key, long version, DateTimeOffset createdAt, DateTimeOffset updatedAt, DateTimeOffset? expiresAt, byte[] entry, int valueStart, int valueLength)
-    {
-        Key = key;
-        Version = version;
-        CreatedAt = createdAt;
-        UpdatedAt = updatedAt;
-        ExpiresAt = expiresAt;
-        _entry = entry;
-        _valueStart = valueStart;
-        _valueLength = valueLength;
-    }
-
-    public string Key { get; }
+    public string Key { get; } = key;
 
     /// <summary>The document's UTF-8 JSON value, exactly as written.</summary>
-    public ReadOnlyMemory<byte> Value => _entry.AsMemory(_valueStart, _valueLength);
+    public ReadOnlyMemory<byte> Value => entry.AsMemory(valueStart, valueLength);
 
-    public long Version { get; }
+    public long Version { get; } = version;
 
-    public DateTimeOffset CreatedAt { get; }
+    public DateTimeOffset CreatedAt { get; } = createdAt;
 
-    public DateTimeOffset UpdatedAt { get; }
+    public DateTimeOffset UpdatedAt { get; } = updatedAt;
 
-    public DateTimeOffset? ExpiresAt { get; }
+    public DateTimeOffset? ExpiresAt { get; } = expiresAt;
 
     /// <summary>The document's entry in the partition file, from the opening quote of its key to its closing brace.</summary>
-    public ReadOnlySpan<byte> Entry => _entry;
+    public ReadOnlySpan<byte> Entry => entry;
 }
 
 /// <summary>A sequence's value and the revision of the increment that set it (the change feed reports it there).</summary>
@@ -62,48 +46,36 @@ internal sealed record StreamRecord(string Name, StoredEvent[] Events)
 /// sorted by code point, so point reads and range scans are binary searches; a stream's events are
 /// an array indexed by version, so a stream read is a slice.
 /// </summary>
-internal sealed class PartitionSnapshot
+internal sealed class PartitionSnapshot(
+    string partition,
+    long revision,
+    bool exists,
+    long oldestResumable,
+    IReadOnlyDictionary<string, DocumentRecord[]> collections,
+    IReadOnlyDictionary<string, SequenceRecord> sequences,
+    TombstoneRecord[] tombstones,
+    StreamRecord[] streams)
 {
-    public PartitionSnapshot(
-        string partition,
-        long revision,
-        bool exists,
-        long oldestResumable,
-        IReadOnlyDictionary<string, DocumentRecord[]> collections,
-        IReadOnlyDictionary<string, SequenceRecord> sequences,
-        TombstoneRecord[] tombstones,
-        StreamRecord[] streams)
-    {
-        Partition = partition;
-        Revision = revision;
-        Exists = exists;
-        OldestResumable = oldestResumable;
-        Collections = collections;
-        Sequences = sequences;
-        Tombstones = tombstones;
-        Streams = streams;
-    }
-
-    public string Partition { get; }
+    public string Partition { get; } = partition;
 
     /// <summary>The revision of the latest commit (for a partition without a file: the store's revision floor).</summary>
-    public long Revision { get; }
+    public long Revision { get; } = revision;
 
     /// <summary>Whether the partition has a file.</summary>
-    public bool Exists { get; }
+    public bool Exists { get; } = exists;
 
     /// <summary>The oldest revision a change-feed reader may resume after (besides 0): the partition's first revision, raised by dropped tombstones.</summary>
-    public long OldestResumable { get; }
+    public long OldestResumable { get; } = oldestResumable;
 
-    public IReadOnlyDictionary<string, DocumentRecord[]> Collections { get; }
+    public IReadOnlyDictionary<string, DocumentRecord[]> Collections { get; } = collections;
 
-    public IReadOnlyDictionary<string, SequenceRecord> Sequences { get; }
+    public IReadOnlyDictionary<string, SequenceRecord> Sequences { get; } = sequences;
 
     /// <summary>Sorted by collection (ordinal), then key (code point).</summary>
-    public TombstoneRecord[] Tombstones { get; }
+    public TombstoneRecord[] Tombstones { get; } = tombstones;
 
     /// <summary>Sorted by stream id (code point).</summary>
-    public StreamRecord[] Streams { get; }
+    public StreamRecord[] Streams { get; } = streams;
 
     public static PartitionSnapshot Empty(string partition, long revisionFloor)
         => new(partition, revisionFloor, exists: false, oldestResumable: 0, FrozenDictionary<string, DocumentRecord[]>.Empty, FrozenDictionary<string, SequenceRecord>.Empty, [], []);

@@ -19,23 +19,8 @@ internal readonly record struct PartitionEntry(IndexValue Value, DocumentRecord 
 /// number, because a bound need not be a valid index value (a prefix's upper bound can be one
 /// UTF-8 byte longer than the longest value).
 /// </summary>
-internal readonly struct IndexProbe
+internal readonly struct IndexProbe(string? text, long number, string? partition, string? key, bool after)
 {
-    private readonly string? _text;
-    private readonly long _number;
-    private readonly string? _partition;
-    private readonly string? _key;
-    private readonly bool _after;
-
-    private IndexProbe(string? text, long number, string? partition, string? key, bool after)
-    {
-        _text = text;
-        _number = number;
-        _partition = partition;
-        _key = key;
-        _after = after;
-    }
-
     /// <summary>Just before every entry with this value.</summary>
     public static IndexProbe Before(IndexValue value) => Of(value, null, null, after: false);
 
@@ -52,32 +37,32 @@ internal readonly struct IndexProbe
     public static IndexProbe After(IndexValue value, string partition, string key) => Of(value, partition, key, after: true);
 
     /// <summary>The sign of (entry - probe): never 0.</summary>
-    public int CompareEntry(IndexValue value, string partition, string key)
+    public int CompareEntry(IndexValue value, string entryPartition, string entryKey)
     {
-        var c = _text is not null ? StorageKeyComparer.Instance.Compare(value.AsString, _text) : value.AsInt64.CompareTo(_number);
+        var c = text is not null ? StorageKeyComparer.Instance.Compare(value.AsString, text) : value.AsInt64.CompareTo(number);
         if (c != 0)
         {
             return c;
         }
 
-        if (_partition is null)
+        if (partition is null)
         {
-            return _after ? -1 : 1;
+            return after ? -1 : 1;
         }
 
-        c = StorageKeyComparer.Instance.Compare(partition, _partition);
+        c = StorageKeyComparer.Instance.Compare(entryPartition, partition);
         if (c != 0)
         {
             return c;
         }
 
-        if (_key is null)
+        if (key is null)
         {
-            return _after ? -1 : 1;
+            return after ? -1 : 1;
         }
 
-        c = StorageKeyComparer.Instance.Compare(key, _key);
-        return c != 0 ? c : _after ? -1 : 1;
+        c = StorageKeyComparer.Instance.Compare(entryKey, key);
+        return c != 0 ? c : after ? -1 : 1;
     }
 
     private static IndexProbe Of(IndexValue value, string? partition, string? key, bool after)

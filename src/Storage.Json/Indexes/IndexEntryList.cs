@@ -55,9 +55,6 @@ internal sealed class IndexEntryList
         return list;
     }
 
-    /// <summary>An empty list.</summary>
-    public static IndexEntryList Empty() => new();
-
     /// <summary>The entry at a position before <see cref="End"/>.</summary>
     public IndexEntry this[Position position] => _chunks[position.Chunk].Items[position.Offset];
 

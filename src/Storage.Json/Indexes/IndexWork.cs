@@ -3,13 +3,12 @@ using Storage.Internal;
 namespace Storage.Json.Indexes;
 
 /// <summary>
-/// The index side of one group commit of a partition (or of deleting it): checks each batch's
-/// unique values against the partition's state as the group has changed it so far and reserves
-/// global unique values store-wide; once the group is built, computes the entries the partition
-/// drops and adds, and its new <see cref="PartitionIndex"/>. Runs on the partition's commit turn, as
-/// the uniqueness check of the engine's <see cref="PartitionWriter"/>.
+/// The index side of one group commit of a partition (or of deleting it): the stored holders of a
+/// unique value as the group has changed the partition so far, and the reservations of global unique
+/// values store-wide (the engine's <see cref="UniqueValues"/> decides with both); once the group is
+/// built, the entries the partition drops and adds, and its new <see cref="PartitionIndex"/>.
 /// </summary>
-internal sealed class IndexWork : IUniquenessCheck
+internal sealed class IndexWork : IUniqueValueReservations
 {
     private static readonly object s_settled = new();
 
@@ -17,8 +16,8 @@ internal sealed class IndexWork : IUniquenessCheck
     private readonly PartitionIndex _base;
     private readonly DateTimeOffset _now;
 
-    // The documents of indexed collections the group's earlier batches put (rows with their index
-    // values) or deleted (null): the partition's state is the base, overlaid by these.
+    // The documents of indexed collections the group's writers put (rows with their index values) or
+    // deleted (null), merged as each writer ends: the partition's state is the base, overlaid by these.
     private readonly Dictionary<DocumentId, DocumentRow?> _changed = [];
     private bool _purged;
 
@@ -63,71 +62,68 @@ internal sealed class IndexWork : IUniquenessCheck
     /// <summary>Commits of other partitions the batch about to be checked already waited for (see <see cref="JsonIndexes.TryReserve"/>).</summary>
     public IReadOnlyList<IndexWork>? Waited { get; set; }
 
-    /// <summary>When <see cref="Check"/> left a batch out: the commit in flight whose outcome it must wait for.</summary>
+    /// <summary>When a reservation answered <see cref="ReservationAnswer.Busy"/>: the commit in flight the batch left out must wait for.</summary>
     public IndexWork? Busy { get; private set; }
 
     /// <inheritdoc/>
-    public void Record(DocumentId id, DocumentRow? row)
+    public int Count => Reservations.Count;
+
+    /// <inheritdoc/>
+    /// <remarks>See <see cref="JsonIndexes.TryReserve"/>: another partition's commit in flight is busy unless the batch already waited for it (<see cref="Waited"/>).</remarks>
+    public ReservationAnswer Reserve(IndexDefinition index, IndexValue value)
     {
-        // A row without index values is a stored one the batch left as it was (a delete of an expired document).
-        if (_indexes.Catalog.For(id.Collection).Count > 0 && (row is null || row.Entries is not null))
+        if (_indexes.TryReserve(this, _indexes.NumberOf(index), value, _now, Waited, out var busy))
         {
-            _changed[id] = row;
+            return ReservationAnswer.Reserved;
+        }
+
+        Busy = busy;
+        return busy is null ? ReservationAnswer.Taken : ReservationAnswer.Busy;
+    }
+
+    /// <inheritdoc/>
+    public void Release(int from) => _indexes.Release(this, from);
+
+    /// <summary>
+    /// The partition's documents that hold <paramref name="value"/> of a unique index, as the group's
+    /// earlier writers left them, expired or not (the engine judges expiry and the writer's own
+    /// changes). Other partitions' holders are the reservations' business (<see cref="Reserve"/>).
+    /// </summary>
+    public IEnumerable<ValueHolder> StoredHolders(IndexDefinition index, IndexValue value)
+    {
+        var n = _indexes.NumberOf(index);
+        var entries = _base.ByIndex[n];
+        var (start, end) = _base.Holders(n, Partition, value);
+        for (var i = start; i < end; i++)
+        {
+            var document = entries[i].Document;
+            if (!_changed.ContainsKey(new DocumentId(index.Collection, document.Key)))
+            {
+                yield return new ValueHolder(Partition, document.Key, document.ExpiresAt);
+            }
+        }
+
+        var position = _indexes.PositionInCollection(n);
+        foreach (var (id, row) in _changed)
+        {
+            if (row is not null && string.Equals(id.Collection, index.Collection, StringComparison.Ordinal) && row.Entries!.Values[position].Contains(value))
+            {
+                yield return new ValueHolder(Partition, id.Key, row.ExpiresAt);
+            }
         }
     }
 
-    /// <summary>
-    /// Checks a batch whose conditions passed: walks its puts in order, each put's unique indexes in
-    /// declaration order, each index's values ascending; the first value that an earlier put of the
-    /// batch took, that a live document of the partition not touched by the batch holds, or (global
-    /// scope) that another partition's live document holds, fails the batch. Global values that pass
-    /// are reserved. The first value another partition's commit in flight reserved stops the check
-    /// instead: the batch is left out, its caller waits for that commit's outcome and tries again
-    /// (<see cref="JsonIndexes.TryReserve"/>; <see cref="Busy"/> names that commit). A batch that fails
-    /// or is left out gives its reservations back at once, so a batch never waits holding a reservation.
-    /// The group's earlier batches count through what <see cref="Record"/> noted, across the writers
-    /// of a group that a purge splits, so <paramref name="writtenByWrite"/> is not needed.
-    /// </summary>
-    /// <param name="operations">The batch.</param>
-    /// <param name="entries">Its values (<see cref="IndexCatalog.ExtractAll"/>).</param>
-    /// <param name="writtenByWrite">Unused.</param>
-    /// <returns>Whether the batch passed; <see langword="false"/> when it is left out.</returns>
-    /// <exception cref="UniqueConstraintException">A value is taken.</exception>
-    public bool Check(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, Func<DocumentId, bool> writtenByWrite)
+    /// <summary>Takes in what a writer of the group changed in indexed collections.</summary>
+    /// <param name="writer">The writer, once it has decided its requests; <see langword="null"/> when none was begun.</param>
+    public void Merge(PartitionWriter? writer)
     {
-        HashSet<DocumentId>? touched = null;
-        var mark = Reservations.Count;
-        Busy = null;
-        try
+        foreach (var (id, _, row) in writer?.Changed() ?? [])
         {
-            foreach (var claim in IndexEntries.UniqueClaims(entries))
+            if (_indexes.Catalog.For(id.Collection).Count > 0)
             {
-                var index = claim.Index;
-                var n = _indexes.NumberOf(index);
-                touched ??= operations.Where(static o => o.Kind != WriteOperationKind.Append).Select(static o => new DocumentId(o.Collection, o.Key)).ToHashSet();
-                IndexWork? busy = null;
-                if (claim.TakenInBatch
-                    || HeldInPartition(n, index.Collection, claim.Value, touched)
-                    || (index.Scope == IndexScope.Global && !_indexes.TryReserve(this, n, claim.Value, _now, Waited, out busy) && busy is null))
-                {
-                    throw new UniqueConstraintException(Partition, index.Collection, index.Name, index.Scope, claim.Value, claim.OperationIndex);
-                }
-
-                if (busy is not null)
-                {
-                    _indexes.Release(this, mark);
-                    Busy = busy;
-                    return false;
-                }
+                _changed[id] = row;
             }
         }
-        catch
-        {
-            _indexes.Release(this, mark);
-            throw;
-        }
-
-        return true;
     }
 
     /// <summary>
@@ -215,37 +211,5 @@ internal sealed class IndexWork : IUniquenessCheck
         }
 
         NewIndex = new PartitionIndex(byIndex);
-    }
-
-    // Whether a live document of the partition (as the group has changed it), not touched by the
-    // batch being checked, holds the value.
-    private bool HeldInPartition(int n, string collection, IndexValue value, HashSet<DocumentId> touched)
-    {
-        var entries = _base.ByIndex[n];
-        var (start, end) = _base.Holders(n, Partition, value);
-        for (var i = start; i < end; i++)
-        {
-            var document = entries[i].Document;
-            var id = new DocumentId(collection, document.Key);
-            if (!touched.Contains(id) && !_changed.ContainsKey(id) && !Timestamps.IsExpired(document.ExpiresAt, _now))
-            {
-                return true;
-            }
-        }
-
-        var position = _indexes.PositionInCollection(n);
-        foreach (var (id, row) in _changed)
-        {
-            if (row is not null
-                && string.Equals(id.Collection, collection, StringComparison.Ordinal)
-                && !touched.Contains(id)
-                && !Timestamps.IsExpired(row.ExpiresAt, _now)
-                && row.Entries!.Values[position].Contains(value))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }

@@ -52,8 +52,6 @@ internal sealed class JsonIndexes : IDisposable
     /// </summary>
     internal bool BreakReservationsForTests { get; set; }
 
-    public int IndexCount => Catalog.All.Count;
-
     /// <summary>
     /// Builds every index from the partitions' live documents, through <see cref="IndexBuilder"/>:
     /// indexes in declaration order, partitions and documents in code-point order, so a store that
@@ -173,7 +171,7 @@ internal sealed class JsonIndexes : IDisposable
 
     public bool IsGlobalUnique(int n) => Catalog.All[n].Unique && Catalog.All[n].Scope == IndexScope.Global;
 
-    public PartitionIndex EmptyPartition() => PartitionIndex.Empty(IndexCount);
+    public PartitionIndex EmptyPartition() => PartitionIndex.Empty(Catalog.All.Count);
 
     /// <summary>Starts the index side of a group commit of one partition.</summary>
     public IndexWork Begin(string partition, PartitionIndex current, DateTimeOffset now) => new(this, partition, current, now, delete: false);
@@ -366,75 +364,30 @@ internal sealed class JsonIndexes : IDisposable
     /// <summary>Up to <see cref="IndexQueryPlan.Limit"/> + 1 live matches across partitions, in the query's order.</summary>
     public List<IndexEntry> Scan(IndexQueryPlan plan, DateTimeOffset now)
     {
-        var n = NumberOf(plan.Index);
         var range = IndexRange.For(plan);
-        var matches = new List<IndexEntry>(Math.Min(plan.Limit + 1, 128));
         _entriesLock.EnterReadLock();
         try
         {
-            var list = _lists[n];
+            var list = _lists[NumberOf(plan.Index)];
             var (start, end) = Range(list, range);
-            if (!plan.Descending)
-            {
-                for (var p = start; p.CompareTo(end) < 0 && matches.Count <= plan.Limit; p = list.Next(p))
-                {
-                    var entry = list[p];
-                    if (!Timestamps.IsExpired(entry.Document.ExpiresAt, now))
-                    {
-                        matches.Add(entry);
-                    }
-                }
-            }
-            else if (start.CompareTo(end) < 0)
-            {
-                for (var p = list.Previous(end); matches.Count <= plan.Limit; p = list.Previous(p))
-                {
-                    var entry = list[p];
-                    if (!Timestamps.IsExpired(entry.Document.ExpiresAt, now))
-                    {
-                        matches.Add(entry);
-                    }
-
-                    if (p.CompareTo(start) == 0)
-                    {
-                        break;
-                    }
-                }
-            }
+            return Live(Between(list, start, end, plan.Descending), now).Take(plan.Limit + 1).ToList();
         }
         finally
         {
             _entriesLock.ExitReadLock();
         }
-
-        return matches;
     }
 
     /// <summary>How many live matches there are across partitions.</summary>
     public long Count(IndexQueryPlan plan, DateTimeOffset now)
     {
-        var n = NumberOf(plan.Index);
         var range = IndexRange.For(plan);
         _entriesLock.EnterReadLock();
         try
         {
-            var list = _lists[n];
+            var list = _lists[NumberOf(plan.Index)];
             var (start, end) = Range(list, range);
-            if (list.Expiring == 0)
-            {
-                return list.CountBetween(start, end);
-            }
-
-            long count = 0;
-            for (var p = start; p.CompareTo(end) < 0; p = list.Next(p))
-            {
-                if (!Timestamps.IsExpired(list[p].Document.ExpiresAt, now))
-                {
-                    count++;
-                }
-            }
-
-            return count;
+            return list.Expiring == 0 ? list.CountBetween(start, end) : Live(Between(list, start, end, descending: false), now).LongCount();
         }
         finally
         {
@@ -446,19 +399,9 @@ internal sealed class JsonIndexes : IDisposable
     public List<PartitionEntry> Scan(PartitionIndex index, string partition, IndexQueryPlan plan, DateTimeOffset now)
     {
         var n = NumberOf(plan.Index);
-        var entries = index.ByIndex[n];
         var (start, end) = index.Range(n, partition, IndexRange.For(plan));
-        var matches = new List<PartitionEntry>(Math.Min(plan.Limit + 1, 128));
-        for (var i = 0; i < end - start && matches.Count <= plan.Limit; i++)
-        {
-            var entry = entries[plan.Descending ? end - 1 - i : start + i];
-            if (!Timestamps.IsExpired(entry.Document.ExpiresAt, now))
-            {
-                matches.Add(entry);
-            }
-        }
-
-        return matches;
+        var entries = new ArraySegment<PartitionEntry>(index.ByIndex[n], start, end - start);
+        return (plan.Descending ? Enumerable.Reverse(entries) : entries).Where(e => !Timestamps.IsExpired(e.Document.ExpiresAt, now)).Take(plan.Limit + 1).ToList();
     }
 
     /// <summary>How many live matches there are in one partition.</summary>
@@ -466,45 +409,30 @@ internal sealed class JsonIndexes : IDisposable
     {
         var n = NumberOf(plan.Index);
         var (start, end) = index.Range(n, partition, IndexRange.For(plan));
-        if (!index.Expiring[n])
-        {
-            return end - start;
-        }
+        return !index.Expiring[n] ? end - start : new ArraySegment<PartitionEntry>(index.ByIndex[n], start, end - start).LongCount(e => !Timestamps.IsExpired(e.Document.ExpiresAt, now));
+    }
 
-        long count = 0;
-        for (var i = start; i < end; i++)
+    private static IEnumerable<IndexEntry> Live(IEnumerable<IndexEntry> entries, DateTimeOffset now) => entries.Where(e => !Timestamps.IsExpired(e.Document.ExpiresAt, now));
+
+    /// <summary>The entries from <paramref name="start"/> up to <paramref name="end"/> (exclusive), in either direction.</summary>
+    private static IEnumerable<IndexEntry> Between(IndexEntryList list, IndexEntryList.Position start, IndexEntryList.Position end, bool descending)
+    {
+        if (!descending)
         {
-            if (!Timestamps.IsExpired(index.ByIndex[n][i].Document.ExpiresAt, now))
+            for (var p = start; p.CompareTo(end) < 0; p = list.Next(p))
             {
-                count++;
+                yield return list[p];
             }
         }
-
-        return count;
-    }
-
-    /// <summary>How many entries index <paramref name="n"/> holds (for tests and measurements).</summary>
-    internal int EntryCount(int n)
-    {
-        _entriesLock.EnterReadLock();
-        try
+        else if (start.CompareTo(end) < 0)
         {
-            return _lists[n].Count;
-        }
-        finally
-        {
-            _entriesLock.ExitReadLock();
-        }
-    }
-
-    /// <summary>How many global unique values are claimed or reserved (for tests).</summary>
-    internal int ClaimCount
-    {
-        get
-        {
-            lock (_claimsLock)
+            for (var p = list.Previous(end); ; p = list.Previous(p))
             {
-                return _claims.Count;
+                yield return list[p];
+                if (p.CompareTo(start) == 0)
+                {
+                    break;
+                }
             }
         }
     }
