@@ -142,7 +142,8 @@ public sealed class UniqueValues(string partition, DateTimeOffset now, Func<Inde
 }
 
 /// <summary>What a reservation of a store-wide unique value answers.</summary>
-internal enum ReservationAnswer
+[Experimental(Experiments.BackendInterface)]
+public enum ReservationAnswer
 {
     /// <summary>The value is the write's now: no other partition holds it or is committing it.</summary>
     Reserved,
@@ -159,7 +160,8 @@ internal enum ReservationAnswer
 /// concurrency: it reserves each value a batch wants (JSON's claim table), so that of two partitions
 /// committing one value exactly one wins. Backends with a unique index that decides races pass none.
 /// </summary>
-internal interface IUniqueValueReservations
+[Experimental(Experiments.BackendInterface)]
+public interface IUniqueValueReservations
 {
     /// <summary>How many values the write has reserved so far: a mark for <see cref="Release"/>.</summary>
     int Count { get; }
