@@ -81,16 +81,21 @@ internal sealed class PartitionReads
     /// <summary>The streams to load (their versions).</summary>
     public HashSet<string> Streams { get; } = new(StringComparer.Ordinal);
 
+    // Created when an append needs them (most writes append nothing).
+    private List<(string Stream, long First, long Last)>? _idWindows;
+    private Dictionary<string, int>? _idTails;
+
     /// <summary>Stored ids to load: from version <c>First</c> to <c>Last</c> of <c>Stream</c>, those that exist.</summary>
-    public List<(string Stream, long First, long Last)> IdWindows { get; } = [];
+    public List<(string Stream, long First, long Last)> IdWindows => _idWindows ??= [];
 
     /// <summary>Stored ids to load: the last <c>Count</c> events of each stream (fewer if it has fewer).</summary>
-    public Dictionary<string, int> IdTails { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, int> IdTails => _idTails ??= new(StringComparer.Ordinal);
 
     /// <summary>Adds what a batch needs.</summary>
     /// <param name="operations">The batch.</param>
     public void AddBatch(IReadOnlyList<WriteOperation> operations)
     {
+        Documents.EnsureCapacity(Documents.Count + operations.Count);
         foreach (var op in operations)
         {
             if (op.Kind != WriteOperationKind.Append)
@@ -127,7 +132,7 @@ internal sealed class PartitionReads
     /// <returns>Ranges of versions, first to last, each within 1..<paramref name="storedVersion"/>.</returns>
     public IEnumerable<(long First, long Last)> IdRanges(string stream, long storedVersion)
     {
-        foreach (var (name, first, last) in IdWindows)
+        foreach (var (name, first, last) in _idWindows ?? [])
         {
             if (string.Equals(name, stream, StringComparison.Ordinal) && first <= storedVersion)
             {
@@ -135,7 +140,7 @@ internal sealed class PartitionReads
             }
         }
 
-        if (IdTails.TryGetValue(stream, out var tail) && storedVersion > 0)
+        if (_idTails is not null && _idTails.TryGetValue(stream, out var tail) && storedVersion > 0)
         {
             yield return (Math.Max(1, storedVersion - tail + 1), storedVersion);
         }
@@ -150,12 +155,17 @@ internal sealed class PartitionReads
 /// </summary>
 internal sealed class PartitionState
 {
+    // Created when a write names a sequence or a stream (most name documents only).
+    private Dictionary<string, long>? _sequences;
+    private Dictionary<string, StreamState>? _streams;
+
     /// <summary>Prepares the state to load for <paramref name="reads"/>: every named document absent, every named stream empty, until the backend loads them.</summary>
     /// <param name="partition">The partition key.</param>
     /// <param name="reads">What the write needs.</param>
     public PartitionState(string partition, PartitionReads reads)
     {
         Partition = partition;
+        Documents = new(reads.Documents.Count);
         foreach (var id in reads.Documents)
         {
             Documents[id] = null;
@@ -180,11 +190,11 @@ internal sealed class PartitionState
     public long RevisionFloor { get; set; }
 
     /// <summary>The named documents: their stored rows, expired or not; <see langword="null"/> when there is none.</summary>
-    public Dictionary<DocumentId, DocumentRow?> Documents { get; } = [];
+    public Dictionary<DocumentId, DocumentRow?> Documents { get; }
 
     /// <summary>The named sequences that exist, with their values.</summary>
-    public Dictionary<string, long> Sequences { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, long> Sequences => _sequences ??= new(StringComparer.Ordinal);
 
     /// <summary>The named streams: replace an entry with a <see cref="StreamState"/> of the stored version and fill its ids.</summary>
-    public Dictionary<string, StreamState> Streams { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, StreamState> Streams => _streams ??= new(StringComparer.Ordinal);
 }
