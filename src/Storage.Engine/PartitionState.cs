@@ -72,18 +72,23 @@ internal sealed class StreamState(long storedVersion)
 /// </summary>
 internal sealed class PartitionReads
 {
+    // What no write names; read-only to everyone outside, as the sets below are.
+    private static readonly HashSet<string> s_none = [];
+
+    // Created when a write names a sequence or a stream, or an append needs them (most writes name documents only).
+    private HashSet<string>? _sequences;
+    private HashSet<string>? _streams;
+    private List<(string Stream, long First, long Last)>? _idWindows;
+    private Dictionary<string, int>? _idTails;
+
     /// <summary>The documents to load.</summary>
     public HashSet<DocumentId> Documents { get; } = [];
 
     /// <summary>The sequences to load.</summary>
-    public HashSet<string> Sequences { get; } = new(StringComparer.Ordinal);
+    public IReadOnlySet<string> Sequences => _sequences ?? s_none;
 
     /// <summary>The streams to load (their versions).</summary>
-    public HashSet<string> Streams { get; } = new(StringComparer.Ordinal);
-
-    // Created when an append needs them (most writes append nothing).
-    private List<(string Stream, long First, long Last)>? _idWindows;
-    private Dictionary<string, int>? _idTails;
+    public IReadOnlySet<string> Streams => _streams ?? s_none;
 
     /// <summary>Stored ids to load: from version <c>First</c> to <c>Last</c> of <c>Stream</c>, those that exist.</summary>
     public List<(string Stream, long First, long Last)> IdWindows => _idWindows ??= [];
@@ -96,8 +101,11 @@ internal sealed class PartitionReads
     public void AddBatch(IReadOnlyList<WriteOperation> operations)
     {
         Documents.EnsureCapacity(Documents.Count + operations.Count);
-        foreach (var op in operations)
+
+        // Indexed, not foreach: a list behind its interface would allocate an enumerator.
+        for (var i = 0; i < operations.Count; i++)
         {
+            var op = operations[i];
             if (op.Kind != WriteOperationKind.Append)
             {
                 Documents.Add(new DocumentId(op.Collection, op.Key));
@@ -105,7 +113,7 @@ internal sealed class PartitionReads
             }
 
             var stream = op.Stream!;
-            Streams.Add(stream);
+            (_streams ??= new(StringComparer.Ordinal)).Add(stream);
             if (op.ExpectedVersion.Kind == ExpectedStreamVersionKind.Any)
             {
                 IdTails[stream] = Math.Max(IdTails.GetValueOrDefault(stream), op.Events.Count);
@@ -120,7 +128,7 @@ internal sealed class PartitionReads
 
     /// <summary>Adds a sequence increment.</summary>
     /// <param name="name">The sequence.</param>
-    public void AddSequence(string name) => Sequences.Add(name);
+    public void AddSequence(string name) => (_sequences ??= new(StringComparer.Ordinal)).Add(name);
 
     /// <summary>
     /// The versions whose stored ids to load from a stream at <paramref name="storedVersion"/>: the

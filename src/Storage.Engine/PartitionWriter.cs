@@ -46,6 +46,9 @@ internal sealed class PartitionWriter
     private long _revision;
     private bool _exists;
 
+    // The uniqueness check's question, made once per writer rather than once per batch.
+    private Func<DocumentId, bool>? _isWritten;
+
     // Whether a batch appended events: only then are the streams' new events and versions looked for.
     private bool _appended;
 
@@ -93,7 +96,7 @@ internal sealed class PartitionWriter
     {
         // Check every condition and expectation against the state before the batch; nothing changes on a conflict.
         var live = new DocumentRow?[operations.Count];
-        var appends = new AppendDecision[operations.Count];
+        AppendDecision[]? appends = null;
         var changes = false;
         for (var i = 0; i < operations.Count; i++)
         {
@@ -103,6 +106,7 @@ internal sealed class PartitionWriter
                 var stream = Stream(op.Stream!);
                 var plan = AppendPlan.Create(op.ExpectedVersion, stream.Version, op.Events.Count);
                 var stored = plan.Decision == AppendDecision.CompareStoredIds ? stream.IdsFrom(plan.WindowFirst, op.Events.Count) : [];
+                appends ??= new AppendDecision[operations.Count];
                 appends[i] = plan.Resolve(op.ExpectedVersion, op.Events, stored);
                 if (appends[i] == AppendDecision.Conflict)
                 {
@@ -122,7 +126,7 @@ internal sealed class PartitionWriter
             changes |= op.Kind == WriteOperationKind.Put || live[i] is not null;
         }
 
-        if (_uniqueness is not null && entries is not null && !_uniqueness.Check(operations, entries, IsWritten))
+        if (_uniqueness is not null && entries is not null && !_uniqueness.Check(operations, entries, _isWritten ??= IsWritten))
         {
             return null;
         }
@@ -146,7 +150,7 @@ internal sealed class PartitionWriter
             var op = operations[i];
             if (op.Kind == WriteOperationKind.Append)
             {
-                outcomes[i] = appends[i] == AppendDecision.AlreadyStored ? AlreadyStored(op) : Append(op, revision);
+                outcomes[i] = appends![i] == AppendDecision.AlreadyStored ? AlreadyStored(op) : Append(op, revision);
                 continue;
             }
 
@@ -271,9 +275,9 @@ internal sealed class PartitionWriter
         var stream = Stream(op.Stream!);
         var existed = stream.Version > 0;
         _appended = true;
-        foreach (var e in op.Events)
+        for (var i = 0; i < op.Events.Count; i++)
         {
-            stream.Appended.Add(new NewEvent(op.Stream!, stream.Version + 1, revision, e));
+            stream.Appended.Add(new NewEvent(op.Stream!, stream.Version + 1, revision, op.Events[i]));
         }
 
         return new OperationOutcome(existed, stream.Version);
