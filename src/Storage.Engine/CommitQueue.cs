@@ -18,6 +18,9 @@ internal sealed class CommitQueue<TRequest, TResult>(Func<IReadOnlyList<CommitQu
     private readonly Lock _lock = new();
     private List<Entry> _waiting = [];
 
+    // The list of the last group, emptied: the next group's requests wait in it (a group commit allocates no list).
+    private List<Entry>? _spare;
+
     /// <summary>How many requests wait for a group at this moment (for tests that build a group on purpose).</summary>
     public int Waiting
     {
@@ -69,7 +72,8 @@ internal sealed class CommitQueue<TRequest, TResult>(Func<IReadOnlyList<CommitQu
                 lock (_lock)
                 {
                     group = _waiting;
-                    _waiting = [];
+                    _waiting = _spare ?? [];
+                    _spare = null;
                 }
 
                 try
@@ -80,13 +84,26 @@ internal sealed class CommitQueue<TRequest, TResult>(Func<IReadOnlyList<CommitQu
                 {
                     foreach (var item in group)
                     {
-                        item.Fail(e);
+                        // Only the first completion counts; a completed entry is left alone (failing it anyway allocates).
+                        if (!item.IsCompleted)
+                        {
+                            item.Fail(e);
+                        }
                     }
                 }
 
                 foreach (var item in group)
                 {
-                    item.Fail(new InvalidOperationException("The group commit left a request without a result."));
+                    if (!item.IsCompleted)
+                    {
+                        item.Fail(new InvalidOperationException("The group commit left a request without a result."));
+                    }
+                }
+
+                group.Clear();
+                lock (_lock)
+                {
+                    _spare = group;
                 }
             }
         }

@@ -11,6 +11,9 @@ internal sealed class EngineStore : IStore, IBulkImport
     // What a deferred write's group gives its writer: wait, then queue it again.
     private static readonly object s_deferred = new();
 
+    // How many idle partition queues are kept: as many as writers commonly run at once.
+    private const int MaxIdleQueues = 64;
+
     private readonly IStoreBackend _backend;
     private readonly TimeProvider _time;
     private readonly TimeSpan _tombstoneRetention;
@@ -18,6 +21,10 @@ internal sealed class EngineStore : IStore, IBulkImport
     private readonly StoreLifetime _lifetime = new();
     private readonly CommitQueue<PendingWrite, object>? _queue;
     private readonly Dictionary<string, PartitionQueue> _partitionQueues = new(StringComparer.Ordinal);
+
+    // Partition queues no writer uses, kept for reuse (guarded by _partitionQueues).
+    private readonly Stack<PartitionQueue> _idleQueues = new();
+    private readonly Func<IReadOnlyList<CommitQueue<PendingWrite, object>.Entry>, ValueTask> _commitGroup;
 
     /// <param name="backend">The backend; disposed with the store.</param>
     /// <param name="time">The store's clock.</param>
@@ -29,7 +36,8 @@ internal sealed class EngineStore : IStore, IBulkImport
         _time = time;
         _tombstoneRetention = tombstoneRetention;
         _indexes = indexes;
-        _queue = backend.CommitsPerPartition ? null : new CommitQueue<PendingWrite, object>(CommitGroupAsync);
+        _commitGroup = CommitGroupAsync;
+        _queue = backend.CommitsPerPartition ? null : new CommitQueue<PendingWrite, object>(_commitGroup);
     }
 
     /// <inheritdoc/>
@@ -255,7 +263,24 @@ internal sealed class EngineStore : IStore, IBulkImport
         using var scope = _lifetime.Enter();
         while (true)
         {
-            var result = await EnqueueOnceAsync(write, cancellationToken).ConfigureAwait(false);
+            object result;
+            if (_queue is not null)
+            {
+                result = await _queue.EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var handle = TakePartitionQueue(write.Partition);
+                try
+                {
+                    result = await handle.Queue.EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    ReturnPartitionQueue(write.Partition, handle);
+                }
+            }
+
             if (!ReferenceEquals(result, s_deferred))
             {
                 return result;
@@ -266,37 +291,36 @@ internal sealed class EngineStore : IStore, IBulkImport
         }
     }
 
-    private async ValueTask<object> EnqueueOnceAsync(PendingWrite write, CancellationToken cancellationToken)
+    /// <summary>The group commit of <paramref name="partition"/>, counted as used until <see cref="ReturnPartitionQueue"/>.</summary>
+    private PartitionQueue TakePartitionQueue(string partition)
     {
-        if (_queue is not null)
-        {
-            return await _queue.EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
-        }
-
-        PartitionQueue? handle;
         lock (_partitionQueues)
         {
-            if (!_partitionQueues.TryGetValue(write.Partition, out handle))
+            if (!_partitionQueues.TryGetValue(partition, out var handle))
             {
-                handle = new PartitionQueue(new CommitQueue<PendingWrite, object>(CommitGroupAsync));
-                _partitionQueues.Add(write.Partition, handle);
+                handle = _idleQueues.TryPop(out var idle) ? idle : new PartitionQueue(new CommitQueue<PendingWrite, object>(_commitGroup));
+                _partitionQueues.Add(partition, handle);
             }
 
             handle.Users++;
+            return handle;
         }
+    }
 
-        try
+    private void ReturnPartitionQueue(string partition, PartitionQueue handle)
+    {
+        // Queues live while someone uses them, so a store that touches millions of partitions keeps only the busy ones.
+        lock (_partitionQueues)
         {
-            return await handle.Queue.EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            // Queues live while someone uses them, so a store that touches millions of partitions keeps only the busy ones.
-            lock (_partitionQueues)
+            if (--handle.Users == 0)
             {
-                if (--handle.Users == 0)
+                _partitionQueues.Remove(partition);
+
+                // No writer holds or waits for its turn any more: a lone writer of another partition takes it
+                // instead of allocating a queue of its own.
+                if (_idleQueues.Count < MaxIdleQueues)
                 {
-                    _partitionQueues.Remove(write.Partition);
+                    _idleQueues.Push(handle);
                 }
             }
         }
@@ -345,7 +369,21 @@ internal sealed class EngineStore : IStore, IBulkImport
     }
 
     /// <summary>Passes the group to the backend; a test's action (<see cref="PendingWrite.InTurn"/>) runs where it stands, between the commits of the writes before and after it.</summary>
-    private async ValueTask CommitWritesAsync(PendingWrite[] writes)
+    private ValueTask CommitWritesAsync(PendingWrite[] writes)
+    {
+        foreach (var write in writes)
+        {
+            if (write.Action is not null)
+            {
+                return CommitAroundActionsAsync(writes);
+            }
+        }
+
+        // The common case returns the backend's task itself: no async layer of its own.
+        return _backend.CommitAsync(writes, Now(), CancellationToken.None);
+    }
+
+    private async ValueTask CommitAroundActionsAsync(PendingWrite[] writes)
     {
         var start = 0;
         for (var i = 0; i < writes.Length; i++)
@@ -362,11 +400,7 @@ internal sealed class EngineStore : IStore, IBulkImport
             }
         }
 
-        if (start == 0)
-        {
-            await _backend.CommitAsync(writes, Now(), CancellationToken.None).ConfigureAwait(false);
-        }
-        else if (start < writes.Length)
+        if (start < writes.Length)
         {
             await _backend.CommitAsync(new ArraySegment<PendingWrite>(writes, start, writes.Length - start), Now(), CancellationToken.None).ConfigureAwait(false);
         }

@@ -79,27 +79,40 @@ public sealed class StreamState(long storedVersion)
 [Experimental(Experiments.BackendInterface)]
 public sealed class PartitionReads
 {
+    // What no write names; read-only to everyone outside, as the sets below are.
+    private static readonly HashSet<string> s_none = [];
+
+    // Created when a write names a sequence or a stream, or an append needs them (most writes name documents only).
+    private HashSet<string>? _sequences;
+    private HashSet<string>? _streams;
+    private List<(string Stream, long First, long Last)>? _idWindows;
+    private Dictionary<string, int>? _idTails;
+
     /// <summary>The documents to load.</summary>
     public HashSet<DocumentId> Documents { get; } = [];
 
     /// <summary>The sequences to load.</summary>
-    public HashSet<string> Sequences { get; } = new(StringComparer.Ordinal);
+    public IReadOnlySet<string> Sequences => _sequences ?? s_none;
 
     /// <summary>The streams to load (their versions).</summary>
-    public HashSet<string> Streams { get; } = new(StringComparer.Ordinal);
+    public IReadOnlySet<string> Streams => _streams ?? s_none;
 
     /// <summary>Stored ids to load: from version <c>First</c> to <c>Last</c> of <c>Stream</c>, those that exist.</summary>
-    public List<(string Stream, long First, long Last)> IdWindows { get; } = [];
+    public List<(string Stream, long First, long Last)> IdWindows => _idWindows ??= [];
 
     /// <summary>Stored ids to load: the last <c>Count</c> events of each stream (fewer if it has fewer).</summary>
-    public Dictionary<string, int> IdTails { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, int> IdTails => _idTails ??= new(StringComparer.Ordinal);
 
     /// <summary>Adds what a batch needs.</summary>
     /// <param name="operations">The batch.</param>
     internal void AddBatch(IReadOnlyList<WriteOperation> operations)
     {
-        foreach (var op in operations)
+        Documents.EnsureCapacity(Documents.Count + operations.Count);
+
+        // Indexed, not foreach: a list behind its interface would allocate an enumerator.
+        for (var i = 0; i < operations.Count; i++)
         {
+            var op = operations[i];
             if (op.Kind != WriteOperationKind.Append)
             {
                 Documents.Add(new DocumentId(op.Collection, op.Key));
@@ -107,7 +120,7 @@ public sealed class PartitionReads
             }
 
             var stream = op.Stream!;
-            Streams.Add(stream);
+            (_streams ??= new(StringComparer.Ordinal)).Add(stream);
             if (op.ExpectedVersion.Kind == ExpectedStreamVersionKind.Any)
             {
                 IdTails[stream] = Math.Max(IdTails.GetValueOrDefault(stream), op.Events.Count);
@@ -122,7 +135,7 @@ public sealed class PartitionReads
 
     /// <summary>Adds a sequence increment.</summary>
     /// <param name="name">The sequence.</param>
-    internal void AddSequence(string name) => Sequences.Add(name);
+    internal void AddSequence(string name) => (_sequences ??= new(StringComparer.Ordinal)).Add(name);
 
     /// <summary>
     /// The versions whose stored ids to load from a stream at <paramref name="storedVersion"/>: the
@@ -134,7 +147,7 @@ public sealed class PartitionReads
     /// <returns>Ranges of versions, first to last, each within 1..<paramref name="storedVersion"/>.</returns>
     public IEnumerable<(long First, long Last)> IdRanges(string stream, long storedVersion)
     {
-        foreach (var (name, first, last) in IdWindows)
+        foreach (var (name, first, last) in _idWindows ?? [])
         {
             if (string.Equals(name, stream, StringComparison.Ordinal) && first <= storedVersion)
             {
@@ -142,7 +155,7 @@ public sealed class PartitionReads
             }
         }
 
-        if (IdTails.TryGetValue(stream, out var tail) && storedVersion > 0)
+        if (_idTails is not null && _idTails.TryGetValue(stream, out var tail) && storedVersion > 0)
         {
             yield return (Math.Max(1, storedVersion - tail + 1), storedVersion);
         }
@@ -158,12 +171,17 @@ public sealed class PartitionReads
 [Experimental(Experiments.BackendInterface)]
 public sealed class PartitionState
 {
+    // Created when a write names a sequence or a stream (most name documents only).
+    private Dictionary<string, long>? _sequences;
+    private Dictionary<string, StreamState>? _streams;
+
     /// <summary>Prepares the state to load for <paramref name="reads"/>: every named document absent, every named stream empty, until the backend loads them.</summary>
     /// <param name="partition">The partition key.</param>
     /// <param name="reads">What the write needs.</param>
     public PartitionState(string partition, PartitionReads reads)
     {
         Partition = partition;
+        Documents = new(reads.Documents.Count);
         foreach (var id in reads.Documents)
         {
             Documents[id] = null;
@@ -188,11 +206,11 @@ public sealed class PartitionState
     public long RevisionFloor { get; set; }
 
     /// <summary>The named documents: their stored rows, expired or not; <see langword="null"/> when there is none.</summary>
-    public Dictionary<DocumentId, DocumentRow?> Documents { get; } = [];
+    public Dictionary<DocumentId, DocumentRow?> Documents { get; }
 
     /// <summary>The named sequences that exist, with their values.</summary>
-    public Dictionary<string, long> Sequences { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, long> Sequences => _sequences ??= new(StringComparer.Ordinal);
 
     /// <summary>The named streams: replace an entry with a <see cref="StreamState"/> of the stored version and fill its ids.</summary>
-    public Dictionary<string, StreamState> Streams { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, StreamState> Streams => _streams ??= new(StringComparer.Ordinal);
 }

@@ -50,6 +50,12 @@ public sealed class PartitionWriter
     private long _revision;
     private bool _exists;
 
+    // The uniqueness check's question, made once per writer rather than once per batch.
+    private Func<DocumentId, bool>? _isWritten;
+
+    // Whether a batch appended events: only then are the streams' new events and versions looked for.
+    private bool _appended;
+
     /// <param name="state">The state the backend loaded for the requests to apply.</param>
     /// <param name="now">The store's clock for this write (the backend's precision).</param>
     /// <param name="uniqueness">The uniqueness check, when the store has unique indexes.</param>
@@ -94,7 +100,7 @@ public sealed class PartitionWriter
     {
         // Check every condition and expectation against the state before the batch; nothing changes on a conflict.
         var live = new DocumentRow?[operations.Count];
-        var appends = new AppendDecision[operations.Count];
+        AppendDecision[]? appends = null;
         var changes = false;
         for (var i = 0; i < operations.Count; i++)
         {
@@ -104,6 +110,7 @@ public sealed class PartitionWriter
                 var stream = Stream(op.Stream!);
                 var plan = AppendPlan.Create(op.ExpectedVersion, stream.Version, op.Events.Count);
                 var stored = plan.Decision == AppendDecision.CompareStoredIds ? stream.IdsFrom(plan.WindowFirst, op.Events.Count) : [];
+                appends ??= new AppendDecision[operations.Count];
                 appends[i] = plan.Resolve(op.ExpectedVersion, op.Events, stored);
                 if (appends[i] == AppendDecision.Conflict)
                 {
@@ -123,7 +130,7 @@ public sealed class PartitionWriter
             changes |= op.Kind == WriteOperationKind.Put || live[i] is not null;
         }
 
-        if (_uniqueness is not null && entries is not null && !_uniqueness.Check(operations, entries, IsWritten))
+        if (_uniqueness is not null && entries is not null && !_uniqueness.Check(operations, entries, _isWritten ??= IsWritten))
         {
             return null;
         }
@@ -141,12 +148,13 @@ public sealed class PartitionWriter
         }
 
         var revision = NextRevision();
+        _changes.EnsureCapacity(_changes.Count + operations.Count);
         for (var i = 0; i < operations.Count; i++)
         {
             var op = operations[i];
             if (op.Kind == WriteOperationKind.Append)
             {
-                outcomes[i] = appends[i] == AppendDecision.AlreadyStored ? AlreadyStored(op) : Append(op, revision);
+                outcomes[i] = appends![i] == AppendDecision.AlreadyStored ? AlreadyStored(op) : Append(op, revision);
                 continue;
             }
 
@@ -189,78 +197,68 @@ public sealed class PartitionWriter
     }
 
     /// <summary>The documents to write: every named document whose row the write replaced, with its new row.</summary>
-    public IEnumerable<(DocumentId Id, DocumentRow Row)> Upserts()
-    {
-        foreach (var (id, written) in _changes)
+    public Changes<(DocumentId Id, DocumentRow Row)> Upserts()
+        => new(this, static (DocumentId id, in Written written, PartitionState _, out (DocumentId Id, DocumentRow Row) item) =>
         {
-            if (written.Row is { } row)
-            {
-                yield return (id, row);
-            }
-        }
-    }
+            item = (id, written.Row!);
+            return written.Row is not null;
+        });
 
     /// <summary>The documents to remove: every named document that had a row and has none now.</summary>
-    public IEnumerable<DocumentId> Deletes()
-    {
-        foreach (var (id, written) in _changes)
+    public Changes<DocumentId> Deletes()
+        => new(this, static (DocumentId id, in Written written, PartitionState state, out DocumentId item) =>
         {
-            if (written.Row is null && _state.Documents[id] is not null)
-            {
-                yield return id;
-            }
-        }
-    }
+            item = id;
+            return written.Row is null && state.Documents[id] is not null;
+        });
 
     /// <summary>Every document the write changed: its stored row and its new one.</summary>
-    public IEnumerable<(DocumentId Id, DocumentRow? Original, DocumentRow? Current)> Changed()
-    {
-        foreach (var (id, written) in _changes)
+    public Changes<(DocumentId Id, DocumentRow? Original, DocumentRow? Current)> Changed()
+        => new(this, static (DocumentId id, in Written written, PartitionState state, out (DocumentId Id, DocumentRow? Original, DocumentRow? Current) item) =>
         {
-            yield return (id, _state.Documents[id], written.Row);
-        }
-    }
+            item = (id, state.Documents[id], written.Row);
+            return true;
+        });
 
     /// <summary>The sequences to write, with their new values and the revisions of their last increments.</summary>
-    public IEnumerable<(string Name, long Value, long Revision)> SequenceWrites()
-    {
-        foreach (var (name, (value, revision)) in _sequences ?? [])
-        {
-            yield return (name, value, revision);
-        }
-    }
+    public IEnumerable<(string Name, long Value, long Revision)> SequenceWrites() => _sequences is null ? [] : SequenceWrites(_sequences);
 
     /// <summary>The tombstones to write: documents the write deleted last, with the revision of that delete.</summary>
-    public IEnumerable<(DocumentId Id, long Revision)> TombstoneWrites()
-    {
-        foreach (var (id, written) in _changes)
+    public Changes<(DocumentId Id, long Revision)> TombstoneWrites()
+        => new(this, static (DocumentId id, in Written written, PartitionState _, out (DocumentId Id, long Revision) item) =>
         {
-            if (written.Tombstone is { } revision)
-            {
-                yield return (id, revision);
-            }
-        }
-    }
+            item = (id, written.Tombstone.GetValueOrDefault());
+            return written.Tombstone is not null;
+        });
 
     /// <summary>
     /// The tombstones to remove: documents the write put last that had no row before (a key with a row
     /// has no tombstone: a delete removes the row as it writes one, a put removes it as it writes the row).
     /// </summary>
-    public IEnumerable<DocumentId> TombstoneDeletes()
-    {
-        foreach (var (id, written) in _changes)
+    public Changes<DocumentId> TombstoneDeletes()
+        => new(this, static (DocumentId id, in Written written, PartitionState state, out DocumentId item) =>
         {
-            if (written.Row is not null && _state.Documents[id] is null)
-            {
-                yield return id;
-            }
+            item = id;
+            return written.Row is not null && state.Documents[id] is null;
+        });
+
+    /// <summary>The streams the write appended to, with their new versions.</summary>
+    public IEnumerable<(string Stream, long Version)> StreamWrites() => _appended ? StreamWrites(_state.Streams) : [];
+
+    /// <summary>The events the write appended, stream by stream, in version order.</summary>
+    public IEnumerable<NewEvent> NewEvents() => _appended ? _state.Streams.Values.SelectMany(static s => s.Appended) : [];
+
+    private static IEnumerable<(string Name, long Value, long Revision)> SequenceWrites(Dictionary<string, (long Value, long Revision)> sequences)
+    {
+        foreach (var (name, (value, revision)) in sequences)
+        {
+            yield return (name, value, revision);
         }
     }
 
-    /// <summary>The streams the write appended to, with their new versions.</summary>
-    public IEnumerable<(string Stream, long Version)> StreamWrites()
+    private static IEnumerable<(string Stream, long Version)> StreamWrites(Dictionary<string, StreamState> streams)
     {
-        foreach (var (name, stream) in _state.Streams)
+        foreach (var (name, stream) in streams)
         {
             if (stream.Appended.Count > 0)
             {
@@ -268,9 +266,6 @@ public sealed class PartitionWriter
             }
         }
     }
-
-    /// <summary>The events the write appended, stream by stream, in version order.</summary>
-    public IEnumerable<NewEvent> NewEvents() => _state.Streams.Values.SelectMany(s => s.Appended);
 
     /// <summary>Takes the next revision.</summary>
     private long NextRevision()
@@ -283,9 +278,10 @@ public sealed class PartitionWriter
     {
         var stream = Stream(op.Stream!);
         var existed = stream.Version > 0;
-        foreach (var e in op.Events)
+        _appended = true;
+        for (var i = 0; i < op.Events.Count; i++)
         {
-            stream.Appended.Add(new NewEvent(op.Stream!, stream.Version + 1, revision, e));
+            stream.Appended.Add(new NewEvent(op.Stream!, stream.Version + 1, revision, op.Events[i]));
         }
 
         return new OperationOutcome(existed, stream.Version);
@@ -309,5 +305,81 @@ public sealed class PartitionWriter
     private DocumentRow? Live(DocumentRow? row) => row is not null && !Timestamps.IsExpired(row.ExpiresAt, _now) ? row : null;
 
     /// <summary>A document the write changed: its new row (null: deleted) and, when its last change was a delete, that delete's revision (its tombstone).</summary>
-    private readonly record struct Written(DocumentRow? Row, long? Tombstone);
+    internal readonly record struct Written(DocumentRow? Row, long? Tombstone);
+
+    /// <summary>Picks a changed document for a view of the write's changes and gives its item.</summary>
+    internal delegate bool Selector<T>(DocumentId id, in Written written, PartitionState state, out T item);
+
+    /// <summary>
+    /// A view of the documents the write changed, as a backend persists them: enumerated by a struct
+    /// enumerator over the writer's changes, so persisting a write allocates no iterator.
+    /// </summary>
+    /// <typeparam name="T">What the view gives for each document it picks.</typeparam>
+    public readonly struct Changes<T> : IEnumerable<T>
+    {
+        private readonly PartitionWriter _writer;
+        private readonly Selector<T> _select;
+
+        internal Changes(PartitionWriter writer, Selector<T> select)
+        {
+            _writer = writer;
+            _select = select;
+        }
+
+        /// <summary>Starts enumerating the view.</summary>
+        /// <returns>The enumerator.</returns>
+        public Enumerator GetEnumerator() => new(_writer, _select);
+
+        /// <inheritdoc/>
+        IEnumerator<T> IEnumerable<T>.GetEnumerator() => GetEnumerator();
+
+        /// <inheritdoc/>
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        /// <summary>Enumerates a view of the write's changes.</summary>
+        public struct Enumerator : IEnumerator<T>
+        {
+            private readonly PartitionState _state;
+            private readonly Selector<T> _select;
+            private Dictionary<DocumentId, Written>.Enumerator _changes;
+
+            internal Enumerator(PartitionWriter writer, Selector<T> select)
+            {
+                _state = writer._state;
+                _select = select;
+                _changes = writer._changes.GetEnumerator();
+                Current = default!;
+            }
+
+            /// <inheritdoc/>
+            public T Current { get; private set; }
+
+            /// <inheritdoc/>
+            readonly object? System.Collections.IEnumerator.Current => Current;
+
+            /// <inheritdoc/>
+            public bool MoveNext()
+            {
+                while (_changes.MoveNext())
+                {
+                    var (id, written) = _changes.Current;
+                    if (_select(id, written, _state, out var item))
+                    {
+                        Current = item;
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+
+            /// <inheritdoc/>
+            readonly void System.Collections.IEnumerator.Reset() => throw new NotSupportedException();
+
+            /// <inheritdoc/>
+            public readonly void Dispose()
+            {
+            }
+        }
+    }
 }
