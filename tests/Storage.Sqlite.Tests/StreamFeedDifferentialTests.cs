@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 namespace Storage.Sqlite.Tests;
 
 /// <summary>
-/// Drives the SQLite store and the reference model (tests/Conformance/Reference) with the same seeded
+/// Drives the SQLite store and the reference model (tests/Storage.TestKit/Reference) with the same seeded
 /// random appends (fresh, retried, with every kind of expectation), puts, deletes, increments,
 /// partition deletes, purges and clock moves, and compares every stream read, stream listing and
 /// change-feed page, exceptions included. Prints the seed; set STORAGE_TEST_SEED to replay.

@@ -2,9 +2,10 @@ using Xunit.Abstractions;
 
 namespace Storage.Conformance.Postgres;
 
-// The conformance suites against the PostgreSQL backend with a hash-partitioned documents table:
-// `dotnet test --filter Backend=PostgresHashPartitioned` (`--filter Backend~Postgres` runs both layouts).
-// A trait of its own, since the compliance check wants one per fixture.
+// The test kit's conformance suites against the PostgreSQL backend with a hash-partitioned documents
+// table: `dotnet test --filter Backend=PostgresHashPartitioned` (they carry the assembly's
+// `Backend=Postgres` too, so that filter runs both layouts). A trait of its own on each class, since
+// the compliance check wants one per fixture.
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresComplianceTests : ComplianceTestBase<HashPartitionedPostgresStoreFixture>;

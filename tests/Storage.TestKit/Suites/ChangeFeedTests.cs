@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
-using Storage.Engine;
+using Storage.Conformance.Reference;
 using Storage.Internal;
 using static Storage.Conformance.StoreAssert;
 using static Storage.Conformance.TestData;
@@ -238,7 +238,7 @@ public abstract class ChangeFeedTests<TFixture>(TFixture fixture) : StoreTestBas
 
         Assert.Equal(["1 sequence seq=1", "2 append s#1 happened", "4 put a/a 1", "5 append a#1 happened", "6 sequence other=1", "7 put a/b 1", "8 delete z/z"], page.Items.Select(Describe));
         Assert.Equal(8, page.LastRevision);
-        Assert.Equal(page.Items, page.Items.Order(ChangeFeedQuery.Order));
+        Assert.Equal(page.Items, ReferenceStore.InFeedOrder(page.Items));
     }
 
     // ---- Compaction ----------------------------------------------------------------------------
@@ -859,7 +859,7 @@ public abstract class ChangeFeedTests<TFixture>(TFixture fixture) : StoreTestBas
                 pagesWhileWriting++;
             }
 
-            Assert.Equal(page.Items, page.Items.Order(ChangeFeedQuery.Order));
+            Assert.Equal(page.Items, ReferenceStore.InFeedOrder(page.Items));
             Assert.True(page.LastRevision >= after);
             if (page.Items.Count > 0)
             {

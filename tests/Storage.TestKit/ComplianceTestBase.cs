@@ -3,17 +3,19 @@ using System.Reflection;
 namespace Storage.Conformance;
 
 /// <summary>
-/// Fails when a backend forgets a conformance suite: every abstract suite class (an abstract
-/// generic test class over a <see cref="StoreFixture"/>) needs a concrete class for every backend
-/// fixture, tagged with that backend's <c>Backend</c> trait. Found by reflection, so a new suite
-/// or a new backend cannot be left out silently.
+/// Fails when a backend forgets a conformance suite: every abstract suite class of the kit (an
+/// abstract generic test class over a <see cref="StoreFixture"/>) needs a concrete class for every
+/// backend fixture of the binding's assembly, tagged with that backend's <c>Backend</c> trait (on the
+/// class, or on the assembly: <c>[assembly: AssemblyTrait("Backend", …)]</c>; the class's wins).
+/// Found by reflection, so a new suite or a new backend cannot be left out silently.
 /// </summary>
 /// <typeparam name="TFixture">The backend's fixture.</typeparam>
 public abstract class ComplianceTestBase<TFixture>
     where TFixture : StoreFixture
 {
     private const string BackendTrait = "Backend";
-    private static readonly Type[] s_types = typeof(StoreFixture).Assembly.GetTypes();
+    private static readonly Type[] s_kitTypes = typeof(StoreFixture).Assembly.GetTypes();
+    private static readonly Type[] s_types = typeof(TFixture).Assembly.GetTypes();
 
     [Fact]
     public void Every_suite_has_a_test_class_for_this_backend()
@@ -46,7 +48,7 @@ public abstract class ComplianceTestBase<TFixture>
     }
 
     // Abstract generic test classes whose one type parameter is a store fixture, holding tests.
-    private static IEnumerable<Type> Suites() => s_types.Where(t =>
+    private static IEnumerable<Type> Suites() => s_kitTypes.Where(t =>
         t.IsAbstract
         && t.IsGenericTypeDefinition
         && t.GetGenericArguments() is [var parameter]
@@ -59,8 +61,11 @@ public abstract class ComplianceTestBase<TFixture>
         return s_types.Where(t => !t.IsAbstract && t.IsClass && t.IsSubclassOf(closed));
     }
 
-    private static string? BackendOf(Type type) => type.GetCustomAttributesData()
-        .Where(a => a.AttributeType == typeof(TraitAttribute) && (string?)a.ConstructorArguments[0].Value == BackendTrait)
+    private static string? BackendOf(Type type) => BackendOf(type.GetCustomAttributesData(), typeof(TraitAttribute))
+        ?? BackendOf(type.Assembly.GetCustomAttributesData(), typeof(AssemblyTraitAttribute));
+
+    private static string? BackendOf(IEnumerable<CustomAttributeData> attributes, Type traitType) => attributes
+        .Where(a => a.AttributeType == traitType && (string?)a.ConstructorArguments[0].Value == BackendTrait)
         .Select(a => (string?)a.ConstructorArguments[1].Value)
         .SingleOrDefault();
 }

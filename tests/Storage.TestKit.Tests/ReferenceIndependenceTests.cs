@@ -7,10 +7,9 @@ namespace Storage.Conformance;
 /// <summary>
 /// The reference model stays independent of the engine: it is the oracle of the differential runs,
 /// and an oracle that shared the engine's code would test the engine against itself. So no source file
-/// of the model (tests/Conformance/Reference) may import the <c>Storage.Engine</c> namespace or name
+/// of the model (tests/Storage.TestKit/Reference) may import the <c>Storage.Engine</c> namespace or name
 /// one of its types — found by reflection, so a type added to the engine is covered at once.
 /// </summary>
-[Trait("Backend", "Reference")]
 public sealed class ReferenceIndependenceTests
 {
     private const string EngineNamespace = "Storage.Engine";

@@ -402,20 +402,9 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
                 .Where(s => s.Value.Revision > afterRevision)
                 .Select(s => Change.Sequence(s.Value.Revision, s.Key, s.Value.Value)));
 
-            // docs/streams-and-changes.md: by revision; inside one, documents by collection and key, then events by stream and version, then sequences by name.
-            var keys = StorageKeyComparer.Instance;
-            var ordered = changes
-                .OrderBy(c => c.Revision)
-                .ThenBy(c => c.Kind switch { ChangeKind.Put or ChangeKind.Delete => 0, ChangeKind.Append => 1, _ => 2 })
-                .ThenBy(c => c.Collection ?? string.Empty, keys)
-                .ThenBy(c => c.Key ?? string.Empty, keys)
-                .ThenBy(c => c.Event?.Stream ?? string.Empty, keys)
-                .ThenBy(c => c.Event?.Version ?? 0)
-                .ThenBy(c => c.SequenceName ?? string.Empty, keys);
-
             // Whole commits, while they fit in the page; the first one always, whatever its size.
             var page = new List<Change>();
-            foreach (var commit in ordered.GroupBy(c => c.Revision))
+            foreach (var commit in InFeedOrder(changes).GroupBy(c => c.Revision))
             {
                 if (page.Count > 0 && page.Count + commit.Count() > limit)
                 {
@@ -778,6 +767,25 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         }
 
         return indexes;
+    }
+
+    /// <summary>
+    /// Orders changes as the change feed returns them (docs/streams-and-changes.md): by revision; inside
+    /// one, documents by collection and key, then events by stream and version, then sequences by name.
+    /// </summary>
+    /// <param name="changes">The changes.</param>
+    /// <returns>The changes in feed order.</returns>
+    public static IEnumerable<Change> InFeedOrder(IEnumerable<Change> changes)
+    {
+        var keys = StorageKeyComparer.Instance;
+        return changes
+            .OrderBy(c => c.Revision)
+            .ThenBy(c => c.Kind switch { ChangeKind.Put or ChangeKind.Delete => 0, ChangeKind.Append => 1, _ => 2 })
+            .ThenBy(c => c.Collection ?? string.Empty, keys)
+            .ThenBy(c => c.Key ?? string.Empty, keys)
+            .ThenBy(c => c.Event?.Stream ?? string.Empty, keys)
+            .ThenBy(c => c.Event?.Version ?? 0)
+            .ThenBy(c => c.SequenceName ?? string.Empty, keys);
     }
 
     /// <summary>The contents of a reference store, shared by the instances that open it in turn.</summary>

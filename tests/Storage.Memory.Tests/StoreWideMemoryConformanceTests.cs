@@ -2,7 +2,9 @@ using Xunit.Abstractions;
 
 namespace Storage.Conformance.Memory;
 
-// The conformance suites against the in-memory backend with one group commit for the store: `dotnet test --filter Backend=MemoryStoreWide`.
+// The test kit's conformance suites against the in-memory backend with one group commit for the store:
+// `dotnet test --filter Backend=MemoryStoreWide` (they carry the assembly's `Backend=Memory` too).
+// A trait of its own on each class, since the compliance check wants one per fixture.
 
 [Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryComplianceTests : ComplianceTestBase<StoreWideMemoryStoreFixture>;
