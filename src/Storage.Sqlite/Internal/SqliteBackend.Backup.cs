@@ -33,14 +33,14 @@ internal sealed partial class SqliteBackend
                     using var target = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = temp, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
                     target.Open();
                     using var command = target.CreateCommand();
-                    command.CommandText = Sql.SynchronousFull.Sql;
+                    command.CommandText = "PRAGMA synchronous = FULL";
                     command.ExecuteNonQuery();
 
                     // One step over one read transaction of the source: a consistent snapshot, and WAL mode lets writers go on.
                     session.Connection.BackupDatabase(target);
 
                     // The copied header says WAL; make the copy one self-contained file.
-                    command.CommandText = Sql.JournalModeDelete.Sql;
+                    command.CommandText = "PRAGMA journal_mode = DELETE";
                     command.ExecuteNonQuery();
                     return true;
                 }

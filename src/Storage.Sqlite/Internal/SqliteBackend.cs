@@ -117,9 +117,9 @@ internal sealed partial class SqliteBackend : IStoreBackend
                         results[i] = write switch
                         {
                             { IsPartitionDelete: true } => context.DeletePartition(write.Partition),
-                            { Imported: { } imported } => context.Import(imported, write.Operations!, write.Entries!),
-                            { Operations: { } operations } => context.ApplyBatch(write.Partition, operations, write.Entries!),
-                            { Sequence: { } sequence } => context.Increment(write.Partition, sequence, write.Delta),
+                            { Imported: not null } => context.Import(write),
+                            { Operations: not null } => context.ApplyBatch(write),
+                            { Sequence: not null } => context.Increment(write),
 
                             // SQLite purges store-wide (PurgeAsync), never in a partition's turn.
                             _ => throw new InvalidOperationException("The SQLite backend received a write it does not carry out (a purge in turn)."),
@@ -227,28 +227,16 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// until the budget is spent. The caller holds the writer's turn.
     /// </summary>
     /// <exception cref="IndexDeclarationsChangedException">Another instance changed the index declarations since this one opened.</exception>
-    private T InWriteTransaction<T>(DateTimeOffset now, Func<WriteContext, T> body) => WithRetry(_path, _options.BusyTimeout, () =>
+    private T InWriteTransaction<T>(DateTimeOffset now, Func<WriteContext, T> body) => WithRetry(_path, _options.BusyTimeout, () => _writer.InTransaction(Sql.BeginImmediate, () =>
     {
-        var context = new WriteContext(_writer, _path, now, _indexes);
-        _writer.Execute(Sql.BeginImmediate);
-        try
+        // Another instance that changed the index declarations since this one opened fails the whole group.
+        if ((_writer.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) as long? ?? 0) != _indexes.Generation)
         {
-            // Another instance that changed the index declarations since this one opened fails the whole group.
-            if ((_writer.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) as long? ?? 0) != _indexes.Generation)
-            {
-                throw new IndexDeclarationsChangedException();
-            }
+            throw new IndexDeclarationsChangedException();
+        }
 
-            var result = body(context);
-            _writer.Execute(Sql.Commit);
-            return result;
-        }
-        catch
-        {
-            RollbackQuietly(_writer);
-            throw;
-        }
-    });
+        return body(new WriteContext(_writer, _path, now, _indexes));
+    }));
 
     /// <summary>
     /// Whether the log may have outgrown its limit since the store last looked at its size: looking
@@ -261,11 +249,42 @@ internal sealed partial class SqliteBackend : IStoreBackend
         long estimate = 0;
         foreach (var write in group)
         {
-            var bytes = WalEstimate.Of(write);
+            var bytes = WalEstimate(write);
             estimate = bytes > long.MaxValue - estimate ? long.MaxValue : estimate + bytes;
         }
 
         return WalMayHaveGrownPastLimit(estimate);
+    }
+
+    /// <summary>
+    /// A generous estimate of what <paramref name="write"/> adds to the log: for a batch (or an
+    /// imported partition, whose fast path writes less than the batch path), twice the bytes written
+    /// plus four pages per operation (leaf and interior pages of the tables and indexes it touches), a
+    /// page per index value, and two for the partition's row and log; <see cref="long.MaxValue"/> for
+    /// a partition delete, which cannot be bounded (a partition may be large): the store then looks
+    /// right after the commit.
+    /// </summary>
+    private static long WalEstimate(PendingWrite write)
+    {
+        // A page and its WAL frame header.
+        const long PageBytes = 4096 + 24;
+        if (write.IsPartitionDelete)
+        {
+            return long.MaxValue;
+        }
+
+        long estimate = 2 * PageBytes;
+        for (var i = 0; i < (write.Operations?.Count ?? 0); i++)
+        {
+            var operation = write.Operations![i];
+            estimate += (4 * PageBytes) + (2L * (operation.Value.Length + operation.EventBytes));
+            foreach (var indexValues in write.Entries![i]?.Values ?? [])
+            {
+                estimate += PageBytes * indexValues.Count;
+            }
+        }
+
+        return estimate;
     }
 
     private bool WalMayHaveGrownPastLimit(long written)
@@ -366,34 +385,5 @@ internal sealed partial class SqliteBackend : IStoreBackend
     }
 
     /// <summary>Runs several statements in one read transaction on a reader: they all see one snapshot.</summary>
-    private T ReadSnapshot<T>(Func<SqliteSession, T> read) => Read(session =>
-    {
-        session.Execute(Sql.BeginRead);
-        try
-        {
-            var result = read(session);
-            session.Execute(Sql.Commit);
-            return result;
-        }
-        catch
-        {
-            RollbackQuietly(session);
-            throw;
-        }
-    });
-
-
-    /// <summary>
-    /// After a query or count found nothing: refuses to answer for an index another instance dropped or
-    /// changed since this one opened. A query is one statement, so one snapshot: the index's entries are
-    /// removed in the transaction that removes its row (and ids are never reused), so a query that found
-    /// entries read a current index, and only an empty answer needs this second look.
-    /// </summary>
-    private static void EnsureIndexCurrent(SqliteSession session, long id)
-    {
-        if ((long)session.Scalar(Sql.IndexExists, id)! == 0)
-        {
-            throw new IndexDeclarationsChangedException();
-        }
-    }
+    private T ReadSnapshot<T>(Func<SqliteSession, T> read) => Read(session => session.InTransaction(Sql.BeginRead, () => read(session)));
 }
