@@ -232,38 +232,13 @@ internal static class Sql
     // LIMIT stops the scan; entries of expired documents are skipped by their expires_at, and each live
     // one looks up its document by primary key for the value and metadata. Counts read the entries
     // alone. Columns: entry value, partition, key, then the document's.
-    private const string QueryColumns = "SELECT e.value, e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at, d.checksum";
-    private const string JoinDocument = "CROSS JOIN documents AS d ON d.partition = e.partition AND d.collection = @collection AND d.key = e.key";
     private static readonly string LiveEntry = "AND " + Timestamps.LiveSql("e.expires_at", "@now");
     private const string Bounded = "AND e.value >= @lower AND e.value < @upper";
 
-    public static readonly Statement QueryAscending = new(
-        $"""
-        {QueryColumns} FROM index_entries AS e NOT INDEXED {JoinDocument} WHERE e.index_id = @index
-        AND (e.value, e.partition, e.key) > (@after_value, @after_partition, @after_key) AND e.value < @upper {LiveEntry}
-        ORDER BY e.value ASC, e.partition ASC, e.key ASC {Limit}
-        """);
-
-    public static readonly Statement QueryDescending = new(
-        $"""
-        {QueryColumns} FROM index_entries AS e NOT INDEXED {JoinDocument} WHERE e.index_id = @index
-        AND (e.value, e.partition, e.key) < (@after_value, @after_partition, @after_key) AND e.value >= @lower {LiveEntry}
-        ORDER BY e.value DESC, e.partition DESC, e.key DESC {Limit}
-        """);
-
-    public static readonly Statement QueryPartitionAscending = new(
-        $"""
-        {QueryColumns} FROM index_entries AS e INDEXED BY index_entries_by_partition {JoinDocument} WHERE e.partition = @partition AND e.index_id = @index
-        AND (e.value, e.key) > (@after_value, @after_key) AND e.value < @upper {LiveEntry}
-        ORDER BY e.value ASC, e.key ASC {Limit}
-        """);
-
-    public static readonly Statement QueryPartitionDescending = new(
-        $"""
-        {QueryColumns} FROM index_entries AS e INDEXED BY index_entries_by_partition {JoinDocument} WHERE e.partition = @partition AND e.index_id = @index
-        AND (e.value, e.key) < (@after_value, @after_key) AND e.value >= @lower {LiveEntry}
-        ORDER BY e.value DESC, e.key DESC {Limit}
-        """);
+    public static readonly Statement QueryAscending = Query(inPartition: false, descending: false);
+    public static readonly Statement QueryDescending = Query(inPartition: false, descending: true);
+    public static readonly Statement QueryPartitionAscending = Query(inPartition: true, descending: false);
+    public static readonly Statement QueryPartitionDescending = Query(inPartition: true, descending: true);
 
     public static readonly Statement Count = new($"SELECT count(*) FROM index_entries AS e NOT INDEXED WHERE e.index_id = @index {Bounded} {LiveEntry}");
     public static readonly Statement CountInPartition = new(
@@ -288,4 +263,20 @@ internal static class Sql
 
     private static Statement ListStreams(string order)
         => new($"SELECT stream, version FROM streams WHERE partition = @partition AND stream >= @lower AND stream < @upper ORDER BY stream {order} {Limit}");
+
+    /// <summary>The index query across partitions (in (value, partition, key) order) or in one (in (value, key) order), ascending or descending.</summary>
+    private static Statement Query(bool inPartition, bool descending)
+    {
+        var (entries, order, cursor) = inPartition
+            ? ("index_entries AS e INDEXED BY index_entries_by_partition", "e.value, e.key", "(@after_value, @after_key)")
+            : ("index_entries AS e NOT INDEXED", "e.value, e.partition, e.key", "(@after_value, @after_partition, @after_key)");
+        var (after, bound, direction) = descending ? ("<", "e.value >= @lower", "DESC") : (">", "e.value < @upper", "ASC");
+        return new(
+            $"""
+            SELECT e.value, e.partition, e.key, d.value, d.version, d.created_at, d.updated_at, d.expires_at, d.checksum
+            FROM {entries} CROSS JOIN documents AS d ON d.partition = e.partition AND d.collection = @collection AND d.key = e.key
+            WHERE {(inPartition ? "e.partition = @partition AND " : string.Empty)}e.index_id = @index AND ({order}) {after} {cursor} AND {bound} {LiveEntry}
+            ORDER BY {order.Replace(",", $" {direction},", StringComparison.Ordinal)} {direction} {Limit}
+            """);
+    }
 }

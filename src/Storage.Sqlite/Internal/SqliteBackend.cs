@@ -44,7 +44,6 @@ internal sealed partial class SqliteBackend : IStoreBackend
     private readonly ConcurrentBag<SqliteSession> _idleReaders = [];
     private readonly SqliteIndexes _indexes;
 
-    // The writer connection serves the engine's group commits and the store-wide purge, one at a time.
     private readonly SemaphoreSlim _writerTurn = new(1, 1);
     private long _checkpointBackoffUntil;
     private long _walGrowthSinceLook;
@@ -99,22 +98,19 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// </remarks>
     public ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var results = new object?[group.Count];
-        var errors = new Exception?[group.Count];
-        _writerTurn.Wait(CancellationToken.None);
-        try
+        // Each write's result, or the conflict that failed it.
+        var outcomes = new object?[group.Count];
+        InWriterTurn(CancellationToken.None, () =>
         {
             InWriteTransaction(now, context =>
             {
-                Array.Clear(results);
-                Array.Clear(errors);
                 for (var i = 0; i < group.Count; i++)
                 {
                     var write = group[i];
                     _writer.Execute(Sql.Savepoint);
                     try
                     {
-                        results[i] = write switch
+                        outcomes[i] = write switch
                         {
                             { IsPartitionDelete: true } => context.DeletePartition(write.Partition),
                             { Imported: not null } => context.Import(write),
@@ -130,7 +126,7 @@ internal sealed partial class SqliteBackend : IStoreBackend
                     {
                         _writer.Execute(Sql.RollbackToSavepoint);
                         _writer.Execute(Sql.ReleaseSavepoint);
-                        errors[i] = e;
+                        outcomes[i] = e;
                     }
                 }
 
@@ -140,25 +136,19 @@ internal sealed partial class SqliteBackend : IStoreBackend
             GroupCommitted?.Invoke(group);
             for (var i = 0; i < group.Count; i++)
             {
-                if (errors[i] is { } error)
+                if (outcomes[i] is Exception error)
                 {
                     group[i].Fail(error);
                 }
                 else
                 {
-                    group[i].Complete(results[i]!);
+                    group[i].Complete(outcomes[i]!);
                 }
             }
 
-            if (BoundWal && WalMayHaveGrownPastLimit(group))
-            {
-                BoundWalSize();
-            }
-        }
-        finally
-        {
-            _writerTurn.Release();
-        }
+            BoundWalSize(WalEstimate(group));
+            return true;
+        });
 
         return ValueTask.CompletedTask;
     }
@@ -169,33 +159,25 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// cutoff, in one transaction on the writer connection, between two group commits.
     /// </remarks>
     public ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, Func<string, CancellationToken, ValueTask<long>> purgeInTurn, CancellationToken cancellationToken)
-    {
-        _writerTurn.Wait(cancellationToken);
-        try
+        => ValueTask.FromResult(InWriterTurn(cancellationToken, () =>
         {
             var purged = InWriteTransaction(now, context => context.PurgeExpired(tombstoneCutoff));
 
             // It may remove many documents: the log's size is looked at right away.
-            if (BoundWal && WalMayHaveGrownPastLimit(long.MaxValue))
-            {
-                BoundWalSize();
-            }
-
-            return ValueTask.FromResult(purged);
-        }
-        finally
-        {
-            _writerTurn.Release();
-        }
-    }
+            BoundWalSize(long.MaxValue);
+            return purged;
+        }));
 
     /// <summary>For tests: runs <paramref name="action"/> on the writer connection, between two commits.</summary>
-    public T WithWriter<T>(Func<SqliteConnection, T> action)
+    public T WithWriter<T>(Func<SqliteConnection, T> action) => InWriterTurn(CancellationToken.None, () => action(_writer.Connection));
+
+    /// <summary>Runs <paramref name="action"/> in the writer's turn: the writer connection serves the engine's group commits and the store-wide purge, one at a time.</summary>
+    private T InWriterTurn<T>(CancellationToken cancellationToken, Func<T> action)
     {
-        _writerTurn.Wait(CancellationToken.None);
+        _writerTurn.Wait(cancellationToken);
         try
         {
-            return action(_writer.Connection);
+            return action();
         }
         finally
         {
@@ -239,77 +221,66 @@ internal sealed partial class SqliteBackend : IStoreBackend
     }));
 
     /// <summary>
-    /// Whether the log may have outgrown its limit since the store last looked at its size: looking
-    /// costs a <c>stat</c> (tens of microseconds, a third of a small commit's CPU), so the store adds
-    /// up a generous estimate of what each commit wrote (<see cref="WalEstimate"/>) and looks when it
-    /// reaches a quarter of the limit — or after a second, for what other processes write to the same file.
+    /// A generous estimate of what a group adds to the log: for each batch (or imported partition,
+    /// whose fast path writes less than the batch path), twice the bytes written plus four pages per
+    /// operation (leaf and interior pages of the tables and indexes it touches), a page per index
+    /// value, and two for the partition's row and log; <see cref="long.MaxValue"/> with a partition
+    /// delete, which cannot be bounded (a partition may be large): the store then looks right after
+    /// the commit.
     /// </summary>
-    private bool WalMayHaveGrownPastLimit(IReadOnlyList<PendingWrite> group)
-    {
-        long estimate = 0;
-        foreach (var write in group)
-        {
-            var bytes = WalEstimate(write);
-            estimate = bytes > long.MaxValue - estimate ? long.MaxValue : estimate + bytes;
-        }
-
-        return WalMayHaveGrownPastLimit(estimate);
-    }
-
-    /// <summary>
-    /// A generous estimate of what <paramref name="write"/> adds to the log: for a batch (or an
-    /// imported partition, whose fast path writes less than the batch path), twice the bytes written
-    /// plus four pages per operation (leaf and interior pages of the tables and indexes it touches), a
-    /// page per index value, and two for the partition's row and log; <see cref="long.MaxValue"/> for
-    /// a partition delete, which cannot be bounded (a partition may be large): the store then looks
-    /// right after the commit.
-    /// </summary>
-    private static long WalEstimate(PendingWrite write)
+    private static long WalEstimate(IReadOnlyList<PendingWrite> group)
     {
         // A page and its WAL frame header.
         const long PageBytes = 4096 + 24;
-        if (write.IsPartitionDelete)
+        long estimate = 0;
+        foreach (var write in group)
         {
-            return long.MaxValue;
-        }
-
-        long estimate = 2 * PageBytes;
-        for (var i = 0; i < (write.Operations?.Count ?? 0); i++)
-        {
-            var operation = write.Operations![i];
-            estimate += (4 * PageBytes) + (2L * (operation.Value.Length + operation.EventBytes));
-            foreach (var indexValues in write.Entries![i]?.Values ?? [])
+            if (write.IsPartitionDelete)
             {
-                estimate += PageBytes * indexValues.Count;
+                return long.MaxValue;
+            }
+
+            estimate += 2 * PageBytes;
+            for (var i = 0; i < (write.Operations?.Count ?? 0); i++)
+            {
+                var operation = write.Operations![i];
+                estimate += (4 * PageBytes) + (2L * (operation.Value.Length + operation.EventBytes));
+                foreach (var indexValues in write.Entries![i]?.Values ?? [])
+                {
+                    estimate += PageBytes * indexValues.Count;
+                }
             }
         }
 
         return estimate;
     }
 
-    private bool WalMayHaveGrownPastLimit(long written)
+    /// <summary>
+    /// Keeps the WAL under <see cref="SqliteStoreOptions.WalSizeLimit"/> (when <see cref="BoundWal"/>):
+    /// SQLite's automatic checkpoints copy pages back but cannot restart the log while readers keep
+    /// using it, so a constant stream of readers would grow it without end. Past the limit, a TRUNCATE
+    /// checkpoint waits (briefly) for the readers of older snapshots to finish, then empties the log.
+    /// Looking at the log's size costs a <c>stat</c> (tens of microseconds, a third of a small commit's
+    /// CPU), so the store adds up <paramref name="written"/>, a generous estimate of what each commit
+    /// wrote (<see cref="WalEstimate"/>), and looks when it reaches a quarter of the limit — or after a
+    /// second, for what other processes write to the same file.
+    /// </summary>
+    private void BoundWalSize(long written)
     {
-        _walGrowthSinceLook = written > long.MaxValue - _walGrowthSinceLook ? long.MaxValue : _walGrowthSinceLook + written;
-        var now = Stopwatch.GetTimestamp();
-        if (_walGrowthSinceLook < _options.WalSizeLimit / 4 && now - _walLookedAt < Stopwatch.Frequency)
+        if (!BoundWal)
         {
-            return false;
+            return;
+        }
+
+        _walGrowthSinceLook = written > long.MaxValue - _walGrowthSinceLook ? long.MaxValue : _walGrowthSinceLook + written;
+        if (_walGrowthSinceLook < _options.WalSizeLimit / 4 && Stopwatch.GetTimestamp() - _walLookedAt < Stopwatch.Frequency)
+        {
+            return;
         }
 
         _walGrowthSinceLook = 0;
-        _walLookedAt = now;
+        _walLookedAt = Stopwatch.GetTimestamp();
         WalSizeLooks++;
-        return true;
-    }
-
-    /// <summary>
-    /// Keeps the WAL under <see cref="SqliteStoreOptions.WalSizeLimit"/>: SQLite's automatic
-    /// checkpoints copy pages back but cannot restart the log while readers keep using it, so a
-    /// constant stream of readers would grow it without end. Past the limit, a TRUNCATE checkpoint
-    /// waits (briefly) for the readers of older snapshots to finish, then empties the log.
-    /// </summary>
-    private void BoundWalSize()
-    {
         long size;
         try
         {
