@@ -8,11 +8,7 @@ internal sealed partial class SqliteBackend
 {
     /// <summary>Runs <c>PRAGMA integrity_check</c> over the whole database, in a read transaction on a reader.</summary>
     /// <exception cref="CorruptDataException">The check found damage.</exception>
-    public void CheckIntegrity() => Read(session =>
-    {
-        CheckIntegrity(session, _path);
-        return true;
-    });
+    public void CheckIntegrity() => Read(session => CheckIntegrity(session, _path));
 
     /// <summary>Copies the database to <paramref name="destination"/> (a full path, not the store's own) as <see cref="SqliteStore.BackupAsync"/> documents.</summary>
     /// <exception cref="StorageException">The destination is in use, or the copy could not be written.</exception>

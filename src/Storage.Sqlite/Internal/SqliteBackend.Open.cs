@@ -71,11 +71,7 @@ internal sealed partial class SqliteBackend
             // The checks come first, so a file the store refuses is left exactly as it was.
             if (options.CheckIntegrityOnOpen)
             {
-                WithRetry(path, options.BusyTimeout, () =>
-                {
-                    CheckIntegrity(writer, path);
-                    return true;
-                });
+                WithRetry(path, options.BusyTimeout, () => CheckIntegrity(writer, path));
             }
 
             var indexes = Migrate(writer, path, migrations, options, catalog, logger);
@@ -83,14 +79,14 @@ internal sealed partial class SqliteBackend
 
             return new SqliteBackend(path, options, readerConnectionString, commandTimeoutSeconds, writer, indexes);
         }
-        catch (SqliteException e)
+        catch (Exception e)
         {
             writer?.Dispose();
-            throw SqliteErrors.Translate(e, path);
-        }
-        catch
-        {
-            writer?.Dispose();
+            if (e is SqliteException sqlite)
+            {
+                throw SqliteErrors.Translate(sqlite, path);
+            }
+
             throw;
         }
     }
@@ -225,7 +221,9 @@ internal sealed partial class SqliteBackend
         }));
     }
 
-    private static void CheckIntegrity(SqliteSession session, string path)
+    /// <summary>Runs <c>PRAGMA integrity_check</c>; returns <see langword="true"/> when it finds nothing.</summary>
+    /// <exception cref="CorruptDataException">The check found damage.</exception>
+    private static bool CheckIntegrity(SqliteSession session, string path)
     {
         var problems = new List<string>();
         SqliteException? failure = null;
@@ -248,6 +246,8 @@ internal sealed partial class SqliteBackend
         {
             throw new CorruptDataException(path, SqliteErrors.IntegrityCheckFailed(string.Join("; ", problems)), failure);
         }
+
+        return true;
     }
 
     /// <summary>
