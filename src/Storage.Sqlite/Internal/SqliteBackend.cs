@@ -100,7 +100,8 @@ internal sealed partial class SqliteBackend : IStoreBackend
     {
         // Each write's result, or the conflict that failed it.
         var outcomes = new object?[group.Count];
-        InWriterTurn(CancellationToken.None, () =>
+        _writerTurn.Wait(CancellationToken.None);
+        try
         {
             InWriteTransaction(now, context =>
             {
@@ -147,8 +148,11 @@ internal sealed partial class SqliteBackend : IStoreBackend
             }
 
             BoundWalSize(WalEstimate(group));
-            return true;
-        });
+        }
+        finally
+        {
+            _writerTurn.Release();
+        }
 
         return ValueTask.CompletedTask;
     }
@@ -209,15 +213,16 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// until the budget is spent. The caller holds the writer's turn.
     /// </summary>
     /// <exception cref="IndexDeclarationsChangedException">Another instance changed the index declarations since this one opened.</exception>
-    private T InWriteTransaction<T>(DateTimeOffset now, Func<WriteContext, T> body) => WithRetry(_path, _options.BusyTimeout, () => _writer.InTransaction(Sql.BeginImmediate, () =>
+    private T InWriteTransaction<T>(DateTimeOffset now, Func<WriteContext, T> body) => WithRetry(_path, _options.BusyTimeout, () => _writer.InTransaction(Sql.BeginImmediate, (Backend: this, Now: now, Body: body), static state =>
     {
         // Another instance that changed the index declarations since this one opened fails the whole group.
-        if ((_writer.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) as long? ?? 0) != _indexes.Generation)
+        var backend = state.Backend;
+        if ((backend._writer.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) as long? ?? 0) != backend._indexes.Generation)
         {
             throw new IndexDeclarationsChangedException();
         }
 
-        return body(new WriteContext(_writer, _path, now, _indexes));
+        return state.Body(new WriteContext(backend._writer, backend._path, state.Now, backend._indexes));
     }));
 
     /// <summary>
@@ -356,5 +361,5 @@ internal sealed partial class SqliteBackend : IStoreBackend
     }
 
     /// <summary>Runs several statements in one read transaction on a reader: they all see one snapshot.</summary>
-    private T ReadSnapshot<T>(Func<SqliteSession, T> read) => Read(session => session.InTransaction(Sql.BeginRead, () => read(session)));
+    private T ReadSnapshot<T>(Func<SqliteSession, T> read) => Read(session => session.InTransaction(Sql.BeginRead, (Session: session, Read: read), static state => state.Read(state.Session)));
 }

@@ -31,16 +31,20 @@ internal sealed class SqliteSession(SqliteConnection connection, int commandTime
         command.ExecuteNonQuery();
     }
 
+    /// <summary>Runs <paramref name="body"/> in a transaction begun with <paramref name="begin"/> and commits it, or rolls it back on any exception.</summary>
+    public T InTransaction<T>(Statement begin, Func<T> body) => InTransaction(begin, body, static body => body());
+
     /// <summary>
-    /// Runs <paramref name="body"/> in a transaction begun with <paramref name="begin"/> and commits it,
-    /// or rolls it back on any exception.
+    /// Runs <paramref name="body"/> over <paramref name="state"/> in a transaction begun with
+    /// <paramref name="begin"/> and commits it, or rolls it back on any exception. The state lets a
+    /// caller on the write path pass a static lambda: no delegate is allocated per transaction.
     /// </summary>
-    public T InTransaction<T>(Statement begin, Func<T> body)
+    public T InTransaction<TState, T>(Statement begin, TState state, Func<TState, T> body)
     {
         Execute(begin);
         try
         {
-            var result = body();
+            var result = body(state);
             Execute(Sql.Commit);
             return result;
         }
