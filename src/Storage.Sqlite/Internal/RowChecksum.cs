@@ -6,7 +6,8 @@ using Microsoft.Data.Sqlite;
 namespace Storage.Sqlite.Internal;
 
 /// <summary>
-/// The checksum every row of <c>documents</c> and <c>events</c> carries in its <c>checksum</c> column.
+/// The checksum every row of <c>documents</c> and <c>events</c> carries in its <c>checksum</c> column,
+/// and the reads of those rows, which check it.
 /// SQLite has no page checksums and <c>PRAGMA integrity_check</c> checks structure, not content: bytes
 /// flipped inside a stored value would come back as data. The store computes the checksum when it
 /// writes a row and checks it on every read that returns the row, and raises
@@ -78,23 +79,56 @@ internal static class RowChecksum
         return unchecked((long)XxHash3.HashToUInt64(metadata, unchecked((long)hash)));
     }
 
-    /// <summary>Raises <see cref="CorruptDataException"/> for a document row whose content does not match its checksum.</summary>
-    public static void VerifyDocument(string path, long stored, string partition, string collection, string key, long version, long createdAt, long updatedAt, long? expiresAt, ReadOnlySpan<byte> value)
+    /// <summary>
+    /// A document from six columns of a row, from <paramref name="first"/> on: value, version,
+    /// created_at, updated_at, expires_at, checksum (the order of every document read; times in Unix
+    /// milliseconds), once its checksum matches.
+    /// </summary>
+    /// <exception cref="CorruptDataException">The row does not match its checksum.</exception>
+    public static StoredDocument ReadDocument(SqliteDataReader reader, int first, string path, string partition, string collection, string key)
     {
-        if (Document(partition, collection, key, version, createdAt, updatedAt, expiresAt, value) != stored)
+        var value = reader.GetFieldValue<byte[]>(first);
+        var version = reader.GetInt64(first + 1);
+        var createdAt = reader.GetInt64(first + 2);
+        var updatedAt = reader.GetInt64(first + 3);
+        long? expiresAt = reader.IsDBNull(first + 4) ? null : reader.GetInt64(first + 4);
+        if (Document(partition, collection, key, version, createdAt, updatedAt, expiresAt, value) != reader.GetInt64(first + 5))
         {
-            ThrowDocumentMismatch(path, partition, collection, key);
+            throw new CorruptDataException(path, SqliteErrors.DocumentChecksumMismatchReason(partition, collection, key));
         }
+
+        return new(partition, collection, key, value, version, FromMs(createdAt), FromMs(updatedAt), expiresAt is { } e ? FromMs(e) : null);
     }
 
-    /// <summary>Raises <see cref="CorruptDataException"/> for an event row whose content does not match its checksum.</summary>
-    public static void VerifyEvent(string path, long stored, string partition, string stream, long version, long revision, string eventId, string type, long committedAt, ReadOnlySpan<byte> data, ReadOnlySpan<byte> metadata, bool hasMetadata)
+    /// <summary>
+    /// An event from eight columns of a row, from <paramref name="first"/> on: version, revision,
+    /// event_id, type, data, metadata, committed_at, checksum, once its checksum matches.
+    /// </summary>
+    /// <exception cref="CorruptDataException">The row does not match its checksum, or its id is not a GUID.</exception>
+    public static StoredEvent ReadEvent(SqliteDataReader reader, int first, string path, string partition, string stream)
     {
-        if (Event(partition, stream, version, revision, eventId, type, committedAt, data, metadata, hasMetadata) != stored)
+        var version = reader.GetInt64(first);
+        var revision = reader.GetInt64(first + 1);
+        var eventId = reader.GetString(first + 2);
+        var type = reader.GetString(first + 3);
+        var data = reader.GetFieldValue<byte[]>(first + 4);
+        var metadata = reader.IsDBNull(first + 5) ? null : reader.GetFieldValue<byte[]>(first + 5);
+        var committedAt = reader.GetInt64(first + 6);
+        if (Event(partition, stream, version, revision, eventId, type, committedAt, data, metadata, metadata is not null) != reader.GetInt64(first + 7))
         {
-            ThrowEventMismatch(path, partition, stream, version);
+            throw new CorruptDataException(path, SqliteErrors.EventChecksumMismatchReason(partition, stream, version));
         }
+
+        return new(partition, stream, version, revision, ParseEventId(eventId, path, stream), type, data, metadata ?? ReadOnlyMemory<byte>.Empty, FromMs(committedAt));
     }
+
+    /// <summary>Event ids are stored as text in the 'D' form (lowercase, with hyphens), readable in any SQLite client.</summary>
+    public static string FormatEventId(Guid id) => id.ToString("D");
+
+    /// <summary>An event id as stored (<see cref="FormatEventId"/>).</summary>
+    /// <exception cref="CorruptDataException">It is not a GUID in the 'D' form.</exception>
+    public static Guid ParseEventId(string text, string path, string stream)
+        => Guid.TryParseExact(text, "D", out var id) ? id : throw new CorruptDataException(path, SqliteErrors.BadEventIdReason(stream, text));
 
     /// <summary>Registers <see cref="DocumentFunction"/> and <see cref="EventFunction"/> on a connection (the writer's, for migrations).</summary>
     public static void Register(SqliteConnection connection)
@@ -109,13 +143,7 @@ internal static class RowChecksum
             isDeterministic: true);
     }
 
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowDocumentMismatch(string path, string partition, string collection, string key)
-        => throw new CorruptDataException(path, SqliteErrors.DocumentChecksumMismatchReason(partition, collection, key));
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowEventMismatch(string path, string partition, string stream, long version)
-        => throw new CorruptDataException(path, SqliteErrors.EventChecksumMismatchReason(partition, stream, version));
+    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
     private static int TextBytes(string text) => sizeof(int) + (text.Length * sizeof(char));
 

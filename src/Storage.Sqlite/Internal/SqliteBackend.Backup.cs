@@ -8,11 +8,7 @@ internal sealed partial class SqliteBackend
 {
     /// <summary>Runs <c>PRAGMA integrity_check</c> over the whole database, in a read transaction on a reader.</summary>
     /// <exception cref="CorruptDataException">The check found damage.</exception>
-    public void CheckIntegrity() => Read(session =>
-    {
-        CheckIntegrity(session, _path);
-        return true;
-    });
+    public void CheckIntegrity() => Read(session => CheckIntegrity(session, _path));
 
     /// <summary>Copies the database to <paramref name="destination"/> (a full path, not the store's own) as <see cref="SqliteStore.BackupAsync"/> documents.</summary>
     /// <exception cref="StorageException">The destination is in use, or the copy could not be written.</exception>
@@ -33,14 +29,14 @@ internal sealed partial class SqliteBackend
                     using var target = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = temp, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
                     target.Open();
                     using var command = target.CreateCommand();
-                    command.CommandText = Sql.SynchronousFull.Sql;
+                    command.CommandText = "PRAGMA synchronous = FULL";
                     command.ExecuteNonQuery();
 
                     // One step over one read transaction of the source: a consistent snapshot, and WAL mode lets writers go on.
                     session.Connection.BackupDatabase(target);
 
                     // The copied header says WAL; make the copy one self-contained file.
-                    command.CommandText = Sql.JournalModeDelete.Sql;
+                    command.CommandText = "PRAGMA journal_mode = DELETE";
                     command.ExecuteNonQuery();
                     return true;
                 }

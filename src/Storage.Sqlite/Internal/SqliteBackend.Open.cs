@@ -71,11 +71,7 @@ internal sealed partial class SqliteBackend
             // The checks come first, so a file the store refuses is left exactly as it was.
             if (options.CheckIntegrityOnOpen)
             {
-                WithRetry(path, options.BusyTimeout, () =>
-                {
-                    CheckIntegrity(writer, path);
-                    return true;
-                });
+                WithRetry(path, options.BusyTimeout, () => CheckIntegrity(writer, path));
             }
 
             var indexes = Migrate(writer, path, migrations, options, catalog, logger);
@@ -83,14 +79,14 @@ internal sealed partial class SqliteBackend
 
             return new SqliteBackend(path, options, readerConnectionString, commandTimeoutSeconds, writer, indexes);
         }
-        catch (SqliteException e)
+        catch (Exception e)
         {
             writer?.Dispose();
-            throw SqliteErrors.Translate(e, path);
-        }
-        catch
-        {
-            writer?.Dispose();
+            if (e is SqliteException sqlite)
+            {
+                throw SqliteErrors.Translate(sqlite, path);
+            }
+
             throw;
         }
     }
@@ -127,26 +123,18 @@ internal sealed partial class SqliteBackend
         try
         {
             connection.Open();
-
             SetBusyTimeout(connection, BusyTimeoutMs(options.BusyTimeout));
-            session.Execute(options.Durability == DurabilityMode.Full ? Sql.SynchronousFull : Sql.SynchronousNormal);
 
-            // Pragma values are not bindable; this is a validated integer from the options, never user data.
-            Pragma(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA journal_size_limit = {options.WalSizeLimit}"));
-            Pragma(connection, "PRAGMA wal_autocheckpoint = 1000");
+            // Pragma values are not bindable; these are validated values from the options, never user data.
+            session.Run(options.Durability == DurabilityMode.Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+            session.Run(string.Create(CultureInfo.InvariantCulture, $"PRAGMA journal_size_limit = {options.WalSizeLimit}"));
+            session.Run("PRAGMA wal_autocheckpoint = 1000");
             return session;
         }
         catch
         {
             session.Dispose();
             throw;
-        }
-
-        static void Pragma(SqliteConnection connection, string sql)
-        {
-            using var command = connection.CreateCommand();
-            command.CommandText = sql;
-            command.ExecuteNonQuery();
         }
     }
 
@@ -174,77 +162,66 @@ internal sealed partial class SqliteBackend
     private static SqliteIndexes Migrate(SqliteSession writer, string path, IReadOnlyList<Migration> migrations, SqliteStoreOptions options, IndexCatalog catalog, ILogger logger)
     {
         var latest = Schema.CurrentVersion(migrations);
-        return WithRetry(path, options.BusyTimeout, () =>
+        return WithRetry(path, options.BusyTimeout, () => writer.InTransaction(Sql.BeginImmediate, () =>
         {
-            writer.Execute(Sql.BeginImmediate);
-            try
+            var encoding = Convert.ToString(writer.Scalar(Sql.Encoding), CultureInfo.InvariantCulture) ?? string.Empty;
+            if (!string.Equals(encoding, "UTF-8", StringComparison.OrdinalIgnoreCase))
             {
-                var encoding = Convert.ToString(writer.Scalar(Sql.Encoding), CultureInfo.InvariantCulture) ?? string.Empty;
-                if (!string.Equals(encoding, "UTF-8", StringComparison.OrdinalIgnoreCase))
-                {
-                    throw new CorruptDataException(path, SqliteErrors.WrongEncodingReason(encoding));
-                }
-
-                long applied = 0;
-                if ((long)writer.Scalar(Sql.HasMetaTable)! == 0)
-                {
-                    if ((long)writer.Scalar(Sql.CountForeignObjects)! != 0)
-                    {
-                        throw new CorruptDataException(path, SqliteErrors.ForeignDatabaseReason);
-                    }
-                }
-                else
-                {
-                    applied = writer.Scalar(Sql.GetMeta, Schema.MetaFormatVersion) is long format
-                        ? format
-                        : throw new CorruptDataException(path, SqliteErrors.MissingFormatVersionReason);
-                    if (writer.Scalar(Sql.MaxMigration) is long recorded && recorded > applied)
-                    {
-                        applied = recorded;
-                    }
-
-                    if (applied > latest)
-                    {
-                        throw new UnsupportedFormatException(path, applied, latest);
-                    }
-                }
-
-                // The checksums migration computes existing rows' checksums with these.
-                RowChecksum.Register(writer.Connection);
-                foreach (var migration in migrations)
-                {
-                    if (migration.Version <= applied)
-                    {
-                        continue;
-                    }
-
-                    foreach (var statement in migration.Statements)
-                    {
-                        using var command = writer.Connection.CreateCommand();
-                        command.CommandText = statement;
-                        command.ExecuteNonQuery();
-                    }
-
-                    writer.Execute(Sql.RecordMigration, migration.Version, DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture), migration.Description);
-                    writer.Execute(Sql.SetMeta, Schema.MetaFormatVersion, (long)migration.Version);
-                }
-
-                // (Only tests open with a list of migrations that stops before the index tables.)
-                var indexes = latest >= Schema.IndexesVersion
-                    ? SqliteIndexes.Synchronize(writer, path, catalog, Timestamps.Now(options.TimeProvider), logger)
-                    : SqliteIndexes.WithoutTables(catalog);
-                writer.Execute(Sql.Commit);
-                return indexes;
+                throw new CorruptDataException(path, SqliteErrors.WrongEncodingReason(encoding));
             }
-            catch
+
+            long applied = 0;
+            if ((long)writer.Scalar(Sql.HasMetaTable)! == 0)
             {
-                RollbackQuietly(writer);
-                throw;
+                if ((long)writer.Scalar(Sql.CountForeignObjects)! != 0)
+                {
+                    throw new CorruptDataException(path, SqliteErrors.ForeignDatabaseReason);
+                }
             }
-        });
+            else
+            {
+                applied = writer.Scalar(Sql.GetMeta, Schema.MetaFormatVersion) is long format
+                    ? format
+                    : throw new CorruptDataException(path, SqliteErrors.MissingFormatVersionReason);
+                if (writer.Scalar(Sql.MaxMigration) is long recorded && recorded > applied)
+                {
+                    applied = recorded;
+                }
+
+                if (applied > latest)
+                {
+                    throw new UnsupportedFormatException(path, applied, latest);
+                }
+            }
+
+            // The checksums migration computes existing rows' checksums with these.
+            RowChecksum.Register(writer.Connection);
+            foreach (var migration in migrations)
+            {
+                if (migration.Version <= applied)
+                {
+                    continue;
+                }
+
+                foreach (var statement in migration.Statements)
+                {
+                    writer.Run(statement);
+                }
+
+                writer.Execute(Sql.RecordMigration, migration.Version, DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture), migration.Description);
+                writer.Execute(Sql.SetMeta, Schema.MetaFormatVersion, (long)migration.Version);
+            }
+
+            // (Only tests open with a list of migrations that stops before the index tables.)
+            return latest >= Schema.IndexesVersion
+                ? SqliteIndexes.Synchronize(writer, path, catalog, Timestamps.Now(options.TimeProvider), logger)
+                : SqliteIndexes.WithoutTables(catalog);
+        }));
     }
 
-    private static void CheckIntegrity(SqliteSession session, string path)
+    /// <summary>Runs <c>PRAGMA integrity_check</c>; returns <see langword="true"/> when it finds nothing.</summary>
+    /// <exception cref="CorruptDataException">The check found damage.</exception>
+    private static bool CheckIntegrity(SqliteSession session, string path)
     {
         var problems = new List<string>();
         SqliteException? failure = null;
@@ -267,6 +244,8 @@ internal sealed partial class SqliteBackend
         {
             throw new CorruptDataException(path, SqliteErrors.IntegrityCheckFailed(string.Join("; ", problems)), failure);
         }
+
+        return true;
     }
 
     /// <summary>
@@ -293,24 +272,6 @@ internal sealed partial class SqliteBackend
             {
                 throw SqliteErrors.Translate(e, path);
             }
-        }
-    }
-
-    private static void RollbackQuietly(SqliteSession session)
-    {
-        if (session.IsAutocommit)
-        {
-            // SQLite already rolled the transaction back (it does after some I/O errors).
-            return;
-        }
-
-        try
-        {
-            session.Execute(Sql.Rollback);
-        }
-        catch (SqliteException)
-        {
-            // The connection is unusable or the transaction is gone; the original error is what counts.
         }
     }
 }

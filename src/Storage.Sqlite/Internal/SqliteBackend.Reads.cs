@@ -6,6 +6,13 @@ namespace Storage.Sqlite.Internal;
 /// <summary>Reads: points, ranges, streams, change-feed candidates and index queries, on reader connections; and the rows' checksums.</summary>
 internal sealed partial class SqliteBackend
 {
+    /// <summary>
+    /// The upper end of a range that has none: SQLite orders INTEGER before TEXT before BLOB, so a BLOB
+    /// is above every text (and the empty text above every integer), and an open end needs no statement
+    /// of its own.
+    /// </summary>
+    private static readonly byte[] s_aboveAllText = [0];
+
     /// <inheritdoc/>
     public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -14,7 +21,7 @@ internal sealed partial class SqliteBackend
         {
             using var reader = session.Query(Sql.GetDocument, partition, collection, key, nowMs);
             return reader.Read()
-                ? ReadDocument(reader, 0, partition, collection, key)
+                ? RowChecksum.ReadDocument(reader, 0, _path, partition, collection, key)
                 : null;
         }));
     }
@@ -22,73 +29,26 @@ internal sealed partial class SqliteBackend
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var statement = (descending, range.Upper is null) switch
-        {
-            (false, true) => Sql.ListAscending,
-            (false, false) => Sql.ListAscendingBounded,
-            (true, true) => Sql.ListDescending,
-            (true, false) => Sql.ListDescendingBounded,
-        };
-        var nowMs = now.ToUnixTimeMilliseconds();
-        object?[] values = range.Upper is null
-            ? [partition, collection, range.Lower, nowMs, limit]
-            : [partition, collection, range.Lower, range.Upper, nowMs, limit];
-
-        return ValueTask.FromResult<IReadOnlyList<StoredDocument>>(Read(session =>
-        {
-            var documents = new List<StoredDocument>(Math.Min(limit, 64));
-            using var reader = session.Query(statement, values);
-            while (reader.Read())
-            {
-                documents.Add(ReadDocument(reader, 1, partition, collection, reader.GetString(0)));
-            }
-
-            return documents;
-        }));
+        object?[] values = [partition, collection, range.Lower, range.Upper ?? (object)s_aboveAllText, now.ToUnixTimeMilliseconds(), limit];
+        return ValueTask.FromResult(Read(session => ReadRows(
+            session, descending ? Sql.ListDescending : Sql.ListAscending, values, limit, reader => RowChecksum.ReadDocument(reader, 1, _path, partition, collection, reader.GetString(0)))));
     }
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StreamInfo>> ListStreamsAsync(string partition, KeyRange range, bool descending, int limit, CancellationToken cancellationToken)
     {
-        var statement = (descending, range.Upper is null) switch
-        {
-            (false, true) => Sql.ListStreamsAscending,
-            (false, false) => Sql.ListStreamsAscendingBounded,
-            (true, true) => Sql.ListStreamsDescending,
-            (true, false) => Sql.ListStreamsDescendingBounded,
-        };
-        object?[] values = range.Upper is null
-            ? [partition, range.Lower, limit]
-            : [partition, range.Lower, range.Upper, limit];
-
-        return ValueTask.FromResult<IReadOnlyList<StreamInfo>>(Read(session =>
-        {
-            var streams = new List<StreamInfo>(Math.Min(limit, 64));
-            using var reader = session.Query(statement, values);
-            while (reader.Read())
-            {
-                streams.Add(new StreamInfo(reader.GetString(0), reader.GetInt64(1)));
-            }
-
-            return streams;
-        }));
+        object?[] values = [partition, range.Lower, range.Upper ?? (object)s_aboveAllText, limit];
+        return ValueTask.FromResult(Read(session => ReadRows(
+            session, descending ? Sql.ListStreamsDescending : Sql.ListStreamsAscending, values, limit, reader => new StreamInfo(reader.GetString(0), reader.GetInt64(1)))));
     }
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<PartitionInfo>> ListPartitionsAsync(string? after, int limit, CancellationToken cancellationToken)
-        => ValueTask.FromResult<IReadOnlyList<PartitionInfo>>(Read(session =>
-        {
-            var partitions = new List<PartitionInfo>(Math.Min(limit, 64));
-
-            // Every partition key is non-empty, so all of them sort after "".
-            using var reader = session.Query(Sql.ListPartitions, after ?? string.Empty, limit);
-            while (reader.Read())
-            {
-                partitions.Add(new PartitionInfo(reader.GetString(0), reader.GetInt64(1)));
-            }
-
-            return partitions;
-        }));
+    {
+        // Every partition key is non-empty, so all of them sort after "".
+        object?[] values = [after ?? string.Empty, limit];
+        return ValueTask.FromResult(Read(session => ReadRows(session, Sql.ListPartitions, values, limit, reader => new PartitionInfo(reader.GetString(0), reader.GetInt64(1)))));
+    }
 
     /// <inheritdoc/>
     public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken)
@@ -100,17 +60,10 @@ internal sealed partial class SqliteBackend
         => ValueTask.FromResult(ReadSnapshot(session =>
         {
             var version = session.Scalar(Sql.GetStreamVersion, partition, stream) is long current ? current : 0;
-            var events = new List<StoredEvent>();
-            if (read.Range(version) is { } range)
-            {
-                using var reader = session.Query(Sql.ReadEvents, partition, stream, range.First, range.Last);
-                while (reader.Read())
-                {
-                    events.Add(ReadEvent(reader, 0, partition, stream));
-                }
-            }
-
-            return (version, (IReadOnlyList<StoredEvent>)events);
+            IReadOnlyList<StoredEvent> events = read.Range(version) is { } range
+                ? ReadRows(session, Sql.ReadEvents, [partition, stream, range.First, range.Last], 0, reader => RowChecksum.ReadEvent(reader, 0, _path, partition, stream))
+                : [];
+            return (version, events);
         }));
 
     /// <inheritdoc/>
@@ -120,27 +73,20 @@ internal sealed partial class SqliteBackend
         var nowMs = now.ToUnixTimeMilliseconds();
         return ValueTask.FromResult(ReadSnapshot(session =>
         {
-            long revision = 0;
-            long oldestResumable = 0;
-            bool exists;
+            long revision, oldestResumable;
             using (var reader = session.Query(Sql.GetPartitionFeedState, partition))
             {
-                exists = reader.Read();
-                if (exists)
+                if (!reader.Read())
                 {
-                    revision = reader.GetInt64(0);
-                    oldestResumable = reader.GetInt64(1);
+                    return new ChangeCandidates(false, 0, 0, []);
                 }
-            }
 
-            var changes = new List<Change>();
-            if (!exists)
-            {
-                return new ChangeCandidates(exists, revision, oldestResumable, changes);
+                (revision, oldestResumable) = (reader.GetInt64(0), reader.GetInt64(1));
             }
 
             // The query streams its rows in feed order; once past the limit, the first row of a new
             // revision decides the page (the engine takes whole commits), so the rest is never read.
+            var changes = new List<Change>();
             using (var reader = session.Query(Sql.ReadChanges, partition, afterRevision, nowMs, fetch))
             {
                 while (reader.Read())
@@ -153,7 +99,7 @@ internal sealed partial class SqliteBackend
                 }
             }
 
-            return new ChangeCandidates(exists, revision, oldestResumable, changes);
+            return new ChangeCandidates(true, revision, oldestResumable, changes);
         }));
     }
 
@@ -162,51 +108,34 @@ internal sealed partial class SqliteBackend
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<IReadOnlyList<IndexMatch>> QueryAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var range = IndexRange.For(plan);
-        var after = plan.After;
-
-        // A cursor outside the range (only a forged token has one) leaves the range as it is.
-        if (after is { } cursor && (plan.Descending ? range.IsAtOrAbove(cursor.Value) : range.IsBelow(cursor.Value)))
-        {
-            after = null;
-        }
-
-        if (range.IsEmpty)
+        if (IndexValueRange.For(plan) is not { } range)
         {
             return ValueTask.FromResult<IReadOnlyList<IndexMatch>>([]);
         }
 
+        // The statement reads after a cursor (value, partition, key) and up to the far bound. A query
+        // without one, or with one outside the range (only a forged token has one), starts just
+        // outside the near bound: at it, with empty keys (keys are never empty).
         var index = plan.Index;
+        var upper = UpperBound(range, index);
+        var (value, partition, key) = plan.After is { } c && !(plan.Descending ? range.IsAtOrAbove(c.Value) : range.IsBelow(c.Value))
+            ? (IndexValueRange.ToScalar(c.Value), c.Partition, c.Key)
+            : (plan.Descending ? upper : range.Lower, string.Empty, string.Empty);
         var id = _indexes.Id(index);
-        var nowMs = now.ToUnixTimeMilliseconds();
         var limit = plan.Limit + 1;
-        var (statement, values) = (plan.Partition, after) switch
+        object?[] values = plan.Partition is { } p
+            ? [index.Collection, p, id, value, CursorKey(p, partition, key), plan.Descending ? range.Lower : upper, now.ToUnixTimeMilliseconds(), limit]
+            : [index.Collection, id, value, partition, key, plan.Descending ? range.Lower : upper, now.ToUnixTimeMilliseconds(), limit];
+        var statement = plan.Partition is null
+            ? plan.Descending ? Sql.QueryDescending : Sql.QueryAscending
+            : plan.Descending ? Sql.QueryPartitionDescending : Sql.QueryPartitionAscending;
+
+        return ValueTask.FromResult(Read(session =>
         {
-            (null, null) => (plan.Descending ? Sql.QueryDescending : Sql.QueryAscending, new object?[] { index.Collection, id, range.Lower, range.Upper, nowMs, limit }),
-            (null, { } c) => plan.Descending
-                ? (Sql.QueryDescendingAfter, [index.Collection, id, range.Lower, SqliteIndexes.Bind(c.Value), c.Partition, c.Key, nowMs, limit])
-                : (Sql.QueryAscendingAfter, [index.Collection, id, SqliteIndexes.Bind(c.Value), c.Partition, c.Key, range.Upper, nowMs, limit]),
-            ({ } p, null) => (plan.Descending ? Sql.QueryPartitionDescending : Sql.QueryPartitionAscending, [index.Collection, p, id, range.Lower, range.Upper, nowMs, limit]),
-            ({ } p, { } c) => plan.Descending
-                ? (Sql.QueryPartitionDescendingAfter, [index.Collection, p, id, range.Lower, SqliteIndexes.Bind(c.Value), IndexRange.CursorKey(p, c.Partition, c.Key), nowMs, limit])
-                : (Sql.QueryPartitionAscendingAfter, [index.Collection, p, id, SqliteIndexes.Bind(c.Value), IndexRange.CursorKey(p, c.Partition, c.Key), range.Upper, nowMs, limit]),
-        };
-
-        return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(Read(session =>
-        {
-            var matches = new List<IndexMatch>(Math.Min(limit, 64));
-            using var reader = session.Query(statement, values);
-            while (reader.Read())
-            {
-                var value = index.ValueType == IndexValueType.Int64 ? IndexValue.Of(reader.GetInt64(0)) : IndexValue.Of(reader.GetString(0));
-                matches.Add(new IndexMatch(value, ReadDocument(reader, 3, reader.GetString(1), index.Collection, reader.GetString(2))));
-            }
-
-            if (matches.Count == 0)
-            {
-                EnsureIndexCurrent(session, id);
-            }
-
+            var matches = ReadRows(session, statement, values, limit, reader => new IndexMatch(
+                index.ValueType == IndexValueType.Int64 ? IndexValue.Of(reader.GetInt64(0)) : IndexValue.Of(reader.GetString(0)),
+                RowChecksum.ReadDocument(reader, 3, _path, reader.GetString(1), index.Collection, reader.GetString(2))));
+            EnsureIndexCurrent(session, id, matches.Count);
             return matches;
         }));
     }
@@ -216,116 +145,74 @@ internal sealed partial class SqliteBackend
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var range = IndexRange.For(plan);
-        if (range.IsEmpty)
+        if (IndexValueRange.For(plan) is not { } range)
         {
             return ValueTask.FromResult(0L);
         }
 
         var id = _indexes.Id(plan.Index);
+        var upper = UpperBound(range, plan.Index);
         var nowMs = now.ToUnixTimeMilliseconds();
         return ValueTask.FromResult(Read(session =>
         {
             var count = plan.Partition is { } partition
-                ? (long)session.Scalar(Sql.CountInPartition, partition, id, range.Lower, range.Upper, nowMs)!
-                : (long)session.Scalar(Sql.Count, id, range.Lower, range.Upper, nowMs)!;
-            if (count == 0)
-            {
-                EnsureIndexCurrent(session, id);
-            }
-
+                ? (long)session.Scalar(Sql.CountInPartition, partition, id, range.Lower, upper, nowMs)!
+                : (long)session.Scalar(Sql.Count, id, range.Lower, upper, nowMs)!;
+            EnsureIndexCurrent(session, id, count);
             return count;
         }));
     }
 
-    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
-
-    /// <summary>
-    /// A document from six columns of a row, from <paramref name="first"/> on: value, version,
-    /// created_at, updated_at, expires_at, checksum (the order of every document read; times in Unix
-    /// milliseconds), once its checksum matches.
-    /// </summary>
-    /// <exception cref="CorruptDataException">The row does not match its checksum.</exception>
-    private StoredDocument ReadDocument(SqliteDataReader reader, int first, string partition, string collection, string key)
+    /// <summary>The rows of one statement.</summary>
+    private static IReadOnlyList<T> ReadRows<T>(SqliteSession session, Statement statement, object?[] values, int limit, Func<SqliteDataReader, T> row)
     {
-        var value = reader.GetFieldValue<byte[]>(first);
-        var version = reader.GetInt64(first + 1);
-        var createdAt = reader.GetInt64(first + 2);
-        var updatedAt = reader.GetInt64(first + 3);
-        long? expiresAt = reader.IsDBNull(first + 4) ? null : reader.GetInt64(first + 4);
-        RowChecksum.VerifyDocument(_path, reader.GetInt64(first + 5), partition, collection, key, version, createdAt, updatedAt, expiresAt, value);
-        return new(partition, collection, key, value, version, FromMs(createdAt), FromMs(updatedAt), expiresAt is { } e ? FromMs(e) : null);
+        var rows = new List<T>(Math.Min(limit, 64));
+        using var reader = session.Query(statement, values);
+        while (reader.Read())
+        {
+            rows.Add(row(reader));
+        }
+
+        return rows;
     }
 
     /// <summary>
-    /// An event from eight columns of a row, from <paramref name="first"/> on: version, revision,
-    /// event_id, type, data, metadata, committed_at, checksum, once its checksum matches.
+    /// After a query or count found nothing: refuses to answer for an index another instance dropped or
+    /// changed since this one opened. A query is one statement, so one snapshot: the index's entries are
+    /// removed in the transaction that removes its row (and ids are never reused), so a query that found
+    /// entries read a current index, and only an empty answer needs this second look.
     /// </summary>
-    /// <exception cref="CorruptDataException">The row does not match its checksum, or its id is not a GUID.</exception>
-    private StoredEvent ReadEvent(SqliteDataReader reader, int first, string partition, string stream)
+    private static void EnsureIndexCurrent(SqliteSession session, long id, long found)
     {
-        var version = reader.GetInt64(first);
-        var revision = reader.GetInt64(first + 1);
-        var eventId = reader.GetString(first + 2);
-        var type = reader.GetString(first + 3);
-        var data = reader.GetFieldValue<byte[]>(first + 4);
-        var metadata = reader.IsDBNull(first + 5) ? null : reader.GetFieldValue<byte[]>(first + 5);
-        var committedAt = reader.GetInt64(first + 6);
-        return VerifiedEvent(reader.GetInt64(first + 7), partition, stream, version, revision, eventId, type, committedAt, data, metadata);
+        if (found == 0 && (long)session.Scalar(Sql.IndexExists, id)! == 0)
+        {
+            throw new IndexDeclarationsChangedException();
+        }
     }
 
-    /// <summary>An event row's columns as a <see cref="StoredEvent"/>, once they match the row's checksum.</summary>
-    /// <exception cref="CorruptDataException">The row does not match its checksum, or its id is not a GUID.</exception>
-    private StoredEvent VerifiedEvent(long checksum, string partition, string stream, long version, long revision, string eventId, string type, long committedAt, byte[] data, byte[]? metadata)
+    /// <summary>The range's upper end as SQLite compares it: an open end is the first value of the next storage class.</summary>
+    private static object UpperBound(IndexValueRange range, IndexDefinition index)
+        => range.Upper ?? (index.ValueType == IndexValueType.Int64 ? string.Empty : s_aboveAllText);
+
+    /// <summary>
+    /// The key to compare (value, key) with in one partition, for a cursor that may name another
+    /// partition (a valid token never does): the cursor's key in the same partition; below every key
+    /// when the cursor's partition sorts before (all of the cursor's value lies after it); above every
+    /// key when it sorts after (all of the cursor's value lies before it).
+    /// </summary>
+    private static object CursorKey(string partition, string cursorPartition, string cursorKey)
     {
-        RowChecksum.VerifyEvent(_path, checksum, partition, stream, version, revision, eventId, type, committedAt, data, metadata, metadata is not null);
-        return new StoredEvent(
-            partition,
-            stream,
-            version,
-            revision,
-            WriteContext.ParseEventId(eventId, _path, stream),
-            type,
-            data,
-            metadata ?? ReadOnlyMemory<byte>.Empty,
-            FromMs(committedAt));
+        var c = StorageKeyComparer.Instance.Compare(cursorPartition, partition);
+        return c == 0 ? cursorKey : c < 0 ? string.Empty : s_aboveAllText;
     }
 
     /// <summary>One row of <see cref="Sql.ReadChanges"/> as a change, once a document's or event's checksum matches; the columns are listed there.</summary>
     /// <exception cref="CorruptDataException">A document or event row does not match its checksum.</exception>
-    private Change ReadChange(SqliteDataReader reader, string partition)
+    private Change ReadChange(SqliteDataReader reader, string partition) => (ChangeKind)reader.GetInt64(0) switch
     {
-        var revision = reader.GetInt64(1);
-        switch ((ChangeKind)reader.GetInt64(0))
-        {
-            case ChangeKind.Put:
-            {
-                var collection = reader.GetString(3);
-                var key = reader.GetString(4);
-                var value = reader.GetFieldValue<byte[]>(8);
-                var createdAt = reader.GetInt64(9);
-                var updatedAt = reader.GetInt64(10);
-                long? expiresAt = reader.IsDBNull(11) ? null : reader.GetInt64(11);
-                RowChecksum.VerifyDocument(_path, reader.GetInt64(16), partition, collection, key, revision, createdAt, updatedAt, expiresAt, value);
-                return Change.Put(new StoredDocument(partition, collection, key, value, revision, FromMs(createdAt), FromMs(updatedAt), expiresAt is { } e ? FromMs(e) : null));
-            }
-
-            case ChangeKind.Delete:
-                return Change.Delete(revision, reader.GetString(3), reader.GetString(4));
-            case ChangeKind.Append:
-            {
-                var stream = reader.GetString(5);
-                var version = reader.GetInt64(6);
-                var eventId = reader.GetString(12);
-                var type = reader.GetString(13);
-                var data = reader.GetFieldValue<byte[]>(8);
-                var metadata = reader.IsDBNull(14) ? null : reader.GetFieldValue<byte[]>(14);
-                var committedAt = reader.GetInt64(9);
-                return Change.Append(VerifiedEvent(reader.GetInt64(16), partition, stream, version, revision, eventId, type, committedAt, data, metadata));
-            }
-
-            default:
-                return Change.Sequence(revision, reader.GetString(7), reader.GetInt64(15));
-        }
-    }
+        ChangeKind.Put => Change.Put(RowChecksum.ReadDocument(reader, 4, _path, partition, reader.GetString(2), reader.GetString(3))),
+        ChangeKind.Delete => Change.Delete(reader.GetInt64(5), reader.GetString(2), reader.GetString(3)),
+        ChangeKind.Append => Change.Append(RowChecksum.ReadEvent(reader, 4, _path, partition, reader.GetString(2))),
+        _ => Change.Sequence(reader.GetInt64(5), reader.GetString(2), reader.GetInt64(4)),
+    };
 }

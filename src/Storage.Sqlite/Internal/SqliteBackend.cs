@@ -44,7 +44,6 @@ internal sealed partial class SqliteBackend : IStoreBackend
     private readonly ConcurrentBag<SqliteSession> _idleReaders = [];
     private readonly SqliteIndexes _indexes;
 
-    // The writer connection serves the engine's group commits and the store-wide purge, one at a time.
     private readonly SemaphoreSlim _writerTurn = new(1, 1);
     private long _checkpointBackoffUntil;
     private long _walGrowthSinceLook;
@@ -99,27 +98,25 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// </remarks>
     public ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var results = new object?[group.Count];
-        var errors = new Exception?[group.Count];
+        // Each write's result, or the conflict that failed it.
+        var outcomes = new object?[group.Count];
         _writerTurn.Wait(CancellationToken.None);
         try
         {
             InWriteTransaction(now, context =>
             {
-                Array.Clear(results);
-                Array.Clear(errors);
                 for (var i = 0; i < group.Count; i++)
                 {
                     var write = group[i];
                     _writer.Execute(Sql.Savepoint);
                     try
                     {
-                        results[i] = write switch
+                        outcomes[i] = write switch
                         {
                             { IsPartitionDelete: true } => context.DeletePartition(write.Partition),
-                            { Imported: { } imported } => context.Import(imported, write.Operations!, write.Entries!),
-                            { Operations: { } operations } => context.ApplyBatch(write.Partition, operations, write.Entries!),
-                            { Sequence: { } sequence } => context.Increment(write.Partition, sequence, write.Delta),
+                            { Imported: not null } => context.Import(write),
+                            { Operations: not null } => context.ApplyBatch(write),
+                            { Sequence: not null } => context.Increment(write),
 
                             // SQLite purges store-wide (PurgeAsync), never in a partition's turn.
                             _ => throw new InvalidOperationException("The SQLite backend received a write it does not carry out (a purge in turn)."),
@@ -130,7 +127,7 @@ internal sealed partial class SqliteBackend : IStoreBackend
                     {
                         _writer.Execute(Sql.RollbackToSavepoint);
                         _writer.Execute(Sql.ReleaseSavepoint);
-                        errors[i] = e;
+                        outcomes[i] = e;
                     }
                 }
 
@@ -140,20 +137,17 @@ internal sealed partial class SqliteBackend : IStoreBackend
             GroupCommitted?.Invoke(group);
             for (var i = 0; i < group.Count; i++)
             {
-                if (errors[i] is { } error)
+                if (outcomes[i] is Exception error)
                 {
                     group[i].Fail(error);
                 }
                 else
                 {
-                    group[i].Complete(results[i]!);
+                    group[i].Complete(outcomes[i]!);
                 }
             }
 
-            if (BoundWal && WalMayHaveGrownPastLimit(group))
-            {
-                BoundWalSize();
-            }
+            BoundWalSize(WalEstimate(group));
         }
         finally
         {
@@ -169,33 +163,25 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// cutoff, in one transaction on the writer connection, between two group commits.
     /// </remarks>
     public ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, Func<string, CancellationToken, ValueTask<long>> purgeInTurn, CancellationToken cancellationToken)
-    {
-        _writerTurn.Wait(cancellationToken);
-        try
+        => ValueTask.FromResult(InWriterTurn(cancellationToken, () =>
         {
             var purged = InWriteTransaction(now, context => context.PurgeExpired(tombstoneCutoff));
 
             // It may remove many documents: the log's size is looked at right away.
-            if (BoundWal && WalMayHaveGrownPastLimit(long.MaxValue))
-            {
-                BoundWalSize();
-            }
-
-            return ValueTask.FromResult(purged);
-        }
-        finally
-        {
-            _writerTurn.Release();
-        }
-    }
+            BoundWalSize(long.MaxValue);
+            return purged;
+        }));
 
     /// <summary>For tests: runs <paramref name="action"/> on the writer connection, between two commits.</summary>
-    public T WithWriter<T>(Func<SqliteConnection, T> action)
+    public T WithWriter<T>(Func<SqliteConnection, T> action) => InWriterTurn(CancellationToken.None, () => action(_writer.Connection));
+
+    /// <summary>Runs <paramref name="action"/> in the writer's turn: the writer connection serves the engine's group commits and the store-wide purge, one at a time.</summary>
+    private T InWriterTurn<T>(CancellationToken cancellationToken, Func<T> action)
     {
-        _writerTurn.Wait(CancellationToken.None);
+        _writerTurn.Wait(cancellationToken);
         try
         {
-            return action(_writer.Connection);
+            return action();
         }
         finally
         {
@@ -227,70 +213,79 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// until the budget is spent. The caller holds the writer's turn.
     /// </summary>
     /// <exception cref="IndexDeclarationsChangedException">Another instance changed the index declarations since this one opened.</exception>
-    private T InWriteTransaction<T>(DateTimeOffset now, Func<WriteContext, T> body) => WithRetry(_path, _options.BusyTimeout, () =>
+    private T InWriteTransaction<T>(DateTimeOffset now, Func<WriteContext, T> body) => WithRetry(_path, _options.BusyTimeout, () => _writer.InTransaction(Sql.BeginImmediate, (Backend: this, Now: now, Body: body), static state =>
     {
-        var context = new WriteContext(_writer, _path, now, _indexes);
-        _writer.Execute(Sql.BeginImmediate);
-        try
+        // Another instance that changed the index declarations since this one opened fails the whole group.
+        var backend = state.Backend;
+        if ((backend._writer.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) as long? ?? 0) != backend._indexes.Generation)
         {
-            // Another instance that changed the index declarations since this one opened fails the whole group.
-            if ((_writer.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) as long? ?? 0) != _indexes.Generation)
-            {
-                throw new IndexDeclarationsChangedException();
-            }
+            throw new IndexDeclarationsChangedException();
+        }
 
-            var result = body(context);
-            _writer.Execute(Sql.Commit);
-            return result;
-        }
-        catch
-        {
-            RollbackQuietly(_writer);
-            throw;
-        }
-    });
+        return state.Body(new WriteContext(backend._writer, backend._path, state.Now, backend._indexes));
+    }));
 
     /// <summary>
-    /// Whether the log may have outgrown its limit since the store last looked at its size: looking
-    /// costs a <c>stat</c> (tens of microseconds, a third of a small commit's CPU), so the store adds
-    /// up a generous estimate of what each commit wrote (<see cref="WalEstimate"/>) and looks when it
-    /// reaches a quarter of the limit — or after a second, for what other processes write to the same file.
+    /// A generous estimate of what a group adds to the log: for each batch (or imported partition,
+    /// whose fast path writes less than the batch path), twice the bytes written plus four pages per
+    /// operation (leaf and interior pages of the tables and indexes it touches), a page per index
+    /// value, and two for the partition's row and log; <see cref="long.MaxValue"/> with a partition
+    /// delete, which cannot be bounded (a partition may be large): the store then looks right after
+    /// the commit.
     /// </summary>
-    private bool WalMayHaveGrownPastLimit(IReadOnlyList<PendingWrite> group)
+    private static long WalEstimate(IReadOnlyList<PendingWrite> group)
     {
+        // A page and its WAL frame header.
+        const long PageBytes = 4096 + 24;
         long estimate = 0;
         foreach (var write in group)
         {
-            var bytes = WalEstimate.Of(write);
-            estimate = bytes > long.MaxValue - estimate ? long.MaxValue : estimate + bytes;
+            if (write.IsPartitionDelete)
+            {
+                return long.MaxValue;
+            }
+
+            estimate += 2 * PageBytes;
+            for (var i = 0; i < (write.Operations?.Count ?? 0); i++)
+            {
+                var operation = write.Operations![i];
+                estimate += (4 * PageBytes) + (2L * (operation.Value.Length + operation.EventBytes));
+                foreach (var indexValues in write.Entries![i]?.Values ?? [])
+                {
+                    estimate += PageBytes * indexValues.Count;
+                }
+            }
         }
 
-        return WalMayHaveGrownPastLimit(estimate);
-    }
-
-    private bool WalMayHaveGrownPastLimit(long written)
-    {
-        _walGrowthSinceLook = written > long.MaxValue - _walGrowthSinceLook ? long.MaxValue : _walGrowthSinceLook + written;
-        var now = Stopwatch.GetTimestamp();
-        if (_walGrowthSinceLook < _options.WalSizeLimit / 4 && now - _walLookedAt < Stopwatch.Frequency)
-        {
-            return false;
-        }
-
-        _walGrowthSinceLook = 0;
-        _walLookedAt = now;
-        WalSizeLooks++;
-        return true;
+        return estimate;
     }
 
     /// <summary>
-    /// Keeps the WAL under <see cref="SqliteStoreOptions.WalSizeLimit"/>: SQLite's automatic
-    /// checkpoints copy pages back but cannot restart the log while readers keep using it, so a
-    /// constant stream of readers would grow it without end. Past the limit, a TRUNCATE checkpoint
-    /// waits (briefly) for the readers of older snapshots to finish, then empties the log.
+    /// Keeps the WAL under <see cref="SqliteStoreOptions.WalSizeLimit"/> (when <see cref="BoundWal"/>):
+    /// SQLite's automatic checkpoints copy pages back but cannot restart the log while readers keep
+    /// using it, so a constant stream of readers would grow it without end. Past the limit, a TRUNCATE
+    /// checkpoint waits (briefly) for the readers of older snapshots to finish, then empties the log.
+    /// Looking at the log's size costs a <c>stat</c> (tens of microseconds, a third of a small commit's
+    /// CPU), so the store adds up <paramref name="written"/>, a generous estimate of what each commit
+    /// wrote (<see cref="WalEstimate"/>), and looks when it reaches a quarter of the limit — or after a
+    /// second, for what other processes write to the same file.
     /// </summary>
-    private void BoundWalSize()
+    private void BoundWalSize(long written)
     {
+        if (!BoundWal)
+        {
+            return;
+        }
+
+        _walGrowthSinceLook = written > long.MaxValue - _walGrowthSinceLook ? long.MaxValue : _walGrowthSinceLook + written;
+        if (_walGrowthSinceLook < _options.WalSizeLimit / 4 && Stopwatch.GetTimestamp() - _walLookedAt < Stopwatch.Frequency)
+        {
+            return;
+        }
+
+        _walGrowthSinceLook = 0;
+        _walLookedAt = Stopwatch.GetTimestamp();
+        WalSizeLooks++;
         long size;
         try
         {
@@ -366,34 +361,5 @@ internal sealed partial class SqliteBackend : IStoreBackend
     }
 
     /// <summary>Runs several statements in one read transaction on a reader: they all see one snapshot.</summary>
-    private T ReadSnapshot<T>(Func<SqliteSession, T> read) => Read(session =>
-    {
-        session.Execute(Sql.BeginRead);
-        try
-        {
-            var result = read(session);
-            session.Execute(Sql.Commit);
-            return result;
-        }
-        catch
-        {
-            RollbackQuietly(session);
-            throw;
-        }
-    });
-
-
-    /// <summary>
-    /// After a query or count found nothing: refuses to answer for an index another instance dropped or
-    /// changed since this one opened. A query is one statement, so one snapshot: the index's entries are
-    /// removed in the transaction that removes its row (and ids are never reused), so a query that found
-    /// entries read a current index, and only an empty answer needs this second look.
-    /// </summary>
-    private static void EnsureIndexCurrent(SqliteSession session, long id)
-    {
-        if ((long)session.Scalar(Sql.IndexExists, id)! == 0)
-        {
-            throw new IndexDeclarationsChangedException();
-        }
-    }
+    private T ReadSnapshot<T>(Func<SqliteSession, T> read) => Read(session => session.InTransaction(Sql.BeginRead, (Session: session, Read: read), static state => state.Read(state.Session)));
 }

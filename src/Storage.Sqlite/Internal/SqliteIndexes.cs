@@ -92,9 +92,6 @@ internal sealed class SqliteIndexes
     public static SqliteIndexes WithoutTables(IndexCatalog catalog)
         => catalog.All.Count == 0 ? new(catalog, [], 0) : throw new InvalidOperationException("Indexes need the index tables (migration 3).");
 
-    /// <summary>The value as SQLite stores it: INTEGER or TEXT.</summary>
-    public static object Bind(IndexValue value) => value.Type == IndexValueType.Int64 ? value.AsInt64 : value.AsString;
-
     /// <summary>
     /// Builds the indexes with one read of each collection's live documents in (partition, key) order,
     /// feeding every index of the collection. A builder that fails stops taking documents while the
@@ -117,12 +114,8 @@ internal sealed class SqliteIndexes
             {
                 while (reader.Read())
                 {
-                    var partition = reader.GetString(0);
-                    var key = reader.GetString(1);
-                    var value = reader.GetFieldValue<byte[]>(2);
-                    long? expiry = reader.IsDBNull(3) ? null : reader.GetInt64(3);
-                    RowChecksum.VerifyDocument(path, reader.GetInt64(7), partition, collection.Key, key, reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), expiry, value);
-                    object? expiresAt = expiry;
+                    var document = RowChecksum.ReadDocument(reader, 2, path, reader.GetString(0), collection.Key, reader.GetString(1));
+                    object? expiresAt = document.ExpiresAt?.ToUnixTimeMilliseconds();
                     foreach (var (builder, id, scope) in builders)
                     {
                         if (failures.ContainsKey(builder.Index))
@@ -132,9 +125,9 @@ internal sealed class SqliteIndexes
 
                         try
                         {
-                            foreach (var indexed in builder.Add(partition, key, value))
+                            foreach (var indexed in builder.Add(document.Partition, document.Key, document.Value))
                             {
-                                session.Execute(Sql.InsertEntry, id, Bind(indexed), partition, key, expiresAt, scope);
+                                session.Execute(Sql.InsertEntry, id, IndexValueRange.ToScalar(indexed), document.Partition, document.Key, expiresAt, scope);
                             }
                         }
                         catch (IndexBuildException e)

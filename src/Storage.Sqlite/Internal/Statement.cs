@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+
 namespace Storage.Sqlite.Internal;
 
 /// <summary>
@@ -5,11 +7,16 @@ namespace Storage.Sqlite.Internal;
 /// store runs is one of these (values are always bound, never spliced into the text), and each
 /// connection prepares it once and keeps it (<see cref="SqliteSession"/>).
 /// </summary>
-internal sealed class Statement(string sql, params string[] parameterNames)
+/// <param name="sql">The text; its parameters are bound in the order they first appear in it.</param>
+internal sealed partial class Statement(string sql)
 {
     public string Sql { get; } = sql;
 
-    public IReadOnlyList<string> ParameterNames { get; } = parameterNames;
+    /// <summary>The parameters, in the order of their first appearance in the text: the order values are bound in.</summary>
+    public IReadOnlyList<string> ParameterNames { get; } = [.. ParameterPattern().Matches(sql).Select(m => m.Value).Distinct()];
 
     public override string ToString() => Sql;
+
+    [GeneratedRegex("@[a-z_]+")]
+    private static partial Regex ParameterPattern();
 }

@@ -3,50 +3,6 @@ using Storage.Internal;
 namespace Storage.Sqlite.Internal;
 
 /// <summary>
-/// What a write adds to the write-ahead log, so the store can skip looking at the log's size after
-/// small commits.
-/// </summary>
-internal static class WalEstimate
-{
-    /// <summary>A page and its WAL frame header.</summary>
-    private const long PageBytes = 4096 + 24;
-
-    /// <summary>
-    /// A generous estimate of what <paramref name="write"/> adds to the log; <see cref="long.MaxValue"/>
-    /// when it cannot be bounded (a partition delete: a partition may be large), and the store then
-    /// looks right after the commit.
-    /// </summary>
-    public static long Of(PendingWrite write)
-        => write.IsPartitionDelete ? long.MaxValue
-            : write.Operations is { } operations ? Of(operations, write.Entries!)
-            : 2 * PageBytes;
-
-    /// <summary>
-    /// For a batch of documents (or an imported partition, whose fast path writes less than the batch
-    /// path): twice the bytes written, plus four pages per operation (leaf and interior pages of the
-    /// tables and indexes it touches), a page per index value, and two for the partition's row and log.
-    /// </summary>
-    private static long Of(IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
-    {
-        long estimate = 2 * PageBytes;
-        for (var i = 0; i < operations.Count; i++)
-        {
-            var operation = operations[i];
-            estimate += (4 * PageBytes) + (2L * (operation.Value.Length + operation.EventBytes));
-            if (entries[i] is { } values)
-            {
-                foreach (var indexValues in values.Values)
-                {
-                    estimate += PageBytes * indexValues.Count;
-                }
-            }
-        }
-
-        return estimate;
-    }
-}
-
-/// <summary>
 /// The state of a group's transaction as its writes apply, one after the other: every read goes
 /// to the database inside the transaction, so each write sees what the ones before it wrote — and
 /// what other processes committed before the transaction began. What a batch or an increment changes
@@ -57,15 +13,14 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 {
     private readonly long _nowMs = now.ToUnixTimeMilliseconds();
 
-    public CommitResult ApplyBatch(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
+    public CommitResult ApplyBatch(PendingWrite write)
     {
-        var reads = new PartitionReads();
-        reads.AddBatch(operations);
-        var writer = new PartitionWriter(Load(partition, reads), now);
+        var (partition, operations, entries) = (write.Partition, write.Operations!, write.Entries!);
+        var writer = new PartitionWriter(Load(partition, write.Reads), now);
 
         // Without a uniqueness check the writer applies every batch whose conditions hold (never null):
         // the unique indexes of the database decide uniqueness, as the entries go in.
-        var result = writer.ApplyBatch(operations)!;
+        var result = writer.ApplyBatch(operations, entries)!;
         if (result.Changed)
         {
             Persist(writer);
@@ -83,14 +38,14 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     /// entries and tombstones but never the row. So into a partition that does not exist, its first
     /// revision (the floor + 1) and a plain insert of each document and its index entries (a unique
     /// value another partition's live document holds still fails the write); into one that exists,
-    /// <paramref name="asBatch"/>, the puts as must-not-exist puts.
+    /// the puts as a batch.
     /// </summary>
-    public CommitResult Import(ImportedPartition imported, IReadOnlyList<WriteOperation> asBatch, IReadOnlyList<IndexEntries?> entries)
+    public CommitResult Import(PendingWrite write)
     {
-        var partition = imported.Partition;
+        var (imported, partition) = (write.Imported!, write.Partition);
         if (session.Scalar(Sql.GetPartitionRevision, partition) is long)
         {
-            return ApplyBatch(partition, asBatch, entries);
+            return ApplyBatch(write);
         }
 
         // The partition's first revision, above the floor; it can be resumed from there on.
@@ -113,18 +68,15 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
         if (IndexedDocuments(puts, out _) is { } touched)
         {
-            InsertEntries(partition, puts, entries, touched);
+            InsertEntries(partition, puts, write.Entries!, touched);
         }
-
         return new CommitResult(revision, changed: true, outcomes);
     }
 
-    public long Increment(string partition, string name, long delta)
+    public long Increment(PendingWrite write)
     {
-        var reads = new PartitionReads();
-        reads.AddSequence(name);
-        var writer = new PartitionWriter(Load(partition, reads), now);
-        var value = writer.Increment(name, delta);
+        var writer = new PartitionWriter(Load(write.Partition, write.Reads), now);
+        var value = writer.Increment(write.Sequence!, write.Delta);
         Persist(writer);
         return value;
     }
@@ -138,13 +90,11 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
         // A partition written again later continues above every version it had.
         session.Execute(Sql.RaiseRevisionFloor, revision);
-        session.Execute(Sql.DeletePartitionEntries, partition);
-        session.Execute(Sql.DeletePartitionDocuments, partition);
-        session.Execute(Sql.DeletePartitionSequences, partition);
-        session.Execute(Sql.DeletePartitionEvents, partition);
-        session.Execute(Sql.DeletePartitionStreams, partition);
-        session.Execute(Sql.DeletePartitionTombstones, partition);
-        session.Execute(Sql.DeletePartition, partition);
+        foreach (var statement in Sql.DeletePartition)
+        {
+            session.Execute(statement, partition);
+        }
+
         return true;
     }
 
@@ -168,7 +118,8 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     /// Brings the index entries of the documents the batch wrote in line with them. Uniqueness holds
     /// for the state after the batch: every document the batch puts or deletes gives up its old values
     /// first, then the puts take theirs in batch order, each put's indexes in declaration order, each
-    /// index's values ascending — so the first conflict found is the one the reference model reports.
+    /// index's values ascending — so the first conflict found is the one the engine's
+    /// <see cref="UniqueValues"/> (and the reference model) reports.
     /// </summary>
     private void UpdateEntries(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
     {
@@ -258,7 +209,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             var id = indexes.Id(found.Indexes[j]);
             foreach (var value in found.Values[j])
             {
-                if (old.Remove((id, SqliteIndexes.Bind(value)), out var kept))
+                if (old.Remove((id, IndexValueRange.ToScalar(value)), out var kept))
                 {
                     expiryChanged |= kept != expiresAt;
                 }
@@ -286,49 +237,47 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     }
 
     /// <summary>
-    /// Inserts one entry. The database refuses a second holder of a unique value (no row inserted);
-    /// the holder is then an earlier put of this batch or a live document the batch does not touch —
-    /// a <see cref="UniqueConstraintException"/> for this value — or an expired document, which holds
-    /// no values: its entries go and the insert is tried again.
+    /// Inserts one entry. The database refuses a second holder of a unique value (no row inserted):
+    /// this is what keeps a value unique across connections and processes. The holder is then an
+    /// earlier put of this batch or a live document the batch does not touch — a
+    /// <see cref="UniqueConstraintException"/> for this value — or one whose document expired, which
+    /// holds no values (the rule of <see cref="UniqueValues"/>): its entries go and the insert is
+    /// tried again.
     /// </summary>
     private void InsertEntry(string partition, string key, long? expiresAt, IndexDefinition index, IndexValue value, HashSet<(string Collection, string Key)> touched, int operationIndex)
     {
         var id = indexes.Id(index);
-        var bound = SqliteIndexes.Bind(value);
-        while (session.Execute(Sql.InsertEntry, id, bound, partition, key, expiresAt, SqliteIndexes.UniqueScope(index)) == 0)
+        var bound = IndexValueRange.ToScalar(value);
+        var scope = SqliteIndexes.UniqueScope(index);
+        while (session.Execute(Sql.InsertEntry, id, bound, partition, key, expiresAt, scope) == 0)
         {
-            ReleaseExpiredHolder(partition, index, id, value, bound, touched, operationIndex);
-        }
-    }
-
-    private void ReleaseExpiredHolder(string partition, IndexDefinition index, long id, IndexValue value, object bound, HashSet<(string Collection, string Key)> touched, int operationIndex)
-    {
-        string? holderPartition = null;
-        string? holderKey = null;
-        using (var reader = index.Scope == IndexScope.Global ? session.Query(Sql.FindHolderInStore, id, bound) : session.Query(Sql.FindHolderInPartition, id, bound, partition))
-        {
-            if (reader.Read())
+            string? holderPartition = null;
+            string? holderKey = null;
+            long? holderExpiry = null;
+            using (var reader = index.Scope == IndexScope.Global ? session.Query(Sql.FindHolderInStore, id, bound) : session.Query(Sql.FindHolderInPartition, id, bound, partition))
             {
-                holderPartition = reader.GetString(0);
-                holderKey = reader.GetString(1);
+                if (reader.Read())
+                {
+                    (holderPartition, holderKey, holderExpiry) = (reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2));
+                }
             }
-        }
 
-        // A document's values are distinct and its old entries are gone, so only a unique index can refuse an entry.
-        if (!index.Unique || holderPartition is null || holderKey is null)
-        {
-            throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
-        }
+            // A document's values are distinct and its old entries are gone, so only a unique index can refuse an entry.
+            if (!index.Unique || holderPartition is null || holderKey is null)
+            {
+                throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
+            }
 
-        if ((string.Equals(holderPartition, partition, StringComparison.Ordinal) && touched.Contains((index.Collection, holderKey)))
-            || ReadDocument(holderPartition, new DocumentId(index.Collection, holderKey)) is { } holder && !Timestamps.IsExpired(holder.ExpiresAt, now))
-        {
-            throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, value, operationIndex);
-        }
+            if ((string.Equals(holderPartition, partition, StringComparison.Ordinal) && touched.Contains((index.Collection, holderKey)))
+                || !Timestamps.IsExpired(holderExpiry is { } e ? DateTimeOffset.FromUnixTimeMilliseconds(e) : null, now))
+            {
+                throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, value, operationIndex);
+            }
 
-        if (session.Execute(Sql.DeleteDocumentEntries, holderPartition, holderKey, index.Collection) == 0)
-        {
-            throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
+            if (session.Execute(Sql.DeleteDocumentEntries, holderPartition, holderKey, index.Collection) == 0)
+            {
+                throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
+            }
         }
     }
 
@@ -354,7 +303,11 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
         foreach (var id in reads.Documents)
         {
-            state.Documents[id] = ReadDocument(partition, id);
+            // The stored row, expired or not: conditions decide liveness in the engine.
+            using var reader = session.Query(Sql.GetDocumentState, partition, id.Collection, id.Key);
+            state.Documents[id] = reader.Read()
+                ? new DocumentRow(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), reader.IsDBNull(2) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)))
+                : null;
         }
 
         foreach (var name in reads.Sequences)
@@ -373,7 +326,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
                 using var reader = session.Query(Sql.GetEventIds, partition, name, first, last);
                 while (reader.Read())
                 {
-                    stream.StoredIds[reader.GetInt64(0)] = ParseEventId(reader.GetString(1), path, name);
+                    stream.StoredIds[reader.GetInt64(0)] = RowChecksum.ParseEventId(reader.GetString(1), path, name);
                 }
             }
         }
@@ -412,20 +365,10 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
         foreach (var e in writer.NewEvents())
         {
-            var eventId = FormatEventId(e.Data.Id);
+            var eventId = RowChecksum.FormatEventId(e.Data.Id);
             var hasMetadata = !e.Data.Metadata.IsEmpty;
-            session.Execute(
-                Sql.InsertEvent,
-                partition,
-                e.Stream,
-                e.Version,
-                e.Revision,
-                eventId,
-                e.Data.Type,
-                ToArray(e.Data.Data),
-                hasMetadata ? ToArray(e.Data.Metadata) : null,
-                _nowMs,
-                RowChecksum.Event(partition, e.Stream, e.Version, e.Revision, eventId, e.Data.Type, _nowMs, e.Data.Data.Span, e.Data.Metadata.Span, hasMetadata));
+            var checksum = RowChecksum.Event(partition, e.Stream, e.Version, e.Revision, eventId, e.Data.Type, _nowMs, e.Data.Data.Span, e.Data.Metadata.Span, hasMetadata);
+            session.Execute(Sql.InsertEvent, partition, e.Stream, e.Version, e.Revision, eventId, e.Data.Type, ToArray(e.Data.Data), hasMetadata ? ToArray(e.Data.Metadata) : null, _nowMs, checksum);
         }
 
         foreach (var (stream, version) in writer.StreamWrites())
@@ -440,21 +383,6 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
         // A partition the write created can be resumed from its first revision on; one that existed keeps its own.
         session.Execute(Sql.SetPartitionRevision, partition, writer.Revision, writer.CreatedAtRevision ?? writer.Revision);
-    }
-
-    /// <summary>Event ids are stored as text in the 'D' form (lowercase, with hyphens), readable in any SQLite client.</summary>
-    internal static string FormatEventId(Guid id) => id.ToString("D");
-
-    internal static Guid ParseEventId(string text, string path, string stream)
-        => Guid.TryParseExact(text, "D", out var id) ? id : throw new CorruptDataException(path, SqliteErrors.BadEventIdReason(stream, text));
-
-    /// <summary>A document's stored row, expired or not (conditions decide liveness in the engine); <see langword="null"/> when it has none.</summary>
-    private DocumentRow? ReadDocument(string partition, DocumentId id)
-    {
-        using var reader = session.Query(Sql.GetDocumentState, partition, id.Collection, id.Key);
-        return reader.Read()
-            ? new DocumentRow(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), reader.IsDBNull(2) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)))
-            : null;
     }
 
     private static byte[] ToArray(ReadOnlyMemory<byte> value)
