@@ -210,7 +210,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
                 (transactions: Transactions, partition: writes[0].Partition, writes, unresolved),
                 static (s, _) => s.writes[0].IsPartitionDelete
                     ? s.transactions.TryDeletePartitionAsync(s.partition, s.unresolved)
-                    : s.transactions.TryCommitAsync(s.partition, s.writes, s.unresolved),
+                    : s.transactions.TryCommitAsync(s.writes, import: false, s.unresolved),
                 CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e)
