@@ -20,6 +20,9 @@ internal abstract class LockedWrite
     /// <summary>What the write is, for the log.</summary>
     public virtual string Kind => "partition write";
 
+    /// <summary>Whether the write counts in <see cref="WriteTransactions.GroupCommits"/> (an import's chunk does not).</summary>
+    public virtual bool CountsAsGroupCommit => true;
+
     /// <summary>
     /// The index catalog generation the write must find (it was opened with it), or <see langword="null"/>
     /// when the write does not depend on the declarations.
@@ -127,6 +130,8 @@ internal sealed class EngineWrites : LockedWrite
     public override long? IndexGeneration => _indexes.Generation;
 
     public override bool ReadsAfterLock => _import;
+
+    public override bool CountsAsGroupCommit => !_import;
 
     public override bool AddReads(NpgsqlBatch batch, IReadOnlyDictionary<string, long>? revisions)
     {

@@ -18,6 +18,9 @@ internal sealed class Sql
     public const string Commit = "COMMIT";
     public const string Rollback = "ROLLBACK";
 
+    private readonly string[] _listDocuments;
+    private readonly string[] _listStreams;
+
     public Sql(string schema)
     {
         Schema = schema;
@@ -179,12 +182,7 @@ internal sealed class Sql
             SELECT version, revision, event_id, type, data, metadata, committed_at FROM {s}.events
             WHERE partition = $1 COLLATE "C" AND stream = $2 COLLATE "C" AND version BETWEEN $3 AND $4 ORDER BY version
             """;
-        const string StreamColumns = "SELECT stream, version";
-        var streamFilter = $"FROM {s}.streams WHERE partition = $1 COLLATE \"C\" AND stream >= $2 COLLATE \"C\"";
-        ListStreamsAscending = $"{StreamColumns} {streamFilter} ORDER BY stream COLLATE \"C\" ASC LIMIT $3";
-        ListStreamsAscendingBounded = $"{StreamColumns} {streamFilter} AND stream < $4 COLLATE \"C\" ORDER BY stream COLLATE \"C\" ASC LIMIT $3";
-        ListStreamsDescending = $"{StreamColumns} {streamFilter} ORDER BY stream COLLATE \"C\" DESC LIMIT $3";
-        ListStreamsDescendingBounded = $"{StreamColumns} {streamFilter} AND stream < $4 COLLATE \"C\" ORDER BY stream COLLATE \"C\" DESC LIMIT $3";
+        _listStreams = ListShapes($"SELECT stream, version FROM {s}.streams WHERE partition = $1 COLLATE \"C\" AND stream >= $2 COLLATE \"C\"", "stream", 3);
 
         // The change feed: the partition's revision and oldest resumable revision, then the candidates
         // after $2 in feed order (revision; documents and tombstones by collection and key, then events
@@ -215,16 +213,15 @@ internal sealed class Sql
             LIMIT $4
             """;
 
-        // Listings: [lower, upper) computed in code; the variants without $5 serve unbounded ranges.
-        const string Columns = "SELECT key, value, version, created_at, updated_at, expires_at";
-        var filter = $"""
+        // Listings: [lower, upper) computed in code; the variants without an upper bound serve unbounded ranges.
+        _listDocuments = ListShapes(
+            $"""
+            SELECT key, value, version, created_at, updated_at, expires_at
             FROM {s}.documents WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND {Timestamps.LiveSql("expires_at", "$3")}
               AND key >= $4 COLLATE "C"
-            """;
-        ListAscending = $"{Columns} {filter} ORDER BY key COLLATE \"C\" ASC LIMIT $5";
-        ListAscendingBounded = $"{Columns} {filter} AND key < $6 COLLATE \"C\" ORDER BY key COLLATE \"C\" ASC LIMIT $5";
-        ListDescending = $"{Columns} {filter} ORDER BY key COLLATE \"C\" DESC LIMIT $5";
-        ListDescendingBounded = $"{Columns} {filter} AND key < $6 COLLATE \"C\" ORDER BY key COLLATE \"C\" DESC LIMIT $5";
+            """,
+            "key",
+            5);
     }
 
     /// <summary>The statements of secondary indexes.</summary>
@@ -298,25 +295,15 @@ internal sealed class Sql
 
     public string ListPartitions { get; }
 
-    public string ListAscending { get; }
+    /// <summary>A page of a partition's live documents of a collection: $1 partition, $2 collection, $3 now, $4 lower bound, $5 limit, $6 upper bound (exclusive) when bounded.</summary>
+    public string ListDocuments(bool descending, bool bounded) => _listDocuments[(descending ? 2 : 0) | (bounded ? 1 : 0)];
 
-    public string ListAscendingBounded { get; }
-
-    public string ListDescending { get; }
-
-    public string ListDescendingBounded { get; }
+    /// <summary>A page of a partition's streams: $1 partition, $2 lower bound, $3 limit, $4 upper bound (exclusive) when bounded.</summary>
+    public string ListStreams(bool descending, bool bounded) => _listStreams[(descending ? 2 : 0) | (bounded ? 1 : 0)];
 
     public string ReadStreamVersion { get; }
 
     public string ReadEvents { get; }
-
-    public string ListStreamsAscending { get; }
-
-    public string ListStreamsAscendingBounded { get; }
-
-    public string ListStreamsDescending { get; }
-
-    public string ListStreamsDescendingBounded { get; }
 
     public string ReadFeedPartition { get; }
 
@@ -388,6 +375,14 @@ internal sealed class Sql
 
         return unchecked((long)hash);
     }
+
+    /// <summary>The four listings of a range (ascending, ascending bounded, descending, descending bounded): the upper bound is the parameter after the limit.</summary>
+    private static string[] ListShapes(string select, string key, int limit) =>
+    [
+        .. from direction in (string[])["ASC", "DESC"]
+           from upper in (string[])["", $" AND {key} < ${limit + 1} COLLATE \"C\""]
+           select $"{select}{upper} ORDER BY {key} COLLATE \"C\" {direction} LIMIT ${limit}",
+    ];
 
     /// <summary>Deletes rows of a table keyed by (partition, collection, key), given as three arrays.</summary>
     private static string DeleteKeys(string s, string table) => $"""

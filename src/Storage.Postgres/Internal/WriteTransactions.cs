@@ -81,91 +81,74 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         => RunLockedAsync(new PartitionDeleteWrite(_sql, partition), unresolved);
 
     /// <summary>One attempt at purging up to <see cref="PurgeChunk"/> expired documents; purges serialize on a row of storage_meta.</summary>
-    public async ValueTask<long> TryPurgeChunkAsync(DateTimeOffset now, List<Attempt> unresolved)
+    public ValueTask<long> TryPurgeChunkAsync(DateTimeOffset now, List<Attempt> unresolved) => InTransactionAsync(async connection =>
     {
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var open = false;
-        try
+        long count;
+        Attempt? earlier = null;
+        using (var batch = Begin(connection))
         {
-            long count;
-            Attempt? earlier = null;
-            using (var batch = new NpgsqlBatch(connection))
+            batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
+            batch.BatchCommands.Add(BatchCommand(_sql.FindStoreCommits, P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
+            var purge = BatchCommand(_sql.PurgeExpired, P(now), P(PurgeChunk));
+            batch.BatchCommands.Add(purge);
+            await batch.PrepareAsync().ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
             {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-                AddTransactionSettings(batch);
-                batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
-                batch.BatchCommands.Add(BatchCommand(_sql.FindStoreCommits, P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
-                var purge = BatchCommand(_sql.PurgeExpired, P(now), P(PurgeChunk));
-                batch.BatchCommands.Add(purge);
-                await batch.PrepareAsync().ConfigureAwait(false);
-                open = true;
-                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
+                await SkipSettingsAsync(reader).ConfigureAwait(false);
+                await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
+                await reader.NextResultAsync().ConfigureAwait(false);
+                while (await reader.ReadAsync().ConfigureAwait(false))
                 {
-                    await SkipSettingsAsync(reader).ConfigureAwait(false);
-                    await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
-                    await reader.NextResultAsync().ConfigureAwait(false);
-                    while (await reader.ReadAsync().ConfigureAwait(false))
+                    var id = reader.GetGuid(0);
+                    if (unresolved.Find(a => a.OperationId == id) is { } found)
                     {
-                        var id = reader.GetGuid(0);
-                        if (unresolved.Find(a => a.OperationId == id) is { } found)
-                        {
-                            earlier = found;
-                            earlier.Results[0] = reader.GetInt64(1);
-                        }
-                    }
-
-                    while (await reader.NextResultAsync().ConfigureAwait(false))
-                    {
+                        earlier = found;
+                        earlier.Results[0] = reader.GetInt64(1);
                     }
                 }
 
-                count = (long)purge.Rows;
+                while (await reader.NextResultAsync().ConfigureAwait(false))
+                {
+                }
             }
 
-            if (unresolved.Count > 0)
-            {
-                Log.CommitResolved(_logger, "purge", earlier is null ? "it had not committed and is applied again" : "it had committed");
-            }
-
-            if (earlier is not null)
-            {
-                // It stays listed: if this rollback fails, the next attempt finds it again.
-                unresolved.RemoveAll(a => a != earlier);
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return (long)earlier.Results[0]!;
-            }
-
-            unresolved.Clear();
-            if (count == 0)
-            {
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return 0;
-            }
-
-            var attempt = new Attempt(Guid.CreateVersion7(), 1);
-            attempt.Results[0] = count;
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                batch.BatchCommands.Add(BatchCommand(_sql.LogCommit, P(string.Empty), P(attempt.OperationId), P(0L), P<long?>(count)));
-                batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(new[] { string.Empty })));
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-                await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
-                open = false;
-            }
-
-            unresolved.Remove(attempt);
-            return count;
+            count = (long)purge.Rows;
         }
-        catch when (open)
+
+        if (unresolved.Count > 0)
         {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
+            Log.CommitResolved(_logger, "purge", earlier is null ? "it had not committed and is applied again" : "it had committed");
         }
-    }
+
+        if (earlier is not null)
+        {
+            // It stays listed: if this rollback fails, the next attempt finds it again.
+            unresolved.RemoveAll(a => a != earlier);
+            await RollbackAsync(connection).ConfigureAwait(false);
+            return (long)earlier.Results[0]!;
+        }
+
+        unresolved.Clear();
+        if (count == 0)
+        {
+            await RollbackAsync(connection).ConfigureAwait(false);
+            return 0;
+        }
+
+        var attempt = new Attempt(Guid.CreateVersion7(), 1);
+        attempt.Results[0] = count;
+        using (var batch = new NpgsqlBatch(connection))
+        {
+            batch.BatchCommands.Add(BatchCommand(_sql.LogCommit, P(string.Empty), P(attempt.OperationId), P(0L), P<long?>(count)));
+            batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(new[] { string.Empty })));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
+        }
+
+        unresolved.Remove(attempt);
+        return count;
+    });
 
     /// <summary>
     /// One attempt at removing up to <see cref="PurgeChunk"/> index entries of each type whose documents
@@ -173,31 +156,18 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// writer holds locked are left to it. Repeating it is harmless.
     /// </summary>
     /// <returns>The most entries of one type it removed.</returns>
-    public async ValueTask<long> TryPurgeEntriesAsync(DateTimeOffset now)
+    public ValueTask<long> TryPurgeEntriesAsync(DateTimeOffset now) => InTransactionAsync(async connection =>
     {
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        using var batch = new NpgsqlBatch(connection);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-        AddTransactionSettings(batch);
+        using var batch = Begin(connection);
         var strings = BatchCommand(_sql.Indexes.Strings.PurgeExpired, P(now), P(PurgeChunk));
         var int64s = BatchCommand(_sql.Indexes.Int64s.PurgeExpired, P(now), P(PurgeChunk));
         batch.BatchCommands.Add(strings);
         batch.BatchCommands.Add(int64s);
         batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
         await batch.PrepareAsync().ConfigureAwait(false);
-        try
-        {
-            await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
-        }
-        catch
-        {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
-        }
-
+        await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
         return (long)Math.Max(strings.Rows, int64s.Rows);
-    }
+    });
 
     /// <summary>
     /// One attempt at dropping up to <see cref="PurgeChunk"/> tombstones deleted at or before
@@ -207,59 +177,39 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// commit-log entry.
     /// </summary>
     /// <returns>How many tombstones it dropped.</returns>
-    public async ValueTask<long> TryDropTombstonesAsync(DateTimeOffset cutoff)
+    public ValueTask<long> TryDropTombstonesAsync(DateTimeOffset cutoff) => InTransactionAsync(async connection =>
     {
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var open = false;
-        try
+        var partitions = new List<string>();
+        using (var batch = Begin(connection))
         {
-            var partitions = new List<string>();
-            using (var batch = new NpgsqlBatch(connection))
+            batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
+            batch.BatchCommands.Add(BatchCommand(_sql.LockTombstonePartitions, P(cutoff), P(PurgeChunk)));
+            await batch.PrepareAsync().ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await SkipSettingsAsync(reader).ConfigureAwait(false);
+            await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
+            await reader.NextResultAsync().ConfigureAwait(false);
+            while (await reader.ReadAsync().ConfigureAwait(false))
             {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-                AddTransactionSettings(batch);
-                batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
-                batch.BatchCommands.Add(BatchCommand(_sql.LockTombstonePartitions, P(cutoff), P(PurgeChunk)));
-                await batch.PrepareAsync().ConfigureAwait(false);
-                open = true;
-                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-                await using var readerScope = reader.ConfigureAwait(false);
-                await SkipSettingsAsync(reader).ConfigureAwait(false);
-                await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
-                await reader.NextResultAsync().ConfigureAwait(false);
-                while (await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    partitions.Add(reader.GetString(0));
-                }
+                partitions.Add(reader.GetString(0));
             }
-
-            if (partitions.Count == 0)
-            {
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return 0;
-            }
-
-            long dropped;
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                var drop = BatchCommand(_sql.DropTombstones, P(cutoff), P(partitions.ToArray()), P(PurgeChunk));
-                batch.BatchCommands.Add(drop);
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-                await batch.PrepareAsync().ConfigureAwait(false);
-                dropped = (long)(await batch.ExecuteScalarAsync().ConfigureAwait(false))!;
-                open = false;
-            }
-
-            return dropped;
         }
-        catch when (open)
+
+        if (partitions.Count == 0)
         {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
+            await RollbackAsync(connection).ConfigureAwait(false);
+            return 0L;
         }
-    }
+
+        using (var batch = new NpgsqlBatch(connection))
+        {
+            batch.BatchCommands.Add(BatchCommand(_sql.DropTombstones, P(cutoff), P(partitions.ToArray()), P(PurgeChunk)));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await batch.PrepareAsync().ConfigureAwait(false);
+            return (long)(await batch.ExecuteScalarAsync().ConfigureAwait(false))!;
+        }
+    });
 
     /// <summary>
     /// The transaction every write shares. Its first round trip takes the partitions' locks and resolves
@@ -267,100 +217,81 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// attempt that committed is the answer. Otherwise the write applies, and when it changes something
     /// its writes, commit-log entries and COMMIT go in the last round trip.
     /// </summary>
-    private async ValueTask<Attempt> RunLockedAsync(LockedWrite write, List<Attempt> unresolved)
+    private ValueTask<Attempt> RunLockedAsync(LockedWrite write, List<Attempt> unresolved) => InTransactionAsync(async connection =>
     {
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var open = false;
-        try
+        (Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier) locked;
+        using (var batch = Begin(connection))
         {
-            (Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier) locked;
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-                AddTransactionSettings(batch);
-                batch.BatchCommands.Add(BatchCommand(_sql.LockPartitions, P(write.Partitions)));
-                batch.BatchCommands.Add(BatchCommand(_sql.ReadPartitions, P(write.Partitions)));
+            batch.BatchCommands.Add(BatchCommand(_sql.LockPartitions, P(write.Partitions)));
+            batch.BatchCommands.Add(BatchCommand(_sql.ReadPartitions, P(write.Partitions)));
 
-                // Every partition of an attempt is logged under its id: the first one tells.
-                batch.BatchCommands.Add(BatchCommand(_sql.FindCommits, P(write.Partitions[0]), P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
-                var reads = !write.ReadsAfterLock && write.AddReads(batch, null);
+            // Every partition of an attempt is logged under its id: the first one tells.
+            batch.BatchCommands.Add(BatchCommand(_sql.FindCommits, P(write.Partitions[0]), P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
+            var reads = !write.ReadsAfterLock && write.AddReads(batch, null);
+            await batch.PrepareAsync().ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            locked = await ReadLockedAsync(reader, write.Kind, unresolved).ConfigureAwait(false);
+            if (reads)
+            {
+                await write.ReadAsync(reader).ConfigureAwait(false);
+            }
+        }
+
+        if (locked.Earlier is not null)
+        {
+            await RollbackAsync(connection).ConfigureAwait(false);
+            return locked.Earlier;
+        }
+
+        if (write.IndexGeneration is { } expected && expected != locked.Generation)
+        {
+            // Another instance changed the index declarations: writing now could leave documents unindexed.
+            await RollbackAsync(connection).ConfigureAwait(false);
+            throw new IndexDeclarationsChangedException();
+        }
+
+        if (write.ReadsAfterLock)
+        {
+            using var batch = new NpgsqlBatch(connection);
+
+            // A first result to stand on: the reads read from the result after it.
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT 1"));
+            if (write.AddReads(batch, locked.Revisions))
+            {
                 await batch.PrepareAsync().ConfigureAwait(false);
-                open = true;
                 var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
                 await using var readerScope = reader.ConfigureAwait(false);
-                locked = await ReadLockedAsync(reader, write.Kind, unresolved).ConfigureAwait(false);
-                if (reads)
-                {
-                    await write.ReadAsync(reader).ConfigureAwait(false);
-                }
+                await write.ReadAsync(reader).ConfigureAwait(false);
             }
+        }
 
-            if (locked.Earlier is not null)
-            {
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return locked.Earlier;
-            }
-
-            if (write.IndexGeneration is { } expected && expected != locked.Generation)
-            {
-                // Another instance changed the index declarations: writing now could leave documents unindexed.
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                throw new IndexDeclarationsChangedException();
-            }
-
-            if (write.ReadsAfterLock)
-            {
-                using var batch = new NpgsqlBatch(connection);
-
-                // A first result to stand on: the reads read from the result after it.
-                batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT 1"));
-                if (write.AddReads(batch, locked.Revisions))
-                {
-                    await batch.PrepareAsync().ConfigureAwait(false);
-                    var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-                    await using var readerScope = reader.ConfigureAwait(false);
-                    await write.ReadAsync(reader).ConfigureAwait(false);
-                }
-            }
-
-            var attempt = new Attempt(Guid.CreateVersion7(), write.Requests);
-            if (!write.Apply(locked.Revisions, locked.Floor, attempt))
-            {
-                // Nothing to write (the locks' placeholder rows go with the rollback).
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return attempt;
-            }
-
-            await InjectAsync(CommitStage.BeforeWrite, connection).ConfigureAwait(false);
-            await write.CopyAsync(connection).ConfigureAwait(false);
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                write.AddWrites(batch, attempt);
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-                await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
-                open = false;
-            }
-
-            await InjectAsync(CommitStage.AfterCommit, connection).ConfigureAwait(false);
-            unresolved.Remove(attempt);
-            if (write is not EngineWrites { ReadsAfterLock: true })
-            {
-                // An import's chunk is not a group commit.
-                Interlocked.Increment(ref _groupCommits);
-            }
-
+        var attempt = new Attempt(Guid.CreateVersion7(), write.Requests);
+        if (!write.Apply(locked.Revisions, locked.Floor, attempt))
+        {
+            // Nothing to write (the locks' placeholder rows go with the rollback).
+            await RollbackAsync(connection).ConfigureAwait(false);
             return attempt;
         }
-        catch when (open)
+
+        await InjectAsync(CommitStage.BeforeWrite, connection).ConfigureAwait(false);
+        await write.CopyAsync(connection).ConfigureAwait(false);
+        using (var batch = new NpgsqlBatch(connection))
         {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
+            write.AddWrites(batch, attempt);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
         }
-    }
+
+        await InjectAsync(CommitStage.AfterCommit, connection).ConfigureAwait(false);
+        unresolved.Remove(attempt);
+        if (write.CountsAsGroupCommit)
+        {
+            Interlocked.Increment(ref _groupCommits);
+        }
+
+        return attempt;
+    });
 
     /// <summary>
     /// Reads the revisions, the floor and the index generation, and the commit-log lookup. Holding the
@@ -403,13 +334,38 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         return (revisions, floor, generation, earlier);
     }
 
-    private void AddTransactionSettings(NpgsqlBatch batch)
+    /// <summary>
+    /// Opens a connection on the writer and runs one attempt's transaction on it. A failure rolls back
+    /// whatever the attempt began (a broken connection ends it with the server; a rollback outside a
+    /// transaction only warns).
+    /// </summary>
+    private async ValueTask<T> InTransactionAsync<T>(Func<NpgsqlConnection, ValueTask<T>> attempt)
     {
+        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        try
+        {
+            return await attempt(connection).ConfigureAwait(false);
+        }
+        catch
+        {
+            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>A first round trip's batch: BEGIN and the transaction's settings.</summary>
+    private NpgsqlBatch Begin(NpgsqlConnection connection)
+    {
+        var batch = new NpgsqlBatch(connection);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
         batch.BatchCommands.Add(BatchCommand(Sql.SetLocal, P("idle_in_transaction_session_timeout"), P(IdleInTransactionTimeout)));
         if (_relaxed)
         {
             batch.BatchCommands.Add(BatchCommand(Sql.SetLocal, P("synchronous_commit"), P("off")));
         }
+
+        return batch;
     }
 
     private async ValueTask SkipSettingsAsync(NpgsqlDataReader reader)
