@@ -192,35 +192,20 @@ internal sealed class IndexWork(StoreIndexes indexes, DateTimeOffset now)
     {
         _deletes.Sort(static (x, y) => x.CompareTo(y));
         _inserts.Sort(static (x, y) => x.CompareTo(y));
-        foreach (var type in (ReadOnlySpan<IndexValueType>)[IndexValueType.String, IndexValueType.Int64])
+        foreach (var (entries, insert) in (ReadOnlySpan<(List<Entry>, bool)>)[(_deletes, false), (_inserts, true)])
         {
-            var rows = _deletes.FindAll(d => d.Value.Value.Type == type);
-            if (rows.Count > 0)
+            foreach (var type in (ReadOnlySpan<IndexValueType>)[IndexValueType.String, IndexValueType.Int64])
             {
-                batch.BatchCommands.Add(BatchCommand(
-                    sql.For(type).DeleteEntries,
-                    P(rows.ConvertAll(r => r.Value.IndexId).ToArray()),
-                    Values(type, rows.ConvertAll(r => r.Value)),
-                    P(rows.ConvertAll(r => r.Partition).ToArray()),
-                    P(rows.ConvertAll(r => r.Key).ToArray()),
-                    P(rows.ConvertAll(r => r.Takeover).ToArray()),
-                    P(now)));
-            }
-        }
+                var rows = entries.FindAll(d => d.Value.Value.Type == type);
+                if (rows.Count == 0)
+                {
+                    continue;
+                }
 
-        foreach (var type in (ReadOnlySpan<IndexValueType>)[IndexValueType.String, IndexValueType.Int64])
-        {
-            var rows = _inserts.FindAll(d => d.Value.Value.Type == type);
-            if (rows.Count > 0)
-            {
-                batch.BatchCommands.Add(BatchCommand(
-                    sql.For(type).InsertEntries,
-                    P(rows.ConvertAll(r => r.Value.IndexId).ToArray()),
-                    Values(type, rows.ConvertAll(r => r.Value)),
-                    P(rows.ConvertAll(r => r.Partition).ToArray()),
-                    P(rows.ConvertAll(r => r.Key).ToArray()),
-                    P(rows.ConvertAll(r => r.ExpiresAt).ToArray()),
-                    P(rows.ConvertAll(r => r.Scope).ToArray())));
+                NpgsqlParameter[] key = [P(rows.ConvertAll(r => r.Value.IndexId).ToArray()), Values(type, rows.ConvertAll(r => r.Value)), P(rows.ConvertAll(r => r.Partition).ToArray()), P(rows.ConvertAll(r => r.Key).ToArray())];
+                batch.BatchCommands.Add(insert
+                    ? BatchCommand(sql.For(type).InsertEntries, [.. key, P(rows.ConvertAll(r => r.ExpiresAt).ToArray()), P(rows.ConvertAll(r => r.Scope).ToArray())])
+                    : BatchCommand(sql.For(type).DeleteEntries, [.. key, P(rows.ConvertAll(r => r.Takeover).ToArray()), P(now)]));
             }
         }
     }

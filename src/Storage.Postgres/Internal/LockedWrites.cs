@@ -275,14 +275,7 @@ internal sealed class EngineWrites : LockedWrite
                     await importer.WriteAsync(row.Version, NpgsqlDbType.Bigint).ConfigureAwait(false);
                     await importer.WriteAsync(row.CreatedAt, NpgsqlDbType.TimestampTz).ConfigureAwait(false);
                     await importer.WriteAsync(row.UpdatedAt, NpgsqlDbType.TimestampTz).ConfigureAwait(false);
-                    if (row.ExpiresAt is { } expiresAt)
-                    {
-                        await importer.WriteAsync(expiresAt, NpgsqlDbType.TimestampTz).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await importer.WriteNullAsync().ConfigureAwait(false);
-                    }
+                    await WriteAsync(importer, row.ExpiresAt).ConfigureAwait(false);
                 }
             }
 
