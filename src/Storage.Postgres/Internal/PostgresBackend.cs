@@ -164,19 +164,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
             return;
         }
 
-        PendingWrite[] writes;
-        if (start == 0 && group is PendingWrite[] all && all.Length == end)
-        {
-            writes = all;
-        }
-        else
-        {
-            writes = new PendingWrite[end - start];
-            for (var i = start; i < end; i++)
-            {
-                writes[i - start] = group[i];
-            }
-        }
+        var writes = start == 0 && end == group.Count ? group : [.. group.Skip(start).Take(end - start)];
 
         Attempt outcome;
         try
@@ -201,7 +189,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
             return;
         }
 
-        for (var i = 0; i < writes.Length; i++)
+        for (var i = 0; i < writes.Count; i++)
         {
             if (outcome.Errors[i] is { } error)
             {
