@@ -246,8 +246,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
 
         if (write.IndexGeneration is { } expected && expected != locked.Generation)
         {
-            // Another instance changed the index declarations: writing now could leave documents unindexed.
-            await RollbackAsync(connection).ConfigureAwait(false);
+            // Another instance changed the index declarations: writing now could leave documents unindexed (the failure rolls back).
             throw new IndexDeclarationsChangedException();
         }
 
