@@ -309,26 +309,31 @@ internal sealed class EngineWrites : LockedWrite
         }
 
         // A new partition can be resumed from its first revision on.
-        var partitions = changes.ConvertAll(c => c.Partition).ToArray();
-        var revisions = changes.ConvertAll(c => c.Revision).ToArray();
-        batch.BatchCommands.Add(BatchCommand(_sql.SetRevisions, P(partitions), P(revisions), P(changes.ConvertAll(c => c.CreatedAtRevision ?? 0).ToArray())));
-        batch.BatchCommands.Add(BatchCommand(_sql.LogCommits, P(partitions), P(attempt.OperationId), P(revisions)));
+        var (partitions, revisions, oldest) = (new string[changes.Count], new long[changes.Count], new long[changes.Count]);
+        var prune = new List<string>();
+        for (var i = 0; i < changes.Count; i++)
+        {
+            var change = changes[i];
+            (partitions[i], revisions[i], oldest[i]) = (change.Partition, change.Revision, change.CreatedAtRevision ?? 0);
 
-        // Whenever a revision passes a multiple of PruneEvery (a group may take several revisions at once).
-        var prune = changes.FindAll(c => c.Revision / PruneEvery != c.StartRevision / PruneEvery);
+            // Whenever a revision passes a multiple of PruneEvery (a group may take several revisions at once).
+            if (change.Revision / PruneEvery != change.StartRevision / PruneEvery)
+            {
+                prune.Add(change.Partition);
+            }
+        }
+
+        batch.BatchCommands.Add(BatchCommand(_sql.SetRevisions, P(partitions), P(revisions), P(oldest)));
+        batch.BatchCommands.Add(BatchCommand(_sql.LogCommits, P(partitions), P(attempt.OperationId), P(revisions)));
         if (prune.Count > 0)
         {
-            batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(prune.ConvertAll(c => c.Partition).ToArray())));
+            batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(prune.ToArray())));
         }
     }
 
     /// <summary>JSON bytes for a text column (array): sent as they are, stored byte for byte.</summary>
     private static NpgsqlParameter<ReadOnlyMemory<byte>[]> Utf8Text(ReadOnlyMemory<byte>[] values)
         => new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
-
-    /// <summary>Adds (partition, collection, key) rows as three array parameters.</summary>
-    private static NpgsqlBatchCommand KeyCommand(string sql, List<(string Partition, DocumentId Id)> rows, params NpgsqlParameter[] more)
-        => BatchCommand(sql, [P(rows.ConvertAll(r => r.Partition).ToArray()), P(rows.ConvertAll(r => r.Id.Collection).ToArray()), P(rows.ConvertAll(r => r.Id.Key).ToArray()), .. more]);
 
     private async ValueTask ReadDocumentsAsync(NpgsqlDataReader reader)
     {
@@ -369,43 +374,64 @@ internal sealed class EngineWrites : LockedWrite
 
     private void AddDocumentWrites(NpgsqlBatch batch, List<PartitionWriter> changes)
     {
-        // An import's new documents were copied in; the expired ones it replaces are upserted.
-        var upserts = changes.SelectMany(c => c.Upserts().Select(u => (c.Partition, u.Id, u.Row)))
-            .Where(u => !_import || _states[u.Partition].Documents[u.Id] is not null)
-            .ToList();
-        if (upserts.Count > 0)
+        // Most writes put documents and nothing else: the other lists are made when needed.
+        var (upserts, values, versions) = (new KeyRows(), new List<ReadOnlyMemory<byte>>(), new List<long>());
+        var (created, updated, expires) = (new List<DateTimeOffset>(), new List<DateTimeOffset>(), new List<DateTimeOffset?>());
+        KeyRows? deletes = null, tombstones = null, replaced = null;
+        List<long>? revisions = null;
+        foreach (var change in changes)
         {
-            var values = new ReadOnlyMemory<byte>[upserts.Count];
-            var versions = new long[upserts.Count];
-            var created = new DateTimeOffset[upserts.Count];
-            var updated = new DateTimeOffset[upserts.Count];
-            var expires = new DateTimeOffset?[upserts.Count];
-            for (var i = 0; i < upserts.Count; i++)
+            var state = _states[change.Partition];
+            foreach (var (id, row) in change.Upserts())
             {
-                var row = upserts[i].Row;
-                (values[i], versions[i], created[i], updated[i], expires[i]) = (row.Value, row.Version, row.CreatedAt, row.UpdatedAt, row.ExpiresAt);
+                // An import's new documents were copied in; the expired ones it replaces are upserted.
+                if (!_import || state.Documents[id] is not null)
+                {
+                    upserts.Add(change.Partition, id);
+                    values.Add(row.Value);
+                    versions.Add(row.Version);
+                    created.Add(row.CreatedAt);
+                    updated.Add(row.UpdatedAt);
+                    expires.Add(row.ExpiresAt);
+                }
             }
 
-            batch.BatchCommands.Add(KeyCommand(_sql.UpsertDocuments, upserts.ConvertAll(u => (u.Partition, u.Id)), Utf8Text(values), P(versions), P(created), P(updated), P(expires)));
+            foreach (var id in change.Deletes())
+            {
+                (deletes ??= new()).Add(change.Partition, id);
+            }
+
+            foreach (var (id, revision) in change.TombstoneWrites())
+            {
+                (tombstones ??= new()).Add(change.Partition, id);
+                (revisions ??= []).Add(revision);
+            }
+
+            // A partition that did not exist has no tombstones.
+            foreach (var id in state.Exists ? change.TombstoneDeletes() : [])
+            {
+                (replaced ??= new()).Add(change.Partition, id);
+            }
         }
 
-        var deletes = changes.SelectMany(c => c.Deletes().Select(id => (c.Partition, id))).ToList();
-        if (deletes.Count > 0)
+        if (upserts.Count > 0)
         {
-            batch.BatchCommands.Add(KeyCommand(_sql.DeleteDocuments, deletes));
+            batch.BatchCommands.Add(upserts.Command(_sql.UpsertDocuments, Utf8Text([.. values]), P(versions.ToArray()), P(created.ToArray()), P(updated.ToArray()), P(expires.ToArray())));
         }
 
-        var tombstones = changes.SelectMany(c => c.TombstoneWrites().Select(t => (c.Partition, t.Id, t.Revision))).ToList();
-        if (tombstones.Count > 0)
+        if (deletes is not null)
         {
-            batch.BatchCommands.Add(KeyCommand(_sql.UpsertTombstones, tombstones.ConvertAll(t => (t.Partition, t.Id)), P(tombstones.ConvertAll(t => t.Revision).ToArray()), P(_now)));
+            batch.BatchCommands.Add(deletes.Command(_sql.DeleteDocuments));
         }
 
-        // A partition that did not exist has no tombstones.
-        var replaced = changes.Where(c => _states[c.Partition].Exists).SelectMany(c => c.TombstoneDeletes().Select(id => (c.Partition, id))).ToList();
-        if (replaced.Count > 0)
+        if (tombstones is not null)
         {
-            batch.BatchCommands.Add(KeyCommand(_sql.DeleteTombstones, replaced));
+            batch.BatchCommands.Add(tombstones.Command(_sql.UpsertTombstones, P(revisions!.ToArray()), P(_now)));
+        }
+
+        if (replaced is not null)
+        {
+            batch.BatchCommands.Add(replaced.Command(_sql.DeleteTombstones));
         }
     }
 
@@ -431,6 +457,27 @@ internal sealed class EngineWrites : LockedWrite
             Utf8Text(events.ConvertAll(e => e.Data.Metadata).ToArray()),
             P(_now)));
     }
+}
+
+/// <summary>Rows keyed by (partition, collection, key), sent as three arrays.</summary>
+internal sealed class KeyRows
+{
+    private readonly List<string> _partitions = [];
+    private readonly List<string> _collections = [];
+    private readonly List<string> _keys = [];
+
+    public void Add(string partition, DocumentId id)
+    {
+        _partitions.Add(partition);
+        _collections.Add(id.Collection);
+        _keys.Add(id.Key);
+    }
+
+    public int Count => _keys.Count;
+
+    /// <summary>The statement over the rows, with the parameters that follow the keys.</summary>
+    public NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] more)
+        => BatchCommand(sql, [P(_partitions.ToArray()), P(_collections.ToArray()), P(_keys.ToArray()), .. more]);
 }
 
 /// <summary>A partition delete: removes everything the partition holds and its row, and raises the store's revision floor.</summary>
