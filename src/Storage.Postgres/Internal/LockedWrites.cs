@@ -136,28 +136,29 @@ internal sealed class EngineWrites : LockedWrite
     public override bool AddReads(NpgsqlBatch batch, IReadOnlyDictionary<string, long>? revisions)
     {
         bool Exists(string partition) => revisions is null || revisions[partition] > 0;
-        var (partitions, collections, keys, indexed) = (new List<string>(), new List<string>(), new List<string>(), new List<bool>());
+        var count = 0;
         foreach (var (partition, reads) in _reads)
         {
             _states[partition] = new PartitionState(partition, reads);
-            if (!Exists(partition))
-            {
-                // A partition without a row holds no document, sequence, stream or entry.
-                continue;
-            }
 
-            foreach (var id in reads.Documents)
+            // A partition without a row holds no document, sequence, stream or entry.
+            count += Exists(partition) ? reads.Documents.Count : 0;
+        }
+
+        var (partitions, collections, keys, indexed) = (new string[count], new string[count], new string[count], new bool[count]);
+        var n = 0;
+        foreach (var (partition, reads) in _reads)
+        {
+            foreach (var id in Exists(partition) ? reads.Documents : [])
             {
-                partitions.Add(partition);
-                collections.Add(id.Collection);
-                keys.Add(id.Key);
-                indexed.Add(_indexes.Catalog.For(id.Collection).Count > 0);
+                (partitions[n], collections[n], keys[n], indexed[n]) = (partition, id.Collection, id.Key, _indexes.Catalog.For(id.Collection).Count > 0);
+                n++;
             }
         }
 
-        if (keys.Count > 0)
+        if (count > 0)
         {
-            batch.BatchCommands.Add(BatchCommand(_sql.ReadDocuments, P(partitions.ToArray()), P(collections.ToArray()), P(keys.ToArray()), P(indexed.ToArray())));
+            batch.BatchCommands.Add(BatchCommand(_sql.ReadDocuments, P(partitions), P(collections), P(keys), P(indexed)));
             _readers.Add(ReadDocumentsAsync);
         }
 
@@ -375,8 +376,7 @@ internal sealed class EngineWrites : LockedWrite
     private void AddDocumentWrites(NpgsqlBatch batch, List<PartitionWriter> changes)
     {
         // Most writes put documents and nothing else: the other lists are made when needed.
-        var (upserts, values, versions) = (new KeyRows(), new List<ReadOnlyMemory<byte>>(), new List<long>());
-        var (created, updated, expires) = (new List<DateTimeOffset>(), new List<DateTimeOffset>(), new List<DateTimeOffset?>());
+        var upserts = new List<(string Partition, DocumentId Id, DocumentRow Row)>();
         KeyRows? deletes = null, tombstones = null, replaced = null;
         List<long>? revisions = null;
         foreach (var change in changes)
@@ -387,12 +387,7 @@ internal sealed class EngineWrites : LockedWrite
                 // An import's new documents were copied in; the expired ones it replaces are upserted.
                 if (!_import || state.Documents[id] is not null)
                 {
-                    upserts.Add(change.Partition, id);
-                    values.Add(row.Value);
-                    versions.Add(row.Version);
-                    created.Add(row.CreatedAt);
-                    updated.Add(row.UpdatedAt);
-                    expires.Add(row.ExpiresAt);
+                    upserts.Add((change.Partition, id, row));
                 }
             }
 
@@ -416,7 +411,17 @@ internal sealed class EngineWrites : LockedWrite
 
         if (upserts.Count > 0)
         {
-            batch.BatchCommands.Add(upserts.Command(_sql.UpsertDocuments, Utf8Text([.. values]), P(versions.ToArray()), P(created.ToArray()), P(updated.ToArray()), P(expires.ToArray())));
+            var (partitions, collections, keys) = (new string[upserts.Count], new string[upserts.Count], new string[upserts.Count]);
+            var (values, versions, expires) = (new ReadOnlyMemory<byte>[upserts.Count], new long[upserts.Count], new DateTimeOffset?[upserts.Count]);
+            var (created, updated) = (new DateTimeOffset[upserts.Count], new DateTimeOffset[upserts.Count]);
+            for (var i = 0; i < upserts.Count; i++)
+            {
+                var (partition, id, row) = upserts[i];
+                (partitions[i], collections[i], keys[i], values[i]) = (partition, id.Collection, id.Key, row.Value);
+                (versions[i], created[i], updated[i], expires[i]) = (row.Version, row.CreatedAt, row.UpdatedAt, row.ExpiresAt);
+            }
+
+            batch.BatchCommands.Add(BatchCommand(_sql.UpsertDocuments, P(partitions), P(collections), P(keys), Utf8Text(values), P(versions), P(created), P(updated), P(expires)));
         }
 
         if (deletes is not null)
