@@ -514,7 +514,7 @@ public sealed class IndexTests(ITestOutputHelper output)
         }
 
         // The holders a write reads: seeks on the unique indexes.
-        var holders = await ExplainAsync(connection, sql.Strings.ReadHolders, [P("user01"), P(new[] { ids[2] }), P(new[] { "1-1@x" }), P(new[] { ids[3] }), P(new[] { "h1" })]);
+        var holders = await ExplainAsync(connection, sql.Strings.ReadHolders, [P(new[] { ids[2] }), P(new[] { "1-1@x" }), P(new[] { ids[3] }), P(new[] { "h1" }), P(new[] { "user01" })]);
         Assert.DoesNotContain("Seq Scan", holders, StringComparison.Ordinal);
         Assert.Contains("Index Scan using index_strings_unique_in_store on index_strings", holders, StringComparison.Ordinal);
         Assert.Contains("Index Scan using index_strings_unique_in_partition on index_strings", holders, StringComparison.Ordinal);

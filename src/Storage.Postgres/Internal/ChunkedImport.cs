@@ -7,7 +7,7 @@ namespace Storage.Postgres.Internal;
 /// The PostgreSQL bulk import: the input is checked partition by partition (<see cref="ImportValidator"/>,
 /// index values extracted) and cut into chunks of whole partitions — up to about
 /// <see cref="PostgresStoreOptions.ImportChunkDocuments"/> documents or <see cref="StoreLimits.MaxBatchBytes"/>
-/// of values — and each chunk commits in one transaction (<see cref="WriteTransactions.TryImportAsync"/>),
+/// of values — and each chunk commits in one transaction (<see cref="WriteTransactions.TryCommitAsync"/>),
 /// retried as writes are. When a partition of a chunk fails, the partitions before it in the chunk are
 /// committed on their own, then its exception is thrown: so the partitions imported are exactly those
 /// before the failing one, in input order. Only one chunk is held in memory.
@@ -18,7 +18,7 @@ internal sealed class ChunkedImport(WriteTransactions transactions, Retrier retr
     {
         ArgumentNullException.ThrowIfNull(partitions);
         var validator = new ImportValidator();
-        var chunk = new List<ImportItem>();
+        var chunk = new List<PendingWrite>();
         long documents = 0, bytes = 0, importedPartitions = 0, importedDocuments = 0;
         var enumerator = partitions.GetAsyncEnumerator(cancellationToken);
         await using (enumerator.ConfigureAwait(false))
@@ -31,11 +31,11 @@ internal sealed class ChunkedImport(WriteTransactions transactions, Retrier retr
                     break;
                 }
 
-                ImportItem item;
+                PendingWrite item;
                 try
                 {
                     var partition = validator.Validate(enumerator.Current);
-                    item = new ImportItem(partition, indexes.Catalog.ExtractAll(partition.Puts));
+                    item = PendingWrite.Import(partition, indexes.Catalog.ExtractAll(partition.Puts));
                 }
                 catch (ArgumentException)
                 {
@@ -44,8 +44,8 @@ internal sealed class ChunkedImport(WriteTransactions transactions, Retrier retr
                     throw;
                 }
 
-                var itemBytes = item.Partition.Puts.Sum(p => (long)p.Value.Length);
-                if (chunk.Count > 0 && (documents + item.Partition.Puts.Count > chunkDocuments || bytes + itemBytes > StoreLimits.MaxBatchBytes))
+                var itemBytes = item.Imported!.Puts.Sum(p => (long)p.Value.Length);
+                if (chunk.Count > 0 && (documents + item.Imported!.Puts.Count > chunkDocuments || bytes + itemBytes > StoreLimits.MaxBatchBytes))
                 {
                     (importedPartitions, importedDocuments) = (importedPartitions + chunk.Count, importedDocuments + documents);
                     await FlushAsync(chunk).ConfigureAwait(false);
@@ -53,7 +53,7 @@ internal sealed class ChunkedImport(WriteTransactions transactions, Retrier retr
                 }
 
                 chunk.Add(item);
-                documents += item.Partition.Puts.Count;
+                documents += item.Imported!.Puts.Count;
                 bytes += itemBytes;
             }
 
@@ -65,9 +65,9 @@ internal sealed class ChunkedImport(WriteTransactions transactions, Retrier retr
     }
 
     /// <summary>Commits a chunk; when a partition of it fails, commits those before it and throws its exception.</summary>
-    private async ValueTask FlushAsync(List<ImportItem> chunk)
+    private async ValueTask FlushAsync(List<PendingWrite> chunk)
     {
-        IReadOnlyList<ImportItem> items = [.. chunk];
+        IReadOnlyList<PendingWrite> items = [.. chunk];
         chunk.Clear();
         Exception? failure = null;
         while (items.Count > 0)
@@ -76,15 +76,16 @@ internal sealed class ChunkedImport(WriteTransactions transactions, Retrier retr
             var outcome = await retry.RunAsync(
                 "import",
                 (transactions, items, unresolved),
-                static (s, _) => s.transactions.TryImportAsync(s.items, s.unresolved),
+                static (s, _) => s.transactions.TryCommitAsync(s.items, import: true, s.unresolved),
                 CancellationToken.None).ConfigureAwait(false);
-            if (outcome.FailedAt is not { } failedAt)
+            var failedAt = Array.FindIndex(outcome.Errors, e => e is not null);
+            if (failedAt < 0)
             {
                 break;
             }
 
             // A partition before it may fail in turn (another writer got there meanwhile): its error comes first then.
-            failure = outcome.Error;
+            failure = outcome.Errors[failedAt];
             items = [.. items.Take(failedAt)];
         }
 

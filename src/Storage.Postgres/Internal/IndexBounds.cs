@@ -10,31 +10,11 @@ namespace Storage.Postgres.Internal;
 /// U+0001, since values cannot hold NUL nothing lies between), and a prefix narrows the range to
 /// [prefix, <see cref="KeyRange.PrefixUpperBound"/>).
 /// </summary>
-internal sealed class IndexBounds
+/// <param name="Lower">The lower bound (inclusive).</param>
+/// <param name="Upper">The upper bound (exclusive), if any.</param>
+internal sealed record IndexBounds(IndexValue Lower, IndexValue? Upper)
 {
     private const string SmallestSuffix = "\u0001";
-
-    private readonly string? _lowerString;
-    private readonly string? _upperString;
-    private readonly long _lowerInt64;
-    private readonly long? _upperInt64;
-
-    private IndexBounds(string lower, string? upper)
-    {
-        _lowerString = lower;
-        _upperString = upper;
-        HasUpper = upper is not null;
-    }
-
-    private IndexBounds(long lower, long? upper)
-    {
-        _lowerInt64 = lower;
-        _upperInt64 = upper;
-        HasUpper = upper is not null;
-    }
-
-    /// <summary>Whether the range has an upper bound.</summary>
-    public bool HasUpper { get; }
 
     /// <summary>The range of a query, or <see langword="null"/> when it holds no value at all.</summary>
     public static IndexBounds? For(IndexQueryPlan plan)
@@ -58,7 +38,7 @@ internal sealed class IndexBounds
                 upper = !plan.UpperInclusive ? u.AsInt64 : u.AsInt64 == long.MaxValue ? null : u.AsInt64 + 1;
             }
 
-            return upper is { } end && lower >= end ? null : new IndexBounds(lower, upper);
+            return upper is { } end && lower >= end ? null : new IndexBounds(IndexValue.Of(lower), upper is { } e ? IndexValue.Of(e) : (IndexValue?)null);
         }
 
         var from = plan.Lower is { } sl ? (plan.LowerInclusive ? sl.AsString : sl.AsString + SmallestSuffix) : string.Empty;
@@ -76,16 +56,14 @@ internal sealed class IndexBounds
             }
         }
 
-        return to is not null && StorageKeyComparer.Instance.Compare(from, to) >= 0 ? null : new IndexBounds(from, to);
+        return to is not null && StorageKeyComparer.Instance.Compare(from, to) >= 0 ? null : new IndexBounds(IndexValue.Of(from), to is null ? (IndexValue?)null : IndexValue.Of(to));
     }
 
     /// <summary>A parameter holding an index value: text or bigint.</summary>
     public static NpgsqlParameter Parameter(IndexValue value)
         => value.Type == IndexValueType.String ? P(value.AsString) : P(value.AsInt64);
 
-    /// <summary>A new parameter holding the lower bound (inclusive).</summary>
-    public NpgsqlParameter LowerParameter() => _lowerString is { } s ? P(s) : P(_lowerInt64);
-
-    /// <summary>A new parameter holding the upper bound (exclusive); only when <see cref="HasUpper"/>.</summary>
-    public NpgsqlParameter UpperParameter() => _upperString is { } s ? P(s) : P(_upperInt64!.Value);
+    /// <summary>New parameters of a query or count of <paramref name="plan"/>, in their order: the lower bound, the upper bound if any, the partition if any.</summary>
+    public NpgsqlParameter[] Parameters(IndexQueryPlan plan)
+        => [Parameter(Lower), .. Upper is { } upper ? [Parameter(upper)] : (NpgsqlParameter[])[], .. plan.Partition is { } partition ? [P(partition)] : (NpgsqlParameter[])[]];
 }

@@ -99,20 +99,9 @@ internal sealed class EntrySql
         Table = table;
         var c = collate;
 
-        // The holders of the unique values a group wants: anywhere for store-wide indexes ($2, $3), in
-        // the group's partition for per-partition ones ($4, $5). Each is a seek on the primary key.
+        // The holders of the unique values a write wants: anywhere for store-wide indexes ($1, $2), in
+        // the value's partition for per-partition ones ($3, $4, $5). Each is a seek on a unique index.
         ReadHolders = $"""
-            SELECT t.index_id, t.value, e.partition, e.key, e.expires_at
-            FROM unnest($2::integer[], $3::{valueType}[]) AS t(index_id, value)
-            JOIN {s}.{table} e ON e.index_id = t.index_id AND e.value = t.value{c} AND e.unique_scope = {Schema.UniqueInStore}
-            UNION ALL
-            SELECT t.index_id, t.value, e.partition, e.key, e.expires_at
-            FROM unnest($4::integer[], $5::{valueType}[]) AS t(index_id, value)
-            JOIN {s}.{table} e ON e.index_id = t.index_id AND e.value = t.value{c} AND e.partition = $1 COLLATE "C" AND e.unique_scope = {Schema.UniqueInPartition}
-            """;
-
-        // The same for a bulk import's chunk: per-partition values with their partitions ($5).
-        ReadHoldersIn = $"""
             SELECT t.index_id, t.value, e.partition, e.key, e.expires_at
             FROM unnest($1::integer[], $2::{valueType}[]) AS t(index_id, value)
             JOIN {s}.{table} e ON e.index_id = t.index_id AND e.value = t.value{c} AND e.unique_scope = {Schema.UniqueInStore}
@@ -136,22 +125,12 @@ internal sealed class EntrySql
         // purged) is overwritten; a value another document holds raises unique_violation (23505).
         InsertEntries = $"""
             INSERT INTO {s}.{table} AS e (index_id, value, partition, key, expires_at, unique_scope)
-            SELECT t.index_id, t.value, $1, t.key, t.expires_at, t.unique_scope
-            FROM unnest($2::integer[], $3::{valueType}[], $4::text[], $5::timestamptz[], $6::smallint[]) WITH ORDINALITY AS t(index_id, value, key, expires_at, unique_scope, n)
-            ORDER BY t.n
-            ON CONFLICT (index_id, value, partition, key) DO UPDATE SET expires_at = excluded.expires_at
-            """;
-
-        // A bulk import's entries, of several partitions, in the order given: (index, value) order, as InsertEntries.
-        InsertEntriesIn = $"""
-            INSERT INTO {s}.{table} AS e (index_id, value, partition, key, expires_at, unique_scope)
             SELECT t.index_id, t.value, t.partition, t.key, t.expires_at, t.unique_scope
             FROM unnest($1::integer[], $2::{valueType}[], $3::text[], $4::text[], $5::timestamptz[], $6::smallint[]) WITH ORDINALITY AS t(index_id, value, partition, key, expires_at, unique_scope, n)
             ORDER BY t.n
             ON CONFLICT (index_id, value, partition, key) DO UPDATE SET expires_at = excluded.expires_at
             """;
 
-        DeletePartition = $"DELETE FROM {s}.{table} WHERE partition = $1 COLLATE \"C\"";
         DeleteIndex = $"DELETE FROM {s}.{table} WHERE index_id = $1";
         PurgeExpired = $"""
             DELETE FROM {s}.{table} e
@@ -175,15 +154,9 @@ internal sealed class EntrySql
 
     public string ReadHolders { get; }
 
-    public string ReadHoldersIn { get; }
-
-    public string InsertEntriesIn { get; }
-
     public string DeleteEntries { get; }
 
     public string InsertEntries { get; }
-
-    public string DeletePartition { get; }
 
     public string DeleteIndex { get; }
 

@@ -71,12 +71,7 @@ internal static class IndexSync
             await ExecuteAsync(connection, sql.Indexes.RaiseGeneration, cancellationToken).ConfigureAwait(false);
         }
 
-        long generation;
-        using (var command = Command(connection, sql.Indexes.ReadGeneration))
-        {
-            generation = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        }
-
+        var generation = (long)(await ScalarAsync(connection, sql.Indexes.ReadGeneration, cancellationToken).ConfigureAwait(false))!;
         return new StoreIndexes(catalog, ids, generation);
     }
 
@@ -88,11 +83,7 @@ internal static class IndexSync
     private static async ValueTask<int> BuildAsync(NpgsqlConnection connection, Sql sql, IndexDefinition index, bool changed, DateTimeOffset now, ILogger logger, CancellationToken cancellationToken)
     {
         var builder = new IndexBuilder(index, changed ? "changed" : "new", logger);
-        int id;
-        using (var command = Command(connection, sql.Indexes.InsertDefinition, P(index.Collection), P(index.Name), P(IndexCatalog.Signature(index))))
-        {
-            id = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        }
+        var id = (int)(await ScalarAsync(connection, sql.Indexes.InsertDefinition, cancellationToken, P(index.Collection), P(index.Name), P(IndexCatalog.Signature(index))).ConfigureAwait(false))!;
 
         var entries = sql.Indexes.For(index.ValueType);
         var scope = StoreIndexes.UniqueScope(index);
@@ -139,14 +130,7 @@ internal static class IndexSync
 
                         await writer.WriteAsync(partition, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                         await writer.WriteAsync(key, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                        if (expiresAt is { } expiry)
-                        {
-                            await writer.WriteAsync(expiry, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
-                        }
-                        else
-                        {
-                            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                        }
+                        await WriteAsync(writer, expiresAt, cancellationToken).ConfigureAwait(false);
 
                         await writer.WriteAsync(scope, NpgsqlDbType.Smallint, cancellationToken).ConfigureAwait(false);
                     }

@@ -5,67 +5,49 @@ using static Storage.Postgres.Internal.Commands;
 namespace Storage.Postgres.Internal;
 
 /// <summary>
-/// The index side of one group commit. With the partition's lock, it reads who holds each unique
-/// value the group's puts want (anywhere in the store for store-wide indexes, in the partition for
-/// per-partition ones); each batch's uniqueness is then checked in memory, against those holders and
-/// the values the group's earlier batches took or gave up, exactly as the reference model does; and
-/// the group's net change becomes entry deletes and inserts in the commit's round trip. A holder in
-/// another partition may change after the read: the database's unique index decides then (the insert
-/// fails with unique_violation and the group is tried again, reading the new holder).
+/// The index side of one write transaction (a group commit, or a chunk of a bulk import). With the
+/// partitions' locks, it reads who holds each unique value the writes want (anywhere in the store for
+/// store-wide indexes, in the value's partition for per-partition ones); the engine's
+/// <see cref="UniqueValues"/> decides each batch against those holders; and the net change of each
+/// partition becomes entry deletes and inserts in the commit's round trip. A holder in another
+/// partition may change after the read: the database's unique index decides then (the insert fails
+/// with unique_violation and the transaction is tried again, reading the new holder).
 /// </summary>
-internal sealed class IndexWork
+/// <param name="indexes">The store's indexes.</param>
+/// <param name="now">The store's clock for the transaction.</param>
+internal sealed class IndexWork(StoreIndexes indexes, DateTimeOffset now)
 {
-    private readonly StoreIndexes _indexes;
-    private readonly string _partition;
-    private readonly DateTimeOffset _now;
-    private readonly HashSet<IndexedValue> _wantedInStore = [];
-    private readonly HashSet<IndexedValue> _wantedInPartition = [];
-    private readonly Dictionary<IndexedValue, ValueHolder> _stored = [];
+    // Holders of store-wide values under a null partition, of per-partition values under their partition.
+    private readonly Dictionary<(IndexedValue Value, string? Partition), ValueHolder> _stored = [];
+    private readonly Dictionary<IndexedValue, ValueHolder> _claimed = [];
     private readonly List<EntrySql> _holderReads = [];
+    private readonly List<Entry> _deletes = [];
+    private readonly List<Entry> _inserts = [];
 
-    /// <param name="indexes">The store's indexes.</param>
-    /// <param name="partition">The group's partition.</param>
-    /// <param name="now">The store's clock for the group.</param>
-    /// <param name="writes">The group's writes (batches with their extracted values, and increments).</param>
-    public IndexWork(StoreIndexes indexes, string partition, DateTimeOffset now, IEnumerable<PendingWrite> writes)
+    /// <summary>
+    /// Adds the reads of the holders of the unique values <paramref name="writes"/> want (one statement
+    /// per value type that has any); per-partition values only in partitions that may hold entries.
+    /// </summary>
+    /// <returns>Whether it added any.</returns>
+    public bool AddReads(NpgsqlBatch batch, IndexSql sql, IEnumerable<PendingWrite> writes, Func<string, bool> mayHold)
     {
-        _indexes = indexes;
-        _partition = partition;
-        _now = now;
+        var wanted = new HashSet<(IndexedValue Value, string? Partition)>();
         foreach (var write in writes)
         {
-            foreach (var entries in write.Entries ?? [])
+            foreach (var claim in IndexEntries.UniqueClaims(write.Entries ?? []))
             {
-                if (entries is null)
+                var global = claim.Index.Scope == IndexScope.Global;
+                if (global || mayHold(write.Partition))
                 {
-                    continue;
-                }
-
-                for (var j = 0; j < entries.Indexes.Count; j++)
-                {
-                    var index = entries.Indexes[j];
-                    if (!index.Unique)
-                    {
-                        continue;
-                    }
-
-                    var wanted = index.Scope == IndexScope.Global ? _wantedInStore : _wantedInPartition;
-                    foreach (var value in entries.Values[j])
-                    {
-                        wanted.Add(new IndexedValue(indexes.Id(index), value));
-                    }
+                    wanted.Add((new IndexedValue(indexes.Id(claim.Index), claim.Value), global ? null : write.Partition));
                 }
             }
         }
-    }
 
-    /// <summary>Adds the reads of the holders of the wanted unique values (one statement per value type that has any).</summary>
-    public void AddReads(NpgsqlBatch batch, IndexSql sql)
-    {
         foreach (var type in (ReadOnlySpan<IndexValueType>)[IndexValueType.String, IndexValueType.Int64])
         {
-            var inStore = _wantedInStore.Where(v => v.Value.Type == type).ToList();
-            var inPartition = _wantedInPartition.Where(v => v.Value.Type == type).ToList();
+            var inStore = wanted.Where(v => v.Value.Value.Type == type && v.Partition is null).Select(v => v.Value).ToList();
+            var inPartition = wanted.Where(v => v.Value.Value.Type == type && v.Partition is not null).ToList();
             if (inStore.Count + inPartition.Count == 0)
             {
                 continue;
@@ -75,12 +57,14 @@ internal sealed class IndexWork
             _holderReads.Add(entries);
             batch.BatchCommands.Add(BatchCommand(
                 entries.ReadHolders,
-                P(_partition),
                 P(inStore.ConvertAll(v => v.IndexId).ToArray()),
                 Values(type, inStore),
-                P(inPartition.ConvertAll(v => v.IndexId).ToArray()),
-                Values(type, inPartition)));
+                P(inPartition.ConvertAll(v => v.Value.IndexId).ToArray()),
+                Values(type, inPartition.ConvertAll(v => v.Value)),
+                P(inPartition.ConvertAll(v => v.Partition!).ToArray())));
         }
+
+        return _holderReads.Count > 0;
     }
 
     /// <summary>Reads the results of <see cref="AddReads"/>; the reader is on the result before them.</summary>
@@ -92,49 +76,79 @@ internal sealed class IndexWork
             var strings = entries.Table == Schema.StringEntries;
             while (await reader.ReadAsync().ConfigureAwait(false))
             {
-                var value = strings ? IndexValue.Of(reader.GetString(1)) : IndexValue.Of(reader.GetInt64(1));
-                _stored[new IndexedValue(reader.GetInt32(0), value)] = new ValueHolder(
-                    reader.GetString(2),
-                    reader.GetString(3),
-                    reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4));
+                var value = new IndexedValue(reader.GetInt32(0), strings ? IndexValue.Of(reader.GetString(1)) : IndexValue.Of(reader.GetInt64(1)));
+                var holder = new ValueHolder(reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4));
+                var global = indexes.Catalog.All.First(i => indexes.Id(i) == value.IndexId).Scope == IndexScope.Global;
+                _stored[(value, global ? null : holder.Partition)] = holder;
             }
         }
     }
 
-    /// <summary>The stored holder of a unique value, as read with the partition's lock (for the engine's <see cref="UniqueValues"/>).</summary>
-    /// <param name="index">The unique index.</param>
-    /// <param name="value">The value.</param>
-    /// <returns>Its holder, if any.</returns>
-    public IEnumerable<ValueHolder> StoredHolders(IndexDefinition index, IndexValue value)
-        => _stored.TryGetValue(new IndexedValue(_indexes.Id(index), value), out var holder) ? [holder] : [];
-
     /// <summary>
-    /// Adds the entry writes of the group's net change: for each document it wrote, the entries of its
-    /// stored state go and those of its new state come (only the difference when both are live with the
-    /// same expiry); an expired holder of a unique value a new entry takes loses its entry; then the inserts.
+    /// The holders of a unique value as <paramref name="partition"/>'s <see cref="UniqueValues"/> sees
+    /// them: the stored one read with the locks, and for a store-wide value the document of an earlier
+    /// partition of the transaction that took it (<see cref="Claim"/>).
     /// </summary>
-    /// <param name="batch">The commit's round trip.</param>
-    /// <param name="sql">The index statements.</param>
-    /// <param name="changed">Every document the group wrote: its stored row (with its value) and its new row.</param>
-    public void AddWrites(NpgsqlBatch batch, IndexSql sql, IEnumerable<(DocumentId Id, DocumentRow? Original, DocumentRow? Current)> changed)
+    /// <param name="partition">The partition written.</param>
+    /// <returns>The holders of a value.</returns>
+    public Func<IndexDefinition, IndexValue, IEnumerable<ValueHolder>> HoldersFor(string partition) => (index, value) =>
     {
-        var deletes = new List<Entry>();
-        var inserts = new List<Entry>();
-        foreach (var (id, original, current) in changed)
+        var id = new IndexedValue(indexes.Id(index), value);
+        var global = index.Scope == IndexScope.Global;
+        var stored = _stored.GetValueOrDefault((id, global ? null : partition));
+        var claimed = global ? _claimed.GetValueOrDefault(id) : null;
+        return claimed is null ? stored is null ? [] : [stored] : stored is null ? [claimed] : [stored, claimed];
+    };
+
+    /// <summary>Records the store-wide unique values a partition's change took, for the partitions after it in the transaction.</summary>
+    /// <param name="change">The partition's writer.</param>
+    public void Claim(PartitionWriter change)
+    {
+        foreach (var (id, row) in change.Upserts())
         {
-            var indexes = _indexes.Catalog.For(id.Collection);
-            if (indexes.Count == 0)
+            if (row.Entries is not { } entries || Timestamps.IsExpired(row.ExpiresAt, now))
             {
                 continue;
             }
 
-            var liveNew = current is not null && !Timestamps.IsExpired(current.ExpiresAt, _now);
-            var incremental = liveNew && original is not null && !Timestamps.IsExpired(original.ExpiresAt, _now) && original.ExpiresAt == current!.ExpiresAt;
-            var stored = original is null ? null : StoreIndexes.ValuesOf(indexes, original.Value);
-            for (var j = 0; j < indexes.Count; j++)
+            for (var j = 0; j < entries.Indexes.Count; j++)
             {
-                var index = indexes[j];
-                var indexId = _indexes.Id(index);
+                if (entries.Indexes[j] is { Unique: true, Scope: IndexScope.Global } index)
+                {
+                    foreach (var value in entries.Values[j])
+                    {
+                        _claimed[new IndexedValue(indexes.Id(index), value)] = new ValueHolder(change.Partition, id.Key, row.ExpiresAt);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Collects the entry writes of a partition's net change: for each document it wrote, the entries of
+    /// its stored state go and those of its new state come (only the difference when both are live with
+    /// the same expiry); an expired holder of a unique value a new entry takes loses its entry.
+    /// </summary>
+    /// <param name="change">The partition's writer.</param>
+    public void Collect(PartitionWriter change)
+    {
+        var partition = change.Partition;
+        var inserts = _inserts.Count;
+        foreach (var (id, original, current) in change.Changed())
+        {
+            var collection = indexes.Catalog.For(id.Collection);
+            if (collection.Count == 0)
+            {
+                continue;
+            }
+
+            var liveNew = current is not null && !Timestamps.IsExpired(current.ExpiresAt, now);
+            var incremental = liveNew && original is not null && !Timestamps.IsExpired(original.ExpiresAt, now) && original.ExpiresAt == current!.ExpiresAt;
+            var stored = original is null ? null : StoreIndexes.ValuesOf(collection, original.Value);
+            for (var j = 0; j < collection.Count; j++)
+            {
+                var index = collection[j];
+                var indexId = indexes.Id(index);
                 var before = stored is null ? [] : stored[j];
                 var after = liveNew ? current!.Entries!.Values[j] : [];
                 var keep = incremental && before.Count > 0 && after.Count > 0 ? before.Intersect(after).ToHashSet() : null;
@@ -142,7 +156,7 @@ internal sealed class IndexWork
                 {
                     if (keep is null || !keep.Contains(value))
                     {
-                        deletes.Add(new Entry(new IndexedValue(indexId, value), _partition, id.Key, null, 0, Takeover: false));
+                        _deletes.Add(new Entry(new IndexedValue(indexId, value), partition, id.Key, null, 0, Takeover: false));
                     }
                 }
 
@@ -150,74 +164,64 @@ internal sealed class IndexWork
                 {
                     if (keep is null || !keep.Contains(value))
                     {
-                        inserts.Add(new Entry(new IndexedValue(indexId, value), _partition, id.Key, current!.ExpiresAt, StoreIndexes.UniqueScope(index), Takeover: false));
+                        _inserts.Add(new Entry(new IndexedValue(indexId, value), partition, id.Key, current!.ExpiresAt, StoreIndexes.UniqueScope(index), Takeover: false));
                     }
                 }
             }
         }
 
-        var deleted = deletes.Select(d => (d.Value, d.Partition, d.Key)).ToHashSet();
-        foreach (var insert in inserts)
+        for (var i = inserts; i < _inserts.Count; i++)
         {
             // The check found this holder expired (a live one would have failed the batch); the guard in the
             // statement keeps its entry if a writer of its partition replaced it since.
+            var insert = _inserts[i];
             if (insert.Scope != Schema.NotUnique
-                && _stored.TryGetValue(insert.Value, out var holder)
-                && !(string.Equals(holder.Partition, _partition, StringComparison.Ordinal) && string.Equals(holder.Key, insert.Key, StringComparison.Ordinal))
-                && deleted.Add((insert.Value, holder.Partition, holder.Key)))
+                && _stored.TryGetValue((insert.Value, insert.Scope == Schema.UniqueInStore ? null : partition), out var holder)
+                && !(string.Equals(holder.Partition, partition, StringComparison.Ordinal) && string.Equals(holder.Key, insert.Key, StringComparison.Ordinal))
+                && !_deletes.Exists(d => d.Value == insert.Value && d.Partition == holder.Partition && d.Key == holder.Key))
             {
-                deletes.Add(new Entry(insert.Value, holder.Partition, holder.Key, null, 0, Takeover: true));
+                _deletes.Add(new Entry(insert.Value, holder.Partition, holder.Key, null, 0, Takeover: true));
             }
         }
+    }
 
-        deletes.Sort(static (x, y) =>
+    /// <summary>Adds the collected entry deletes, then the inserts, each in (index, value, partition, key) order: the order every writer takes them in.</summary>
+    /// <param name="batch">The commit's round trip.</param>
+    /// <param name="sql">The index statements.</param>
+    public void AddWrites(NpgsqlBatch batch, IndexSql sql)
+    {
+        _deletes.Sort(static (x, y) => x.CompareTo(y));
+        _inserts.Sort(static (x, y) => x.CompareTo(y));
+        foreach (var (entries, insert) in (ReadOnlySpan<(List<Entry>, bool)>)[(_deletes, false), (_inserts, true)])
         {
-            var c = x.Value.CompareTo(y.Value);
-            c = c != 0 ? c : StorageKeyComparer.Instance.Compare(x.Partition, y.Partition);
-            return c != 0 ? c : StorageKeyComparer.Instance.Compare(x.Key, y.Key);
-        });
-        inserts.Sort(static (x, y) =>
-        {
-            var c = x.Value.CompareTo(y.Value);
-            return c != 0 ? c : StorageKeyComparer.Instance.Compare(x.Key, y.Key);
-        });
-        foreach (var type in (ReadOnlySpan<IndexValueType>)[IndexValueType.String, IndexValueType.Int64])
-        {
-            var rows = deletes.FindAll(d => d.Value.Value.Type == type);
-            if (rows.Count > 0)
+            foreach (var type in (ReadOnlySpan<IndexValueType>)[IndexValueType.String, IndexValueType.Int64])
             {
-                batch.BatchCommands.Add(BatchCommand(
-                    sql.For(type).DeleteEntries,
-                    P(rows.ConvertAll(r => r.Value.IndexId).ToArray()),
-                    Values(type, rows.ConvertAll(r => r.Value)),
-                    P(rows.ConvertAll(r => r.Partition).ToArray()),
-                    P(rows.ConvertAll(r => r.Key).ToArray()),
-                    P(rows.ConvertAll(r => r.Takeover).ToArray()),
-                    P(_now)));
-            }
-        }
+                var rows = entries.FindAll(d => d.Value.Value.Type == type);
+                if (rows.Count == 0)
+                {
+                    continue;
+                }
 
-        foreach (var type in (ReadOnlySpan<IndexValueType>)[IndexValueType.String, IndexValueType.Int64])
-        {
-            var rows = inserts.FindAll(d => d.Value.Value.Type == type);
-            if (rows.Count > 0)
-            {
-                batch.BatchCommands.Add(BatchCommand(
-                    sql.For(type).InsertEntries,
-                    P(_partition),
-                    P(rows.ConvertAll(r => r.Value.IndexId).ToArray()),
-                    Values(type, rows.ConvertAll(r => r.Value)),
-                    P(rows.ConvertAll(r => r.Key).ToArray()),
-                    P(rows.ConvertAll(r => r.ExpiresAt).ToArray()),
-                    P(rows.ConvertAll(r => r.Scope).ToArray())));
+                NpgsqlParameter[] key = [P(rows.ConvertAll(r => r.Value.IndexId).ToArray()), Values(type, rows.ConvertAll(r => r.Value)), P(rows.ConvertAll(r => r.Partition).ToArray()), P(rows.ConvertAll(r => r.Key).ToArray())];
+                batch.BatchCommands.Add(insert
+                    ? BatchCommand(sql.For(type).InsertEntries, [.. key, P(rows.ConvertAll(r => r.ExpiresAt).ToArray()), P(rows.ConvertAll(r => r.Scope).ToArray())])
+                    : BatchCommand(sql.For(type).DeleteEntries, [.. key, P(rows.ConvertAll(r => r.Takeover).ToArray()), P(now)]));
             }
         }
     }
 
     /// <summary>An array parameter of index values of one type: text[] or bigint[].</summary>
-    public static NpgsqlParameter Values(IndexValueType type, List<IndexedValue> values)
+    private static NpgsqlParameter Values(IndexValueType type, List<IndexedValue> values)
         => type == IndexValueType.String ? P(values.ConvertAll(v => v.Value.AsString).ToArray()) : P(values.ConvertAll(v => v.Value.AsInt64).ToArray());
 
     /// <summary>An entry to delete or insert.</summary>
-    private readonly record struct Entry(IndexedValue Value, string Partition, string Key, DateTimeOffset? ExpiresAt, short Scope, bool Takeover);
+    private readonly record struct Entry(IndexedValue Value, string Partition, string Key, DateTimeOffset? ExpiresAt, short Scope, bool Takeover)
+    {
+        public int CompareTo(Entry other)
+        {
+            var c = Value.CompareTo(other.Value);
+            c = c != 0 ? c : StorageKeyComparer.Instance.Compare(Partition, other.Partition);
+            return c != 0 ? c : StorageKeyComparer.Instance.Compare(Key, other.Key);
+        }
+    }
 }

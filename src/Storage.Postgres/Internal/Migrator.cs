@@ -59,23 +59,16 @@ internal static class Migrator
                 throw new CorruptDataException(sql.QuotedSchema, PostgresErrors.ForeignSchemaReason(string.Join(", ", tables.Take(5))));
             }
 
-            using (var command = Command(connection, Sql.SchemaExists, P(sql.Schema)))
+            // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists: ask first.
+            if ((long)(await ScalarAsync(connection, Sql.SchemaExists, cancellationToken, P(sql.Schema)).ConfigureAwait(false))! == 0)
             {
-                // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists: ask first.
-                if ((long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0)
-                {
-                    await ExecuteAsync(connection, sql.CreateSchema, cancellationToken).ConfigureAwait(false);
-                }
+                await ExecuteAsync(connection, sql.CreateSchema, cancellationToken).ConfigureAwait(false);
             }
 
             await ExecuteAsync(connection, sql.CreateMigrationsTable, cancellationToken).ConfigureAwait(false);
         }
 
-        int applied;
-        using (var command = Command(connection, sql.MaxMigration))
-        {
-            applied = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        }
+        var applied = (int)(await ScalarAsync(connection, sql.MaxMigration, cancellationToken).ConfigureAwait(false))!;
 
         if (applied > Schema.LatestVersion)
         {
@@ -111,8 +104,5 @@ internal static class Migrator
     }
 
     private static async ValueTask<int> ReadHashPartitionsAsync(NpgsqlConnection connection, Sql sql, CancellationToken cancellationToken)
-    {
-        using var command = Command(connection, sql.GetMeta, P(Schema.MetaHashPartitions));
-        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long count ? (int)count : 0;
-    }
+        => await ScalarAsync(connection, sql.GetMeta, cancellationToken, P(Schema.MetaHashPartitions)).ConfigureAwait(false) is long count ? (int)count : 0;
 }

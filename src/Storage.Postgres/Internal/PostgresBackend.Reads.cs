@@ -24,86 +24,35 @@ internal sealed partial class PostgresBackend
         }, cancellationToken);
 
     /// <inheritdoc/>
-    public async ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var sql = (descending, range.Upper is null) switch
-        {
-            (false, true) => _sql.ListAscending,
-            (false, false) => _sql.ListAscendingBounded,
-            (true, true) => _sql.ListDescending,
-            (true, false) => _sql.ListDescendingBounded,
-        };
-
-        return await ReadAsync("list", (sql, partition, collection, now, range, limit), static async (connection, s, ct) =>
-        {
-            using var command = Command(connection, s.sql, P(s.partition), P(s.collection), P(s.now), P(s.range.Lower), P(s.limit));
-            if (s.range.Upper is { } upper)
-            {
-                command.Parameters.Add(P(upper));
-            }
-
-            await command.PrepareAsync(ct).ConfigureAwait(false);
-            var documents = new List<StoredDocument>(Math.Min(s.limit, 64));
-            var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                documents.Add(ReadDocument(reader, 1, s.partition, s.collection, reader.GetString(0)));
-            }
-
-            return documents;
-        }, cancellationToken).ConfigureAwait(false);
-    }
+    public ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken)
+        => ReadRowsAsync(
+            "list",
+            _sql.ListDocuments(descending, range.Upper is not null),
+            () => [P(partition), P(collection), P(now), P(range.Lower), P(limit), .. UpperBound(range)],
+            limit,
+            reader => ReadDocument(reader, 1, partition, collection, reader.GetString(0)),
+            cancellationToken);
 
     /// <inheritdoc/>
-    public async ValueTask<IReadOnlyList<StreamInfo>> ListStreamsAsync(string partition, KeyRange range, bool descending, int limit, CancellationToken cancellationToken)
-    {
-        var sql = (descending, range.Upper is null) switch
-        {
-            (false, true) => _sql.ListStreamsAscending,
-            (false, false) => _sql.ListStreamsAscendingBounded,
-            (true, true) => _sql.ListStreamsDescending,
-            (true, false) => _sql.ListStreamsDescendingBounded,
-        };
-
-        return await ReadAsync("list streams", (sql, partition, range, limit), static async (connection, s, ct) =>
-        {
-            using var command = Command(connection, s.sql, P(s.partition), P(s.range.Lower), P(s.limit));
-            if (s.range.Upper is { } upper)
-            {
-                command.Parameters.Add(P(upper));
-            }
-
-            await command.PrepareAsync(ct).ConfigureAwait(false);
-            var streams = new List<StreamInfo>(Math.Min(s.limit, 64));
-            var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                streams.Add(new StreamInfo(reader.GetString(0), reader.GetInt64(1)));
-            }
-
-            return streams;
-        }, cancellationToken).ConfigureAwait(false);
-    }
+    public ValueTask<IReadOnlyList<StreamInfo>> ListStreamsAsync(string partition, KeyRange range, bool descending, int limit, CancellationToken cancellationToken)
+        => ReadRowsAsync(
+            "list streams",
+            _sql.ListStreams(descending, range.Upper is not null),
+            () => [P(partition), P(range.Lower), P(limit), .. UpperBound(range)],
+            limit,
+            static reader => new StreamInfo(reader.GetString(0), reader.GetInt64(1)),
+            cancellationToken);
 
     /// <inheritdoc/>
-    public async ValueTask<IReadOnlyList<PartitionInfo>> ListPartitionsAsync(string? after, int limit, CancellationToken cancellationToken)
-        => await ReadAsync("list partitions", (sql: _sql, after: after ?? string.Empty, limit), static async (connection, s, ct) =>
-        {
-            // Every partition key is non-empty, so all of them sort after "".
-            using var command = Command(connection, s.sql.ListPartitions, P(s.after), P(s.limit));
-            await command.PrepareAsync(ct).ConfigureAwait(false);
-            var partitions = new List<PartitionInfo>(Math.Min(s.limit, 64));
-            var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                partitions.Add(new PartitionInfo(reader.GetString(0), reader.GetInt64(1)));
-            }
-
-            return partitions;
-        }, cancellationToken).ConfigureAwait(false);
+    /// <remarks>Every partition key is non-empty, so all of them sort after "".</remarks>
+    public ValueTask<IReadOnlyList<PartitionInfo>> ListPartitionsAsync(string? after, int limit, CancellationToken cancellationToken)
+        => ReadRowsAsync(
+            "list partitions",
+            _sql.ListPartitions,
+            () => [P(after ?? string.Empty), P(limit)],
+            limit,
+            static reader => new PartitionInfo(reader.GetString(0), reader.GetInt64(1)),
+            cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken)
@@ -212,22 +161,8 @@ internal sealed partial class PostgresBackend
             var entries = s.sql.Indexes.For(index.ValueType);
             var id = s.indexes.Id(index);
             var query = BatchCommand(
-                entries.Query(s.plan.Partition is not null, s.plan.Descending, s.bounds.HasUpper, s.plan.After is not null),
-                P(id),
-                P(index.Collection),
-                P(s.now),
-                P(s.plan.Limit + 1),
-                s.bounds.LowerParameter());
-            if (s.bounds.HasUpper)
-            {
-                query.Parameters.Add(s.bounds.UpperParameter());
-            }
-
-            if (s.plan.Partition is { } partition)
-            {
-                query.Parameters.Add(P(partition));
-            }
-
+                entries.Query(s.plan.Partition is not null, s.plan.Descending, s.bounds.Upper is not null, s.plan.After is not null),
+                [P(id), P(index.Collection), P(s.now), P(s.plan.Limit + 1), .. s.bounds.Parameters(s.plan)]);
             if (s.plan.After is { } after)
             {
                 query.Parameters.Add(IndexBounds.Parameter(after.Value));
@@ -284,19 +219,8 @@ internal sealed partial class PostgresBackend
             var index = s.plan.Index;
             using var command = Command(
                 connection,
-                s.sql.Indexes.For(index.ValueType).Count(s.plan.Partition is not null, s.bounds.HasUpper),
-                P(s.indexes.Id(index)),
-                P(s.now),
-                s.bounds.LowerParameter());
-            if (s.bounds.HasUpper)
-            {
-                command.Parameters.Add(s.bounds.UpperParameter());
-            }
-
-            if (s.plan.Partition is { } partition)
-            {
-                command.Parameters.Add(P(partition));
-            }
+                s.sql.Indexes.For(index.ValueType).Count(s.plan.Partition is not null, s.bounds.Upper is not null),
+                [P(s.indexes.Id(index)), P(s.now), .. s.bounds.Parameters(s.plan)]);
 
             await command.PrepareAsync(ct).ConfigureAwait(false);
             var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -356,6 +280,26 @@ internal sealed partial class PostgresBackend
                 return Change.Sequence(revision, reader.GetString(6), reader.GetInt64(14));
         }
     }
+
+    /// <summary>The upper bound of a listing, as its last parameter, when it has one.</summary>
+    private static NpgsqlParameter[] UpperBound(KeyRange range) => range.Upper is { } upper ? [P(upper)] : [];
+
+    /// <summary>Runs one prepared statement with retries (<see cref="ReadAsync"/>) and reads its rows, at most <paramref name="limit"/>.</summary>
+    private ValueTask<IReadOnlyList<T>> ReadRowsAsync<T>(string operation, string sql, Func<NpgsqlParameter[]> parameters, int limit, Func<NpgsqlDataReader, T> row, CancellationToken cancellationToken)
+        => ReadAsync(operation, (sql, parameters, limit, row), static async (connection, s, ct) =>
+        {
+            using var command = Command(connection, s.sql, s.parameters());
+            await command.PrepareAsync(ct).ConfigureAwait(false);
+            var rows = new List<T>(Math.Min(s.limit, 64));
+            var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                rows.Add(s.row(reader));
+            }
+
+            return (IReadOnlyList<T>)rows;
+        }, cancellationToken);
 
     /// <summary>
     /// Runs a read with retries, on the read data source (a standby with <see cref="PostgresStoreOptions.ReadFromReplicas"/>).

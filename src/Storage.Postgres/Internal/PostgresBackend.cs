@@ -83,53 +83,13 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
     /// </remarks>
     public async ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, Func<string, CancellationToken, ValueTask<long>> purgeInTurn, CancellationToken cancellationToken)
     {
-        long purged = 0;
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var unresolved = new List<Attempt>();
-            var count = await _retry.RunAsync(
-                "purge",
-                (transactions: Transactions, now, unresolved),
-                static (s, _) => s.transactions.TryPurgeChunkAsync(s.now, s.unresolved),
-                CancellationToken.None).ConfigureAwait(false);
-            purged += count;
-            if (count < WriteTransactions.PurgeChunk)
-            {
-                break;
-            }
-        }
+        var purged = await RepeatAsync("purge", unresolved => Transactions.TryPurgeChunkAsync(now, unresolved), cancellationToken).ConfigureAwait(false);
 
         // The index entries of expired documents, purged or not (readers ignore them already).
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var removed = await _retry.RunAsync(
-                "purge index entries",
-                (transactions: Transactions, now),
-                static (s, _) => s.transactions.TryPurgeEntriesAsync(s.now),
-                CancellationToken.None).ConfigureAwait(false);
-            if (removed < WriteTransactions.PurgeChunk)
-            {
-                break;
-            }
-        }
-
+        await RepeatAsync("purge index entries", _ => Transactions.TryPurgeEntriesAsync(now), cancellationToken).ConfigureAwait(false);
         if (tombstoneCutoff is { } cutoff)
         {
-            while (true)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var dropped = await _retry.RunAsync(
-                    "purge tombstones",
-                    (transactions: Transactions, cutoff),
-                    static (s, _) => s.transactions.TryDropTombstonesAsync(s.cutoff),
-                    CancellationToken.None).ConfigureAwait(false);
-                if (dropped < WriteTransactions.PurgeChunk)
-                {
-                    break;
-                }
-            }
+            await RepeatAsync("purge tombstones", _ => Transactions.TryDropTombstonesAsync(cutoff), cancellationToken).ConfigureAwait(false);
         }
 
         return purged;
@@ -147,6 +107,23 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
         if (_ownsDataSource)
         {
             await _dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs chunks of a purge, each retried with its own list of attempts of unknown outcome, until one removes less than a whole chunk.</summary>
+    /// <returns>How many rows the chunks removed.</returns>
+    private async ValueTask<long> RepeatAsync(string operation, Func<List<Attempt>, ValueTask<long>> chunk, CancellationToken cancellationToken)
+    {
+        long total = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var count = await _retry.RunAsync(operation, (chunk, unresolved: new List<Attempt>()), static (s, _) => s.chunk(s.unresolved), CancellationToken.None).ConfigureAwait(false);
+            total += count;
+            if (count < WriteTransactions.PurgeChunk)
+            {
+                return total;
+            }
         }
     }
 
@@ -187,19 +164,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
             return;
         }
 
-        PendingWrite[] writes;
-        if (start == 0 && group is PendingWrite[] all && all.Length == end)
-        {
-            writes = all;
-        }
-        else
-        {
-            writes = new PendingWrite[end - start];
-            for (var i = start; i < end; i++)
-            {
-                writes[i - start] = group[i];
-            }
-        }
+        var writes = start == 0 && end == group.Count ? group : [.. group.Skip(start).Take(end - start)];
 
         Attempt outcome;
         try
@@ -210,7 +175,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
                 (transactions: Transactions, partition: writes[0].Partition, writes, unresolved),
                 static (s, _) => s.writes[0].IsPartitionDelete
                     ? s.transactions.TryDeletePartitionAsync(s.partition, s.unresolved)
-                    : s.transactions.TryCommitAsync(s.partition, s.writes, s.unresolved),
+                    : s.transactions.TryCommitAsync(s.writes, import: false, s.unresolved),
                 CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -224,7 +189,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
             return;
         }
 
-        for (var i = 0; i < writes.Length; i++)
+        for (var i = 0; i < writes.Count; i++)
         {
             if (outcome.Errors[i] is { } error)
             {

@@ -36,9 +36,6 @@ internal static class Schema
     public const short UniqueInPartition = 1;
     public const short UniqueInStore = 2;
 
-    /// <summary>The tables migration 1 creates; a schema that holds any of them but no migrations table is not ours.</summary>
-    public static IReadOnlyList<string> Tables { get; } = ["storage_meta", "partitions", "documents", "sequences", "commit_log"];
-
     public static IReadOnlyList<Migration> Migrations { get; } =
     [
         new(1, "initial schema: meta, partitions, documents, sequences, commit_log", static layout =>

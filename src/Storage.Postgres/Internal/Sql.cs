@@ -18,6 +18,9 @@ internal sealed class Sql
     public const string Commit = "COMMIT";
     public const string Rollback = "ROLLBACK";
 
+    private readonly string[] _listDocuments;
+    private readonly string[] _listStreams;
+
     public Sql(string schema)
     {
         Schema = schema;
@@ -25,28 +28,32 @@ internal sealed class Sql
         var s = QuotedSchema;
         Indexes = new IndexSql(s);
 
-        LockPartition = $"""
-            INSERT INTO {s}.partitions AS p (partition, revision) VALUES ($1, 0)
+        // A write locks its partitions' rows (or creates placeholders with revision 0) in code-point
+        // order, as tombstone drops lock them, so transactions locking several partitions wait in one
+        // direction only; an insert waits for any other transaction creating the same row.
+        LockPartitions = $"""
+            INSERT INTO {s}.partitions AS p (partition, revision)
+            SELECT t.partition, 0 FROM unnest($1::text[]) AS t(partition) ORDER BY t.partition COLLATE "C"
             ON CONFLICT (partition) DO UPDATE SET revision = p.revision WHERE false
             """;
-        // The revision floor, and the index catalog generation the write must have opened with. Reading
-        // storage_meta holds a lock on it until the commit, so an open that changes the declarations
-        // (LOCK TABLE storage_meta, see IndexSql.LockCatalog) waits for this write, and a write that
-        // starts later waits for that open and then reads its generation.
-        ReadPartition = $"""
-            SELECT p.revision, m.value, g.value FROM {s}.partitions p, {s}.storage_meta m, {s}.storage_meta g
-            WHERE p.partition = $1 COLLATE "C" AND m.key = '{Internal.Schema.MetaRevisionFloor}' AND g.key = '{Internal.Schema.MetaIndexGeneration}'
+        // The partitions' revisions, the revision floor, and the index catalog generation the write must
+        // have opened with. Reading storage_meta holds a lock on it until the commit, so an open that
+        // changes the declarations (LOCK TABLE storage_meta, see IndexSql.LockCatalog) waits for this
+        // write, and a write that starts later waits for that open and then reads its generation.
+        ReadPartitions = $"""
+            SELECT p.partition, p.revision, m.value, g.value FROM {s}.partitions p, {s}.storage_meta m, {s}.storage_meta g
+            WHERE p.partition COLLATE "C" = ANY($1::text[]) AND m.key = '{Internal.Schema.MetaRevisionFloor}' AND g.key = '{Internal.Schema.MetaIndexGeneration}'
             """;
         FindCommits = $"""
             SELECT operation_id, result FROM {s}.commit_log
             WHERE partition IN ($1 COLLATE "C", '') AND operation_id = ANY($2)
             """;
-        // The value only of documents in collections with indexes: their index entries are computed from it.
-        ReadDocumentStates = $"""
-            SELECT d.collection, d.key, d.version, d.created_at, d.expires_at, CASE WHEN t.indexed THEN d.value END
-            FROM {s}.documents d JOIN unnest($2::text[], $3::text[], $4::boolean[]) AS t(collection, key, indexed)
-                ON d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
-            WHERE d.partition = $1 COLLATE "C"
+        // The stored rows (expired or not) of the documents a write names; the value only of documents in
+        // collections with indexes: their index entries are computed from it.
+        ReadDocuments = $"""
+            SELECT t.partition, t.collection, t.key, d.version, d.created_at, d.expires_at, CASE WHEN t.indexed THEN d.value END
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[]) AS t(partition, collection, key, indexed)
+            JOIN {s}.documents d ON d.partition = t.partition COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
             """;
         ReadSequences = $"""
             SELECT name, value FROM {s}.sequences WHERE partition = $1 COLLATE "C" AND name COLLATE "C" = ANY($2::text[])
@@ -69,17 +76,14 @@ internal sealed class Sql
             """;
         UpsertDocuments = $"""
             INSERT INTO {s}.documents AS d (partition, collection, key, value, version, created_at, updated_at, expires_at)
-            SELECT $1, t.collection, t.key, t.value, t.version, t.created_at, t.updated_at, t.expires_at
-            FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])
-                AS t(collection, key, value, version, created_at, updated_at, expires_at)
+            SELECT t.partition, t.collection, t.key, t.value, t.version, t.created_at, t.updated_at, t.expires_at
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])
+                AS t(partition, collection, key, value, version, created_at, updated_at, expires_at)
             ON CONFLICT (partition, collection, key) DO UPDATE SET
                 value = excluded.value, version = excluded.version, created_at = excluded.created_at,
                 updated_at = excluded.updated_at, expires_at = excluded.expires_at
             """;
-        DeleteDocuments = $"""
-            DELETE FROM {s}.documents d USING unnest($2::text[], $3::text[]) AS t(collection, key)
-            WHERE d.partition = $1 COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
-            """;
+        DeleteDocuments = DeleteKeys(s, "documents");
         UpsertSequences = $"""
             INSERT INTO {s}.sequences (partition, name, value, revision)
             SELECT $1, t.name, t.value, t.revision FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS t(name, value, revision)
@@ -87,13 +91,10 @@ internal sealed class Sql
             """;
         UpsertTombstones = $"""
             INSERT INTO {s}.tombstones (partition, collection, key, revision, deleted_at)
-            SELECT $1, t.collection, t.key, t.revision, $5 FROM unnest($2::text[], $3::text[], $4::bigint[]) AS t(collection, key, revision)
+            SELECT t.partition, t.collection, t.key, t.revision, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(partition, collection, key, revision)
             ON CONFLICT (partition, collection, key) DO UPDATE SET revision = excluded.revision, deleted_at = excluded.deleted_at
             """;
-        DeleteTombstones = $"""
-            DELETE FROM {s}.tombstones d USING unnest($2::text[], $3::text[]) AS t(collection, key)
-            WHERE d.partition = $1 COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
-            """;
+        DeleteTombstones = DeleteKeys(s, "tombstones");
         UpsertStreams = $"""
             INSERT INTO {s}.streams (partition, stream, version)
             SELECT $1, t.stream, t.version FROM unnest($2::text[], $3::bigint[]) AS t(stream, version)
@@ -108,56 +109,30 @@ internal sealed class Sql
                 AS t(stream, version, revision, event_id, type, data, metadata)
             """;
 
-        // A partition's first commit replaces the placeholder's oldest resumable revision (0) with its first revision.
-        SetRevision = $"UPDATE {s}.partitions SET revision = $2, oldest_resumable = greatest(oldest_resumable, $3) WHERE partition = $1 COLLATE \"C\"";
         LogCommit = $"INSERT INTO {s}.commit_log (partition, operation_id, revision, result) VALUES ($1, $2, $3, $4)";
-        PruneCommitLog = $"DELETE FROM {s}.commit_log WHERE partition = $1 COLLATE \"C\" AND committed_at < now() - interval '1 hour'";
-
-        // Bulk import (ImportWork): the statements of a chunk of partitions in one transaction. The chunk's
-        // partition rows are locked (or created as placeholders) in code-point order, as tombstone drops
-        // lock them, so two transactions locking several partitions wait in one direction only.
-        LockPartitions = $"""
-            INSERT INTO {s}.partitions AS p (partition, revision)
-            SELECT t.partition, 0 FROM unnest($1::text[]) AS t(partition) ORDER BY t.partition COLLATE "C"
-            ON CONFLICT (partition) DO UPDATE SET revision = p.revision WHERE false
+        LogCommits = $"""
+            INSERT INTO {s}.commit_log (partition, operation_id, revision, result)
+            SELECT t.partition, $2, t.revision, NULL FROM unnest($1::text[], $3::bigint[]) AS t(partition, revision)
             """;
-        ReadMeta = $"""
-            SELECT m.value, g.value FROM {s}.storage_meta m, {s}.storage_meta g
-            WHERE m.key = '{Internal.Schema.MetaRevisionFloor}' AND g.key = '{Internal.Schema.MetaIndexGeneration}'
-            """;
-        ReadRevisions = $"SELECT partition, revision FROM {s}.partitions WHERE partition COLLATE \"C\" = ANY($1::text[])";
-        ReadImportStates = $"""
-            SELECT t.n, t.op, d.version, d.created_at, d.expires_at, CASE WHEN t.indexed THEN d.value END
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::boolean[]) AS t(partition, collection, key, n, op, indexed)
-            JOIN {s}.documents d ON d.partition = t.partition COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
-            """;
-        DeleteImportedDocuments = $"""
-            DELETE FROM {s}.documents d USING unnest($1::text[], $2::text[], $3::text[]) AS t(partition, collection, key)
-            WHERE d.partition = t.partition COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
-            """;
-        DeleteImportedTombstones = $"""
-            DELETE FROM {s}.tombstones d USING unnest($1::text[], $2::text[], $3::text[]) AS t(partition, collection, key)
-            WHERE d.partition = t.partition COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
-            """;
+        PruneCommitLog = $"DELETE FROM {s}.commit_log WHERE partition COLLATE \"C\" = ANY($1::text[]) AND committed_at < now() - interval '1 hour'";
         CopyDocuments = $"COPY {s}.documents (partition, collection, key, value, version, created_at, updated_at, expires_at) FROM STDIN (FORMAT BINARY)";
+
+        // A partition's first commit replaces the placeholder's oldest resumable revision (0) with its first revision.
         SetRevisions = $"""
             UPDATE {s}.partitions p SET revision = t.revision, oldest_resumable = greatest(p.oldest_resumable, t.oldest)
             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(partition, revision, oldest)
             WHERE p.partition = t.partition COLLATE "C"
             """;
-        LogCommits = $"""
-            INSERT INTO {s}.commit_log (partition, operation_id, revision, result)
-            SELECT t.partition, $2, t.revision, NULL FROM unnest($1::text[], $3::bigint[]) AS t(partition, revision)
-            """;
 
         RaiseRevisionFloor = $"UPDATE {s}.storage_meta SET value = greatest(value, $1) WHERE key = '{Internal.Schema.MetaRevisionFloor}'";
-        DeletePartitionDocuments = $"DELETE FROM {s}.documents WHERE partition = $1 COLLATE \"C\"";
-        DeletePartitionSequences = $"DELETE FROM {s}.sequences WHERE partition = $1 COLLATE \"C\"";
-        DeletePartitionStreams = $"DELETE FROM {s}.streams WHERE partition = $1 COLLATE \"C\"";
-        DeletePartitionEvents = $"DELETE FROM {s}.events WHERE partition = $1 COLLATE \"C\"";
-        DeletePartitionTombstones = $"DELETE FROM {s}.tombstones WHERE partition = $1 COLLATE \"C\"";
-        DeletePartitionCommitLog = $"DELETE FROM {s}.commit_log WHERE partition = $1 COLLATE \"C\"";
-        DeletePartitionRow = $"DELETE FROM {s}.partitions WHERE partition = $1 COLLATE \"C\"";
+
+        // A partition delete, in this order: its documents, index entries, tombstones, sequences, events,
+        // streams, commit-log entries and row.
+        DeletePartition =
+        [
+            .. new[] { "documents", Internal.Schema.StringEntries, Internal.Schema.Int64Entries, "tombstones", "sequences", "events", "streams", "commit_log", "partitions" }
+                .Select(table => $"DELETE FROM {s}.{table} WHERE partition = $1 COLLATE \"C\""),
+        ];
 
         LockPurge = $"SELECT value FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaPurgeLock}' FOR UPDATE";
         FindStoreCommits = $"SELECT operation_id, result FROM {s}.commit_log WHERE partition = '' AND operation_id = ANY($1)";
@@ -207,12 +182,7 @@ internal sealed class Sql
             SELECT version, revision, event_id, type, data, metadata, committed_at FROM {s}.events
             WHERE partition = $1 COLLATE "C" AND stream = $2 COLLATE "C" AND version BETWEEN $3 AND $4 ORDER BY version
             """;
-        const string StreamColumns = "SELECT stream, version";
-        var streamFilter = $"FROM {s}.streams WHERE partition = $1 COLLATE \"C\" AND stream >= $2 COLLATE \"C\"";
-        ListStreamsAscending = $"{StreamColumns} {streamFilter} ORDER BY stream COLLATE \"C\" ASC LIMIT $3";
-        ListStreamsAscendingBounded = $"{StreamColumns} {streamFilter} AND stream < $4 COLLATE \"C\" ORDER BY stream COLLATE \"C\" ASC LIMIT $3";
-        ListStreamsDescending = $"{StreamColumns} {streamFilter} ORDER BY stream COLLATE \"C\" DESC LIMIT $3";
-        ListStreamsDescendingBounded = $"{StreamColumns} {streamFilter} AND stream < $4 COLLATE \"C\" ORDER BY stream COLLATE \"C\" DESC LIMIT $3";
+        _listStreams = ListShapes($"SELECT stream, version FROM {s}.streams WHERE partition = $1 COLLATE \"C\" AND stream >= $2 COLLATE \"C\"", "stream", 3);
 
         // The change feed: the partition's revision and oldest resumable revision, then the candidates
         // after $2 in feed order (revision; documents and tombstones by collection and key, then events
@@ -243,16 +213,15 @@ internal sealed class Sql
             LIMIT $4
             """;
 
-        // Listings: [lower, upper) computed in code; the variants without $5 serve unbounded ranges.
-        const string Columns = "SELECT key, value, version, created_at, updated_at, expires_at";
-        var filter = $"""
+        // Listings: [lower, upper) computed in code; the variants without an upper bound serve unbounded ranges.
+        _listDocuments = ListShapes(
+            $"""
+            SELECT key, value, version, created_at, updated_at, expires_at
             FROM {s}.documents WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND {Timestamps.LiveSql("expires_at", "$3")}
               AND key >= $4 COLLATE "C"
-            """;
-        ListAscending = $"{Columns} {filter} ORDER BY key COLLATE \"C\" ASC LIMIT $5";
-        ListAscendingBounded = $"{Columns} {filter} AND key < $6 COLLATE \"C\" ORDER BY key COLLATE \"C\" ASC LIMIT $5";
-        ListDescending = $"{Columns} {filter} ORDER BY key COLLATE \"C\" DESC LIMIT $5";
-        ListDescendingBounded = $"{Columns} {filter} AND key < $6 COLLATE \"C\" ORDER BY key COLLATE \"C\" DESC LIMIT $5";
+            """,
+            "key",
+            5);
     }
 
     /// <summary>The statements of secondary indexes.</summary>
@@ -267,13 +236,13 @@ internal sealed class Sql
     /// <summary>Session settings for a write transaction: <c>set_config(name, value, is_local := true)</c>.</summary>
     public static string SetLocal => "SELECT set_config($1, $2, true)";
 
-    public string LockPartition { get; }
+    public string LockPartitions { get; }
 
-    public string ReadPartition { get; }
+    public string ReadPartitions { get; }
 
     public string FindCommits { get; }
 
-    public string ReadDocumentStates { get; }
+    public string ReadDocuments { get; }
 
     public string ReadSequences { get; }
 
@@ -295,23 +264,9 @@ internal sealed class Sql
 
     public string InsertEvents { get; }
 
-    public string SetRevision { get; }
-
     public string LogCommit { get; }
 
     public string PruneCommitLog { get; }
-
-    public string LockPartitions { get; }
-
-    public string ReadMeta { get; }
-
-    public string ReadRevisions { get; }
-
-    public string ReadImportStates { get; }
-
-    public string DeleteImportedDocuments { get; }
-
-    public string DeleteImportedTombstones { get; }
 
     public string CopyDocuments { get; }
 
@@ -321,19 +276,8 @@ internal sealed class Sql
 
     public string RaiseRevisionFloor { get; }
 
-    public string DeletePartitionDocuments { get; }
-
-    public string DeletePartitionSequences { get; }
-
-    public string DeletePartitionStreams { get; }
-
-    public string DeletePartitionEvents { get; }
-
-    public string DeletePartitionTombstones { get; }
-
-    public string DeletePartitionCommitLog { get; }
-
-    public string DeletePartitionRow { get; }
+    /// <summary>The statements that delete everything of a partition ($1), in order.</summary>
+    public IReadOnlyList<string> DeletePartition { get; }
 
     public string LockPurge { get; }
 
@@ -351,25 +295,15 @@ internal sealed class Sql
 
     public string ListPartitions { get; }
 
-    public string ListAscending { get; }
+    /// <summary>A page of a partition's live documents of a collection: $1 partition, $2 collection, $3 now, $4 lower bound, $5 limit, $6 upper bound (exclusive) when bounded.</summary>
+    public string ListDocuments(bool descending, bool bounded) => _listDocuments[(descending ? 2 : 0) | (bounded ? 1 : 0)];
 
-    public string ListAscendingBounded { get; }
-
-    public string ListDescending { get; }
-
-    public string ListDescendingBounded { get; }
+    /// <summary>A page of a partition's streams: $1 partition, $2 lower bound, $3 limit, $4 upper bound (exclusive) when bounded.</summary>
+    public string ListStreams(bool descending, bool bounded) => _listStreams[(descending ? 2 : 0) | (bounded ? 1 : 0)];
 
     public string ReadStreamVersion { get; }
 
     public string ReadEvents { get; }
-
-    public string ListStreamsAscending { get; }
-
-    public string ListStreamsAscendingBounded { get; }
-
-    public string ListStreamsDescending { get; }
-
-    public string ListStreamsDescendingBounded { get; }
 
     public string ReadFeedPartition { get; }
 
@@ -441,6 +375,20 @@ internal sealed class Sql
 
         return unchecked((long)hash);
     }
+
+    /// <summary>The four listings of a range (ascending, ascending bounded, descending, descending bounded): the upper bound is the parameter after the limit.</summary>
+    private static string[] ListShapes(string select, string key, int limit) =>
+    [
+        .. from direction in (string[])["ASC", "DESC"]
+           from upper in (string[])["", $" AND {key} < ${limit + 1} COLLATE \"C\""]
+           select $"{select}{upper} ORDER BY {key} COLLATE \"C\" {direction} LIMIT ${limit}",
+    ];
+
+    /// <summary>Deletes rows of a table keyed by (partition, collection, key), given as three arrays.</summary>
+    private static string DeleteKeys(string s, string table) => $"""
+        DELETE FROM {s}.{table} d USING unnest($1::text[], $2::text[], $3::text[]) AS t(partition, collection, key)
+        WHERE d.partition = t.partition COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
+        """;
 
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

@@ -45,51 +45,29 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     public long GroupCommits => Interlocked.Read(ref _groupCommits);
 
     /// <summary>
-    /// One attempt at a segment of batches and increments. First round trip: begin, lock the
-    /// partition's row, read its revision and the floor, ask the commit log whether an earlier attempt
-    /// whose outcome was lost did commit, and read every touched document, sequence and stream. Then
-    /// apply the requests in memory, and in the second round trip write the net change, the
-    /// commit-log entry and COMMIT.
+    /// One attempt at writes the engine decides: a segment of one partition's batches and increments, or
+    /// a chunk of a bulk import (<see cref="EngineWrites"/>). First round trip: begin, lock the
+    /// partitions' rows in code-point order, read their revisions and the floor, ask the commit log
+    /// whether an earlier attempt whose outcome was lost did commit, and (a group) read every touched
+    /// document, sequence and stream; an import reads the stored rows of its keys in partitions that
+    /// existed in a round trip of its own. Then the engine applies the writes in memory, an import copies
+    /// its new documents in, and the last round trip writes the net change, the commit-log entries and
+    /// COMMIT. An import stops at its first partition that fails: the attempt rolls back and its
+    /// <see cref="Attempt.Errors"/> name that partition.
     /// </summary>
     /// <remarks>
-    /// A unique value that another partition's writer took after the first round trip read its holder
-    /// makes the insert of the entry fail (unique_violation, after that writer committed): the group
-    /// is tried again at once and finds the new holder, so the request that wants the value fails with
+    /// A unique value that another partition's writer took after the holders were read makes the insert
+    /// of the entry fail (unique_violation, after that writer committed): the attempt runs again at once
+    /// and finds the new holder, so the write that wants the value fails with
     /// <see cref="UniqueConstraintException"/> as if the holder had been there from the start.
     /// </remarks>
-    public async ValueTask<Attempt> TryCommitAsync(string partition, PendingWrite[] writes, List<Attempt> unresolved)
+    public async ValueTask<Attempt> TryCommitAsync(IReadOnlyList<PendingWrite> writes, bool import, List<Attempt> unresolved)
     {
         for (var race = 1; ; race++)
         {
             try
             {
-                return await RunLockedAsync(partition, new GroupCommitWrite(_sql, _indexes, partition, writes, Timestamps.Now(_time)), unresolved).ConfigureAwait(false);
-            }
-            catch (PostgresException e) when (race < MaxUniqueRaces && IndexSql.IsUniqueIndex(e))
-            {
-                Log.UniqueValueRace(_logger, race);
-            }
-        }
-    }
-
-    /// <summary>
-    /// One attempt at a chunk of a bulk import, in one transaction (<see cref="ImportWork"/>). First round
-    /// trip: begin, lock the chunk's partition rows in code-point order, read the floor, the index
-    /// generation and the revisions, and ask the commit log whether an earlier attempt whose outcome was
-    /// lost did commit. Second: the stored rows of the imported keys in partitions that existed and the
-    /// holders of the unique values wanted. Then every partition is checked in input order; when one
-    /// fails, the transaction rolls back and the outcome names it. Otherwise the replaced expired rows
-    /// go, the documents are copied in (binary COPY), and the revisions, entries, commit-log rows and
-    /// COMMIT follow in one round trip. A unique value that another writer took meanwhile makes the
-    /// attempt run again at once, as a group commit does.
-    /// </summary>
-    public async ValueTask<ImportOutcome> TryImportAsync(IReadOnlyList<ImportItem> items, List<Attempt> unresolved)
-    {
-        for (var race = 1; ; race++)
-        {
-            try
-            {
-                return await RunImportAsync(items, unresolved).ConfigureAwait(false);
+                return await RunLockedAsync(new EngineWrites(_sql, _indexes, writes, Timestamps.Now(_time), import), unresolved).ConfigureAwait(false);
             }
             catch (PostgresException e) when (race < MaxUniqueRaces && IndexSql.IsUniqueIndex(e))
             {
@@ -100,94 +78,77 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
 
     /// <summary>One attempt at deleting a partition: lock its row, then remove everything it holds and its row, and raise the floor.</summary>
     public ValueTask<Attempt> TryDeletePartitionAsync(string partition, List<Attempt> unresolved)
-        => RunLockedAsync(partition, new PartitionDeleteWrite(_sql, partition), unresolved);
+        => RunLockedAsync(new PartitionDeleteWrite(_sql, partition), unresolved);
 
     /// <summary>One attempt at purging up to <see cref="PurgeChunk"/> expired documents; purges serialize on a row of storage_meta.</summary>
-    public async ValueTask<long> TryPurgeChunkAsync(DateTimeOffset now, List<Attempt> unresolved)
+    public ValueTask<long> TryPurgeChunkAsync(DateTimeOffset now, List<Attempt> unresolved) => InTransactionAsync(async connection =>
     {
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var open = false;
-        try
+        long count;
+        Attempt? earlier = null;
+        using (var batch = Begin(connection))
         {
-            long count;
-            Attempt? earlier = null;
-            using (var batch = new NpgsqlBatch(connection))
+            batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
+            batch.BatchCommands.Add(BatchCommand(_sql.FindStoreCommits, P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
+            var purge = BatchCommand(_sql.PurgeExpired, P(now), P(PurgeChunk));
+            batch.BatchCommands.Add(purge);
+            await batch.PrepareAsync().ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
             {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-                AddTransactionSettings(batch);
-                batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
-                batch.BatchCommands.Add(BatchCommand(_sql.FindStoreCommits, P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
-                var purge = BatchCommand(_sql.PurgeExpired, P(now), P(PurgeChunk));
-                batch.BatchCommands.Add(purge);
-                await batch.PrepareAsync().ConfigureAwait(false);
-                open = true;
-                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
+                await SkipSettingsAsync(reader).ConfigureAwait(false);
+                await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
+                await reader.NextResultAsync().ConfigureAwait(false);
+                while (await reader.ReadAsync().ConfigureAwait(false))
                 {
-                    await SkipSettingsAsync(reader).ConfigureAwait(false);
-                    await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
-                    await reader.NextResultAsync().ConfigureAwait(false);
-                    while (await reader.ReadAsync().ConfigureAwait(false))
+                    var id = reader.GetGuid(0);
+                    if (unresolved.Find(a => a.OperationId == id) is { } found)
                     {
-                        var id = reader.GetGuid(0);
-                        if (unresolved.Find(a => a.OperationId == id) is { } found)
-                        {
-                            earlier = found;
-                            earlier.Results[0] = reader.GetInt64(1);
-                        }
-                    }
-
-                    while (await reader.NextResultAsync().ConfigureAwait(false))
-                    {
+                        earlier = found;
+                        earlier.Results[0] = reader.GetInt64(1);
                     }
                 }
 
-                count = (long)purge.Rows;
+                while (await reader.NextResultAsync().ConfigureAwait(false))
+                {
+                }
             }
 
-            if (unresolved.Count > 0)
-            {
-                Log.CommitResolved(_logger, "purge", earlier is null ? "it had not committed and is applied again" : "it had committed");
-            }
-
-            if (earlier is not null)
-            {
-                // It stays listed: if this rollback fails, the next attempt finds it again.
-                unresolved.RemoveAll(a => a != earlier);
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return (long)earlier.Results[0]!;
-            }
-
-            unresolved.Clear();
-            if (count == 0)
-            {
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return 0;
-            }
-
-            var attempt = new Attempt(Guid.CreateVersion7(), 1);
-            attempt.Results[0] = count;
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                batch.BatchCommands.Add(BatchCommand(_sql.LogCommit, P(string.Empty), P(attempt.OperationId), P(0L), P<long?>(count)));
-                batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(string.Empty)));
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-                await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
-                open = false;
-            }
-
-            unresolved.Remove(attempt);
-            return count;
+            count = (long)purge.Rows;
         }
-        catch when (open)
+
+        if (unresolved.Count > 0)
         {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
+            Log.CommitResolved(_logger, "purge", earlier is null ? "it had not committed and is applied again" : "it had committed");
         }
-    }
+
+        if (earlier is not null)
+        {
+            // It stays listed: if this rollback fails, the next attempt finds it again.
+            unresolved.RemoveAll(a => a != earlier);
+            await RollbackAsync(connection).ConfigureAwait(false);
+            return (long)earlier.Results[0]!;
+        }
+
+        unresolved.Clear();
+        if (count == 0)
+        {
+            await RollbackAsync(connection).ConfigureAwait(false);
+            return 0;
+        }
+
+        var attempt = new Attempt(Guid.CreateVersion7(), 1);
+        attempt.Results[0] = count;
+        using (var batch = new NpgsqlBatch(connection))
+        {
+            batch.BatchCommands.Add(BatchCommand(_sql.LogCommit, P(string.Empty), P(attempt.OperationId), P(0L), P<long?>(count)));
+            batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(new[] { string.Empty })));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
+        }
+
+        unresolved.Remove(attempt);
+        return count;
+    });
 
     /// <summary>
     /// One attempt at removing up to <see cref="PurgeChunk"/> index entries of each type whose documents
@@ -195,31 +156,18 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// writer holds locked are left to it. Repeating it is harmless.
     /// </summary>
     /// <returns>The most entries of one type it removed.</returns>
-    public async ValueTask<long> TryPurgeEntriesAsync(DateTimeOffset now)
+    public ValueTask<long> TryPurgeEntriesAsync(DateTimeOffset now) => InTransactionAsync(async connection =>
     {
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        using var batch = new NpgsqlBatch(connection);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-        AddTransactionSettings(batch);
+        using var batch = Begin(connection);
         var strings = BatchCommand(_sql.Indexes.Strings.PurgeExpired, P(now), P(PurgeChunk));
         var int64s = BatchCommand(_sql.Indexes.Int64s.PurgeExpired, P(now), P(PurgeChunk));
         batch.BatchCommands.Add(strings);
         batch.BatchCommands.Add(int64s);
         batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
         await batch.PrepareAsync().ConfigureAwait(false);
-        try
-        {
-            await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
-        }
-        catch
-        {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
-        }
-
+        await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
         return (long)Math.Max(strings.Rows, int64s.Rows);
-    }
+    });
 
     /// <summary>
     /// One attempt at dropping up to <see cref="PurgeChunk"/> tombstones deleted at or before
@@ -229,308 +177,194 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// commit-log entry.
     /// </summary>
     /// <returns>How many tombstones it dropped.</returns>
-    public async ValueTask<long> TryDropTombstonesAsync(DateTimeOffset cutoff)
+    public ValueTask<long> TryDropTombstonesAsync(DateTimeOffset cutoff) => InTransactionAsync(async connection =>
     {
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var open = false;
-        try
+        var partitions = new List<string>();
+        using (var batch = Begin(connection))
         {
-            var partitions = new List<string>();
-            using (var batch = new NpgsqlBatch(connection))
+            batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
+            batch.BatchCommands.Add(BatchCommand(_sql.LockTombstonePartitions, P(cutoff), P(PurgeChunk)));
+            await batch.PrepareAsync().ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await SkipSettingsAsync(reader).ConfigureAwait(false);
+            await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
+            await reader.NextResultAsync().ConfigureAwait(false);
+            while (await reader.ReadAsync().ConfigureAwait(false))
             {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-                AddTransactionSettings(batch);
-                batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
-                batch.BatchCommands.Add(BatchCommand(_sql.LockTombstonePartitions, P(cutoff), P(PurgeChunk)));
-                await batch.PrepareAsync().ConfigureAwait(false);
-                open = true;
-                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-                await using var readerScope = reader.ConfigureAwait(false);
-                await SkipSettingsAsync(reader).ConfigureAwait(false);
-                await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
-                await reader.NextResultAsync().ConfigureAwait(false);
-                while (await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    partitions.Add(reader.GetString(0));
-                }
+                partitions.Add(reader.GetString(0));
             }
-
-            if (partitions.Count == 0)
-            {
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return 0;
-            }
-
-            long dropped;
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                var drop = BatchCommand(_sql.DropTombstones, P(cutoff), P(partitions.ToArray()), P(PurgeChunk));
-                batch.BatchCommands.Add(drop);
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-                await batch.PrepareAsync().ConfigureAwait(false);
-                dropped = (long)(await batch.ExecuteScalarAsync().ConfigureAwait(false))!;
-                open = false;
-            }
-
-            return dropped;
         }
-        catch when (open)
+
+        if (partitions.Count == 0)
         {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
+            await RollbackAsync(connection).ConfigureAwait(false);
+            return 0L;
         }
-    }
+
+        using (var batch = new NpgsqlBatch(connection))
+        {
+            batch.BatchCommands.Add(BatchCommand(_sql.DropTombstones, P(cutoff), P(partitions.ToArray()), P(PurgeChunk)));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await batch.PrepareAsync().ConfigureAwait(false);
+            return (long)(await batch.ExecuteScalarAsync().ConfigureAwait(false))!;
+        }
+    });
 
     /// <summary>
-    /// The transaction every partition write shares. Its first round trip takes the partition's lock
-    /// and resolves earlier attempts (<see cref="BeginLocked"/>) together with the write's own reads;
-    /// an earlier attempt that committed is the answer. Otherwise the write applies, and when it
-    /// changes something its writes, commit-log entry and COMMIT go in the second round trip.
+    /// The transaction every write shares. Its first round trip takes the partitions' locks and resolves
+    /// earlier attempts (<see cref="ReadLockedAsync"/>) together with the write's own reads; an earlier
+    /// attempt that committed is the answer. Otherwise the write applies, and when it changes something
+    /// its writes, commit-log entries and COMMIT go in the last round trip.
     /// </summary>
-    private async ValueTask<Attempt> RunLockedAsync(string partition, LockedWrite write, List<Attempt> unresolved)
+    private ValueTask<Attempt> RunLockedAsync(LockedWrite write, List<Attempt> unresolved) => InTransactionAsync(async connection =>
     {
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var open = false;
-        try
+        (Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier) locked;
+        using (var batch = Begin(connection))
         {
-            long storedRevision, floor, generation;
-            Attempt? earlier;
-            using (var batch = BeginLocked(connection, partition, unresolved))
+            batch.BatchCommands.Add(BatchCommand(_sql.LockPartitions, P(write.Partitions)));
+            batch.BatchCommands.Add(BatchCommand(_sql.ReadPartitions, P(write.Partitions)));
+
+            // Every partition of an attempt is logged under its id: the first one tells.
+            batch.BatchCommands.Add(BatchCommand(_sql.FindCommits, P(write.Partitions[0]), P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
+            var reads = !write.ReadsAfterLock && write.AddReads(batch, null);
+            await batch.PrepareAsync().ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            locked = await ReadLockedAsync(reader, write.Kind, unresolved).ConfigureAwait(false);
+            if (reads)
             {
-                write.AddReads(batch);
-                await batch.PrepareAsync().ConfigureAwait(false);
-                open = true;
-                var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-                await using var readerScope = reader.ConfigureAwait(false);
-                (storedRevision, floor, generation, earlier) = await ReadLockedAsync(reader, unresolved).ConfigureAwait(false);
                 await write.ReadAsync(reader).ConfigureAwait(false);
             }
-
-            if (earlier is not null)
-            {
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return earlier;
-            }
-
-            if (write.IndexGeneration is { } expected && expected != generation)
-            {
-                // Another instance changed the index declarations: writing now could leave documents unindexed.
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                throw new IndexDeclarationsChangedException();
-            }
-
-            var attempt = new Attempt(Guid.CreateVersion7(), write.Requests);
-            if (!write.Apply(storedRevision, floor, attempt))
-            {
-                // Nothing to write (the lock's placeholder row goes with the rollback).
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return attempt;
-            }
-
-            await InjectAsync(CommitStage.BeforeWrite, connection).ConfigureAwait(false);
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                write.AddWrites(batch, attempt);
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-                await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
-                open = false;
-            }
-
-            await InjectAsync(CommitStage.AfterCommit, connection).ConfigureAwait(false);
-            unresolved.Remove(attempt);
-            Interlocked.Increment(ref _groupCommits);
-            return attempt;
         }
-        catch when (open)
+
+        if (locked.Earlier is not null)
         {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
+            await RollbackAsync(connection).ConfigureAwait(false);
+            return locked.Earlier;
         }
-    }
 
-    private async ValueTask<ImportOutcome> RunImportAsync(IReadOnlyList<ImportItem> items, List<Attempt> unresolved)
-    {
-        var work = new ImportWork(_sql, _indexes, items, Timestamps.Now(_time));
-        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var open = false;
-        try
+        if (write.IndexGeneration is { } expected && expected != locked.Generation)
         {
-            long floor, generation;
-            var revisions = new Dictionary<string, long>(items.Count, StringComparer.Ordinal);
-            Attempt? earlier = null;
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-                AddTransactionSettings(batch);
-                batch.BatchCommands.Add(BatchCommand(_sql.LockPartitions, P(work.PartitionKeys)));
-                batch.BatchCommands.Add(BatchCommand(_sql.ReadMeta));
-                batch.BatchCommands.Add(BatchCommand(_sql.ReadRevisions, P(work.PartitionKeys)));
+            // Another instance changed the index declarations: writing now could leave documents unindexed (the failure rolls back).
+            throw new IndexDeclarationsChangedException();
+        }
 
-                // Every partition of an attempt is logged under its id: the first one tells.
-                batch.BatchCommands.Add(BatchCommand(_sql.FindCommits, P(work.PartitionKeys[0]), P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
+        if (write.ReadsAfterLock)
+        {
+            using var batch = new NpgsqlBatch(connection);
+
+            // A first result to stand on: the reads read from the result after it.
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT 1"));
+            if (write.AddReads(batch, locked.Revisions))
+            {
                 await batch.PrepareAsync().ConfigureAwait(false);
-                open = true;
                 var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
                 await using var readerScope = reader.ConfigureAwait(false);
-                await SkipSettingsAsync(reader).ConfigureAwait(false);
-                await reader.NextResultAsync().ConfigureAwait(false);
-                if (!await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    throw new CorruptDataException(_sql.QuotedSchema + ".storage_meta", "the revision_floor or index_generation row is missing");
-                }
-
-                (floor, generation) = (reader.GetInt64(0), reader.GetInt64(1));
-                await reader.NextResultAsync().ConfigureAwait(false);
-                while (await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    revisions[reader.GetString(0)] = reader.GetInt64(1);
-                }
-
-                await reader.NextResultAsync().ConfigureAwait(false);
-                while (await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    var id = reader.GetGuid(0);
-                    earlier ??= unresolved.Find(a => a.OperationId == id);
-                }
+                await write.ReadAsync(reader).ConfigureAwait(false);
             }
-
-            if (unresolved.Count > 0)
-            {
-                Log.CommitResolved(_logger, "import", earlier is null ? "it had not committed and is applied again" : "it had committed");
-            }
-
-            unresolved.RemoveAll(a => a != earlier);
-            if (earlier is not null)
-            {
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return ImportOutcome.Committed;
-            }
-
-            if (generation != _indexes.Generation)
-            {
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                throw new IndexDeclarationsChangedException();
-            }
-
-            work.SetRevisions(revisions, floor);
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                if (work.AddReads(batch))
-                {
-                    await batch.PrepareAsync().ConfigureAwait(false);
-                    var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-                    await using var readerScope = reader.ConfigureAwait(false);
-                    await work.ReadAsync(reader).ConfigureAwait(false);
-                }
-            }
-
-            if (work.Check() is { } failure)
-            {
-                // Nothing of the chunk is written (the placeholder rows go with the rollback).
-                await RollbackAsync(connection).ConfigureAwait(false);
-                open = false;
-                return failure;
-            }
-
-            await InjectAsync(CommitStage.BeforeWrite, connection).ConfigureAwait(false);
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                if (work.AddRemovals(batch))
-                {
-                    await batch.PrepareAsync().ConfigureAwait(false);
-                    await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
-                }
-            }
-
-            await work.CopyAsync(connection).ConfigureAwait(false);
-            var attempt = new Attempt(Guid.CreateVersion7(), 1);
-            using (var batch = new NpgsqlBatch(connection))
-            {
-                work.AddWrites(batch, attempt.OperationId);
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-                await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
-                open = false;
-            }
-
-            await InjectAsync(CommitStage.AfterCommit, connection).ConfigureAwait(false);
-            unresolved.Remove(attempt);
-            return ImportOutcome.Committed;
         }
-        catch when (open)
+
+        var attempt = new Attempt(Guid.CreateVersion7(), write.Requests);
+        if (!write.Apply(locked.Revisions, locked.Floor, attempt))
         {
-            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
-            throw;
+            // Nothing to write (the locks' placeholder rows go with the rollback).
+            await RollbackAsync(connection).ConfigureAwait(false);
+            return attempt;
         }
-    }
+
+        await InjectAsync(CommitStage.BeforeWrite, connection).ConfigureAwait(false);
+        await write.CopyAsync(connection).ConfigureAwait(false);
+        using (var batch = new NpgsqlBatch(connection))
+        {
+            write.AddWrites(batch, attempt);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await SendCommitAsync(batch, attempt, unresolved).ConfigureAwait(false);
+        }
+
+        await InjectAsync(CommitStage.AfterCommit, connection).ConfigureAwait(false);
+        unresolved.Remove(attempt);
+        if (write.CountsAsGroupCommit)
+        {
+            Interlocked.Increment(ref _groupCommits);
+        }
+
+        return attempt;
+    });
 
     /// <summary>
-    /// The first statements of every partition write: BEGIN, the transaction's settings, the lock on
-    /// the partition's row (inserting a placeholder with revision 0 when the partition does not exist:
-    /// an insert waits for any other transaction creating the same row), the partition's revision and
-    /// the floor, and the commit-log lookup of earlier attempts.
+    /// Reads the revisions, the floor and the index generation, and the commit-log lookup. Holding the
+    /// locks, every earlier attempt has ended: one in the commit log committed (its results stand); the
+    /// others never will.
     /// </summary>
-    private NpgsqlBatch BeginLocked(NpgsqlConnection connection, string partition, List<Attempt> unresolved)
-    {
-        var batch = new NpgsqlBatch(connection);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-        AddTransactionSettings(batch);
-        batch.BatchCommands.Add(BatchCommand(_sql.LockPartition, P(partition)));
-        batch.BatchCommands.Add(BatchCommand(_sql.ReadPartition, P(partition)));
-        batch.BatchCommands.Add(BatchCommand(_sql.FindCommits, P(partition), P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
-        return batch;
-    }
-
-    /// <summary>
-    /// Reads what <see cref="BeginLocked"/> returned. Holding the lock, every earlier attempt has
-    /// ended: one in the commit log committed (its results stand); the others never will.
-    /// </summary>
-    private async ValueTask<(long Revision, long Floor, long IndexGeneration, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, List<Attempt> unresolved)
+    private async ValueTask<(Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, string kind, List<Attempt> unresolved)
     {
         await SkipSettingsAsync(reader).ConfigureAwait(false);
         await reader.NextResultAsync().ConfigureAwait(false);
-        if (!await reader.ReadAsync().ConfigureAwait(false))
+        var revisions = new Dictionary<string, long>(StringComparer.Ordinal);
+        long floor = 0, generation = 0;
+        while (await reader.ReadAsync().ConfigureAwait(false))
+        {
+            revisions[reader.GetString(0)] = reader.GetInt64(1);
+            (floor, generation) = (reader.GetInt64(2), reader.GetInt64(3));
+        }
+
+        if (revisions.Count == 0)
         {
             throw new CorruptDataException(_sql.QuotedSchema + ".storage_meta", "the revision_floor or index_generation row is missing");
         }
 
-        var revision = reader.GetInt64(0);
-        var floor = reader.GetInt64(1);
-        var generation = reader.GetInt64(2);
         await reader.NextResultAsync().ConfigureAwait(false);
         Attempt? earlier = null;
         while (await reader.ReadAsync().ConfigureAwait(false))
         {
             var id = reader.GetGuid(0);
-            earlier = unresolved.Find(a => a.OperationId == id);
+            earlier ??= unresolved.Find(a => a.OperationId == id);
         }
 
         if (unresolved.Count > 0)
         {
-            Log.CommitResolved(_logger, "partition write", earlier is null ? "it had not committed and is applied again" : "it had committed");
+            Log.CommitResolved(_logger, kind, earlier is null ? "it had not committed and is applied again" : "it had committed");
         }
 
         // Attempts missing from the log never will commit. One that did commit stays listed, so that
         // should this attempt fail before it returns, the next one finds it again.
         unresolved.RemoveAll(a => a != earlier);
-        return (revision, floor, generation, earlier);
+        return (revisions, floor, generation, earlier);
     }
 
-    private void AddTransactionSettings(NpgsqlBatch batch)
+    /// <summary>
+    /// Opens a connection on the writer and runs one attempt's transaction on it. A failure rolls back
+    /// whatever the attempt began (a broken connection ends it with the server; a rollback outside a
+    /// transaction only warns).
+    /// </summary>
+    private async ValueTask<T> InTransactionAsync<T>(Func<NpgsqlConnection, ValueTask<T>> attempt)
     {
+        var connection = await OpenAsync(_writer, _multiHost, CancellationToken.None).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        try
+        {
+            return await attempt(connection).ConfigureAwait(false);
+        }
+        catch
+        {
+            await RollbackQuietlyAsync(connection).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>A first round trip's batch: BEGIN and the transaction's settings.</summary>
+    private NpgsqlBatch Begin(NpgsqlConnection connection)
+    {
+        var batch = new NpgsqlBatch(connection);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
         batch.BatchCommands.Add(BatchCommand(Sql.SetLocal, P("idle_in_transaction_session_timeout"), P(IdleInTransactionTimeout)));
         if (_relaxed)
         {
             batch.BatchCommands.Add(BatchCommand(Sql.SetLocal, P("synchronous_commit"), P("off")));
         }
+
+        return batch;
     }
 
     private async ValueTask SkipSettingsAsync(NpgsqlDataReader reader)
