@@ -328,7 +328,8 @@ public sealed class PartitionWriter
 
         /// <summary>Starts enumerating the view.</summary>
         /// <returns>The enumerator.</returns>
-        public Enumerator GetEnumerator() => new(_writer, _select);
+        /// <remarks>A default view (<c>[]</c>, <see langword="default"/>) is empty.</remarks>
+        public Enumerator GetEnumerator() => _writer is null ? default : new(_writer, _select);
 
         /// <inheritdoc/>
         IEnumerator<T> IEnumerable<T>.GetEnumerator() => GetEnumerator();
@@ -360,6 +361,12 @@ public sealed class PartitionWriter
             /// <inheritdoc/>
             public bool MoveNext()
             {
+                // The enumerator of a default view has no writer's changes to walk.
+                if (_select is null)
+                {
+                    return false;
+                }
+
                 while (_changes.MoveNext())
                 {
                     var (id, written) = _changes.Current;
