@@ -56,7 +56,32 @@ public sealed class JsonStore : Store
     /// <exception cref="CorruptDataException">The manifest is damaged; the directory holds a manifest without its partitions directory, or partition files without a manifest (files removed from outside; nothing is created); or (with indexes declared, which read every partition) a partition file is damaged.</exception>
     /// <exception cref="IndexBuildException">A live document cannot be indexed by a declared index (a value of the wrong type, or a duplicate value of a unique index); nothing is changed.</exception>
     /// <exception cref="StorageException">The directory could not be read or created; the message says which step failed.</exception>
+    /// <remarks>
+    /// Synchronous, kept for existing callers; <see cref="OpenAsync"/> is the same open with the
+    /// signature every backend shares.
+    /// </remarks>
     public static JsonStore Open(JsonStoreOptions options) => Open(options, new PosixFileSystem());
+
+    /// <summary>
+    /// Opens (or creates) a store in a directory, taking its lock: <see cref="Open(JsonStoreOptions)"/>
+    /// with the signature every backend shares. The file layer is synchronous, so the open runs on the
+    /// calling thread and the task is complete when this returns.
+    /// </summary>
+    /// <param name="options">The directory and settings.</param>
+    /// <param name="cancellationToken">Cancels the open before it starts.</param>
+    /// <returns>The open store; dispose it to release the directory.</returns>
+    /// <exception cref="ArgumentException">The options are not valid.</exception>
+    /// <exception cref="StoreLockedException">Another store, in this process or another, has the directory open, or the filesystem cannot lock.</exception>
+    /// <exception cref="UnsupportedFormatException">The directory was written by a newer version of the library.</exception>
+    /// <exception cref="CorruptDataException">The directory's files are damaged or incomplete (see <see cref="Open(JsonStoreOptions)"/>).</exception>
+    /// <exception cref="IndexBuildException">A live document cannot be indexed by a declared index; nothing is changed.</exception>
+    /// <exception cref="StorageException">The directory could not be read or created; the message says which step failed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the open started.</exception>
+    public static ValueTask<JsonStore> OpenAsync(JsonStoreOptions options, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Open(options));
+    }
 
     /// <summary>Opens a store over a given file layer: the seam where tests inject faults and simulate power loss.</summary>
     internal static JsonStore Open(JsonStoreOptions options, IFileSystem files)

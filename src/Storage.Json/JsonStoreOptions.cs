@@ -14,7 +14,18 @@ namespace Storage.Json;
 /// <seealso href="../../docs/json-backend.md"/>
 public sealed class JsonStoreOptions : StoreOptions
 {
-    /// <summary>The data directory. Created if missing; owned by one store at a time (a lock file inside it).</summary>
+    /// <summary>
+    /// The data directory. Created if missing; owned by one store at a time (a lock file inside it).
+    /// The same name as <c>SqliteStoreOptions.Path</c> and the <c>Path</c> key of the <c>Storage</c>
+    /// configuration section; <see cref="Directory"/> is the same setting under its older name.
+    /// </summary>
+    public string Path
+    {
+        get => Directory;
+        set => Directory = value;
+    }
+
+    /// <summary>The data directory: the same setting as <see cref="Path"/>, under its older name, kept for existing callers.</summary>
     public string Directory { get; set; } = string.Empty;
 
     /// <summary>

@@ -103,7 +103,32 @@ public sealed class SqliteStore : Store
     /// <exception cref="CorruptDataException">The file is not a SQLite database, is another application's database, or fails <c>PRAGMA integrity_check</c> (with <see cref="SqliteStoreOptions.CheckIntegrityOnOpen"/>).</exception>
     /// <exception cref="StoreUnavailableException">Another process held the database locked past the busy timeout.</exception>
     /// <exception cref="StorageException">The file could not be opened or created.</exception>
+    /// <remarks>
+    /// Synchronous, kept for existing callers; <see cref="OpenAsync"/> is the same open with the
+    /// signature every backend shares.
+    /// </remarks>
     public static SqliteStore Open(SqliteStoreOptions options) => Open(options, Schema.Migrations);
+
+    /// <summary>
+    /// Opens (or creates) a store in a database file, bringing its schema up to date:
+    /// <see cref="Open(SqliteStoreOptions)"/> with the signature every backend shares. Microsoft.Data.Sqlite
+    /// is synchronous, so the open runs on the calling thread and the task is complete when this returns.
+    /// </summary>
+    /// <param name="options">The file and settings.</param>
+    /// <param name="cancellationToken">Cancels the open before it starts.</param>
+    /// <returns>The open store; dispose it to close its connections and release the file.</returns>
+    /// <exception cref="ArgumentException">The options are not valid (an index is declared twice, for instance).</exception>
+    /// <exception cref="IndexBuildException">The existing documents cannot be indexed by a new or changed index declaration; nothing was changed and the file is released.</exception>
+    /// <exception cref="UnsupportedFormatException">The database was written by a newer version of the library; nothing was changed.</exception>
+    /// <exception cref="CorruptDataException">The file is not a SQLite database, is another application's database, or fails <c>PRAGMA integrity_check</c> (with <see cref="SqliteStoreOptions.CheckIntegrityOnOpen"/>).</exception>
+    /// <exception cref="StoreUnavailableException">Another process held the database locked past the busy timeout.</exception>
+    /// <exception cref="StorageException">The file could not be opened or created.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the open started.</exception>
+    public static ValueTask<SqliteStore> OpenAsync(SqliteStoreOptions options, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Open(options));
+    }
 
     /// <summary>Opens a store with a given list of migrations: the seam where tests add steps.</summary>
     internal static SqliteStore Open(SqliteStoreOptions options, IReadOnlyList<Migration> migrations)

@@ -1,0 +1,195 @@
+using System.Globalization;
+using Npgsql;
+
+namespace Storage.Hosting;
+
+/// <summary>Which store a <see cref="StorageOptions"/> names, once checked: the backend, its directory, file or connection string, and the PostgreSQL schema.</summary>
+internal sealed record ResolvedStore(StoreBackend Backend, string? Target, string? Schema);
+
+/// <summary>
+/// Checks a <see cref="StorageOptions"/> the same way for <c>AddStorage</c> (at host start, naming
+/// configuration keys) and <see cref="StoreFactory"/> (naming properties), collecting every problem
+/// rather than stopping at the first.
+/// </summary>
+internal static class StorageValidation
+{
+    private static readonly TimeSpan s_maxBusyTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>Checks the options; returns the store they name, or <see langword="null"/> when no backend could be told.</summary>
+    /// <param name="options">The options.</param>
+    /// <param name="key">The name of a setting in messages: its full configuration key, or its property.</param>
+    /// <param name="dataSourceRegistered">Whether an <see cref="NpgsqlDataSource"/> is registered for the store to use when no connection string is given.</param>
+    /// <param name="errors">Where the problems go, each naming its key.</param>
+    public static ResolvedStore? Resolve(StorageOptions options, Func<string, string> key, bool dataSourceRegistered, List<string> errors)
+    {
+        errors.AddRange(options.ConfigurationErrors);
+        var backend = options.Backend;
+        if (backend is { } named && !Enum.IsDefined(named))
+        {
+            errors.Add(HostingErrors.UnknownValue(key(nameof(StorageOptions.Backend)), named.ToString(), AllowedBackends));
+            return null;
+        }
+
+        string? target;
+        var schema = options.Schema;
+        if (options.Address is not null)
+        {
+            if (!StoreAddress.TryParse(options.Address, out var address, out var error))
+            {
+                errors.Add(HostingErrors.InvalidAddress(key(nameof(StorageOptions.Address)), error));
+                return null;
+            }
+
+            if (backend is { } configured && configured != address.Backend)
+            {
+                errors.Add(HostingErrors.AddressWithBackend(key(nameof(StorageOptions.Address)), address.Backend, key(nameof(StorageOptions.Backend)), configured));
+            }
+
+            foreach (var (name, value) in new[] { (nameof(StorageOptions.Path), options.Path), (nameof(StorageOptions.ConnectionString), options.ConnectionString) })
+            {
+                if (value is not null)
+                {
+                    errors.Add(HostingErrors.AddressAndTarget(key(nameof(StorageOptions.Address)), key(name)));
+                }
+            }
+
+            if (address.Schema is not null && schema is not null)
+            {
+                errors.Add(HostingErrors.TwoSchemas(key(nameof(StorageOptions.Address)), key(nameof(StorageOptions.Schema))));
+            }
+
+            backend = address.Backend;
+            target = address.Backend == StoreBackend.Memory ? null : address.Target;
+            schema ??= address.Schema;
+        }
+        else if (backend is null)
+        {
+            errors.Add(HostingErrors.NoBackend(key(nameof(StorageOptions.Backend)), key(nameof(StorageOptions.Address))));
+            return null;
+        }
+        else
+        {
+            target = backend == StoreBackend.Postgres ? options.ConnectionString : options.Path;
+            if (options.ConnectionString is not null && backend != StoreBackend.Postgres)
+            {
+                errors.Add(HostingErrors.NotFor(key(nameof(StorageOptions.ConnectionString)), backend.Value));
+            }
+
+            if (options.Path is not null && backend is StoreBackend.Postgres or StoreBackend.Memory)
+            {
+                errors.Add(HostingErrors.NotFor(key(nameof(StorageOptions.Path)), backend.Value));
+            }
+
+            if (string.IsNullOrWhiteSpace(target) && backend is StoreBackend.Json or StoreBackend.Sqlite)
+            {
+                errors.Add(HostingErrors.MissingPath(key(nameof(StorageOptions.Path)), backend.Value));
+            }
+        }
+
+        var store = backend.Value;
+        if (store == StoreBackend.Postgres)
+        {
+            CheckServer(options, target, key, dataSourceRegistered, errors);
+        }
+
+        CheckNotFor(options.DataSource is not null && store != StoreBackend.Postgres, nameof(StorageOptions.DataSource));
+        CheckNotFor(options.Schema is not null && store != StoreBackend.Postgres, nameof(StorageOptions.Schema));
+        CheckNotFor(options.RetryBudget is not null && store != StoreBackend.Postgres, nameof(StorageOptions.RetryBudget));
+        CheckNotFor(options.HashPartitions is not null && store != StoreBackend.Postgres, nameof(StorageOptions.HashPartitions));
+        CheckNotFor(options.BusyTimeout is not null && store != StoreBackend.Sqlite, nameof(StorageOptions.BusyTimeout));
+        CheckRanges(options, key, errors);
+        return new ResolvedStore(store, target, schema);
+
+        void CheckNotFor(bool condition, string name)
+        {
+            if (condition)
+            {
+                errors.Add(HostingErrors.NotFor(key(name), store));
+            }
+        }
+    }
+
+    /// <summary>The backends, as a message lists them.</summary>
+    public static string AllowedBackends => string.Join(", ", Enum.GetNames<StoreBackend>());
+
+    private static void CheckServer(StorageOptions options, string? connectionString, Func<string, string> key, bool dataSourceRegistered, List<string> errors)
+    {
+        var connectionKey = key(options.Address is null ? nameof(StorageOptions.ConnectionString) : nameof(StorageOptions.Address));
+        if (connectionString is null)
+        {
+            if (options.DataSource is null && !dataSourceRegistered)
+            {
+                errors.Add(HostingErrors.MissingServer(connectionKey));
+            }
+
+            return;
+        }
+
+        if (options.DataSource is not null)
+        {
+            errors.Add(HostingErrors.BothServers(connectionKey));
+        }
+
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            // Npgsql names the keyword it refuses, never a value; say only which kind of problem it is.
+            errors.Add(HostingErrors.InvalidConnectionString(connectionKey, e is FormatException ? "a value has the wrong format" : KeywordProblem(e, connectionString)));
+        }
+    }
+
+    /// <summary>Npgsql's reason, unless it quotes any value of the string (it names keywords only, but a message is no place to find out).</summary>
+    private static string KeywordProblem(Exception e, string connectionString)
+        => ContainsValue(e.Message, connectionString) ? "it cannot be read" : e.Message.TrimEnd('.');
+
+    private static bool ContainsValue(string message, string connectionString)
+    {
+        foreach (var part in connectionString.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = part.IndexOf('=', StringComparison.Ordinal);
+            if (equals > 0 && part[(equals + 1)..].Trim() is { Length: > 0 } value && message.Contains(value, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static void CheckRanges(StorageOptions options, Func<string, string> key, List<string> errors)
+    {
+        if (!Enum.IsDefined(options.Durability))
+        {
+            errors.Add(HostingErrors.UnknownValue(key(nameof(StorageOptions.Durability)), options.Durability.ToString(), "Full, Relaxed"));
+        }
+
+        if (options.TombstoneRetention < TimeSpan.Zero)
+        {
+            errors.Add(HostingErrors.Negative(key(nameof(StorageOptions.TombstoneRetention)), options.TombstoneRetention));
+        }
+
+        if (options.BusyTimeout is { } busy && (busy < TimeSpan.FromMilliseconds(1) || busy > s_maxBusyTimeout))
+        {
+            errors.Add(busy < TimeSpan.Zero
+                ? HostingErrors.Negative(key(nameof(StorageOptions.BusyTimeout)), busy)
+                : HostingErrors.OutOfRange(key(nameof(StorageOptions.BusyTimeout)), Format(busy), "00:00:00.001 to 00:10:00"));
+        }
+
+        if (options.RetryBudget is { } budget && (budget < TimeSpan.Zero || budget > Postgres.PostgresStoreOptions.MaxRetryBudget))
+        {
+            errors.Add(budget < TimeSpan.Zero
+                ? HostingErrors.Negative(key(nameof(StorageOptions.RetryBudget)), budget)
+                : HostingErrors.OutOfRange(key(nameof(StorageOptions.RetryBudget)), Format(budget), "00:00:00 to " + Format(Postgres.PostgresStoreOptions.MaxRetryBudget)));
+        }
+
+        if (options.HashPartitions is { } partitions and (< 0 or 1 or > Postgres.PostgresStoreOptions.MaxHashPartitions))
+        {
+            errors.Add(HostingErrors.OutOfRange(key(nameof(StorageOptions.HashPartitions)), partitions.ToString(CultureInfo.InvariantCulture), "0 (plain tables) or 2 to " + Postgres.PostgresStoreOptions.MaxHashPartitions.ToString(CultureInfo.InvariantCulture)));
+        }
+    }
+
+    private static string Format(TimeSpan value) => value.ToString("c", CultureInfo.InvariantCulture);
+}
