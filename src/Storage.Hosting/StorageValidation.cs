@@ -59,7 +59,8 @@ internal static class StorageValidation
             }
 
             backend = address.Backend;
-            target = address.Backend == StoreBackend.Memory ? null : address.Target;
+            // An empty target is memory:, or postgres:Schema=… alone (the server then comes from a data source).
+            target = address.Target.Length == 0 ? null : address.Target;
             schema ??= address.Schema;
         }
         else if (backend is null)

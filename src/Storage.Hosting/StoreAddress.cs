@@ -27,7 +27,8 @@ public sealed record StoreAddress
 
     /// <summary>
     /// What follows the scheme: the directory (JSON), the file (SQLite), the connection string without
-    /// its <c>Schema</c> keyword (PostgreSQL), or the empty string (memory).
+    /// its <c>Schema</c> keyword (PostgreSQL; empty for <c>postgres:Schema=orders</c> alone, whose
+    /// server comes from a data source), or the empty string (memory).
     /// </summary>
     public string Target { get; }
 
