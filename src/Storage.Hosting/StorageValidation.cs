@@ -137,27 +137,11 @@ internal static class StorageValidation
         }
         catch (Exception e) when (e is ArgumentException or FormatException)
         {
-            // Npgsql names the keyword it refuses, never a value; say only which kind of problem it is.
-            errors.Add(HostingErrors.InvalidConnectionString(connectionKey, e is FormatException ? "a value has the wrong format" : KeywordProblem(e, connectionString)));
+            // Npgsql names the keyword it could not set (its message and ParamName), never a value: say only that.
+            errors.Add(HostingErrors.InvalidConnectionString(connectionKey, e is ArgumentException { ParamName: { Length: > 0 } keyword }
+                ? $"the keyword '{keyword}' is unknown or its value is not accepted"
+                : "it cannot be read"));
         }
-    }
-
-    /// <summary>Npgsql's reason, unless it quotes any value of the string (it names keywords only, but a message is no place to find out).</summary>
-    private static string KeywordProblem(Exception e, string connectionString)
-        => ContainsValue(e.Message, connectionString) ? "it cannot be read" : e.Message.TrimEnd('.');
-
-    private static bool ContainsValue(string message, string connectionString)
-    {
-        foreach (var part in connectionString.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var equals = part.IndexOf('=', StringComparison.Ordinal);
-            if (equals > 0 && part[(equals + 1)..].Trim() is { Length: > 0 } value && message.Contains(value, StringComparison.Ordinal))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private static void CheckRanges(StorageOptions options, Func<string, string> key, List<string> errors)

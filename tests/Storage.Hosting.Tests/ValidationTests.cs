@@ -127,7 +127,7 @@ public sealed class ValidationTests
             ["Storage:ConnectionString"] = $"Hots=db;Password={Secret}",
         });
 
-        Assert.Contains("Storage:ConnectionString is not a valid PostgreSQL connection string", failure.Message, StringComparison.Ordinal);
+        Assert.Equal("Storage:ConnectionString is not a valid PostgreSQL connection string (the keyword 'hots' is unknown or its value is not accepted); the string itself is not repeated here.", Assert.IsType<OptionsValidationException>(failure).Failures.Single());
         Assert.DoesNotContain(Secret, failure.ToString(), StringComparison.Ordinal);
     }
 
