@@ -59,14 +59,15 @@ public sealed record StoreAddress
             return false;
         }
 
+        // A scheme is a word: what comes before a colon that follows '=' or ';' (a bare connection
+        // string whose password holds a colon) is no scheme, and is never echoed.
         var colon = address.IndexOf(':', StringComparison.Ordinal);
-        if (colon <= 0)
+        if (colon <= 0 || address[..colon].Trim() is not { Length: > 0 } scheme || !scheme.All(char.IsAsciiLetterOrDigit))
         {
             error = HostingErrors.NoScheme;
             return false;
         }
 
-        var scheme = address[..colon];
         var target = address[(colon + 1)..].Trim();
         if (!TryParseScheme(scheme, out var backend))
         {

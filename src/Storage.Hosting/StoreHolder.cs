@@ -113,8 +113,10 @@ internal sealed class StorageOptionsValidator(IEnumerable<StoreRegistration> reg
         }
 
         var errors = new List<string>();
-        var dataSource = services.GetRequiredKeyedService<StoreHolder>(registration.Name).DataSource(services) is not null;
-        StorageValidation.Resolve(options, key => StorageConfiguration.KeyOf(registration.ConfigurationPath, key), dataSource, errors);
+        // Whether a data source is registered, without building it: a JSON store need not create one.
+        var registered = services.GetService<IServiceProviderIsKeyedService>() is { } isService
+            && (registration.Name.Length > 0 && isService.IsKeyedService(typeof(NpgsqlDataSource), registration.Name) || isService.IsService(typeof(NpgsqlDataSource)));
+        StorageValidation.Resolve(options, key => StorageConfiguration.KeyOf(registration.ConfigurationPath, key), registered, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

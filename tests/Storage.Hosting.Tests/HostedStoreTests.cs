@@ -134,6 +134,22 @@ public sealed class HostedStoreTests
     }
 
     [Fact]
+    public async Task A_store_that_failed_to_open_says_so_when_resolved()
+    {
+        await using var app = TestHost.Build(null, new Dictionary<string, string?> { ["Storage:Address"] = "json:data" });
+        Directory.CreateDirectory(Path.Combine(app.Root, "data"));
+        await using (await StoreFactory.OpenAsync("json:" + Path.Combine(app.Root, "data")))
+        {
+            var start = await Assert.ThrowsAsync<InvalidOperationException>(() => app.Host.StartAsync());
+            Assert.IsType<StoreLockedException>(start.InnerException);
+        }
+
+        var late = Assert.Throws<InvalidOperationException>(() => app.Store);
+        Assert.Equal("The store configured at 'Storage' failed to open when the host started; see the inner exception.", late.Message);
+        Assert.IsType<StoreLockedException>(late.InnerException);
+    }
+
+    [Fact]
     public async Task A_hosted_service_registered_before_AddStorage_finds_the_store_open_in_its_StartAsync()
     {
         var seen = new UsesStoreAtStart();

@@ -37,6 +37,8 @@ public sealed class StoreAddressTests
     [Theory]
     [InlineData("", "The store address is empty; expected json:<directory>, sqlite:<file>, postgres:<connection string> or memory:.")]
     [InlineData("data", "The store address has no scheme; expected json:<directory>, sqlite:<file>, postgres:<connection string> or memory:.")]
+    [InlineData("Host=db;Password=se:cret", "The store address has no scheme; expected json:<directory>, sqlite:<file>, postgres:<connection string> or memory:.")]
+    [InlineData(" :data", "The store address has no scheme; expected json:<directory>, sqlite:<file>, postgres:<connection string> or memory:.")]
     [InlineData(":data", "The store address has no scheme; expected json:<directory>, sqlite:<file>, postgres:<connection string> or memory:.")]
     [InlineData("mysql:Server=x;Password=p", "The store address has an unknown scheme 'mysql'; expected json:<directory>, sqlite:<file>, postgres:<connection string> or memory:.")]
     [InlineData("json:", "The store address 'json:' names no data directory.")]
