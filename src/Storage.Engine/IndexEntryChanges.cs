@@ -79,7 +79,9 @@ public sealed class IndexEntryChanges
             }
         }
 
-        var contested = written.Count > 1 ? Contested(written) : null;
+        // The unique values a second written document wants too (claimed in the change's order, as a batch's are).
+        var contested = written.Count < 2 ? null
+            : IndexEntries.UniqueClaims([.. written.Select(w => w.Current?.Entries)]).Where(c => c.TakenInBatch).Select(c => (c.Index, c.Value)).ToHashSet();
         foreach (var (id, original, current) in written)
         {
             HashSet<(IndexDefinition Index, IndexValue Value)>? stored = original is null ? null : [.. storedEntries(id, original)];
@@ -89,7 +91,7 @@ public sealed class IndexEntryChanges
             {
                 foreach (var entry in Entries(id, values, current.ExpiresAt))
                 {
-                    if (keeps && !(contested?.Contains((entry.Index, entry.Value)) ?? false) && stored!.Remove((entry.Index, entry.Value)))
+                    if (keeps && contested?.Contains((entry.Index, entry.Value)) != true && stored!.Remove((entry.Index, entry.Value)))
                     {
                         kept = true;
                         continue;
@@ -139,28 +141,4 @@ public sealed class IndexEntryChanges
     /// <param name="document">The document.</param>
     /// <returns>Whether the change wrote it.</returns>
     public bool Wrote(DocumentId document) => _documents.Contains(document);
-
-    /// <summary>The unique values more than one written document wants.</summary>
-    private static HashSet<(IndexDefinition, IndexValue)>? Contested(List<(DocumentId Id, DocumentRow? Original, DocumentRow? Current)> written)
-    {
-        var wanted = new HashSet<(IndexDefinition, IndexValue)>();
-        HashSet<(IndexDefinition, IndexValue)>? contested = null;
-        foreach (var (id, _, current) in written)
-        {
-            if (current?.Entries is not { } values)
-            {
-                continue;
-            }
-
-            foreach (var entry in Entries(id, values, null))
-            {
-                if (entry.Index.Unique && !wanted.Add((entry.Index, entry.Value)))
-                {
-                    (contested ??= []).Add((entry.Index, entry.Value));
-                }
-            }
-        }
-
-        return contested;
-    }
 }

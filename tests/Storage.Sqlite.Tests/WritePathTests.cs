@@ -35,6 +35,20 @@ public sealed class WritePathTests
     }
 
     /// <summary>
+    /// Which index entries a batch moves is decided once, by the engine's <see cref="IndexEntryChanges"/>;
+    /// SQLite only applies it, with its unique index deciding races (it must not walk the claims of a
+    /// batch itself: <see cref="IndexEntries.UniqueClaims"/> is the order the engine's decision gives).
+    /// </summary>
+    [Fact]
+    public void Index_entry_changes_are_decided_by_the_engines_IndexEntryChanges()
+    {
+        var called = CalledMethods(typeof(SqliteStore).Assembly);
+
+        Assert.Contains(called, m => m.DeclaringType == typeof(IndexEntryChanges) && m.Name == nameof(IndexEntryChanges.Of));
+        Assert.DoesNotContain(called, m => m.DeclaringType == typeof(IndexEntries) && m.Name == nameof(IndexEntries.UniqueClaims));
+    }
+
+    /// <summary>
     /// What the engine's writer costs a put: the statements of its request are those SQLite's own
     /// decision ran — the partition's revision (and the floor for a new one), the document's state,
     /// the row, the tombstone for a key that had no row, the new revision — and no more.
