@@ -232,6 +232,31 @@ public sealed class IndexTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(3L, Count("SELECT count(*) FROM index_entries"));
     }
 
+    /// <summary>
+    /// A value a document keeps stays in place only while no other put of the batch wants it: the
+    /// first conflict the database finds is then the second claim in batch order, as the reference
+    /// model reports it — not an earlier put that meets the keeper's entry.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_that_claims_a_kept_value_twice_fails_at_the_second_claim_and_an_update_that_keeps_its_values_keeps_their_entries()
+    {
+        await using var store = _db.Open(o => o.Indexes = [s_email, s_name]);
+        await store.PutAsync("p", Users, "a", """{"email":"a@x","name":"A"}""");
+        await store.PutAsync("p", Users, "b", """{"email":"b@x","name":"B"}""");
+
+        var conflict = await Assert.ThrowsAsync<UniqueConstraintException>(async () => await store.CommitAsync("p", [
+            WriteOperation.Put(Users, "a", """{"email":"b@x"}"""),
+            WriteOperation.Put(Users, "b", """{"email":"b@x","name":"B2"}""")]));
+        Assert.Equal(1, conflict.OperationIndex);
+
+        // An update that keeps its values: its entries stay, carrying the document's new expiry.
+        var expiresAt = _db.Clock.GetUtcNow().AddHours(1);
+        await store.PutAsync("p", Users, "b", """{"email":"b@x","name":"B3"}""", expiresAt: expiresAt);
+        Assert.Equal(expiresAt.ToUnixTimeMilliseconds(), Count("SELECT expires_at FROM index_entries WHERE key = 'b' AND value = 'b@x'"));
+        Assert.Equal(["B3"], (await store.QueryAsync(new IndexQuery(Users, "name") { Prefix = "B" })).Items.Select(m => m.Value.AsString));
+        Assert.Equal(4L, Count("SELECT count(*) FROM index_entries"));
+    }
+
     [Fact]
     public async Task Deletes_partition_deletes_and_purges_remove_exactly_the_entries_of_what_they_remove()
     {

@@ -35,6 +35,20 @@ public sealed class WritePathTests
     }
 
     /// <summary>
+    /// Which index entries a batch moves is decided once, by the engine's <see cref="IndexEntryChanges"/>;
+    /// SQLite only applies it, with its unique index deciding races (it must not walk the claims of a
+    /// batch itself: <see cref="IndexEntries.UniqueClaims"/> is the order the engine's decision gives).
+    /// </summary>
+    [Fact]
+    public void Index_entry_changes_are_decided_by_the_engines_IndexEntryChanges()
+    {
+        var called = CalledMethods(typeof(SqliteStore).Assembly);
+
+        Assert.Contains(called, m => m.DeclaringType == typeof(IndexEntryChanges) && m.Name == nameof(IndexEntryChanges.Of));
+        Assert.DoesNotContain(called, m => m.DeclaringType == typeof(IndexEntries) && m.Name == nameof(IndexEntries.UniqueClaims));
+    }
+
+    /// <summary>
     /// What the engine's writer costs a put: the statements of its request are those SQLite's own
     /// decision ran — the partition's revision (and the floor for a new one), the document's state,
     /// the row, the tombstone for a key that had no row, the new revision — and no more.
@@ -44,21 +58,44 @@ public sealed class WritePathTests
     {
         using var database = new TestDatabase();
         await using var store = database.Open();
+        var (create, update) = await CreateAndUpdateAsync(store, "{}", "{}", null);
+
+        Assert.Equal(["DeleteTombstone", "GetDocumentState", "GetMeta", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], create.Order(StringComparer.Ordinal));
+        Assert.Equal(["GetDocumentState", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], update.Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// The index entries a put moves (<see cref="IndexEntryChanges"/>): a new document reads no old
+    /// entries and inserts its values; an update reads its document's entries once, and one that keeps
+    /// its values writes no entry, only moving their expiry when the document's moved.
+    /// </summary>
+    [Fact]
+    public async Task An_indexed_put_reads_no_entries_when_new_and_an_update_that_keeps_its_values_writes_none()
+    {
+        using var database = new TestDatabase();
+        await using var store = database.Open(o => o.Indexes = [new IndexDefinition("c", "tag", "tag", IndexValueType.String, unique: true)]);
+        var (create, update) = await CreateAndUpdateAsync(store, """{"tag":"a"}""", """{"tag":"a"}""", database.Clock.GetUtcNow().AddDays(1));
+
+        Assert.Equal(["DeleteTombstone", "GetDocumentState", "GetMeta", "GetPartitionRevision", "InsertEntry", "PutDocument", "SetPartitionRevision"], create.Order(StringComparer.Ordinal));
+        Assert.Equal(["GetDocumentState", "GetPartitionRevision", "PutDocument", "ReadDocumentEntries", "SetEntriesExpiry", "SetPartitionRevision"], update.Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>The statements of the request's savepoint of a put that creates a document, then of one that updates it.</summary>
+    private static async Task<(List<string> Create, List<string> Update)> CreateAndUpdateAsync(SqliteStore store, string created, string updated, DateTimeOffset? updatedExpiry)
+    {
         var names = typeof(Sql).GetFields(BindingFlags.Public | BindingFlags.Static)
             .Where(f => f.FieldType == typeof(Statement))
             .ToDictionary(f => ((Statement)f.GetValue(null)!).Sql, f => f.Name);
         var ran = new List<string>();
         await store.WithWriterAsync(c => Profile(c, (_, sql, _) => ran.Add(names.GetValueOrDefault(sql, sql))));
 
-        await store.PutAsync("p", "c", "k", "1");
+        await store.PutAsync("p", "c", "k", created);
         var create = Request(ran);
         ran.Clear();
-        await store.PutAsync("p", "c", "k", "2");
+        await store.PutAsync("p", "c", "k", updated, expiresAt: updatedExpiry);
         var update = Request(ran);
         await store.WithWriterAsync(c => Profile(c, null));
-
-        Assert.Equal(["DeleteTombstone", "GetDocumentState", "GetMeta", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], create.Order(StringComparer.Ordinal));
-        Assert.Equal(["GetDocumentState", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], update.Order(StringComparer.Ordinal));
+        return (create, update);
 
         // The statements of the request's savepoint: what the put itself ran.
         static List<string> Request(List<string> ran)

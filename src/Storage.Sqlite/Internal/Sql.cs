@@ -189,10 +189,10 @@ internal static class Sql
         ON CONFLICT DO NOTHING
         """);
 
-    /// <summary>A document's entries in every index of its collection, with the expiry they carry.</summary>
+    /// <summary>A document's entries in every index of its collection.</summary>
     public static readonly Statement ReadDocumentEntries = new(
         """
-        SELECT index_id, value, expires_at FROM index_entries INDEXED BY index_entries_by_document
+        SELECT index_id, value FROM index_entries INDEXED BY index_entries_by_document
         WHERE partition = @partition AND key = @key AND index_id IN (SELECT id FROM indexes WHERE collection = @collection)
         """);
     public static readonly Statement DeleteEntry = new("DELETE FROM index_entries WHERE index_id = @index AND value = @value AND partition = @partition AND key = @key");

@@ -11,11 +11,13 @@ namespace Storage.Sqlite.Internal;
 internal sealed class SqliteIndexes
 {
     private readonly Dictionary<IndexDefinition, long> _ids;
+    private readonly Dictionary<long, IndexDefinition> _byId;
 
     private SqliteIndexes(IndexCatalog catalog, Dictionary<IndexDefinition, long> ids, long generation)
     {
         Catalog = catalog;
         _ids = ids;
+        _byId = ids.ToDictionary(pair => pair.Value, pair => pair.Key);
         Generation = generation;
     }
 
@@ -24,6 +26,9 @@ internal sealed class SqliteIndexes
     public long Generation { get; }
 
     public long Id(IndexDefinition index) => _ids[index];
+
+    /// <summary>The declared index with a row id (every entry's index is declared: the open dropped the others, and writes check the generation).</summary>
+    public IndexDefinition Index(long id) => _byId[id];
 
     /// <summary>
     /// Brings the persisted declarations in line with <paramref name="catalog"/>, inside the open's

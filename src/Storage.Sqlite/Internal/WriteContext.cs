@@ -24,7 +24,10 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         if (result.Changed)
         {
             Persist(writer);
-            UpdateEntries(partition, operations, entries);
+            if (indexes.Catalog.All.Count > 0)
+            {
+                UpdateEntries(writer, operations);
+            }
         }
 
         return result;
@@ -66,10 +69,18 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             outcomes[i] = new OperationOutcome(false, revision);
         }
 
-        if (IndexedDocuments(puts, out _) is { } touched)
+        // The partition is new: a holder in it is a document of the import, a second claim of the value.
+        for (var i = 0; i < puts.Count; i++)
         {
-            InsertEntries(partition, puts, write.Entries!, touched);
+            if (write.Entries![i] is { } values)
+            {
+                foreach (var entry in IndexEntryChanges.Entries(new DocumentId(puts[i].Collection, puts[i].Key), values, puts[i].ExpiresAt))
+                {
+                    InsertEntry(partition, entry, static _ => true, puts);
+                }
+            }
         }
+
         return new CommitResult(revision, changed: true, outcomes);
     }
 
@@ -115,141 +126,58 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     }
 
     /// <summary>
-    /// Brings the index entries of the documents the batch wrote in line with them. Uniqueness holds
-    /// for the state after the batch: every document the batch puts or deletes gives up its old values
-    /// first, then the puts take theirs in batch order, each put's indexes in declaration order, each
-    /// index's values ascending — so the first conflict found is the one the engine's
-    /// <see cref="UniqueValues"/> (and the reference model) reports.
+    /// Brings the index entries of the documents the batch wrote in line with them, as the engine's
+    /// <see cref="IndexEntryChanges"/> decides from the entries the database holds: the ones that go,
+    /// then kept ones whose expiry moved, then the new ones in claim order, so the first insert the
+    /// database refuses is the first conflict <see cref="UniqueValues"/> (and the reference model) reports.
     /// </summary>
-    private void UpdateEntries(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries)
+    private void UpdateEntries(PartitionWriter writer, IReadOnlyList<WriteOperation> operations)
     {
-        if (IndexedDocuments(operations, out var single) is not { } touched)
+        var partition = writer.Partition;
+        var changes = IndexEntryChanges.Of(writer, indexes.Catalog, (id, _) => StoredEntries(partition, id));
+        foreach (var entry in changes.Deletes)
         {
-            return;
+            session.Execute(Sql.DeleteEntry, indexes.Id(entry.Index), IndexValueRange.ToScalar(entry.Value), partition, entry.Document.Key);
         }
 
-        if (single >= 0 && entries[single] is { } found)
+        foreach (var (id, expiresAt) in changes.ExpiryMoves)
         {
-            // The usual write, one document: only the values it gained or lost change.
-            UpdateDocumentEntries(partition, operations[single], found, single, touched);
-            return;
+            session.Execute(Sql.SetEntriesExpiry, expiresAt?.ToUnixTimeMilliseconds(), partition, id.Key, id.Collection);
         }
 
-        foreach (var (collection, key) in touched)
+        foreach (var entry in changes.Inserts)
         {
-            session.Execute(Sql.DeleteDocumentEntries, partition, key, collection);
-        }
-
-        InsertEntries(partition, operations, entries, touched);
-    }
-
-    /// <summary>The documents a batch puts or deletes in collections with indexes (null: none), and the position of the only one (-1 unless there is exactly one).</summary>
-    private HashSet<(string Collection, string Key)>? IndexedDocuments(IReadOnlyList<WriteOperation> operations, out int single)
-    {
-        HashSet<(string Collection, string Key)>? touched = null;
-        single = -1;
-        for (var i = 0; i < operations.Count; i++)
-        {
-            var op = operations[i];
-            if (op.Kind != WriteOperationKind.Append && indexes.Catalog.For(op.Collection).Count > 0)
-            {
-                (touched ??= []).Add((op.Collection, op.Key));
-                single = touched.Count == 1 ? i : -1;
-            }
-        }
-
-        return touched;
-    }
-
-    /// <summary>
-    /// Inserts the entries of a batch's puts (their documents hold no other entries by now): in batch
-    /// order, each put's indexes in declaration order, each index's values ascending.
-    /// </summary>
-    private void InsertEntries(string partition, IReadOnlyList<WriteOperation> operations, IReadOnlyList<IndexEntries?> entries, HashSet<(string Collection, string Key)> touched)
-    {
-        for (var i = 0; i < operations.Count; i++)
-        {
-            if (entries[i] is { } values)
-            {
-                var op = operations[i];
-                var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
-                for (var j = 0; j < values.Indexes.Count; j++)
-                {
-                    foreach (var value in values.Values[j])
-                    {
-                        InsertEntry(partition, op.Key, expiresAt, values.Indexes[j], value, touched, i);
-                    }
-                }
-            }
+            InsertEntry(partition, entry, changes.Wrote, operations);
         }
     }
 
-    /// <summary>
-    /// A put of the only indexed document of its batch: the entries it keeps stay (their expiry
-    /// follows the document's), the ones it lost go, then the ones it gained go in, in the same order
-    /// as a whole batch's. With one document that order finds the same first conflict: a value it
-    /// keeps cannot conflict, since the database lets no other document hold it.
-    /// </summary>
-    private void UpdateDocumentEntries(string partition, WriteOperation op, IndexEntries found, int operationIndex, HashSet<(string Collection, string Key)> touched)
+    /// <summary>A document's entries as the database holds them, in every index of its collection.</summary>
+    private List<(IndexDefinition Index, IndexValue Value)> StoredEntries(string partition, DocumentId id)
     {
-        var old = new Dictionary<(long Id, object Value), long?>();
-        using (var reader = session.Query(Sql.ReadDocumentEntries, partition, op.Key, op.Collection))
+        var entries = new List<(IndexDefinition, IndexValue)>();
+        using var reader = session.Query(Sql.ReadDocumentEntries, partition, id.Key, id.Collection);
+        while (reader.Read())
         {
-            while (reader.Read())
-            {
-                old[(reader.GetInt64(0), reader.GetValue(1))] = reader.IsDBNull(2) ? null : reader.GetInt64(2);
-            }
+            entries.Add((indexes.Index(reader.GetInt64(0)), reader.GetValue(1) is string text ? IndexValue.Of(text) : IndexValue.Of(reader.GetInt64(1))));
         }
 
-        var expiresAt = op.ExpiresAt?.ToUnixTimeMilliseconds();
-        var expiryChanged = false;
-        var gained = new List<(IndexDefinition Index, IndexValue Value)>();
-        for (var j = 0; j < found.Indexes.Count; j++)
-        {
-            var id = indexes.Id(found.Indexes[j]);
-            foreach (var value in found.Values[j])
-            {
-                if (old.Remove((id, IndexValueRange.ToScalar(value)), out var kept))
-                {
-                    expiryChanged |= kept != expiresAt;
-                }
-                else
-                {
-                    gained.Add((found.Indexes[j], value));
-                }
-            }
-        }
-
-        foreach (var ((id, value), _) in old)
-        {
-            session.Execute(Sql.DeleteEntry, id, value, partition, op.Key);
-        }
-
-        if (expiryChanged)
-        {
-            session.Execute(Sql.SetEntriesExpiry, expiresAt, partition, op.Key, op.Collection);
-        }
-
-        foreach (var (index, value) in gained)
-        {
-            InsertEntry(partition, op.Key, expiresAt, index, value, touched, operationIndex);
-        }
+        return entries;
     }
 
     /// <summary>
     /// Inserts one entry. The database refuses a second holder of a unique value (no row inserted):
-    /// this is what keeps a value unique across connections and processes. The holder is then an
-    /// earlier put of this batch or a live document the batch does not touch — a
-    /// <see cref="UniqueConstraintException"/> for this value — or one whose document expired, which
-    /// holds no values (the rule of <see cref="UniqueValues"/>): its entries go and the insert is
-    /// tried again.
+    /// this is what keeps a value unique across connections and processes. The holder is then a
+    /// document the write put earlier in claim order (<paramref name="wrote"/>) or a live document the
+    /// write does not touch — a <see cref="UniqueConstraintException"/> for this value — or one whose
+    /// document expired, which holds no values (the rule of <see cref="UniqueValues"/>): its entries
+    /// go and the insert is tried again.
     /// </summary>
-    private void InsertEntry(string partition, string key, long? expiresAt, IndexDefinition index, IndexValue value, HashSet<(string Collection, string Key)> touched, int operationIndex)
+    private void InsertEntry(string partition, IndexEntry entry, Func<DocumentId, bool> wrote, IReadOnlyList<WriteOperation> operations)
     {
+        var (index, value) = (entry.Index, entry.Value);
         var id = indexes.Id(index);
         var bound = IndexValueRange.ToScalar(value);
-        var scope = SqliteIndexes.UniqueScope(index);
-        while (session.Execute(Sql.InsertEntry, id, bound, partition, key, expiresAt, scope) == 0)
+        while (session.Execute(Sql.InsertEntry, id, bound, partition, entry.Document.Key, entry.ExpiresAt?.ToUnixTimeMilliseconds(), SqliteIndexes.UniqueScope(index)) == 0)
         {
             string? holderPartition = null;
             string? holderKey = null;
@@ -268,10 +196,11 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
                 throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
             }
 
-            if ((string.Equals(holderPartition, partition, StringComparison.Ordinal) && touched.Contains((index.Collection, holderKey)))
+            if ((string.Equals(holderPartition, partition, StringComparison.Ordinal) && wrote(new DocumentId(index.Collection, holderKey)))
                 || !Timestamps.IsExpired(holderExpiry is { } e ? DateTimeOffset.FromUnixTimeMilliseconds(e) : null, now))
             {
-                throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, value, operationIndex);
+                var operation = operations.Select((op, i) => (op, i)).First(o => o.op.Kind == WriteOperationKind.Put && o.op.Collection == index.Collection && o.op.Key == entry.Document.Key).i;
+                throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, value, operation);
             }
 
             if (session.Execute(Sql.DeleteDocumentEntries, holderPartition, holderKey, index.Collection) == 0)
