@@ -56,6 +56,35 @@ internal sealed class ImportValidator
         return partition;
     }
 
+    /// <summary>
+    /// Whether none of an import's puts finds a live document, before <paramref name="writer"/> changed
+    /// anything over <paramref name="state"/> (always so in a partition that does not exist yet): then
+    /// every must-not-exist condition holds and the puts decide as they are, each copy of a put with its
+    /// condition (<see cref="AsMustNotExist"/>) spared.
+    /// </summary>
+    /// <param name="puts">The partition's puts, checked by <see cref="Validate"/> (no conditions).</param>
+    /// <param name="writer">The writer the puts go to.</param>
+    /// <param name="state">The state <paramref name="writer"/> was created over, with the puts' documents loaded.</param>
+    /// <returns>Whether the puts may be applied without their must-not-exist conditions.</returns>
+    public static bool NoneLive(IReadOnlyList<WriteOperation> puts, PartitionWriter writer, PartitionState state)
+    {
+        // The writer's own changes (an earlier write of its group) are not in the state.
+        if (writer.HasChanges)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < puts.Count; i++)
+        {
+            if (state.Documents.TryGetValue(new DocumentId(puts[i].Collection, puts[i].Key), out var row) && row is not null && !Timestamps.IsExpired(row.ExpiresAt, writer.Now))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The puts of a checked partition as must-not-exist puts: the batch an import commits.</summary>
     /// <param name="partition">A partition <see cref="Validate"/> accepted.</param>
     /// <returns>The batch.</returns>

@@ -443,6 +443,7 @@ internal sealed class JsonBackend : IStoreBackend
                 // between writers; the engine's UniqueValues decides unique values, over the partition
                 // as the group's earlier writers left it and this commit's reservations.
                 PartitionWriter? writer = null;
+                PartitionState? state = null;
                 for (var i = start; i < end; i++)
                 {
                     var write = group[i];
@@ -455,11 +456,11 @@ internal sealed class JsonBackend : IStoreBackend
                         continue;
                     }
 
-                    writer ??= builder.Begin(Reads(group, i, end), work is null ? null : new UniqueValues(handle.Key, now, work.StoredHolders, work));
+                    writer ??= builder.Begin(Reads(group, i, end), work is null ? null : new UniqueValues(handle.Key, now, work.StoredHolders, work), out state);
 
                     // Without indexes there is no index work, and the writer checks no uniqueness.
                     work?.Waited = write.BackendState as List<IndexWork>;
-                    if (!write.Apply(writer) && write.LeftOut)
+                    if (!write.Apply(writer, state) && write.LeftOut)
                     {
                         // Left out, nothing applied: its writer waits for the other commit whatever this write's fate.
                         var holder = work!.Busy!;
@@ -698,14 +699,7 @@ internal sealed class JsonBackend : IStoreBackend
         var reads = new PartitionReads();
         for (var i = start; i < end && !group[i].IsPurge; i++)
         {
-            if (group[i].Operations is { } operations)
-            {
-                reads.AddBatch(operations);
-            }
-            else if (group[i].Sequence is { } sequence)
-            {
-                reads.AddSequence(sequence);
-            }
+            group[i].AddReadsTo(reads);
         }
 
         return reads;

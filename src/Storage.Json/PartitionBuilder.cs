@@ -43,10 +43,11 @@ internal sealed class PartitionBuilder : IDisposable
     /// </summary>
     /// <param name="reads">What the requests need.</param>
     /// <param name="uniqueness">The uniqueness check, when indexes are declared.</param>
+    /// <param name="state">The state the writer is created over.</param>
     /// <returns>The writer; its net change comes back through <see cref="Merge"/>.</returns>
-    public PartitionWriter Begin(PartitionReads reads, IUniquenessCheck? uniqueness)
+    public PartitionWriter Begin(PartitionReads reads, IUniquenessCheck? uniqueness, out PartitionState state)
     {
-        var state = new PartitionState(_base.Partition, reads) { Exists = _exists, Revision = _revision };
+        state = new PartitionState(_base.Partition, reads) { Exists = _exists, Revision = _revision };
         foreach (var id in reads.Documents)
         {
             if (Find(id.Collection, id.Key) is { } record)

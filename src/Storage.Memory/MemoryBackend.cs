@@ -57,8 +57,9 @@ internal sealed class MemoryBackend : IStoreBackend
                     continue;
                 }
 
-                var writer = new PartitionWriter(Load(write.Partition, write.Reads), now, new UniqueValues(write.Partition, now, (index, value) => StoredHolders(index, value, write.Partition)));
-                if (write.Apply(writer))
+                var state = Load(write.Partition, write.Reads);
+                var writer = new PartitionWriter(state, now, new UniqueValues(write.Partition, now, (index, value) => StoredHolders(index, value, write.Partition)));
+                if (write.Apply(writer, state))
                 {
                     Persist(writer);
                     write.Complete();
