@@ -191,14 +191,14 @@ internal sealed class JsonBackend : IStoreBackend
     public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var record = Snapshot(partition)?.Find(collection, key);
-        return ValueTask.FromResult(record is null || Timestamps.IsExpired(record.ExpiresAt, now) ? null : ToDocument(partition, collection, record));
+        return ValueTask.FromResult(record is null || Timestamps.IsExpired(record.ExpiresAt, now) ? null : record.ToDocument(partition, collection));
     }
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var documents = Snapshot(partition)?.Collections.GetValueOrDefault(collection) ?? [];
-        var found = Scan(documents, static d => d.Key, range, descending).Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)).Take(limit).Select(d => ToDocument(partition, collection, d)).ToList();
+        var found = Scan(documents, static d => d.Key, range, descending).Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)).Take(limit).Select(d => d.ToDocument(partition, collection)).ToList();
         return ValueTask.FromResult<IReadOnlyList<StoredDocument>>(found);
     }
 
@@ -265,11 +265,11 @@ internal sealed class JsonBackend : IStoreBackend
         if (plan.Partition is not { } partition)
         {
             ResolveUnresolvedPartitions();
-            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(_indexes!.Scan(plan, now).ConvertAll(m => new IndexMatch(m.Value, ToDocument(m.Partition, collection, m.Document))));
+            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(_indexes!.Scan(plan, now).ConvertAll(m => new IndexMatch(m.Value, m.Document.ToDocument(m.Partition, collection))));
         }
 
         var matches = IndexOf(partition) is { } index ? _indexes!.Scan(index, partition, plan, now) : [];
-        return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(matches.ConvertAll(m => new IndexMatch(m.Value, ToDocument(partition, collection, m.Document))));
+        return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(matches.ConvertAll(m => new IndexMatch(m.Value, m.Document.ToDocument(partition, collection))));
     }
 
     /// <inheritdoc/>
@@ -1006,9 +1006,6 @@ internal sealed class JsonBackend : IStoreBackend
             }
         }
     }
-
-    private static StoredDocument ToDocument(string partition, string collection, DocumentRecord record)
-        => new(partition, collection, record.Key, record.Value, record.Version, record.CreatedAt, record.UpdatedAt, record.ExpiresAt);
 
     private sealed class Partition
     {

@@ -22,7 +22,7 @@ internal static class PartitionChanges
             {
                 if (d.Version > afterRevision && !Timestamps.IsExpired(d.ExpiresAt, now))
                 {
-                    compacted.Add(Change.Put(new StoredDocument(partition.Partition, collection, d.Key, d.Value, d.Version, d.CreatedAt, d.UpdatedAt, d.ExpiresAt)));
+                    compacted.Add(Change.Put(d.ToDocument(partition.Partition, collection)));
                 }
             }
         }

@@ -318,36 +318,7 @@ internal sealed class MemoryBackend : IStoreBackend
         }
 
         (state.Exists, state.Revision) = (true, stored.Revision);
-        foreach (var id in reads.Documents)
-        {
-            if (Find(partition, id.Collection, id.Key)?.Document is { } document)
-            {
-                state.Documents[id] = new DocumentRow(document.Version, document.CreatedAt, document.ExpiresAt);
-            }
-        }
-
-        foreach (var name in reads.Sequences)
-        {
-            if (stored.Sequences.TryGetValue(name, out var sequence))
-            {
-                state.Sequences[name] = sequence.Value;
-            }
-        }
-
-        foreach (var name in reads.Streams)
-        {
-            var events = stored.Streams.GetValueOrDefault(name) ?? [];
-            var stream = state.Streams[name] = new StreamState(events.Count);
-            foreach (var (first, last) in reads.IdRanges(name, events.Count))
-            {
-                for (var version = first; version <= last; version++)
-                {
-                    stream.StoredIds[version] = events[(int)version - 1].Id;
-                }
-            }
-        }
-
-        return state;
+        return IPartitionImage.Load(state, reads, stored);
     }
 
     /// <summary>Keeps a writer's net change (copies of the caller's bytes).</summary>
@@ -416,7 +387,7 @@ internal sealed class MemoryBackend : IStoreBackend
     /// <summary>A stored document and the index values it holds (null when its collection has no index).</summary>
     internal sealed record MemoryDocument(StoredDocument Document, IndexEntries? Entries);
 
-    internal sealed class Partition
+    internal sealed class Partition : IPartitionImage
     {
         public long Revision { get; set; }
 
@@ -429,5 +400,23 @@ internal sealed class MemoryBackend : IStoreBackend
         public SortedDictionary<string, List<StoredEvent>> Streams { get; } = new(StorageKeyComparer.Instance);
 
         public Dictionary<string, (long Value, long Revision)> Sequences { get; } = new(StringComparer.Ordinal);
+
+        /// <inheritdoc/>
+        public DocumentRow? Document(DocumentId id)
+            => Collections.GetValueOrDefault(id.Collection)?.GetValueOrDefault(id.Key)?.Document is { } d ? new DocumentRow(d.Version, d.CreatedAt, d.ExpiresAt) : null;
+
+        /// <inheritdoc/>
+        public bool TryGetSequence(string name, out long value)
+        {
+            var found = Sequences.TryGetValue(name, out var sequence);
+            value = sequence.Value;
+            return found;
+        }
+
+        /// <inheritdoc/>
+        public long StreamVersion(string stream) => Streams.GetValueOrDefault(stream)?.Count ?? 0;
+
+        /// <inheritdoc/>
+        public Guid EventId(string stream, long version) => Streams[stream][(int)version - 1].Id;
     }
 }
