@@ -188,10 +188,8 @@ internal sealed class MemoryBackend : IStoreBackend
                 .Where(d => d.Version > afterRevision && !Timestamps.IsExpired(d.ExpiresAt, now))
                 .Select(Change.Put));
             changes.AddRange(state.Tombstones.Where(t => t.Value.Revision > afterRevision).Select(t => Change.Delete(t.Value.Revision, t.Key.Collection, t.Key.Key)));
-            changes.AddRange(state.Streams.Values.SelectMany(s => s).Where(e => e.Revision > afterRevision).Select(Change.Append));
             changes.AddRange(state.Sequences.Where(s => s.Value.Revision > afterRevision).Select(s => Change.Sequence(s.Value.Revision, s.Key, s.Value.Value)));
-            changes.Sort(ChangeFeedQuery.Order);
-            return ValueTask.FromResult(new ChangeCandidates(true, state.Revision, state.OldestResumable, changes.Take(fetch).ToList()));
+            return ValueTask.FromResult(new ChangeCandidates(true, state.Revision, state.OldestResumable, FeedCandidates.Merge(changes, state.Streams.Values, afterRevision, fetch)));
         }
     }
 
