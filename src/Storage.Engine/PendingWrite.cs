@@ -54,9 +54,8 @@ public sealed class PendingWrite
     /// <summary>
     /// The partition of a bulk import this write commits, when it is one: its <see cref="Operations"/>
     /// are the partition's puts as must-not-exist puts, so a backend without a faster path applies it as
-    /// any batch; one with a faster path for a partition that does not exist yet may take it. A backend
-    /// that applies it through <see cref="Apply"/> needs none: the engine
-    /// takes the puts as they are when none of them finds a live document.
+    /// any batch; one with a faster path for a partition that does not exist yet may take it. Through
+    /// <see cref="Apply"/> with the state, the puts go as they are when none of them finds a live document.
     /// </summary>
     public ImportedPartition? Imported { get; private init; }
 
