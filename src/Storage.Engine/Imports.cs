@@ -56,6 +56,35 @@ internal sealed class ImportValidator
         return partition;
     }
 
+    /// <summary>
+    /// Whether none of an import's puts finds a live document, before <paramref name="writer"/> changed
+    /// anything over <paramref name="state"/> (always so in a partition that does not exist yet): then
+    /// every must-not-exist condition holds and the puts decide as they are, each copy of a put with its
+    /// condition (<see cref="AsMustNotExist"/>) spared.
+    /// </summary>
+    /// <param name="puts">The partition's puts, checked by <see cref="Validate"/> (no conditions).</param>
+    /// <param name="writer">The writer the puts go to.</param>
+    /// <param name="state">The state <paramref name="writer"/> was created over, with the puts' documents loaded.</param>
+    /// <returns>Whether the puts may be applied without their must-not-exist conditions.</returns>
+    public static bool NoneLive(IReadOnlyList<WriteOperation> puts, PartitionWriter writer, PartitionState state)
+    {
+        // The writer's own changes (an earlier write of its group) are not in the state.
+        if (writer.HasChanges)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < puts.Count; i++)
+        {
+            if (state.Documents.TryGetValue(new DocumentId(puts[i].Collection, puts[i].Key), out var row) && row is not null && !Timestamps.IsExpired(row.ExpiresAt, writer.Now))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The puts of a checked partition as must-not-exist puts: the batch an import commits.</summary>
     /// <param name="partition">A partition <see cref="Validate"/> accepted.</param>
     /// <returns>The batch.</returns>
@@ -74,8 +103,8 @@ internal sealed class ImportValidator
 
 /// <summary>
 /// A bulk import partition by partition: each partition checked (<see cref="ImportValidator"/>), then
-/// committed by a delegate — <see cref="IStore.CommitAsync"/> of must-not-exist puts for every backend
-/// without a faster path, or a backend's own request — up to a window of partitions committing at once
+/// committed by a delegate — a <see cref="PendingWrite.Import"/> through the group commit, or a
+/// backend's own request — up to a window of partitions committing at once
 /// so that the backend's group commit can share transactions and syncs between them. The window slides
 /// by input position: a partition starts only when every partition a window or more before it has
 /// committed, so when one fails at most a window less one of the partitions after it were started, however
@@ -88,17 +117,6 @@ public static class BatchImport
 {
     /// <summary>How many partitions commit at once through <see cref="IStore.CommitAsync"/>: the window the import holds in memory.</summary>
     public const int InFlight = 8;
-
-    /// <summary>Imports <paramref name="partitions"/> into <paramref name="store"/>, each partition one <see cref="IStore.CommitAsync"/> of must-not-exist puts.</summary>
-    /// <param name="store">The store.</param>
-    /// <param name="partitions">The partitions to import.</param>
-    /// <param name="cancellationToken">Stops the import between partitions (and cancels commits still waiting for their turn).</param>
-    /// <returns>How many partitions and documents were imported.</returns>
-    internal static ValueTask<ImportResult> RunAsync(IStore store, IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        return RunAsync(partitions, (partition, token) => store.CommitAsync(partition.Partition, ImportValidator.AsMustNotExist(partition), token).AsTask(), InFlight, cancellationToken);
-    }
 
     /// <summary>Imports <paramref name="partitions"/>, each checked partition committed by <paramref name="commit"/>.</summary>
     /// <param name="partitions">The partitions to import.</param>

@@ -14,6 +14,7 @@ namespace Storage.Engine;
 public sealed class PendingWrite
 {
     private PartitionReads? _reads;
+    private IReadOnlyList<WriteOperation>? _operations;
     private object? _result;
     private Exception? _error;
 
@@ -22,8 +23,15 @@ public sealed class PendingWrite
     /// <summary>The partition written.</summary>
     public string Partition { get; }
 
-    /// <summary>The batch, for a batch.</summary>
-    public IReadOnlyList<WriteOperation>? Operations { get; private init; }
+    /// <summary>
+    /// The batch, for a batch; for a bulk import's partition, its puts as must-not-exist puts (copied on
+    /// first use: <see cref="Apply"/> does without them when no put finds a live document).
+    /// </summary>
+    public IReadOnlyList<WriteOperation>? Operations
+    {
+        get => _operations ??= Imported is { } imported ? ImportValidator.AsMustNotExist(imported) : null;
+        private init => _operations = value;
+    }
 
     /// <summary>The index values of the batch's puts (<see cref="IndexCatalog.ExtractAll"/>), for a batch.</summary>
     public IReadOnlyList<IndexEntries?>? Entries { get; private init; }
@@ -46,7 +54,8 @@ public sealed class PendingWrite
     /// <summary>
     /// The partition of a bulk import this write commits, when it is one: its <see cref="Operations"/>
     /// are the partition's puts as must-not-exist puts, so a backend without a faster path applies it as
-    /// any batch; one with a faster path for a partition that does not exist yet may take it.
+    /// any batch; one with a faster path for a partition that does not exist yet may take it. Through
+    /// <see cref="Apply"/> with the state, the puts go as they are when none of them finds a live document.
     /// </summary>
     public ImportedPartition? Imported { get; private init; }
 
@@ -90,7 +99,7 @@ public sealed class PendingWrite
 
     /// <summary>One partition of a bulk import (validated), committed as a batch of its puts with <see cref="WriteCondition.MustNotExist"/> would be.</summary>
     internal static PendingWrite Import(ImportedPartition partition, IReadOnlyList<IndexEntries?> entries)
-        => new(partition.Partition) { Operations = ImportValidator.AsMustNotExist(partition), Entries = entries, Imported = partition };
+        => new(partition.Partition) { Entries = entries, Imported = partition };
 
     /// <summary>A purge of one partition in its turn, for a backend that purges partition by partition (see <see cref="IStoreBackend.PurgeAsync"/>).</summary>
     internal static PendingWrite Purge(string partition, DateTimeOffset? tombstoneCutoff) => new(partition) { IsPurge = true, TombstoneCutoff = tombstoneCutoff };
@@ -104,11 +113,15 @@ public sealed class PendingWrite
     /// <summary>
     /// Applies the write to <paramref name="writer"/> (over the state of its partition). A conflict —
     /// <see cref="VersionConflictException"/>, <see cref="UniqueConstraintException"/>,
-    /// <see cref="OverflowException"/> — completes it with that exception, having changed nothing.
+    /// <see cref="OverflowException"/> — completes it with that exception, having changed nothing. A
+    /// bulk import's partition whose puts find no live document in <paramref name="state"/> (a partition
+    /// that does not exist yet) is applied as its puts are, without a must-not-exist copy of each
+    /// (<see cref="ImportValidator.NoneLive"/>).
     /// </summary>
     /// <param name="writer">The partition's writer.</param>
+    /// <param name="state">The state <paramref name="writer"/> was created over; <see langword="null"/> when not at hand (an import then applies its must-not-exist copy).</param>
     /// <returns>Whether the write was applied (its result waits for the writer's change to be persisted).</returns>
-    public bool Apply(PartitionWriter writer)
+    public bool Apply(PartitionWriter writer, PartitionState? state = null)
     {
         ArgumentNullException.ThrowIfNull(writer);
         if (IsPartitionDelete || IsPurge)
@@ -118,9 +131,10 @@ public sealed class PendingWrite
 
         try
         {
-            if (Operations is not null)
+            if (Imported is not null || Operations is not null)
             {
-                _result = writer.ApplyBatch(Operations, Entries);
+                var batch = Imported is { } imported && state is not null && ImportValidator.NoneLive(imported.Puts, writer, state) ? imported.Puts : Operations!;
+                _result = writer.ApplyBatch(batch, Entries);
                 LeftOut = _result is null;
                 return !LeftOut;
             }
@@ -188,15 +202,26 @@ public sealed class PendingWrite
     private PartitionReads CreateReads()
     {
         var reads = new PartitionReads();
-        if (Operations is not null)
+        AddReadsTo(reads);
+        return reads;
+    }
+
+    /// <summary>Adds what the write must load to <paramref name="reads"/>: for a backend that applies several writes through one writer.</summary>
+    /// <param name="reads">What the writer's state loads.</param>
+    internal void AddReadsTo(PartitionReads reads)
+    {
+        // An import names its puts' documents; its must-not-exist copy is made only if it is applied.
+        if (Imported is { } imported)
         {
-            reads.AddBatch(Operations);
+            reads.AddBatch(imported.Puts);
+        }
+        else if (Operations is { } operations)
+        {
+            reads.AddBatch(operations);
         }
         else if (Sequence is not null)
         {
             reads.AddSequence(Sequence);
         }
-
-        return reads;
     }
 }

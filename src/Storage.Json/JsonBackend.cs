@@ -191,14 +191,14 @@ internal sealed class JsonBackend : IStoreBackend
     public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var record = Snapshot(partition)?.Find(collection, key);
-        return ValueTask.FromResult(record is null || Timestamps.IsExpired(record.ExpiresAt, now) ? null : ToDocument(partition, collection, record));
+        return ValueTask.FromResult(record is null || Timestamps.IsExpired(record.ExpiresAt, now) ? null : record.ToDocument(partition, collection));
     }
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var documents = Snapshot(partition)?.Collections.GetValueOrDefault(collection) ?? [];
-        var found = Scan(documents, static d => d.Key, range, descending).Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)).Take(limit).Select(d => ToDocument(partition, collection, d)).ToList();
+        var found = Scan(documents, static d => d.Key, range, descending).Where(d => !Timestamps.IsExpired(d.ExpiresAt, now)).Take(limit).Select(d => d.ToDocument(partition, collection)).ToList();
         return ValueTask.FromResult<IReadOnlyList<StoredDocument>>(found);
     }
 
@@ -265,11 +265,11 @@ internal sealed class JsonBackend : IStoreBackend
         if (plan.Partition is not { } partition)
         {
             ResolveUnresolvedPartitions();
-            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(_indexes!.Scan(plan, now).ConvertAll(m => new IndexMatch(m.Value, ToDocument(m.Partition, collection, m.Document))));
+            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(_indexes!.Scan(plan, now).ConvertAll(m => new IndexMatch(m.Value, m.Document.ToDocument(m.Partition, collection))));
         }
 
         var matches = IndexOf(partition) is { } index ? _indexes!.Scan(index, partition, plan, now) : [];
-        return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(matches.ConvertAll(m => new IndexMatch(m.Value, ToDocument(partition, collection, m.Document))));
+        return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(matches.ConvertAll(m => new IndexMatch(m.Value, m.Document.ToDocument(partition, collection))));
     }
 
     /// <inheritdoc/>
@@ -443,6 +443,7 @@ internal sealed class JsonBackend : IStoreBackend
                 // between writers; the engine's UniqueValues decides unique values, over the partition
                 // as the group's earlier writers left it and this commit's reservations.
                 PartitionWriter? writer = null;
+                PartitionState? state = null;
                 for (var i = start; i < end; i++)
                 {
                     var write = group[i];
@@ -455,11 +456,11 @@ internal sealed class JsonBackend : IStoreBackend
                         continue;
                     }
 
-                    writer ??= builder.Begin(Reads(group, i, end), work is null ? null : new UniqueValues(handle.Key, now, work.StoredHolders, work));
+                    writer ??= builder.Begin(Reads(group, i, end), work is null ? null : new UniqueValues(handle.Key, now, work.StoredHolders, work), out state);
 
                     // Without indexes there is no index work, and the writer checks no uniqueness.
                     work?.Waited = write.BackendState as List<IndexWork>;
-                    if (!write.Apply(writer) && write.LeftOut)
+                    if (!write.Apply(writer, state) && write.LeftOut)
                     {
                         // Left out, nothing applied: its writer waits for the other commit whatever this write's fate.
                         var holder = work!.Busy!;
@@ -698,14 +699,7 @@ internal sealed class JsonBackend : IStoreBackend
         var reads = new PartitionReads();
         for (var i = start; i < end && !group[i].IsPurge; i++)
         {
-            if (group[i].Operations is { } operations)
-            {
-                reads.AddBatch(operations);
-            }
-            else if (group[i].Sequence is { } sequence)
-            {
-                reads.AddSequence(sequence);
-            }
+            group[i].AddReadsTo(reads);
         }
 
         return reads;
@@ -1012,9 +1006,6 @@ internal sealed class JsonBackend : IStoreBackend
             }
         }
     }
-
-    private static StoredDocument ToDocument(string partition, string collection, DocumentRecord record)
-        => new(partition, collection, record.Key, record.Value, record.Version, record.CreatedAt, record.UpdatedAt, record.ExpiresAt);
 
     private sealed class Partition
     {

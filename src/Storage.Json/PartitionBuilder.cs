@@ -10,7 +10,7 @@ namespace Storage.Json;
 /// makes the next snapshot. Only what a commit touches is copied: a collection, the tombstones, a
 /// stream's new events.
 /// </summary>
-internal sealed class PartitionBuilder : IDisposable
+internal sealed class PartitionBuilder : IPartitionImage, IDisposable
 {
     private readonly PartitionSnapshot _base;
     private readonly DateTimeOffset _now;
@@ -43,42 +43,31 @@ internal sealed class PartitionBuilder : IDisposable
     /// </summary>
     /// <param name="reads">What the requests need.</param>
     /// <param name="uniqueness">The uniqueness check, when indexes are declared.</param>
+    /// <param name="state">The state the writer is created over.</param>
     /// <returns>The writer; its net change comes back through <see cref="Merge"/>.</returns>
-    public PartitionWriter Begin(PartitionReads reads, IUniquenessCheck? uniqueness)
+    public PartitionWriter Begin(PartitionReads reads, IUniquenessCheck? uniqueness, out PartitionState state)
     {
-        var state = new PartitionState(_base.Partition, reads) { Exists = _exists, Revision = _revision };
-        foreach (var id in reads.Documents)
-        {
-            if (Find(id.Collection, id.Key) is { } record)
-            {
-                state.Documents[id] = new DocumentRow(record.Version, record.CreatedAt, record.ExpiresAt);
-            }
-        }
-
-        var sequences = _sequences ?? _base.Sequences;
-        foreach (var name in reads.Sequences)
-        {
-            if (sequences.TryGetValue(name, out var sequence))
-            {
-                state.Sequences[name] = sequence.Value;
-            }
-        }
-
-        foreach (var name in reads.Streams)
-        {
-            var draft = Draft(name);
-            var stream = state.Streams[name] = new StreamState(draft.Version);
-            foreach (var (first, last) in reads.IdRanges(name, draft.Version))
-            {
-                for (var version = first; version <= last; version++)
-                {
-                    stream.StoredIds[version] = draft.At(version).Id;
-                }
-            }
-        }
-
+        state = IPartitionImage.Load(new PartitionState(_base.Partition, reads) { Exists = _exists, Revision = _revision }, reads, this);
         return new PartitionWriter(state, _now, uniqueness);
     }
+
+    /// <inheritdoc/>
+    public DocumentRow? Document(DocumentId id)
+        => Find(id.Collection, id.Key) is { } record ? new DocumentRow(record.Version, record.CreatedAt, record.ExpiresAt) : null;
+
+    /// <inheritdoc/>
+    public bool TryGetSequence(string name, out long value)
+    {
+        var found = (_sequences ?? _base.Sequences).TryGetValue(name, out var sequence);
+        value = sequence.Value;
+        return found;
+    }
+
+    /// <inheritdoc/>
+    public long StreamVersion(string stream) => Draft(stream).Version;
+
+    /// <inheritdoc/>
+    public Guid EventId(string stream, long version) => Draft(stream).At(version).Id;
 
     /// <summary>Takes in the net change of a writer from <see cref="Begin"/>.</summary>
     /// <param name="writer">The writer; <see langword="null"/> when none was begun.</param>

@@ -5,8 +5,7 @@ namespace Storage.Json;
 /// <summary>
 /// The change feed of one partition, computed from its immutable snapshot (so a page is consistent
 /// with the snapshot's revision): live documents, tombstones and sequences changed after the
-/// revision, merged with each stream's events after it. A stream's events are in revision order,
-/// so each stream starts at a binary search and only the events that can reach the page are read.
+/// revision, merged with each stream's events after it by the engine (<see cref="FeedCandidates"/>).
 /// </summary>
 internal static class PartitionChanges
 {
@@ -14,7 +13,7 @@ internal static class PartitionChanges
     public static List<Change> Read(PartitionSnapshot partition, long afterRevision, int fetch, DateTimeOffset now)
     {
         // Documents, tombstones and sequences appear once each (the feed is compacted): all of them
-        // after the revision, in feed order.
+        // after the revision.
         var compacted = new List<Change>();
         foreach (var (collection, documents) in partition.Collections)
         {
@@ -22,7 +21,7 @@ internal static class PartitionChanges
             {
                 if (d.Version > afterRevision && !Timestamps.IsExpired(d.ExpiresAt, now))
                 {
-                    compacted.Add(Change.Put(new StoredDocument(partition.Partition, collection, d.Key, d.Value, d.Version, d.CreatedAt, d.UpdatedAt, d.ExpiresAt)));
+                    compacted.Add(Change.Put(d.ToDocument(partition.Partition, collection)));
                 }
             }
         }
@@ -43,63 +42,6 @@ internal static class PartitionChanges
             }
         }
 
-        compacted.Sort(ChangeFeedQuery.Order);
-
-        // Merge them with the streams, each already in feed order, up to the fetch size.
-        var sources = new PriorityQueue<IEnumerator<Change>, Change>(ChangeFeedQuery.Order);
-        Add(sources, compacted.GetEnumerator());
-        foreach (var stream in partition.Streams)
-        {
-            var first = FirstAfter(stream.Events, afterRevision);
-            if (first < stream.Events.Length)
-            {
-                Add(sources, Appends(stream.Events, first));
-            }
-        }
-
-        var candidates = new List<Change>(Math.Min(fetch, 256));
-        while (candidates.Count < fetch && sources.TryDequeue(out var source, out var change))
-        {
-            candidates.Add(change);
-            Add(sources, source);
-        }
-
-        return candidates;
-    }
-
-    private static void Add(PriorityQueue<IEnumerator<Change>, Change> sources, IEnumerator<Change> source)
-    {
-        if (source.MoveNext())
-        {
-            sources.Enqueue(source, source.Current);
-        }
-    }
-
-    private static IEnumerator<Change> Appends(StoredEvent[] events, int first)
-    {
-        for (var i = first; i < events.Length; i++)
-        {
-            yield return Change.Append(events[i]);
-        }
-    }
-
-    /// <summary>The index of the first event with a revision above <paramref name="afterRevision"/> (revisions never decrease along a stream).</summary>
-    private static int FirstAfter(StoredEvent[] events, long afterRevision)
-    {
-        int low = 0, high = events.Length;
-        while (low < high)
-        {
-            var mid = low + ((high - low) >> 1);
-            if (events[mid].Revision > afterRevision)
-            {
-                high = mid;
-            }
-            else
-            {
-                low = mid + 1;
-            }
-        }
-
-        return low;
+        return FeedCandidates.Merge(compacted, partition.Streams.Select(static s => s.Events), afterRevision, fetch);
     }
 }

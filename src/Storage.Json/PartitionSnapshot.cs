@@ -26,6 +26,9 @@ internal sealed class DocumentRecord(string key, long version, DateTimeOffset cr
 
     /// <summary>The document's entry in the partition file, from the opening quote of its key to its closing brace.</summary>
     public ReadOnlySpan<byte> Entry => entry;
+
+    /// <summary>The document as reads return it.</summary>
+    public StoredDocument ToDocument(string partition, string collection) => new(partition, collection, Key, Value, Version, CreatedAt, UpdatedAt, ExpiresAt);
 }
 
 /// <summary>A sequence's value and the revision of the increment that set it (the change feed reports it there).</summary>

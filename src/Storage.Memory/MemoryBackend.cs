@@ -57,8 +57,9 @@ internal sealed class MemoryBackend : IStoreBackend
                     continue;
                 }
 
-                var writer = new PartitionWriter(Load(write.Partition, write.Reads), now, new UniqueValues(write.Partition, now, (index, value) => StoredHolders(index, value, write.Partition)));
-                if (write.Apply(writer))
+                var state = Load(write.Partition, write.Reads);
+                var writer = new PartitionWriter(state, now, new UniqueValues(write.Partition, now, (index, value) => StoredHolders(index, value, write.Partition)));
+                if (write.Apply(writer, state))
                 {
                     Persist(writer);
                     write.Complete();
@@ -187,10 +188,8 @@ internal sealed class MemoryBackend : IStoreBackend
                 .Where(d => d.Version > afterRevision && !Timestamps.IsExpired(d.ExpiresAt, now))
                 .Select(Change.Put));
             changes.AddRange(state.Tombstones.Where(t => t.Value.Revision > afterRevision).Select(t => Change.Delete(t.Value.Revision, t.Key.Collection, t.Key.Key)));
-            changes.AddRange(state.Streams.Values.SelectMany(s => s).Where(e => e.Revision > afterRevision).Select(Change.Append));
             changes.AddRange(state.Sequences.Where(s => s.Value.Revision > afterRevision).Select(s => Change.Sequence(s.Value.Revision, s.Key, s.Value.Value)));
-            changes.Sort(ChangeFeedQuery.Order);
-            return ValueTask.FromResult(new ChangeCandidates(true, state.Revision, state.OldestResumable, changes.Take(fetch).ToList()));
+            return ValueTask.FromResult(new ChangeCandidates(true, state.Revision, state.OldestResumable, FeedCandidates.Merge(changes, state.Streams.Values, afterRevision, fetch)));
         }
     }
 
@@ -317,36 +316,7 @@ internal sealed class MemoryBackend : IStoreBackend
         }
 
         (state.Exists, state.Revision) = (true, stored.Revision);
-        foreach (var id in reads.Documents)
-        {
-            if (Find(partition, id.Collection, id.Key)?.Document is { } document)
-            {
-                state.Documents[id] = new DocumentRow(document.Version, document.CreatedAt, document.ExpiresAt);
-            }
-        }
-
-        foreach (var name in reads.Sequences)
-        {
-            if (stored.Sequences.TryGetValue(name, out var sequence))
-            {
-                state.Sequences[name] = sequence.Value;
-            }
-        }
-
-        foreach (var name in reads.Streams)
-        {
-            var events = stored.Streams.GetValueOrDefault(name) ?? [];
-            var stream = state.Streams[name] = new StreamState(events.Count);
-            foreach (var (first, last) in reads.IdRanges(name, events.Count))
-            {
-                for (var version = first; version <= last; version++)
-                {
-                    stream.StoredIds[version] = events[(int)version - 1].Id;
-                }
-            }
-        }
-
-        return state;
+        return IPartitionImage.Load(state, reads, stored);
     }
 
     /// <summary>Keeps a writer's net change (copies of the caller's bytes).</summary>
@@ -415,7 +385,7 @@ internal sealed class MemoryBackend : IStoreBackend
     /// <summary>A stored document and the index values it holds (null when its collection has no index).</summary>
     internal sealed record MemoryDocument(StoredDocument Document, IndexEntries? Entries);
 
-    internal sealed class Partition
+    internal sealed class Partition : IPartitionImage
     {
         public long Revision { get; set; }
 
@@ -428,5 +398,23 @@ internal sealed class MemoryBackend : IStoreBackend
         public SortedDictionary<string, List<StoredEvent>> Streams { get; } = new(StorageKeyComparer.Instance);
 
         public Dictionary<string, (long Value, long Revision)> Sequences { get; } = new(StringComparer.Ordinal);
+
+        /// <inheritdoc/>
+        public DocumentRow? Document(DocumentId id)
+            => Collections.GetValueOrDefault(id.Collection)?.GetValueOrDefault(id.Key)?.Document is { } d ? new DocumentRow(d.Version, d.CreatedAt, d.ExpiresAt) : null;
+
+        /// <inheritdoc/>
+        public bool TryGetSequence(string name, out long value)
+        {
+            var found = Sequences.TryGetValue(name, out var sequence);
+            value = sequence.Value;
+            return found;
+        }
+
+        /// <inheritdoc/>
+        public long StreamVersion(string stream) => Streams.GetValueOrDefault(stream)?.Count ?? 0;
+
+        /// <inheritdoc/>
+        public Guid EventId(string stream, long version) => Streams[stream][(int)version - 1].Id;
     }
 }
