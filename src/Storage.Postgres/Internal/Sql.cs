@@ -233,8 +233,11 @@ internal sealed class Sql
     /// <summary>The schema name, double-quoted for SQL.</summary>
     public string QuotedSchema { get; }
 
-    /// <summary>Session settings for a write transaction: <c>set_config(name, value, is_local := true)</c>.</summary>
-    public static string SetLocal => "SELECT set_config($1, $2, true)";
+    /// <summary>A write transaction's settings (<c>set_config(name, value, is_local := true)</c>), one result: how long it may sit idle, and optionally relaxed durability and generic plans.</summary>
+    public static string SetLocal(string idleTimeout, bool relaxed, bool genericPlans)
+        => $"SELECT set_config('idle_in_transaction_session_timeout', '{idleTimeout}', true)"
+            + (relaxed ? ", set_config('synchronous_commit', 'off', true)" : string.Empty)
+            + (genericPlans ? ", set_config('plan_cache_mode', 'force_generic_plan', true)" : string.Empty);
 
     public string LockPartitions { get; }
 

@@ -95,7 +95,6 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
-                await SkipSettingsAsync(reader).ConfigureAwait(false);
                 await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
                 await reader.NextResultAsync().ConfigureAwait(false);
                 while (await reader.ReadAsync().ConfigureAwait(false))
@@ -187,7 +186,6 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             await batch.PrepareAsync().ConfigureAwait(false);
             var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
             await using var readerScope = reader.ConfigureAwait(false);
-            await SkipSettingsAsync(reader).ConfigureAwait(false);
             await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
             await reader.NextResultAsync().ConfigureAwait(false);
             while (await reader.ReadAsync().ConfigureAwait(false))
@@ -220,7 +218,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     private ValueTask<Attempt> RunLockedAsync(LockedWrite write, List<Attempt> unresolved) => InTransactionAsync(async connection =>
     {
         (Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier) locked;
-        using (var batch = Begin(connection))
+        using (var batch = Begin(connection, genericPlans: true))
         {
             batch.BatchCommands.Add(BatchCommand(_sql.LockPartitions, P(write.Partitions)));
             batch.BatchCommands.Add(BatchCommand(_sql.ReadPartitions, P(write.Partitions)));
@@ -299,7 +297,6 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// </summary>
     private async ValueTask<(Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, string kind, List<Attempt> unresolved)
     {
-        await SkipSettingsAsync(reader).ConfigureAwait(false);
         await reader.NextResultAsync().ConfigureAwait(false);
         var revisions = new Dictionary<string, long>(StringComparer.Ordinal);
         long floor = 0, generation = 0;
@@ -353,27 +350,19 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         }
     }
 
-    /// <summary>A first round trip's batch: BEGIN and the transaction's settings.</summary>
-    private NpgsqlBatch Begin(NpgsqlConnection connection)
+    /// <summary>
+    /// A first round trip's batch: BEGIN and the transaction's settings, in one statement (the reader
+    /// starts on its result). A transaction of writes (<paramref name="genericPlans"/>) runs its prepared
+    /// statements with their generic plans: their array parameters make the planner prefer a custom plan
+    /// every time, and planning each of them again at every commit cost more than a write's statements
+    /// took to run (docs/performance.md).
+    /// </summary>
+    private NpgsqlBatch Begin(NpgsqlConnection connection, bool genericPlans = false)
     {
         var batch = new NpgsqlBatch(connection);
         batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-        batch.BatchCommands.Add(BatchCommand(Sql.SetLocal, P("idle_in_transaction_session_timeout"), P(IdleInTransactionTimeout)));
-        if (_relaxed)
-        {
-            batch.BatchCommands.Add(BatchCommand(Sql.SetLocal, P("synchronous_commit"), P("off")));
-        }
-
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.SetLocal(IdleInTransactionTimeout, _relaxed, genericPlans)));
         return batch;
-    }
-
-    private async ValueTask SkipSettingsAsync(NpgsqlDataReader reader)
-    {
-        // The set_config results come first (one or two); the reader starts on the first of them.
-        if (_relaxed)
-        {
-            await reader.NextResultAsync().ConfigureAwait(false);
-        }
     }
 
     /// <summary>
