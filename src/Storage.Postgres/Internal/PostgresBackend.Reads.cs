@@ -319,7 +319,7 @@ internal sealed partial class PostgresBackend
             var source = s.backend._reader;
             while (true)
             {
-                var connection = await s.backend.OpenAsync(source, ct).ConfigureAwait(false);
+                var connection = await OpenAsync(source, s.backend._dataSource is NpgsqlMultiHostDataSource, ct).ConfigureAwait(false);
                 await using (connection.ConfigureAwait(false))
                 {
                     try

@@ -96,17 +96,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             await using (reader.ConfigureAwait(false))
             {
                 await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
-                await reader.NextResultAsync().ConfigureAwait(false);
-                while (await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    var id = reader.GetGuid(0);
-                    if (unresolved.Find(a => a.OperationId == id) is { } found)
-                    {
-                        earlier = found;
-                        earlier.Results[0] = reader.GetInt64(1);
-                    }
-                }
-
+                earlier = await ResolveAsync(reader, "purge", unresolved).ConfigureAwait(false);
                 while (await reader.NextResultAsync().ConfigureAwait(false))
                 {
                 }
@@ -115,20 +105,13 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             count = (long)purge.Rows;
         }
 
-        if (unresolved.Count > 0)
-        {
-            Log.CommitResolved(_logger, "purge", earlier is null ? "it had not committed and is applied again" : "it had committed");
-        }
-
         if (earlier is not null)
         {
             // It stays listed: if this rollback fails, the next attempt finds it again.
-            unresolved.RemoveAll(a => a != earlier);
             await RollbackAsync(connection).ConfigureAwait(false);
             return (long)earlier.Results[0]!;
         }
 
-        unresolved.Clear();
         if (count == 0)
         {
             await RollbackAsync(connection).ConfigureAwait(false);
@@ -290,11 +273,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         return attempt;
     });
 
-    /// <summary>
-    /// Reads the revisions, the floor and the index generation, and the commit-log lookup. Holding the
-    /// locks, every earlier attempt has ended: one in the commit log committed (its results stand); the
-    /// others never will.
-    /// </summary>
+    /// <summary>Reads the revisions, the floor and the index generation, and the commit-log lookup (<see cref="ResolveAsync"/>).</summary>
     private async ValueTask<(Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, string kind, List<Attempt> unresolved)
     {
         await reader.NextResultAsync().ConfigureAwait(false);
@@ -311,6 +290,18 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             throw new CorruptDataException(_sql.QuotedSchema + ".storage_meta", "the revision_floor or index_generation row is missing");
         }
 
+        return (revisions, floor, generation, await ResolveAsync(reader, kind, unresolved).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Reads the commit-log lookup, the result after the reader's. Holding the lock the earlier attempts
+    /// held, every one of them has ended: one in the commit log committed (its results stand, as the
+    /// attempt holds them); the others never will. One that did commit stays listed, so that should this
+    /// attempt fail before it returns, the next one finds it again.
+    /// </summary>
+    /// <returns>The earlier attempt that committed, if any.</returns>
+    private async ValueTask<Attempt?> ResolveAsync(NpgsqlDataReader reader, string kind, List<Attempt> unresolved)
+    {
         await reader.NextResultAsync().ConfigureAwait(false);
         Attempt? earlier = null;
         while (await reader.ReadAsync().ConfigureAwait(false))
@@ -324,10 +315,8 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             Log.CommitResolved(_logger, kind, earlier is null ? "it had not committed and is applied again" : "it had committed");
         }
 
-        // Attempts missing from the log never will commit. One that did commit stays listed, so that
-        // should this attempt fail before it returns, the next one finds it again.
         unresolved.RemoveAll(a => a != earlier);
-        return (revisions, floor, generation, earlier);
+        return earlier;
     }
 
     /// <summary>
