@@ -29,7 +29,7 @@ internal sealed class IndexSql
         // Every write transaction reads storage_meta (its lock is held until the commit): an open that
         // changes the declarations waits for the writes in flight and holds back new ones until it commits.
         LockCatalog = $"LOCK TABLE {s}.storage_meta IN ACCESS EXCLUSIVE MODE";
-        RaiseGeneration = $"UPDATE {s}.storage_meta SET value = value + 1 WHERE key = '{Schema.MetaIndexGeneration}'";
+        SetGeneration = $"UPDATE {s}.storage_meta SET value = $1 WHERE key = '{Schema.MetaIndexGeneration}'";
         ReadGeneration = $"SELECT value FROM {s}.storage_meta WHERE key = '{Schema.MetaIndexGeneration}'";
 
         // A build reads the live documents of the collection in (partition, key) code-point order, the
@@ -57,7 +57,7 @@ internal sealed class IndexSql
 
     public string LockCatalog { get; }
 
-    public string RaiseGeneration { get; }
+    public string SetGeneration { get; }
 
     public string ReadGeneration { get; }
 

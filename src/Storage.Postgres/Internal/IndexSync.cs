@@ -7,72 +7,59 @@ using static Storage.Postgres.Internal.Commands;
 namespace Storage.Postgres.Internal;
 
 /// <summary>
-/// Brings the persisted index declarations in line with the declared ones at open, inside the open's
-/// transaction (under its advisory lock, so openers take turns): an index whose signature is new is
-/// built from the live documents, one no longer declared (or declared differently) is dropped with its
-/// entries. When anything changes, it first locks <c>storage_meta</c> — every write transaction reads
+/// Brings the persisted index declarations in line with the declared ones at open, as the engine's
+/// <see cref="IndexSynchronization"/> plans it, inside the open's transaction (under its advisory lock,
+/// so openers take turns): removed declarations go with their entries, then the builds read the live
+/// documents. When anything changes, it first locks <c>storage_meta</c> — every write transaction reads
 /// it, so the writes in flight finish first and new ones wait — and raises the catalog generation, so
 /// instances opened with the old declarations refuse to write. All or nothing: a build that fails
 /// rolls the open's transaction back.
 /// </summary>
 internal static class IndexSync
 {
-    /// <summary>Synchronizes the declarations; returns the ids and the generation the store opens with.</summary>
+    /// <summary>Synchronizes the declarations (<see cref="IndexSynchronization"/> decides); returns the ids and the generation the store opens with.</summary>
     /// <exception cref="IndexBuildException">A live document cannot be indexed by an index that had to be built.</exception>
     public static async ValueTask<StoreIndexes> SyncAsync(NpgsqlConnection connection, Sql sql, IndexCatalog catalog, DateTimeOffset now, ILogger logger, CancellationToken cancellationToken)
     {
-        var persisted = new List<(int Id, string Collection, string Name, string Signature)>();
+        var stored = new List<StoredIndex>();
         using (var command = Command(connection, sql.Indexes.ReadDefinitions))
         {
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using var readerScope = reader.ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                persisted.Add((reader.GetInt32(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
+                stored.Add(new StoredIndex(reader.GetInt32(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
             }
         }
 
-        var ids = new Dictionary<(string Collection, string Name), int>();
-        var build = new List<(IndexDefinition Index, bool Changed)>();
-        foreach (var index in catalog.All)
-        {
-            var signature = IndexCatalog.Signature(index);
-            var found = persisted.Find(p => string.Equals(p.Collection, index.Collection, StringComparison.Ordinal) && string.Equals(p.Name, index.Name, StringComparison.Ordinal));
-            if (found.Signature is not null && string.Equals(found.Signature, signature, StringComparison.Ordinal))
-            {
-                ids[(index.Collection, index.Name)] = found.Id;
-            }
-            else
-            {
-                build.Add((index, found.Signature is not null));
-            }
-        }
-
-        var drop = persisted.FindAll(p => !ids.ContainsKey((p.Collection, p.Name)));
-        if (drop.Count > 0 || build.Count > 0)
+        // Only opens change the generation, and they take turns.
+        var generation = (long)(await ScalarAsync(connection, sql.Indexes.ReadGeneration, cancellationToken).ConfigureAwait(false))!;
+        var plan = IndexSynchronization.Plan(catalog, stored, generation);
+        var ids = plan.Kept.ToDictionary(k => k.Key, k => (int)k.Value, (IEqualityComparer<IndexDefinition>)ReferenceEqualityComparer.Instance);
+        if (plan.HasChanges)
         {
             await ExecuteAsync(connection, sql.Indexes.LockCatalog, cancellationToken).ConfigureAwait(false);
-            foreach (var index in drop)
+            foreach (var index in plan.Removals)
             {
-                await ExecuteAsync(connection, sql.Indexes.Strings.DeleteIndex, cancellationToken, P(index.Id)).ConfigureAwait(false);
-                await ExecuteAsync(connection, sql.Indexes.Int64s.DeleteIndex, cancellationToken, P(index.Id)).ConfigureAwait(false);
-                await ExecuteAsync(connection, sql.Indexes.DeleteDefinition, cancellationToken, P(index.Id)).ConfigureAwait(false);
-                if (!build.Exists(b => string.Equals(b.Index.Collection, index.Collection, StringComparison.Ordinal) && string.Equals(b.Index.Name, index.Name, StringComparison.Ordinal)))
-                {
-                    IndexBuilder.Dropped(logger, index.Collection, index.Name);
-                }
+                await ExecuteAsync(connection, sql.Indexes.Strings.DeleteIndex, cancellationToken, P((int)index.Id)).ConfigureAwait(false);
+                await ExecuteAsync(connection, sql.Indexes.Int64s.DeleteIndex, cancellationToken, P((int)index.Id)).ConfigureAwait(false);
+                await ExecuteAsync(connection, sql.Indexes.DeleteDefinition, cancellationToken, P((int)index.Id)).ConfigureAwait(false);
             }
 
-            foreach (var (index, changed) in build)
+            foreach (var index in plan.Drops)
             {
-                ids[(index.Collection, index.Name)] = await BuildAsync(connection, sql, index, changed, now, logger, cancellationToken).ConfigureAwait(false);
+                IndexBuilder.Dropped(logger, index.Collection, index.Name);
             }
 
-            await ExecuteAsync(connection, sql.Indexes.RaiseGeneration, cancellationToken).ConfigureAwait(false);
+            foreach (var build in plan.Builds)
+            {
+                ids[build.Index] = await BuildAsync(connection, sql, build, now, logger, cancellationToken).ConfigureAwait(false);
+            }
+
+            await ExecuteAsync(connection, sql.Indexes.SetGeneration, cancellationToken, P(plan.Generation)).ConfigureAwait(false);
         }
 
-        var generation = (long)(await ScalarAsync(connection, sql.Indexes.ReadGeneration, cancellationToken).ConfigureAwait(false))!;
-        return new StoreIndexes(catalog, ids, generation);
+        return new StoreIndexes(catalog, ids, plan.Generation);
     }
 
     /// <summary>
@@ -80,9 +67,10 @@ internal static class IndexSync
     /// order through a cursor, <see cref="IndexSql.BuildFetchSize"/> at a time, and loads each chunk's entries
     /// with a binary COPY.
     /// </summary>
-    private static async ValueTask<int> BuildAsync(NpgsqlConnection connection, Sql sql, IndexDefinition index, bool changed, DateTimeOffset now, ILogger logger, CancellationToken cancellationToken)
+    private static async ValueTask<int> BuildAsync(NpgsqlConnection connection, Sql sql, IndexBuild build, DateTimeOffset now, ILogger logger, CancellationToken cancellationToken)
     {
-        var builder = new IndexBuilder(index, changed ? "changed" : "new", logger);
+        var index = build.Index;
+        var builder = new IndexBuilder(index, build.Reason, logger);
         var id = (int)(await ScalarAsync(connection, sql.Indexes.InsertDefinition, cancellationToken, P(index.Collection), P(index.Name), P(IndexCatalog.Signature(index))).ConfigureAwait(false))!;
 
         var entries = sql.Indexes.For(index.ValueType);

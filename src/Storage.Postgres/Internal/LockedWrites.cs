@@ -478,8 +478,6 @@ internal sealed class KeyRows
         _keys.Add(id.Key);
     }
 
-    public int Count => _keys.Count;
-
     /// <summary>The statement over the rows, with the parameters that follow the keys.</summary>
     public NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] more)
         => BatchCommand(sql, [P(_partitions.ToArray()), P(_collections.ToArray()), P(_keys.ToArray()), .. more]);

@@ -150,7 +150,7 @@ internal sealed partial class PostgresBackend
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public async ValueTask<IReadOnlyList<IndexMatch>> QueryAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (IndexBounds.For(plan) is not { } bounds)
+        if (IndexValueRange.For(plan) is not { } bounds)
         {
             return [];
         }
@@ -162,10 +162,10 @@ internal sealed partial class PostgresBackend
             var id = s.indexes.Id(index);
             var query = BatchCommand(
                 entries.Query(s.plan.Partition is not null, s.plan.Descending, s.bounds.Upper is not null, s.plan.After is not null),
-                [P(id), P(index.Collection), P(s.now), P(s.plan.Limit + 1), .. s.bounds.Parameters(s.plan)]);
+                [P(id), P(index.Collection), P(s.now), P(s.plan.Limit + 1), .. RangeParameters(s.bounds, s.plan)]);
             if (s.plan.After is { } after)
             {
-                query.Parameters.Add(IndexBounds.Parameter(after.Value));
+                query.Parameters.Add(Scalar(IndexValueRange.ToScalar(after.Value)));
                 if (s.plan.Partition is null)
                 {
                     query.Parameters.Add(P(after.Partition));
@@ -209,7 +209,7 @@ internal sealed partial class PostgresBackend
     /// <exception cref="IndexDeclarationsChangedException">Another instance dropped or changed the index since this one opened.</exception>
     public async ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (IndexBounds.For(plan) is not { } bounds)
+        if (IndexValueRange.For(plan) is not { } bounds)
         {
             return 0;
         }
@@ -220,7 +220,7 @@ internal sealed partial class PostgresBackend
             using var command = Command(
                 connection,
                 s.sql.Indexes.For(index.ValueType).Count(s.plan.Partition is not null, s.bounds.Upper is not null),
-                [P(s.indexes.Id(index)), P(s.now), .. s.bounds.Parameters(s.plan)]);
+                [P(s.indexes.Id(index)), P(s.now), .. RangeParameters(s.bounds, s.plan)]);
 
             await command.PrepareAsync(ct).ConfigureAwait(false);
             var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -231,6 +231,13 @@ internal sealed partial class PostgresBackend
 
         return exists ? count : throw new IndexDeclarationsChangedException();
     }
+
+    /// <summary>The parameters of a query or count that follow its fixed ones, in their order: the range's lower end, its upper end if any, the partition if any.</summary>
+    private static NpgsqlParameter[] RangeParameters(IndexValueRange range, IndexQueryPlan plan)
+        => [Scalar(range.Lower), .. range.Upper is { } upper ? [Scalar(upper)] : (NpgsqlParameter[])[], .. plan.Partition is { } partition ? [P(partition)] : (NpgsqlParameter[])[]];
+
+    /// <summary>A parameter holding an index value's scalar: bigint or text.</summary>
+    private static NpgsqlParameter Scalar(object value) => value is long number ? P(number) : P((string)value);
 
     /// <summary>
     /// A document from five columns of a row, from <paramref name="first"/> on: value, version,
@@ -312,7 +319,7 @@ internal sealed partial class PostgresBackend
             var source = s.backend._reader;
             while (true)
             {
-                var connection = await s.backend.OpenAsync(source, ct).ConfigureAwait(false);
+                var connection = await OpenAsync(source, s.backend._dataSource is NpgsqlMultiHostDataSource, ct).ConfigureAwait(false);
                 await using (connection.ConfigureAwait(false))
                 {
                     try

@@ -201,7 +201,4 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
             }
         }
     }
-
-    private ValueTask<NpgsqlConnection> OpenAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
-        => Commands.OpenAsync(source, _dataSource is NpgsqlMultiHostDataSource, cancellationToken);
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.RegularExpressions;
 using Storage.Internal;
 
 namespace Storage.Postgres.Internal;
@@ -9,7 +10,7 @@ namespace Storage.Postgres.Internal;
 /// spliced in, validated and quoted. Every key comparison and ordering is <c>COLLATE "C"</c>: byte
 /// order of UTF-8, which is Unicode code-point order.
 /// </summary>
-internal sealed class Sql
+internal sealed partial class Sql
 {
     public const string Begin = "BEGIN";
 
@@ -233,8 +234,11 @@ internal sealed class Sql
     /// <summary>The schema name, double-quoted for SQL.</summary>
     public string QuotedSchema { get; }
 
-    /// <summary>Session settings for a write transaction: <c>set_config(name, value, is_local := true)</c>.</summary>
-    public static string SetLocal => "SELECT set_config($1, $2, true)";
+    /// <summary>A write transaction's settings (<c>set_config(name, value, is_local := true)</c>), one result: how long it may sit idle, and optionally relaxed durability and generic plans.</summary>
+    public static string SetLocal(string idleTimeout, bool relaxed, bool genericPlans)
+        => $"SELECT set_config('idle_in_transaction_session_timeout', '{idleTimeout}', true)"
+            + (relaxed ? ", set_config('synchronous_commit', 'off', true)" : string.Empty)
+            + (genericPlans ? ", set_config('plan_cache_mode', 'force_generic_plan', true)" : string.Empty);
 
     public string LockPartitions { get; }
 
@@ -342,27 +346,7 @@ internal sealed class Sql
     /// starting with a letter or '_', not starting with <c>pg_</c> (reserved by PostgreSQL).
     /// </summary>
     public static bool IsValidSchemaName(string? schema)
-    {
-        if (string.IsNullOrEmpty(schema) || schema.Length > 63 || !(char.IsAsciiLetter(schema[0]) || schema[0] == '_'))
-        {
-            return false;
-        }
-
-        if (schema.StartsWith("pg_", StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        foreach (var c in schema)
-        {
-            if (!char.IsAsciiLetterOrDigit(c) && c != '_')
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+        => schema is not null && SchemaName().IsMatch(schema) && !schema.StartsWith("pg_", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A 64-bit advisory-lock key for migrating <paramref name="schema"/>: FNV-1a of a fixed prefix and the name.</summary>
     public static long MigrationLockKey(string schema)
@@ -389,6 +373,9 @@ internal sealed class Sql
         DELETE FROM {s}.{table} d USING unnest($1::text[], $2::text[], $3::text[]) AS t(partition, collection, key)
         WHERE d.partition = t.partition COLLATE "C" AND d.collection = t.collection COLLATE "C" AND d.key = t.key COLLATE "C"
         """;
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]{0,62}\z")]
+    private static partial Regex SchemaName();
 
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

@@ -10,15 +10,14 @@ internal sealed class StoreIndexes
 {
     private readonly Dictionary<IndexDefinition, int> _ids;
 
-    public StoreIndexes(IndexCatalog catalog, IReadOnlyDictionary<(string Collection, string Name), int> ids, long generation)
+    /// <param name="catalog">The declarations.</param>
+    /// <param name="ids">The id of each of the catalog's definitions (compared by reference).</param>
+    /// <param name="generation">The catalog generation.</param>
+    public StoreIndexes(IndexCatalog catalog, Dictionary<IndexDefinition, int> ids, long generation)
     {
         Catalog = catalog;
         Generation = generation;
-        _ids = new Dictionary<IndexDefinition, int>(ReferenceEqualityComparer.Instance);
-        foreach (var index in catalog.All)
-        {
-            _ids.Add(index, ids[(index.Collection, index.Name)]);
-        }
+        _ids = ids;
     }
 
     public IndexCatalog Catalog { get; }

@@ -95,19 +95,8 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
-                await SkipSettingsAsync(reader).ConfigureAwait(false);
                 await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
-                await reader.NextResultAsync().ConfigureAwait(false);
-                while (await reader.ReadAsync().ConfigureAwait(false))
-                {
-                    var id = reader.GetGuid(0);
-                    if (unresolved.Find(a => a.OperationId == id) is { } found)
-                    {
-                        earlier = found;
-                        earlier.Results[0] = reader.GetInt64(1);
-                    }
-                }
-
+                earlier = await ResolveAsync(reader, "purge", unresolved).ConfigureAwait(false);
                 while (await reader.NextResultAsync().ConfigureAwait(false))
                 {
                 }
@@ -116,20 +105,13 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             count = (long)purge.Rows;
         }
 
-        if (unresolved.Count > 0)
-        {
-            Log.CommitResolved(_logger, "purge", earlier is null ? "it had not committed and is applied again" : "it had committed");
-        }
-
         if (earlier is not null)
         {
             // It stays listed: if this rollback fails, the next attempt finds it again.
-            unresolved.RemoveAll(a => a != earlier);
             await RollbackAsync(connection).ConfigureAwait(false);
             return (long)earlier.Results[0]!;
         }
 
-        unresolved.Clear();
         if (count == 0)
         {
             await RollbackAsync(connection).ConfigureAwait(false);
@@ -187,7 +169,6 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             await batch.PrepareAsync().ConfigureAwait(false);
             var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
             await using var readerScope = reader.ConfigureAwait(false);
-            await SkipSettingsAsync(reader).ConfigureAwait(false);
             await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
             await reader.NextResultAsync().ConfigureAwait(false);
             while (await reader.ReadAsync().ConfigureAwait(false))
@@ -220,7 +201,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     private ValueTask<Attempt> RunLockedAsync(LockedWrite write, List<Attempt> unresolved) => InTransactionAsync(async connection =>
     {
         (Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier) locked;
-        using (var batch = Begin(connection))
+        using (var batch = Begin(connection, genericPlans: true))
         {
             batch.BatchCommands.Add(BatchCommand(_sql.LockPartitions, P(write.Partitions)));
             batch.BatchCommands.Add(BatchCommand(_sql.ReadPartitions, P(write.Partitions)));
@@ -292,14 +273,9 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         return attempt;
     });
 
-    /// <summary>
-    /// Reads the revisions, the floor and the index generation, and the commit-log lookup. Holding the
-    /// locks, every earlier attempt has ended: one in the commit log committed (its results stand); the
-    /// others never will.
-    /// </summary>
+    /// <summary>Reads the revisions, the floor and the index generation, and the commit-log lookup (<see cref="ResolveAsync"/>).</summary>
     private async ValueTask<(Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, string kind, List<Attempt> unresolved)
     {
-        await SkipSettingsAsync(reader).ConfigureAwait(false);
         await reader.NextResultAsync().ConfigureAwait(false);
         var revisions = new Dictionary<string, long>(StringComparer.Ordinal);
         long floor = 0, generation = 0;
@@ -314,6 +290,18 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             throw new CorruptDataException(_sql.QuotedSchema + ".storage_meta", "the revision_floor or index_generation row is missing");
         }
 
+        return (revisions, floor, generation, await ResolveAsync(reader, kind, unresolved).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Reads the commit-log lookup, the result after the reader's. Holding the lock the earlier attempts
+    /// held, every one of them has ended: one in the commit log committed (its results stand, as the
+    /// attempt holds them); the others never will. One that did commit stays listed, so that should this
+    /// attempt fail before it returns, the next one finds it again.
+    /// </summary>
+    /// <returns>The earlier attempt that committed, if any.</returns>
+    private async ValueTask<Attempt?> ResolveAsync(NpgsqlDataReader reader, string kind, List<Attempt> unresolved)
+    {
         await reader.NextResultAsync().ConfigureAwait(false);
         Attempt? earlier = null;
         while (await reader.ReadAsync().ConfigureAwait(false))
@@ -327,10 +315,8 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             Log.CommitResolved(_logger, kind, earlier is null ? "it had not committed and is applied again" : "it had committed");
         }
 
-        // Attempts missing from the log never will commit. One that did commit stays listed, so that
-        // should this attempt fail before it returns, the next one finds it again.
         unresolved.RemoveAll(a => a != earlier);
-        return (revisions, floor, generation, earlier);
+        return earlier;
     }
 
     /// <summary>
@@ -353,27 +339,19 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         }
     }
 
-    /// <summary>A first round trip's batch: BEGIN and the transaction's settings.</summary>
-    private NpgsqlBatch Begin(NpgsqlConnection connection)
+    /// <summary>
+    /// A first round trip's batch: BEGIN and the transaction's settings, in one statement (the reader
+    /// starts on its result). A transaction of writes (<paramref name="genericPlans"/>) runs its prepared
+    /// statements with their generic plans: their array parameters make the planner prefer a custom plan
+    /// every time, and planning each of them again at every commit cost more than a write's statements
+    /// took to run (docs/performance.md).
+    /// </summary>
+    private NpgsqlBatch Begin(NpgsqlConnection connection, bool genericPlans = false)
     {
         var batch = new NpgsqlBatch(connection);
         batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
-        batch.BatchCommands.Add(BatchCommand(Sql.SetLocal, P("idle_in_transaction_session_timeout"), P(IdleInTransactionTimeout)));
-        if (_relaxed)
-        {
-            batch.BatchCommands.Add(BatchCommand(Sql.SetLocal, P("synchronous_commit"), P("off")));
-        }
-
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.SetLocal(IdleInTransactionTimeout, _relaxed, genericPlans)));
         return batch;
-    }
-
-    private async ValueTask SkipSettingsAsync(NpgsqlDataReader reader)
-    {
-        // The set_config results come first (one or two); the reader starts on the first of them.
-        if (_relaxed)
-        {
-            await reader.NextResultAsync().ConfigureAwait(false);
-        }
     }
 
     /// <summary>
