@@ -21,7 +21,7 @@ public abstract class Store : IStore, IBulkImport, IAsyncDisposable
 
     /// <summary>Creates a store: the engine over <paramref name="backend"/>.</summary>
     /// <param name="backend">The backend, open; the store disposes it.</param>
-    /// <param name="options">The options, validated by <see cref="ValidateOptions"/>; the store keeps their clock and tombstone retention.</param>
+    /// <param name="options">The options, validated by <see cref="ValidateOptions"/>; the store keeps their clock, tombstone retention and telemetry settings.</param>
     /// <param name="indexes">The declared indexes, as <see cref="ValidateOptions"/> returned them for <paramref name="options"/>.</param>
     [Experimental(Experiments.BackendInterface)]
     protected Store(IStoreBackend backend, StoreOptions options, IndexCatalog indexes)
@@ -29,7 +29,7 @@ public abstract class Store : IStore, IBulkImport, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(indexes);
-        _engine = new EngineStore(backend, options.TimeProvider, options.TombstoneRetention, indexes);
+        _engine = new EngineStore(backend, options.TimeProvider, options.TombstoneRetention, indexes, new Telemetry(backend.SystemName, options));
     }
 
     /// <summary>
