@@ -3,7 +3,8 @@ namespace Storage.Engine;
 /// <summary>
 /// The engine's <see cref="IStore"/>: every entry step written once — argument validation,
 /// cancellation, the store's lifetime, the clock, group commit, the batch decision, listing and
-/// paging tokens, change-feed pages, index query plans, bulk import — over a backend that loads,
+/// paging tokens, change-feed pages, index query plans, bulk import, a span and a duration
+/// measurement per call (<see cref="Telemetry"/>, once its arguments are valid) — over a backend that loads,
 /// persists and reads (<see cref="IStoreBackend"/>).
 /// </summary>
 internal sealed class EngineStore : IStore, IBulkImport

@@ -6,7 +6,8 @@ namespace Storage;
 /// <summary>
 /// The base of every store: the whole <see cref="IStore"/> contract, run by the engine over a backend
 /// (<see cref="IStoreBackend"/>). The engine validates arguments, tracks the store's lifetime, reads
-/// the clock, groups commits and decides every batch; the backend loads, persists and reads. Each
+/// the clock, groups commits, decides every batch, and traces and measures every call
+/// (<see cref="StoreTelemetry"/>); the backend loads, persists and reads. Each
 /// backend's store (<c>JsonStore</c>, <c>SqliteStore</c>, <c>PostgresStore</c>, <c>MemoryStore</c>)
 /// derives from it and adds only what is its own: how it opens, and operations such as a backup.
 /// </summary>

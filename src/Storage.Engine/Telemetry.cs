@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 
 namespace Storage.Engine;
 
@@ -75,6 +76,7 @@ internal sealed class Telemetry
     /// <param name="partition">The partition, if the operation has one (on spans only when the application opts in).</param>
     /// <param name="collection">The collection, if the operation touches one (<c>db.collection.name</c>).</param>
     /// <returns>The observation; a no-op when nothing listens.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Operation Start(string name, string? partition = null, string? collection = null)
         => Enabled ? Begin(name, partition, collection, batchSize: 0) : default;
 
@@ -94,7 +96,7 @@ internal sealed class Telemetry
     }
 
     /// <summary>A batch's name, and the collection every operation of it touches if they share one.</summary>
-    internal static (string Name, string? Collection) Describe(IReadOnlyList<WriteOperation> operations)
+    private static (string Name, string? Collection) Describe(IReadOnlyList<WriteOperation> operations)
     {
         if (operations.Count == 1)
         {
@@ -108,8 +110,9 @@ internal sealed class Telemetry
         }
 
         string? collection = null;
-        foreach (var operation in operations)
+        for (var i = 0; i < operations.Count; i++)
         {
+            var operation = operations[i];
             if (operation.Kind == WriteOperationKind.Append || (collection is not null && !string.Equals(collection, operation.Collection, StringComparison.Ordinal)))
             {
                 return (Commit, null);
@@ -221,13 +224,17 @@ internal sealed class Telemetry
         }
 
         /// <summary>Ends the span and records the duration.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void End()
         {
-            if (_owner is null)
+            if (_owner is not null)
             {
-                return;
+                Finish();
             }
+        }
 
+        private readonly void Finish()
+        {
             var elapsed = Stopwatch.GetElapsedTime(_started);
             if (_activity is not null)
             {
@@ -240,7 +247,7 @@ internal sealed class Telemetry
                 _activity.Dispose();
             }
 
-            _owner.Record(_name!, _collection, _errorType, elapsed.TotalSeconds);
+            _owner!.Record(_name!, _collection, _errorType, elapsed.TotalSeconds);
         }
     }
 }
