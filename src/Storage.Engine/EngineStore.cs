@@ -57,13 +57,13 @@ internal sealed class EngineStore : IStore, IBulkImport
             using var scope = _lifetime.Enter();
             return await _backend.GetAsync(partition, collection, key, Now(), cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -79,13 +79,13 @@ internal sealed class EngineStore : IStore, IBulkImport
         {
             return (CommitResult)await EnqueueAsync(PendingWrite.Batch(partition, operations, entries), cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -109,13 +109,13 @@ internal sealed class EngineStore : IStore, IBulkImport
                 _backend.ImportWindow,
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -133,13 +133,13 @@ internal sealed class EngineStore : IStore, IBulkImport
             var (items, token) = query.TakePage(rows, static d => d.Key);
             return new DocumentPage(items, token);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -152,13 +152,13 @@ internal sealed class EngineStore : IStore, IBulkImport
         {
             return (long)await EnqueueAsync(PendingWrite.Increment(partition, name, delta), cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -174,13 +174,13 @@ internal sealed class EngineStore : IStore, IBulkImport
             using var scope = _lifetime.Enter();
             return await _backend.GetSequenceAsync(partition, name, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -197,13 +197,13 @@ internal sealed class EngineStore : IStore, IBulkImport
             var (items, token) = query.TakePage(rows, static p => p.Partition);
             return new PartitionPage(items, token);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -216,13 +216,13 @@ internal sealed class EngineStore : IStore, IBulkImport
         {
             return (bool)await EnqueueAsync(PendingWrite.DeletePartition(partition), cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -242,13 +242,13 @@ internal sealed class EngineStore : IStore, IBulkImport
                 async (partition, token) => (long)await EnqueueAsync(PendingWrite.Purge(partition, cutoff), token).ConfigureAwait(false),
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -264,13 +264,13 @@ internal sealed class EngineStore : IStore, IBulkImport
             var (version, events) = await _backend.ReadStreamAsync(partition, stream, read, cancellationToken).ConfigureAwait(false);
             return read.ToPage(version, events);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -288,13 +288,13 @@ internal sealed class EngineStore : IStore, IBulkImport
             var (items, token) = query.TakePage(rows, static s => s.Stream);
             return new StreamPage(items, token);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -311,13 +311,13 @@ internal sealed class EngineStore : IStore, IBulkImport
             ChangeFeedQuery.EnsureResumable(partition, afterRevision, read.Exists, read.OldestResumable);
             return read.Exists ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision) : new ChangePage([], afterRevision, false);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -332,13 +332,13 @@ internal sealed class EngineStore : IStore, IBulkImport
             using var scope = _lifetime.Enter();
             return plan.TakePage(await _backend.QueryAsync(plan, Now(), cancellationToken).ConfigureAwait(false));
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
@@ -353,13 +353,13 @@ internal sealed class EngineStore : IStore, IBulkImport
             using var scope = _lifetime.Enter();
             return await _backend.CountAsync(plan, Now(), cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (operation.Fail(e))
+        catch (Exception e) when (Telemetry.Fail(operation, e))
         {
             throw;
         }
         finally
         {
-            operation.End();
+            operation?.End();
         }
     }
 
