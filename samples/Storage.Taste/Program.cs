@@ -28,9 +28,8 @@ await store.CommitAsync("alice", [
 var tired = await store.GetAsync("alice", "moods", "2026-11-24", AppJson.Default.Mood);
 Console.WriteLine(tired!.Value); // Mood { Label = tired, Score = 4 }
 
-// Ordered by Unicode code point in every backend, paged with an opaque token.
-var page = await store.ListAsync("alice", "moods", new ListOptions { Prefix = "2026-11-", Limit = 50 });
-foreach (var mood in page.Items)
+// Ordered by Unicode code point in every backend; the listing pages by itself (tokens stay inside).
+await foreach (var mood in store.ListAllAsync("alice", "moods", new ListOptions { Prefix = "2026-11-" }))
 {
     Console.WriteLine($"{mood.Key} v{mood.Version}: {mood.GetJsonText()}");
 }

@@ -1,14 +1,73 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
 namespace Storage;
 
 /// <summary>
-/// Convenience members over <see cref="IStore"/>: single puts and deletes, and typed values through
-/// source-generated <see cref="JsonTypeInfo{T}"/>. Each funnels into one core member.
+/// Convenience members over <see cref="IStore"/>: single puts and deletes, typed values through
+/// source-generated <see cref="JsonTypeInfo{T}"/>, typed collections, and listings that page by
+/// themselves. Each funnels into one core member.
 /// </summary>
+/// <seealso href="../../docs/contract.md#typed-collections"/>
 public static class StoreExtensions
 {
+    /// <summary>
+    /// A collection of a partition with its value type bound once: <c>orders.GetAsync(key)</c>,
+    /// <c>orders.PutAsync(key, value)</c>, <c>orders.ListAllAsync()</c>.
+    /// </summary>
+    /// <typeparam name="T">The value type.</typeparam>
+    /// <param name="store">The store.</param>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="collection">The collection name.</param>
+    /// <param name="typeInfo">The type's metadata from a <c>JsonSerializerContext</c>.</param>
+    /// <returns>The typed collection.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="store"/> or <paramref name="typeInfo"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">The partition key or the collection name is not valid.</exception>
+    public static DocumentCollection<T> GetCollection<T>(this IStore store, string partition, string collection, JsonTypeInfo<T> typeInfo)
+        => new(store, partition, collection, typeInfo);
+
+    /// <summary>
+    /// Lists a collection's documents in key order, page after page until the last: the continuation
+    /// tokens stay inside. Each page is read when the previous one is consumed
+    /// (<see cref="ListOptions.Limit"/> documents at a time); paging stays correct while others write
+    /// (see <see cref="ListOptions.ContinuationToken"/>).
+    /// </summary>
+    /// <param name="store">The store.</param>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="collection">The collection name.</param>
+    /// <param name="options">The prefix, bounds, order and page size; a token to resume from. All documents, ascending, by default.</param>
+    /// <param name="cancellationToken">Stops the listing (also through <c>WithCancellation</c>).</param>
+    /// <returns>The documents.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="store"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">An identifier or the options are not valid (when the first page is read).</exception>
+    public static IAsyncEnumerable<StoredDocument> ListAllAsync(this IStore store, string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return ListPagesAsync(store, partition, collection, options ?? new ListOptions(), cancellationToken);
+    }
+
+    private static async IAsyncEnumerable<StoredDocument> ListPagesAsync(IStore store, string partition, string collection, ListOptions options, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var page = await store.ListAsync(partition, collection, options, cancellationToken).ConfigureAwait(false);
+            foreach (var document in page.Items)
+            {
+                // A page is in memory already: stop between its documents too, not only at the next read.
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return document;
+            }
+
+            if (page.ContinuationToken is null)
+            {
+                yield break;
+            }
+
+            options = options with { ContinuationToken = page.ContinuationToken };
+        }
+    }
+
     /// <summary>Stores a UTF-8 JSON value.</summary>
     /// <param name="store">The store.</param>
     /// <param name="partition">The partition key.</param>
@@ -83,8 +142,12 @@ public static class StoreExtensions
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(typeInfo);
         var stored = await store.GetAsync(partition, collection, key, cancellationToken).ConfigureAwait(false);
-        return stored is null ? null : new Document<T>(stored.Deserialize(typeInfo)!, stored.Version, stored.CreatedAt, stored.UpdatedAt, stored.ExpiresAt);
+        return stored is null ? null : ToDocument(stored, typeInfo);
     }
+
+    /// <summary>A stored document, deserialized.</summary>
+    internal static Document<T> ToDocument<T>(StoredDocument stored, JsonTypeInfo<T> typeInfo)
+        => new(stored.Deserialize(typeInfo)!, stored.Version, stored.CreatedAt, stored.UpdatedAt, stored.ExpiresAt) { Key = stored.Key };
 
     /// <summary>Deletes one document.</summary>
     /// <param name="store">The store.</param>

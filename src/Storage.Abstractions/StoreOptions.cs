@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+
 namespace Storage;
 
 /// <summary>
@@ -27,4 +29,21 @@ public abstract class StoreOptions
     /// its options class.
     /// </summary>
     public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
+
+    /// <summary>
+    /// Whether the store's trace spans carry the partition key (attribute <c>storage.partition</c>).
+    /// Off by default: a partition key is often an e-mail address or a user id. Metrics never carry it,
+    /// whatever this says, and no value is ever recorded.
+    /// </summary>
+    /// <seealso href="../../docs/observability.md"/>
+    public bool TracePartitionKeys { get; set; }
+
+    /// <summary>
+    /// Where the store's <see cref="Meter"/> comes from: the application's <see cref="IMeterFactory"/>
+    /// (from dependency injection), so that its meters are scoped to the container; when
+    /// <see langword="null"/> (the default) the store uses a meter of its own, named as the factory's
+    /// would be.
+    /// </summary>
+    /// <seealso href="../../docs/observability.md"/>
+    public IMeterFactory? MeterFactory { get; set; }
 }

@@ -76,4 +76,8 @@ public sealed class StoredDocument
 /// <param name="CreatedAt">When the document was created.</param>
 /// <param name="UpdatedAt">When the document was last written.</param>
 /// <param name="ExpiresAt">When the document expires, or <see langword="null"/> for never.</param>
-public sealed record Document<T>(T Value, long Version, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, DateTimeOffset? ExpiresAt);
+public sealed record Document<T>(T Value, long Version, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, DateTimeOffset? ExpiresAt)
+{
+    /// <summary>The document's key (as read from the store; empty for a document built without one).</summary>
+    public string Key { get; init; } = string.Empty;
+}

@@ -3,7 +3,8 @@ namespace Storage.Engine;
 /// <summary>
 /// The engine's <see cref="IStore"/>: every entry step written once — argument validation,
 /// cancellation, the store's lifetime, the clock, group commit, the batch decision, listing and
-/// paging tokens, change-feed pages, index query plans, bulk import — over a backend that loads,
+/// paging tokens, change-feed pages, index query plans, bulk import, a span and a duration
+/// measurement per call (<see cref="Telemetry"/>, once its arguments are valid) — over a backend that loads,
 /// persists and reads (<see cref="IStoreBackend"/>).
 /// </summary>
 internal sealed class EngineStore : IStore, IBulkImport
@@ -18,6 +19,7 @@ internal sealed class EngineStore : IStore, IBulkImport
     private readonly TimeProvider _time;
     private readonly TimeSpan _tombstoneRetention;
     private readonly IndexCatalog _indexes;
+    private readonly Telemetry _telemetry;
     private readonly StoreLifetime _lifetime = new();
     private readonly CommitQueue<PendingWrite, object>? _queue;
     private readonly Dictionary<string, PartitionQueue> _partitionQueues = new(StringComparer.Ordinal);
@@ -30,12 +32,14 @@ internal sealed class EngineStore : IStore, IBulkImport
     /// <param name="time">The store's clock.</param>
     /// <param name="tombstoneRetention">How long tombstones are kept (validated by the caller).</param>
     /// <param name="indexes">The declared indexes.</param>
-    public EngineStore(IStoreBackend backend, TimeProvider time, TimeSpan tombstoneRetention, IndexCatalog indexes)
+    /// <param name="telemetry">The store's traces and metrics.</param>
+    public EngineStore(IStoreBackend backend, TimeProvider time, TimeSpan tombstoneRetention, IndexCatalog indexes, Telemetry telemetry)
     {
         _backend = backend;
         _time = time;
         _tombstoneRetention = tombstoneRetention;
         _indexes = indexes;
+        _telemetry = telemetry;
         _commitGroup = CommitGroupAsync;
         _queue = backend.CommitsPerPartition ? null : new CommitQueue<PendingWrite, object>(_commitGroup);
     }
@@ -47,8 +51,20 @@ internal sealed class EngineStore : IStore, IBulkImport
         Identifiers.ValidateName(collection, nameof(collection));
         Identifiers.ValidateDocumentKey(key);
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        return await _backend.GetAsync(partition, collection, key, Now(), cancellationToken).ConfigureAwait(false);
+        var operation = _telemetry.Start(Telemetry.Get, partition, collection);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            return await _backend.GetAsync(partition, collection, key, Now(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
@@ -58,25 +74,49 @@ internal sealed class EngineStore : IStore, IBulkImport
 
         // Index values are extracted (a value of the wrong type fails the batch) before anything is written.
         var entries = _indexes.ExtractAll(operations);
-        return (CommitResult)await EnqueueAsync(PendingWrite.Batch(partition, operations, entries), cancellationToken).ConfigureAwait(false);
+        var operation = _telemetry.StartBatch(partition, operations);
+        try
+        {
+            return (CommitResult)await EnqueueAsync(PendingWrite.Batch(partition, operations, entries), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
     public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
     {
-        using var scope = _lifetime.Enter();
-        if (_backend is IBulkImportBackend bulk)
+        var operation = _telemetry.Start(Telemetry.Import);
+        try
         {
-            return await bulk.ImportAsync(partitions, _indexes, cancellationToken).ConfigureAwait(false);
-        }
+            using var scope = _lifetime.Enter();
+            if (_backend is IBulkImportBackend bulk)
+            {
+                return await bulk.ImportAsync(partitions, _indexes, cancellationToken).ConfigureAwait(false);
+            }
 
-        // Each partition on a thread of its own, so that the group commit merges the partitions in flight;
-        // index values are extracted (a value of the wrong type fails the partition) before it is queued.
-        return await BatchImport.RunAsync(
-            partitions,
-            (partition, token) => Task.Run(() => EnqueueAsync(PendingWrite.Import(partition, _indexes.ExtractAll(partition.Puts)), token).AsTask(), CancellationToken.None),
-            _backend.ImportWindow,
-            cancellationToken).ConfigureAwait(false);
+            // Each partition on a thread of its own, so that the group commit merges the partitions in flight;
+            // index values are extracted (a value of the wrong type fails the partition) before it is queued.
+            return await BatchImport.RunAsync(
+                partitions,
+                (partition, token) => Task.Run(() => EnqueueAsync(PendingWrite.Import(partition, _indexes.ExtractAll(partition.Puts)), token).AsTask(), CancellationToken.None),
+                _backend.ImportWindow,
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
@@ -84,18 +124,42 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         var query = ListQuery.ForDocuments(partition, collection, options);
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        var range = KeyRange.For(query);
-        var rows = range.IsEmpty ? [] : await _backend.ListDocumentsAsync(partition, collection, range, query.Descending, query.Limit + 1, Now(), cancellationToken).ConfigureAwait(false);
-        var (items, token) = query.TakePage(rows, static d => d.Key);
-        return new DocumentPage(items, token);
+        var operation = _telemetry.Start(Telemetry.List, partition, collection);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            var range = KeyRange.For(query);
+            var rows = range.IsEmpty ? [] : await _backend.ListDocumentsAsync(partition, collection, range, query.Descending, query.Limit + 1, Now(), cancellationToken).ConfigureAwait(false);
+            var (items, token) = query.TakePage(rows, static d => d.Key);
+            return new DocumentPage(items, token);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
     public async ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default)
     {
         Batches.ValidateIncrement(partition, name, delta);
-        return (long)await EnqueueAsync(PendingWrite.Increment(partition, name, delta), cancellationToken).ConfigureAwait(false);
+        var operation = _telemetry.Start(Telemetry.IncrementSequence, partition);
+        try
+        {
+            return (long)await EnqueueAsync(PendingWrite.Increment(partition, name, delta), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
@@ -104,8 +168,20 @@ internal sealed class EngineStore : IStore, IBulkImport
         Identifiers.ValidatePartitionKey(partition);
         Identifiers.ValidateName(name);
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        return await _backend.GetSequenceAsync(partition, name, cancellationToken).ConfigureAwait(false);
+        var operation = _telemetry.Start(Telemetry.GetSequence, partition);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            return await _backend.GetSequenceAsync(partition, name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
@@ -113,31 +189,67 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         var query = ListQuery.ForPartitions(options);
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        var rows = await _backend.ListPartitionsAsync(query.After, query.Limit + 1, cancellationToken).ConfigureAwait(false);
-        var (items, token) = query.TakePage(rows, static p => p.Partition);
-        return new PartitionPage(items, token);
+        var operation = _telemetry.Start(Telemetry.ListPartitions);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            var rows = await _backend.ListPartitionsAsync(query.After, query.Limit + 1, cancellationToken).ConfigureAwait(false);
+            var (items, token) = query.TakePage(rows, static p => p.Partition);
+            return new PartitionPage(items, token);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
     public async ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
     {
         Identifiers.ValidatePartitionKey(partition);
-        return (bool)await EnqueueAsync(PendingWrite.DeletePartition(partition), cancellationToken).ConfigureAwait(false);
+        var operation = _telemetry.Start(Telemetry.DeletePartition, partition);
+        try
+        {
+            return (bool)await EnqueueAsync(PendingWrite.DeletePartition(partition), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
     public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        var now = Now();
-        var cutoff = Timestamps.TombstoneCutoff(now, _tombstoneRetention);
-        return await _backend.PurgeAsync(
-            now,
-            cutoff,
-            async (partition, token) => (long)await EnqueueAsync(PendingWrite.Purge(partition, cutoff), token).ConfigureAwait(false),
-            cancellationToken).ConfigureAwait(false);
+        var operation = _telemetry.Start(Telemetry.PurgeExpired);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            var now = Now();
+            var cutoff = Timestamps.TombstoneCutoff(now, _tombstoneRetention);
+            return await _backend.PurgeAsync(
+                now,
+                cutoff,
+                async (partition, token) => (long)await EnqueueAsync(PendingWrite.Purge(partition, cutoff), token).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
@@ -145,9 +257,21 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         var read = StreamRead.Create(partition, stream, options);
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        var (version, events) = await _backend.ReadStreamAsync(partition, stream, read, cancellationToken).ConfigureAwait(false);
-        return read.ToPage(version, events);
+        var operation = _telemetry.Start(Telemetry.ReadStream, partition);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            var (version, events) = await _backend.ReadStreamAsync(partition, stream, read, cancellationToken).ConfigureAwait(false);
+            return read.ToPage(version, events);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
@@ -155,11 +279,23 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         var query = ListQuery.ForStreams(partition, options);
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        var range = KeyRange.For(query);
-        var rows = range.IsEmpty ? [] : await _backend.ListStreamsAsync(partition, range, query.Descending, query.Limit + 1, cancellationToken).ConfigureAwait(false);
-        var (items, token) = query.TakePage(rows, static s => s.Stream);
-        return new StreamPage(items, token);
+        var operation = _telemetry.Start(Telemetry.ListStreams, partition);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            var range = KeyRange.For(query);
+            var rows = range.IsEmpty ? [] : await _backend.ListStreamsAsync(partition, range, query.Descending, query.Limit + 1, cancellationToken).ConfigureAwait(false);
+            var (items, token) = query.TakePage(rows, static s => s.Stream);
+            return new StreamPage(items, token);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
@@ -167,10 +303,22 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         ChangeFeedQuery.Validate(partition, afterRevision, limit);
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        var read = await _backend.ReadChangesAsync(partition, afterRevision, limit, ChangeFeedQuery.FetchSize(limit), Now(), cancellationToken).ConfigureAwait(false);
-        ChangeFeedQuery.EnsureResumable(partition, afterRevision, read.Exists, read.OldestResumable);
-        return read.Exists ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision) : new ChangePage([], afterRevision, false);
+        var operation = _telemetry.Start(Telemetry.ReadChanges, partition);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            var read = await _backend.ReadChangesAsync(partition, afterRevision, limit, ChangeFeedQuery.FetchSize(limit), Now(), cancellationToken).ConfigureAwait(false);
+            ChangeFeedQuery.EnsureResumable(partition, afterRevision, read.Exists, read.OldestResumable);
+            return read.Exists ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision) : new ChangePage([], afterRevision, false);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
@@ -178,8 +326,20 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         var plan = IndexQueryPlan.Create(_indexes, query);
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        return plan.TakePage(await _backend.QueryAsync(plan, Now(), cancellationToken).ConfigureAwait(false));
+        var operation = _telemetry.Start(Telemetry.Query, query.Partition, query.Collection);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            return plan.TakePage(await _backend.QueryAsync(plan, Now(), cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <inheritdoc/>
@@ -187,8 +347,20 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         var plan = IndexQueryPlan.Create(_indexes, query, forCount: true);
         cancellationToken.ThrowIfCancellationRequested();
-        using var scope = _lifetime.Enter();
-        return await _backend.CountAsync(plan, Now(), cancellationToken).ConfigureAwait(false);
+        var operation = _telemetry.Start(Telemetry.Count, query.Partition, query.Collection);
+        try
+        {
+            using var scope = _lifetime.Enter();
+            return await _backend.CountAsync(plan, Now(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Telemetry.Fail(operation, e))
+        {
+            throw;
+        }
+        finally
+        {
+            operation?.End();
+        }
     }
 
     /// <summary>How many writes of a partition wait for its next group commit (for tests that build a group on purpose).</summary>

@@ -18,6 +18,14 @@ namespace Storage.Engine;
 public interface IStoreBackend : IAsyncDisposable
 {
     /// <summary>
+    /// The backend's name in telemetry: OpenTelemetry's <c>db.system.name</c> on every span and
+    /// measurement of the store (<c>sqlite</c>, <c>postgresql</c>, <c>json</c>, <c>memory</c>). Lower case,
+    /// one of OpenTelemetry's well-known values when one applies.
+    /// </summary>
+    /// <seealso href="../../docs/observability.md"/>
+    string SystemName { get; }
+
+    /// <summary>
     /// How many partitions of a bulk import may be in flight at once (see <see cref="BatchImport"/>):
     /// at most this many minus one after a failing partition are imported.
     /// </summary>

@@ -6,7 +6,8 @@ namespace Storage;
 /// <summary>
 /// The base of every store: the whole <see cref="IStore"/> contract, run by the engine over a backend
 /// (<see cref="IStoreBackend"/>). The engine validates arguments, tracks the store's lifetime, reads
-/// the clock, groups commits and decides every batch; the backend loads, persists and reads. Each
+/// the clock, groups commits, decides every batch, and traces and measures every call
+/// (<see cref="StoreTelemetry"/>); the backend loads, persists and reads. Each
 /// backend's store (<c>JsonStore</c>, <c>SqliteStore</c>, <c>PostgresStore</c>, <c>MemoryStore</c>)
 /// derives from it and adds only what is its own: how it opens, and operations such as a backup.
 /// </summary>
@@ -21,7 +22,7 @@ public abstract class Store : IStore, IBulkImport, IAsyncDisposable
 
     /// <summary>Creates a store: the engine over <paramref name="backend"/>.</summary>
     /// <param name="backend">The backend, open; the store disposes it.</param>
-    /// <param name="options">The options, validated by <see cref="ValidateOptions"/>; the store keeps their clock and tombstone retention.</param>
+    /// <param name="options">The options, validated by <see cref="ValidateOptions"/>; the store keeps their clock, tombstone retention and telemetry settings.</param>
     /// <param name="indexes">The declared indexes, as <see cref="ValidateOptions"/> returned them for <paramref name="options"/>.</param>
     [Experimental(Experiments.BackendInterface)]
     protected Store(IStoreBackend backend, StoreOptions options, IndexCatalog indexes)
@@ -29,7 +30,7 @@ public abstract class Store : IStore, IBulkImport, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(indexes);
-        _engine = new EngineStore(backend, options.TimeProvider, options.TombstoneRetention, indexes);
+        _engine = new EngineStore(backend, options.TimeProvider, options.TombstoneRetention, indexes, new Telemetry(backend.SystemName, options));
     }
 
     /// <summary>

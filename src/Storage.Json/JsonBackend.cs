@@ -76,6 +76,8 @@ internal sealed class JsonBackend : IStoreBackend
     /// <summary>The partition's state as the store holds it in memory, or <see langword="null"/> when it has none: for tests.</summary>
     internal PartitionSnapshot? CachedSnapshot(string partition) => _partitions.TryGetValue(partition, out var handle) ? handle.Snapshot : null;
 
+    public string SystemName => "json";
+
     /// <inheritdoc/>
     public int ImportWindow => BatchImport.InFlight;
 

@@ -37,6 +37,8 @@ internal sealed class MemoryBackend : IStoreBackend
         set => _data.RevisionFloor = value;
     }
 
+    public string SystemName => "memory";
+
     /// <inheritdoc/>
     public int ImportWindow => BatchImport.InFlight;
 

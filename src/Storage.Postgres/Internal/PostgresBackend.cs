@@ -50,6 +50,8 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
     /// <summary>The data source reads use.</summary>
     public NpgsqlDataSource ReadDataSource => _reader;
 
+    public string SystemName => "postgresql";
+
     /// <inheritdoc/>
     /// <remarks>Not used: the import goes through <see cref="ImportAsync"/>.</remarks>
     public int ImportWindow => BatchImport.InFlight;

@@ -80,6 +80,8 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// <summary>For tests: whether commits check the WAL size and truncate it (on by default).</summary>
     public bool BoundWal { get; set; } = true;
 
+    public string SystemName => "sqlite";
+
     /// <inheritdoc/>
     public int ImportWindow => ImportInFlight;
 
