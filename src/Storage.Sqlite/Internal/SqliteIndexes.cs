@@ -65,11 +65,6 @@ internal sealed class SqliteIndexes
             session.Execute(Sql.DeleteIndex, index.Id);
         }
 
-        foreach (var index in plan.Drops)
-        {
-            IndexBuilder.Dropped(logger, index.Collection, index.Name);
-        }
-
         var builds = new List<(IndexDefinition Index, long Id, string Reason)>();
         foreach (var build in plan.Builds)
         {
@@ -79,6 +74,13 @@ internal sealed class SqliteIndexes
         }
 
         Build(session, path, builds, now.ToUnixTimeMilliseconds(), logger);
+
+        // Logged once the builds succeeded: a failed build rolls the drops back with the rest.
+        foreach (var index in plan.Drops)
+        {
+            IndexBuilder.Dropped(logger, index.Collection, index.Name);
+        }
+
         session.Execute(Sql.SetMeta, Schema.MetaIndexGeneration, plan.Generation);
         return new SqliteIndexes(catalog, ids, plan.Generation);
     }
