@@ -119,6 +119,26 @@ public sealed class IndexTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_failed_build_logs_no_drop_and_keeps_the_index_it_would_have_dropped()
+    {
+        await using (var store = _db.Open(o => o.Indexes = [s_name]))
+        {
+            await store.PutAsync("p", Users, "a", """{"name":"Ann","age":"forty"}""");
+        }
+
+        var log = new ListLoggerFactory();
+
+        // name is no longer declared and age cannot be built: the drop is rolled back with the build, so it is not logged.
+        Assert.Throws<IndexBuildException>(() => _db.Open(o => Configure(o, [s_age], log)));
+        Assert.Equal(["Building index users.age (new) from the existing documents."], log.Messages(100));
+        Assert.Empty(log.Messages(103));
+
+        await using var reopened = _db.Open(o => o.Indexes = [s_name]);
+        Assert.Equal(["Ann"], (await reopened.QueryAsync(new IndexQuery(Users, "name"))).Items.Select(m => m.Value.AsString));
+        Assert.Equal(1, reopened.IndexGeneration);
+    }
+
+    [Fact]
     public async Task An_instance_whose_declarations_another_replaced_can_no_longer_write_nor_read_a_dropped_index()
     {
         await using var first = _db.Open(o => o.Indexes = [s_email]);

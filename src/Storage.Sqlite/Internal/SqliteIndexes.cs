@@ -31,66 +31,58 @@ internal sealed class SqliteIndexes
     public IndexDefinition Index(long id) => _byId[id];
 
     /// <summary>
-    /// Brings the persisted declarations in line with <paramref name="catalog"/>, inside the open's
-    /// write transaction (the caller commits, or rolls back on any exception): keeps an index whose
-    /// signature is unchanged; builds a new or changed one (a changed one under a new id) from the
-    /// live documents through <see cref="IndexBuilder"/>; drops one no longer declared; raises the
-    /// generation when anything changed.
+    /// Brings the persisted declarations in line with <paramref name="catalog"/> as the engine's
+    /// <see cref="IndexSynchronization"/> plans it, inside the open's write transaction (the caller
+    /// commits, or rolls back on any exception): the stored declarations that go are deleted with
+    /// their entries; each new or changed one gets a new id (AUTOINCREMENT never reuses one) and is
+    /// built from the live documents through <see cref="IndexBuilder"/>; the plan's generation is
+    /// written when anything changed.
     /// </summary>
     /// <exception cref="IndexBuildException">Existing documents cannot be indexed by a new declaration.</exception>
     /// <exception cref="CorruptDataException">A document the build reads does not match its checksum.</exception>
     public static SqliteIndexes Synchronize(SqliteSession session, string path, IndexCatalog catalog, DateTimeOffset now, ILogger logger)
     {
-        var persisted = new Dictionary<(string Collection, string Name), (long Id, string Signature)>();
+        var stored = new List<StoredIndex>();
         using (var reader = session.Query(Sql.ListIndexes))
         {
             while (reader.Read())
             {
-                persisted.Add((reader.GetString(1), reader.GetString(2)), (reader.GetInt64(0), reader.GetString(3)));
+                stored.Add(new StoredIndex(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
             }
         }
 
-        var generation = session.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) is long stored ? stored : 0;
-        var ids = new Dictionary<IndexDefinition, long>();
-        var builds = new List<(IndexDefinition Index, long Id, string Reason)>();
-        foreach (var index in catalog.All)
+        var generation = session.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) is long current ? current : 0;
+        var plan = IndexSynchronization.Plan(catalog, stored, generation);
+        var ids = plan.Kept.ToDictionary();
+        if (!plan.HasChanges)
         {
-            var signature = IndexCatalog.Signature(index);
-            var reason = "new";
-            if (persisted.Remove((index.Collection, index.Name), out var existing))
-            {
-                if (string.Equals(existing.Signature, signature, StringComparison.Ordinal))
-                {
-                    ids.Add(index, existing.Id);
-                    continue;
-                }
+            return new SqliteIndexes(catalog, ids, plan.Generation);
+        }
 
-                session.Execute(Sql.DeleteIndexEntries, existing.Id);
-                session.Execute(Sql.DeleteIndex, existing.Id);
-                reason = "changed";
-            }
+        foreach (var index in plan.Removals)
+        {
+            session.Execute(Sql.DeleteIndexEntries, index.Id);
+            session.Execute(Sql.DeleteIndex, index.Id);
+        }
 
-            var id = (long)session.Scalar(Sql.InsertIndex, index.Collection, index.Name, signature)!;
-            ids.Add(index, id);
-            builds.Add((index, id, reason));
+        var builds = new List<(IndexDefinition Index, long Id, string Reason)>();
+        foreach (var build in plan.Builds)
+        {
+            var id = (long)session.Scalar(Sql.InsertIndex, build.Index.Collection, build.Index.Name, IndexCatalog.Signature(build.Index))!;
+            ids.Add(build.Index, id);
+            builds.Add((build.Index, id, build.Reason));
         }
 
         Build(session, path, builds, now.ToUnixTimeMilliseconds(), logger);
 
-        foreach (var ((collection, name), (id, _)) in persisted)
+        // Logged once the builds succeeded: a failed build rolls the drops back with the rest.
+        foreach (var index in plan.Drops)
         {
-            session.Execute(Sql.DeleteIndexEntries, id);
-            session.Execute(Sql.DeleteIndex, id);
-            IndexBuilder.Dropped(logger, collection, name);
+            IndexBuilder.Dropped(logger, index.Collection, index.Name);
         }
 
-        if (builds.Count > 0 || persisted.Count > 0)
-        {
-            generation++;
-            session.Execute(Sql.SetMeta, Schema.MetaIndexGeneration, generation);
-        }
-
-        return new SqliteIndexes(catalog, ids, generation);
+        session.Execute(Sql.SetMeta, Schema.MetaIndexGeneration, plan.Generation);
+        return new SqliteIndexes(catalog, ids, plan.Generation);
     }
 
     /// <summary>For tests that open a store at a format before the index tables: no indexes, and none may be declared.</summary>
@@ -105,11 +97,6 @@ internal sealed class SqliteIndexes
     /// </summary>
     private static void Build(SqliteSession session, string path, List<(IndexDefinition Index, long Id, string Reason)> builds, long nowMs, ILogger logger)
     {
-        if (builds.Count == 0)
-        {
-            return;
-        }
-
         var failures = new Dictionary<IndexDefinition, IndexBuildException>();
         var completed = new List<IndexBuilder>();
         foreach (var collection in builds.GroupBy(b => b.Index.Collection, StringComparer.Ordinal))
