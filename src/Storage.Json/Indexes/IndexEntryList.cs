@@ -186,6 +186,30 @@ internal sealed class IndexEntryList
         return true;
     }
 
+    /// <summary>
+    /// Puts <paramref name="entry"/> in the place of the entry with its (value, partition, key): a
+    /// kept entry of a rewritten document takes its new record, without moving.
+    /// </summary>
+    /// <returns>Whether that entry was there.</returns>
+    public bool Replace(IndexEntry entry)
+    {
+        var position = Seek(IndexProbe.Before(entry.Value, entry.Partition, entry.Document.Key));
+        if (position.Chunk == _chunks.Count)
+        {
+            return false;
+        }
+
+        ref var found = ref _chunks[position.Chunk].Items[position.Offset];
+        if (!found.Value.Equals(entry.Value) || !string.Equals(found.Partition, entry.Partition, StringComparison.Ordinal) || !string.Equals(found.Document.Key, entry.Document.Key, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        Expiring += (entry.Document.ExpiresAt is null ? 0 : 1) - (found.Document.ExpiresAt is null ? 0 : 1);
+        found = entry;
+        return true;
+    }
+
     /// <summary>A place in the list: a chunk and an offset in it; <see cref="End"/> is (chunk count, 0).</summary>
     internal readonly record struct Position(int Chunk, int Offset) : IComparable<Position>
     {
