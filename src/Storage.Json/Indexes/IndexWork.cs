@@ -193,7 +193,7 @@ internal sealed class IndexWork : IUniqueValueReservations
                 continue;
             }
 
-            var kept = entries[n] = new List<PartitionEntry>(_base.ByIndex[n].Length);
+            var rebuilt = entries[n] = new List<PartitionEntry>(_base.ByIndex[n].Length);
             foreach (var entry in _base.ByIndex[n])
             {
                 var id = new DocumentId(collection, entry.Document.Key);
@@ -203,7 +203,7 @@ internal sealed class IndexWork : IUniqueValueReservations
                 }
                 else if (!_purged || ReferenceEquals(next.Find(collection, entry.Document.Key), entry.Document))
                 {
-                    kept.Add(entry);
+                    rebuilt.Add(entry);
                 }
                 else
                 {
