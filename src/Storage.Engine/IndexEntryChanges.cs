@@ -66,11 +66,28 @@ public sealed class IndexEntryChanges
     public static IndexEntryChanges Of(PartitionWriter change, IndexCatalog catalog, Func<DocumentId, DocumentRow, IEnumerable<(IndexDefinition Index, IndexValue Value)>> storedEntries, bool movesExpiry = true)
     {
         ArgumentNullException.ThrowIfNull(change);
+        return Of(change.Changed(), change.Now, catalog, storedEntries, movesExpiry);
+    }
+
+    /// <summary>
+    /// Decides the entry changes of a net change a backend gathered itself — over the writers of one
+    /// commit, say, with purges between them: each document once, with its row before the first
+    /// writer and its row after the last, in the order the commit first wrote them.
+    /// </summary>
+    /// <param name="changed">The written documents: each with its stored row (<see langword="null"/> when it had none) and its new row (<see langword="null"/> when deleted).</param>
+    /// <param name="now">The commit's time: a document expired before it keeps no entry.</param>
+    /// <param name="catalog">The store's indexes: documents of collections without any are skipped.</param>
+    /// <param name="storedEntries">The entries a document's stored row holds, as the backend has them (see the other overload).</param>
+    /// <param name="movesExpiry">Whether the backend moves the expiry of kept entries (see the other overload).</param>
+    /// <returns>The changes.</returns>
+    internal static IndexEntryChanges Of(IEnumerable<(DocumentId Id, DocumentRow? Original, DocumentRow? Current)> changed, DateTimeOffset now, IndexCatalog catalog, Func<DocumentId, DocumentRow, IEnumerable<(IndexDefinition Index, IndexValue Value)>> storedEntries, bool movesExpiry)
+    {
+        ArgumentNullException.ThrowIfNull(changed);
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(storedEntries);
         var result = new IndexEntryChanges();
         var written = new List<(DocumentId Id, DocumentRow? Original, DocumentRow? Current)>();
-        foreach (var document in change.Changed())
+        foreach (var document in changed)
         {
             if (catalog.For(document.Id.Collection).Count > 0)
             {
@@ -85,7 +102,7 @@ public sealed class IndexEntryChanges
         foreach (var (id, original, current) in written)
         {
             HashSet<(IndexDefinition Index, IndexValue Value)>? stored = original is null ? null : [.. storedEntries(id, original)];
-            var keeps = stored is not null && current is not null && !Timestamps.IsExpired(original!.ExpiresAt, change.Now) && (movesExpiry || original.ExpiresAt == current.ExpiresAt);
+            var keeps = stored is not null && current is not null && !Timestamps.IsExpired(original!.ExpiresAt, now) && (movesExpiry || original.ExpiresAt == current.ExpiresAt);
             var kept = false;
             if (current?.Entries is { } values)
             {

@@ -2,6 +2,7 @@ using Storage.Internal;
 using Storage.Json.Indexes;
 using Storage.Json.Tests.Infrastructure;
 using Xunit.Abstractions;
+using IndexEntry = Storage.Json.Indexes.IndexEntry;
 
 namespace Storage.Json.Tests;
 
@@ -56,6 +57,35 @@ public sealed class IndexEntryListTests(ITestOutputHelper output)
         Assert.False(list.Remove(absent));
     }
 
+    [Fact]
+    public void A_replaced_entry_keeps_its_place_and_takes_the_new_record_and_its_expiry()
+    {
+        var entries = Enumerable.Range(0, 3 * IndexEntryList.ChunkCapacity).Select(i => new IndexEntry(IndexValue.Of(i / 3), "p", NewRecord($"k{i:D4}"))).ToArray();
+        var list = IndexEntryList.FromSorted(entries);
+        var expiring = new IndexEntry(IndexValue.Of(200 / 3), "p", NewRecord("k0200", DateTimeOffset.UnixEpoch));
+
+        Assert.True(list.Replace(expiring));
+        Assert.Equal(1, list.Expiring);
+        Assert.Equal(entries.Length, list.Count);
+        var scanned = new List<IndexEntry>();
+        for (var p = new IndexEntryList.Position(0, 0); p.CompareTo(list.End) < 0; p = list.Next(p))
+        {
+            scanned.Add(list[p]);
+        }
+
+        entries[200] = expiring;
+        Assert.Equal(entries, scanned);
+
+        Assert.True(list.Replace(expiring with { Document = NewRecord("k0200") }));
+        Assert.Equal(0, list.Expiring);
+
+        // No entry with that (value, partition, key): nothing changes.
+        Assert.False(list.Replace(new IndexEntry(IndexValue.Of(1_000), "p", NewRecord("k0200"))));
+        Assert.False(list.Replace(new IndexEntry(IndexValue.Of(200 / 3), "p", NewRecord("k0199x"))));
+        Assert.False(list.Replace(new IndexEntry(IndexValue.Of(200 / 3), "q", NewRecord("k0200"))));
+        Assert.Equal(entries.Length, list.Count);
+    }
+
     private static IndexEntry NewEntry(Random random, Dictionary<(string, string), DocumentRecord> records)
     {
         var partition = "p" + random.Next(40);
@@ -69,10 +99,10 @@ public sealed class IndexEntryListTests(ITestOutputHelper output)
         return new IndexEntry(IndexValue.Of(random.Next(-30, 30)), partition, record);
     }
 
-    private static DocumentRecord NewRecord(string key)
+    private static DocumentRecord NewRecord(string key, DateTimeOffset? expiresAt = null)
     {
         using var entries = new DocumentEntryWriter();
-        return entries.Create(key, "{}"u8, 1, default, default, null);
+        return entries.Create(key, "{}"u8, 1, default, default, expiresAt);
     }
 
     private static void Check(IndexEntryList list, SortedSet<IndexEntry> model, Random random, int seed, int step)

@@ -87,6 +87,35 @@ public sealed class IndexEntryChangesTests
         Assert.Equal(["a"], asked);
     }
 
+    [Fact]
+    public void A_net_change_a_backend_gathered_over_several_writers_is_decided_at_its_time_in_its_order()
+    {
+        // JSON gathers a group commit's writers (with purges between them) into one net change:
+        // each document's row before the first writer and after the last, in first-write order.
+        var stored = Stored(("a", """{"email":"a@x","tags":["red"]}""", s_now.AddSeconds(1)));
+        (DocumentId, DocumentRow?, DocumentRow?)[] net =
+        [
+            (new DocumentId("users", "z"), null, Row("z", """{"email":"z@x"}""")),
+            (new DocumentId("users", "a"), stored[new DocumentId("users", "a")], Row("a", """{"email":"a@x","tags":["blue"]}""")),
+        ];
+        IEnumerable<(IndexDefinition, IndexValue)> Entries(DocumentId id, DocumentRow row)
+            => s_catalog.ExtractAll([WriteOperation.Put(id.Collection, id.Key, row.Value)])[0]!.Values.SelectMany((values, j) => values.Select(value => (s_catalog.For(id.Collection)[j], value)));
+
+        // While a is live its kept value stays (its expiry moves); once it expired, everything goes and comes again.
+        var live = IndexEntryChanges.Of(net, s_now, s_catalog, Entries, movesExpiry: true);
+        Assert.Equal([("a", "red")], live.Deletes.Select(e => (e.Document.Key, e.Value.AsString)));
+        Assert.Equal([("z", "z@x"), ("a", "blue")], live.Inserts.Select(e => (e.Document.Key, e.Value.AsString)));
+        Assert.Equal([new DocumentId("users", "a")], live.ExpiryMoves.Select(m => m.Document));
+
+        var expired = IndexEntryChanges.Of(net, s_now.AddSeconds(2), s_catalog, Entries, movesExpiry: true);
+        Assert.Equal([("a", "a@x"), ("a", "red")], expired.Deletes.Select(e => (e.Document.Key, e.Value.AsString)).Order());
+        Assert.Equal([("z", "z@x"), ("a", "a@x"), ("a", "blue")], expired.Inserts.Select(e => (e.Document.Key, e.Value.AsString)));
+        Assert.Empty(expired.ExpiryMoves);
+    }
+
+    private static DocumentRow Row(string key, string json)
+        => new(2, s_now.AddDays(-1), null, s_now, System.Text.Encoding.UTF8.GetBytes(json), s_catalog.ExtractAll([Put(key, json)])[0]);
+
     private static WriteOperation Put(string key, string json, DateTimeOffset? expiresAt = null) => WriteOperation.Put("users", key, json, expiresAt: expiresAt);
 
     private static Dictionary<DocumentId, DocumentRow> Stored(params (string Key, string Json, DateTimeOffset? ExpiresAt)[] documents)

@@ -151,17 +151,16 @@ internal sealed class IndexEntryList
     /// <returns>Whether it was there.</returns>
     public bool Remove(IndexEntry entry)
     {
-        var position = Seek(IndexProbe.Before(entry.Value, entry.Partition, entry.Document.Key));
-        if (position.Chunk == _chunks.Count)
+        if (!TryFind(entry, out var position))
         {
             return false;
         }
 
         var chunk = _chunks[position.Chunk];
         var found = chunk.Items[position.Offset];
-        if (!found.Value.Equals(entry.Value) || !string.Equals(found.Partition, entry.Partition, StringComparison.Ordinal) || !ReferenceEquals(found.Document, entry.Document))
+        if (!ReferenceEquals(found.Document, entry.Document))
         {
-            Debug.Assert(!found.Value.Equals(entry.Value) || !string.Equals(found.Partition, entry.Partition, StringComparison.Ordinal) || !string.Equals(found.Document.Key, entry.Document.Key, StringComparison.Ordinal), "An index entry names another record of its document.");
+            Debug.Fail("An index entry names another record of its document.");
             return false;
         }
 
@@ -184,6 +183,37 @@ internal sealed class IndexEntryList
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Puts <paramref name="entry"/> in the place of the entry with its (value, partition, key): a
+    /// kept entry of a rewritten document takes its new record, without moving.
+    /// </summary>
+    /// <returns>Whether that entry was there.</returns>
+    public bool Replace(IndexEntry entry)
+    {
+        if (!TryFind(entry, out var position))
+        {
+            return false;
+        }
+
+        ref var found = ref _chunks[position.Chunk].Items[position.Offset];
+        Expiring += (entry.Document.ExpiresAt is null ? 0 : 1) - (found.Document.ExpiresAt is null ? 0 : 1);
+        found = entry;
+        return true;
+    }
+
+    /// <summary>Where the entry with the (value, partition, key) of <paramref name="entry"/> is, if it is there.</summary>
+    private bool TryFind(IndexEntry entry, out Position position)
+    {
+        position = Seek(IndexProbe.Before(entry.Value, entry.Partition, entry.Document.Key));
+        if (position.Chunk == _chunks.Count)
+        {
+            return false;
+        }
+
+        var found = this[position];
+        return found.Value.Equals(entry.Value) && string.Equals(found.Partition, entry.Partition, StringComparison.Ordinal) && string.Equals(found.Document.Key, entry.Document.Key, StringComparison.Ordinal);
     }
 
     /// <summary>A place in the list: a chunk and an offset in it; <see cref="End"/> is (chunk count, 0).</summary>

@@ -16,9 +16,10 @@ internal sealed class IndexWork : IUniqueValueReservations
     private readonly PartitionIndex _base;
     private readonly DateTimeOffset _now;
 
-    // The documents of indexed collections the group's writers put (rows with their index values) or
-    // deleted (null), merged as each writer ends: the partition's state is the base, overlaid by these.
-    private readonly Dictionary<DocumentId, DocumentRow?> _changed = [];
+    // The documents of indexed collections the group's writers wrote, merged as each writer ends: the
+    // row before the group's first writer of it, and the row its last writer left (with its index
+    // values; null when deleted). The partition's state is the base, overlaid by the current rows.
+    private readonly Dictionary<DocumentId, (DocumentRow? Original, DocumentRow? Current)> _changed = [];
     private bool _purged;
 
     // Null while the commit runs and nobody waits; a completion once someone waits; s_settled once it ended.
@@ -53,10 +54,13 @@ internal sealed class IndexWork : IUniqueValueReservations
     /// <summary>The partition's entries after the group (set by <see cref="Complete"/>).</summary>
     public PartitionIndex NewIndex { get; private set; }
 
-    /// <summary>The entries of documents the group replaced or removed.</summary>
+    /// <summary>The entries the group's documents gave up, or lost to a purge or a partition delete.</summary>
     public List<(int Index, PartitionEntry Entry)> Dropped { get; } = [];
 
-    /// <summary>The entries of the documents the group wrote.</summary>
+    /// <summary>Entries a rewritten document kept, with its new record (same value and key, so the same place in every list).</summary>
+    public List<(int Index, PartitionEntry Entry)> Kept { get; } = [];
+
+    /// <summary>The entries the group's documents gained.</summary>
     public List<(int Index, PartitionEntry Entry)> Added { get; } = [];
 
     /// <summary>Commits of other partitions the batch about to be checked already waited for (see <see cref="JsonIndexes.TryReserve"/>).</summary>
@@ -104,7 +108,7 @@ internal sealed class IndexWork : IUniqueValueReservations
         }
 
         var position = _indexes.PositionInCollection(n);
-        foreach (var (id, row) in _changed)
+        foreach (var (id, (_, row)) in _changed)
         {
             if (row is not null && string.Equals(id.Collection, index.Collection, StringComparison.Ordinal) && row.Entries!.Values[position].Contains(value))
             {
@@ -117,11 +121,11 @@ internal sealed class IndexWork : IUniqueValueReservations
     /// <param name="writer">The writer, once it has decided its requests; <see langword="null"/> when none was begun.</param>
     public void Merge(PartitionWriter? writer)
     {
-        foreach (var (id, _, row) in writer?.Changed() ?? [])
+        foreach (var (id, original, row) in writer?.Changed() ?? [])
         {
             if (_indexes.Catalog.For(id.Collection).Count > 0)
             {
-                _changed[id] = row;
+                _changed[id] = (_changed.TryGetValue(id, out var earlier) ? earlier.Original : original, row);
             }
         }
     }
@@ -157,7 +161,14 @@ internal sealed class IndexWork : IUniqueValueReservations
     /// <summary>Notes that the group purged expired documents (their entries go).</summary>
     public void Purged() => _purged = true;
 
-    /// <summary>Computes the entries the group drops and adds, and the partition's new entries.</summary>
+    /// <summary>
+    /// Computes the entries the group drops, keeps and adds, and the partition's new entries. Which
+    /// entries of a written document go, stay or come is the engine's decision
+    /// (<see cref="IndexEntryChanges"/>, over the group's net change and the entries the partition
+    /// holds); a kept entry takes the document's new record (its value and expiry). Entries of a
+    /// document no longer in <paramref name="next"/> go: a purge took it (before a writer put it
+    /// again, or after), or it was written and then purged.
+    /// </summary>
     /// <param name="next">The partition's new snapshot.</param>
     public void Complete(PartitionSnapshot next)
     {
@@ -168,7 +179,12 @@ internal sealed class IndexWork : IUniqueValueReservations
 
         var catalog = _indexes.Catalog;
         var byIndex = (PartitionEntry[][])_base.ByIndex.Clone();
+        var entries = new List<PartitionEntry>?[byIndex.Length];
         var collections = _changed.Keys.Select(static k => k.Collection).ToHashSet(StringComparer.Ordinal);
+
+        // One walk of the touched indexes: the written documents' entries are set aside for the
+        // decision, the others stay — unless a purge took their document.
+        var stored = new Dictionary<DocumentId, List<(int Index, PartitionEntry Entry)>>();
         for (var n = 0; n < byIndex.Length; n++)
         {
             var collection = catalog.All[n].Collection;
@@ -177,37 +193,68 @@ internal sealed class IndexWork : IUniqueValueReservations
                 continue;
             }
 
-            var old = _base.ByIndex[n];
-            var entries = new List<PartitionEntry>(old.Length);
-            foreach (var entry in old)
+            var rebuilt = entries[n] = new List<PartitionEntry>(_base.ByIndex[n].Length);
+            foreach (var entry in _base.ByIndex[n])
             {
-                // A document the group did not touch keeps its record (and its entries).
-                if (ReferenceEquals(next.Find(collection, entry.Document.Key), entry.Document))
+                var id = new DocumentId(collection, entry.Document.Key);
+                if (_changed.ContainsKey(id))
                 {
-                    entries.Add(entry);
+                    (stored.TryGetValue(id, out var held) ? held : stored[id] = []).Add((n, entry));
+                }
+                else if (!_purged || ReferenceEquals(next.Find(collection, entry.Document.Key), entry.Document))
+                {
+                    rebuilt.Add(entry);
                 }
                 else
                 {
                     Dropped.Add((n, entry));
                 }
             }
+        }
 
-            var position = _indexes.PositionInCollection(n);
-            foreach (var (id, row) in _changed)
+        var changes = IndexEntryChanges.Of(
+            _changed.Select(static c => (c.Key, c.Value.Original, c.Value.Current)),
+            _now,
+            catalog,
+            (id, _) => stored.TryGetValue(id, out var held) ? held.Select(h => (catalog.All[h.Index], h.Entry.Value)) : [],
+            movesExpiry: true);
+        var deletes = changes.Deletes.Select(e => (_indexes.NumberOf(e.Index), e.Value, e.Document.Key)).ToHashSet();
+        foreach (var (id, held) in stored)
+        {
+            // Entries of a document whose stored row the decision did not see (a purge took it before the group wrote it) go.
+            var record = _changed[id].Original is null ? null : next.Find(id.Collection, id.Key);
+            foreach (var (n, entry) in held)
             {
-                // What a row the group wrote became in the snapshot (gone if a purge took it).
-                if (row is not null && string.Equals(id.Collection, collection, StringComparison.Ordinal) && next.Find(collection, id.Key) is { } record)
+                if (record is not null && !deletes.Contains((n, entry.Value, id.Key)))
                 {
-                    foreach (var value in row.Entries!.Values[position])
-                    {
-                        var entry = new PartitionEntry(value, record);
-                        entries.Add(entry);
-                        Added.Add((n, entry));
-                    }
+                    var moved = new PartitionEntry(entry.Value, record);
+                    entries[n]!.Add(moved);
+                    Kept.Add((n, moved));
+                }
+                else
+                {
+                    Dropped.Add((n, entry));
                 }
             }
+        }
 
-            byIndex[n] = entries.Count == 0 ? [] : PartitionIndex.Sorted(entries);
+        foreach (var insert in changes.Inserts)
+        {
+            if (next.Find(insert.Document.Collection, insert.Document.Key) is { } record)
+            {
+                var n = _indexes.NumberOf(insert.Index);
+                var entry = new PartitionEntry(insert.Value, record);
+                entries[n]!.Add(entry);
+                Added.Add((n, entry));
+            }
+        }
+
+        for (var n = 0; n < byIndex.Length; n++)
+        {
+            if (entries[n] is { } touched)
+            {
+                byIndex[n] = touched.Count == 0 ? [] : PartitionIndex.Sorted(touched);
+            }
         }
 
         NewIndex = new PartitionIndex(byIndex);

@@ -278,7 +278,7 @@ internal sealed class JsonIndexes : IDisposable
     public void Publish(IndexWork work, List<LimboClaim> limbo, bool durable, Action publish)
     {
         var partition = work.Partition;
-        if (work.Dropped.Count == 0 && work.Added.Count == 0 && work.Reservations.Count == 0 && (limbo.Count == 0 || !durable))
+        if (work.Dropped.Count == 0 && work.Kept.Count == 0 && work.Added.Count == 0 && work.Reservations.Count == 0 && (limbo.Count == 0 || !durable))
         {
             // Nothing indexed changed (a sequence, a stream, an unindexed collection).
             publish();
@@ -293,6 +293,11 @@ internal sealed class JsonIndexes : IDisposable
                 foreach (var (n, entry) in work.Dropped)
                 {
                     _lists[n].Remove(new IndexEntry(entry.Value, partition, entry.Document));
+                }
+
+                foreach (var (n, entry) in work.Kept)
+                {
+                    _lists[n].Replace(new IndexEntry(entry.Value, partition, entry.Document));
                 }
 
                 foreach (var (n, entry) in work.Added)
@@ -332,7 +337,8 @@ internal sealed class JsonIndexes : IDisposable
                     }
                 }
 
-                foreach (var (n, entry) in work.Added)
+                // A kept value is held by its document's new record (the claim judges its expiry).
+                foreach (var (n, entry) in work.Kept.Concat(work.Added))
                 {
                     if (IsGlobalUnique(n))
                     {

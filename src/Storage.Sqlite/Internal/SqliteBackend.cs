@@ -248,9 +248,11 @@ internal sealed partial class SqliteBackend : IStoreBackend
             }
 
             estimate += 2 * PageBytes;
-            for (var i = 0; i < (write.Operations?.Count ?? 0); i++)
+            // An import's puts as they are: its must-not-exist copies are made only if it needs them.
+            var operations = write.Imported?.Puts ?? write.Operations ?? [];
+            for (var i = 0; i < operations.Count; i++)
             {
-                var operation = write.Operations![i];
+                var operation = operations[i];
                 estimate += (4 * PageBytes) + (2L * (operation.Value.Length + operation.EventBytes));
                 foreach (var indexValues in write.Entries![i]?.Values ?? [])
                 {
