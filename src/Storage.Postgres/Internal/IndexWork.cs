@@ -135,7 +135,7 @@ internal sealed class IndexWork(StoreIndexes indexes, DateTimeOffset now)
     {
         var partition = change.Partition;
         var inserts = _inserts.Count;
-        var changes = IndexEntryChanges.Of(change, indexes.Catalog, StoredEntries, movesExpiry: false);
+        var changes = IndexEntryChanges.Of(change, indexes.Catalog, (id, row) => StoreIndexes.EntriesOf(indexes.Catalog.For(id.Collection), row.Value), movesExpiry: false);
         _deletes.AddRange(changes.Deletes.Select(e => ToEntry(e, partition)));
         _inserts.AddRange(changes.Inserts.Where(e => !Timestamps.IsExpired(e.ExpiresAt, now)).Select(e => ToEntry(e, partition)));
         for (var i = inserts; i < _inserts.Count; i++)
@@ -174,20 +174,6 @@ internal sealed class IndexWork(StoreIndexes indexes, DateTimeOffset now)
                 batch.BatchCommands.Add(insert
                     ? BatchCommand(sql.For(type).InsertEntries, [.. key, P(rows.ConvertAll(r => r.ExpiresAt).ToArray()), P(rows.ConvertAll(r => r.Scope).ToArray())])
                     : BatchCommand(sql.For(type).DeleteEntries, [.. key, P(rows.ConvertAll(r => r.Takeover).ToArray()), P(now)]));
-            }
-        }
-    }
-
-    /// <summary>The entries a stored row was given: its values in each index of its collection.</summary>
-    private IEnumerable<(IndexDefinition Index, IndexValue Value)> StoredEntries(DocumentId id, DocumentRow row)
-    {
-        var collection = indexes.Catalog.For(id.Collection);
-        var values = StoreIndexes.ValuesOf(collection, row.Value);
-        for (var j = 0; j < collection.Count; j++)
-        {
-            foreach (var value in values[j])
-            {
-                yield return (collection[j], value);
             }
         }
     }
