@@ -126,9 +126,10 @@ internal sealed class IndexWork(StoreIndexes indexes, DateTimeOffset now)
 
     /// <summary>
     /// Collects the entry writes of a partition's net change, as the engine's <see cref="IndexEntryChanges"/>
-    /// decides them from the values of each written document's stored row (an entry stays only when the
-    /// document was live with the same expiry: this backend moves no expiry); an expired put holds no entry,
-    /// and an expired holder of a unique value a new entry takes loses its entry.
+    /// decides them from the values of each written document's stored row (an entry stays only when its
+    /// document was live with the same expiry — this backend moves no expiry — and no other document of
+    /// the change carries its unique value); an expired put holds no entry, and an expired holder of a
+    /// unique value a new entry takes loses its entry.
     /// </summary>
     /// <param name="change">The partition's writer.</param>
     public void Collect(PartitionWriter change)
