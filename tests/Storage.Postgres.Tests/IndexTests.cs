@@ -347,6 +347,59 @@ public sealed class IndexTests(ITestOutputHelper output)
         Assert.Equal([5L], await schema.QueryAsync($"SELECT value FROM \"{schema.Name}\".index_int64s WHERE key = 'd'"));
     }
 
+    [Fact]
+    public async Task A_document_keeping_a_unique_value_that_an_expired_put_of_its_group_also_carries_still_holds_it_alone()
+    {
+        await using var schema = await TestSchema.CreateAsync("idxkeep");
+        var time = new FakeTimeProvider(s_start);
+        var store = await schema.OpenAsync(o => (o.Indexes, o.TimeProvider) = (All, time));
+        await store.PutAsync("p", Users, "a", """{"email":"x@x","age":1}""");
+        var groups = store.GroupCommits;
+
+        // A transaction holding the partition's row keeps a first write waiting, so the next two commit as one group.
+        Task first, expired, kept;
+        await using (var blocker = new NpgsqlConnection(schema.Server.ConnectionString))
+        {
+            await blocker.OpenAsync();
+            await using var transaction = await blocker.BeginTransactionAsync();
+            await using (var command = new NpgsqlCommand($"SELECT 1 FROM \"{schema.Name}\".partitions WHERE partition = 'p' FOR UPDATE", blocker, transaction))
+            {
+                await command.ExecuteScalarAsync();
+            }
+
+            first = store.PutAsync("p", Users, "z", "{}").AsTask();
+            while ((long)(await schema.QueryAsync($"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%{schema.Name}%'"))[0]! == 0)
+            {
+                await Task.Delay(10);
+            }
+
+            // The expired put takes no value, so the value a gives up in the first batch is a's again in the second.
+            expired = await Queue(() => store.CommitAsync("p", [
+                WriteOperation.Delete(Users, "a"),
+                WriteOperation.Put(Users, "b", """{"email":"x@x"}""", expiresAt: time.GetUtcNow().AddMinutes(-1))]).AsTask(), 1);
+            kept = await Queue(() => store.PutAsync("p", Users, "a", """{"email":"x@x","age":2}""").AsTask(), 2);
+            await transaction.CommitAsync();
+        }
+
+        await Task.WhenAll(first, expired, kept);
+        Assert.Equal(2, store.GroupCommits - groups);
+        Assert.Equal(["a"], await schema.QueryAsync($"SELECT key FROM \"{schema.Name}\".index_strings WHERE value = 'x@x'"));
+        await AssertEntriesMatchDocumentsAsync(schema, time.GetUtcNow());
+        var conflict = await Assert.ThrowsAsync<UniqueConstraintException>(async () => await store.PutAsync("q", Users, "c", """{"email":"x@x"}"""));
+        Assert.Equal(("q", IndexValue.Of("x@x")), (conflict.Partition, conflict.Value));
+
+        async Task<Task> Queue(Func<Task> request, int waiting)
+        {
+            var task = request();
+            while (store.WaitingRequests("p") < waiting)
+            {
+                await Task.Yield();
+            }
+
+            return task;
+        }
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]

@@ -125,51 +125,20 @@ internal sealed class IndexWork(StoreIndexes indexes, DateTimeOffset now)
     }
 
     /// <summary>
-    /// Collects the entry writes of a partition's net change: for each document it wrote, the entries of
-    /// its stored state go and those of its new state come (only the difference when both are live with
-    /// the same expiry); an expired holder of a unique value a new entry takes loses its entry.
+    /// Collects the entry writes of a partition's net change, as the engine's <see cref="IndexEntryChanges"/>
+    /// decides them from the values of each written document's stored row (an entry stays only when its
+    /// document was live with the same expiry — this backend moves no expiry — and no other document of
+    /// the change carries its unique value); an expired put holds no entry, and an expired holder of a
+    /// unique value a new entry takes loses its entry.
     /// </summary>
     /// <param name="change">The partition's writer.</param>
     public void Collect(PartitionWriter change)
     {
         var partition = change.Partition;
         var inserts = _inserts.Count;
-        foreach (var (id, original, current) in change.Changed())
-        {
-            var collection = indexes.Catalog.For(id.Collection);
-            if (collection.Count == 0)
-            {
-                continue;
-            }
-
-            var liveNew = current is not null && !Timestamps.IsExpired(current.ExpiresAt, now);
-            var incremental = liveNew && original is not null && !Timestamps.IsExpired(original.ExpiresAt, now) && original.ExpiresAt == current!.ExpiresAt;
-            var stored = original is null ? null : StoreIndexes.ValuesOf(collection, original.Value);
-            for (var j = 0; j < collection.Count; j++)
-            {
-                var index = collection[j];
-                var indexId = indexes.Id(index);
-                var before = stored is null ? [] : stored[j];
-                var after = liveNew ? current!.Entries!.Values[j] : [];
-                var keep = incremental && before.Count > 0 && after.Count > 0 ? before.Intersect(after).ToHashSet() : null;
-                foreach (var value in before)
-                {
-                    if (keep is null || !keep.Contains(value))
-                    {
-                        _deletes.Add(new Entry(new IndexedValue(indexId, value), partition, id.Key, null, 0, Takeover: false));
-                    }
-                }
-
-                foreach (var value in after)
-                {
-                    if (keep is null || !keep.Contains(value))
-                    {
-                        _inserts.Add(new Entry(new IndexedValue(indexId, value), partition, id.Key, current!.ExpiresAt, StoreIndexes.UniqueScope(index), Takeover: false));
-                    }
-                }
-            }
-        }
-
+        var changes = IndexEntryChanges.Of(change, indexes.Catalog, (id, row) => StoreIndexes.EntriesOf(indexes.Catalog.For(id.Collection), row.Value), movesExpiry: false);
+        _deletes.AddRange(changes.Deletes.Select(e => ToEntry(e, partition)));
+        _inserts.AddRange(changes.Inserts.Where(e => !Timestamps.IsExpired(e.ExpiresAt, now)).Select(e => ToEntry(e, partition)));
         for (var i = inserts; i < _inserts.Count; i++)
         {
             // The check found this holder expired (a live one would have failed the batch); the guard in the
@@ -209,6 +178,9 @@ internal sealed class IndexWork(StoreIndexes indexes, DateTimeOffset now)
             }
         }
     }
+
+    private Entry ToEntry(IndexEntry entry, string partition)
+        => new(new IndexedValue(indexes.Id(entry.Index), entry.Value), partition, entry.Document.Key, entry.ExpiresAt, StoreIndexes.UniqueScope(entry.Index), Takeover: false);
 
     /// <summary>An array parameter of index values of one type: text[] or bigint[].</summary>
     private static NpgsqlParameter Values(IndexValueType type, List<IndexedValue> values)

@@ -36,33 +36,23 @@ internal sealed class StoreIndexes
         => !index.Unique ? Schema.NotUnique : index.Scope == IndexScope.Global ? Schema.UniqueInStore : Schema.UniqueInPartition;
 
     /// <summary>
-    /// A stored document's values for each index of its collection (parsed once), from which its
-    /// entries were made; none for an index that cannot index it (an expired document that a later
-    /// build skipped).
+    /// The entries a stored document was given in the indexes of its collection (parsed once): its
+    /// values in each, in declaration order; none in an index that cannot index it (an expired
+    /// document that a later build skipped).
     /// </summary>
-    public static IReadOnlyList<IndexValue>[] ValuesOf(IReadOnlyList<IndexDefinition> indexes, ReadOnlyMemory<byte> json)
+    public static IEnumerable<(IndexDefinition Index, IndexValue Value)> EntriesOf(IReadOnlyList<IndexDefinition> indexes, ReadOnlyMemory<byte> json)
     {
+        IReadOnlyList<IndexValue>[] values;
         try
         {
-            return IndexValues.Extract(indexes, json);
+            values = IndexValues.Extract(indexes, json);
         }
         catch (ArgumentException)
         {
-            var values = new IReadOnlyList<IndexValue>[indexes.Count];
-            for (var j = 0; j < indexes.Count; j++)
-            {
-                try
-                {
-                    values[j] = IndexValues.Extract(indexes[j], json);
-                }
-                catch (ArgumentException)
-                {
-                    values[j] = [];
-                }
-            }
-
-            return values;
+            values = [.. indexes.Select(index => IndexValues.TryExtract(index, json, out var found, out _) ? found : [])];
         }
+
+        return indexes.SelectMany((index, j) => values[j].Select(value => (index, value)));
     }
 }
 
