@@ -44,323 +44,252 @@ internal sealed class EngineStore : IStore, IBulkImport
         _queue = backend.CommitsPerPartition ? null : new CommitQueue<PendingWrite, object>(_commitGroup);
     }
 
+    // Each IStore member checks its arguments, then, when nothing listens (Telemetry.Enabled), returns its
+    // operation's own task (the ...CoreAsync method): a store nobody observes runs no telemetry code but
+    // that check. Otherwise the same operation runs inside Telemetry.ObserveAsync, started by a static
+    // lambda over a tuple of its arguments, so neither path allocates for it (docs/observability.md).
+
     /// <inheritdoc/>
-    public async ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default)
+    public ValueTask<StoredDocument?> GetAsync(string partition, string collection, string key, CancellationToken cancellationToken = default)
     {
         Identifiers.ValidatePartitionKey(partition);
         Identifiers.ValidateName(collection, nameof(collection));
         Identifiers.ValidateDocumentKey(key);
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.Get, partition, collection);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            return await _backend.GetAsync(partition, collection, key, Now(), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.Get, partition, collection, (Store: this, partition, collection, key, cancellationToken), static a => a.Store.GetCoreAsync(a.partition, a.collection, a.key, a.cancellationToken))
+            : GetCoreAsync(partition, collection, key, cancellationToken);
+    }
+
+    private async ValueTask<StoredDocument?> GetCoreAsync(string partition, string collection, string key, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        return await _backend.GetAsync(partition, collection, key, Now(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
+    public ValueTask<CommitResult> CommitAsync(string partition, IReadOnlyList<WriteOperation> operations, CancellationToken cancellationToken = default)
     {
         Batches.Validate(partition, operations);
 
         // Index values are extracted (a value of the wrong type fails the batch) before anything is written.
-        var entries = _indexes.ExtractAll(operations);
-        var operation = _telemetry.StartBatch(partition, operations);
-        try
-        {
-            return (CommitResult)await EnqueueAsync(PendingWrite.Batch(partition, operations, entries), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        var write = PendingWrite.Batch(partition, operations, _indexes.ExtractAll(operations));
+        return _telemetry.Enabled
+            ? _telemetry.ObserveBatchAsync(partition, operations, (Store: this, write, cancellationToken), static a => a.Store.CommitCoreAsync(a.write, a.cancellationToken))
+            : CommitCoreAsync(write, cancellationToken);
     }
 
+    private async ValueTask<CommitResult> CommitCoreAsync(PendingWrite write, CancellationToken cancellationToken)
+        => (CommitResult)await EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+
     /// <inheritdoc/>
-    public async ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
+    public ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
+        => _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.Import, null, null, (Store: this, partitions, cancellationToken), static a => a.Store.ImportCoreAsync(a.partitions, a.cancellationToken))
+            : ImportCoreAsync(partitions, cancellationToken);
+
+    private async ValueTask<ImportResult> ImportCoreAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken)
     {
-        var operation = _telemetry.Start(Telemetry.Import);
-        try
+        using var scope = _lifetime.Enter();
+        if (_backend is IBulkImportBackend bulk)
         {
-            using var scope = _lifetime.Enter();
-            if (_backend is IBulkImportBackend bulk)
-            {
-                return await bulk.ImportAsync(partitions, _indexes, cancellationToken).ConfigureAwait(false);
-            }
+            return await bulk.ImportAsync(partitions, _indexes, cancellationToken).ConfigureAwait(false);
+        }
 
-            // Each partition on a thread of its own, so that the group commit merges the partitions in flight;
-            // index values are extracted (a value of the wrong type fails the partition) before it is queued.
-            return await BatchImport.RunAsync(
-                partitions,
-                (partition, token) => Task.Run(() => EnqueueAsync(PendingWrite.Import(partition, _indexes.ExtractAll(partition.Puts)), token).AsTask(), CancellationToken.None),
-                _backend.ImportWindow,
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        // Each partition on a thread of its own, so that the group commit merges the partitions in flight;
+        // index values are extracted (a value of the wrong type fails the partition) before it is queued.
+        return await BatchImport.RunAsync(
+            partitions,
+            (partition, token) => Task.Run(() => EnqueueAsync(PendingWrite.Import(partition, _indexes.ExtractAll(partition.Puts)), token).AsTask(), CancellationToken.None),
+            _backend.ImportWindow,
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default)
+    public ValueTask<DocumentPage> ListAsync(string partition, string collection, ListOptions? options = null, CancellationToken cancellationToken = default)
     {
         var query = ListQuery.ForDocuments(partition, collection, options);
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.List, partition, collection);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            var range = KeyRange.For(query);
-            var rows = range.IsEmpty ? [] : await _backend.ListDocumentsAsync(partition, collection, range, query.Descending, query.Limit + 1, Now(), cancellationToken).ConfigureAwait(false);
-            var (items, token) = query.TakePage(rows, static d => d.Key);
-            return new DocumentPage(items, token);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.List, partition, collection, (Store: this, partition, collection, query, cancellationToken), static a => a.Store.ListCoreAsync(a.partition, a.collection, a.query, a.cancellationToken))
+            : ListCoreAsync(partition, collection, query, cancellationToken);
+    }
+
+    private async ValueTask<DocumentPage> ListCoreAsync(string partition, string collection, ListQuery query, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        var range = KeyRange.For(query);
+        var rows = range.IsEmpty ? [] : await _backend.ListDocumentsAsync(partition, collection, range, query.Descending, query.Limit + 1, Now(), cancellationToken).ConfigureAwait(false);
+        var (items, token) = query.TakePage(rows, static d => d.Key);
+        return new DocumentPage(items, token);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default)
+    public ValueTask<long> IncrementSequenceAsync(string partition, string name, long delta = 1, CancellationToken cancellationToken = default)
     {
         Batches.ValidateIncrement(partition, name, delta);
-        var operation = _telemetry.Start(Telemetry.IncrementSequence, partition);
-        try
-        {
-            return (long)await EnqueueAsync(PendingWrite.Increment(partition, name, delta), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        var write = PendingWrite.Increment(partition, name, delta);
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.IncrementSequence, partition, null, (Store: this, write, cancellationToken), static a => a.Store.IncrementSequenceCoreAsync(a.write, a.cancellationToken))
+            : IncrementSequenceCoreAsync(write, cancellationToken);
     }
 
+    private async ValueTask<long> IncrementSequenceCoreAsync(PendingWrite write, CancellationToken cancellationToken)
+        => (long)await EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+
     /// <inheritdoc/>
-    public async ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default)
+    public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken = default)
     {
         Identifiers.ValidatePartitionKey(partition);
         Identifiers.ValidateName(name);
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.GetSequence, partition);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            return await _backend.GetSequenceAsync(partition, name, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.GetSequence, partition, null, (Store: this, partition, name, cancellationToken), static a => a.Store.GetSequenceCoreAsync(a.partition, a.name, a.cancellationToken))
+            : GetSequenceCoreAsync(partition, name, cancellationToken);
+    }
+
+    private async ValueTask<long> GetSequenceCoreAsync(string partition, string name, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        return await _backend.GetSequenceAsync(partition, name, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default)
+    public ValueTask<PartitionPage> ListPartitionsAsync(PartitionListOptions? options = null, CancellationToken cancellationToken = default)
     {
         var query = ListQuery.ForPartitions(options);
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.ListPartitions);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            var rows = await _backend.ListPartitionsAsync(query.After, query.Limit + 1, cancellationToken).ConfigureAwait(false);
-            var (items, token) = query.TakePage(rows, static p => p.Partition);
-            return new PartitionPage(items, token);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.ListPartitions, null, null, (Store: this, query, cancellationToken), static a => a.Store.ListPartitionsCoreAsync(a.query, a.cancellationToken))
+            : ListPartitionsCoreAsync(query, cancellationToken);
+    }
+
+    private async ValueTask<PartitionPage> ListPartitionsCoreAsync(ListQuery query, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        var rows = await _backend.ListPartitionsAsync(query.After, query.Limit + 1, cancellationToken).ConfigureAwait(false);
+        var (items, token) = query.TakePage(rows, static p => p.Partition);
+        return new PartitionPage(items, token);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
+    public ValueTask<bool> DeletePartitionAsync(string partition, CancellationToken cancellationToken = default)
     {
         Identifiers.ValidatePartitionKey(partition);
-        var operation = _telemetry.Start(Telemetry.DeletePartition, partition);
-        try
-        {
-            return (bool)await EnqueueAsync(PendingWrite.DeletePartition(partition), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        var write = PendingWrite.DeletePartition(partition);
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.DeletePartition, partition, null, (Store: this, write, cancellationToken), static a => a.Store.DeletePartitionCoreAsync(a.write, a.cancellationToken))
+            : DeletePartitionCoreAsync(write, cancellationToken);
     }
 
+    private async ValueTask<bool> DeletePartitionCoreAsync(PendingWrite write, CancellationToken cancellationToken)
+        => (bool)await EnqueueAsync(write, cancellationToken).ConfigureAwait(false);
+
     /// <inheritdoc/>
-    public async ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
+    public ValueTask<long> PurgeExpiredAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.PurgeExpired);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            var now = Now();
-            var cutoff = Timestamps.TombstoneCutoff(now, _tombstoneRetention);
-            return await _backend.PurgeAsync(
-                now,
-                cutoff,
-                async (partition, token) => (long)await EnqueueAsync(PendingWrite.Purge(partition, cutoff), token).ConfigureAwait(false),
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.PurgeExpired, null, null, (Store: this, cancellationToken), static a => a.Store.PurgeExpiredCoreAsync(a.cancellationToken))
+            : PurgeExpiredCoreAsync(cancellationToken);
+    }
+
+    private async ValueTask<long> PurgeExpiredCoreAsync(CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        var now = Now();
+        var cutoff = Timestamps.TombstoneCutoff(now, _tombstoneRetention);
+        return await _backend.PurgeAsync(
+            now,
+            cutoff,
+            async (partition, token) => (long)await EnqueueAsync(PendingWrite.Purge(partition, cutoff), token).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
+    public ValueTask<EventPage> ReadStreamAsync(string partition, string stream, ReadStreamOptions? options = null, CancellationToken cancellationToken = default)
     {
         var read = StreamRead.Create(partition, stream, options);
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.ReadStream, partition);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            var (version, events) = await _backend.ReadStreamAsync(partition, stream, read, cancellationToken).ConfigureAwait(false);
-            return read.ToPage(version, events);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.ReadStream, partition, null, (Store: this, partition, stream, read, cancellationToken), static a => a.Store.ReadStreamCoreAsync(a.partition, a.stream, a.read, a.cancellationToken))
+            : ReadStreamCoreAsync(partition, stream, read, cancellationToken);
+    }
+
+    private async ValueTask<EventPage> ReadStreamCoreAsync(string partition, string stream, StreamRead read, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        var (version, events) = await _backend.ReadStreamAsync(partition, stream, read, cancellationToken).ConfigureAwait(false);
+        return read.ToPage(version, events);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
+    public ValueTask<StreamPage> ListStreamsAsync(string partition, ListOptions? options = null, CancellationToken cancellationToken = default)
     {
         var query = ListQuery.ForStreams(partition, options);
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.ListStreams, partition);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            var range = KeyRange.For(query);
-            var rows = range.IsEmpty ? [] : await _backend.ListStreamsAsync(partition, range, query.Descending, query.Limit + 1, cancellationToken).ConfigureAwait(false);
-            var (items, token) = query.TakePage(rows, static s => s.Stream);
-            return new StreamPage(items, token);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.ListStreams, partition, null, (Store: this, partition, query, cancellationToken), static a => a.Store.ListStreamsCoreAsync(a.partition, a.query, a.cancellationToken))
+            : ListStreamsCoreAsync(partition, query, cancellationToken);
+    }
+
+    private async ValueTask<StreamPage> ListStreamsCoreAsync(string partition, ListQuery query, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        var range = KeyRange.For(query);
+        var rows = range.IsEmpty ? [] : await _backend.ListStreamsAsync(partition, range, query.Descending, query.Limit + 1, cancellationToken).ConfigureAwait(false);
+        var (items, token) = query.TakePage(rows, static s => s.Stream);
+        return new StreamPage(items, token);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
+    public ValueTask<ChangePage> ReadChangesAsync(string partition, long afterRevision, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
     {
         ChangeFeedQuery.Validate(partition, afterRevision, limit);
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.ReadChanges, partition);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            var read = await _backend.ReadChangesAsync(partition, afterRevision, limit, ChangeFeedQuery.FetchSize(limit), Now(), cancellationToken).ConfigureAwait(false);
-            ChangeFeedQuery.EnsureResumable(partition, afterRevision, read.Exists, read.OldestResumable);
-            return read.Exists ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision) : new ChangePage([], afterRevision, false);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.ReadChanges, partition, null, (Store: this, partition, afterRevision, limit, cancellationToken), static a => a.Store.ReadChangesCoreAsync(a.partition, a.afterRevision, a.limit, a.cancellationToken))
+            : ReadChangesCoreAsync(partition, afterRevision, limit, cancellationToken);
+    }
+
+    private async ValueTask<ChangePage> ReadChangesCoreAsync(string partition, long afterRevision, int limit, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        var read = await _backend.ReadChangesAsync(partition, afterRevision, limit, ChangeFeedQuery.FetchSize(limit), Now(), cancellationToken).ConfigureAwait(false);
+        ChangeFeedQuery.EnsureResumable(partition, afterRevision, read.Exists, read.OldestResumable);
+        return read.Exists ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision) : new ChangePage([], afterRevision, false);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
+    public ValueTask<QueryPage> QueryAsync(IndexQuery query, CancellationToken cancellationToken = default)
     {
         var plan = IndexQueryPlan.Create(_indexes, query);
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.Query, query.Partition, query.Collection);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            return plan.TakePage(await _backend.QueryAsync(plan, Now(), cancellationToken).ConfigureAwait(false));
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.Query, query.Partition, query.Collection, (Store: this, plan, cancellationToken), static a => a.Store.QueryCoreAsync(a.plan, a.cancellationToken))
+            : QueryCoreAsync(plan, cancellationToken);
+    }
+
+    private async ValueTask<QueryPage> QueryCoreAsync(IndexQueryPlan plan, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        return plan.TakePage(await _backend.QueryAsync(plan, Now(), cancellationToken).ConfigureAwait(false));
     }
 
     /// <inheritdoc/>
-    public async ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
+    public ValueTask<long> CountAsync(IndexQuery query, CancellationToken cancellationToken = default)
     {
         var plan = IndexQueryPlan.Create(_indexes, query, forCount: true);
         cancellationToken.ThrowIfCancellationRequested();
-        var operation = _telemetry.Start(Telemetry.Count, query.Partition, query.Collection);
-        try
-        {
-            using var scope = _lifetime.Enter();
-            return await _backend.CountAsync(plan, Now(), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Telemetry.Fail(operation, e))
-        {
-            throw;
-        }
-        finally
-        {
-            operation?.End();
-        }
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.Count, query.Partition, query.Collection, (Store: this, plan, cancellationToken), static a => a.Store.CountCoreAsync(a.plan, a.cancellationToken))
+            : CountCoreAsync(plan, cancellationToken);
+    }
+
+    private async ValueTask<long> CountCoreAsync(IndexQueryPlan plan, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        return await _backend.CountAsync(plan, Now(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>How many writes of a partition wait for its next group commit (for tests that build a group on purpose).</summary>

@@ -6,10 +6,11 @@ namespace Storage.Engine;
 
 /// <summary>
 /// A store's traces and metrics: a client span and a duration measurement per <see cref="IStore"/>
-/// call, with OpenTelemetry's database attributes. Nothing is built — no tag, no span name, no
-/// timestamp, no <see cref="Operation"/> — unless a listener is attached
-/// (<see cref="ActivitySource.HasListeners"/>, <see cref="Instrument.Enabled"/>): a store nobody
-/// observes pays two checks and one null reference in each call's state machine.
+/// call, with OpenTelemetry's database attributes. A store nobody observes does not enter this
+/// class's code at all: each <see cref="EngineStore"/> member checks <see cref="Enabled"/> and, when
+/// nothing listens, returns its operation's own task — no wrapper, no <c>try</c>, no state of the
+/// observation. Only when a listener is attached (<see cref="ActivitySource.HasListeners"/>,
+/// <see cref="Instrument.Enabled"/>) does the member run its operation inside <see cref="ObserveAsync"/>.
 /// </summary>
 /// <seealso href="../../docs/observability.md"/>
 internal sealed class Telemetry
@@ -69,31 +70,63 @@ internal sealed class Telemetry
             : s_sharedDuration;
     }
 
-    /// <summary>Whether anything listens: the only cost of a store nobody observes.</summary>
-    private bool Enabled => _duration.Enabled || s_source.HasListeners();
+    /// <summary>
+    /// Whether anything listens: check it before <see cref="ObserveAsync"/>, and when it is
+    /// <see langword="false"/> run the operation itself. The only cost of a store nobody observes.
+    /// </summary>
+    public bool Enabled
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _duration.Enabled || s_source.HasListeners();
+    }
 
-    /// <summary>Starts observing an operation whose arguments are valid; end it with <see cref="Operation.End"/>.</summary>
+    /// <summary>
+    /// Runs an operation whose arguments are valid inside a span and a duration measurement: the span
+    /// is the current activity while it runs; a failure is recorded (<c>error.type</c>) and rethrown.
+    /// </summary>
+    /// <typeparam name="T">What the operation returns.</typeparam>
+    /// <typeparam name="TArgs">The operation's arguments (a tuple: with a static <paramref name="run"/>, nothing is allocated for them).</typeparam>
     /// <param name="name">The operation's name (<c>db.operation.name</c>), one of this class's constants.</param>
     /// <param name="partition">The partition, if the operation has one (on spans only when the application opts in).</param>
     /// <param name="collection">The collection, if the operation touches one (<c>db.collection.name</c>).</param>
-    /// <returns>The observation; <see langword="null"/> when nothing listens.</returns>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Operation? Start(string name, string? partition = null, string? collection = null)
-        => Enabled ? Begin(name, partition, collection, batchSize: 0) : null;
+    /// <param name="args">The arguments of <paramref name="run"/>.</param>
+    /// <param name="run">Starts the operation.</param>
+    /// <param name="batchSize">How many operations a batch holds (<c>db.operation.batch.size</c>, from 2); 0 otherwise.</param>
+    /// <returns>What the operation returned.</returns>
+    public async ValueTask<T> ObserveAsync<T, TArgs>(string name, string? partition, string? collection, TArgs args, Func<TArgs, ValueTask<T>> run, int batchSize = 0)
+    {
+        var activity = StartActivity(name, partition, collection, batchSize);
+        var started = Stopwatch.GetTimestamp();
+        string? errorType = null;
+        try
+        {
+            return await run(args).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Failed(e, out errorType))
+        {
+            throw;
+        }
+        finally
+        {
+            End(activity, name, collection, errorType, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+    }
 
-    /// <summary>Starts observing a batch whose operations are valid: named by its operation when it holds one, else <see cref="Commit"/>.</summary>
+    /// <summary>
+    /// Runs a batch whose operations are valid as <see cref="ObserveAsync"/> does: named by its
+    /// operation when it holds one, else <see cref="Commit"/>.
+    /// </summary>
+    /// <typeparam name="T">What the batch returns.</typeparam>
+    /// <typeparam name="TArgs">The arguments of <paramref name="run"/>.</typeparam>
     /// <param name="partition">The partition.</param>
     /// <param name="operations">The batch.</param>
-    /// <returns>The observation; <see langword="null"/> when nothing listens.</returns>
-    public Operation? StartBatch(string partition, IReadOnlyList<WriteOperation> operations)
+    /// <param name="args">The arguments of <paramref name="run"/>.</param>
+    /// <param name="run">Starts the batch.</param>
+    /// <returns>What the batch returned.</returns>
+    public ValueTask<T> ObserveBatchAsync<T, TArgs>(string partition, IReadOnlyList<WriteOperation> operations, TArgs args, Func<TArgs, ValueTask<T>> run)
     {
-        if (!Enabled)
-        {
-            return null;
-        }
-
         var (name, collection) = Describe(operations);
-        return Begin(name, partition, collection, operations.Count);
+        return ObserveAsync(name, partition, collection, args, run, operations.Count);
     }
 
     /// <summary>A batch's name, and the collection every operation of it touches if they share one.</summary>
@@ -125,7 +158,7 @@ internal sealed class Telemetry
         return (Commit, collection);
     }
 
-    private Operation Begin(string name, string? partition, string? collection, int batchSize)
+    private Activity? StartActivity(string name, string? partition, string? collection, int batchSize)
     {
         var activity = s_source.HasListeners()
             ? s_source.StartActivity(collection is null ? name : $"{name} {collection}", ActivityKind.Client)
@@ -150,14 +183,36 @@ internal sealed class Telemetry
             }
         }
 
-        return new Operation(this, activity, name, collection, Stopwatch.GetTimestamp());
+        return activity;
     }
 
-    /// <summary>Records that an observed operation failed (see <see cref="Operation.Fail"/>); nothing when it is not observed.</summary>
-    /// <param name="operation">The observation, or <see langword="null"/>.</param>
-    /// <param name="exception">The exception.</param>
+    /// <summary>
+    /// Notes that the operation failed: <c>error.type</c> is the exception's full type name, as the
+    /// conventions ask. Neither the exception's message nor anything of the operation's data is recorded.
+    /// </summary>
     /// <returns><see langword="false"/>, so that a catch filter records the failure without catching it.</returns>
-    public static bool Fail(Operation? operation, Exception exception) => operation?.Fail(exception) ?? false;
+    private static bool Failed(Exception exception, out string? errorType)
+    {
+        errorType = exception.GetType().FullName;
+        return false;
+    }
+
+    /// <summary>Ends the span and records the duration.</summary>
+    private void End(Activity? activity, string name, string? collection, string? errorType, double seconds)
+    {
+        if (activity is not null)
+        {
+            if (errorType is not null)
+            {
+                activity.SetTag(ErrorTypeTag, errorType);
+                activity.SetStatus(ActivityStatusCode.Error);
+            }
+
+            activity.Dispose();
+        }
+
+        Record(name, collection, errorType, seconds);
+    }
 
     private void Record(string name, string? collection, string? errorType, double seconds)
     {
@@ -190,59 +245,4 @@ internal sealed class Telemetry
         description: "Duration of database client operations.",
         tags: null,
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_buckets });
-
-    /// <summary>
-    /// One observed operation, created only when something listens: a call nobody observes keeps a
-    /// null reference in its state machine (a struct of these fields cost a point read 5 % of its CPU).
-    /// Mark a failure with <see cref="Telemetry.Fail"/> in a catch filter, and end it in a <c>finally</c>.
-    /// </summary>
-    internal sealed class Operation
-    {
-        private readonly Telemetry _owner;
-        private readonly Activity? _activity;
-        private readonly string _name;
-        private readonly string? _collection;
-        private readonly long _started;
-        private string? _errorType;
-
-        internal Operation(Telemetry owner, Activity? activity, string name, string? collection, long started)
-        {
-            _owner = owner;
-            _activity = activity;
-            _name = name;
-            _collection = collection;
-            _started = started;
-        }
-
-        /// <summary>
-        /// Records that the operation failed (<c>error.type</c>: the exception's full type name, as
-        /// the conventions ask). Neither the exception's message nor anything of the operation's
-        /// data is recorded.
-        /// </summary>
-        /// <param name="exception">The exception.</param>
-        /// <returns><see langword="false"/>, so that a catch filter records the failure without catching it.</returns>
-        public bool Fail(Exception exception)
-        {
-            _errorType = exception.GetType().FullName;
-            return false;
-        }
-
-        /// <summary>Ends the span and records the duration.</summary>
-        public void End()
-        {
-            var elapsed = Stopwatch.GetElapsedTime(_started);
-            if (_activity is not null)
-            {
-                if (_errorType is not null)
-                {
-                    _activity.SetTag(ErrorTypeTag, _errorType);
-                    _activity.SetStatus(ActivityStatusCode.Error);
-                }
-
-                _activity.Dispose();
-            }
-
-            _owner.Record(_name, _collection, _errorType, elapsed.TotalSeconds);
-        }
-    }
 }

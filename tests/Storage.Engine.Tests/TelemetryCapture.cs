@@ -19,11 +19,15 @@ public sealed class TelemetryCapture : IDisposable
     private readonly ConcurrentQueue<Measurement> _measurements = new();
     private readonly ConcurrentQueue<Activity> _spans = new();
     private readonly ConcurrentQueue<Instrument> _instruments = new();
+    private readonly bool _ownsFactory;
 
     /// <param name="sharedMeter">Whether to catch the meter stores use without a factory: then only measurements whose collection starts with <paramref name="collectionPrefix"/>.</param>
     /// <param name="collectionPrefix">The test's collections, with a shared meter.</param>
-    public TelemetryCapture(bool sharedMeter = false, string? collectionPrefix = null)
+    /// <param name="meterFactory">The factory whose meters to catch, when a store was opened with it before this capture; by default a new one (<see cref="MeterFactory"/>), disposed with the capture.</param>
+    public TelemetryCapture(bool sharedMeter = false, string? collectionPrefix = null, TestMeterFactory? meterFactory = null)
     {
+        _ownsFactory = meterFactory is null;
+        MeterFactory = meterFactory ?? new TestMeterFactory();
         _meters.InstrumentPublished = (instrument, listener) =>
         {
             if (sharedMeter ? instrument.Meter.Scope is null && instrument.Meter.Name == StoreTelemetry.MeterName : instrument.Meter.Scope == MeterFactory)
@@ -60,7 +64,7 @@ public sealed class TelemetryCapture : IDisposable
     }
 
     /// <summary>A factory whose meters are this test's; pass it as <see cref="StoreOptions.MeterFactory"/>.</summary>
-    public TestMeterFactory MeterFactory { get; } = new();
+    public TestMeterFactory MeterFactory { get; }
 
     /// <summary>The test's root activity: the parent of the spans of the store calls made under it.</summary>
     public Activity Root => _root;
@@ -82,7 +86,10 @@ public sealed class TelemetryCapture : IDisposable
         _activities.Dispose();
         _root.Stop();
         _meters.Dispose();
-        MeterFactory.Dispose();
+        if (_ownsFactory)
+        {
+            MeterFactory.Dispose();
+        }
     }
 
     /// <summary>One value recorded on an instrument, with its attributes.</summary>

@@ -9,6 +9,12 @@ namespace Storage.Engine.Tests;
 /// conventions (docs/observability.md), no partition key unless the application opts in, no value
 /// ever, and no measurement of a call whose arguments are refused.
 /// </summary>
+/// <remarks>
+/// Listeners see the whole process, and whether one is attached decides which path a call takes: the
+/// classes of these tests share one collection, so that no other test's listener is attached while a
+/// test relies on nothing listening.
+/// </remarks>
+[Collection("Telemetry")]
 public abstract class TelemetryTests<TStores>(TStores stores) : IClassFixture<TStores>
     where TStores : Stores
 {
@@ -246,6 +252,36 @@ public abstract class TelemetryTests<TStores>(TStores stores) : IClassFixture<TS
         Assert.Equal(stores.SystemName, capture.Traced("get").GetTagItem("db.system.name"));
     }
 
+    [Fact]
+    public async Task A_call_made_while_nothing_listens_is_not_observed_even_when_a_listener_arrives_before_it_ends()
+    {
+        // The call waits inside the store (in its clock) while the listeners attach: had it entered the
+        // observation anyway, its end would record a duration for the meter that is listened to by then.
+        var clock = new GatedClock();
+        using var meters = new TelemetryCapture.TestMeterFactory();
+        await using var store = stores.Open(o =>
+        {
+            o.MeterFactory = meters;
+            o.TimeProvider = clock;
+        });
+        using var caller = new Activity("caller").Start();
+
+        clock.Close();
+        var call = Task.Run(async () => await store.GetAsync(Partition, Collection, "k1"));
+        await clock.Entered.WaitAsync(TimeSpan.FromSeconds(30));
+        using var capture = new TelemetryCapture(meterFactory: meters);
+        clock.Open();
+        await call;
+
+        Assert.Empty(capture.Measurements);
+        Assert.Empty(capture.Spans);
+
+        // The capture sees the store: the next call, made while it listens, is observed.
+        await store.GetAsync(Partition, Collection, "k2");
+        Assert.Equal(Collection, capture.Measured("get").Tag("db.collection.name"));
+        Assert.Equal(caller.TraceId, capture.Traced("get").TraceId);
+    }
+
     private static async IAsyncEnumerable<ImportedPartition> Partitions(params ImportedPartition[] partitions)
     {
         foreach (var partition in partitions)
@@ -261,3 +297,32 @@ public sealed class MemoryTelemetryTests(MemoryStores stores) : TelemetryTests<M
 
 [Trait("Backend", "Sqlite")]
 public sealed class SqliteTelemetryTests(SqliteStores stores) : TelemetryTests<SqliteStores>(stores);
+
+/// <summary>A clock that, once closed, holds the next call that reads it until it is opened (the store is then inside an operation).</summary>
+internal sealed class GatedClock : TimeProvider
+{
+    private readonly ManualResetEventSlim _open = new(initialState: true);
+    private TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when a call reads the closed clock.</summary>
+    public Task Entered => _entered.Task;
+
+    public void Close()
+    {
+        _entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _open.Reset();
+    }
+
+    public void Open() => _open.Set();
+
+    public override DateTimeOffset GetUtcNow()
+    {
+        if (!_open.IsSet)
+        {
+            _entered.TrySetResult();
+            _open.Wait(TimeSpan.FromSeconds(30));
+        }
+
+        return base.GetUtcNow();
+    }
+}

@@ -32,7 +32,16 @@ internal static class Report
     public static string Figure(Series series)
         => $"{series.OpsPerSecond.ToString("N0", CultureInfo.InvariantCulture)} ±{series.Spread * 100:F0}%";
 
-    public static string Micros(Series series) => series.CpuMicrosecondsPerOp.ToString(series.CpuMicrosecondsPerOp < 10 ? "F2" : "F0", CultureInfo.InvariantCulture);
+    /// <summary>CPU µs per operation to three significant digits (a change of 1 % shows).</summary>
+    public static string Micros(Series series) => series.CpuMicrosecondsPerOp.ToString(
+        series.CpuMicrosecondsPerOp switch
+        {
+            < 1 => "F3",
+            < 10 => "F2",
+            < 100 => "F1",
+            _ => "F0",
+        },
+        CultureInfo.InvariantCulture);
 
     public static string Bytes(double value) => value switch
     {
