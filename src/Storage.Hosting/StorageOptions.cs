@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -70,6 +71,16 @@ public sealed class StorageOptions
 
     /// <summary>Where the store logs. Under <c>AddStorage</c>, the host's logger factory.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>
+    /// What creates the store's meter (<see cref="StoreOptions.MeterFactory"/>). Under <c>AddStorage</c>, the
+    /// <see cref="IMeterFactory"/> registered in the services (a host registers one), so the store's
+    /// metrics belong to the host's container; <see langword="null"/>: the library's own meter.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; set; }
+
+    /// <summary>Whether spans carry the partition key (<see cref="StoreOptions.TracePartitionKeys"/>); never on metrics. Off by default.</summary>
+    public bool TracePartitionKeys { get; set; }
 
     /// <summary>What reading the configuration section found wrong, each message naming its key: reported by validation, with the rest.</summary>
     internal List<string> ConfigurationErrors { get; } = [];

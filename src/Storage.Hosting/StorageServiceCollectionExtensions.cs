@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -106,6 +107,7 @@ public static class StorageServiceCollectionExtensions
         {
             o.TimeProvider = provider.GetService<TimeProvider>() ?? o.TimeProvider;
             o.LoggerFactory = provider.GetService<ILoggerFactory>();
+            o.MeterFactory = provider.GetService<IMeterFactory>();
         });
         if (configuration is not null)
         {

@@ -106,6 +106,8 @@ public static class StoreFactory
         backend.TimeProvider = options.TimeProvider;
         backend.TombstoneRetention = options.TombstoneRetention;
         backend.Indexes = [.. options.Indexes];
+        backend.MeterFactory = options.MeterFactory;
+        backend.TracePartitionKeys = options.TracePartitionKeys;
         return backend;
     }
 
