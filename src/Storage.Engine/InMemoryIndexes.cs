@@ -16,7 +16,6 @@ public sealed class InMemoryIndexes<TDocument>
     where TDocument : class, IIndexedDocument
 {
     private readonly IndexEntryTable<TDocument>[] _tables;
-    private readonly Dictionary<IndexDefinition, int> _numbers;
 
     /// <summary>Entries with no entry in any index.</summary>
     /// <param name="catalog">The declared indexes.</param>
@@ -39,11 +38,6 @@ public sealed class InMemoryIndexes<TDocument>
 
         Catalog = catalog;
         _tables = [.. tables];
-        _numbers = new Dictionary<IndexDefinition, int>(ReferenceEqualityComparer.Instance);
-        for (var n = 0; n < _tables.Length; n++)
-        {
-            _numbers.Add(catalog.All[n], n);
-        }
     }
 
     /// <summary>The declared indexes.</summary>
@@ -55,12 +49,7 @@ public sealed class InMemoryIndexes<TDocument>
     /// <summary>The table of an index.</summary>
     /// <param name="index">A declared index.</param>
     /// <returns>Its table.</returns>
-    public IndexEntryTable<TDocument> this[IndexDefinition index] => _tables[NumberOf(index)];
-
-    /// <summary>The position of a declared index in <see cref="IndexCatalog.All"/> (and of its table in <see cref="Tables"/>).</summary>
-    /// <param name="index">The index.</param>
-    /// <returns>Its position.</returns>
-    public int NumberOf(IndexDefinition index) => _numbers[index];
+    public IndexEntryTable<TDocument> this[IndexDefinition index] => _tables[Catalog.NumberOf(index)];
 
     /// <summary>Entries of documents, as a store that opens reads them.</summary>
     /// <param name="catalog">The declared indexes.</param>
@@ -71,12 +60,11 @@ public sealed class InMemoryIndexes<TDocument>
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(documents);
         var lists = catalog.All.Select(static _ => new List<IndexTableEntry<TDocument>>()).ToArray();
-        var building = new InMemoryIndexes<TDocument>(catalog);
         foreach (var (partition, document, entries) in documents)
         {
             for (var j = 0; j < entries.Indexes.Count; j++)
             {
-                var list = lists[building.NumberOf(entries.Indexes[j])];
+                var list = lists[catalog.NumberOf(entries.Indexes[j])];
                 foreach (var value in entries.Values[j])
                 {
                     list.Add(new IndexTableEntry<TDocument>(value, partition, document));
