@@ -87,8 +87,9 @@ public sealed class IndexEntryTable<TDocument> : IReadOnlyCollection<IndexTableE
         var table = new IndexEntryTable<TDocument>();
         for (var start = 0; start < sorted.Length; start += ChunkCapacity)
         {
-            var chunk = new Chunk();
+            // Sized to fit: a partition's table with a handful of entries costs a handful.
             var part = sorted.AsSpan(start, Math.Min(ChunkCapacity, sorted.Length - start));
+            var chunk = new Chunk(part.Length);
             part.CopyTo(chunk.Items);
             chunk.Count = part.Length;
             table._chunks.Add(chunk);
@@ -109,7 +110,7 @@ public sealed class IndexEntryTable<TDocument> : IReadOnlyCollection<IndexTableE
             // Above every entry: the end of the last chunk.
             if (_chunks.Count == 0)
             {
-                _chunks.Add(new Chunk());
+                _chunks.Add(new Chunk(4));
             }
 
             position = new Position(_chunks.Count - 1, _chunks[^1].Count);
@@ -449,9 +450,9 @@ public sealed class IndexEntryTable<TDocument> : IReadOnlyCollection<IndexTableE
             => value.Type == IndexValueType.String ? new(value.AsString, 0, partition, key, after) : new(null, value.AsInt64, partition, key, after);
     }
 
-    private sealed class Chunk
+    private sealed class Chunk(int capacity)
     {
-        public IndexTableEntry<TDocument>[] Items { get; } = new IndexTableEntry<TDocument>[ChunkCapacity];
+        public IndexTableEntry<TDocument>[] Items { get; private set; } = new IndexTableEntry<TDocument>[capacity];
 
         public int Count { get; set; }
 
@@ -477,6 +478,7 @@ public sealed class IndexEntryTable<TDocument> : IReadOnlyCollection<IndexTableE
 
         public void Insert(int offset, IndexTableEntry<TDocument> entry)
         {
+            Reserve(Count + 1);
             Array.Copy(Items, offset, Items, offset + 1, Count - offset);
             Items[offset] = entry;
             Count++;
@@ -491,7 +493,7 @@ public sealed class IndexEntryTable<TDocument> : IReadOnlyCollection<IndexTableE
 
         public Chunk SplitUpperHalf()
         {
-            var upper = new Chunk();
+            var upper = new Chunk(ChunkCapacity);
             var half = Count / 2;
             Array.Copy(Items, half, upper.Items, 0, Count - half);
             upper.Count = Count - half;
@@ -502,8 +504,19 @@ public sealed class IndexEntryTable<TDocument> : IReadOnlyCollection<IndexTableE
 
         public void Append(Chunk next)
         {
+            Reserve(Count + next.Count);
             Array.Copy(next.Items, 0, Items, Count, next.Count);
             Count += next.Count;
+        }
+
+        private void Reserve(int count)
+        {
+            if (count > Items.Length)
+            {
+                var items = Items;
+                Array.Resize(ref items, Math.Min(ChunkCapacity, Math.Max(count, 2 * Items.Length)));
+                Items = items;
+            }
         }
     }
 }
