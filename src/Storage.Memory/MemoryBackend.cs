@@ -302,8 +302,7 @@ internal sealed class MemoryBackend : IStoreBackend
             _partitions[name] = partition = new Partition();
         }
 
-        // The entries the change moves, decided over the documents' values before it (kept with each document).
-        var entries = _indexes.All.Count == 0 ? null : IndexEntryChanges.Of(writer, _indexes, (id, _) => partition.Find(id)?.Entries is { } stored ? IndexEntryChanges.Entries(id, stored, null).Select(e => (e.Index, e.Value)) : []);
+        var entries = _indexes.All.Count == 0 ? null : EntryChanges(writer, partition);
 
         partition.Revision = writer.Revision;
         if (writer.CreatedAtRevision is { } first)
@@ -358,6 +357,10 @@ internal sealed class MemoryBackend : IStoreBackend
             _entries.Apply(name, entries, partition.Find);
         }
     }
+
+    /// <summary>The entries a change moves, decided over the documents' values before it (kept with each document).</summary>
+    private IndexEntryChanges EntryChanges(PartitionWriter writer, Partition partition)
+        => IndexEntryChanges.Of(writer, _indexes, (id, _) => partition.Find(id)?.Entries is { } stored ? IndexEntryChanges.Entries(id, stored, null).Select(e => (e.Index, e.Value)) : []);
 
     /// <summary>A stored document and the index values it holds (null when its collection has no index).</summary>
     internal sealed record MemoryDocument(StoredDocument Document, IndexEntries? Entries) : IIndexedDocument
