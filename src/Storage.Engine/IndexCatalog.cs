@@ -9,6 +9,7 @@ public sealed class IndexCatalog
 {
     private readonly Dictionary<(string Collection, string Name), IndexDefinition> _byName = [];
     private readonly Dictionary<string, IndexDefinition[]> _byCollection = new(StringComparer.Ordinal);
+    private readonly Dictionary<IndexDefinition, int> _numbers = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>Validates a store's index declarations.</summary>
     /// <param name="indexes">The declarations; <see langword="null"/> for none.</param>
@@ -28,6 +29,7 @@ public sealed class IndexCatalog
                 throw new ArgumentException(ErrorMessages.DuplicateIndex(index.Collection, index.Name), nameof(indexes));
             }
 
+            _numbers.Add(index, all.Count);
             all.Add(index);
         }
 
@@ -48,6 +50,12 @@ public sealed class IndexCatalog
     /// <param name="collection">The collection.</param>
     /// <returns>Its indexes; empty when it has none.</returns>
     public IReadOnlyList<IndexDefinition> For(string collection) => _byCollection.TryGetValue(collection, out var found) ? found : [];
+
+    /// <summary>The position of a declared index in <see cref="All"/>.</summary>
+    /// <param name="index">The index (the declared instance).</param>
+    /// <returns>Its position.</returns>
+    /// <exception cref="KeyNotFoundException">The index is not one of this catalog's.</exception>
+    public int NumberOf(IndexDefinition index) => _numbers[index];
 
     /// <summary>Finds an index.</summary>
     /// <param name="collection">The collection.</param>

@@ -33,6 +33,7 @@ public sealed class IndexEntryChanges
     private readonly HashSet<DocumentId> _documents = [];
     private List<IndexEntry>? _deletes;
     private List<IndexEntry>? _inserts;
+    private List<IndexEntry>? _kept;
     private List<(DocumentId Document, DateTimeOffset? ExpiresAt)>? _expiryMoves;
 
     private IndexEntryChanges()
@@ -44,6 +45,13 @@ public sealed class IndexEntryChanges
 
     /// <summary>The documents whose kept entries take a new expiry (every entry of the document, in its collection's indexes).</summary>
     public IReadOnlyList<(DocumentId Document, DateTimeOffset? ExpiresAt)> ExpiryMoves => _expiryMoves ?? [];
+
+    /// <summary>
+    /// The entries a written document keeps, with its new expiry: a backend that holds each entry with
+    /// its document's state (in memory) points them at the new state; one that persists entries needs
+    /// only <see cref="ExpiryMoves"/>.
+    /// </summary>
+    public IReadOnlyList<IndexEntry> Kept => _kept ?? [];
 
     /// <summary>The entries to add, in claim order (see the remarks of <see cref="IndexEntryChanges"/>).</summary>
     public IReadOnlyList<IndexEntry> Inserts => _inserts ?? [];
@@ -111,6 +119,7 @@ public sealed class IndexEntryChanges
                     if (keeps && contested?.Contains((entry.Index, entry.Value)) != true && stored!.Remove((entry.Index, entry.Value)))
                     {
                         kept = true;
+                        (result._kept ??= []).Add(entry);
                         continue;
                     }
 

@@ -270,7 +270,7 @@ internal sealed class JsonBackend : IStoreBackend
             return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(_indexes!.Scan(plan, now).ConvertAll(m => new IndexMatch(m.Value, m.Document.ToDocument(m.Partition, collection))));
         }
 
-        var matches = IndexOf(partition) is { } index ? _indexes!.Scan(index, partition, plan, now) : [];
+        var matches = IndexOf(partition) is { } index ? index[plan.Index].Query(plan, now) : [];
         return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(matches.ConvertAll(m => new IndexMatch(m.Value, m.Document.ToDocument(partition, collection))));
     }
 
@@ -283,7 +283,7 @@ internal sealed class JsonBackend : IStoreBackend
             return ValueTask.FromResult(_indexes!.Count(plan, now));
         }
 
-        return ValueTask.FromResult(IndexOf(partition) is { } index ? _indexes!.Count(index, partition, plan, now) : 0L);
+        return ValueTask.FromResult(IndexOf(partition) is { } index ? index[plan.Index].CountMatches(plan, now) : 0L);
     }
 
     /// <summary>Releases the directory (the engine has drained running operations).</summary>
@@ -319,7 +319,7 @@ internal sealed class JsonBackend : IStoreBackend
     private PartitionSnapshot? Snapshot(string key) => FindPartition(key) is { } handle ? Load(handle) : null;
 
     /// <summary>The index entries of a partition's published state; <see langword="null"/> when it has no file.</summary>
-    private PartitionIndex? IndexOf(string key)
+    private InMemoryIndexes<DocumentRecord>? IndexOf(string key)
     {
         if (FindPartition(key) is not { } handle)
         {
@@ -1033,7 +1033,7 @@ internal sealed class JsonBackend : IStoreBackend
         public int FileLength;
 
         /// <summary>The partition's index entries, published with <see cref="Snapshot"/>; null when no index is declared.</summary>
-        public volatile PartitionIndex? Index;
+        public volatile InMemoryIndexes<DocumentRecord>? Index;
 
         /// <summary>A failed write whose outcome is not known yet (guarded by <see cref="LoadLock"/>).</summary>
         public Unresolved? Unresolved;

@@ -10,6 +10,7 @@ namespace Storage.Json;
 /// </summary>
 /// <remarks>Made by <see cref="DocumentEntryWriter.Create"/>, which renders the entry.</remarks>
 internal sealed class DocumentRecord(string key, long version, DateTimeOffset createdAt, DateTimeOffset updatedAt, DateTimeOffset? expiresAt, byte[] entry, int valueStart, int valueLength)
+    : IIndexedDocument
 {
     public string Key { get; } = key;
 

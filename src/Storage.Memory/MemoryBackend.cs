@@ -1,16 +1,19 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Storage.Memory;
 
 /// <summary>
 /// The in-memory backend: every partition in a sorted dictionary, one lock around everything. The
 /// engine decides every write; this class only loads the state a write needs, keeps the writer's
-/// net change, and reads. Index queries and unique checks scan the documents of the collection (each
-/// document keeps the index values the engine extracted when it was written), which suits the
-/// stores of unit tests it is made for.
+/// net change, and reads. Index queries, counts and unique checks are answered by the engine's
+/// <see cref="InMemoryIndexes{TDocument}"/> (each document keeps the index values the engine extracted
+/// when it was written, so a change's entries are decided without parsing it again).
 /// </summary>
 internal sealed class MemoryBackend : IStoreBackend
 {
     private readonly IndexCatalog _indexes;
     private readonly MemoryData _data;
+    private InMemoryIndexes<MemoryDocument> _entries;
 
     /// <summary>Opens the store over <paramref name="data"/>: the index values of its documents are computed again for <paramref name="indexes"/>.</summary>
     /// <param name="indexes">The declared indexes.</param>
@@ -60,7 +63,7 @@ internal sealed class MemoryBackend : IStoreBackend
                 }
 
                 var state = Load(write.Partition, write.Reads);
-                var writer = new PartitionWriter(state, now, new UniqueValues(write.Partition, now, (index, value) => StoredHolders(index, value, write.Partition)));
+                var writer = new PartitionWriter(state, now, new UniqueValues(write.Partition, now, (index, value) => _entries.Holders(index, value, write.Partition)));
                 if (write.Apply(writer, state))
                 {
                     Persist(writer);
@@ -77,6 +80,11 @@ internal sealed class MemoryBackend : IStoreBackend
         if (!_partitions.Remove(partition, out var removed))
         {
             return false;
+        }
+
+        foreach (var document in removed.Collections.Values.SelectMany(c => c.Values))
+        {
+            RemoveEntries(document);
         }
 
         // A partition written again later continues above every version it had.
@@ -97,6 +105,7 @@ internal sealed class MemoryBackend : IStoreBackend
                     foreach (var expired in documents.Values.Where(d => Timestamps.IsExpired(d.Document.ExpiresAt, now)).ToList())
                     {
                         documents.Remove(expired.Document.Key);
+                        RemoveEntries(expired);
                         purged++;
                     }
                 }
@@ -200,14 +209,7 @@ internal sealed class MemoryBackend : IStoreBackend
     {
         lock (_lock)
         {
-            var matches = Matches(plan, now).ToList();
-            matches.Sort(IndexQueryPlan.Order);
-            if (plan.Descending)
-            {
-                matches.Reverse();
-            }
-
-            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(matches.Take(plan.Limit + 1).ToList());
+            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(_entries[plan.Index].Query(plan, now).ConvertAll(e => new IndexMatch(e.Value, e.Document.Document)));
         }
     }
 
@@ -216,7 +218,7 @@ internal sealed class MemoryBackend : IStoreBackend
     {
         lock (_lock)
         {
-            return ValueTask.FromResult((long)Matches(plan, now).Count());
+            return ValueTask.FromResult(_entries[plan.Index].CountMatches(plan, now));
         }
     }
 
@@ -227,6 +229,7 @@ internal sealed class MemoryBackend : IStoreBackend
     /// Computes every document's index values for the declared indexes (all or nothing); expired
     /// documents hold none. A document that cannot be indexed, or a unique value held twice, fails the open.
     /// </summary>
+    [MemberNotNull(nameof(_entries))]
     private void BuildIndexes(DateTimeOffset now)
     {
         var builders = _indexes.All.ToDictionary(index => index, index => new IndexBuilder(index));
@@ -246,10 +249,17 @@ internal sealed class MemoryBackend : IStoreBackend
             }
         }
 
+        var indexed = new List<(string, MemoryDocument, IndexEntries)>();
         foreach (var (collection, document, entries) in built)
         {
             collection[document.Document.Key] = document with { Entries = entries };
+            if (entries is not null)
+            {
+                indexed.Add((document.Document.Partition, collection[document.Document.Key], entries));
+            }
         }
+
+        _entries = InMemoryIndexes<MemoryDocument>.Build(_indexes, indexed);
     }
 
     private static IEnumerable<T> InOrder<T>(IEnumerable<T> ascending, bool descending) => descending ? ascending.Reverse() : ascending;
@@ -257,55 +267,12 @@ internal sealed class MemoryBackend : IStoreBackend
     private MemoryDocument? Find(string partition, string collection, string key)
         => _partitions.GetValueOrDefault(partition)?.Collections.GetValueOrDefault(collection)?.GetValueOrDefault(key);
 
-    /// <summary>Every live document of the plan's index (in its partition, or all) with a value that matches, in no order.</summary>
-    private IEnumerable<IndexMatch> Matches(IndexQueryPlan plan, DateTimeOffset now)
+    private void RemoveEntries(MemoryDocument document)
     {
-        foreach (var (document, value) in Holders(plan.Index, plan.Partition, now))
+        if (document.Entries is { } entries)
         {
-            if (plan.Matches(value, document.Partition, document.Key))
-            {
-                yield return new IndexMatch(value, document);
-            }
+            _entries.Remove(document.Document.Partition, document.Document.Key, entries);
         }
-    }
-
-    /// <summary>Every value of <paramref name="index"/> held by a document live at <paramref name="now"/> (every document when <see langword="null"/>), in one partition or all.</summary>
-    private IEnumerable<(StoredDocument Document, IndexValue Value)> Holders(IndexDefinition index, string? partition, DateTimeOffset? now)
-    {
-        IEnumerable<Partition> partitions = partition is null ? _partitions.Values : _partitions.TryGetValue(partition, out var one) ? [one] : [];
-        foreach (var state in partitions)
-        {
-            foreach (var document in state.Collections.GetValueOrDefault(index.Collection)?.Values ?? Enumerable.Empty<MemoryDocument>())
-            {
-                if (document.Entries is { } entries && (now is not { } at || !Timestamps.IsExpired(document.Document.ExpiresAt, at)))
-                {
-                    var j = IndexOf(entries.Indexes, index);
-                    foreach (var value in j >= 0 ? entries.Values[j] : [])
-                    {
-                        yield return (document.Document, value);
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>The documents holding <paramref name="value"/> of a unique index, in the store or in <paramref name="partition"/> by the index's scope, expired or not (the engine's <see cref="UniqueValues"/> judges expiry).</summary>
-    private IEnumerable<ValueHolder> StoredHolders(IndexDefinition index, IndexValue value, string partition)
-        => Holders(index, index.Scope == IndexScope.Global ? null : partition, now: null)
-            .Where(h => h.Value.Equals(value))
-            .Select(h => new ValueHolder(h.Document.Partition, h.Document.Key, h.Document.ExpiresAt));
-
-    private static int IndexOf(IReadOnlyList<IndexDefinition> list, IndexDefinition index)
-    {
-        for (var i = 0; i < list.Count; i++)
-        {
-            if (Equals(list[i], index))
-            {
-                return i;
-            }
-        }
-
-        return -1;
     }
 
     /// <summary>Loads what a write reads: the partition's revision, the floor, the named documents, sequences and streams with the ids asked for.</summary>
@@ -334,6 +301,8 @@ internal sealed class MemoryBackend : IStoreBackend
         {
             _partitions[name] = partition = new Partition();
         }
+
+        var entries = _indexes.All.Count == 0 ? null : EntryChanges(writer, partition);
 
         partition.Revision = writer.Revision;
         if (writer.CreatedAtRevision is { } first)
@@ -382,10 +351,24 @@ internal sealed class MemoryBackend : IStoreBackend
         {
             partition.Sequences[sequence] = (value, revision);
         }
+
+        if (entries is not null)
+        {
+            _entries.Apply(name, entries, partition.Find);
+        }
     }
 
+    /// <summary>The entries a change moves, decided over the documents' values before it (kept with each document).</summary>
+    private IndexEntryChanges EntryChanges(PartitionWriter writer, Partition partition)
+        => IndexEntryChanges.Of(writer, _indexes, (id, _) => partition.Find(id)?.Entries is { } stored ? IndexEntryChanges.Entries(id, stored, null).Select(e => (e.Index, e.Value)) : []);
+
     /// <summary>A stored document and the index values it holds (null when its collection has no index).</summary>
-    internal sealed record MemoryDocument(StoredDocument Document, IndexEntries? Entries);
+    internal sealed record MemoryDocument(StoredDocument Document, IndexEntries? Entries) : IIndexedDocument
+    {
+        public string Key => Document.Key;
+
+        public DateTimeOffset? ExpiresAt => Document.ExpiresAt;
+    }
 
     internal sealed class Partition : IPartitionImage
     {
@@ -402,8 +385,9 @@ internal sealed class MemoryBackend : IStoreBackend
         public Dictionary<string, (long Value, long Revision)> Sequences { get; } = new(StringComparer.Ordinal);
 
         /// <inheritdoc/>
-        public DocumentRow? Document(DocumentId id)
-            => Collections.GetValueOrDefault(id.Collection)?.GetValueOrDefault(id.Key)?.Document is { } d ? new DocumentRow(d.Version, d.CreatedAt, d.ExpiresAt) : null;
+        public DocumentRow? Document(DocumentId id) => Find(id)?.Document is { } d ? new DocumentRow(d.Version, d.CreatedAt, d.ExpiresAt) : null;
+
+        public MemoryDocument? Find(DocumentId id) => Collections.GetValueOrDefault(id.Collection)?.GetValueOrDefault(id.Key);
 
         /// <inheritdoc/>
         public bool TryGetSequence(string name, out long value)

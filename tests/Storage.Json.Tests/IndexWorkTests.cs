@@ -38,9 +38,9 @@ public sealed class IndexWorkTests
         Assert.Equal([(1, "green")], rewritten.Added.Select(a => (a.Index, a.Entry.Value.AsString)));
 
         // Every entry of the document, in the partition's entries, names its new record (with the new expiry).
-        Assert.All(rewritten.NewIndex.ByIndex.SelectMany(e => e), e => Assert.Same(record, e.Document));
-        Assert.Equal([true, true], rewritten.NewIndex.Expiring);
-        Assert.Equal(["a@x", "blue", "green"], rewritten.NewIndex.ByIndex.SelectMany(e => e).Select(e => e.Value.AsString).Order(StringComparer.Ordinal));
+        Assert.All(rewritten.NewIndex.Tables.SelectMany(e => e), e => Assert.Same(record, e.Document));
+        Assert.Equal([1, 2], rewritten.NewIndex.Tables.Select(t => t.Expiring));
+        Assert.Equal(["a@x", "blue", "green"], rewritten.NewIndex.Tables.SelectMany(e => e).Select(e => e.Value.AsString).Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -59,8 +59,8 @@ public sealed class IndexWorkTests
         Assert.Empty(group.Kept);
         Assert.Equal([("gone", "t"), ("old", "o@x"), ("old", "t")], group.Dropped.Select(d => (d.Entry.Document.Key, d.Entry.Value.AsString)).Order());
         Assert.Equal([("o@x", record), ("t", record)], group.Added.Select(a => (a.Entry.Value.AsString, a.Entry.Document)));
-        Assert.Equal(["o@x", "t"], group.NewIndex.ByIndex.SelectMany(e => e).Select(e => e.Value.AsString));
-        Assert.All(group.NewIndex.ByIndex.SelectMany(e => e), e => Assert.Same(record, e.Document));
+        Assert.Equal(["o@x", "t"], group.NewIndex.Tables.SelectMany(e => e).Select(e => e.Value.AsString));
+        Assert.All(group.NewIndex.Tables.SelectMany(e => e), e => Assert.Same(record, e.Document));
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class IndexWorkTests
     /// One group commit of partition "p" as the backend runs it: a writer per batch (a purge for
     /// <see langword="null"/>), the group's entries completed and published (durably).
     /// </summary>
-    private static (PartitionSnapshot Next, IndexWork Work) Commit(JsonIndexes indexes, PartitionSnapshot current, PartitionIndex index, WriteOperation[]?[] steps, DateTimeOffset? at = null)
+    private static (PartitionSnapshot Next, IndexWork Work) Commit(JsonIndexes indexes, PartitionSnapshot current, InMemoryIndexes<DocumentRecord> index, WriteOperation[]?[] steps, DateTimeOffset? at = null)
     {
         var now = at ?? s_now;
         using var builder = new PartitionBuilder(current, 0, now);

@@ -6,14 +6,14 @@ namespace Storage.Json.Indexes;
 /// The index side of one group commit of a partition (or of deleting it): the stored holders of a
 /// unique value as the group has changed the partition so far, and the reservations of global unique
 /// values store-wide (the engine's <see cref="UniqueValues"/> decides with both); once the group is
-/// built, the entries the partition drops and adds, and its new <see cref="PartitionIndex"/>.
+/// built, the entries the partition drops and adds, and its new entries (<see cref="NewIndex"/>).
 /// </summary>
 internal sealed class IndexWork : IUniqueValueReservations
 {
     private static readonly object s_settled = new();
 
     private readonly JsonIndexes _indexes;
-    private readonly PartitionIndex _base;
+    private readonly InMemoryIndexes<DocumentRecord> _base;
     private readonly DateTimeOffset _now;
 
     // The documents of indexed collections the group's writers wrote, merged as each writer ends: the
@@ -25,7 +25,7 @@ internal sealed class IndexWork : IUniqueValueReservations
     // Null while the commit runs and nobody waits; a completion once someone waits; s_settled once it ended.
     private object? _settled;
 
-    public IndexWork(JsonIndexes indexes, string partition, PartitionIndex current, DateTimeOffset now, bool delete)
+    public IndexWork(JsonIndexes indexes, string partition, InMemoryIndexes<DocumentRecord> current, DateTimeOffset now, bool delete)
     {
         _indexes = indexes;
         _base = current;
@@ -34,9 +34,9 @@ internal sealed class IndexWork : IUniqueValueReservations
         NewIndex = current;
         if (delete)
         {
-            for (var n = 0; n < current.ByIndex.Length; n++)
+            for (var n = 0; n < current.Tables.Count; n++)
             {
-                foreach (var entry in current.ByIndex[n])
+                foreach (var entry in current.Tables[n])
                 {
                     Dropped.Add((n, entry));
                 }
@@ -52,16 +52,16 @@ internal sealed class IndexWork : IUniqueValueReservations
     public List<Reservation> Reservations { get; } = [];
 
     /// <summary>The partition's entries after the group (set by <see cref="Complete"/>).</summary>
-    public PartitionIndex NewIndex { get; private set; }
+    public InMemoryIndexes<DocumentRecord> NewIndex { get; private set; }
 
     /// <summary>The entries the group's documents gave up, or lost to a purge or a partition delete.</summary>
-    public List<(int Index, PartitionEntry Entry)> Dropped { get; } = [];
+    public List<(int Index, IndexTableEntry<DocumentRecord> Entry)> Dropped { get; } = [];
 
     /// <summary>Entries a rewritten document kept, with its new record (same value and key, so the same place in every list).</summary>
-    public List<(int Index, PartitionEntry Entry)> Kept { get; } = [];
+    public List<(int Index, IndexTableEntry<DocumentRecord> Entry)> Kept { get; } = [];
 
     /// <summary>The entries the group's documents gained.</summary>
-    public List<(int Index, PartitionEntry Entry)> Added { get; } = [];
+    public List<(int Index, IndexTableEntry<DocumentRecord> Entry)> Added { get; } = [];
 
     /// <summary>Commits of other partitions the batch about to be checked already waited for (see <see cref="JsonIndexes.TryReserve"/>).</summary>
     public IReadOnlyList<IndexWork>? Waited { get; set; }
@@ -95,19 +95,15 @@ internal sealed class IndexWork : IUniqueValueReservations
     /// </summary>
     public IEnumerable<ValueHolder> StoredHolders(IndexDefinition index, IndexValue value)
     {
-        var n = _indexes.NumberOf(index);
-        var entries = _base.ByIndex[n];
-        var (start, end) = _base.Holders(n, Partition, value);
-        for (var i = start; i < end; i++)
+        foreach (var holder in _base.Holders(index, value, Partition))
         {
-            var document = entries[i].Document;
-            if (!_changed.ContainsKey(new DocumentId(index.Collection, document.Key)))
+            if (!_changed.ContainsKey(new DocumentId(index.Collection, holder.Key)))
             {
-                yield return new ValueHolder(Partition, document.Key, document.ExpiresAt);
+                yield return holder;
             }
         }
 
-        var position = _indexes.PositionInCollection(n);
+        var position = _indexes.PositionInCollection(_indexes.NumberOf(index));
         foreach (var (id, (_, row)) in _changed)
         {
             if (row is not null && string.Equals(id.Collection, index.Collection, StringComparison.Ordinal) && row.Entries!.Values[position].Contains(value))
@@ -178,13 +174,13 @@ internal sealed class IndexWork : IUniqueValueReservations
         }
 
         var catalog = _indexes.Catalog;
-        var byIndex = (PartitionEntry[][])_base.ByIndex.Clone();
-        var entries = new List<PartitionEntry>?[byIndex.Length];
+        var byIndex = _base.Tables.ToArray();
+        var entries = new List<IndexTableEntry<DocumentRecord>>?[byIndex.Length];
         var collections = _changed.Keys.Select(static k => k.Collection).ToHashSet(StringComparer.Ordinal);
 
         // One walk of the touched indexes: the written documents' entries are set aside for the
         // decision, the others stay — unless a purge took their document.
-        var stored = new Dictionary<DocumentId, List<(int Index, PartitionEntry Entry)>>();
+        var stored = new Dictionary<DocumentId, List<(int Index, IndexTableEntry<DocumentRecord> Entry)>>();
         for (var n = 0; n < byIndex.Length; n++)
         {
             var collection = catalog.All[n].Collection;
@@ -193,8 +189,8 @@ internal sealed class IndexWork : IUniqueValueReservations
                 continue;
             }
 
-            var rebuilt = entries[n] = new List<PartitionEntry>(_base.ByIndex[n].Length);
-            foreach (var entry in _base.ByIndex[n])
+            var rebuilt = entries[n] = new List<IndexTableEntry<DocumentRecord>>(_base.Tables[n].Count);
+            foreach (var entry in _base.Tables[n])
             {
                 var id = new DocumentId(collection, entry.Document.Key);
                 if (_changed.ContainsKey(id))
@@ -227,7 +223,7 @@ internal sealed class IndexWork : IUniqueValueReservations
             {
                 if (record is not null && !deletes.Contains((n, entry.Value, id.Key)))
                 {
-                    var moved = new PartitionEntry(entry.Value, record);
+                    var moved = entry with { Document = record };
                     entries[n]!.Add(moved);
                     Kept.Add((n, moved));
                 }
@@ -243,7 +239,7 @@ internal sealed class IndexWork : IUniqueValueReservations
             if (next.Find(insert.Document.Collection, insert.Document.Key) is { } record)
             {
                 var n = _indexes.NumberOf(insert.Index);
-                var entry = new PartitionEntry(insert.Value, record);
+                var entry = new IndexTableEntry<DocumentRecord>(insert.Value, Partition, record);
                 entries[n]!.Add(entry);
                 Added.Add((n, entry));
             }
@@ -253,10 +249,10 @@ internal sealed class IndexWork : IUniqueValueReservations
         {
             if (entries[n] is { } touched)
             {
-                byIndex[n] = touched.Count == 0 ? [] : PartitionIndex.Sorted(touched);
+                byIndex[n] = IndexEntryTable<DocumentRecord>.Create(touched);
             }
         }
 
-        NewIndex = new PartitionIndex(byIndex);
+        NewIndex = new InMemoryIndexes<DocumentRecord>(catalog, byIndex);
     }
 }

@@ -8,10 +8,11 @@ namespace Storage.Json.Indexes;
 /// The JSON backend's secondary indexes, kept in memory and rebuilt from the partition files at
 /// every open (nothing index-related is written to disk):
 /// <list type="bullet">
-/// <item>per index, an <see cref="IndexEntryList"/> of every entry (value, partition, key) in
-/// query order, for queries across partitions — guarded by a reader-writer lock that writers hold
-/// only while they apply a committed delta (never during I/O);</item>
-/// <item>per partition, a <see cref="PartitionIndex"/> published with the partition's snapshot;</item>
+/// <item>every entry (value, partition, key) of the store, in the engine's
+/// <see cref="InMemoryIndexes{TDocument}"/>, for queries across partitions — guarded by a
+/// reader-writer lock that writers hold only while they apply a committed delta (never during I/O);</item>
+/// <item>per partition, its own <see cref="InMemoryIndexes{TDocument}"/>, built by each commit and
+/// published with the partition's snapshot (never changed once published, so read without a lock);</item>
 /// <item>for global unique indexes, a store-wide claim table: which partition holds (or is
 /// committing) each value. Commits of different partitions run concurrently, so a commit reserves
 /// each global unique value it writes before its file write; a batch that meets another
@@ -22,8 +23,7 @@ namespace Storage.Json.Indexes;
 /// </summary>
 internal sealed class JsonIndexes : IDisposable
 {
-    private readonly IndexEntryList[] _lists;
-    private readonly Dictionary<IndexDefinition, int> _numbers = new(ReferenceEqualityComparer.Instance);
+    private readonly InMemoryIndexes<DocumentRecord> _all;
     private readonly int[] _positionInCollection;
     private readonly ReaderWriterLockSlim _entriesLock = new(LockRecursionPolicy.NoRecursion);
 
@@ -31,16 +31,15 @@ internal sealed class JsonIndexes : IDisposable
     private readonly Lock _claimsLock = new();
     private readonly Dictionary<(int Index, IndexValue Value), Claim> _claims = [];
 
-    private JsonIndexes(IndexCatalog catalog, IndexEntryList[] lists)
+    private JsonIndexes(InMemoryIndexes<DocumentRecord> all)
     {
-        Catalog = catalog;
-        _lists = lists;
-        _positionInCollection = new int[catalog.All.Count];
-        for (var n = 0; n < catalog.All.Count; n++)
+        Catalog = all.Catalog;
+        _all = all;
+        _positionInCollection = new int[Catalog.All.Count];
+        for (var n = 0; n < Catalog.All.Count; n++)
         {
-            var index = catalog.All[n];
-            _numbers.Add(index, n);
-            _positionInCollection[n] = IndexOf(catalog.For(index.Collection), index);
+            var index = Catalog.All[n];
+            _positionInCollection[n] = IndexOf(Catalog.For(index.Collection), index);
         }
     }
 
@@ -64,22 +63,22 @@ internal sealed class JsonIndexes : IDisposable
     /// <param name="partitionIndexes">Each partition's entries, in the order of <paramref name="partitions"/>.</param>
     /// <returns>The indexes.</returns>
     /// <exception cref="IndexBuildException">A live document holds a value of the wrong type or a duplicate unique value.</exception>
-    public static JsonIndexes Build(IndexCatalog catalog, IReadOnlyList<PartitionSnapshot> partitions, DateTimeOffset now, ILogger logger, out PartitionIndex[] partitionIndexes)
+    public static JsonIndexes Build(IndexCatalog catalog, IReadOnlyList<PartitionSnapshot> partitions, DateTimeOffset now, ILogger logger, out InMemoryIndexes<DocumentRecord>[] partitionIndexes)
     {
         var count = catalog.All.Count;
-        var perPartition = new PartitionEntry[partitions.Count][][];
+        var perPartition = new IndexEntryTable<DocumentRecord>[partitions.Count][];
         for (var p = 0; p < partitions.Count; p++)
         {
-            perPartition[p] = new PartitionEntry[count][];
+            perPartition[p] = new IndexEntryTable<DocumentRecord>[count];
         }
 
-        var lists = new IndexEntryList[count];
-        var partitionEntries = new List<PartitionEntry>();
+        var tables = new IndexEntryTable<DocumentRecord>[count];
+        var partitionEntries = new List<IndexTableEntry<DocumentRecord>>();
+        var all = new List<IndexTableEntry<DocumentRecord>>();
         for (var n = 0; n < count; n++)
         {
             var index = catalog.All[n];
             var builder = new IndexBuilder(index, "in memory at open", logger);
-            var all = new List<IndexEntry>();
 
             // Documents that share a string value (a tag, a state) share one string in memory.
             var pool = index.ValueType == IndexValueType.String && !index.Unique ? new Dictionary<string, IndexValue>(StringComparer.Ordinal) : null;
@@ -87,38 +86,35 @@ internal sealed class JsonIndexes : IDisposable
             {
                 var partition = partitions[p];
                 partitionEntries.Clear();
-                if (partition.Collections.TryGetValue(index.Collection, out var documents))
+                foreach (var document in partition.Collections.GetValueOrDefault(index.Collection) ?? [])
                 {
-                    foreach (var document in documents)
+                    if (Timestamps.IsExpired(document.ExpiresAt, now))
                     {
-                        if (Timestamps.IsExpired(document.ExpiresAt, now))
+                        continue;
+                    }
+
+                    foreach (var found in builder.Add(partition.Partition, document.Key, document.Value))
+                    {
+                        var value = found;
+                        if (pool is not null && !pool.TryAdd(value.AsString, value))
                         {
-                            continue;
+                            value = pool[value.AsString];
                         }
 
-                        foreach (var found in builder.Add(partition.Partition, document.Key, document.Value))
-                        {
-                            var value = found;
-                            if (pool is not null && !pool.TryAdd(value.AsString, value))
-                            {
-                                value = pool[value.AsString];
-                            }
-
-                            all.Add(new IndexEntry(value, partition.Partition, document));
-                            partitionEntries.Add(new PartitionEntry(value, document));
-                        }
+                        partitionEntries.Add(new IndexTableEntry<DocumentRecord>(value, partition.Partition, document));
                     }
                 }
 
-                perPartition[p][n] = partitionEntries.Count == 0 ? [] : PartitionIndex.Sorted(partitionEntries);
+                all.AddRange(partitionEntries);
+                perPartition[p][n] = IndexEntryTable<DocumentRecord>.Create(partitionEntries);
             }
 
-            lists[n] = IndexEntryList.FromSorted(SortByValue(all));
+            tables[n] = IndexEntryTable<DocumentRecord>.Create(all);
             all.Clear();
             builder.Complete();
         }
 
-        var indexes = new JsonIndexes(catalog, lists);
+        var indexes = new JsonIndexes(new InMemoryIndexes<DocumentRecord>(catalog, tables));
         for (var n = 0; n < count; n++)
         {
             if (indexes.IsGlobalUnique(n))
@@ -133,51 +129,24 @@ internal sealed class JsonIndexes : IDisposable
             }
         }
 
-        partitionIndexes = perPartition.Select(static byIndex => new PartitionIndex(byIndex)).ToArray();
+        partitionIndexes = perPartition.Select(byIndex => new InMemoryIndexes<DocumentRecord>(catalog, byIndex)).ToArray();
         return indexes;
     }
 
-    /// <summary>
-    /// Entries gathered in (partition, key) order, sorted into (value, partition, key) order: a
-    /// stable sort by value, which compares values and positions instead of partitions and keys.
-    /// </summary>
-    private static IndexEntry[] SortByValue(List<IndexEntry> entries)
-    {
-        var keys = new (IndexValue Value, int Position)[entries.Count];
-        for (var i = 0; i < keys.Length; i++)
-        {
-            keys[i] = (entries[i].Value, i);
-        }
-
-        keys.AsSpan().Sort(static (x, y) =>
-        {
-            var c = x.Value.CompareTo(y.Value);
-            return c != 0 ? c : x.Position.CompareTo(y.Position);
-        });
-        var sorted = new IndexEntry[keys.Length];
-        for (var i = 0; i < keys.Length; i++)
-        {
-            sorted[i] = entries[keys[i].Position];
-        }
-
-        Debug.Assert(sorted.Length > 10_000 || sorted.AsSpan().SequenceEqual(sorted.Order(Comparer<IndexEntry>.Create(static (x, y) => default(IndexEntryOrder).Compare(x, y))).ToArray()), "The stable sort by value is not the (value, partition, key) order.");
-        return sorted;
-    }
-
-    public int NumberOf(IndexDefinition index) => _numbers[index];
+    public int NumberOf(IndexDefinition index) => Catalog.NumberOf(index);
 
     /// <summary>Where index <paramref name="n"/> sits among its collection's indexes (the position of its values in <see cref="IndexEntries"/>).</summary>
     public int PositionInCollection(int n) => _positionInCollection[n];
 
     public bool IsGlobalUnique(int n) => Catalog.All[n].Unique && Catalog.All[n].Scope == IndexScope.Global;
 
-    public PartitionIndex EmptyPartition() => PartitionIndex.Empty(Catalog.All.Count);
+    public InMemoryIndexes<DocumentRecord> EmptyPartition() => new(Catalog);
 
     /// <summary>Starts the index side of a group commit of one partition.</summary>
-    public IndexWork Begin(string partition, PartitionIndex current, DateTimeOffset now) => new(this, partition, current, now, delete: false);
+    public IndexWork Begin(string partition, InMemoryIndexes<DocumentRecord> current, DateTimeOffset now) => new(this, partition, current, now, delete: false);
 
     /// <summary>The index side of deleting a partition: every entry goes.</summary>
-    public IndexWork BeginDelete(string partition, PartitionIndex current) => new(this, partition, current, DateTimeOffset.MinValue, delete: true);
+    public IndexWork BeginDelete(string partition, InMemoryIndexes<DocumentRecord> current) => new(this, partition, current, DateTimeOffset.MinValue, delete: true);
 
     /// <summary>
     /// Reserves a global unique value for a put of a commit in flight, unless a live document of
@@ -292,17 +261,17 @@ internal sealed class JsonIndexes : IDisposable
             {
                 foreach (var (n, entry) in work.Dropped)
                 {
-                    _lists[n].Remove(new IndexEntry(entry.Value, partition, entry.Document));
+                    _all.Tables[n].Remove(entry.Value, partition, entry.Document.Key);
                 }
 
                 foreach (var (n, entry) in work.Kept)
                 {
-                    _lists[n].Replace(new IndexEntry(entry.Value, partition, entry.Document));
+                    _all.Tables[n].Replace(entry);
                 }
 
                 foreach (var (n, entry) in work.Added)
                 {
-                    _lists[n].Add(new IndexEntry(entry.Value, partition, entry.Document));
+                    _all.Tables[n].Add(entry);
                 }
 
                 if (durable)
@@ -368,15 +337,12 @@ internal sealed class JsonIndexes : IDisposable
     }
 
     /// <summary>Up to <see cref="IndexQueryPlan.Limit"/> + 1 live matches across partitions, in the query's order.</summary>
-    public List<IndexEntry> Scan(IndexQueryPlan plan, DateTimeOffset now)
+    public List<IndexTableEntry<DocumentRecord>> Scan(IndexQueryPlan plan, DateTimeOffset now)
     {
-        var range = IndexRange.For(plan);
         _entriesLock.EnterReadLock();
         try
         {
-            var list = _lists[NumberOf(plan.Index)];
-            var (start, end) = Range(list, range);
-            return Live(Between(list, start, end, plan.Descending), now).Take(plan.Limit + 1).ToList();
+            return _all[plan.Index].Query(plan, now);
         }
         finally
         {
@@ -387,13 +353,10 @@ internal sealed class JsonIndexes : IDisposable
     /// <summary>How many live matches there are across partitions.</summary>
     public long Count(IndexQueryPlan plan, DateTimeOffset now)
     {
-        var range = IndexRange.For(plan);
         _entriesLock.EnterReadLock();
         try
         {
-            var list = _lists[NumberOf(plan.Index)];
-            var (start, end) = Range(list, range);
-            return list.Expiring == 0 ? list.CountBetween(start, end) : Live(Between(list, start, end, descending: false), now).LongCount();
+            return _all[plan.Index].CountMatches(plan, now);
         }
         finally
         {
@@ -401,74 +364,7 @@ internal sealed class JsonIndexes : IDisposable
         }
     }
 
-    /// <summary>Up to <see cref="IndexQueryPlan.Limit"/> + 1 live matches in one partition, in the query's order.</summary>
-    public List<PartitionEntry> Scan(PartitionIndex index, string partition, IndexQueryPlan plan, DateTimeOffset now)
-    {
-        var n = NumberOf(plan.Index);
-        var (start, end) = index.Range(n, partition, IndexRange.For(plan));
-        var entries = new ArraySegment<PartitionEntry>(index.ByIndex[n], start, end - start);
-        return (plan.Descending ? Enumerable.Reverse(entries) : entries).Where(e => !Timestamps.IsExpired(e.Document.ExpiresAt, now)).Take(plan.Limit + 1).ToList();
-    }
-
-    /// <summary>How many live matches there are in one partition.</summary>
-    public long Count(PartitionIndex index, string partition, IndexQueryPlan plan, DateTimeOffset now)
-    {
-        var n = NumberOf(plan.Index);
-        var (start, end) = index.Range(n, partition, IndexRange.For(plan));
-        return !index.Expiring[n] ? end - start : new ArraySegment<PartitionEntry>(index.ByIndex[n], start, end - start).LongCount(e => !Timestamps.IsExpired(e.Document.ExpiresAt, now));
-    }
-
-    private static IEnumerable<IndexEntry> Live(IEnumerable<IndexEntry> entries, DateTimeOffset now) => entries.Where(e => !Timestamps.IsExpired(e.Document.ExpiresAt, now));
-
-    /// <summary>The entries from <paramref name="start"/> up to <paramref name="end"/> (exclusive), in either direction.</summary>
-    private static IEnumerable<IndexEntry> Between(IndexEntryList list, IndexEntryList.Position start, IndexEntryList.Position end, bool descending)
-    {
-        if (!descending)
-        {
-            for (var p = start; p.CompareTo(end) < 0; p = list.Next(p))
-            {
-                yield return list[p];
-            }
-        }
-        else if (start.CompareTo(end) < 0)
-        {
-            for (var p = list.Previous(end); ; p = list.Previous(p))
-            {
-                yield return list[p];
-                if (p.CompareTo(start) == 0)
-                {
-                    break;
-                }
-            }
-        }
-    }
-
     public void Dispose() => _entriesLock.Dispose();
-
-    private static (IndexEntryList.Position Start, IndexEntryList.Position End) Range(IndexEntryList list, IndexRange range)
-    {
-        var start = new IndexEntryList.Position(0, 0);
-        foreach (var probe in range.Lower)
-        {
-            var p = list.Seek(probe);
-            if (p.CompareTo(start) > 0)
-            {
-                start = p;
-            }
-        }
-
-        var end = list.End;
-        foreach (var probe in range.Upper)
-        {
-            var p = list.Seek(probe);
-            if (p.CompareTo(end) < 0)
-            {
-                end = p;
-            }
-        }
-
-        return (start, end);
-    }
 
     private static int IndexOf(IReadOnlyList<IndexDefinition> indexes, IndexDefinition index)
     {
