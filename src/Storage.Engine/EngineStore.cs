@@ -97,6 +97,8 @@ internal sealed class EngineStore : IStore, IBulkImport, IStoreFence
         {
             using var scope = _lifetime.Enter();
 
+            ArgumentNullException.ThrowIfNull(partitions);
+
             // Refused up front while the fence is set, even when there is nothing to import; each
             // partition's commit checks the fence again, atomically.
             if (await _backend.IsReadOnlyAsync(cancellationToken).ConfigureAwait(false))
