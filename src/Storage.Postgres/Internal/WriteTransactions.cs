@@ -215,8 +215,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// <summary>Reads the purge lock's result, whose second column says whether the read-only fence is set; throws if it is.</summary>
     private static async ValueTask ThrowIfReadOnlyAsync(NpgsqlDataReader reader)
     {
-        await reader.NextResultAsync().ConfigureAwait(false); // the fence's lock
-        await reader.NextResultAsync().ConfigureAwait(false); // the purge lock, with the fence
+        await reader.NextResultAsync().ConfigureAwait(false); // the purge lock, with the fence (the reader skips the lock statements, which return no rows)
         if (await reader.ReadAsync().ConfigureAwait(false) && reader.GetBoolean(1))
         {
             throw new StoreReadOnlyException();
@@ -313,7 +312,6 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// <summary>Reads the revisions, the floor and the index generation, and the commit-log lookup (<see cref="ResolveAsync"/>).</summary>
     private async ValueTask<(Dictionary<string, long> Revisions, long Floor, long Generation, bool ReadOnly, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, string kind, List<Attempt> unresolved)
     {
-        await reader.NextResultAsync().ConfigureAwait(false);
         await reader.NextResultAsync().ConfigureAwait(false);
         var revisions = new Dictionary<string, long>(StringComparer.Ordinal);
         long floor = 0, generation = 0;
