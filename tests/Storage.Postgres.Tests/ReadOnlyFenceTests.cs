@@ -1,3 +1,5 @@
+using Storage.Postgres.Internal;
+
 namespace Storage.Postgres.Tests;
 
 /// <summary>
