@@ -38,28 +38,40 @@ internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLo
     /// <exception cref="StorageException">The lock file or the fence file could not be read.</exception>
     public Scope EnterCommit()
     {
+        // No allocation on this path (every commit takes it): messages are built only on failure.
         lock (_lock)
         {
             if (_commits == 0)
             {
-                Step(JsonErrors.ReadFailed(Path.Combine(root, LockFileName)), directoryLock.ShareFence);
+                try
+                {
+                    directoryLock.ShareFence();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new StorageException(JsonErrors.ReadFailed(Path.Combine(root, LockFileName)), e);
+                }
             }
 
             _commits++;
         }
 
         var scope = new Scope(this);
+        bool set;
         try
         {
-            if (Step(JsonErrors.ReadFailed(_path), () => files.FileExists(_path)))
-            {
-                throw new StoreReadOnlyException();
-            }
+            set = files.FileExists(_path);
         }
-        catch
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             scope.Dispose();
-            throw;
+            throw new StorageException(JsonErrors.ReadFailed(_path), e);
+        }
+
+        if (set)
+        {
+            scope.Dispose();
+            throw new StoreReadOnlyException();
         }
 
         return scope;
@@ -117,7 +129,14 @@ internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLo
         {
             if (--_commits == 0)
             {
-                Step(JsonErrors.ReadFailed(Path.Combine(root, LockFileName)), directoryLock.UnshareFence);
+                try
+                {
+                    directoryLock.UnshareFence();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new StorageException(JsonErrors.ReadFailed(Path.Combine(root, LockFileName)), e);
+                }
             }
         }
     }
