@@ -7,7 +7,7 @@ namespace Storage.Engine;
 /// measurement per call (<see cref="Telemetry"/>, once its arguments are valid) — over a backend that loads,
 /// persists and reads (<see cref="IStoreBackend"/>).
 /// </summary>
-internal sealed class EngineStore : IStore, IBulkImport
+internal sealed class EngineStore : IStore, IBulkImport, IStoreFence
 {
     // What a deferred write's group gives its writer: wait, then queue it again.
     private static readonly object s_deferred = new();
@@ -91,6 +91,15 @@ internal sealed class EngineStore : IStore, IBulkImport
     private async ValueTask<ImportResult> ImportCoreAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken)
     {
         using var scope = _lifetime.Enter();
+        ArgumentNullException.ThrowIfNull(partitions);
+
+        // Refused up front while the fence is set, even when there is nothing to import; each
+        // partition's commit checks the fence again, atomically.
+        if (await _backend.IsReadOnlyAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new StoreReadOnlyException();
+        }
+
         if (_backend is IBulkImportBackend bulk)
         {
             return await bulk.ImportAsync(partitions, _indexes, cancellationToken).ConfigureAwait(false);
@@ -197,6 +206,14 @@ internal sealed class EngineStore : IStore, IBulkImport
     private async ValueTask<long> PurgeExpiredCoreAsync(CancellationToken cancellationToken)
     {
         using var scope = _lifetime.Enter();
+
+        // A purge is a write: refused up front while the fence is set, even when nothing has expired;
+        // each partition's or transaction's own check catches a fence set while it runs.
+        if (await _backend.IsReadOnlyAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new StoreReadOnlyException();
+        }
+
         var now = Now();
         var cutoff = Timestamps.TombstoneCutoff(now, _tombstoneRetention);
         return await _backend.PurgeAsync(
@@ -290,6 +307,22 @@ internal sealed class EngineStore : IStore, IBulkImport
     {
         using var scope = _lifetime.Enter();
         return await _backend.CountAsync(plan, Now(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask SetReadOnlyAsync(bool readOnly, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        await _backend.SetReadOnlyAsync(readOnly, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        return await _backend.IsReadOnlyAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>How many writes of a partition wait for its next group commit (for tests that build a group on purpose).</summary>

@@ -145,6 +145,24 @@ public interface IStoreBackend : IAsyncDisposable
     /// <returns>The matches.</returns>
     ValueTask<IReadOnlyList<IndexMatch>> QueryAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Sets or clears the store's read-only fence, in the store itself so that every instance and
+    /// process sees it (see <see cref="IStoreFence"/>). Setting returns only once no write can commit
+    /// any more: every commit in flight — in any instance — has ended. While the fence is set,
+    /// <see cref="CommitAsync"/>, <see cref="PurgeAsync"/> and <see cref="IBulkImportBackend.ImportAsync"/>
+    /// throw <see cref="StoreReadOnlyException"/>, having read the fence atomically with their commit
+    /// (inside the transaction, or under the lock the setter waits for) and persisted nothing.
+    /// </summary>
+    /// <param name="readOnly">Whether to set or clear the fence.</param>
+    /// <param name="cancellationToken">Cancels before the fence is changed.</param>
+    /// <returns>A task that completes when the fence is in place (or gone).</returns>
+    ValueTask SetReadOnlyAsync(bool readOnly, CancellationToken cancellationToken);
+
+    /// <summary>Reads whether the store's read-only fence is set, as stored.</summary>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>Whether writes are refused.</returns>
+    ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken);
+
     /// <summary>Counts the live documents an index query matches.</summary>
     /// <param name="plan">The query's plan.</param>
     /// <param name="now">The store's clock.</param>

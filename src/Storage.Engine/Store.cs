@@ -16,7 +16,7 @@ namespace Storage;
 /// disposes the backend; every operation after that fails with <see cref="ObjectDisposedException"/>.
 /// </remarks>
 /// <seealso href="../../docs/architecture.md#writing-a-backend"/>
-public abstract class Store : IStore, IBulkImport, IAsyncDisposable
+public abstract class Store : IStore, IBulkImport, IStoreFence, IAsyncDisposable
 {
     private readonly EngineStore _engine;
 
@@ -133,4 +133,15 @@ public abstract class Store : IStore, IBulkImport, IAsyncDisposable
     /// <returns>The scope; dispose it when the operation ends.</returns>
     /// <exception cref="ObjectDisposedException">The store is disposed or being disposed.</exception>
     internal StoreLifetime.Scope EnterOperation() => _engine.EnterOperation();
+
+    // The read-only fence (issue 17, item 5): kept by the backend in the store itself.
+
+    /// <inheritdoc/>
+    /// <seealso href="../../docs/contract.md#the-read-only-fence"/>
+    public ValueTask SetReadOnlyAsync(bool readOnly, CancellationToken cancellationToken = default)
+        => _engine.SetReadOnlyAsync(readOnly, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken = default)
+        => _engine.IsReadOnlyAsync(cancellationToken);
 }

@@ -65,6 +65,8 @@ internal static class HostingErrors
         ? "AddStorage was called twice: a host has one default store; register the others with AddKeyedStorage(name)."
         : $"AddKeyedStorage(\"{name}\") was called twice: each store name is registered once.";
 
+    public static string MemoryFence => "A memory: store lives in one process only: set its read-only fence through the store itself (IStoreFence.SetReadOnlyAsync).";
+
     public static string NotOpenYet(string store) => $"{store} is not open yet: it opens while the host starts (IHost.StartAsync). Resolve IStore after the host has started, for example in a hosted service's StartAsync or a request handler, not while the host is being built.";
 
     public static string OpenFailed(string store) => $"{store} failed to open when the host started; see the inner exception.";

@@ -21,7 +21,7 @@ internal static class StorageConfiguration
         nameof(StorageOptions.Address), nameof(StorageOptions.Backend), nameof(StorageOptions.Path),
         nameof(StorageOptions.ConnectionString), nameof(StorageOptions.Schema), nameof(StorageOptions.Durability),
         nameof(StorageOptions.TombstoneRetention), nameof(StorageOptions.BusyTimeout), nameof(StorageOptions.RetryBudget),
-        nameof(StorageOptions.HashPartitions), nameof(StorageOptions.Indexes),
+        nameof(StorageOptions.HashPartitions), nameof(StorageOptions.Indexes), nameof(StorageOptions.ReadOnly),
     ];
 
     /// <summary>The full key of a setting of a section (the section's path, ':', the name).</summary>
@@ -70,6 +70,9 @@ internal static class StorageConfiguration
                     break;
                 case nameof(StorageOptions.HashPartitions):
                     options.HashPartitions = Integer(key, value, errors) ?? options.HashPartitions;
+                    break;
+                case nameof(StorageOptions.ReadOnly):
+                    options.ReadOnly = Boolean(key, value, errors) ?? options.ReadOnly;
                     break;
                 case nameof(StorageOptions.Indexes):
                     foreach (var index in IndexConfiguration.Read(child, key, errors))

@@ -63,6 +63,14 @@ public sealed class StorageOptions
     /// <summary>PostgreSQL only: into how many hash partitions a new schema's tables are split; <see langword="null"/> for plain tables.</summary>
     public int? HashPartitions { get; set; }
 
+    /// <summary>
+    /// Whether to set the store's read-only fence when it opens (<see cref="IStoreFence"/>): every write
+    /// then fails with <see cref="StoreReadOnlyException"/>, in this app and any other instance, until
+    /// the fence is cleared. <see langword="false"/> (the default) leaves the fence as the store keeps
+    /// it: an app restarting during the upgrade tool's cut-over does not clear the tool's fence.
+    /// </summary>
+    public bool ReadOnly { get; set; }
+
     /// <summary>The secondary indexes, from configuration (<c>Storage:Indexes</c>) and code alike: add to the list in the options callback.</summary>
     public IList<IndexDefinition> Indexes { get; } = [];
 

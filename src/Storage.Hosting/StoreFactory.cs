@@ -64,6 +64,67 @@ public static class StoreFactory
     /// <param name="cancellationToken">Cancels the open.</param>
     internal static async ValueTask<Store> OpenAsync(ResolvedStore store, StorageOptions options, string? baseDirectory, NpgsqlDataSource? registeredDataSource, CancellationToken cancellationToken)
     {
+        var opened = await OpenBackendAsync(store, options, baseDirectory, registeredDataSource, cancellationToken).ConfigureAwait(false);
+        if (options.ReadOnly)
+        {
+            try
+            {
+                await opened.SetReadOnlyAsync(true, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await opened.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        return opened;
+    }
+
+    /// <summary>
+    /// Sets or clears the read-only fence of the store an address names, from outside the process that
+    /// has it open (the upgrade tool's cut-over): once setting returns, no write commits in any
+    /// process. A JSON store's fence is set without opening it (<see cref="JsonStore.SetReadOnlyAsync(string, bool, CancellationToken)"/>);
+    /// a SQLite or PostgreSQL store is opened, fenced and disposed.
+    /// </summary>
+    /// <param name="address">The address: <c>json:./data</c>, <c>sqlite:./app.db</c> or <c>postgres:Host=…;Database=…[;Schema=…]</c>.</param>
+    /// <param name="readOnly">Whether to set (<see langword="true"/>) or clear the fence.</param>
+    /// <param name="cancellationToken">Cancels before the fence is changed.</param>
+    /// <returns>A task that completes when the fence is in place (or gone).</returns>
+    /// <exception cref="ArgumentException">The address is not valid, or is <c>memory:</c> (a memory store has no other process).</exception>
+    /// <exception cref="StorageException">The fence could not be written (or the store opened).</exception>
+    /// <seealso href="../../docs/contract.md#the-read-only-fence"/>
+    public static async ValueTask SetReadOnlyAsync(string address, bool readOnly, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var options = new StorageOptions { Address = address };
+        var errors = new List<string>();
+        var store = StorageValidation.Resolve(options, name => nameof(StorageOptions) + "." + name, dataSourceRegistered: false, errors);
+        if (errors.Count > 0 || store is null)
+        {
+            throw new ArgumentException(HostingErrors.InvalidOptions(errors), nameof(address));
+        }
+
+        switch (store.Backend)
+        {
+            case StoreBackend.Json:
+                await JsonStore.SetReadOnlyAsync(FullPath(store.Target!, null), readOnly, cancellationToken).ConfigureAwait(false);
+                break;
+            case StoreBackend.Memory:
+                throw new ArgumentException(HostingErrors.MemoryFence, nameof(address));
+            default:
+                var opened = await OpenBackendAsync(store, options, baseDirectory: null, registeredDataSource: null, cancellationToken).ConfigureAwait(false);
+                await using (opened.ConfigureAwait(false))
+                {
+                    await opened.SetReadOnlyAsync(readOnly, cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+        }
+    }
+
+    private static async ValueTask<Store> OpenBackendAsync(ResolvedStore store, StorageOptions options, string? baseDirectory, NpgsqlDataSource? registeredDataSource, CancellationToken cancellationToken)
+    {
         switch (store.Backend)
         {
             case StoreBackend.Json:

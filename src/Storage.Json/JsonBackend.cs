@@ -25,7 +25,7 @@ namespace Storage.Json;
 /// </remarks>
 internal sealed class JsonBackend : IStoreBackend
 {
-    private const string LockFileName = "storage.lock";
+    private const string LockFileName = ReadOnlyFence.LockFileName;
     private const string PartitionsDirectoryName = "partitions";
 
     // Room beyond the previous file's size (and an eighth of it) for what a commit adds before its buffer must grow.
@@ -37,7 +37,8 @@ internal sealed class JsonBackend : IStoreBackend
 
     // Full durability: fsync the directory after each rename and delete. File data is fsynced in either mode (AtomicWrite).
     private readonly bool _sync;
-    private readonly IDisposable _lock;
+    private readonly IDirectoryLock _lock;
+    private readonly ReadOnlyFence _fence;
     private readonly ConcurrentDictionary<string, Partition> _partitions = new(StringComparer.Ordinal);
     private readonly Lock _catalogLock = new();
     private readonly SortedSet<string> _catalog;
@@ -53,7 +54,7 @@ internal sealed class JsonBackend : IStoreBackend
     // Null when no index is declared; set once at open, before the store is handed out.
     private JsonIndexes? _indexes;
 
-    private JsonBackend(IFileSystem files, string root, JsonStoreOptions options, IndexCatalog indexCatalog, IDisposable directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
+    private JsonBackend(IFileSystem files, string root, JsonStoreOptions options, IndexCatalog indexCatalog, IDirectoryLock directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
     {
         _indexCatalog = indexCatalog;
         _logger = options.LoggerFactory?.CreateLogger<JsonStore>() ?? (ILogger)NullLogger.Instance;
@@ -62,6 +63,7 @@ internal sealed class JsonBackend : IStoreBackend
         _partitionsDirectory = Path.Combine(root, PartitionsDirectoryName);
         _sync = options.Durability == DurabilityMode.Full;
         _lock = directoryLock;
+        _fence = new ReadOnlyFence(files, root, directoryLock);
         _manifest = manifest;
         _catalog = catalog;
         _unresolvedFiles = unresolvedFiles;
@@ -286,6 +288,22 @@ internal sealed class JsonBackend : IStoreBackend
         return ValueTask.FromResult(IndexOf(partition) is { } index ? index[plan.Index].CountMatches(plan, now) : 0L);
     }
 
+    /// <inheritdoc/>
+    /// <remarks>The fence file beside the manifest, and the fence byte of the lock file (<see cref="ReadOnlyFence"/>).</remarks>
+    public ValueTask SetReadOnlyAsync(bool readOnly, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ReadOnlyFence.Set(_files, _root, readOnly);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(_fence.IsSet());
+    }
+
     /// <summary>Releases the directory (the engine has drained running operations).</summary>
     /// <returns>A completed task.</returns>
     public ValueTask DisposeAsync()
@@ -392,6 +410,8 @@ internal sealed class JsonBackend : IStoreBackend
     /// </remarks>
     public ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        // Checked, and held until the files are written, by every commit (ReadOnlyFence).
+        using var fence = _fence.EnterCommit();
         var handle = GetPartition(group[0].Partition);
         var start = 0;
         while (start < group.Count)
@@ -870,7 +890,7 @@ internal sealed class JsonBackend : IStoreBackend
     /// file's data, so a power loss would leave an empty file under the final name — a partition
     /// or manifest that no longer reads, in place of the good one the rename replaced.
     /// </remarks>
-    private static void AtomicWrite(IFileSystem files, string directory, string fileName, ReadOnlySpan<byte> content, bool syncDirectory)
+    internal static void AtomicWrite(IFileSystem files, string directory, string fileName, ReadOnlySpan<byte> content, bool syncDirectory)
     {
         var final = Path.Combine(directory, fileName);
         var temp = final + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + PartitionFileNames.TempExtension;

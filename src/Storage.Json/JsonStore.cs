@@ -92,6 +92,31 @@ public sealed class JsonStore : Store
         return new JsonStore(backend, options, indexes);
     }
 
+    /// <summary>
+    /// Sets or clears the read-only fence of the store in <paramref name="directory"/>, whether or not
+    /// a process has it open: from another process while the owner runs (the upgrade tool's cut-over),
+    /// or with no owner at all. Setting returns once no write can commit any more: the fence file
+    /// exists, and every commit the owner had in flight has ended.
+    /// </summary>
+    /// <param name="directory">The store's data directory.</param>
+    /// <param name="readOnly">Whether to set (<see langword="true"/>) or clear the fence.</param>
+    /// <param name="cancellationToken">Cancels before the fence is changed.</param>
+    /// <returns>A task that completes when the fence is in place (or gone); the file layer is synchronous, so it is complete when this returns.</returns>
+    /// <exception cref="ArgumentException"><paramref name="directory"/> is empty.</exception>
+    /// <exception cref="StorageException">The directory holds no store, or the fence file could not be written.</exception>
+    /// <seealso href="../../docs/json-backend.md#the-read-only-fence"/>
+    public static ValueTask SetReadOnlyAsync(string directory, bool readOnly, CancellationToken cancellationToken = default)
+        => SetReadOnlyAsync(directory, readOnly, new PosixFileSystem(), cancellationToken);
+
+    /// <summary>Sets or clears the fence over a given file layer (for tests).</summary>
+    internal static ValueTask SetReadOnlyAsync(string directory, bool readOnly, IFileSystem files, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        cancellationToken.ThrowIfCancellationRequested();
+        ReadOnlyFence.Set(files, Path.GetFullPath(directory), readOnly);
+        return ValueTask.CompletedTask;
+    }
+
     private static void Validate(JsonStoreOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);

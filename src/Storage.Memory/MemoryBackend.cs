@@ -54,6 +54,7 @@ internal sealed class MemoryBackend : IStoreBackend
     {
         lock (_lock)
         {
+            ThrowIfReadOnly();
             foreach (var write in group)
             {
                 if (write.IsPartitionDelete)
@@ -98,6 +99,7 @@ internal sealed class MemoryBackend : IStoreBackend
         long purged = 0;
         lock (_lock)
         {
+            ThrowIfReadOnly();
             foreach (var partition in _partitions.Values)
             {
                 foreach (var documents in partition.Collections.Values)
@@ -121,6 +123,35 @@ internal sealed class MemoryBackend : IStoreBackend
         }
 
         return ValueTask.FromResult(purged);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>A flag of the data, which every commit reads under the lock it commits under.</remarks>
+    public ValueTask SetReadOnlyAsync(bool readOnly, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            _data.ReadOnly = readOnly;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult(_data.ReadOnly);
+        }
+    }
+
+    private void ThrowIfReadOnly()
+    {
+        if (_data.ReadOnly)
+        {
+            throw new StoreReadOnlyException();
+        }
     }
 
     /// <inheritdoc/>

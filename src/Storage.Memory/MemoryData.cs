@@ -14,4 +14,7 @@ internal sealed class MemoryData
 
     /// <summary>The store's revision floor: the highest revision of a deleted partition.</summary>
     public long RevisionFloor { get; set; }
+
+    /// <summary>Whether the read-only fence is set: every instance over this data refuses writes.</summary>
+    public bool ReadOnly { get; set; }
 }

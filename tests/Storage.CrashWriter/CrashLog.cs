@@ -89,6 +89,8 @@ internal static class CrashLog
     public const string Open = "OPEN";
     public const string Ready = "READY";
     public const string Locked = "LOCKED";
+    public const string Fenced = "FENCED";
+    public const string Cleared = "CLEARED";
     public const string Error = "ERROR";
 
     /// <summary>Exit code after an unexpected error (printed as an ERROR line).</summary>

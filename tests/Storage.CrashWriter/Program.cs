@@ -5,25 +5,54 @@ using Storage.CrashWriter;
 using Storage.Json;
 using Storage.Sqlite;
 
-// Usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed] [--streams on|off]
+// Usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear] [--durability full|relaxed] [--streams on|off]
 //
 //   loop        (default) writes until killed: conditional puts, batches across keys, sequence
 //               increments, and with --streams on appends with expected versions (some in a batch
 //               with puts); prints BEGIN before and ACK after each write (see CrashLog).
 //   single-put  one put, its ACK line, then exits: the process the strace test traces.
 //   hold-lock   opens the store, prints READY and holds it until stdin closes.
+//   fence-set, fence-clear
+//               sets (clears) the store's read-only fence while another process may own and write
+//               it — JSON without opening the store, SQLite through a store instance of its own —
+//               and prints FENCED (CLEARED) once the call has returned.
 //
 // Every line goes out in one write(2) to fd 1 as soon as it is printed, so a line a killed writer
 // printed is a line the test reads, and an ACK line is written only after the write's task completed.
 var arguments = Arguments.Parse(args);
 if (arguments is null)
 {
-    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock] [--durability full|relaxed] [--streams on|off]");
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear] [--durability full|relaxed] [--streams on|off]");
     return CrashLog.ExitUsage;
 }
 
 var output = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), bufferSize: 64 * 1024) { AutoFlush = true };
 void Print(string line) => output.Write(line + "\n");
+
+if (arguments.Mode is "fence-set" or "fence-clear")
+{
+    var readOnly = arguments.Mode == "fence-set";
+    try
+    {
+        if (arguments.Backend == "json")
+        {
+            await JsonStore.SetReadOnlyAsync(arguments.Path, readOnly);
+        }
+        else
+        {
+            await using var fenced = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = arguments.Path });
+            await fenced.SetReadOnlyAsync(readOnly);
+        }
+
+        Print(readOnly ? CrashLog.Fenced : CrashLog.Cleared);
+        return 0;
+    }
+    catch (Exception e)
+    {
+        Print($"{CrashLog.Error} {e.ToString().ReplaceLineEndings(" ")}");
+        return CrashLog.ExitError;
+    }
+}
 
 IStore store;
 try
@@ -109,7 +138,7 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
             _ => null,
         };
         var streams = values.GetValueOrDefault("streams", "off");
-        if (mode is not ("loop" or "single-put" or "hold-lock") || durability is null || streams is not ("on" or "off"))
+        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear") || durability is null || streams is not ("on" or "off"))
         {
             return null;
         }

@@ -59,3 +59,6 @@ public sealed class StoreWideMemoryIndexTests(StoreWideMemoryStoreFixture fixtur
 
 [Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryImportTests(StoreWideMemoryStoreFixture fixture) : ImportTests<StoreWideMemoryStoreFixture>(fixture);
+
+[Trait("Backend", "MemoryStoreWide")]
+public sealed class StoreWideMemoryReadOnlyTests(StoreWideMemoryStoreFixture fixture) : ReadOnlyTests<StoreWideMemoryStoreFixture>(fixture);

@@ -13,6 +13,9 @@ public abstract class StoreFixture : IAsyncLifetime
     /// <summary>Whether the backend's stores implement <see cref="IBulkImport"/> (every backend of this library does).</summary>
     public virtual bool SupportsBulkImport => true;
 
+    /// <summary>Whether two instances of one store may be open at once (<see cref="OpenAsync"/> of the same name while the first is open): not the JSON backend, whose directory has one owner.</summary>
+    public virtual bool SupportsConcurrentInstances => true;
+
     /// <summary>
     /// The backend's import window: how many partitions, consecutive in input order, a bulk import may
     /// have committing at once, so that after a failing partition at most one less than this many of

@@ -169,6 +169,9 @@ internal static class ErrorMessages
     public static string ImportCondition(int operationIndex) => F(
         "Operation {0} of the imported partition carries a condition; an import writes new documents only, so conditions do not apply (each put must not exist).", operationIndex);
 
+    /// <summary>A write refused by the store's read-only fence.</summary>
+    public static string ReadOnly => "The store is read-only: its read-only fence is set, so nothing was written. Reads work; try the write again once the fence is cleared.";
+
     /// <summary>A store used after it was disposed.</summary>
     public static string Disposed => "The store has been disposed.";
 }

@@ -44,7 +44,26 @@ internal interface IFileSystem
     /// until the result is disposed. Throws <see cref="StoreLockedException"/> when another holder
     /// has it, and also — failing closed — when the operating system cannot lock at all.
     /// </summary>
-    IDisposable LockExclusive(string path);
+    IDirectoryLock LockExclusive(string path);
+
+    /// <summary>
+    /// Takes the fence byte of the lock file <paramref name="path"/> (created if missing) exclusively,
+    /// through a description of its own, waiting while any store's commit holds it shared
+    /// (<see cref="IDirectoryLock.ShareFence"/>); held until the result is disposed. Setting the
+    /// read-only fence takes it once the fence file exists: every commit that could have missed the
+    /// file has ended when it returns.
+    /// </summary>
+    IDisposable WaitForCommits(string path);
+}
+
+/// <summary>The store's lock on its directory (<see cref="IFileSystem.LockExclusive"/>); disposing it releases the directory.</summary>
+internal interface IDirectoryLock : IDisposable
+{
+    /// <summary>Takes the fence byte shared, waiting while a setter of the read-only fence holds it (a moment).</summary>
+    void ShareFence();
+
+    /// <summary>Releases the fence byte <see cref="ShareFence"/> took.</summary>
+    void UnshareFence();
 }
 
 /// <summary>A file open for writing.</summary>

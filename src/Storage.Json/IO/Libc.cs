@@ -14,6 +14,8 @@ internal static partial class Libc
     private const int O_DIRECTORY = 0x10000; // Linux value; other platforms are refused in PosixFileSystem.
     private const int O_CLOEXEC = 0x80000;
     private const int F_OFD_SETLK = 37; // Linux, every architecture.
+    private const int F_OFD_SETLKW = 38;
+    private const short F_RDLCK = 0;
     private const short F_WRLCK = 1;
     private const short F_UNLCK = 2;
     private const short SEEK_SET = 0;
@@ -21,25 +23,40 @@ internal static partial class Libc
     public static int OpenDirectory(string path) => Open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
     /// <summary>
-    /// Takes a non-blocking write lock on the whole file, owned by the open file description:
-    /// fcntl(F_OFD_SETLK). It conflicts with any other description's lock, in this process or
-    /// another, and — unlike flock — not with the shared flock .NET takes on every file it opens
-    /// for reading, so copying the file stays possible.
+    /// Takes a non-blocking write lock on the store's byte of the lock file (byte 0), owned by the
+    /// open file description: fcntl(F_OFD_SETLK). It conflicts with any other description's lock, in
+    /// this process or another, and — unlike flock — not with the shared flock .NET takes on every
+    /// file it opens for reading, so copying the file stays possible. (Versions before the read-only
+    /// fence locked the whole file, which covers byte 0 too: an old and a new store still exclude
+    /// each other.)
     /// </summary>
-    public static int LockOpenFileDescription(nint fd) => SetOpenFileDescriptionLock(fd, F_WRLCK);
+    public static int LockOpenFileDescription(nint fd) => SetLock(fd, F_OFD_SETLK, F_WRLCK, OwnerByte);
 
     /// <summary>
     /// Releases the lock <see cref="LockOpenFileDescription"/> took. Closing the descriptor alone is
     /// not enough: a child process forked at that moment holds a copy of it until it execs, and the
     /// lock lives as long as any copy does.
     /// </summary>
-    public static int UnlockOpenFileDescription(nint fd) => SetOpenFileDescriptionLock(fd, F_UNLCK);
+    public static int UnlockOpenFileDescription(nint fd) => SetLock(fd, F_OFD_SETLK, F_UNLCK, OwnerByte);
 
-    private static int SetOpenFileDescriptionLock(nint fd, short type)
+    /// <summary>
+    /// Takes (<paramref name="exclusive"/>: a write lock, else a read lock) or releases the fence byte
+    /// of the lock file (byte 1), waiting for a conflicting lock to go: fcntl(F_OFD_SETLKW). Commits
+    /// hold it shared; setting the read-only fence takes it exclusively, which waits for them.
+    /// </summary>
+    public static int LockFenceByte(nint fd, bool exclusive) => SetLock(fd, F_OFD_SETLKW, exclusive ? F_WRLCK : F_RDLCK, FenceByte);
+
+    /// <summary>Releases the fence byte (<see cref="LockFenceByte"/>).</summary>
+    public static int UnlockFenceByte(nint fd) => SetLock(fd, F_OFD_SETLK, F_UNLCK, FenceByte);
+
+    private const long OwnerByte = 0;
+    private const long FenceByte = 1;
+
+    private static int SetLock(nint fd, int command, short type, long start)
     {
-        // Length 0 = to the end of the file, however it grows; l_pid must be 0 for OFD locks.
-        var request = new FileLock { Type = type, Whence = SEEK_SET, Start = 0, Length = 0, Pid = 0 };
-        return Fcntl((int)fd, F_OFD_SETLK, ref request);
+        // One byte; l_pid must be 0 for OFD locks. The bytes may lie past the end of the (empty) file.
+        var request = new FileLock { Type = type, Whence = SEEK_SET, Start = start, Length = 1, Pid = 0 };
+        return Fcntl((int)fd, command, ref request);
     }
 
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]

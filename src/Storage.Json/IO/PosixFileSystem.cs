@@ -61,19 +61,9 @@ internal sealed class PosixFileSystem : IFileSystem
         }
     }
 
-    public IDisposable LockExclusive(string path)
+    public IDirectoryLock LockExclusive(string path)
     {
-        SafeFileHandle handle;
-        try
-        {
-            handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
-        }
-        catch (IOException e) when (e.HResult == Libc.EWOULDBLOCK)
-        {
-            // .NET's own advisory lock on open (flock LOCK_SH) conflicts with an exclusive flock:
-            // what versions of this library before the fcntl lock took.
-            throw new StoreLockedException(path, Internal.JsonErrors.Locked(path), e);
-        }
+        var handle = OpenLockFile(path);
 
         // An open-file-description lock (fcntl), not flock: it holds even when .NET's locking is
         // disabled (DOTNET_SYSTEM_IO_DISABLEFILELOCKING), it keeps out a second store in this process
@@ -97,8 +87,70 @@ internal sealed class PosixFileSystem : IFileSystem
         return new DirectoryLock(handle);
     }
 
-    private sealed class DirectoryLock(SafeFileHandle handle) : IDisposable
+    public IDisposable WaitForCommits(string path)
     {
+        var handle = OpenLockFile(path);
+        while (Libc.LockFenceByte(handle.DangerousGetHandle(), exclusive: true) != 0)
+        {
+            var error = Libc.Error("fcntl(F_OFD_SETLKW)", path);
+            if (error.HResult != Libc.EINTR)
+            {
+                handle.Dispose();
+                throw error;
+            }
+        }
+
+        return new FenceLock(handle);
+    }
+
+    private static SafeFileHandle OpenLockFile(string path)
+    {
+        try
+        {
+            return File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        }
+        catch (IOException e) when (e.HResult == Libc.EWOULDBLOCK)
+        {
+            // .NET's own advisory lock on open (flock LOCK_SH) conflicts with an exclusive flock:
+            // what versions of this library before the fcntl lock took.
+            throw new StoreLockedException(path, Internal.JsonErrors.Locked(path), e);
+        }
+    }
+
+    private sealed class FenceLock(SafeFileHandle handle) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (!handle.IsClosed)
+            {
+                Libc.UnlockFenceByte(handle.DangerousGetHandle());
+                handle.Dispose();
+            }
+        }
+    }
+
+    private sealed class DirectoryLock(SafeFileHandle handle) : IDirectoryLock
+    {
+        public void ShareFence()
+        {
+            while (Libc.LockFenceByte(handle.DangerousGetHandle(), exclusive: false) != 0)
+            {
+                var error = Libc.Error("fcntl(F_OFD_SETLKW)", "storage.lock");
+                if (error.HResult != Libc.EINTR)
+                {
+                    throw error;
+                }
+            }
+        }
+
+        public void UnshareFence()
+        {
+            if (Libc.UnlockFenceByte(handle.DangerousGetHandle()) != 0)
+            {
+                throw Libc.Error("fcntl(F_OFD_SETLK)", "storage.lock");
+            }
+        }
+
         public void Dispose()
         {
             if (handle.IsClosed)

@@ -35,5 +35,7 @@ internal static class JsonErrors
 
     public static string RemovingTempFilesFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Removing the temporary files an interrupted write left in '{0}' failed.", path);
 
+    public static string NoStore(string path) => string.Format(CultureInfo.InvariantCulture, "'{0}' holds no JSON store (no manifest, storage.json): open the store there first.", path);
+
     public static string UnresolvedFile => "the file name is not a partition file name, or its partition key cannot be read";
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using static Storage.Postgres.Internal.Commands;
 
 namespace Storage.Postgres.Internal;
 
@@ -101,6 +102,27 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
     /// <remarks>Chunks of whole partitions, each in one transaction with binary <c>COPY</c> (<see cref="ChunkedImport"/>); the index values are extracted with the catalog this instance opened with.</remarks>
     public ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, IndexCatalog indexes, CancellationToken cancellationToken)
         => _import.RunAsync(partitions, cancellationToken);
+
+    /// <inheritdoc/>
+    /// <remarks>A row of <c>storage_meta</c>, written under the lock every write transaction shares (<see cref="WriteTransactions.TrySetFenceAsync"/>).</remarks>
+    public async ValueTask SetReadOnlyAsync(bool readOnly, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        await _retry.RunAsync("set read-only", (transactions: Transactions, readOnly), static (s, _) => s.transactions.TrySetFenceAsync(s.readOnly), CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Read on the primary: a standby may not have replayed a fence just set.</remarks>
+    public ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken)
+        => _retry.RunAsync("read read-only", (writer: _writer, multiHost: _dataSource is NpgsqlMultiHostDataSource, sql: _sql), static async (s, ct) =>
+        {
+            var connection = await OpenAsync(s.writer, s.multiHost, ct).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var command = Command(connection, s.sql.ReadFence);
+                return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is true;
+            }
+        }, cancellationToken);
 
     /// <summary>Releases the data source, if the store made it.</summary>
     /// <returns>A task that completes when it is released.</returns>

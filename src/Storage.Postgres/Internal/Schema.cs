@@ -27,6 +27,9 @@ internal static class Schema
     public const string MetaHashPartitions = "hash_partitions";
     public const string MetaIndexGeneration = "index_generation";
 
+    /// <summary>The read-only fence: set while this row of storage_meta exists (no migration: a store without it is not fenced).</summary>
+    public const string MetaReadOnly = "read_only";
+
     /// <summary>The tables that hold index entries, one per value type: <c>value</c> is <c>text COLLATE "C"</c> or <c>bigint</c>.</summary>
     public const string StringEntries = "index_strings";
     public const string Int64Entries = "index_int64s";

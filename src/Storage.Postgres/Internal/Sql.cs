@@ -37,12 +37,21 @@ internal sealed partial class Sql
             SELECT t.partition, 0 FROM unnest($1::text[]) AS t(partition) ORDER BY t.partition COLLATE "C"
             ON CONFLICT (partition) DO UPDATE SET revision = p.revision WHERE false
             """;
+        // Every write transaction takes this lock first and holds it to its commit: setting the read-only
+        // fence takes EXCLUSIVE, which waits for the writes in flight, and the fence is read after the
+        // lock, in a later statement (a later snapshot), so a write that gets the lock after the fence
+        // was set sees it.
+        ShareFence = $"LOCK TABLE {s}.storage_meta IN ROW SHARE MODE";
+        SetFence = [$"LOCK TABLE {s}.storage_meta IN EXCLUSIVE MODE", $"INSERT INTO {s}.storage_meta (key, value) VALUES ('{Internal.Schema.MetaReadOnly}', 1) ON CONFLICT (key) DO NOTHING"];
+        ClearFence = $"DELETE FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaReadOnly}'";
+        ReadFence = $"SELECT EXISTS (SELECT 1 FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaReadOnly}')";
         // The partitions' revisions, the revision floor, and the index catalog generation the write must
-        // have opened with. Reading storage_meta holds a lock on it until the commit, so an open that
+        // have opened with, and the read-only fence. Reading storage_meta holds a lock on it until the commit, so an open that
         // changes the declarations (LOCK TABLE storage_meta, see IndexSql.LockCatalog) waits for this
         // write, and a write that starts later waits for that open and then reads its generation.
         ReadPartitions = $"""
-            SELECT p.partition, p.revision, m.value, g.value FROM {s}.partitions p, {s}.storage_meta m, {s}.storage_meta g
+            SELECT p.partition, p.revision, m.value, g.value, EXISTS (SELECT 1 FROM {s}.storage_meta f WHERE f.key = '{Internal.Schema.MetaReadOnly}')
+            FROM {s}.partitions p, {s}.storage_meta m, {s}.storage_meta g
             WHERE p.partition COLLATE "C" = ANY($1::text[]) AND m.key = '{Internal.Schema.MetaRevisionFloor}' AND g.key = '{Internal.Schema.MetaIndexGeneration}'
             """;
         FindCommits = $"""
@@ -135,7 +144,7 @@ internal sealed partial class Sql
                 .Select(table => $"DELETE FROM {s}.{table} WHERE partition = $1 COLLATE \"C\""),
         ];
 
-        LockPurge = $"SELECT value FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaPurgeLock}' FOR UPDATE";
+        LockPurge = $"SELECT value, EXISTS (SELECT 1 FROM {s}.storage_meta f WHERE f.key = '{Internal.Schema.MetaReadOnly}') FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaPurgeLock}' FOR UPDATE";
         FindStoreCommits = $"SELECT operation_id, result FROM {s}.commit_log WHERE partition = '' AND operation_id = ANY($1)";
 
         // Rows a writer holds locked are being overwritten by it: skipping them avoids waiting (and deadlocks).
@@ -243,6 +252,14 @@ internal sealed partial class Sql
     public string LockPartitions { get; }
 
     public string ReadPartitions { get; }
+
+    public string ShareFence { get; }
+
+    public string[] SetFence { get; }
+
+    public string ClearFence { get; }
+
+    public string ReadFence { get; }
 
     public string FindCommits { get; }
 

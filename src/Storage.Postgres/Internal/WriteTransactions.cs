@@ -87,6 +87,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         Attempt? earlier = null;
         using (var batch = Begin(connection))
         {
+            batch.BatchCommands.Add(BatchCommand(_sql.ShareFence));
             batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
             batch.BatchCommands.Add(BatchCommand(_sql.FindStoreCommits, P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
             var purge = BatchCommand(_sql.PurgeExpired, P(now), P(PurgeChunk));
@@ -95,7 +96,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
-                await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
+                await ThrowIfReadOnlyAsync(reader).ConfigureAwait(false);
                 earlier = await ResolveAsync(reader, "purge", unresolved).ConfigureAwait(false);
                 while (await reader.NextResultAsync().ConfigureAwait(false))
                 {
@@ -164,12 +165,13 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         var partitions = new List<string>();
         using (var batch = Begin(connection))
         {
+            batch.BatchCommands.Add(BatchCommand(_sql.ShareFence));
             batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
             batch.BatchCommands.Add(BatchCommand(_sql.LockTombstonePartitions, P(cutoff), P(PurgeChunk)));
             await batch.PrepareAsync().ConfigureAwait(false);
             var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
             await using var readerScope = reader.ConfigureAwait(false);
-            await reader.NextResultAsync().ConfigureAwait(false); // the purge lock
+            await ThrowIfReadOnlyAsync(reader).ConfigureAwait(false);
             await reader.NextResultAsync().ConfigureAwait(false);
             while (await reader.ReadAsync().ConfigureAwait(false))
             {
@@ -193,6 +195,34 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     });
 
     /// <summary>
+    /// Sets or clears the read-only fence in a transaction of its own. Setting takes the EXCLUSIVE lock
+    /// every write transaction's ROW SHARE lock conflicts with (<see cref="Sql.ShareFence"/>), so it waits
+    /// for the writes in flight, on any instance; those that come after it read the row.
+    /// </summary>
+    public ValueTask<bool> TrySetFenceAsync(bool readOnly) => InTransactionAsync(async connection =>
+    {
+        using var batch = Begin(connection);
+        foreach (var statement in readOnly ? _sql.SetFence : [_sql.ClearFence])
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(statement));
+        }
+
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+        await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
+        return readOnly;
+    });
+
+    /// <summary>Reads the purge lock's result, whose second column says whether the read-only fence is set; throws if it is.</summary>
+    private static async ValueTask ThrowIfReadOnlyAsync(NpgsqlDataReader reader)
+    {
+        await reader.NextResultAsync().ConfigureAwait(false); // the purge lock, with the fence (the reader skips the lock statements, which return no rows)
+        if (await reader.ReadAsync().ConfigureAwait(false) && reader.GetBoolean(1))
+        {
+            throw new StoreReadOnlyException();
+        }
+    }
+
+    /// <summary>
     /// The transaction every write shares. Its first round trip takes the partitions' locks and resolves
     /// earlier attempts (<see cref="ReadLockedAsync"/>) together with the write's own reads; an earlier
     /// attempt that committed is the answer. Otherwise the write applies, and when it changes something
@@ -200,9 +230,10 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// </summary>
     private ValueTask<Attempt> RunLockedAsync(LockedWrite write, List<Attempt> unresolved) => InTransactionAsync(async connection =>
     {
-        (Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier) locked;
+        (Dictionary<string, long> Revisions, long Floor, long Generation, bool ReadOnly, Attempt? Earlier) locked;
         using (var batch = Begin(connection, genericPlans: true))
         {
+            batch.BatchCommands.Add(BatchCommand(_sql.ShareFence));
             batch.BatchCommands.Add(BatchCommand(_sql.LockPartitions, P(write.Partitions)));
             batch.BatchCommands.Add(BatchCommand(_sql.ReadPartitions, P(write.Partitions)));
 
@@ -223,6 +254,11 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         {
             await RollbackAsync(connection).ConfigureAwait(false);
             return locked.Earlier;
+        }
+
+        if (locked.ReadOnly)
+        {
+            throw new StoreReadOnlyException();
         }
 
         if (write.IndexGeneration is { } expected && expected != locked.Generation)
@@ -274,15 +310,16 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     });
 
     /// <summary>Reads the revisions, the floor and the index generation, and the commit-log lookup (<see cref="ResolveAsync"/>).</summary>
-    private async ValueTask<(Dictionary<string, long> Revisions, long Floor, long Generation, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, string kind, List<Attempt> unresolved)
+    private async ValueTask<(Dictionary<string, long> Revisions, long Floor, long Generation, bool ReadOnly, Attempt? Earlier)> ReadLockedAsync(NpgsqlDataReader reader, string kind, List<Attempt> unresolved)
     {
         await reader.NextResultAsync().ConfigureAwait(false);
         var revisions = new Dictionary<string, long>(StringComparer.Ordinal);
         long floor = 0, generation = 0;
+        var readOnly = false;
         while (await reader.ReadAsync().ConfigureAwait(false))
         {
             revisions[reader.GetString(0)] = reader.GetInt64(1);
-            (floor, generation) = (reader.GetInt64(2), reader.GetInt64(3));
+            (floor, generation, readOnly) = (reader.GetInt64(2), reader.GetInt64(3), reader.GetBoolean(4));
         }
 
         if (revisions.Count == 0)
@@ -290,7 +327,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             throw new CorruptDataException(_sql.QuotedSchema + ".storage_meta", "the revision_floor or index_generation row is missing");
         }
 
-        return (revisions, floor, generation, await ResolveAsync(reader, kind, unresolved).ConfigureAwait(false));
+        return (revisions, floor, generation, readOnly, await ResolveAsync(reader, kind, unresolved).ConfigureAwait(false));
     }
 
     /// <summary>

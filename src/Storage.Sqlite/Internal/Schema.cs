@@ -16,6 +16,9 @@ internal static class Schema
     /// <summary>Counts the changes of the persisted index declarations: every write transaction checks it is still the one its store opened with.</summary>
     public const string MetaIndexGeneration = "index_generation";
 
+    /// <summary>The read-only fence: set while the row exists (no migration: a store without it is not fenced).</summary>
+    public const string MetaReadOnly = "read_only";
+
     /// <summary>The migration that creates the index tables.</summary>
     public const int IndexesVersion = 3;
 

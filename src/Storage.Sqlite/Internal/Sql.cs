@@ -32,6 +32,10 @@ internal static class Sql
     public static readonly Statement CountForeignObjects = new("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'");
     public static readonly Statement GetMeta = new("SELECT value FROM storage_meta WHERE key = @key");
     public static readonly Statement SetMeta = new("INSERT INTO storage_meta (key, value) VALUES (@key, @value) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    public static readonly Statement DeleteMeta = new("DELETE FROM storage_meta WHERE key = @key");
+
+    // What every write transaction checks first: the index generation it opened with, and the read-only fence (no row: not set).
+    public static readonly Statement WriteChecks = new($"SELECT (SELECT value FROM storage_meta WHERE key = '{Schema.MetaIndexGeneration}'), EXISTS (SELECT 1 FROM storage_meta WHERE key = '{Schema.MetaReadOnly}')");
     public static readonly Statement MaxMigration = new("SELECT max(version) FROM storage_migrations");
     public static readonly Statement RecordMigration = new("INSERT INTO storage_migrations (version, applied_at, description) VALUES (@version, @applied_at, @description)");
 

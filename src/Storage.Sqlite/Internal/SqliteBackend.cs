@@ -174,6 +174,27 @@ internal sealed partial class SqliteBackend : IStoreBackend
             return purged;
         }));
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A row of <c>storage_meta</c>, written (or deleted) in a <c>BEGIN IMMEDIATE</c> transaction of its
+    /// own: it waits for the write transaction in flight in any process, and every write transaction
+    /// that begins after it reads the row.
+    /// </remarks>
+    public ValueTask SetReadOnlyAsync(bool readOnly, CancellationToken cancellationToken)
+    {
+        InWriterTurn(cancellationToken, () => WithRetry(_path, _options.BusyTimeout, () => _writer.InTransaction(
+            Sql.BeginImmediate,
+            () => readOnly ? _writer.Execute(Sql.SetMeta, Schema.MetaReadOnly, 1L) : _writer.Execute(Sql.DeleteMeta, Schema.MetaReadOnly))));
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Read(static session => session.Scalar(Sql.GetMeta, Schema.MetaReadOnly) is not null));
+    }
+
     /// <summary>For tests: runs <paramref name="action"/> on the writer connection, between two commits.</summary>
     public T WithWriter<T>(Func<SqliteConnection, T> action) => InWriterTurn(CancellationToken.None, () => action(_writer.Connection));
 
@@ -217,11 +238,27 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// <exception cref="IndexDeclarationsChangedException">Another instance changed the index declarations since this one opened.</exception>
     private T InWriteTransaction<T>(DateTimeOffset now, Func<WriteContext, T> body) => WithRetry(_path, _options.BusyTimeout, () => _writer.InTransaction(Sql.BeginImmediate, (Backend: this, Now: now, Body: body), static state =>
     {
-        // Another instance that changed the index declarations since this one opened fails the whole group.
+        // Another instance that changed the index declarations since this one opened fails the whole group;
+        // so does the read-only fence, read in the transaction that commits (BEGIN IMMEDIATE: no other
+        // process sets it meanwhile).
         var backend = state.Backend;
-        if ((backend._writer.Scalar(Sql.GetMeta, Schema.MetaIndexGeneration) as long? ?? 0) != backend._indexes.Generation)
+        long generation;
+        bool readOnly;
+        using (var reader = backend._writer.Query(Sql.WriteChecks))
+        {
+            reader.Read();
+            generation = reader.IsDBNull(0) ? 0 : reader.GetInt64(0);
+            readOnly = reader.GetBoolean(1);
+        }
+
+        if (generation != backend._indexes.Generation)
         {
             throw new IndexDeclarationsChangedException();
+        }
+
+        if (readOnly)
+        {
+            throw new StoreReadOnlyException();
         }
 
         return state.Body(new WriteContext(backend._writer, backend._path, state.Now, backend._indexes));

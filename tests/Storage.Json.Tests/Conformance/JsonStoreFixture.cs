@@ -14,6 +14,10 @@ public sealed class JsonStoreFixture : StoreFixture
     public override int ImportWindow => BatchImport.InFlight;
 
     /// <inheritdoc/>
+    /// <remarks>A directory has one owner (its lock file).</remarks>
+    public override bool SupportsConcurrentInstances => false;
+
+    /// <inheritdoc/>
     protected override Task<IStore> OpenStoreAsync(string name, StoreSettings settings)
     {
         var directory = Path.Combine(_root, name);

@@ -453,7 +453,7 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
     }
 
     /// <inheritdoc/>
-    public IDisposable LockExclusive(string path)
+    public IDirectoryLock LockExclusive(string path)
     {
         lock (_lock)
         {
@@ -824,11 +824,24 @@ internal sealed class FaultInjectingFileSystem : IFileSystem
         }
     }
 
-    private sealed class LockHandle(FaultInjectingFileSystem fileSystem, string key, int epoch) : IDisposable
+    /// <inheritdoc/>
+    /// <remarks>One simulated process: no commit of another process can be in flight, so there is nothing to wait for.</remarks>
+    public IDisposable WaitForCommits(string path) => new LockHandle(this, string.Empty, -1);
+
+    private sealed class LockHandle(FaultInjectingFileSystem fileSystem, string key, int epoch) : IDirectoryLock
     {
         public string Key { get; } = key;
 
         public int Epoch { get; } = epoch;
+
+        // The fence byte is not simulated (see WaitForCommits).
+        public void ShareFence()
+        {
+        }
+
+        public void UnshareFence()
+        {
+        }
 
         public void Dispose() => fileSystem.Unlock(this);
     }

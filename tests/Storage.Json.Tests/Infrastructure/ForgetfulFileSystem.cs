@@ -49,7 +49,9 @@ internal sealed class ForgetfulFileSystem(IFileSystem inner) : IFileSystem
         }
     }
 
-    public IDisposable LockExclusive(string path) => inner.LockExclusive(path);
+    public IDirectoryLock LockExclusive(string path) => inner.LockExclusive(path);
+
+    public IDisposable WaitForCommits(string path) => inner.WaitForCommits(path);
 
     private sealed class File(ForgetfulFileSystem owner, IWritableFile inner) : IWritableFile
     {

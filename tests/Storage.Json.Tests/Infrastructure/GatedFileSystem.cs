@@ -72,5 +72,7 @@ internal sealed class GatedFileSystem(IFileSystem inner) : IFileSystem
 
     public void SyncDirectory(string path) => inner.SyncDirectory(path);
 
-    public IDisposable LockExclusive(string path) => inner.LockExclusive(path);
+    public IDirectoryLock LockExclusive(string path) => inner.LockExclusive(path);
+
+    public IDisposable WaitForCommits(string path) => inner.WaitForCommits(path);
 }

@@ -60,3 +60,6 @@ public sealed class HashPartitionedPostgresIndexTests(HashPartitionedPostgresSto
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresImportTests(HashPartitionedPostgresStoreFixture fixture) : ImportTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresReadOnlyTests(HashPartitionedPostgresStoreFixture fixture) : ReadOnlyTests<HashPartitionedPostgresStoreFixture>(fixture);

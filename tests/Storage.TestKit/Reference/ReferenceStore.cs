@@ -46,7 +46,7 @@ namespace Storage.Conformance.Reference;
 /// <param name="tombstoneRetention">How long tombstones are kept; <see cref="StoreLimits.DefaultTombstoneRetention"/> when <see langword="null"/>.</param>
 /// <param name="indexes">The declared secondary indexes; none when <see langword="null"/>.</param>
 /// <param name="data">The contents of an earlier instance to open again (declarations may differ); a new, empty store when <see langword="null"/>.</param>
-public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null, IEnumerable<IndexDefinition>? indexes = null, ReferenceStore.Contents? data = null) : IStore, IBulkImport
+public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null, IEnumerable<IndexDefinition>? indexes = null, ReferenceStore.Contents? data = null) : IStore, IBulkImport, IStoreFence
 {
     /// <summary>How many partitions of a bulk import commit at once: one, so none after a failing one is imported.</summary>
     public const int ImportWindow = 1;
@@ -96,6 +96,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         lock (_lock)
         {
             ThrowIfDisposed();
+            ThrowIfReadOnly();
             var now = Timestamps.Now(_time);
 
             // Check every condition against the state before the batch, in batch order; nothing changes yet.
@@ -219,6 +220,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         lock (_lock)
         {
             ThrowIfDisposed();
+            ThrowIfReadOnly();
             var current = _partitions.TryGetValue(partition, out var existing) ? existing.Sequences.GetValueOrDefault(name).Value : 0;
             if (long.MaxValue - current < delta)
             {
@@ -271,6 +273,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         lock (_lock)
         {
             ThrowIfDisposed();
+            ThrowIfReadOnly();
             if (!_partitions.Remove(partition, out var state))
             {
                 return false;
@@ -288,6 +291,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         lock (_lock)
         {
             ThrowIfDisposed();
+            ThrowIfReadOnly();
             var now = Timestamps.Now(_time);
             long purged = 0;
             foreach (var state in _partitions.Values)
@@ -464,6 +468,7 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         lock (_lock)
         {
             ThrowIfDisposed();
+            ThrowIfReadOnly();
         }
 
         var seen = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -504,6 +509,42 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         }
 
         return new ImportResult(index, documents);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>A flag of the contents, read under the lock every write holds: once set, no write changes anything.</remarks>
+    public ValueTask SetReadOnlyAsync(bool readOnly, CancellationToken cancellationToken = default)
+    {
+        var set = Run(() =>
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            lock (_lock)
+            {
+                ThrowIfDisposed();
+                _data.ReadOnly = readOnly;
+                return true;
+            }
+        });
+        return set.IsCompletedSuccessfully ? ValueTask.CompletedTask : new ValueTask(set.AsTask());
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken = default) => Run(() =>
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            return _data.ReadOnly;
+        }
+    });
+
+    private void ThrowIfReadOnly()
+    {
+        if (_data.ReadOnly)
+        {
+            throw new StoreReadOnlyException();
+        }
     }
 
     /// <inheritdoc/>
@@ -796,6 +837,8 @@ public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetenti
         internal SortedDictionary<string, ModelPartition> Partitions { get; } = new(StorageKeyComparer.Instance);
 
         internal long RevisionFloor { get; set; }
+
+        internal bool ReadOnly { get; set; }
     }
 
     internal sealed class ModelPartition
