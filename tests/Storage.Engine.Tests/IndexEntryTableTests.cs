@@ -101,7 +101,7 @@ public sealed class IndexEntryTableTests(ITestOutputHelper output)
         var table = IndexEntryTable<Doc>.Create(entries);
         for (var round = 0; round < 300; round++)
         {
-            var query = RandomQuery(random, IndexValueType.Int64, s_number.Name);
+            var query = RandomQuery(random, s_number.Name);
             var context = $"Round {round}: {Describe(query)}. {Replay(seed)}";
             var expected = Expected(entries, Plan(query), s_now);
 
@@ -240,7 +240,7 @@ public sealed class IndexEntryTableTests(ITestOutputHelper output)
         return matches;
     }
 
-    private static IndexQuery RandomQuery(Random random, IndexValueType type, string index)
+    private static IndexQuery RandomQuery(Random random, string index)
     {
         IndexValue Value() => IndexValue.Of(random.Next(-32, 32));
         var query = new IndexQuery(Users, index)
