@@ -16,7 +16,7 @@ namespace Storage;
 /// disposes the backend; every operation after that fails with <see cref="ObjectDisposedException"/>.
 /// </remarks>
 /// <seealso href="../../docs/architecture.md#writing-a-backend"/>
-public abstract class Store : IStore, IBulkImport, IAsyncDisposable
+public abstract class Store : IStore, IBulkImport, IStoreExport, IAsyncDisposable
 {
     private readonly EngineStore _engine;
 
@@ -133,4 +133,18 @@ public abstract class Store : IStore, IBulkImport, IAsyncDisposable
     /// <returns>The scope; dispose it when the operation ends.</returns>
     /// <exception cref="ObjectDisposedException">The store is disposed or being disposed.</exception>
     internal StoreLifetime.Scope EnterOperation() => _engine.EnterOperation();
+
+    // The export of the store's exact state (issue 18; docs/upgrade-path.md).
+
+    /// <inheritdoc/>
+    public ValueTask<StoreExportInfo> GetExportInfoAsync(CancellationToken cancellationToken = default)
+        => _engine.GetExportInfoAsync(cancellationToken);
+
+    /// <inheritdoc/>
+    public IAsyncEnumerable<PartitionExport> ExportAsync(CancellationToken cancellationToken = default)
+        => _engine.ExportAsync(cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<PartitionExport?> ExportPartitionAsync(string partition, CancellationToken cancellationToken = default)
+        => _engine.ExportPartitionAsync(partition, cancellationToken);
 }
