@@ -23,3 +23,4 @@ public sealed class MemoryChangeFeedTests(MemoryStoreFixture fixture) : ChangeFe
 public sealed class MemoryDifferentialTests(MemoryStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<MemoryStoreFixture>(fixture, output);
 public sealed class MemoryIndexTests(MemoryStoreFixture fixture) : IndexTests<MemoryStoreFixture>(fixture);
 public sealed class MemoryImportTests(MemoryStoreFixture fixture) : ImportTests<MemoryStoreFixture>(fixture);
+public sealed class MemoryExportTests(MemoryStoreFixture fixture) : ExportTests<MemoryStoreFixture>(fixture);

@@ -59,3 +59,4 @@ public sealed class StoreWideMemoryIndexTests(StoreWideMemoryStoreFixture fixtur
 
 [Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryImportTests(StoreWideMemoryStoreFixture fixture) : ImportTests<StoreWideMemoryStoreFixture>(fixture);
+public sealed class StoreWideMemoryExportTests(StoreWideMemoryStoreFixture fixture) : ExportTests<StoreWideMemoryStoreFixture>(fixture);

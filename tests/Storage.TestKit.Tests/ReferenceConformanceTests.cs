@@ -23,3 +23,4 @@ public sealed class ReferenceChangeFeedTests(ReferenceStoreFixture fixture) : Ch
 public sealed class ReferenceDifferentialTests(ReferenceStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<ReferenceStoreFixture>(fixture, output);
 public sealed class ReferenceIndexTests(ReferenceStoreFixture fixture) : IndexTests<ReferenceStoreFixture>(fixture);
 public sealed class ReferenceImportTests(ReferenceStoreFixture fixture) : ImportTests<ReferenceStoreFixture>(fixture);
+public sealed class ReferenceExportTests(ReferenceStoreFixture fixture) : ExportTests<ReferenceStoreFixture>(fixture);

@@ -23,3 +23,4 @@ public sealed class JsonChangeFeedTests(JsonStoreFixture fixture) : ChangeFeedTe
 public sealed class JsonDifferentialTests(JsonStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<JsonStoreFixture>(fixture, output);
 public sealed class JsonIndexTests(JsonStoreFixture fixture) : IndexTests<JsonStoreFixture>(fixture);
 public sealed class JsonImportTests(JsonStoreFixture fixture) : ImportTests<JsonStoreFixture>(fixture);
+public sealed class JsonExportTests(JsonStoreFixture fixture) : ExportTests<JsonStoreFixture>(fixture);

@@ -60,3 +60,4 @@ public sealed class HashPartitionedPostgresIndexTests(HashPartitionedPostgresSto
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresImportTests(HashPartitionedPostgresStoreFixture fixture) : ImportTests<HashPartitionedPostgresStoreFixture>(fixture);
+public sealed class HashPartitionedPostgresExportTests(HashPartitionedPostgresStoreFixture fixture) : ExportTests<HashPartitionedPostgresStoreFixture>(fixture);

@@ -24,3 +24,4 @@ public sealed class PostgresChangeFeedTests(PostgresStoreFixture fixture) : Chan
 public sealed class PostgresDifferentialTests(PostgresStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<PostgresStoreFixture>(fixture, output);
 public sealed class PostgresIndexTests(PostgresStoreFixture fixture) : IndexTests<PostgresStoreFixture>(fixture);
 public sealed class PostgresImportTests(PostgresStoreFixture fixture) : ImportTests<PostgresStoreFixture>(fixture);
+public sealed class PostgresExportTests(PostgresStoreFixture fixture) : ExportTests<PostgresStoreFixture>(fixture);

@@ -23,3 +23,4 @@ public sealed class SqliteChangeFeedTests(SqliteStoreFixture fixture) : ChangeFe
 public sealed class SqliteDifferentialTests(SqliteStoreFixture fixture, ITestOutputHelper output) : DifferentialTests<SqliteStoreFixture>(fixture, output);
 public sealed class SqliteIndexTests(SqliteStoreFixture fixture) : IndexTests<SqliteStoreFixture>(fixture);
 public sealed class SqliteImportTests(SqliteStoreFixture fixture) : ImportTests<SqliteStoreFixture>(fixture);
+public sealed class SqliteExportTests(SqliteStoreFixture fixture) : ExportTests<SqliteStoreFixture>(fixture);
