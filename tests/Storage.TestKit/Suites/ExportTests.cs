@@ -20,7 +20,7 @@ public abstract class ExportTests<TFixture>(TFixture fixture) : StoreTestBase<TF
 {
     // Fixed seeds: every backend runs exactly the same workloads, so their digests are all the reference model's.
     private const int WorkloadSeed = 18_001;
-    private const int WorkloadOperations = 2_500;
+    private const int WorkloadOperations = 1_500;
 
     [Fact]
     public async Task A_random_workload_exports_what_the_reference_model_holds_with_equal_digests()
