@@ -16,7 +16,7 @@ internal sealed partial class JsonBackend
             return ValueTask.FromResult<PartitionExport?>(null);
         }
 
-        var snapshot = ExportSnapshot(handle);
+        var snapshot = PublishedOrFileSnapshot(handle);
         if (!snapshot.Exists)
         {
             return ValueTask.FromResult<PartitionExport?>(null);
@@ -36,8 +36,12 @@ internal sealed partial class JsonBackend
     /// <inheritdoc/>
     public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken) => ValueTask.FromResult(CurrentFloor);
 
-    /// <summary>The partition's published snapshot, or its file's state read without publishing it; a write of unknown outcome is resolved first, as a read does.</summary>
-    private PartitionSnapshot ExportSnapshot(Partition handle)
+    /// <summary>
+    /// The partition's published snapshot, or its file's state read without publishing it (so without
+    /// keeping it in memory): for an export and for listing partitions. A write of unknown outcome is
+    /// resolved first, as a read does.
+    /// </summary>
+    private PartitionSnapshot PublishedOrFileSnapshot(Partition handle)
     {
         lock (handle.LoadLock)
         {

@@ -228,7 +228,8 @@ internal sealed partial class JsonBackend : IStoreBackend
         foreach (var key in keys)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            infos.Add(new PartitionInfo(key, Load(GetPartition(key)).Revision));
+            // Not cached: listing every partition (as an export does) must not load the whole store into memory.
+            infos.Add(new PartitionInfo(key, PublishedOrFileSnapshot(GetPartition(key)).Revision));
         }
 
         return ValueTask.FromResult<IReadOnlyList<PartitionInfo>>(infos);

@@ -61,16 +61,7 @@ internal sealed partial class PostgresBackend
             await reader.NextResultAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
-                events.Add(new StoredEvent(
-                    s.partition,
-                    reader.GetString(0),
-                    reader.GetInt64(1),
-                    reader.GetInt64(2),
-                    reader.GetGuid(3),
-                    reader.GetString(4),
-                    reader.GetFieldValue<byte[]>(5),
-                    reader.IsDBNull(6) ? ReadOnlyMemory<byte>.Empty : reader.GetFieldValue<byte[]>(6),
-                    reader.GetFieldValue<DateTimeOffset>(7)));
+                events.Add(ReadEvent(reader, 1, s.partition, reader.GetString(0)));
             }
 
             return exists
