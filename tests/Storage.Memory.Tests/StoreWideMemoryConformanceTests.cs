@@ -59,4 +59,6 @@ public sealed class StoreWideMemoryIndexTests(StoreWideMemoryStoreFixture fixtur
 
 [Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryImportTests(StoreWideMemoryStoreFixture fixture) : ImportTests<StoreWideMemoryStoreFixture>(fixture);
+
+[Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryExportTests(StoreWideMemoryStoreFixture fixture) : ExportTests<StoreWideMemoryStoreFixture>(fixture);

@@ -60,4 +60,6 @@ public sealed class HashPartitionedPostgresIndexTests(HashPartitionedPostgresSto
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresImportTests(HashPartitionedPostgresStoreFixture fixture) : ImportTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresExportTests(HashPartitionedPostgresStoreFixture fixture) : ExportTests<HashPartitionedPostgresStoreFixture>(fixture);
