@@ -106,6 +106,14 @@ try
             results.Rows.Add(await RunBulkAsync(backend));
         }
     }
+
+    if (options.Only.Contains("export", StringComparer.Ordinal))
+    {
+        foreach (var backend in backends)
+        {
+            results.Rows.Add(await RunExportAsync(backend));
+        }
+    }
 }
 finally
 {
@@ -205,6 +213,24 @@ async Task<(Run Store, Run Raw)> BulkRunAsync(Backend backend, string label, int
     var storeRun = await Meter.JobAsync(() => subjects.Store.BulkLoadAsync(Data.Stream("d", partitions, BenchOptions.DocsPerPartition), options.BulkWriters));
     var rawRun = await Meter.JobAsync(() => subjects.Raw.BulkLoadAsync(Data.Stream("d", partitions, BenchOptions.DocsPerPartition), options.BulkWriters));
     return (storeRun, rawRun);
+}
+
+// Export with digests of a store holding the bulk load's documents (issue 18): the store's read side only, no baseline yet.
+async Task<Row> RunExportAsync(Backend backend)
+{
+    await using var subjects = await backend.OpenAsync("export");
+    await subjects.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters);
+    var store = new Series("Storage");
+    await Meter.JobAsync(() => subjects.Store.ExportAsync());
+    for (var run = 0; run < options.BulkRuns; run++)
+    {
+        store.Runs.Add(await Meter.JobAsync(() => subjects.Store.ExportAsync()));
+    }
+
+    var row = new Row("export", $"Export with digests, {options.BulkDocs:N0} documents in {options.BulkPartitions:N0} partitions (docs/s)", "docs/s", backend.Name, store, null);
+    row.Notes.Add($"worst run: peak RSS growth {Report.Bytes(store.PeakWorkingSetGrowth ?? 0)}");
+    Progress(row);
+    return row;
 }
 
 void Progress(Row row)

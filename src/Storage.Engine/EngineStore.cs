@@ -7,7 +7,7 @@ namespace Storage.Engine;
 /// measurement per call (<see cref="Telemetry"/>, once its arguments are valid) — over a backend that loads,
 /// persists and reads (<see cref="IStoreBackend"/>).
 /// </summary>
-internal sealed class EngineStore : IStore, IBulkImport, IStoreFence
+internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
 {
     // What a deferred write's group gives its writer: wait, then queue it again.
     private static readonly object s_deferred = new();

@@ -169,6 +169,23 @@ public interface IStoreBackend : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The count.</returns>
     ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Reads a partition's complete stored state in one snapshot (a read transaction, the partition's
+    /// published state, a lock): its revision and oldest resumable revision, every document expired or
+    /// not, every tombstone, sequence and stream with all its events, in any order (the engine orders
+    /// them). Holds at most this one partition in memory and caches nothing it would not cache anyway.
+    /// </summary>
+    /// <param name="partition">The partition.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The partition's state, or <see langword="null"/> when it does not exist.</returns>
+    /// <seealso href="../../docs/upgrade-path.md"/>
+    ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken);
+
+    /// <summary>Reads the store's revision floor: the highest revision of a deleted partition (0 if none).</summary>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The floor.</returns>
+    ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>

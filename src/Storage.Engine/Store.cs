@@ -16,7 +16,7 @@ namespace Storage;
 /// disposes the backend; every operation after that fails with <see cref="ObjectDisposedException"/>.
 /// </remarks>
 /// <seealso href="../../docs/architecture.md#writing-a-backend"/>
-public abstract class Store : IStore, IBulkImport, IStoreFence, IAsyncDisposable
+public abstract class Store : IStore, IBulkImport, IStoreFence, IStoreExport, IAsyncDisposable
 {
     private readonly EngineStore _engine;
 
@@ -144,4 +144,18 @@ public abstract class Store : IStore, IBulkImport, IStoreFence, IAsyncDisposable
     /// <inheritdoc/>
     public ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken = default)
         => _engine.IsReadOnlyAsync(cancellationToken);
+
+    // The export of the store's exact state (issue 18; docs/upgrade-path.md).
+
+    /// <inheritdoc/>
+    public ValueTask<StoreExportInfo> GetExportInfoAsync(CancellationToken cancellationToken = default)
+        => _engine.GetExportInfoAsync(cancellationToken);
+
+    /// <inheritdoc/>
+    public IAsyncEnumerable<PartitionExport> ExportAsync(CancellationToken cancellationToken = default)
+        => _engine.ExportAsync(cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<PartitionExport?> ExportPartitionAsync(string partition, CancellationToken cancellationToken = default)
+        => _engine.ExportPartitionAsync(partition, cancellationToken);
 }

@@ -23,7 +23,7 @@ namespace Storage.Json;
 /// synchronously on the calling thread; they are exposed as <see cref="ValueTask"/> without any
 /// <c>Task.Run</c>.
 /// </remarks>
-internal sealed class JsonBackend : IStoreBackend
+internal sealed partial class JsonBackend : IStoreBackend
 {
     private const string LockFileName = ReadOnlyFence.LockFileName;
     private const string PartitionsDirectoryName = "partitions";
@@ -230,7 +230,8 @@ internal sealed class JsonBackend : IStoreBackend
         foreach (var key in keys)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            infos.Add(new PartitionInfo(key, Load(GetPartition(key)).Revision));
+            // Not cached: listing every partition (as an export does) must not load the whole store into memory.
+            infos.Add(new PartitionInfo(key, PublishedOrFileSnapshot(GetPartition(key)).Revision));
         }
 
         return ValueTask.FromResult<IReadOnlyList<PartitionInfo>>(infos);
@@ -369,24 +370,29 @@ internal sealed class JsonBackend : IStoreBackend
                 return Resolve(handle, unresolved);
             }
 
-            PartitionSnapshot snapshot;
-            try
-            {
-                var bytes = _files.ReadAllBytes(handle.Path);
-                snapshot = PartitionFile.Parse(bytes, handle.Path, handle.Key);
-                handle.FileLength = bytes.Length;
-            }
-            catch (FileNotFoundException)
-            {
-                snapshot = PartitionSnapshot.Empty(handle.Key, CurrentFloor);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new StorageException(JsonErrors.ReadFailed(handle.Path), e);
-            }
-
+            var snapshot = ReadFile(handle);
             handle.Snapshot = snapshot;
             return snapshot;
+        }
+    }
+
+    /// <summary>Reads and parses a partition's file (an empty snapshot when it has none), without publishing it.</summary>
+    private PartitionSnapshot ReadFile(Partition handle)
+    {
+        try
+        {
+            var bytes = _files.ReadAllBytes(handle.Path);
+            var snapshot = PartitionFile.Parse(bytes, handle.Path, handle.Key);
+            handle.FileLength = bytes.Length;
+            return snapshot;
+        }
+        catch (FileNotFoundException)
+        {
+            return PartitionSnapshot.Empty(handle.Key, CurrentFloor);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException(JsonErrors.ReadFailed(handle.Path), e);
         }
     }
 

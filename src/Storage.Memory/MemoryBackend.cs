@@ -392,6 +392,32 @@ internal sealed class MemoryBackend : IStoreBackend
     /// <summary>The entries a change moves, decided over the documents' values before it (kept with each document).</summary>
     private IndexEntryChanges EntryChanges(PartitionWriter writer, Partition partition)
         => IndexEntryChanges.Of(writer, _indexes, (id, _) => partition.Find(id)?.Entries is { } stored ? IndexEntryChanges.Entries(id, stored, null).Select(e => (e.Index, e.Value)) : []);
+    /// <inheritdoc/>
+    public ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult(_partitions.TryGetValue(partition, out var state)
+                ? new PartitionExport(
+                    partition,
+                    state.Revision,
+                    state.OldestResumable,
+                    state.Collections.Values.SelectMany(c => c.Values).Select(d => d.Document),
+                    state.Tombstones.Select(t => new ExportedTombstone(t.Key.Collection, t.Key.Key, t.Value.Revision, t.Value.DeletedAt)),
+                    state.Sequences.Select(s => new ExportedSequence(s.Key, s.Value.Value, s.Value.Revision)),
+                    state.Streams.Select(s => new ExportedStream(s.Key, s.Value)))
+                : null);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult(_revisionFloor);
+        }
+    }
 
     /// <summary>A stored document and the index values it holds (null when its collection has no index).</summary>
     internal sealed record MemoryDocument(StoredDocument Document, IndexEntries? Entries) : IIndexedDocument

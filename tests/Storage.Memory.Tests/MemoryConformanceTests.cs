@@ -24,3 +24,4 @@ public sealed class MemoryDifferentialTests(MemoryStoreFixture fixture, ITestOut
 public sealed class MemoryIndexTests(MemoryStoreFixture fixture) : IndexTests<MemoryStoreFixture>(fixture);
 public sealed class MemoryImportTests(MemoryStoreFixture fixture) : ImportTests<MemoryStoreFixture>(fixture);
 public sealed class MemoryReadOnlyTests(MemoryStoreFixture fixture) : ReadOnlyTests<MemoryStoreFixture>(fixture);
+public sealed class MemoryExportTests(MemoryStoreFixture fixture) : ExportTests<MemoryStoreFixture>(fixture);

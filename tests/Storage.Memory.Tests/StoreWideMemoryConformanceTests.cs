@@ -62,3 +62,4 @@ public sealed class StoreWideMemoryImportTests(StoreWideMemoryStoreFixture fixtu
 
 [Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryReadOnlyTests(StoreWideMemoryStoreFixture fixture) : ReadOnlyTests<StoreWideMemoryStoreFixture>(fixture);
+public sealed class StoreWideMemoryExportTests(StoreWideMemoryStoreFixture fixture) : ExportTests<StoreWideMemoryStoreFixture>(fixture);

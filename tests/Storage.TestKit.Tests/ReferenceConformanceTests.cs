@@ -24,3 +24,4 @@ public sealed class ReferenceDifferentialTests(ReferenceStoreFixture fixture, IT
 public sealed class ReferenceIndexTests(ReferenceStoreFixture fixture) : IndexTests<ReferenceStoreFixture>(fixture);
 public sealed class ReferenceImportTests(ReferenceStoreFixture fixture) : ImportTests<ReferenceStoreFixture>(fixture);
 public sealed class ReferenceReadOnlyTests(ReferenceStoreFixture fixture) : ReadOnlyTests<ReferenceStoreFixture>(fixture);
+public sealed class ReferenceExportTests(ReferenceStoreFixture fixture) : ExportTests<ReferenceStoreFixture>(fixture);

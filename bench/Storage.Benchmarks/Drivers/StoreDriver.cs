@@ -80,6 +80,22 @@ internal sealed class StoreDriver(IStore store) : IDriver
     /// <see cref="StoreLimits.MaxBatchBytes"/>), partition by partition, from several concurrent callers
     /// so that group commit can share transactions and syncs between them.
     /// </summary>
+    /// <summary>Exports every partition (<see cref="IStoreExport.ExportAsync"/>) and computes the store digest over them.</summary>
+    /// <returns>How many documents were exported.</returns>
+    public async ValueTask<long> ExportAsync()
+    {
+        long documents = 0;
+        using var digest = new StoreDigest();
+        await foreach (var partition in ((IStoreExport)store).ExportAsync())
+        {
+            digest.Add(partition);
+            documents += partition.Documents.Count;
+        }
+
+        digest.Finish();
+        return documents;
+    }
+
     public async ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
     {
         if (store is IBulkImport import)

@@ -92,16 +92,7 @@ internal sealed partial class PostgresBackend
                 await using var readerScope = reader.ConfigureAwait(false);
                 while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 {
-                    events.Add(new StoredEvent(
-                        s.partition,
-                        s.stream,
-                        reader.GetInt64(0),
-                        reader.GetInt64(1),
-                        reader.GetGuid(2),
-                        reader.GetString(3),
-                        reader.GetFieldValue<byte[]>(4),
-                        reader.IsDBNull(5) ? ReadOnlyMemory<byte>.Empty : reader.GetFieldValue<byte[]>(5),
-                        reader.GetFieldValue<DateTimeOffset>(6)));
+                    events.Add(ReadEvent(reader, 0, s.partition, s.stream));
                 }
             }
 
@@ -253,6 +244,22 @@ internal sealed partial class PostgresBackend
             reader.GetFieldValue<DateTimeOffset>(first + 2),
             reader.GetFieldValue<DateTimeOffset>(first + 3),
             reader.IsDBNull(first + 4) ? null : reader.GetFieldValue<DateTimeOffset>(first + 4));
+
+    /// <summary>
+    /// An event from seven columns of a row, from <paramref name="first"/> on: version, revision,
+    /// event_id, type, data, metadata, committed_at (the order of every event read).
+    /// </summary>
+    private static StoredEvent ReadEvent(NpgsqlDataReader reader, int first, string partition, string stream)
+        => new(
+            partition,
+            stream,
+            reader.GetInt64(first),
+            reader.GetInt64(first + 1),
+            reader.GetGuid(first + 2),
+            reader.GetString(first + 3),
+            reader.GetFieldValue<byte[]>(first + 4),
+            reader.IsDBNull(first + 5) ? ReadOnlyMemory<byte>.Empty : reader.GetFieldValue<byte[]>(first + 5),
+            reader.GetFieldValue<DateTimeOffset>(first + 6));
 
     /// <summary>One row of the change-feed query (see <see cref="Sql.ReadChanges"/> for its columns).</summary>
     private static Change ReadChange(NpgsqlDataReader reader, string partition)

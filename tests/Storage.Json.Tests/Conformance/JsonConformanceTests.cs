@@ -24,3 +24,4 @@ public sealed class JsonDifferentialTests(JsonStoreFixture fixture, ITestOutputH
 public sealed class JsonIndexTests(JsonStoreFixture fixture) : IndexTests<JsonStoreFixture>(fixture);
 public sealed class JsonImportTests(JsonStoreFixture fixture) : ImportTests<JsonStoreFixture>(fixture);
 public sealed class JsonReadOnlyTests(JsonStoreFixture fixture) : ReadOnlyTests<JsonStoreFixture>(fixture);
+public sealed class JsonExportTests(JsonStoreFixture fixture) : ExportTests<JsonStoreFixture>(fixture);

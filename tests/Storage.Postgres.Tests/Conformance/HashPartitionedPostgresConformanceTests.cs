@@ -63,3 +63,4 @@ public sealed class HashPartitionedPostgresImportTests(HashPartitionedPostgresSt
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresReadOnlyTests(HashPartitionedPostgresStoreFixture fixture) : ReadOnlyTests<HashPartitionedPostgresStoreFixture>(fixture);
+public sealed class HashPartitionedPostgresExportTests(HashPartitionedPostgresStoreFixture fixture) : ExportTests<HashPartitionedPostgresStoreFixture>(fixture);

@@ -25,3 +25,4 @@ public sealed class PostgresDifferentialTests(PostgresStoreFixture fixture, ITes
 public sealed class PostgresIndexTests(PostgresStoreFixture fixture) : IndexTests<PostgresStoreFixture>(fixture);
 public sealed class PostgresImportTests(PostgresStoreFixture fixture) : ImportTests<PostgresStoreFixture>(fixture);
 public sealed class PostgresReadOnlyTests(PostgresStoreFixture fixture) : ReadOnlyTests<PostgresStoreFixture>(fixture);
+public sealed class PostgresExportTests(PostgresStoreFixture fixture) : ExportTests<PostgresStoreFixture>(fixture);

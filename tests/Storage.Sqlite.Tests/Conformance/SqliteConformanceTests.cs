@@ -24,3 +24,4 @@ public sealed class SqliteDifferentialTests(SqliteStoreFixture fixture, ITestOut
 public sealed class SqliteIndexTests(SqliteStoreFixture fixture) : IndexTests<SqliteStoreFixture>(fixture);
 public sealed class SqliteImportTests(SqliteStoreFixture fixture) : ImportTests<SqliteStoreFixture>(fixture);
 public sealed class SqliteReadOnlyTests(SqliteStoreFixture fixture) : ReadOnlyTests<SqliteStoreFixture>(fixture);
+public sealed class SqliteExportTests(SqliteStoreFixture fixture) : ExportTests<SqliteStoreFixture>(fixture);

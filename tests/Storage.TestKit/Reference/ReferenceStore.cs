@@ -46,7 +46,7 @@ namespace Storage.Conformance.Reference;
 /// <param name="tombstoneRetention">How long tombstones are kept; <see cref="StoreLimits.DefaultTombstoneRetention"/> when <see langword="null"/>.</param>
 /// <param name="indexes">The declared secondary indexes; none when <see langword="null"/>.</param>
 /// <param name="data">The contents of an earlier instance to open again (declarations may differ); a new, empty store when <see langword="null"/>.</param>
-public sealed class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null, IEnumerable<IndexDefinition>? indexes = null, ReferenceStore.Contents? data = null) : IStore, IBulkImport, IStoreFence
+public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombstoneRetention = null, IEnumerable<IndexDefinition>? indexes = null, ReferenceStore.Contents? data = null) : IStore, IBulkImport, IStoreFence
 {
     /// <summary>How many partitions of a bulk import commit at once: one, so none after a failing one is imported.</summary>
     public const int ImportWindow = 1;

@@ -1,0 +1,64 @@
+using System.Runtime.CompilerServices;
+
+namespace Storage.Engine;
+
+/// <summary>The export of a store's exact state (<see cref="IStoreExport"/>), written once over <see cref="IStoreBackend.ReadPartitionAsync"/>.</summary>
+internal sealed partial class EngineStore : IStoreExport
+{
+    /// <summary>How many partitions an export lists at a time.</summary>
+    internal const int ExportPageSize = 256;
+
+    /// <inheritdoc/>
+    public async ValueTask<StoreExportInfo> GetExportInfoAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var scope = _lifetime.Enter();
+        var floor = await _backend.ReadRevisionFloorAsync(cancellationToken).ConfigureAwait(false);
+        return new StoreExportInfo(floor, _indexes.All);
+    }
+
+    /// <inheritdoc/>
+    public async IAsyncEnumerable<PartitionExport> ExportAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string? after = null;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            IReadOnlyList<PartitionInfo> page;
+            using (_lifetime.Enter())
+            {
+                page = await _backend.ListPartitionsAsync(after, ExportPageSize, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var info in page)
+            {
+                // A partition deleted since the listing is left out.
+                if (await ReadPartitionAsync(info.Partition, cancellationToken).ConfigureAwait(false) is { } partition)
+                {
+                    yield return partition;
+                }
+            }
+
+            if (page.Count < ExportPageSize)
+            {
+                yield break;
+            }
+
+            after = page[^1].Partition;
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<PartitionExport?> ExportPartitionAsync(string partition, CancellationToken cancellationToken = default)
+    {
+        Identifiers.ValidatePartitionKey(partition);
+        cancellationToken.ThrowIfCancellationRequested();
+        return ReadPartitionAsync(partition, cancellationToken);
+    }
+
+    private async ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        return await _backend.ReadPartitionAsync(partition, cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,93 @@
+using Npgsql;
+using static Storage.Postgres.Internal.Commands;
+
+namespace Storage.Postgres.Internal;
+
+/// <summary>The export of a partition's exact state: every table's rows of the partition in one snapshot.</summary>
+internal sealed partial class PostgresBackend
+{
+    private ExportSql? _exportSql;
+
+    private ExportSql Export => _exportSql ??= new ExportSql(_sql.QuotedSchema);
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// One round trip, one snapshot (a read-only REPEATABLE READ transaction): the partition's row, then
+    /// its documents, tombstones, sequences and events, each by the partition's leading key column (in
+    /// the hash-partitioned layout, in the partition's own table partition).
+    /// </remarks>
+    public ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken)
+        => ReadAsync("export partition", (sql: Export, feed: _sql.ReadFeedPartition, partition), static async (connection, s, ct) =>
+        {
+            using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
+            batch.BatchCommands.Add(BatchCommand(s.feed, P(s.partition)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.Documents, P(s.partition)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.Tombstones, P(s.partition)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.Sequences, P(s.partition)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.Events, P(s.partition)));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await batch.PrepareAsync(ct).ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+
+            // A row with revision 0 is a writer's placeholder: the partition does not exist.
+            var (exists, revision, oldestResumable) = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetInt64(0) > 0
+                ? (true, reader.GetInt64(0), reader.GetInt64(1))
+                : (false, 0L, 0L);
+
+            var documents = new List<StoredDocument>();
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                documents.Add(ReadDocument(reader, 2, s.partition, reader.GetString(0), reader.GetString(1)));
+            }
+
+            var tombstones = new List<ExportedTombstone>();
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                tombstones.Add(new ExportedTombstone(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetFieldValue<DateTimeOffset>(3)));
+            }
+
+            var sequences = new List<ExportedSequence>();
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                sequences.Add(new ExportedSequence(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2)));
+            }
+
+            var events = new List<StoredEvent>();
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                events.Add(ReadEvent(reader, 1, s.partition, reader.GetString(0)));
+            }
+
+            return exists
+                ? new PartitionExport(s.partition, revision, oldestResumable, documents, tombstones, sequences, events.GroupBy(static e => e.Stream, StringComparer.Ordinal).Select(static g => new ExportedStream(g.Key, g)))
+                : null;
+        }, cancellationToken);
+
+    /// <inheritdoc/>
+    public async ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)
+        => await ReadAsync("read revision floor", Export.Floor, static async (connection, sql, ct) =>
+            await ScalarAsync(connection, sql, ct).ConfigureAwait(false) is long floor ? floor : 0, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>The statements of an export, for one schema.</summary>
+    private sealed class ExportSql(string s)
+    {
+        public string Documents { get; } = $"SELECT collection, key, value, version, created_at, updated_at, expires_at FROM {s}.documents WHERE partition = $1 COLLATE \"C\"";
+
+        public string Tombstones { get; } = $"SELECT collection, key, revision, deleted_at FROM {s}.tombstones WHERE partition = $1 COLLATE \"C\"";
+
+        public string Sequences { get; } = $"SELECT name, value, revision FROM {s}.sequences WHERE partition = $1 COLLATE \"C\"";
+
+        public string Events { get; } = $"""
+            SELECT stream, version, revision, event_id, type, data, metadata, committed_at FROM {s}.events
+            WHERE partition = $1 COLLATE "C" ORDER BY stream COLLATE "C", version
+            """;
+
+        public string Floor { get; } = $"SELECT value FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaRevisionFloor}'";
+    }
+}

@@ -1,0 +1,41 @@
+namespace Storage.Sqlite.Internal;
+
+/// <summary>The export of a partition's exact state: every table's rows of the partition in one read transaction.</summary>
+internal sealed partial class SqliteBackend
+{
+    // Every statement reads one partition's rows by the primary key's leading column; each row is checked against its checksum.
+    private static readonly Statement s_exportDocuments = new("SELECT collection, key, value, version, created_at, updated_at, expires_at, checksum FROM documents WHERE partition = @partition");
+    private static readonly Statement s_exportTombstones = new("SELECT collection, key, revision, deleted_at FROM tombstones WHERE partition = @partition");
+    private static readonly Statement s_exportSequences = new("SELECT name, value, revision FROM sequences WHERE partition = @partition");
+    private static readonly Statement s_exportEvents = new(
+        "SELECT stream, version, revision, event_id, type, data, metadata, committed_at, checksum FROM events WHERE partition = @partition ORDER BY stream, version");
+
+    /// <inheritdoc/>
+    /// <remarks>One read transaction (one snapshot): the partition's row, then its documents, tombstones, sequences and events.</remarks>
+    public ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken)
+        => ValueTask.FromResult(ReadSnapshot(session =>
+        {
+            long revision, oldestResumable;
+            using (var reader = session.Query(Sql.GetPartitionFeedState, partition))
+            {
+                if (!reader.Read())
+                {
+                    return null;
+                }
+
+                (revision, oldestResumable) = (reader.GetInt64(0), reader.GetInt64(1));
+            }
+
+            var documents = ReadRows(session, s_exportDocuments, [partition], 0, reader => RowChecksum.ReadDocument(reader, 2, _path, partition, reader.GetString(0), reader.GetString(1)));
+            var tombstones = ReadRows(session, s_exportTombstones, [partition], 0, static reader => new ExportedTombstone(
+                reader.GetString(0), reader.GetString(1), reader.GetInt64(2), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
+            var sequences = ReadRows(session, s_exportSequences, [partition], 0, static reader => new ExportedSequence(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2)));
+            var events = ReadRows(session, s_exportEvents, [partition], 0, reader => RowChecksum.ReadEvent(reader, 1, _path, partition, reader.GetString(0)));
+            var streams = events.GroupBy(static e => e.Stream, StringComparer.Ordinal).Select(static g => new ExportedStream(g.Key, g));
+            return (PartitionExport?)new PartitionExport(partition, revision, oldestResumable, documents, tombstones, sequences, streams);
+        }));
+
+    /// <inheritdoc/>
+    public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)
+        => ValueTask.FromResult(Read(session => session.Scalar(Sql.GetMeta, Schema.MetaRevisionFloor) is long floor ? floor : 0));
+}
