@@ -34,12 +34,6 @@ internal sealed class MemoryBackend : IStoreBackend
 
     private SortedDictionary<string, Partition> _partitions => _data.Partitions;
 
-    private long _revisionFloor
-    {
-        get => _data.RevisionFloor;
-        set => _data.RevisionFloor = value;
-    }
-
     public string SystemName => "memory";
 
     /// <inheritdoc/>
@@ -89,7 +83,7 @@ internal sealed class MemoryBackend : IStoreBackend
         }
 
         // A partition written again later continues above every version it had.
-        _revisionFloor = Math.Max(_revisionFloor, removed.Revision);
+        _data.RevisionFloor = Math.Max(_data.RevisionFloor, removed.Revision);
         return true;
     }
 
@@ -139,10 +133,14 @@ internal sealed class MemoryBackend : IStoreBackend
 
     /// <inheritdoc/>
     public ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken)
+        => Locked(() => _data.ReadOnly);
+
+    /// <summary>Reads under the lock every commit holds, so that a read sees whole commits only.</summary>
+    private ValueTask<T> Locked<T>(Func<T> read)
     {
         lock (_lock)
         {
-            return ValueTask.FromResult(_data.ReadOnly);
+            return ValueTask.FromResult(read());
         }
     }
 
@@ -165,44 +163,22 @@ internal sealed class MemoryBackend : IStoreBackend
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StoredDocument>> ListDocumentsAsync(string partition, string collection, KeyRange range, bool descending, int limit, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            var documents = _partitions.GetValueOrDefault(partition)?.Collections.GetValueOrDefault(collection)?.Values.Select(d => d.Document) ?? [];
-            var found = InOrder(documents.Where(d => range.Contains(d.Key) && !Timestamps.IsExpired(d.ExpiresAt, now)), descending).Take(limit).ToList();
-            return ValueTask.FromResult<IReadOnlyList<StoredDocument>>(found);
-        }
-    }
+        => Locked<IReadOnlyList<StoredDocument>>(() => InOrder(
+            (_partitions.GetValueOrDefault(partition)?.Collections.GetValueOrDefault(collection)?.Values.Select(d => d.Document) ?? []).Where(d => range.Contains(d.Key) && !Timestamps.IsExpired(d.ExpiresAt, now)),
+            descending).Take(limit).ToList());
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<StreamInfo>> ListStreamsAsync(string partition, KeyRange range, bool descending, int limit, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            var streams = _partitions.GetValueOrDefault(partition)?.Streams ?? [];
-            var found = InOrder(streams.Where(s => range.Contains(s.Key)), descending).Take(limit).Select(s => new StreamInfo(s.Key, s.Value.Count)).ToList();
-            return ValueTask.FromResult<IReadOnlyList<StreamInfo>>(found);
-        }
-    }
+        => Locked<IReadOnlyList<StreamInfo>>(() => InOrder((_partitions.GetValueOrDefault(partition)?.Streams ?? []).Where(s => range.Contains(s.Key)), descending)
+            .Take(limit).Select(s => new StreamInfo(s.Key, s.Value.Count)).ToList());
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<PartitionInfo>> ListPartitionsAsync(string? after, int limit, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            var found = _partitions.Where(p => after is null || StorageKeyComparer.Instance.Compare(p.Key, after) > 0).Take(limit).Select(p => new PartitionInfo(p.Key, p.Value.Revision)).ToList();
-            return ValueTask.FromResult<IReadOnlyList<PartitionInfo>>(found);
-        }
-    }
+        => Locked<IReadOnlyList<PartitionInfo>>(() => _partitions.Where(p => after is null || StorageKeyComparer.Instance.Compare(p.Key, after) > 0).Take(limit).Select(p => new PartitionInfo(p.Key, p.Value.Revision)).ToList());
 
     /// <inheritdoc/>
     public ValueTask<long> GetSequenceAsync(string partition, string name, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            return ValueTask.FromResult(_partitions.GetValueOrDefault(partition)?.Sequences.GetValueOrDefault(name).Value ?? 0);
-        }
-    }
+        => Locked(() => _partitions.GetValueOrDefault(partition)?.Sequences.GetValueOrDefault(name).Value ?? 0);
 
     /// <inheritdoc/>
     public ValueTask<(long Version, IReadOnlyList<StoredEvent> Events)> ReadStreamAsync(string partition, string stream, StreamRead read, CancellationToken cancellationToken)
@@ -237,21 +213,11 @@ internal sealed class MemoryBackend : IStoreBackend
 
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<IndexMatch>> QueryAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            return ValueTask.FromResult<IReadOnlyList<IndexMatch>>(_entries[plan.Index].Query(plan, now).ConvertAll(e => new IndexMatch(e.Value, e.Document.Document)));
-        }
-    }
+        => Locked<IReadOnlyList<IndexMatch>>(() => _entries[plan.Index].Query(plan, now).ConvertAll(e => new IndexMatch(e.Value, e.Document.Document)));
 
     /// <inheritdoc/>
     public ValueTask<long> CountAsync(IndexQueryPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            return ValueTask.FromResult(_entries[plan.Index].CountMatches(plan, now));
-        }
-    }
+        => Locked(() => _entries[plan.Index].CountMatches(plan, now));
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
@@ -309,7 +275,7 @@ internal sealed class MemoryBackend : IStoreBackend
     /// <summary>Loads what a write reads: the partition's revision, the floor, the named documents, sequences and streams with the ids asked for.</summary>
     private PartitionState Load(string partition, PartitionReads reads)
     {
-        var state = new PartitionState(partition, reads) { RevisionFloor = _revisionFloor };
+        var state = new PartitionState(partition, reads) { RevisionFloor = _data.RevisionFloor };
         if (!_partitions.TryGetValue(partition, out var stored))
         {
             return state;
@@ -412,12 +378,7 @@ internal sealed class MemoryBackend : IStoreBackend
 
     /// <inheritdoc/>
     public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            return ValueTask.FromResult(_revisionFloor);
-        }
-    }
+        => Locked(() => _data.RevisionFloor);
 
     /// <summary>A stored document and the index values it holds (null when its collection has no index).</summary>
     internal sealed record MemoryDocument(StoredDocument Document, IndexEntries? Entries) : IIndexedDocument
