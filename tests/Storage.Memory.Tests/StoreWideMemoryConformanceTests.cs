@@ -62,4 +62,6 @@ public sealed class StoreWideMemoryImportTests(StoreWideMemoryStoreFixture fixtu
 
 [Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryReadOnlyTests(StoreWideMemoryStoreFixture fixture) : ReadOnlyTests<StoreWideMemoryStoreFixture>(fixture);
+
+[Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryExportTests(StoreWideMemoryStoreFixture fixture) : ExportTests<StoreWideMemoryStoreFixture>(fixture);

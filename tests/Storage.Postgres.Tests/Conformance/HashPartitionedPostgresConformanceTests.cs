@@ -63,4 +63,6 @@ public sealed class HashPartitionedPostgresImportTests(HashPartitionedPostgresSt
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresReadOnlyTests(HashPartitionedPostgresStoreFixture fixture) : ReadOnlyTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresExportTests(HashPartitionedPostgresStoreFixture fixture) : ExportTests<HashPartitionedPostgresStoreFixture>(fixture);
