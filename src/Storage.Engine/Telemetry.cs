@@ -6,8 +6,8 @@ namespace Storage.Engine;
 
 /// <summary>
 /// A store's traces and metrics: a client span and a duration measurement per <see cref="IStore"/>
-/// call, with OpenTelemetry's database attributes. A store nobody observes does not enter this
-/// class's code at all: each <see cref="EngineStore"/> member checks <see cref="Enabled"/> and, when
+/// call, with OpenTelemetry's database attributes. A store nobody observes runs none of this
+/// class's code but <see cref="Enabled"/>: each <see cref="EngineStore"/> member checks it and, when
 /// nothing listens, returns its operation's own task — no wrapper, no <c>try</c>, no state of the
 /// observation. Only when a listener is attached (<see cref="ActivitySource.HasListeners"/>,
 /// <see cref="Instrument.Enabled"/>) does the member run its operation inside <see cref="ObserveAsync"/>.
