@@ -84,21 +84,17 @@ internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
 
     /// <inheritdoc/>
     public ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken = default)
-        => _telemetry.Enabled
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        return _telemetry.Enabled
             ? _telemetry.ObserveAsync(Telemetry.Import, null, null, (Store: this, partitions, cancellationToken), static a => a.Store.ImportCoreAsync(a.partitions, a.cancellationToken))
             : ImportCoreAsync(partitions, cancellationToken);
+    }
 
     private async ValueTask<ImportResult> ImportCoreAsync(IAsyncEnumerable<ImportedPartition> partitions, CancellationToken cancellationToken)
     {
         using var scope = _lifetime.Enter();
-        ArgumentNullException.ThrowIfNull(partitions);
-
-        // Refused up front while the fence is set, even when there is nothing to import; each
-        // partition's commit checks the fence again, atomically.
-        if (await _backend.IsReadOnlyAsync(cancellationToken).ConfigureAwait(false))
-        {
-            throw new StoreReadOnlyException();
-        }
+        await RefuseWhileReadOnlyAsync(cancellationToken).ConfigureAwait(false);
 
         if (_backend is IBulkImportBackend bulk)
         {
@@ -206,13 +202,7 @@ internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
     private async ValueTask<long> PurgeExpiredCoreAsync(CancellationToken cancellationToken)
     {
         using var scope = _lifetime.Enter();
-
-        // A purge is a write: refused up front while the fence is set, even when nothing has expired;
-        // each partition's or transaction's own check catches a fence set while it runs.
-        if (await _backend.IsReadOnlyAsync(cancellationToken).ConfigureAwait(false))
-        {
-            throw new StoreReadOnlyException();
-        }
+        await RefuseWhileReadOnlyAsync(cancellationToken).ConfigureAwait(false);
 
         var now = Now();
         var cutoff = Timestamps.TombstoneCutoff(now, _tombstoneRetention);
@@ -390,6 +380,19 @@ internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
     internal StoreLifetime.Scope EnterOperation() => _lifetime.Enter();
 
     private DateTimeOffset Now() => Timestamps.Now(_time);
+
+    /// <summary>
+    /// Refuses an import or a purge up front while the read-only fence is set, even one with nothing to
+    /// write, so that every backend refuses them alike; each commit of theirs checks the fence again,
+    /// atomically, which catches a fence set while they run.
+    /// </summary>
+    private async ValueTask RefuseWhileReadOnlyAsync(CancellationToken cancellationToken)
+    {
+        if (await _backend.IsReadOnlyAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new StoreReadOnlyException();
+        }
+    }
 
     private async ValueTask<object> EnqueueAsync(PendingWrite write, CancellationToken cancellationToken)
     {

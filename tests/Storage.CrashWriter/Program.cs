@@ -40,7 +40,8 @@ if (arguments.Mode is "fence-set" or "fence-clear")
         }
         else
         {
-            await using var fenced = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = arguments.Path });
+            // The setter competes for the write lock with the owner's writers, which SQLite does not queue fairly: wait long.
+            await using var fenced = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = arguments.Path, BusyTimeout = TimeSpan.FromSeconds(60) });
             await fenced.SetReadOnlyAsync(readOnly);
         }
 

@@ -51,7 +51,7 @@ public sealed class ReadOnlyFenceTests
     private static async Task FenceAsync(string path, string mode, string done)
     {
         using var child = TestPrograms.CrashWriter("--backend", "sqlite", "--path", path, "--mode", mode);
-        Assert.NotNull(await child.WaitForLineAsync(s_timeout, done));
+        Assert.True(await child.WaitForLineAsync(s_timeout, done) is not null, string.Join('\n', child.Lines) + child.StandardError);
         Assert.True(await child.WaitForExitAsync(s_timeout));
         Assert.Equal(0, child.ExitCode);
     }
