@@ -94,6 +94,28 @@ public sealed class ReadOnlyFenceTests
         Assert.Empty(Directory.GetFileSystemEntries(temp.Path));
     }
 
+    [Fact]
+    public void The_fence_check_reports_a_path_it_cannot_check_instead_of_answering_that_no_fence_is_there()
+    {
+        using var temp = new TempDirectory();
+        var loop = Path.Combine(temp.Path, "loop");
+        File.CreateSymbolicLink(loop, loop);
+        var unreadable = Path.Combine(loop, ReadOnlyFence.FileName);
+        var files = new PosixFileSystem();
+
+        // File.Exists, which the check used before, answers "no fence" when it cannot look (ELOOP here):
+        // a commit would have gone ahead. The file layer fails closed instead.
+        Assert.False(File.Exists(unreadable));
+        var e = Assert.Throws<IOException>(() => files.FileExists(unreadable));
+        Assert.Contains(unreadable, e.Message, StringComparison.Ordinal);
+
+        Assert.False(files.FileExists(Path.Combine(temp.Path, ReadOnlyFence.FileName)));
+        Assert.False(files.FileExists(Path.Combine(temp.Path, "missing", ReadOnlyFence.FileName)));
+        Assert.False(files.FileExists(temp.Path));
+        File.WriteAllBytes(Path.Combine(temp.Path, "present"), []);
+        Assert.True(files.FileExists(Path.Combine(temp.Path, "present")));
+    }
+
     private static async Task RunFenceAsync(string directory, string mode, string done)
     {
         using var child = CrashWriterProcess.Start(directory, mode);

@@ -18,7 +18,7 @@ internal interface IFileSystem
     /// <summary>Whether a directory exists.</summary>
     bool DirectoryExists(string path);
 
-    /// <summary>Whether a file exists.</summary>
+    /// <summary>Whether a file exists; an <see cref="IOException"/> when that cannot be told (it never answers <see langword="false"/> for "could not look").</summary>
     bool FileExists(string path);
 
     /// <summary>The names (not paths) of the files directly in a directory.</summary>

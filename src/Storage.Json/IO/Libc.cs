@@ -9,6 +9,8 @@ internal static partial class Libc
     public const int EWOULDBLOCK = 11;
     public const int EAGAIN = 11;
     public const int EACCES = 13;
+    public const int ENOENT = 2;
+    public const int ENOTDIR = 20;
 
     private const int O_RDONLY = 0;
     private const int O_DIRECTORY = 0x10000; // Linux value; other platforms are refused in PosixFileSystem.
@@ -72,6 +74,27 @@ internal static partial class Libc
     // passed like a fixed one, so a fixed signature is safe there (32-bit is refused in PosixFileSystem).
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     private static partial int Fcntl(int fd, int command, ref FileLock request);
+
+    /// <summary>
+    /// Whether something exists at <paramref name="path"/>: access(F_OK). Unlike
+    /// <see cref="File.Exists(string)"/>, which answers false when it cannot tell, any error but
+    /// "no such file" is an <see cref="IOException"/>: a check that guards writes (the read-only
+    /// fence) fails closed.
+    /// </summary>
+    public static bool Exists(string path)
+    {
+        if (Access(path, F_OK) == 0)
+        {
+            return true;
+        }
+
+        return Marshal.GetLastPInvokeError() is ENOENT or ENOTDIR ? false : throw Error("Checking", path);
+    }
+
+    private const int F_OK = 0;
+
+    [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Access(string path, int mode);
 
     [LibraryImport("libc", EntryPoint = "strerror")]
     private static partial nint StrError(int errno);

@@ -23,7 +23,7 @@ internal sealed class PosixFileSystem : IFileSystem
 
     public bool DirectoryExists(string path) => Directory.Exists(path);
 
-    public bool FileExists(string path) => File.Exists(path);
+    public bool FileExists(string path) => Libc.Exists(path) && !Directory.Exists(path);
 
     public IReadOnlyList<string> ListFiles(string directory)
         => Directory.EnumerateFiles(directory).Select(Path.GetFileName).ToList()!;
