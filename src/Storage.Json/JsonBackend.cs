@@ -989,8 +989,8 @@ internal sealed partial class JsonBackend : IStoreBackend
     /// <summary>Runs a read of <paramref name="path"/>; an I/O error becomes a <see cref="StorageException"/> saying so.</summary>
     private static T Io<T>(string path, Func<T> action) => Step(JsonErrors.ReadFailed(path), action);
 
-    /// <summary>Runs one step of opening the store; an I/O error becomes a <see cref="StorageException"/> with <paramref name="failure"/>, which says what was being done.</summary>
-    private static T Step<T>(string failure, Func<T> action)
+    /// <summary>Runs one step of opening the store (or of setting its fence); an I/O error becomes a <see cref="StorageException"/> with <paramref name="failure"/>, which says what was being done.</summary>
+    internal static T Step<T>(string failure, Func<T> action)
     {
         try
         {
@@ -1002,7 +1002,7 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
     }
 
-    private static void Step(string failure, Action action) => Step(failure, () =>
+    internal static void Step(string failure, Action action) => Step(failure, () =>
     {
         action();
         return true;

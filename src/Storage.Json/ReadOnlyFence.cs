@@ -78,7 +78,7 @@ internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLo
     }
 
     /// <summary>Whether the fence file exists.</summary>
-    public bool IsSet() => Step(JsonErrors.ReadFailed(_path), () => files.FileExists(_path));
+    public bool IsSet() => JsonBackend.Step(JsonErrors.ReadFailed(_path), () => files.FileExists(_path));
 
     /// <summary>
     /// Sets or clears the fence of the store in <paramref name="root"/>, whether a process owns it or
@@ -93,14 +93,14 @@ internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLo
     {
         var path = Path.Combine(root, FileName);
         var manifest = Path.Combine(root, Manifest.FileName);
-        if (!Step(JsonErrors.ReadFailed(manifest), () => files.FileExists(manifest)))
+        if (!JsonBackend.Step(JsonErrors.ReadFailed(manifest), () => files.FileExists(manifest)))
         {
             throw new StorageException(JsonErrors.NoStore(root));
         }
 
         if (!readOnly)
         {
-            Step(JsonErrors.WriteFailed(path), () =>
+            JsonBackend.Step(JsonErrors.WriteFailed(path), () =>
             {
                 if (files.FileExists(path))
                 {
@@ -111,7 +111,7 @@ internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLo
             return;
         }
 
-        Step(JsonErrors.WriteFailed(path), () =>
+        JsonBackend.Step(JsonErrors.WriteFailed(path), () =>
         {
             if (!files.FileExists(path))
             {
@@ -140,24 +140,6 @@ internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLo
             }
         }
     }
-
-    private static T Step<T>(string failure, Func<T> action)
-    {
-        try
-        {
-            return action();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new StorageException(failure, e);
-        }
-    }
-
-    private static void Step(string failure, Action action) => Step(failure, () =>
-    {
-        action();
-        return true;
-    });
 
     /// <summary>A commit's hold on the fence byte.</summary>
     public readonly struct Scope(ReadOnlyFence fence) : IDisposable
