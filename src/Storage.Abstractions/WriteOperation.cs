@@ -90,6 +90,13 @@ public sealed class WriteOperation
         return new(WriteOperationKind.Put, collection, key, value, condition, Timestamps.ValidateExpiry(expiresAt, nameof(expiresAt)));
     }
 
+    /// <summary>A put of a value validated elsewhere (a restored document's), for the uniqueness check of a restore.</summary>
+    /// <param name="collection">The collection name.</param>
+    /// <param name="key">The document key.</param>
+    /// <param name="value">The value, already validated.</param>
+    /// <returns>The put.</returns>
+    internal static WriteOperation Validated(string collection, string key, ReadOnlyMemory<byte> value) => new(WriteOperationKind.Put, collection, key, value, default, null);
+
     /// <summary>The same put with another condition (its value was validated when it was created).</summary>
     /// <param name="condition">The condition.</param>
     /// <returns>The put.</returns>

@@ -48,7 +48,8 @@ public interface IStoreBackend : IAsyncDisposable
     /// and persists nothing. A <see cref="PendingWrite.IsPartitionDelete"/> removes everything of its
     /// partition, raises the store's revision floor to the partition's revision, and completes with
     /// whether the partition existed; a <see cref="PendingWrite.IsPurge"/> purges its partition and
-    /// completes with how many documents it removed.
+    /// completes with how many documents it removed; a <see cref="PendingWrite.IsRestore"/> replaces its
+    /// partition with the restored state, as that property says.
     /// </summary>
     /// <param name="group">The writes.</param>
     /// <param name="now">The time they commit at.</param>
@@ -181,6 +182,17 @@ public interface IStoreBackend : IAsyncDisposable
     /// <returns>The partition's state, or <see langword="null"/> when it does not exist.</returns>
     /// <seealso href="../../docs/upgrade-path.md"/>
     ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Raises the store's revision floor to <paramref name="floor"/> when it is lower (never lowers it),
+    /// durably, as a partition delete raises it. Refused with <see cref="StoreReadOnlyException"/> while
+    /// the read-only fence is set.
+    /// </summary>
+    /// <param name="floor">The floor (0 or more).</param>
+    /// <param name="cancellationToken">Cancels before the floor is changed.</param>
+    /// <returns>A task that completes once the floor is stored.</returns>
+    /// <seealso href="../../docs/upgrade-path.md#restore"/>
+    ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken);
 
     /// <summary>Reads the store's revision floor: the highest revision of a deleted partition (0 if none).</summary>
     /// <param name="cancellationToken">Cancels the read.</param>

@@ -91,6 +91,22 @@ public sealed class InMemoryIndexes<TDocument>
         }
     }
 
+    /// <summary>Adds the entries a document holds (a restore wrote it).</summary>
+    /// <param name="partition">Its partition.</param>
+    /// <param name="document">The document.</param>
+    /// <param name="entries">The values it holds.</param>
+    public void Add(string partition, TDocument document, IndexEntries entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        for (var j = 0; j < entries.Indexes.Count; j++)
+        {
+            foreach (var value in entries.Values[j])
+            {
+                this[entries.Indexes[j]].Add(new IndexTableEntry<TDocument>(value, partition, document));
+            }
+        }
+    }
+
     /// <summary>
     /// Applies a partition's committed change: its deleted entries go, its kept entries take their
     /// document's new state (and expiry) in place, its inserted entries come.

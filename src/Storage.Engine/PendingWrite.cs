@@ -60,6 +60,28 @@ public sealed class PendingWrite
     public ImportedPartition? Imported { get; private init; }
 
     /// <summary>
+    /// The state a restore writes (<see cref="IStoreRestore.RestorePartitionAsync"/>), when the write is
+    /// one: the backend carries it out in the partition's turn — see <see cref="IsRestore"/>.
+    /// </summary>
+    public PartitionExport? Restored { get; private init; }
+
+    /// <summary>
+    /// Whether the write is a restore: in one atomic step, unless the partition's existence and revision
+    /// differ from <see cref="RestoreOver"/> (then complete it with <see langword="false"/>, persisting
+    /// nothing: the engine looks again), remove everything of the partition — documents, index entries,
+    /// tombstones, sequences, streams and events — and write <see cref="Restored"/> exactly: every
+    /// document with its version, times, expiry, bytes and index values (<see cref="Entries"/>, by
+    /// position in <see cref="PartitionExport.Documents"/>), every tombstone, sequence (with its revision)
+    /// and event (with its revision and time), the partition's revision and oldest resumable revision.
+    /// The store's revision floor is left as it is. Before writing, <see cref="CheckRestore"/> decides its
+    /// unique values. Complete it with <see langword="true"/> once it is persisted.
+    /// </summary>
+    public bool IsRestore => Restored is not null;
+
+    /// <summary>For a restore: the revision the partition must be at for it to be written; <see langword="null"/> when the partition must not exist.</summary>
+    public long? RestoreOver { get; private init; }
+
+    /// <summary>
     /// For tests: an action the engine runs itself in the group's turn, where it stands in the group,
     /// instead of passing the write to the backend (see <see cref="EngineStore.RunInTurnAsync"/>).
     /// </summary>
@@ -107,6 +129,10 @@ public sealed class PendingWrite
     /// <summary>For tests: an action to run in the partition's turn (the store's, for a backend that does not commit per partition).</summary>
     internal static PendingWrite InTurn(string partition, Func<object> action) => new(partition) { Action = action };
 
+    /// <summary>A restore of a partition's state (validated), over the partition as the engine last read it.</summary>
+    internal static PendingWrite Restore(PartitionExport state, IReadOnlyList<IndexEntries?> entries, long? over)
+        => new(state.Partition) { Restored = state, Entries = entries, RestoreOver = over };
+
     /// <summary>A partition delete: it runs in the partition's turn, after the writes queued before it.</summary>
     internal static PendingWrite DeletePartition(string partition) => new(partition) { IsPartitionDelete = true };
 
@@ -124,9 +150,9 @@ public sealed class PendingWrite
     public bool Apply(PartitionWriter writer, PartitionState? state = null)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        if (IsPartitionDelete || IsPurge)
+        if (IsPartitionDelete || IsPurge || IsRestore)
         {
-            throw new InvalidOperationException("A partition delete or purge is carried out by the backend, not applied to a writer.");
+            throw new InvalidOperationException("A partition delete, purge or restore is carried out by the backend, not applied to a writer.");
         }
 
         try
@@ -143,6 +169,46 @@ public sealed class PendingWrite
             return true;
         }
         catch (Exception e) when (e is VersionConflictException or UniqueConstraintException or OverflowException)
+        {
+            Fail(e);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Decides a restore's unique values before the backend writes it: the restored documents live at
+    /// <paramref name="now"/> claim their values as the puts of one batch would, against the store's
+    /// other partitions (the partition's own stored documents are all replaced). A value taken — by
+    /// another partition's document or twice within the state — completes the write with
+    /// <see cref="UniqueConstraintException"/> (its operation index is the document's position in
+    /// <see cref="PartitionExport.Documents"/>).
+    /// </summary>
+    /// <param name="uniqueness">The backend's uniqueness check, as for a batch; <see langword="null"/> when the store has no unique indexes.</param>
+    /// <param name="now">The commit's time: expired documents claim nothing.</param>
+    /// <returns>Whether to write the restore; <see langword="false"/> when it failed or was left out (<see cref="LeftOut"/>: defer it as a batch).</returns>
+    public bool CheckRestore(IUniquenessCheck? uniqueness, DateTimeOffset now)
+    {
+        var state = Restored ?? throw new InvalidOperationException("The write is not a restore.");
+        if (uniqueness is null || Entries is null || Entries.All(static e => e is null))
+        {
+            return true;
+        }
+
+        var puts = new WriteOperation[state.Documents.Count];
+        var claims = new IndexEntries?[puts.Length];
+        for (var i = 0; i < puts.Length; i++)
+        {
+            var document = state.Documents[i];
+            puts[i] = WriteOperation.Validated(document.Collection, document.Key, document.Value);
+            claims[i] = Timestamps.IsExpired(document.ExpiresAt, now) ? null : Entries[i];
+        }
+
+        try
+        {
+            LeftOut = !uniqueness.Check(puts, claims, static _ => true);
+            return !LeftOut;
+        }
+        catch (UniqueConstraintException e)
         {
             Fail(e);
             return false;

@@ -16,7 +16,7 @@ namespace Storage;
 /// disposes the backend; every operation after that fails with <see cref="ObjectDisposedException"/>.
 /// </remarks>
 /// <seealso href="../../docs/architecture.md#writing-a-backend"/>
-public abstract class Store : IStore, IBulkImport, IStoreFence, IStoreExport, IAsyncDisposable
+public abstract class Store : IStore, IBulkImport, IStoreFence, IStoreExport, IStoreRestore, IAsyncDisposable
 {
     private readonly EngineStore _engine;
 
@@ -158,4 +158,18 @@ public abstract class Store : IStore, IBulkImport, IStoreFence, IStoreExport, IA
     /// <inheritdoc/>
     public ValueTask<PartitionExport?> ExportPartitionAsync(string partition, CancellationToken cancellationToken = default)
         => _engine.ExportPartitionAsync(partition, cancellationToken);
+
+    // The restore of an exported state (issue 18; docs/upgrade-path.md#restore).
+
+    /// <inheritdoc/>
+    public ValueTask<RestoreOutcome> RestorePartitionAsync(PartitionExport partition, RestoreMode mode = RestoreMode.FailIfDifferent, CancellationToken cancellationToken = default)
+        => _engine.RestorePartitionAsync(partition, mode, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<RestoreResult> RestoreAsync(StoreExportInfo info, IAsyncEnumerable<PartitionExport> partitions, RestoreMode mode = RestoreMode.FailIfDifferent, CancellationToken cancellationToken = default)
+        => _engine.RestoreAsync(info, partitions, mode, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken = default)
+        => _engine.RaiseRevisionFloorAsync(floor, cancellationToken);
 }

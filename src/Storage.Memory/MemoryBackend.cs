@@ -57,6 +57,12 @@ internal sealed class MemoryBackend : IStoreBackend
                     continue;
                 }
 
+                if (write.IsRestore)
+                {
+                    Restore(write, now);
+                    continue;
+                }
+
                 var state = Load(write.Partition, write.Reads);
                 var writer = new PartitionWriter(state, now, new UniqueValues(write.Partition, now, (index, value) => _entries.Holders(index, value, write.Partition)));
                 if (write.Apply(writer, state))
@@ -85,6 +91,74 @@ internal sealed class MemoryBackend : IStoreBackend
         // A partition written again later continues above every version it had.
         _data.RevisionFloor = Math.Max(_data.RevisionFloor, removed.Revision);
         return true;
+    }
+
+    /// <summary>Replaces a partition with a restored state, unless it changed since the engine read it.</summary>
+    private void Restore(PendingWrite write, DateTimeOffset now)
+    {
+        var name = write.Partition;
+        var exists = _partitions.TryGetValue(name, out var stored);
+        if (exists ? stored!.Revision != write.RestoreOver : write.RestoreOver is not null)
+        {
+            write.Complete(false);
+            return;
+        }
+
+        if (!write.CheckRestore(new UniqueValues(name, now, (index, value) => _entries.Holders(index, value, name)), now))
+        {
+            return;
+        }
+
+        foreach (var document in stored?.Collections.Values.SelectMany(c => c.Values) ?? [])
+        {
+            RemoveEntries(document);
+        }
+
+        var state = write.Restored!;
+        var partition = _partitions[name] = new Partition { Revision = state.Revision, OldestResumable = state.OldestResumable };
+        for (var i = 0; i < state.Documents.Count; i++)
+        {
+            var d = state.Documents[i];
+            if (!partition.Collections.TryGetValue(d.Collection, out var documents))
+            {
+                partition.Collections[d.Collection] = documents = new SortedDictionary<string, MemoryDocument>(StorageKeyComparer.Instance);
+            }
+
+            var document = documents[d.Key] = new MemoryDocument(new StoredDocument(name, d.Collection, d.Key, d.Value.ToArray(), d.Version, d.CreatedAt, d.UpdatedAt, d.ExpiresAt), write.Entries![i]);
+            if (document.Entries is { } entries)
+            {
+                _entries.Add(name, document, entries);
+            }
+        }
+
+        foreach (var t in state.Tombstones)
+        {
+            partition.Tombstones[new DocumentId(t.Collection, t.Key)] = (t.Revision, t.DeletedAt);
+        }
+
+        foreach (var s in state.Sequences)
+        {
+            partition.Sequences[s.Name] = (s.Value, s.Revision);
+        }
+
+        foreach (var s in state.Streams)
+        {
+            partition.Streams[s.Stream] = s.Events.Select(e => new StoredEvent(name, e.Stream, e.Version, e.Revision, e.Id, e.Type, e.Data.ToArray(), e.Metadata.IsEmpty ? ReadOnlyMemory<byte>.Empty : e.Metadata.ToArray(), e.CommittedAt)).ToList();
+        }
+
+        write.Complete(true);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            ThrowIfReadOnly();
+            _data.RevisionFloor = Math.Max(_data.RevisionFloor, floor);
+        }
+
+        return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc/>

@@ -172,6 +172,30 @@ internal static class ErrorMessages
     /// <summary>A write refused by the store's read-only fence.</summary>
     public static string ReadOnly => "The store is read-only: its read-only fence is set, so nothing was written. Reads work; try the write again once the fence is cleared.";
 
+    /// <summary>A restore into a partition that holds a different state.</summary>
+    public static string RestoreConflict(string partition, IReadOnlyList<ExportItem> differences) => F(
+        "Partition '{0}' exists with a different state ({1} item(s) differ, first: {2}); nothing was written. Restore with RestoreMode.Replace to replace it, or delete the partition first.",
+        partition,
+        differences.Count,
+        differences.Count == 0 ? "none" : Describe(differences[0]));
+
+    /// <summary>An exported state that no store can hold.</summary>
+    public static string InvalidRestore(string partition, string what, string rule) => F(
+        "The state of partition '{0}' cannot be restored: {1} {2}. Nothing was written.", partition, what, rule);
+
+    /// <summary>A partition key that appears twice in one restore.</summary>
+    public static string DuplicateRestoredPartition(string partition, long first, long second) => F(
+        "Partition '{0}' appears twice in the restore (partitions {1} and {2}); a restore writes each partition once.", partition, first, second);
+
+    private static string Describe(ExportItem item) => item.Kind switch
+    {
+        ExportItemKind.Partition => F("the partition's {0}", item.Name),
+        ExportItemKind.Document => F("document '{0}/{1}'", item.Collection, item.Name),
+        ExportItemKind.Tombstone => F("the tombstone of '{0}/{1}'", item.Collection, item.Name),
+        ExportItemKind.Sequence => F("sequence '{0}'", item.Name),
+        _ => F("stream '{0}'", item.Name),
+    };
+
     /// <summary>A store used after it was disposed.</summary>
     public static string Disposed => "The store has been disposed.";
 }

@@ -90,4 +90,8 @@ internal sealed partial class PostgresBackend
 
         public string Floor { get; } = $"SELECT value FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaRevisionFloor}'";
     }
+
+    /// <inheritdoc/>
+    public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken)
+        => throw new NotSupportedException("Restore is not built for this backend yet.");
 }

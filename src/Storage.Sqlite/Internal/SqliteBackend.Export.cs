@@ -38,4 +38,8 @@ internal sealed partial class SqliteBackend
     /// <inheritdoc/>
     public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)
         => ValueTask.FromResult(Read(session => session.Scalar(Sql.GetMeta, Schema.MetaRevisionFloor) is long floor ? floor : 0));
+
+    /// <inheritdoc/>
+    public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken)
+        => throw new NotSupportedException("Restore is not built for this backend yet.");
 }
