@@ -35,6 +35,20 @@ internal static class Commands
     public static Task WriteAsync(NpgsqlBinaryImporter importer, DateTimeOffset? value, CancellationToken cancellationToken = default)
         => value is { } time ? importer.WriteAsync(time, NpgsqlDbType.TimestampTz, cancellationToken) : importer.WriteNullAsync(cancellationToken);
 
+    /// <summary>Writes one row of <see cref="Sql.CopyDocuments"/>: the JSON goes to the text column as its UTF-8 bytes, stored byte for byte.</summary>
+    public static async Task WriteDocumentAsync(NpgsqlBinaryImporter importer, string partition, string collection, string key, ReadOnlyMemory<byte> value, long version, DateTimeOffset createdAt, DateTimeOffset updatedAt, DateTimeOffset? expiresAt)
+    {
+        await importer.StartRowAsync().ConfigureAwait(false);
+        await importer.WriteAsync(partition, NpgsqlDbType.Text).ConfigureAwait(false);
+        await importer.WriteAsync(collection, NpgsqlDbType.Text).ConfigureAwait(false);
+        await importer.WriteAsync(key, NpgsqlDbType.Text).ConfigureAwait(false);
+        await importer.WriteAsync(value, NpgsqlDbType.Text).ConfigureAwait(false);
+        await importer.WriteAsync(version, NpgsqlDbType.Bigint).ConfigureAwait(false);
+        await importer.WriteAsync(createdAt, NpgsqlDbType.TimestampTz).ConfigureAwait(false);
+        await importer.WriteAsync(updatedAt, NpgsqlDbType.TimestampTz).ConfigureAwait(false);
+        await WriteAsync(importer, expiresAt).ConfigureAwait(false);
+    }
+
     public static NpgsqlCommand Command(NpgsqlConnection connection, string sql, params NpgsqlParameter[] parameters)
     {
         var command = new NpgsqlCommand(sql, connection);
@@ -48,6 +62,10 @@ internal static class Commands
         command.Parameters.AddRange(parameters);
         return command;
     }
+
+    /// <summary>JSON bytes for a text column (array): sent as they are, stored byte for byte.</summary>
+    public static NpgsqlParameter<ReadOnlyMemory<byte>[]> Utf8Text(ReadOnlyMemory<byte>[] values)
+        => new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
 
     public static NpgsqlParameter<T> P<T>(T value) => new() { TypedValue = value };
 }

@@ -154,6 +154,43 @@ internal sealed class IndexWork(StoreIndexes indexes, DateTimeOffset now)
         }
     }
 
+    /// <summary>
+    /// Collects the entries of a restored state (the partition's stored entries go first, all of them):
+    /// the values of its live documents, as a put writes them (an expired document holds none), and the
+    /// takeover of an expired holder in another partition of a store-wide unique value one of them takes
+    /// (the check found it expired; a live one would have failed the restore).
+    /// </summary>
+    /// <param name="state">The restored state.</param>
+    /// <param name="entries">The index values of its documents, by position.</param>
+    public void CollectRestore(PartitionExport state, IReadOnlyList<IndexEntries?> entries)
+    {
+        var partition = state.Partition;
+        for (var i = 0; i < state.Documents.Count; i++)
+        {
+            var document = state.Documents[i];
+            if (entries[i] is not { } values || Timestamps.IsExpired(document.ExpiresAt, now))
+            {
+                continue;
+            }
+
+            for (var j = 0; j < values.Indexes.Count; j++)
+            {
+                var scope = StoreIndexes.UniqueScope(values.Indexes[j]);
+                foreach (var value in values.Values[j])
+                {
+                    var insert = new Entry(new IndexedValue(indexes.Id(values.Indexes[j]), value), partition, document.Key, document.ExpiresAt, scope, Takeover: false);
+                    _inserts.Add(insert);
+                    if (scope == Schema.UniqueInStore
+                        && _stored.TryGetValue((insert.Value, null), out var holder)
+                        && !string.Equals(holder.Partition, partition, StringComparison.Ordinal))
+                    {
+                        _deletes.Add(new Entry(insert.Value, holder.Partition, holder.Key, null, 0, Takeover: true));
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>Adds the collected entry deletes, then the inserts, each in (index, value, partition, key) order: the order every writer takes them in.</summary>
     /// <param name="batch">The commit's round trip.</param>
     /// <param name="sql">The index statements.</param>

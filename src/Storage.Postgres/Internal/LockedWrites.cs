@@ -266,17 +266,7 @@ internal sealed class EngineWrites : LockedWrite
                         continue;
                     }
 
-                    await importer.StartRowAsync().ConfigureAwait(false);
-                    await importer.WriteAsync(change.Partition, NpgsqlDbType.Text).ConfigureAwait(false);
-                    await importer.WriteAsync(id.Collection, NpgsqlDbType.Text).ConfigureAwait(false);
-                    await importer.WriteAsync(id.Key, NpgsqlDbType.Text).ConfigureAwait(false);
-
-                    // The JSON goes to the text column as its UTF-8 bytes, stored byte for byte.
-                    await importer.WriteAsync(row.Value, NpgsqlDbType.Text).ConfigureAwait(false);
-                    await importer.WriteAsync(row.Version, NpgsqlDbType.Bigint).ConfigureAwait(false);
-                    await importer.WriteAsync(row.CreatedAt, NpgsqlDbType.TimestampTz).ConfigureAwait(false);
-                    await importer.WriteAsync(row.UpdatedAt, NpgsqlDbType.TimestampTz).ConfigureAwait(false);
-                    await WriteAsync(importer, row.ExpiresAt).ConfigureAwait(false);
+                    await WriteDocumentAsync(importer, change.Partition, id.Collection, id.Key, row.Value, row.Version, row.CreatedAt, row.UpdatedAt, row.ExpiresAt).ConfigureAwait(false);
                 }
             }
 
@@ -331,10 +321,6 @@ internal sealed class EngineWrites : LockedWrite
             batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(prune.ToArray())));
         }
     }
-
-    /// <summary>JSON bytes for a text column (array): sent as they are, stored byte for byte.</summary>
-    private static NpgsqlParameter<ReadOnlyMemory<byte>[]> Utf8Text(ReadOnlyMemory<byte>[] values)
-        => new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
 
     private async ValueTask ReadDocumentsAsync(NpgsqlDataReader reader)
     {

@@ -92,6 +92,10 @@ internal sealed partial class PostgresBackend
     }
 
     /// <inheritdoc/>
-    public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken)
-        => throw new NotSupportedException("Restore is not built for this backend yet.");
+    /// <remarks>The row of <c>storage_meta</c>, raised under the lock every write transaction shares, unless the fence is set (<see cref="WriteTransactions.TryRaiseRevisionFloorAsync"/>).</remarks>
+    public async ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        await _retry.RunAsync("raise revision floor", (transactions: Transactions, floor), static (s, _) => s.transactions.TryRaiseRevisionFloorAsync(s.floor), CancellationToken.None).ConfigureAwait(false);
+    }
 }

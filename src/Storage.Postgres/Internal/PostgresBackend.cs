@@ -63,7 +63,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
 
     /// <inheritdoc/>
     /// <remarks>
-    /// The group is cut at partition deletes; each segment commits in one transaction, retried as a
+    /// The group is cut at partition deletes and restores; each segment commits in one transaction, retried as a
     /// whole on transient failures (an attempt whose outcome was lost is resolved through the commit
     /// log), and only then is each write completed with the outcome of the attempt that committed. A
     /// segment that fails fails its own writes; the segments after it still run. Each attempt reads the
@@ -151,16 +151,17 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
         }
     }
 
-    /// <summary>Where the segment that starts at <paramref name="start"/> ends: after a partition delete or a purge alone, else before the next one.</summary>
+    /// <summary>Where the segment that starts at <paramref name="start"/> ends: after a partition delete, a purge or a restore alone, else before the next one.</summary>
     private static int SegmentEnd(IReadOnlyList<PendingWrite> group, int start)
     {
+        static bool Alone(PendingWrite write) => write.IsPartitionDelete || write.IsPurge || write.IsRestore;
         var end = start + 1;
-        if (group[start].IsPartitionDelete || group[start].IsPurge)
+        if (Alone(group[start]))
         {
             return end;
         }
 
-        while (end < group.Count && !group[end].IsPartitionDelete && !group[end].IsPurge)
+        while (end < group.Count && !Alone(group[end]))
         {
             end++;
         }
@@ -178,7 +179,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
         }
     }
 
-    /// <summary>Commits one segment of a group (one partition delete, or batches and increments) in one transaction retried as a whole, then completes each write.</summary>
+    /// <summary>Commits one segment of a group (one partition delete, one restore, or batches and increments) in one transaction retried as a whole, then completes each write.</summary>
     private async ValueTask RunSegmentAsync(IReadOnlyList<PendingWrite> group, int start, int end)
     {
         if (group[start].IsPurge)
@@ -195,10 +196,10 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
         {
             var unresolved = new List<Attempt>();
             outcome = await _retry.RunAsync(
-                writes[0].IsPartitionDelete ? "delete partition" : "commit",
+                writes[0].IsPartitionDelete ? "delete partition" : writes[0].IsRestore ? "restore" : "commit",
                 (transactions: Transactions, partition: writes[0].Partition, writes, unresolved),
-                static (s, _) => s.writes[0].IsPartitionDelete
-                    ? s.transactions.TryDeletePartitionAsync(s.partition, s.unresolved)
+                static (s, _) => s.writes[0].IsPartitionDelete ? s.transactions.TryDeletePartitionAsync(s.partition, s.unresolved)
+                    : s.writes[0].IsRestore ? s.transactions.TryRestoreAsync(s.writes[0], s.unresolved)
                     : s.transactions.TryCommitAsync(s.writes, import: false, s.unresolved),
                 CancellationToken.None).ConfigureAwait(false);
         }

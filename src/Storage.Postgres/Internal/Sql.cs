@@ -135,14 +135,37 @@ internal sealed partial class Sql
             """;
 
         RaiseRevisionFloor = $"UPDATE {s}.storage_meta SET value = greatest(value, $1) WHERE key = '{Internal.Schema.MetaRevisionFloor}'";
+        RaiseRevisionFloorUnlessFenced = $"""
+            UPDATE {s}.storage_meta SET value = greatest(value, $1)
+            WHERE key = '{Internal.Schema.MetaRevisionFloor}' AND NOT EXISTS (SELECT 1 FROM {s}.storage_meta f WHERE f.key = '{Internal.Schema.MetaReadOnly}')
+            """;
 
-        // A partition delete, in this order: its documents, index entries, tombstones, sequences, events,
-        // streams, commit-log entries and row.
-        DeletePartition =
+        // What a partition holds, in this order: its documents, index entries, tombstones, sequences,
+        // events and streams (a restore replaces them); a partition delete removes them, then its
+        // commit-log entries and row.
+        DeletePartitionContents =
         [
-            .. new[] { "documents", Internal.Schema.StringEntries, Internal.Schema.Int64Entries, "tombstones", "sequences", "events", "streams", "commit_log", "partitions" }
+            .. new[] { "documents", Internal.Schema.StringEntries, Internal.Schema.Int64Entries, "tombstones", "sequences", "events", "streams" }
                 .Select(table => $"DELETE FROM {s}.{table} WHERE partition = $1 COLLATE \"C\""),
         ];
+        DeletePartition =
+        [
+            .. DeletePartitionContents,
+            .. new[] { "commit_log", "partitions" }.Select(table => $"DELETE FROM {s}.{table} WHERE partition = $1 COLLATE \"C\""),
+        ];
+
+        // A restore writes rows with the revisions and times of its state, and the partition's row as it was.
+        InsertRestoredTombstones = $"""
+            INSERT INTO {s}.tombstones (partition, collection, key, revision, deleted_at)
+            SELECT $1, t.collection, t.key, t.revision, t.deleted_at FROM unnest($2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS t(collection, key, revision, deleted_at)
+            """;
+        InsertRestoredEvents = $"""
+            INSERT INTO {s}.events (partition, stream, version, revision, event_id, type, data, metadata, committed_at)
+            SELECT $1, t.stream, t.version, t.revision, t.event_id, t.type, t.data, nullif(t.metadata, ''), t.committed_at
+            FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+                AS t(stream, version, revision, event_id, type, data, metadata, committed_at)
+            """;
+        SetRestoredRevision = $"UPDATE {s}.partitions SET revision = $2, oldest_resumable = $3 WHERE partition = $1 COLLATE \"C\"";
 
         LockPurge = $"SELECT value, EXISTS (SELECT 1 FROM {s}.storage_meta f WHERE f.key = '{Internal.Schema.MetaReadOnly}') FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaPurgeLock}' FOR UPDATE";
         FindStoreCommits = $"SELECT operation_id, result FROM {s}.commit_log WHERE partition = '' AND operation_id = ANY($1)";
@@ -297,8 +320,20 @@ internal sealed partial class Sql
 
     public string RaiseRevisionFloor { get; }
 
+    /// <summary>Raises the revision floor to $1 unless the read-only fence is set (a restore's floor: after <see cref="ShareFence"/>).</summary>
+    public string RaiseRevisionFloorUnlessFenced { get; }
+
     /// <summary>The statements that delete everything of a partition ($1), in order.</summary>
     public IReadOnlyList<string> DeletePartition { get; }
+
+    /// <summary>The statements that delete what a partition ($1) holds, leaving its row and commit-log entries.</summary>
+    public IReadOnlyList<string> DeletePartitionContents { get; }
+
+    public string InsertRestoredTombstones { get; }
+
+    public string InsertRestoredEvents { get; }
+
+    public string SetRestoredRevision { get; }
 
     public string LockPurge { get; }
 

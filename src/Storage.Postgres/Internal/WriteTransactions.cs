@@ -61,13 +61,53 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
     /// and finds the new holder, so the write that wants the value fails with
     /// <see cref="UniqueConstraintException"/> as if the holder had been there from the start.
     /// </remarks>
-    public async ValueTask<Attempt> TryCommitAsync(IReadOnlyList<PendingWrite> writes, bool import, List<Attempt> unresolved)
+    public ValueTask<Attempt> TryCommitAsync(IReadOnlyList<PendingWrite> writes, bool import, List<Attempt> unresolved)
+        => RunRacingAsync(now => new EngineWrites(_sql, _indexes, writes, now, import), unresolved);
+
+    /// <summary>
+    /// One attempt at a restore (<see cref="RestoreWrite"/>): lock the partition's row, read the holders
+    /// of the store-wide unique values it wants; then, if the partition is as the engine read it and the
+    /// values are free, delete what it holds and write the state, the commit-log entry and COMMIT. A
+    /// unique value taken by another partition's writer meanwhile is found as a batch finds it.
+    /// </summary>
+    public ValueTask<Attempt> TryRestoreAsync(PendingWrite write, List<Attempt> unresolved)
+        => RunRacingAsync(now => new RestoreWrite(_sql, _indexes, write, now), unresolved);
+
+    /// <summary>
+    /// Raises the revision floor to at least <paramref name="floor"/> in a transaction of its own, under
+    /// the lock every write transaction shares, unless the read-only fence is set (then it throws). A
+    /// repeat is harmless, so it needs no commit-log entry.
+    /// </summary>
+    public ValueTask<bool> TryRaiseRevisionFloorAsync(long floor) => InTransactionAsync(async connection =>
+    {
+        using var batch = Begin(connection);
+        batch.BatchCommands.Add(BatchCommand(_sql.ShareFence));
+        batch.BatchCommands.Add(BatchCommand(_sql.RaiseRevisionFloorUnlessFenced, P(floor)));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(_sql.ReadFence));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+        await batch.PrepareAsync().ConfigureAwait(false);
+        var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            // The reader starts on the settings' result; the lock and the update return none.
+            await reader.NextResultAsync().ConfigureAwait(false);
+            if (await reader.ReadAsync().ConfigureAwait(false) && reader.GetBoolean(0))
+            {
+                throw new StoreReadOnlyException();
+            }
+        }
+
+        return true;
+    });
+
+    /// <summary>Runs an attempt, again at once when it lost a race for a unique value to another partition's writer (it then reads the new holder).</summary>
+    private async ValueTask<Attempt> RunRacingAsync(Func<DateTimeOffset, LockedWrite> write, List<Attempt> unresolved)
     {
         for (var race = 1; ; race++)
         {
             try
             {
-                return await RunLockedAsync(new EngineWrites(_sql, _indexes, writes, Timestamps.Now(_time), import), unresolved).ConfigureAwait(false);
+                return await RunLockedAsync(write(Timestamps.Now(_time)), unresolved).ConfigureAwait(false);
             }
             catch (PostgresException e) when (race < MaxUniqueRaces && IndexSql.IsUniqueIndex(e))
             {
