@@ -66,3 +66,6 @@ public sealed class HashPartitionedPostgresReadOnlyTests(HashPartitionedPostgres
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresExportTests(HashPartitionedPostgresStoreFixture fixture) : ExportTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
+public sealed class HashPartitionedPostgresRestoreTests(HashPartitionedPostgresStoreFixture fixture) : RestoreTests<HashPartitionedPostgresStoreFixture>(fixture);

@@ -26,3 +26,4 @@ public sealed class PostgresIndexTests(PostgresStoreFixture fixture) : IndexTest
 public sealed class PostgresImportTests(PostgresStoreFixture fixture) : ImportTests<PostgresStoreFixture>(fixture);
 public sealed class PostgresReadOnlyTests(PostgresStoreFixture fixture) : ReadOnlyTests<PostgresStoreFixture>(fixture);
 public sealed class PostgresExportTests(PostgresStoreFixture fixture) : ExportTests<PostgresStoreFixture>(fixture);
+public sealed class PostgresRestoreTests(PostgresStoreFixture fixture) : RestoreTests<PostgresStoreFixture>(fixture);
