@@ -8,17 +8,14 @@ namespace Storage.Postgres.Internal;
 /// partition's row locked and the fence read, it is written only over the partition as the engine read
 /// it (<see cref="PendingWrite.RestoreOver"/>: else the attempt answers <see langword="false"/> and writes
 /// nothing) and once the engine's check of its unique values passes, against the holders read with the
-/// lock. Then everything the partition holds is deleted and the state written as it is: documents (with
-/// binary <c>COPY</c> when there are many), their index entries, tombstones, sequences, streams and
-/// events with their revisions and times, and the partition's row with its revision and oldest
-/// resumable revision. The commit log records the attempt, as for any write; the store's revision floor
+/// lock. Then everything the partition holds is deleted and the state written as it is: documents by
+/// binary <c>COPY</c> (as an import writes them), then with the <c>COMMIT</c> their index entries,
+/// tombstones, sequences, streams and events with their revisions and times, and the partition's row
+/// with its revision and oldest resumable revision. The commit log records the attempt, as for any write; the store's revision floor
 /// is left as it is.
 /// </summary>
 internal sealed class RestoreWrite : LockedWrite
 {
-    /// <summary>From how many documents a restore copies them in (a round trip more) instead of sending them as arrays with the commit.</summary>
-    public const int CopyFrom = 256;
-
     private readonly Sql _sql;
     private readonly StoreIndexes _indexes;
     private readonly PendingWrite _write;
@@ -26,7 +23,6 @@ internal sealed class RestoreWrite : LockedWrite
     private readonly DateTimeOffset _now;
     private readonly IndexWork? _indexWork;
     private bool _existed;
-    private bool _cleared;
 
     /// <param name="sql">The statements.</param>
     /// <param name="indexes">The store's indexes.</param>
@@ -87,18 +83,22 @@ internal sealed class RestoreWrite : LockedWrite
 
     public override async ValueTask CopyAsync(NpgsqlConnection connection)
     {
-        if (_state.Documents.Count < CopyFrom)
-        {
-            return;
-        }
-
         if (_existed)
         {
-            // The stored rows go before the copy.
+            // Everything the partition holds goes first, but its row and its commit-log entries (which resolve other writers' attempts).
             using var batch = new NpgsqlBatch(connection);
-            AddClear(batch);
+            foreach (var delete in _sql.DeletePartitionContents)
+            {
+                batch.BatchCommands.Add(BatchCommand(delete, P(_state.Partition)));
+            }
+
             await batch.PrepareAsync().ConfigureAwait(false);
             await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
+        }
+
+        if (_state.Documents.Count == 0)
+        {
+            return;
         }
 
         var importer = await connection.BeginBinaryImportAsync(_sql.CopyDocuments).ConfigureAwait(false);
@@ -116,27 +116,6 @@ internal sealed class RestoreWrite : LockedWrite
     public override void AddWrites(NpgsqlBatch batch, Attempt attempt)
     {
         var partition = _state.Partition;
-        if (_existed && !_cleared)
-        {
-            AddClear(batch);
-        }
-
-        var documents = _state.Documents;
-        if (documents.Count is > 0 and < CopyFrom)
-        {
-            var n = documents.Count;
-            var (partitions, collections, keys, values) = (new string[n], new string[n], new string[n], new ReadOnlyMemory<byte>[n]);
-            var (versions, created, updated, expires) = (new long[n], new DateTimeOffset[n], new DateTimeOffset[n], new DateTimeOffset?[n]);
-            for (var i = 0; i < n; i++)
-            {
-                var d = documents[i];
-                (partitions[i], collections[i], keys[i], values[i]) = (partition, d.Collection, d.Key, d.Value);
-                (versions[i], created[i], updated[i], expires[i]) = (d.Version, d.CreatedAt, d.UpdatedAt, d.ExpiresAt);
-            }
-
-            batch.BatchCommands.Add(BatchCommand(_sql.UpsertDocuments, P(partitions), P(collections), P(keys), Utf8Text(values), P(versions), P(created), P(updated), P(expires)));
-        }
-
         if (_indexWork is not null)
         {
             _indexWork.CollectRestore(_state, _write.Entries!);
@@ -190,16 +169,5 @@ internal sealed class RestoreWrite : LockedWrite
         {
             batch.BatchCommands.Add(BatchCommand(_sql.PruneCommitLog, P(Partitions)));
         }
-    }
-
-    /// <summary>Deletes everything the partition holds but its row and its commit-log entries (which resolve other writers' attempts).</summary>
-    private void AddClear(NpgsqlBatch batch)
-    {
-        foreach (var delete in _sql.DeletePartitionContents)
-        {
-            batch.BatchCommands.Add(BatchCommand(delete, P(_state.Partition)));
-        }
-
-        _cleared = true;
     }
 }
