@@ -54,7 +54,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
     public string SystemName => "postgresql";
 
     /// <inheritdoc/>
-    /// <remarks>Not used: the import goes through <see cref="ImportAsync"/>.</remarks>
+    /// <remarks>Not used by the import, which goes through <see cref="ImportAsync"/>; a store's restore (<see cref="IStoreRestore.RestoreAsync"/>) keeps this many partitions in flight, each its own transaction.</remarks>
     public int ImportWindow => BatchImport.InFlight;
 
     /// <inheritdoc/>

@@ -11,8 +11,8 @@ namespace Storage.Postgres.Internal;
 /// lock. Then everything the partition holds is deleted and the state written as it is: documents by
 /// binary <c>COPY</c> (as an import writes them), then with the <c>COMMIT</c> their index entries,
 /// tombstones, sequences, streams and events with their revisions and times, and the partition's row
-/// with its revision and oldest resumable revision. The commit log records the attempt, as for any write; the store's revision floor
-/// is left as it is.
+/// with its revision and oldest resumable revision. The commit log records the attempt, as for any
+/// write; the store's revision floor is left as it is.
 /// </summary>
 internal sealed class RestoreWrite : LockedWrite
 {
