@@ -321,7 +321,10 @@ public abstract class RestoreTests<TFixture>(TFixture fixture) : StoreTestBase<T
             var write = Task.Run(async () =>
             {
                 start.SignalAndWait();
-                await Task.Yield();
+
+                // Spread over 0–9 ms: a backend whose restore reads over the network before it queues
+                // (PostgreSQL) would otherwise, on a loaded machine, lose every race to the write.
+                await Task.Delay(TimeSpan.FromMilliseconds(round % 10));
                 return await destination.PutAsync(key, Collection, "w", "0");
             });
             var outcome = await restore;
