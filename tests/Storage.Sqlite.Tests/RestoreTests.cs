@@ -157,12 +157,15 @@ public sealed class RestoreTests : IDisposable
     }
 
     [Fact]
-    public async Task A_live_document_of_the_state_cannot_take_a_unique_value_a_live_document_holds_and_takes_one_an_expired_document_held()
+    public async Task A_live_document_of_the_state_cannot_take_a_unique_value_a_live_document_holds_takes_one_an_expired_document_held_and_an_expired_one_claims_nothing()
     {
         var state = await SourceStateAsync();
         var now = _destination.Clock.GetUtcNow();
         await using var store = OpenDestination();
         await store.PutAsync("q", Users, "holder", """{"email":"a@x"}""");
+
+        // The state's expired document b claims nothing: a live holder of its value elsewhere keeps it.
+        await store.PutAsync("q", Users, "b-holder", """{"email":"b@x"}""");
 
         var error = await Assert.ThrowsAsync<UniqueConstraintException>(() => store.RestorePartitionAsync(state).AsTask());
         Assert.Equal(("email", IndexValue.Of("a@x")), (error.Index, error.Value));
@@ -174,7 +177,9 @@ public sealed class RestoreTests : IDisposable
         _destination.Clock.Advance(TimeSpan.FromMinutes(2));
         Assert.Equal(RestoreOutcome.Created, await store.RestorePartitionAsync(state));
         Assert.Equal(P, Assert.Single((await store.QueryAsync(new IndexQuery(Users, "email") { Equal = IndexValue.Of("a@x") })).Items).Document.Partition);
-        Assert.Equal(0L, Scalar(_destination, "SELECT count(*) FROM index_entries WHERE partition = 'q'"));
+        var bHolder = Assert.Single((await store.QueryAsync(new IndexQuery(Users, "email") { Equal = IndexValue.Of("b@x") })).Items).Document;
+        Assert.Equal(("q", "b-holder"), (bHolder.Partition, bHolder.Key));
+        Assert.Equal(1L, Scalar(_destination, "SELECT count(*) FROM index_entries WHERE partition = 'q'"));
     }
 
     [Fact]
