@@ -45,7 +45,9 @@ internal sealed partial class SqliteBackend
     /// <inheritdoc/>
     /// <remarks>
     /// The <c>revision_floor</c> row of <c>storage_meta</c>, raised in a write transaction of its own in
-    /// the writer's turn: the read-only fence is read in it, as every commit reads it.
+    /// the writer's turn: the read-only fence is read in it, as every commit reads it (and, like every
+    /// write, it fails with <see cref="IndexDeclarationsChangedException"/> on an instance whose index
+    /// declarations another instance has changed since it opened).
     /// </remarks>
     public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken)
     {
