@@ -97,25 +97,10 @@ public sealed class RestoreWriteTests
         var fs = new GatedFileSystem(FaultChecks.NewFileSystem());
         var state = await ExportOfAsync(SourceAsync);
         await using var store = Open(fs);
-        Task put;
-        Task<RestoreOutcome> restore;
-        try
-        {
-            // A put creating the partition holds its turn at its file write: nothing of it is visible yet.
-            fs.HoldNextCreate(PartitionFileNames.Encode("alice"));
-            put = Task.Run(() => store.PutAsync("alice", "notes", "racer", "{}").AsTask());
-            await fs.WaitUntilHeldAsync();
 
-            // The restore reads the partition (it does not exist), then waits for its turn behind the put.
-            restore = store.RestorePartitionAsync(state).AsTask();
-            Assert.False(restore.IsCompleted);
-        }
-        finally
-        {
-            fs.Release();
-        }
-
-        await put;
+        // A put creating the partition holds its turn at its file write; the restore reads the
+        // partition (it does not exist), then waits for its turn behind the put.
+        var restore = await RestoreBehindHeldWriteAsync(fs, "alice", () => store.PutAsync("alice", "notes", "racer", "{}").AsTask(), () => store.RestorePartitionAsync(state).AsTask());
 
         // In its turn the partition exists: the restore writes nothing, and the engine, looking again, finds it different.
         await Assert.ThrowsAsync<RestoreConflictException>(() => restore);
@@ -130,25 +115,10 @@ public sealed class RestoreWriteTests
         var fs = new GatedFileSystem(FaultChecks.NewFileSystem());
         var state = await ExportOfAsync(SourceAsync);
         await using var store = Open(fs);
-        Task winner;
-        Task<RestoreOutcome> restore;
-        try
-        {
-            // Bob's commit reserves a@x and is held at its file write.
-            fs.HoldNextCreate(PartitionFileNames.Encode("bob"));
-            winner = Task.Run(() => store.PutAsync("bob", Users, "me", """{"email":"a@x"}""").AsTask());
-            await fs.WaitUntilHeldAsync();
 
-            // The restore meets the reservation: left out, not refused for a commit whose outcome is unknown.
-            restore = store.RestorePartitionAsync(state).AsTask();
-            Assert.False(restore.IsCompleted, restore.IsFaulted ? $"Refused while bob's commit was in flight: {restore.Exception!.InnerException!.Message}" : "Written while bob held the value.");
-        }
-        finally
-        {
-            fs.Release();
-        }
-
-        await winner;
+        // Bob's commit reserves a@x and is held at its file write; the restore meets the reservation:
+        // left out, not refused for a commit whose outcome is unknown.
+        var restore = await RestoreBehindHeldWriteAsync(fs, "bob", () => store.PutAsync("bob", Users, "me", """{"email":"a@x"}""").AsTask(), () => store.RestorePartitionAsync(state).AsTask());
         var error = await Assert.ThrowsAsync<UniqueConstraintException>(() => restore);
         Assert.Equal("email", error.Index);
         Assert.Null(await store.ExportPartitionAsync("alice"));
@@ -193,6 +163,33 @@ public sealed class RestoreWriteTests
 
         Assert.Equal(before, await ExportAllAsync(store));
         Assert.Equal(0, (await store.GetExportInfoAsync()).RevisionFloor);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> held at the creation of <paramref name="partition"/>'s new file,
+    /// starts <paramref name="restore"/> meanwhile (it must not end while the write is held), lets
+    /// the write go and waits for it.
+    /// </summary>
+    private static async Task<Task<RestoreOutcome>> RestoreBehindHeldWriteAsync(GatedFileSystem fs, string partition, Func<Task> write, Func<Task<RestoreOutcome>> restore)
+    {
+        Task held;
+        Task<RestoreOutcome> restoring;
+        try
+        {
+            fs.HoldNextCreate(PartitionFileNames.Encode(partition));
+            held = Task.Run(write);
+            await fs.WaitUntilHeldAsync();
+            restoring = restore();
+            Assert.False(restoring.IsCompleted, restoring.IsFaulted ? $"The restore failed while {partition}'s write was held: {restoring.Exception!.InnerException!.Message}" : $"The restore ended while {partition}'s write was held.");
+        }
+        finally
+        {
+            // A failing assertion must not leave the write held (the store's dispose waits for it).
+            fs.Release();
+        }
+
+        await held;
+        return restoring;
     }
 
     private static JsonStore Open(IFileSystem fs)
