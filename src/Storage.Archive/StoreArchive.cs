@@ -302,10 +302,15 @@ internal sealed class Totals
         => new(info, Entries, Counts.Documents, Counts.Events, EncodedBytes, archiveBytes, storeDigest);
 }
 
-/// <summary>Passes reads and writes through to a stream and counts the bytes.</summary>
+/// <summary>Passes reads and writes through to a stream, counts the bytes and keeps the last 8 read (a gzip stream's end).</summary>
 internal sealed class CountingStream(Stream inner) : Stream
 {
+    private readonly byte[] _tail = new byte[8];
+
     public long Count { get; private set; }
+
+    /// <summary>The last 8 bytes read (fewer if fewer were read): at the end of a gzip stream, its CRC-32 and length.</summary>
+    public ReadOnlySpan<byte> Tail => _tail.AsSpan(_tail.Length - (int)Math.Min(Count, _tail.Length));
 
     public override bool CanRead => inner.CanRead;
 
@@ -325,10 +330,19 @@ internal sealed class CountingStream(Stream inner) : Stream
 
     public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
 
-    public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        var read = inner.Read(buffer, offset, count);
+        Counted(buffer.AsSpan(offset, read));
+        return read;
+    }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        => Counted(await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
+    {
+        var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        Counted(buffer.Span[..read]);
+        return read;
+    }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -352,10 +366,19 @@ internal sealed class CountingStream(Stream inner) : Stream
 
     public override void SetLength(long value) => throw new NotSupportedException();
 
-    private int Counted(int read)
+    private void Counted(ReadOnlySpan<byte> read)
     {
-        Count += read;
-        return read;
+        if (read.Length >= _tail.Length)
+        {
+            read[^_tail.Length..].CopyTo(_tail);
+        }
+        else if (read.Length > 0)
+        {
+            _tail.AsSpan(read.Length).CopyTo(_tail);
+            read.CopyTo(_tail.AsSpan(_tail.Length - read.Length));
+        }
+
+        Count += read.Length;
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -29,6 +30,8 @@ public sealed class StoreArchiveReader : IAsyncDisposable
     private readonly CountingStream _counted;
     private readonly GZipStream _gzip;
     private readonly IncrementalHash _fields = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly Crc32 _crc = new();
+    private long _payloadBytes;
     private readonly byte[] _field = new byte[MaxStringBytes];
     private string _location = "archive header";
     private bool _started;
@@ -173,9 +176,17 @@ public sealed class StoreArchiveReader : IAsyncDisposable
             throw Corrupt("its archive digest does not match the archive's header, manifest rows and trailer: one of them is damaged");
         }
 
-        if (await ReadSomeAsync(_field.AsMemory(0, 1), cancellationToken).ConfigureAwait(false) != 0)
+        if (await ReadSomeAsync(_field.AsMemory(0, 1), cancellationToken).ConfigureAwait(false) != 0
+            || await _counted.ReadAsync(_field.AsMemory(0, 1), cancellationToken).ConfigureAwait(false) != 0)
         {
             throw Corrupt("data follows the end of the archive");
+        }
+
+        // GZipStream ends quietly when its input ends inside the gzip trailer (CRC-32, then length, little-endian): checked here.
+        var tail = _counted.Tail;
+        if (tail.Length != 8 || BinaryPrimitives.ReadUInt32LittleEndian(tail) != _crc.GetCurrentHashAsUInt32() || BinaryPrimitives.ReadUInt32LittleEndian(tail[4..]) != (uint)_payloadBytes)
+        {
+            throw Corrupt("the gzip stream's end (its CRC-32 and length) is cut off or does not match: the archive is truncated or data follows it");
         }
 
         Summary = totals.Summary(Info, _counted.Count, expectedStoreDigest);
@@ -332,7 +343,10 @@ public sealed class StoreArchiveReader : IAsyncDisposable
     {
         try
         {
-            return await _gzip.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            var read = await _gzip.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            _crc.Append(buffer.Span[..read]);
+            _payloadBytes += read;
+            return read;
         }
         catch (InvalidDataException e)
         {
