@@ -97,12 +97,7 @@ public sealed class StoreArchiveReader : IAsyncDisposable
                 throw Corrupt($"it does not come after partition '{last}' in key order: entries are out of order or repeated");
             }
 
-            var counts = new EntryCounts(
-                await CountAsync(cancellationToken).ConfigureAwait(false),
-                await CountAsync(cancellationToken).ConfigureAwait(false),
-                await CountAsync(cancellationToken).ConfigureAwait(false),
-                await CountAsync(cancellationToken).ConfigureAwait(false),
-                await CountAsync(cancellationToken).ConfigureAwait(false));
+            var counts = await CountsAsync(cancellationToken).ConfigureAwait(false);
             var digest = await DigestAsync(cancellationToken).ConfigureAwait(false);
             var length = await IntAsync(cancellationToken).ConfigureAwait(false);
             if (length < 0 || length > Array.MaxLength)
@@ -150,12 +145,7 @@ public sealed class StoreArchiveReader : IAsyncDisposable
             throw Corrupt($"it counts {entries} entries where the archive holds {totals.Entries}: entries are missing or were added");
         }
 
-        var trailerCounts = new EntryCounts(
-            await IntAsync(cancellationToken).ConfigureAwait(false),
-            await IntAsync(cancellationToken).ConfigureAwait(false),
-            await IntAsync(cancellationToken).ConfigureAwait(false),
-            await IntAsync(cancellationToken).ConfigureAwait(false),
-            await IntAsync(cancellationToken).ConfigureAwait(false));
+        var trailerCounts = await CountsAsync(cancellationToken).ConfigureAwait(false);
         var encodedBytes = await IntAsync(cancellationToken).ConfigureAwait(false);
         if (trailerCounts != totals.Counts || encodedBytes != totals.EncodedBytes)
         {
@@ -264,10 +254,20 @@ public sealed class StoreArchiveReader : IAsyncDisposable
         Info = new StoreExportInfo(floor, indexes);
     }
 
-    private async ValueTask<long> CountAsync(CancellationToken cancellationToken)
+    /// <summary>Reads a manifest row's or the trailer's counts: documents, tombstones, sequences, streams, events.</summary>
+    private async ValueTask<EntryCounts> CountsAsync(CancellationToken cancellationToken)
     {
-        var count = await IntAsync(cancellationToken).ConfigureAwait(false);
-        return count >= 0 ? count : throw Corrupt($"its manifest row holds the negative count {count}");
+        var counts = new long[5];
+        for (var i = 0; i < counts.Length; i++)
+        {
+            counts[i] = await IntAsync(cancellationToken).ConfigureAwait(false);
+            if (counts[i] < 0)
+            {
+                throw Corrupt($"it holds the negative count {counts[i]}");
+            }
+        }
+
+        return new EntryCounts(counts[0], counts[1], counts[2], counts[3], counts[4]);
     }
 
     private async ValueTask<long> IntAsync(CancellationToken cancellationToken)
