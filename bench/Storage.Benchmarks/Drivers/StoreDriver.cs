@@ -96,6 +96,23 @@ internal sealed class StoreDriver(IStore store) : IDriver
         return documents;
     }
 
+    /// <summary>Writes the whole store into a portable archive file (<see cref="StoreArchive.WriteAsync"/>).</summary>
+    /// <returns>How many documents were archived, and the archive's length in bytes.</returns>
+    public async ValueTask<(long Documents, long Bytes)> ArchiveAsync(string path)
+    {
+        await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 81_920, FileOptions.Asynchronous);
+        var written = await StoreArchive.WriteAsync((IStoreExport)store, file);
+        return (written.Documents, written.ArchiveBytes);
+    }
+
+    /// <summary>Restores a portable archive file into this store (<see cref="StoreArchive.RestoreAsync"/>: a verifying pass, then the restore).</summary>
+    /// <returns>How many documents were restored.</returns>
+    public async ValueTask<long> RestoreArchiveAsync(string path)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81_920, FileOptions.Asynchronous);
+        return (await StoreArchive.RestoreAsync(file, (IStoreRestore)store)).Documents;
+    }
+
     public async ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)
     {
         if (store is IBulkImport import)
