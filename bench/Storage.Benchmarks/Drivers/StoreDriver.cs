@@ -97,12 +97,12 @@ internal sealed class StoreDriver(IStore store) : IDriver
     }
 
     /// <summary>Writes the whole store into a portable archive file (<see cref="StoreArchive.WriteAsync"/>).</summary>
-    /// <returns>How many documents were archived, and the archive's length in bytes.</returns>
-    public async ValueTask<(long Documents, long Bytes)> ArchiveAsync(string path)
+    /// <returns>How many documents were archived, the partitions' encodings' length and the archive's (compressed) length in bytes.</returns>
+    public async ValueTask<(long Documents, long EncodedBytes, long Bytes)> ArchiveAsync(string path)
     {
         await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 81_920, FileOptions.Asynchronous);
         var written = await StoreArchive.WriteAsync((IStoreExport)store, file);
-        return (written.Documents, written.ArchiveBytes);
+        return (written.Documents, written.EncodedBytes, written.ArchiveBytes);
     }
 
     /// <summary>Restores a portable archive file into this store (<see cref="StoreArchive.RestoreAsync"/>: a verifying pass, then the restore).</summary>
