@@ -70,6 +70,38 @@ public sealed class ArchiveDamageTests
         Assert.Equal(error.Message, verified.Message);
     }
 
+    public static TheoryData<string> Malformed => [.. s_malformed.Keys];
+
+    // Entry 2's encoding (CON's) changed and its digest recomputed, as a buggy or hostile writer would: the decoder refuses what the encoder cannot write.
+    // Its fields: string "storage.partition.v1" (8 + 20 bytes), string "CON" (8 + 3), revision, oldest resumable, then the number of documents at 55.
+    private static readonly Dictionary<string, (Func<byte[], byte[]> Change, string Reason)> s_malformed = new()
+    {
+        ["a byte after the partition"] = (e => [.. e, 0], "1 bytes follow the end of the partition's encoding"),
+        ["a count more than the bytes can hold"] = (e => WithInteger(e, 55, 1_000_000_000), "The count 1000000000 before offset 63 is negative or more than"),
+        ["a negative count"] = (e => WithInteger(e, 55, -1), "The count -1 before offset 63"),
+        ["a length past the end"] = (e => WithInteger(e, 28, 1_000_000), "The length 1000000 before offset 36"),
+        ["an other format"] = (e => WithByte(e, 8 + 19, (byte)'2'), "The encoding starts with 'storage.partition.v2'"),
+        ["invalid UTF-8"] = (e => WithByte(e, 36, 0xFF), "The string at offset 28 is not valid UTF-8"),
+        ["cut short"] = (e => e[..^1], "The encoding ends at offset"),
+    };
+
+    [Theory]
+    [MemberData(nameof(Malformed))]
+    public async Task An_entry_whose_digest_matches_bytes_that_are_no_partition_is_refused_and_nothing_is_restored(string malformed)
+    {
+        var (_, bytes) = await GetAsync();
+        var payload = ArchivePayload.Parse(bytes);
+        var (change, reason) = s_malformed[malformed];
+        var damaged = payload.WithEncoding(1, change(payload.Bytes[payload.Entries[1].Encoding]));
+        var destination = CreateDestination();
+
+        var error = await Assert.ThrowsAsync<CorruptDataException>(async () => await StoreArchive.RestoreAsync(new MemoryStream(damaged), destination));
+
+        Assert.Equal(Entry2, error.Location);
+        Assert.Contains("its encoding is not a partition's canonical encoding: " + reason, error.Reason, StringComparison.Ordinal);
+        await AssertEmptyAsync(destination);
+    }
+
     [Fact]
     public async Task A_newer_format_version_is_refused_as_unsupported()
     {
@@ -139,6 +171,20 @@ public sealed class ArchiveDamageTests
         Assert.Empty(undetected);
 
         await AssertEmptyAsync(destination);
+    }
+
+    private static byte[] WithInteger(byte[] bytes, int offset, long value)
+    {
+        var changed = (byte[])bytes.Clone();
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(changed.AsSpan(offset), value);
+        return changed;
+    }
+
+    private static byte[] WithByte(byte[] bytes, int offset, byte value)
+    {
+        var changed = (byte[])bytes.Clone();
+        changed[offset] = value;
+        return changed;
     }
 
     private static async Task AssertEmptyAsync(MemoryStore destination)

@@ -108,6 +108,31 @@ internal sealed class ArchivePayload
         return Compress([.. output]);
     }
 
+    /// <summary>The payload with one entry's encoding replaced, its row's digest and length made to match (as a writer would have written them), compressed.</summary>
+    public byte[] WithEncoding(int entry, byte[] encoding)
+    {
+        var output = new List<byte>(Bytes[Header]);
+        for (var i = 0; i < Entries.Count; i++)
+        {
+            var e = Entries[i];
+            if (i != entry)
+            {
+                output.AddRange(Bytes[e.Whole]);
+                continue;
+            }
+
+            output.AddRange(Bytes[e.Whole.Start..e.Digest]);
+            output.AddRange(System.Security.Cryptography.SHA256.HashData(encoding));
+            var length = new byte[8];
+            BinaryPrimitives.WriteInt64BigEndian(length, encoding.Length);
+            output.AddRange(length);
+            output.AddRange(encoding);
+        }
+
+        output.AddRange(Bytes[Trailer]);
+        return Compress([.. output]);
+    }
+
     /// <summary>The payload with one byte changed, compressed.</summary>
     public byte[] WithByteFlipped(int offset)
     {
