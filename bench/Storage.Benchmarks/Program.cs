@@ -122,6 +122,14 @@ try
             results.Rows.AddRange(await RunArchiveAsync(backend));
         }
     }
+
+    if (options.Only.Contains("transfer", StringComparer.Ordinal))
+    {
+        foreach (var source in backends)
+        {
+            results.Rows.AddRange(await RunTransferAsync(source, backends.Where(b => b != source).ToList()));
+        }
+    }
 }
 finally
 {
@@ -287,6 +295,48 @@ async Task<IEnumerable<Row>> RunArchiveAsync(Backend backend)
     restoreRow.Notes.Add($"{encoded / 1e6 / (options.BulkDocs / restore.OpsPerSecond):F1} MB/s encoded restored (read twice: verified, then restored); worst run: peak RSS growth {Report.Bytes(restore.PeakWorkingSetGrowth ?? 0)}");
     Progress(restoreRow);
     return [writeRow, restoreRow];
+}
+
+// Export + restore from one backend into each other (issue 18): against the destination's own bulk
+// import of the same documents, in the same run (target: at least 0.5 ×), runs interleaved.
+async Task<List<Row>> RunTransferAsync(Backend sourceBackend, IReadOnlyList<Backend> destinations)
+{
+    await using var source = await sourceBackend.OpenAsync("transfer-source");
+    await source.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters);
+    var rows = new List<Row>();
+    foreach (var destination in destinations)
+    {
+        var transfer = new Series("export + restore");
+        var bulk = new Series("bulk import");
+        await TransferRunAsync(destination, source.Store, "transfer-warmup", transfer: null, bulk: null);
+        for (var run = 0; run < options.BulkRuns; run++)
+        {
+            await TransferRunAsync(destination, source.Store, "transfer-" + run.ToString(CultureInfo.InvariantCulture), transfer, bulk);
+        }
+
+        var row = new Row("transfer", $"Export + restore {sourceBackend.Name} → {destination.Name}, {options.BulkDocs:N0} documents in {options.BulkPartitions:N0} partitions (docs/s; baseline: the destination's bulk import)", "docs/s", destination.Name, transfer, bulk);
+        row.Notes.Add($"worst run: peak RSS growth: transfer {Report.Bytes(transfer.PeakWorkingSetGrowth ?? 0)}, bulk import {Report.Bytes(bulk.PeakWorkingSetGrowth ?? 0)}");
+        Progress(row);
+        rows.Add(row);
+    }
+
+    return rows;
+}
+
+// One run into fresh, empty destinations: the transfer, then the bulk import of the same documents.
+async Task TransferRunAsync(Backend destination, StoreDriver source, string label, Series? transfer, Series? bulk)
+{
+    await using (var copy = await destination.OpenAsync(label))
+    {
+        var run = await Meter.JobAsync(() => copy.Store.RestoreFromAsync(source));
+        transfer?.Runs.Add(run);
+    }
+
+    await using (var loaded = await destination.OpenAsync(label + "-bulk"))
+    {
+        var run = await Meter.JobAsync(() => loaded.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters));
+        bulk?.Runs.Add(run);
+    }
 }
 
 void Progress(Row row)

@@ -5,7 +5,7 @@ using Storage.CrashWriter;
 using Storage.Json;
 using Storage.Sqlite;
 
-// Usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear] [--durability full|relaxed] [--streams on|off]
+// Usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore] [--durability full|relaxed] [--streams on|off]
 //
 //   loop        (default) writes until killed: conditional puts, batches across keys, sequence
 //               increments, and with --streams on appends with expected versions (some in a batch
@@ -16,13 +16,15 @@ using Storage.Sqlite;
 //               sets (clears) the store's read-only fence while another process may own and write
 //               it — JSON without opening the store, SQLite through a store instance of its own —
 //               and prints FENCED (CLEARED) once the call has returned.
+//   restore     restores the 40 partition states RestoreStates.Generate(seed) one after another,
+//               printing "RESTORED <partition> <outcome>" once each restore has returned, then DONE.
 //
 // Every line goes out in one write(2) to fd 1 as soon as it is printed, so a line a killed writer
 // printed is a line the test reads, and an ACK line is written only after the write's task completed.
 var arguments = Arguments.Parse(args);
 if (arguments is null)
 {
-    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear] [--durability full|relaxed] [--streams on|off]");
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore] [--durability full|relaxed] [--streams on|off]");
     return CrashLog.ExitUsage;
 }
 
@@ -90,6 +92,16 @@ try
 
                 break;
 
+            case "restore":
+                foreach (var state in Storage.Conformance.RestoreStates.Generate(arguments.Seed, 40))
+                {
+                    var outcome = await ((IStoreRestore)store).RestorePartitionAsync(state);
+                    Print($"RESTORED {state.Partition} {outcome}");
+                }
+
+                Print("DONE");
+                break;
+
             case "single-put":
                 await new Writer(store, arguments, Print).PutAsync("strace", "k", "{\"single\":true}");
                 break;
@@ -139,7 +151,7 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
             _ => null,
         };
         var streams = values.GetValueOrDefault("streams", "off");
-        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear") || durability is null || streams is not ("on" or "off"))
+        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear" or "restore") || durability is null || streams is not ("on" or "off"))
         {
             return null;
         }

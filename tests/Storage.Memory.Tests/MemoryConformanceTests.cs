@@ -25,3 +25,4 @@ public sealed class MemoryIndexTests(MemoryStoreFixture fixture) : IndexTests<Me
 public sealed class MemoryImportTests(MemoryStoreFixture fixture) : ImportTests<MemoryStoreFixture>(fixture);
 public sealed class MemoryReadOnlyTests(MemoryStoreFixture fixture) : ReadOnlyTests<MemoryStoreFixture>(fixture);
 public sealed class MemoryExportTests(MemoryStoreFixture fixture) : ExportTests<MemoryStoreFixture>(fixture);
+public sealed class MemoryRestoreTests(MemoryStoreFixture fixture) : RestoreTests<MemoryStoreFixture>(fixture);

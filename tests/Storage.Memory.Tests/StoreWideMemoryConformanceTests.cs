@@ -65,3 +65,6 @@ public sealed class StoreWideMemoryReadOnlyTests(StoreWideMemoryStoreFixture fix
 
 [Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryExportTests(StoreWideMemoryStoreFixture fixture) : ExportTests<StoreWideMemoryStoreFixture>(fixture);
+
+[Trait("Backend", "MemoryStoreWide")]
+public sealed class StoreWideMemoryRestoreTests(StoreWideMemoryStoreFixture fixture) : RestoreTests<StoreWideMemoryStoreFixture>(fixture);
