@@ -12,7 +12,8 @@ internal sealed record BenchOptions
                                (default, full mode: 5 runs of 3 s, bulk load of 1,000,000 documents in 10,000 partitions)
           --backends LIST      memory,json,sqlite,postgres (default: every backend that can run here)
           --only LIST          scenario ids: read-hot,read-missing,list-100,index-lookup,put-1,put-16-distinct,put-16-shared,batch-100,append-1,bulk
-                               (and export: opt-in, run only when listed)
+                               (and export, transfer, archive: opt-in, run only when listed; transfer moves the bulk
+                               load from each backend into each other by export + restore)
           --runs N             measured runs per figure (median reported)
           --seconds S          length of one run
           --warmup S           warm-up per subject before the runs

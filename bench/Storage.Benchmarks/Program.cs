@@ -114,6 +114,22 @@ try
             results.Rows.Add(await RunExportAsync(backend));
         }
     }
+
+    if (options.Only.Contains("archive", StringComparer.Ordinal))
+    {
+        foreach (var backend in backends)
+        {
+            results.Rows.AddRange(await RunArchiveAsync(backend));
+        }
+    }
+
+    if (options.Only.Contains("transfer", StringComparer.Ordinal))
+    {
+        foreach (var source in backends)
+        {
+            results.Rows.AddRange(await RunTransferAsync(source, backends.Where(b => b != source).ToList()));
+        }
+    }
 }
 finally
 {
@@ -231,6 +247,96 @@ async Task<Row> RunExportAsync(Backend backend)
     row.Notes.Add($"worst run: peak RSS growth {Report.Bytes(store.PeakWorkingSetGrowth ?? 0)}");
     Progress(row);
     return row;
+}
+
+// The portable archive (issue 18): written from a store holding the bulk load's documents into a file, against the
+// export with digests alone (what the archive adds: encoding, gzip, the file); then restored from the file into a fresh
+// store of the same backend (a verifying pass, then the restore), with no baseline.
+async Task<IEnumerable<Row>> RunArchiveAsync(Backend backend)
+{
+    Directory.CreateDirectory(root);
+    var path = Path.Combine(root, $"archive-{backend.Name}.stgz");
+    long bytes, encoded;
+    var write = new Series("Storage");
+    var export = new Series("export alone");
+    await using (var subjects = await backend.OpenAsync("archive"))
+    {
+        await subjects.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters);
+        await Meter.JobAsync(() => subjects.Store.ExportAsync());
+        (_, encoded, bytes) = await subjects.Store.ArchiveAsync(path);
+        for (var run = 0; run < options.BulkRuns; run++)
+        {
+            export.Runs.Add(await Meter.JobAsync(() => subjects.Store.ExportAsync()));
+            write.Runs.Add(await Meter.JobAsync(async () => (await subjects.Store.ArchiveAsync(path)).Documents));
+        }
+    }
+
+    var title = $"{options.BulkDocs:N0} documents in {options.BulkPartitions:N0} partitions, {Report.Bytes(encoded)} encoded, {Report.Bytes(bytes)} archive (docs/s)";
+    var writeRow = new Row("archive-write", $"Archive write to a file vs export with digests, {title}", "docs/s", backend.Name, write, export);
+    writeRow.Notes.Add($"{encoded / 1e6 / (options.BulkDocs / write.OpsPerSecond):F1} MB/s encoded, {bytes / 1e6 / (options.BulkDocs / write.OpsPerSecond):F1} MB/s compressed written; worst run: peak RSS growth {Report.Bytes(write.PeakWorkingSetGrowth ?? 0)}");
+    Progress(writeRow);
+
+    var restore = new Series("Storage");
+    try
+    {
+        for (var run = 0; run < options.BulkRuns; run++)
+        {
+            await using var destination = await backend.OpenAsync($"archive-restore-{run}");
+            restore.Runs.Add(await Meter.JobAsync(() => destination.Store.RestoreArchiveAsync(path)));
+        }
+    }
+    catch (Exception e) when (e is NotImplementedException or NotSupportedException)
+    {
+        Console.Error.WriteLine($"[{DateTimeOffset.Now:HH:mm:ss}] {backend.Name,-10} archive-restore  skipped: {e.Message}");
+        return [writeRow];
+    }
+
+    var restoreRow = new Row("archive-restore", $"Archive restore from a file into an empty store, {title}", "docs/s", backend.Name, restore, null);
+    restoreRow.Notes.Add($"{encoded / 1e6 / (options.BulkDocs / restore.OpsPerSecond):F1} MB/s encoded restored (read twice: verified, then restored); worst run: peak RSS growth {Report.Bytes(restore.PeakWorkingSetGrowth ?? 0)}");
+    Progress(restoreRow);
+    return [writeRow, restoreRow];
+}
+
+// Export + restore from one backend into each other (issue 18): against the destination's own bulk
+// import of the same documents, in the same run (target: at least 0.5 ×), runs interleaved.
+async Task<List<Row>> RunTransferAsync(Backend sourceBackend, IReadOnlyList<Backend> destinations)
+{
+    await using var source = await sourceBackend.OpenAsync("transfer-source");
+    await source.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters);
+    var rows = new List<Row>();
+    foreach (var destination in destinations)
+    {
+        var transfer = new Series("export + restore");
+        var bulk = new Series("bulk import");
+        await TransferRunAsync(destination, source.Store, "transfer-warmup", transfer: null, bulk: null);
+        for (var run = 0; run < options.BulkRuns; run++)
+        {
+            await TransferRunAsync(destination, source.Store, "transfer-" + run.ToString(CultureInfo.InvariantCulture), transfer, bulk);
+        }
+
+        var row = new Row("transfer", $"Export + restore {sourceBackend.Name} → {destination.Name}, {options.BulkDocs:N0} documents in {options.BulkPartitions:N0} partitions (docs/s; baseline: the destination's bulk import)", "docs/s", destination.Name, transfer, bulk);
+        row.Notes.Add($"worst run: peak RSS growth: transfer {Report.Bytes(transfer.PeakWorkingSetGrowth ?? 0)}, bulk import {Report.Bytes(bulk.PeakWorkingSetGrowth ?? 0)}");
+        Progress(row);
+        rows.Add(row);
+    }
+
+    return rows;
+}
+
+// One run into fresh, empty destinations: the transfer, then the bulk import of the same documents.
+async Task TransferRunAsync(Backend destination, StoreDriver source, string label, Series? transfer, Series? bulk)
+{
+    await using (var copy = await destination.OpenAsync(label))
+    {
+        var run = await Meter.JobAsync(() => copy.Store.RestoreFromAsync(source));
+        transfer?.Runs.Add(run);
+    }
+
+    await using (var loaded = await destination.OpenAsync(label + "-bulk"))
+    {
+        var run = await Meter.JobAsync(() => loaded.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters));
+        bulk?.Runs.Add(run);
+    }
 }
 
 void Progress(Row row)

@@ -32,36 +32,28 @@ public static class ExportDigest
     {
         ArgumentNullException.ThrowIfNull(partition);
         using var encoder = new Encoder();
-        encoder.String(PartitionFormat);
-        encoder.String(partition.Partition);
-        encoder.Int(partition.Revision);
-        encoder.Int(partition.OldestResumable);
-        encoder.Int(partition.Documents.Count);
-        foreach (var document in partition.Documents)
-        {
-            encoder.Document(document);
-        }
-
-        encoder.Int(partition.Tombstones.Count);
-        foreach (var tombstone in partition.Tombstones)
-        {
-            encoder.Tombstone(tombstone);
-        }
-
-        encoder.Int(partition.Sequences.Count);
-        foreach (var sequence in partition.Sequences)
-        {
-            encoder.Sequence(sequence);
-        }
-
-        encoder.Int(partition.Streams.Count);
-        foreach (var stream in partition.Streams)
-        {
-            encoder.Stream(stream);
-        }
-
+        encoder.Partition(partition);
         return encoder.Finish();
     }
+
+    /// <summary>Writes a partition's canonical encoding into <paramref name="output"/> and computes its digest, in one pass: the bytes written are those the digest is the SHA-256 of.</summary>
+    /// <param name="partition">The partition's state.</param>
+    /// <param name="output">Receives the encoding.</param>
+    /// <returns>The partition's digest (<see cref="Compute"/>).</returns>
+    internal static byte[] Encode(PartitionExport partition, IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(partition);
+        ArgumentNullException.ThrowIfNull(output);
+        using var encoder = new Encoder(output);
+        encoder.Partition(partition);
+        return encoder.Finish();
+    }
+
+    /// <summary>Reads a partition's canonical encoding back (the inverse of <see cref="Encode"/>): the whole of <paramref name="encoding"/> must be one partition.</summary>
+    /// <param name="encoding">The encoding.</param>
+    /// <returns>The partition's state.</returns>
+    /// <exception cref="FormatException">The bytes are not a partition's canonical encoding (the message says what is wrong and at which offset).</exception>
+    internal static PartitionExport Decode(ReadOnlySpan<byte> encoding) => new Decoder(encoding).Partition();
 
     /// <summary>The digest of one document's encoding alone (as it is part of its partition's): what <see cref="ExportComparison"/> compares item by item.</summary>
     internal static byte[] Item(StoredDocument document) => One(e => e.Document(document));
@@ -82,8 +74,13 @@ public static class ExportDigest
         return encoder.Finish();
     }
 
-    /// <summary>Writes the canonical encoding's fields into a SHA-256 as they come: 64-bit big-endian integers, length-prefixed UTF-8 strings and bytes.</summary>
-    internal sealed class Encoder : IDisposable
+    /// <summary>
+    /// Writes the canonical encoding's fields into a SHA-256 as they come — 64-bit big-endian integers,
+    /// length-prefixed UTF-8 strings and bytes — and, when given an output, the same bytes into it (the
+    /// portable archive's entries, Storage.Archive). The one writer of the encoding; <see cref="Decoder"/> reads it.
+    /// </summary>
+    /// <param name="output">Receives every byte hashed, or <see langword="null"/> to hash only.</param>
+    internal sealed class Encoder(IBufferWriter<byte>? output = null) : IDisposable
     {
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
@@ -91,13 +88,45 @@ public static class ExportDigest
         {
             Span<byte> bytes = stackalloc byte[sizeof(long)];
             BinaryPrimitives.WriteInt64BigEndian(bytes, value);
-            _hash.AppendData(bytes);
+            Append(bytes);
         }
 
         public void Bytes(ReadOnlySpan<byte> value)
         {
             Int(value.Length);
-            _hash.AppendData(value);
+            Append(value);
+        }
+
+        /// <summary>A whole partition: the encoding <see cref="Compute"/> hashes.</summary>
+        public void Partition(PartitionExport partition)
+        {
+            String(PartitionFormat);
+            String(partition.Partition);
+            Int(partition.Revision);
+            Int(partition.OldestResumable);
+            Int(partition.Documents.Count);
+            foreach (var document in partition.Documents)
+            {
+                Document(document);
+            }
+
+            Int(partition.Tombstones.Count);
+            foreach (var tombstone in partition.Tombstones)
+            {
+                Tombstone(tombstone);
+            }
+
+            Int(partition.Sequences.Count);
+            foreach (var sequence in partition.Sequences)
+            {
+                Sequence(sequence);
+            }
+
+            Int(partition.Streams.Count);
+            foreach (var stream in partition.Streams)
+            {
+                Stream(stream);
+            }
         }
 
         public void String(string value)
@@ -171,7 +200,7 @@ public static class ExportDigest
                 Int(e.Version);
                 Int(e.Revision);
                 e.Id.TryWriteBytes(id, bigEndian: true, out _);
-                _hash.AppendData(id);
+                Append(id);
                 String(e.Type);
                 Time(e.CommittedAt);
                 Bytes(e.Data.Span);
@@ -182,7 +211,169 @@ public static class ExportDigest
         public byte[] Finish() => _hash.GetHashAndReset();
 
         public void Dispose() => _hash.Dispose();
+
+        private void Append(ReadOnlySpan<byte> bytes)
+        {
+            _hash.AppendData(bytes);
+            output?.Write(bytes);
+        }
     }
+
+    /// <summary>Reads the canonical encoding written by <see cref="Encoder"/>, field by field, refusing anything it could not have written.</summary>
+    internal ref struct Decoder(ReadOnlySpan<byte> encoding)
+    {
+        private readonly ReadOnlySpan<byte> _encoding = encoding;
+        private int _offset;
+
+        public PartitionExport Partition()
+        {
+            var format = String();
+            if (format != PartitionFormat)
+            {
+                throw new FormatException($"The encoding starts with '{format}', not '{PartitionFormat}'.");
+            }
+
+            var partition = String();
+            var revision = Int();
+            var oldestResumable = Int();
+            var documents = new StoredDocument[Count(MinimumDocument)];
+            for (var i = 0; i < documents.Length; i++)
+            {
+                documents[i] = Document(partition);
+            }
+
+            var tombstones = new ExportedTombstone[Count(MinimumTombstone)];
+            for (var i = 0; i < tombstones.Length; i++)
+            {
+                tombstones[i] = new ExportedTombstone(String(), String(), Int(), Time());
+            }
+
+            var sequences = new ExportedSequence[Count(MinimumSequence)];
+            for (var i = 0; i < sequences.Length; i++)
+            {
+                sequences[i] = new ExportedSequence(String(), Int(), Int());
+            }
+
+            var streams = new ExportedStream[Count(MinimumStream)];
+            for (var i = 0; i < streams.Length; i++)
+            {
+                streams[i] = Stream(partition);
+            }
+
+            if (_offset != _encoding.Length)
+            {
+                throw new FormatException($"{_encoding.Length - _offset} bytes follow the end of the partition's encoding at offset {_offset}.");
+            }
+
+            return new PartitionExport(partition, revision, oldestResumable, documents, tombstones, sequences, streams);
+        }
+
+        // The fewest bytes an item can take: a count larger than the bytes left divided by it is damage, refused before anything is allocated.
+        private const int MinimumDocument = 8 * 7;
+        private const int MinimumTombstone = 8 * 4;
+        private const int MinimumSequence = 8 * 3;
+        private const int MinimumStream = 8 * 2;
+        private const int MinimumEvent = (8 * 6) + 16;
+
+        private StoredDocument Document(string partition)
+        {
+            var collection = String();
+            var key = String();
+            var version = Int();
+            var createdAt = Time();
+            var updatedAt = Time();
+            DateTimeOffset? expiresAt = Int() switch
+            {
+                0 => null,
+                1 => Time(),
+                var flag => throw new FormatException($"The expiry flag {flag} before offset {_offset} is neither 0 nor 1."),
+            };
+            return new StoredDocument(partition, collection, key, Bytes(), version, createdAt, updatedAt, expiresAt);
+        }
+
+        private ExportedStream Stream(string partition)
+        {
+            var stream = String();
+            var events = new StoredEvent[Count(MinimumEvent)];
+            for (var i = 0; i < events.Length; i++)
+            {
+                var version = Int();
+                var revision = Int();
+                var id = new Guid(Take(16), bigEndian: true);
+                var type = String();
+                var committedAt = Time();
+                events[i] = new StoredEvent(partition, stream, version, revision, id, type, Bytes(), Bytes(), committedAt);
+            }
+
+            return new ExportedStream(stream, events);
+        }
+
+        private long Int() => BinaryPrimitives.ReadInt64BigEndian(Take(sizeof(long)));
+
+        private int Count(int minimumSize)
+        {
+            var count = Int();
+            if (count < 0 || count > (_encoding.Length - _offset) / minimumSize)
+            {
+                throw new FormatException($"The count {count} before offset {_offset} is negative or more than the {_encoding.Length - _offset} bytes left can hold.");
+            }
+
+            return (int)count;
+        }
+
+        private ReadOnlySpan<byte> Field()
+        {
+            var length = Int();
+            if (length < 0 || length > _encoding.Length - _offset)
+            {
+                throw new FormatException($"The length {length} before offset {_offset} is negative or more than the {_encoding.Length - _offset} bytes left.");
+            }
+
+            return Take((int)length);
+        }
+
+        private byte[] Bytes() => Field().ToArray();
+
+        private string String()
+        {
+            var start = _offset;
+            try
+            {
+                return s_utf8.GetString(Field());
+            }
+            catch (DecoderFallbackException e)
+            {
+                throw new FormatException($"The string at offset {start} is not valid UTF-8.", e);
+            }
+        }
+
+        private DateTimeOffset Time()
+        {
+            var microseconds = Int();
+            if (microseconds < (DateTimeOffset.MinValue.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMicrosecond
+                || microseconds > (DateTimeOffset.MaxValue.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMicrosecond)
+            {
+                throw new FormatException($"The time {microseconds} µs before offset {_offset} is out of range.");
+            }
+
+            return new DateTimeOffset(DateTimeOffset.UnixEpoch.UtcTicks + (microseconds * TimeSpan.TicksPerMicrosecond), TimeSpan.Zero);
+        }
+
+        private ReadOnlySpan<byte> Take(int length)
+        {
+            if (length > _encoding.Length - _offset)
+            {
+                throw new FormatException($"The encoding ends at offset {_encoding.Length}, inside a field of {length} bytes at offset {_offset}.");
+            }
+
+            var field = _encoding.Slice(_offset, length);
+            _offset += length;
+            return field;
+        }
+    }
+
+    // Throws on invalid UTF-8 rather than replacing it: the encoder only writes valid UTF-8 (a string with a lone surrogate is refused by every store before it is stored).
+    private static readonly UTF8Encoding s_utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 }
 
 /// <summary>

@@ -9,9 +9,16 @@ internal sealed partial class EngineStore : IStoreExport
     internal const int ExportPageSize = 256;
 
     /// <inheritdoc/>
-    public async ValueTask<StoreExportInfo> GetExportInfoAsync(CancellationToken cancellationToken = default)
+    public ValueTask<StoreExportInfo> GetExportInfoAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.GetExportInfo, null, null, (Store: this, cancellationToken), static a => a.Store.GetExportInfoCoreAsync(a.cancellationToken))
+            : GetExportInfoCoreAsync(cancellationToken);
+    }
+
+    private async ValueTask<StoreExportInfo> GetExportInfoCoreAsync(CancellationToken cancellationToken)
+    {
         using var scope = _lifetime.Enter();
         var floor = await _backend.ReadRevisionFloorAsync(cancellationToken).ConfigureAwait(false);
         return new StoreExportInfo(floor, _indexes.All);
@@ -56,7 +63,13 @@ internal sealed partial class EngineStore : IStoreExport
         return ReadPartitionAsync(partition, cancellationToken);
     }
 
-    private async ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken)
+    // Each partition an export reads is one traced operation, whether asked for alone or as part of ExportAsync.
+    private ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken)
+        => _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.ExportPartition, partition, null, (Store: this, partition, cancellationToken), static a => a.Store.ReadPartitionCoreAsync(a.partition, a.cancellationToken))
+            : ReadPartitionCoreAsync(partition, cancellationToken);
+
+    private async ValueTask<PartitionExport?> ReadPartitionCoreAsync(string partition, CancellationToken cancellationToken)
     {
         using var scope = _lifetime.Enter();
         return await _backend.ReadPartitionAsync(partition, cancellationToken).ConfigureAwait(false);

@@ -16,16 +16,26 @@ internal sealed partial class EngineStore : IStoreRestore
         ValidateMode(mode);
         var entries = Restores.Validate(partition, _indexes);
         cancellationToken.ThrowIfCancellationRequested();
-        return RestoreCoreAsync(partition, entries, mode, cancellationToken);
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.RestorePartition, partition.Partition, null, (Store: this, partition, entries, mode, cancellationToken), static a => a.Store.RestoreCoreAsync(a.partition, a.entries, a.mode, a.cancellationToken))
+            : RestoreCoreAsync(partition, entries, mode, cancellationToken);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<RestoreResult> RestoreAsync(StoreExportInfo info, IAsyncEnumerable<PartitionExport> partitions, RestoreMode mode = RestoreMode.FailIfDifferent, CancellationToken cancellationToken = default)
+    public ValueTask<RestoreResult> RestoreAsync(StoreExportInfo info, IAsyncEnumerable<PartitionExport> partitions, RestoreMode mode = RestoreMode.FailIfDifferent, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(partitions);
         ValidateMode(mode);
-        await RaiseRevisionFloorAsync(info.RevisionFloor, cancellationToken).ConfigureAwait(false);
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.Restore, null, null, (Store: this, info, partitions, mode, cancellationToken), static a => a.Store.RestoreStoreCoreAsync(a.info, a.partitions, a.mode, a.cancellationToken))
+            : RestoreStoreCoreAsync(info, partitions, mode, cancellationToken);
+    }
+
+    private async ValueTask<RestoreResult> RestoreStoreCoreAsync(StoreExportInfo info, IAsyncEnumerable<PartitionExport> partitions, RestoreMode mode, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(info.RevisionFloor, nameof(info));
+        await RaiseRevisionFloorCoreAsync(info.RevisionFloor, cancellationToken).ConfigureAwait(false);
 
         // Several partitions in flight, as an import keeps them (each is written whole in its own turn);
         // the first failure in input order is the one reported, once the partitions started have ended.
@@ -120,9 +130,17 @@ internal sealed partial class EngineStore : IStoreRestore
     {
         ArgumentOutOfRangeException.ThrowIfNegative(floor);
         cancellationToken.ThrowIfCancellationRequested();
+        await (_telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.RaiseRevisionFloor, null, null, (Store: this, floor, cancellationToken), static a => a.Store.RaiseRevisionFloorCoreAsync(a.floor, a.cancellationToken))
+            : RaiseRevisionFloorCoreAsync(floor, cancellationToken)).ConfigureAwait(false);
+    }
+
+    private async ValueTask<long> RaiseRevisionFloorCoreAsync(long floor, CancellationToken cancellationToken)
+    {
         using var scope = _lifetime.Enter();
         await RefuseWhileReadOnlyAsync(cancellationToken).ConfigureAwait(false);
         await _backend.RaiseRevisionFloorAsync(floor, cancellationToken).ConfigureAwait(false);
+        return floor;
     }
 
     private static void ValidateMode(RestoreMode mode)

@@ -303,14 +303,29 @@ internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
     public async ValueTask SetReadOnlyAsync(bool readOnly, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        await (_telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.SetReadOnly, null, null, (Store: this, readOnly, cancellationToken), static a => a.Store.SetReadOnlyCoreAsync(a.readOnly, a.cancellationToken))
+            : SetReadOnlyCoreAsync(readOnly, cancellationToken)).ConfigureAwait(false);
+    }
+
+    private async ValueTask<bool> SetReadOnlyCoreAsync(bool readOnly, CancellationToken cancellationToken)
+    {
         using var scope = _lifetime.Enter();
         await _backend.SetReadOnlyAsync(readOnly, cancellationToken).ConfigureAwait(false);
+        return readOnly;
     }
 
     /// <inheritdoc/>
-    public async ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken = default)
+    public ValueTask<bool> IsReadOnlyAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        return _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.IsReadOnly, null, null, (Store: this, cancellationToken), static a => a.Store.IsReadOnlyCoreAsync(a.cancellationToken))
+            : IsReadOnlyCoreAsync(cancellationToken);
+    }
+
+    private async ValueTask<bool> IsReadOnlyCoreAsync(CancellationToken cancellationToken)
+    {
         using var scope = _lifetime.Enter();
         return await _backend.IsReadOnlyAsync(cancellationToken).ConfigureAwait(false);
     }

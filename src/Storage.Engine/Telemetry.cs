@@ -34,6 +34,15 @@ internal sealed class Telemetry
     public const string Query = "query";
     public const string Count = "count";
 
+    // The upgrade path's operations (IStoreExport, IStoreRestore) and the fence (IStoreFence).
+    public const string GetExportInfo = "get_export_info";
+    public const string ExportPartition = "export_partition";
+    public const string Restore = "restore";
+    public const string RestorePartition = "restore_partition";
+    public const string RaiseRevisionFloor = "raise_revision_floor";
+    public const string SetReadOnly = "set_read_only";
+    public const string IsReadOnly = "is_read_only";
+
     // OpenTelemetry's names (semantic conventions for database clients, stable).
     internal const string DurationName = "db.client.operation.duration";
     internal const string SystemTag = "db.system.name";

@@ -58,8 +58,4 @@ internal sealed partial class JsonBackend
 
         return Load(handle);
     }
-
-    /// <inheritdoc/>
-    public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken)
-        => throw new NotSupportedException("Restore is not built for this backend yet.");
 }

@@ -410,7 +410,7 @@ internal sealed partial class JsonBackend : IStoreBackend
     /// <inheritdoc/>
     /// <remarks>
     /// Runs on the writer that got the partition's turn; the writes are applied in arrival order, and
-    /// each run of them between partition deletes is one file write. A batch left out by the
+    /// each run of them between partition deletes and restores is one file write. A batch left out by the
     /// uniqueness check (<see cref="IndexWork.Reserve"/>: a global unique value reserved by another
     /// partition's commit in flight) is deferred until that commit has ended (<see cref="HolderSettledAsync"/>).
     /// </remarks>
@@ -429,8 +429,15 @@ internal sealed partial class JsonBackend : IStoreBackend
                 continue;
             }
 
+            if (group[start].IsRestore)
+            {
+                Restore(handle, group[start], now);
+                start++;
+                continue;
+            }
+
             var end = start;
-            while (end < group.Count && !group[end].IsPartitionDelete)
+            while (end < group.Count && !group[end].IsPartitionDelete && !group[end].IsRestore)
             {
                 end++;
             }
@@ -490,10 +497,7 @@ internal sealed partial class JsonBackend : IStoreBackend
                     work?.Waited = write.BackendState as List<IndexWork>;
                     if (!write.Apply(writer, state) && write.LeftOut)
                     {
-                        // Left out, nothing applied: its writer waits for the other commit whatever this write's fate.
-                        var holder = work!.Busy!;
-                        ((List<IndexWork>)(write.BackendState ??= new List<IndexWork>())).Add(holder);
-                        write.Defer(HolderSettledAsync(holder));
+                        Defer(write, work!);
                     }
                 }
 
@@ -754,6 +758,18 @@ internal sealed partial class JsonBackend : IStoreBackend
                 // Still unknown: the holder keeps the value, and the next try refuses it.
             }
         }
+    }
+
+    /// <summary>
+    /// Defers a write the uniqueness check left out (nothing of it applied) until the commit holding
+    /// the value it met (<see cref="IndexWork.Busy"/>) has ended; it waits for that commit whatever
+    /// this write's fate, and its next try knows it waited (<see cref="IndexWork.Waited"/>).
+    /// </summary>
+    private void Defer(PendingWrite write, IndexWork work)
+    {
+        var holder = work.Busy!;
+        ((List<IndexWork>)(write.BackendState ??= new List<IndexWork>())).Add(holder);
+        write.Defer(HolderSettledAsync(holder));
     }
 
     private static void Merge(PartitionBuilder builder, IndexWork? work, PartitionWriter? writer)

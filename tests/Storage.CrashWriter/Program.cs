@@ -5,7 +5,7 @@ using Storage.CrashWriter;
 using Storage.Json;
 using Storage.Sqlite;
 
-// Usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear] [--durability full|relaxed] [--streams on|off]
+// Usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore] [--durability full|relaxed] [--streams on|off]
 //
 //   loop        (default) writes until killed: conditional puts, batches across keys, sequence
 //               increments, and with --streams on appends with expected versions (some in a batch
@@ -15,14 +15,17 @@ using Storage.Sqlite;
 //   fence-set, fence-clear
 //               sets (clears) the store's read-only fence while another process may own and write
 //               it — JSON without opening the store, SQLite through a store instance of its own —
-//               and prints FENCED (CLEARED) once the call has returned.
+//               and prints FENCED (CLEARED) once the call has returned. PostgreSQL (these two modes
+//               only): --path is the connection string, --schema the store's schema.
+//   restore     restores the 40 partition states RestoreStates.Generate(seed) one after another,
+//               printing "RESTORED <partition> <outcome>" once each restore has returned, then DONE.
 //
 // Every line goes out in one write(2) to fd 1 as soon as it is printed, so a line a killed writer
 // printed is a line the test reads, and an ACK line is written only after the write's task completed.
 var arguments = Arguments.Parse(args);
 if (arguments is null)
 {
-    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite --path <dir or database file> [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear] [--durability full|relaxed] [--streams on|off]");
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore] [--durability full|relaxed] [--streams on|off]");
     return CrashLog.ExitUsage;
 }
 
@@ -41,7 +44,9 @@ if (arguments.Mode is "fence-set" or "fence-clear")
         else
         {
             // The setter competes for the write lock with the owner's writers, which SQLite does not queue fairly: wait long.
-            await using var fenced = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = arguments.Path, BusyTimeout = TimeSpan.FromSeconds(60) });
+            await using Store fenced = arguments.Backend == "postgres"
+                ? await Storage.Postgres.PostgresStore.OpenAsync(new Storage.Postgres.PostgresStoreOptions { ConnectionString = arguments.Path, Schema = arguments.Schema ?? Storage.Postgres.PostgresStoreOptions.DefaultSchema })
+                : await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = arguments.Path, BusyTimeout = TimeSpan.FromSeconds(60) });
             await fenced.SetReadOnlyAsync(readOnly);
         }
 
@@ -90,6 +95,16 @@ try
 
                 break;
 
+            case "restore":
+                foreach (var state in Storage.Conformance.RestoreStates.Generate(arguments.Seed, 40))
+                {
+                    var outcome = await ((IStoreRestore)store).RestorePartitionAsync(state);
+                    Print($"RESTORED {state.Partition} {outcome}");
+                }
+
+                Print("DONE");
+                break;
+
             case "single-put":
                 await new Writer(store, arguments, Print).PutAsync("strace", "k", "{\"single\":true}");
                 break;
@@ -112,6 +127,9 @@ catch (Exception e)
 /// <summary>The command line.</summary>
 internal sealed record Arguments(string Backend, string Path, int Seed, string Run, string Mode, DurabilityMode Durability, bool Streams)
 {
+    /// <summary>The PostgreSQL store's schema (fence modes only).</summary>
+    public string? Schema { get; init; }
+
     public static Arguments? Parse(string[] args)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -139,12 +157,21 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
             _ => null,
         };
         var streams = values.GetValueOrDefault("streams", "off");
-        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear") || durability is null || streams is not ("on" or "off"))
+        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear" or "restore") || durability is null || streams is not ("on" or "off"))
         {
             return null;
         }
 
-        return new Arguments(backend, path, seed, values.GetValueOrDefault("run", seed.ToString(CultureInfo.InvariantCulture)), mode, durability.Value, streams == "on");
+        // PostgreSQL is a setter of the fence only: the crash and strace modes need a local file.
+        if (backend == "postgres" && mode is not ("fence-set" or "fence-clear"))
+        {
+            return null;
+        }
+
+        return new Arguments(backend, path, seed, values.GetValueOrDefault("run", seed.ToString(CultureInfo.InvariantCulture)), mode, durability.Value, streams == "on")
+        {
+            Schema = values.GetValueOrDefault("schema"),
+        };
     }
 }
 

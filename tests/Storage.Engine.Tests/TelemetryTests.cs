@@ -183,17 +183,31 @@ public abstract class TelemetryTests<TStores>(TStores stores) : IClassFixture<TS
         await store.ImportAsync(Partitions(new ImportedPartition("bob", [WriteOperation.Put(Collection, "k1", """{"total":1}""")])));
         await store.PurgeExpiredAsync();
         await store.DeletePartitionAsync(Partition);
+        var info = await store.GetExportInfoAsync();
+        var bob = (await store.ExportPartitionAsync("bob"))!;
+        await store.RestorePartitionAsync(bob);
+        await store.RaiseRevisionFloorAsync(1);
+        await store.RestoreAsync(info, store.ExportAsync());
+        await store.SetReadOnlyAsync(false);
+        await store.IsReadOnlyAsync();
 
         string[] expected =
         [
             "put", "get", "commit", "delete", "append", "list", "increment_sequence", "get_sequence", "list_partitions",
             "read_stream", "list_streams", "read_changes", "query", "count", "import", "purge_expired", "delete_partition",
+            "get_export_info", "export_partition", "restore_partition", "raise_revision_floor",
+            "export_partition", "restore_partition", "restore", "set_read_only", "is_read_only",
         ];
         Assert.Equal(expected, capture.Measurements.Select(m => m.Tag("db.operation.name") as string));
         Assert.Equal(expected, capture.Spans.Select(s => s.GetTagItem("db.operation.name") as string));
         Assert.All(capture.Measurements, m => Assert.Equal(stores.SystemName, m.Tag("db.system.name")));
         Assert.All(capture.Spans, s => Assert.Equal(ActivityKind.Client, s.Kind));
-        Assert.All(capture.Spans, s => Assert.Equal(capture.Root.SpanId, s.ParentSpanId));
+        // A whole restore's partitions (their export reads and restores) are traced inside its span; every other call is a child of the caller's.
+        var restore = capture.Traced("restore");
+        Assert.Equal(
+            [("export_partition", restore.SpanId), ("restore_partition", restore.SpanId)],
+            capture.Spans.Where(s => s.ParentSpanId != capture.Root.SpanId).Select(s => ((string)s.GetTagItem("db.operation.name")!, s.ParentSpanId)));
+        Assert.Equal(capture.Root.SpanId, restore.ParentSpanId);
         Assert.Equal(Collection, capture.Traced("query").GetTagItem("db.collection.name"));
         Assert.Null(capture.Traced("list_partitions").GetTagItem("db.collection.name"));
     }

@@ -25,3 +25,4 @@ public sealed class ReferenceIndexTests(ReferenceStoreFixture fixture) : IndexTe
 public sealed class ReferenceImportTests(ReferenceStoreFixture fixture) : ImportTests<ReferenceStoreFixture>(fixture);
 public sealed class ReferenceReadOnlyTests(ReferenceStoreFixture fixture) : ReadOnlyTests<ReferenceStoreFixture>(fixture);
 public sealed class ReferenceExportTests(ReferenceStoreFixture fixture) : ExportTests<ReferenceStoreFixture>(fixture);
+public sealed class ReferenceRestoreTests(ReferenceStoreFixture fixture) : RestoreTests<ReferenceStoreFixture>(fixture);

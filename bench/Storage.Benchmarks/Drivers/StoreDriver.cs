@@ -8,6 +8,9 @@ internal sealed class StoreDriver(IStore store) : IDriver
 {
     public string Name => "Storage";
 
+    /// <summary>The store driven.</summary>
+    public IStore Store => store;
+
     public bool SupportsReads => true;
 
     public async ValueTask SeedAsync(string partition, IReadOnlyList<Doc> docs)
@@ -94,6 +97,33 @@ internal sealed class StoreDriver(IStore store) : IDriver
 
         digest.Finish();
         return documents;
+    }
+
+    /// <summary>Writes the whole store into a portable archive file (<see cref="StoreArchive.WriteAsync"/>).</summary>
+    /// <returns>How many documents were archived, the partitions' encodings' length and the archive's (compressed) length in bytes.</returns>
+    public async ValueTask<(long Documents, long EncodedBytes, long Bytes)> ArchiveAsync(string path)
+    {
+        await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 81_920, FileOptions.Asynchronous);
+        var written = await StoreArchive.WriteAsync((IStoreExport)store, file);
+        return (written.Documents, written.EncodedBytes, written.ArchiveBytes);
+    }
+
+    /// <summary>Restores a portable archive file into this store (<see cref="StoreArchive.RestoreAsync"/>: a verifying pass, then the restore).</summary>
+    /// <returns>How many documents were restored.</returns>
+    public async ValueTask<long> RestoreArchiveAsync(string path)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81_920, FileOptions.Asynchronous);
+        return (await StoreArchive.RestoreAsync(file, (IStoreRestore)store)).Documents;
+    }
+
+    /// <summary>Restores another store's whole export into this one (<see cref="IStoreRestore.RestoreAsync"/>): the upgrade path's move.</summary>
+    /// <param name="source">The store to copy.</param>
+    /// <returns>How many documents were restored.</returns>
+    public async ValueTask<long> RestoreFromAsync(StoreDriver source)
+    {
+        var export = (IStoreExport)source.Store;
+        var result = await ((IStoreRestore)store).RestoreAsync(await export.GetExportInfoAsync(), export.ExportAsync());
+        return result.Documents;
     }
 
     public async ValueTask<long> BulkLoadAsync(IEnumerable<PartitionDocs> source, int writers)

@@ -158,6 +158,39 @@ internal sealed class IndexWork : IUniqueValueReservations
     public void Purged() => _purged = true;
 
     /// <summary>
+    /// For a restore (<see cref="JsonIndexes.BeginRestore"/>, which drops every entry the partition
+    /// held): the entries of the restored documents, added, and the partition's new entries. A document
+    /// expired at the commit's time gets none, as at open: it matches no query and holds no unique
+    /// value (<see cref="PendingWrite.CheckRestore"/> claimed nothing for it).
+    /// </summary>
+    /// <param name="records">The restored documents, by position in the restored state.</param>
+    /// <param name="entries">Their index values, by the same position.</param>
+    public void CompleteRestore(IReadOnlyList<DocumentRecord> records, IReadOnlyList<IndexEntries?> entries)
+    {
+        var lists = new List<IndexTableEntry<DocumentRecord>>[_indexes.Catalog.All.Count];
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (entries[i] is not { } values || Timestamps.IsExpired(records[i].ExpiresAt, _now))
+            {
+                continue;
+            }
+
+            for (var j = 0; j < values.Indexes.Count; j++)
+            {
+                var n = _indexes.NumberOf(values.Indexes[j]);
+                foreach (var value in values.Values[j])
+                {
+                    var entry = new IndexTableEntry<DocumentRecord>(value, Partition, records[i]);
+                    (lists[n] ??= []).Add(entry);
+                    Added.Add((n, entry));
+                }
+            }
+        }
+
+        NewIndex = new InMemoryIndexes<DocumentRecord>(_indexes.Catalog, [.. lists.Select(static l => IndexEntryTable<DocumentRecord>.Create(l ?? []))]);
+    }
+
+    /// <summary>
     /// Computes the entries the group drops, keeps and adds, and the partition's new entries. Which
     /// entries of a written document go, stay or come is the engine's decision
     /// (<see cref="IndexEntryChanges"/>, over the group's net change and the entries the partition

@@ -148,6 +148,9 @@ internal sealed class JsonIndexes : IDisposable
     /// <summary>The index side of deleting a partition: every entry goes.</summary>
     public IndexWork BeginDelete(string partition, InMemoryIndexes<DocumentRecord> current) => new(this, partition, current, DateTimeOffset.MinValue, delete: true);
 
+    /// <summary>The index side of restoring a partition: every entry goes, the restored documents' come (<see cref="IndexWork.CompleteRestore"/>).</summary>
+    public IndexWork BeginRestore(string partition, InMemoryIndexes<DocumentRecord> current, DateTimeOffset now) => new(this, partition, current, now, delete: true);
+
     /// <summary>
     /// Reserves a global unique value for a put of a commit in flight, unless a live document of
     /// another partition holds it or another partition's commit in flight reserved it.

@@ -1,6 +1,9 @@
 namespace Storage.Sqlite.Internal;
 
-/// <summary>The export of a partition's exact state: every table's rows of the partition in one read transaction.</summary>
+/// <summary>
+/// The export of a partition's exact state: every table's rows of the partition in one read transaction;
+/// and the store's revision floor, read and raised (a restore itself is a write: <see cref="WriteContext.Restore"/>).
+/// </summary>
 internal sealed partial class SqliteBackend
 {
     // Every statement reads one partition's rows by the primary key's leading column; each row is checked against its checksum.
@@ -40,6 +43,16 @@ internal sealed partial class SqliteBackend
         => ValueTask.FromResult(Read(session => session.Scalar(Sql.GetMeta, Schema.MetaRevisionFloor) is long floor ? floor : 0));
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// The <c>revision_floor</c> row of <c>storage_meta</c>, raised in a write transaction of its own in
+    /// the writer's turn: the read-only fence is read in it, as every commit reads it (and, like every
+    /// write, it fails with <see cref="IndexDeclarationsChangedException"/> on an instance whose index
+    /// declarations another instance has changed since it opened).
+    /// </remarks>
     public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken)
-        => throw new NotSupportedException("Restore is not built for this backend yet.");
+    {
+        // The transaction's time is not used: raising the floor reads no expiry.
+        InWriterTurn(cancellationToken, () => InWriteTransaction(DateTimeOffset.UnixEpoch, context => context.RaiseRevisionFloor(floor)));
+        return ValueTask.CompletedTask;
+    }
 }

@@ -95,7 +95,8 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// savepoint, so a failed condition rolls back only its own write. Outcomes are given only once the
     /// transaction has committed; a busy database restarts the whole group (its writes are applied
     /// again from scratch) until the budget is spent. A partition of a bulk import that does not exist
-    /// yet takes the fast path (<see cref="WriteContext.Import"/>). <see cref="PendingWrite.IsPurge"/>
+    /// yet takes the fast path (<see cref="WriteContext.Import"/>); a restore is written in its savepoint
+    /// (<see cref="WriteContext.Restore"/>). <see cref="PendingWrite.IsPurge"/>
     /// never comes here: <see cref="PurgeAsync"/> purges the whole store at once.
     /// </remarks>
     public ValueTask CommitAsync(IReadOnlyList<PendingWrite> group, DateTimeOffset now, CancellationToken cancellationToken)
@@ -116,6 +117,7 @@ internal sealed partial class SqliteBackend : IStoreBackend
                         outcomes[i] = write switch
                         {
                             { IsPartitionDelete: true } => context.DeletePartition(write.Partition),
+                            { IsRestore: true } => context.Restore(write),
                             { Imported: not null } => context.Import(write),
                             { Operations: not null } => context.ApplyBatch(write),
                             { Sequence: not null } => context.Increment(write),
@@ -268,8 +270,9 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// A generous estimate of what a group adds to the log: for each batch (or imported partition,
     /// whose fast path writes less than the batch path), twice the bytes written plus four pages per
     /// operation (leaf and interior pages of the tables and indexes it touches), a page per index
-    /// value, and two for the partition's row and log; <see cref="long.MaxValue"/> with a partition
-    /// delete, which cannot be bounded (a partition may be large): the store then looks right after
+    /// value, and two for the partition's row and log (a restore's documents, tombstones, sequences,
+    /// streams and events as a batch's operations); <see cref="long.MaxValue"/> with a partition
+    /// delete or a restore over a partition that exists, which cannot be bounded (a partition may be large): the store then looks right after
     /// the commit.
     /// </summary>
     private static long WalEstimate(IReadOnlyList<PendingWrite> group)
@@ -279,12 +282,22 @@ internal sealed partial class SqliteBackend : IStoreBackend
         long estimate = 0;
         foreach (var write in group)
         {
-            if (write.IsPartitionDelete)
+            // A restore over a partition that exists removes all of it first.
+            if (write.IsPartitionDelete || write.RestoreOver is not null)
             {
                 return long.MaxValue;
             }
 
             estimate += 2 * PageBytes;
+            if (write.Restored is { } restored)
+            {
+                estimate += (4 * PageBytes * (restored.Documents.Count + restored.Tombstones.Count + restored.Sequences.Count))
+                    + (2 * restored.Documents.Sum(static d => (long)d.Value.Length))
+                    + restored.Streams.Sum(static s => (4 * PageBytes) + s.Events.Sum(static e => (4 * PageBytes) + (2L * (e.Data.Length + e.Metadata.Length))))
+                    + (PageBytes * write.Entries!.Sum(static e => (long?)e?.Values.Sum(static v => v.Count) ?? 0));
+                continue;
+            }
+
             // An import's puts as they are: its must-not-exist copies are made only if it needs them.
             var operations = write.Imported?.Puts ?? write.Operations ?? [];
             for (var i = 0; i < operations.Count; i++)

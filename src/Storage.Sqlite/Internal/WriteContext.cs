@@ -100,10 +100,77 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         }
 
         // A partition written again later continues above every version it had.
-        session.Execute(Sql.RaiseRevisionFloor, revision);
+        RaiseRevisionFloor(revision);
         foreach (var statement in Sql.DeletePartition)
         {
             session.Execute(statement, partition);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Writes a restored partition state (<see cref="PendingWrite.IsRestore"/>) in the write's savepoint:
+    /// <see langword="false"/>, writing nothing, when the partition's revision is no longer the one the
+    /// engine read (<see cref="PendingWrite.RestoreOver"/>); when a unique value is taken
+    /// (<see cref="PendingWrite.CheckRestore"/>, over the holders the entry table has), the conflict.
+    /// Otherwise everything of the partition goes (a partition without a row holds nothing) and the state
+    /// goes in with the bulk import's plain inserts: its row, documents with their checksums and index
+    /// entries, tombstones, sequences, streams and events. The store's revision floor is left as it is.
+    /// </summary>
+    public object Restore(PendingWrite write)
+    {
+        var (state, partition) = (write.Restored!, write.Partition);
+        var stored = session.Scalar(Sql.GetPartitionRevision, partition) as long?;
+        if (stored != write.RestoreOver)
+        {
+            return false;
+        }
+
+        var uniqueness = indexes.Catalog.All.Any(static i => i.Unique) ? new UniqueValues(partition, now, (index, value) => Holders(partition, index, value)) : null;
+        if (!write.CheckRestore(uniqueness, now))
+        {
+            // Without reservations nothing is left out: the write failed on a taken value.
+            return write.Error ?? throw new InvalidOperationException("A restore was left out without reservations.");
+        }
+
+        if (stored is not null)
+        {
+            foreach (var statement in Sql.DeletePartition)
+            {
+                session.Execute(statement, partition);
+            }
+        }
+
+        session.Execute(Sql.SetPartitionRevision, partition, state.Revision, state.OldestResumable);
+        foreach (var d in state.Documents)
+        {
+            var (createdAt, updatedAt, expiresAt) = (d.CreatedAt.ToUnixTimeMilliseconds(), d.UpdatedAt.ToUnixTimeMilliseconds(), d.ExpiresAt?.ToUnixTimeMilliseconds());
+            var checksum = RowChecksum.Document(partition, d.Collection, d.Key, d.Version, createdAt, updatedAt, expiresAt, d.Value.Span);
+            session.Execute(Sql.InsertDocument, partition, d.Collection, d.Key, ToArray(d.Value), d.Version, createdAt, updatedAt, expiresAt, checksum);
+        }
+
+        RestoreEntries(write);
+        foreach (var t in state.Tombstones)
+        {
+            session.Execute(Sql.PutTombstone, partition, t.Collection, t.Key, t.Revision, t.DeletedAt.ToUnixTimeMilliseconds());
+        }
+
+        foreach (var s in state.Sequences)
+        {
+            session.Execute(Sql.SetSequence, partition, s.Name, s.Value, s.Revision);
+        }
+
+        foreach (var stream in state.Streams)
+        {
+            foreach (var e in stream.Events)
+            {
+                var (eventId, committedAt, hasMetadata) = (RowChecksum.FormatEventId(e.Id), e.CommittedAt.ToUnixTimeMilliseconds(), !e.Metadata.IsEmpty);
+                var checksum = RowChecksum.Event(partition, e.Stream, e.Version, e.Revision, eventId, e.Type, committedAt, e.Data.Span, e.Metadata.Span, hasMetadata);
+                session.Execute(Sql.InsertEvent, partition, e.Stream, e.Version, e.Revision, eventId, e.Type, ToArray(e.Data), hasMetadata ? ToArray(e.Metadata) : null, committedAt, checksum);
+            }
+
+            session.Execute(Sql.SetStreamVersion, partition, stream.Stream, stream.Events.Count);
         }
 
         return true;
@@ -179,36 +246,82 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         var bound = IndexValueRange.ToScalar(value);
         while (session.Execute(Sql.InsertEntry, id, bound, partition, entry.Document.Key, entry.ExpiresAt?.ToUnixTimeMilliseconds(), SqliteIndexes.UniqueScope(index)) == 0)
         {
-            string? holderPartition = null;
-            string? holderKey = null;
-            long? holderExpiry = null;
-            using (var reader = index.Scope == IndexScope.Global ? session.Query(Sql.FindHolderInStore, id, bound) : session.Query(Sql.FindHolderInPartition, id, bound, partition))
-            {
-                if (reader.Read())
-                {
-                    (holderPartition, holderKey, holderExpiry) = (reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2));
-                }
-            }
+            var holder = index.Unique ? Holders(partition, index, value).FirstOrDefault() : null;
 
             // A document's values are distinct and its old entries are gone, so only a unique index can refuse an entry.
-            if (!index.Unique || holderPartition is null || holderKey is null)
+            if (holder is null)
             {
                 throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
             }
 
-            if ((string.Equals(holderPartition, partition, StringComparison.Ordinal) && wrote(new DocumentId(index.Collection, holderKey)))
-                || !Timestamps.IsExpired(holderExpiry is { } e ? DateTimeOffset.FromUnixTimeMilliseconds(e) : null, now))
+            if ((string.Equals(holder.Partition, partition, StringComparison.Ordinal) && wrote(new DocumentId(index.Collection, holder.Key)))
+                || !Timestamps.IsExpired(holder.ExpiresAt, now))
             {
                 var operation = operations.Select((op, i) => (op, i)).First(o => o.op.Kind == WriteOperationKind.Put && o.op.Collection == index.Collection && o.op.Key == entry.Document.Key).i;
                 throw new UniqueConstraintException(partition, index.Collection, index.Name, index.Scope, value, operation);
             }
 
-            if (session.Execute(Sql.DeleteDocumentEntries, holderPartition, holderKey, index.Collection) == 0)
+            if (session.Execute(Sql.DeleteDocumentEntries, holder.Partition, holder.Key, index.Collection) == 0)
             {
                 throw new CorruptDataException(path, SqliteErrors.EntryRefusedReason(index.Collection, index.Name));
             }
         }
     }
+
+    /// <summary>
+    /// The index entries of a restored state, as its documents' puts would have them: first those of the
+    /// documents live at the commit's time, in document order (each takes a value over from an expired
+    /// holder in another partition, as a put does; <see cref="PendingWrite.CheckRestore"/> found no live
+    /// one), then those of the expired documents, which claim nothing: an entry whose value another
+    /// document holds is left out (entries of an expired document match no query or count).
+    /// </summary>
+    private void RestoreEntries(PendingWrite write)
+    {
+        var (state, partition, entries) = (write.Restored!, write.Partition, write.Entries!);
+        WriteOperation[]? puts = null;
+        foreach (var expired in (ReadOnlySpan<bool>)[false, true])
+        {
+            for (var i = 0; i < state.Documents.Count; i++)
+            {
+                var d = state.Documents[i];
+                if (entries[i] is not { } values || Timestamps.IsExpired(d.ExpiresAt, now) != expired)
+                {
+                    continue;
+                }
+
+                foreach (var entry in IndexEntryChanges.Entries(new DocumentId(d.Collection, d.Key), values, d.ExpiresAt))
+                {
+                    if (expired)
+                    {
+                        session.Execute(Sql.InsertEntry, indexes.Id(entry.Index), IndexValueRange.ToScalar(entry.Value), partition, d.Key, entry.ExpiresAt?.ToUnixTimeMilliseconds(), SqliteIndexes.UniqueScope(entry.Index));
+                        continue;
+                    }
+
+                    // The documents as puts: a refused entry names its document's position in the state.
+                    puts ??= [.. state.Documents.Select(static d => WriteOperation.Validated(d.Collection, d.Key, d.Value))];
+                    InsertEntry(partition, entry, static _ => true, puts);
+                }
+            }
+        }
+    }
+
+    /// <summary>The documents that hold a value of a unique index in its scope (the store, or <paramref name="partition"/>), as the entry table has them.</summary>
+    private List<ValueHolder> Holders(string partition, IndexDefinition index, IndexValue value)
+    {
+        var (id, bound) = (indexes.Id(index), IndexValueRange.ToScalar(value));
+        var holders = new List<ValueHolder>(1);
+        using var reader = index.Scope == IndexScope.Global ? session.Query(Sql.FindHolderInStore, id, bound) : session.Query(Sql.FindHolderInPartition, id, bound, partition);
+        while (reader.Read())
+        {
+            holders.Add(new ValueHolder(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
+        }
+
+        return holders;
+    }
+
+    /// <summary>Raises the store's revision floor to <paramref name="floor"/> when it is lower.</summary>
+    /// <returns>Whether it was lower.</returns>
+    public bool RaiseRevisionFloor(long floor) => session.Execute(Sql.RaiseRevisionFloor, floor) > 0;
 
     private long RevisionFloor() => session.Scalar(Sql.GetMeta, Schema.MetaRevisionFloor) is long floor ? floor : 0;
 

@@ -25,3 +25,4 @@ public sealed class JsonIndexTests(JsonStoreFixture fixture) : IndexTests<JsonSt
 public sealed class JsonImportTests(JsonStoreFixture fixture) : ImportTests<JsonStoreFixture>(fixture);
 public sealed class JsonReadOnlyTests(JsonStoreFixture fixture) : ReadOnlyTests<JsonStoreFixture>(fixture);
 public sealed class JsonExportTests(JsonStoreFixture fixture) : ExportTests<JsonStoreFixture>(fixture);
+public sealed class JsonRestoreTests(JsonStoreFixture fixture) : RestoreTests<JsonStoreFixture>(fixture);

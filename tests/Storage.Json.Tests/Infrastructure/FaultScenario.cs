@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Storage.Json.Tests.Infrastructure;
 
 /// <summary>
@@ -61,6 +63,8 @@ internal static class FaultScenarios
         ]).AsTask()),
         new("sequence-increment", Alice, Setup, s => s.IncrementSequenceAsync(Alice, Ids, 5).AsTask()),
         new("sequence-increment-creating-a-partition", Carol, Setup, s => s.IncrementSequenceAsync(Carol, Ids).AsTask()),
+        new("restore-replacing", Alice, Setup, s => RestoreAsync(s, Alice, RestoreMode.Replace)),
+        new("restore-creating-a-partition", Carol, Setup, s => RestoreAsync(s, Carol, RestoreMode.FailIfDifferent)),
     ];
 
     public static IEnumerable<object[]> Names => All.Select(s => new object[] { s.Name });
@@ -80,6 +84,33 @@ internal static class FaultScenarios
         await store.PutAsync(Alice, Notes, "gone", """{"gone":1}""");
         await store.DeleteAsync(Alice, Notes, "gone");
     }
+
+    /// <summary>
+    /// Restores a fixed state into <paramref name="partition"/>: documents (one of them expired), a
+    /// tombstone, a sequence and a stream with their revisions, at revision 40 — above what the setup
+    /// leaves, so a write after it continues above every revision the partition had.
+    /// </summary>
+    private static async Task RestoreAsync(IStore store, string partition, RestoreMode mode)
+    {
+        var at = FaultChecks.Epoch;
+        var state = new PartitionExport(
+            partition,
+            revision: 40,
+            oldestResumable: 3,
+            [
+                new StoredDocument(partition, Notes, "n1", """{"n1":"restored","big":12345678901234567890}"""u8.ToArray(), 38, at.AddHours(-3), at.AddHours(-1), null),
+                new StoredDocument(partition, Notes, "r1", """{"r1":[1,2.50,"x"]}"""u8.ToArray(), 12, at.AddHours(-2), at.AddHours(-2), at.AddDays(1)),
+                new StoredDocument(partition, Notes, "lapsed", """{"lapsed":1}"""u8.ToArray(), 13, at.AddHours(-2), at.AddHours(-2), at.AddMinutes(-1)),
+                new StoredDocument(partition, After, "a1", "[]"u8.ToArray(), 39, at.AddMinutes(-30), at.AddMinutes(-30), null),
+            ],
+            [new ExportedTombstone(Notes, "n2", 37, at.AddMinutes(-40))],
+            [new ExportedSequence(Ids, 17, 40)],
+            [new ExportedStream(Audit, [Restored(partition, 1, 3, "null"), Restored(partition, 2, 30, null)])]);
+        await ((IStoreRestore)store).RestorePartitionAsync(state, mode);
+    }
+
+    private static StoredEvent Restored(string partition, int version, long revision, string? metadata)
+        => new(partition, Audit, version, revision, new Guid($"00000000-0000-7000-9000-{version:D12}"), "restored", Encoding.UTF8.GetBytes($$"""{"v":{{version}}}"""), metadata is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(metadata), FaultChecks.Epoch.AddMinutes(-50 + version));
 
     /// <summary>An event with a fixed id, so every run of a scenario writes the same bytes.</summary>
     public static EventData Event(int n, string? metadata = null)

@@ -25,3 +25,4 @@ public sealed class SqliteIndexTests(SqliteStoreFixture fixture) : IndexTests<Sq
 public sealed class SqliteImportTests(SqliteStoreFixture fixture) : ImportTests<SqliteStoreFixture>(fixture);
 public sealed class SqliteReadOnlyTests(SqliteStoreFixture fixture) : ReadOnlyTests<SqliteStoreFixture>(fixture);
 public sealed class SqliteExportTests(SqliteStoreFixture fixture) : ExportTests<SqliteStoreFixture>(fixture);
+public sealed class SqliteRestoreTests(SqliteStoreFixture fixture) : RestoreTests<SqliteStoreFixture>(fixture);
