@@ -1,4 +1,6 @@
+using Storage.CrashWriter;
 using Storage.Postgres.Internal;
+using Storage.Testing;
 
 namespace Storage.Postgres.Tests;
 
@@ -50,6 +52,55 @@ public sealed class ReadOnlyFenceTests
         stop.Cancel();
         await loop;
         Assert.True(await writer.GetSequenceAsync("p", "counter") >= counter + 20);
+    }
+
+    [Fact]
+    public async Task Another_process_sets_and_clears_the_fence_while_this_one_writes_and_no_write_commits_in_between()
+    {
+        await using var schema = await TestSchema.CreateAsync("fenceproc");
+        var writer = await schema.OpenAsync();
+        var refused = 0;
+        var acknowledged = 0;
+        using var stop = new CancellationTokenSource();
+        var loop = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await writer.IncrementSequenceAsync("p", "counter");
+                    Interlocked.Increment(ref acknowledged);
+                }
+                catch (StoreReadOnlyException)
+                {
+                    Interlocked.Increment(ref refused);
+                    await Task.Delay(1);
+                }
+            }
+        });
+        await Until(() => Volatile.Read(ref acknowledged) >= 20);
+
+        await RunSetterAsync(schema, "fence-set", CrashLog.Fenced);
+        var counter = await writer.GetSequenceAsync("p", "counter");
+        var refusedAtSet = Volatile.Read(ref refused);
+        await Until(() => Volatile.Read(ref refused) >= refusedAtSet + 50);
+        Assert.Equal(counter, await writer.GetSequenceAsync("p", "counter"));
+        Assert.True(await writer.IsReadOnlyAsync());
+
+        await RunSetterAsync(schema, "fence-clear", CrashLog.Cleared);
+        var acknowledgedAtClear = Volatile.Read(ref acknowledged);
+        await Until(() => Volatile.Read(ref acknowledged) >= acknowledgedAtClear + 20);
+        stop.Cancel();
+        await loop;
+        Assert.True(await writer.GetSequenceAsync("p", "counter") >= counter + 20);
+    }
+
+    // The crash writer opens the store with a data source of its own, in a process of its own, and sets or clears the fence.
+    private static async Task RunSetterAsync(TestSchema schema, string mode, string done)
+    {
+        using var setter = ChildProcess.Start([ChildProcess.ProgramPath(typeof(ReadOnlyFenceTests).Assembly, "CrashWriterPath"), "--backend", "postgres", "--path", schema.Server.ConnectionString, "--schema", schema.Name, "--mode", mode]);
+        Assert.True(await setter.WaitForExitAsync(s_timeout), "The setter never returned: " + setter.StandardError);
+        Assert.True(setter.ExitCode == 0 && setter.Lines.Contains(done), $"The setter failed ({setter.ExitCode}): {string.Join(" | ", setter.Lines)} {setter.StandardError}");
     }
 
     [Fact]
