@@ -4,21 +4,26 @@ namespace Storage.Engine;
 
 /// <summary>
 /// The restore of an exported state (<see cref="IStoreRestore"/>), written once: the state is checked
-/// (<see cref="Restores.Validate"/>), compared with what the partition holds — equal is a no-op,
-/// different is refused unless replacing — and written by the backend in the partition's turn
-/// (<see cref="PendingWrite.IsRestore"/>), atomically, only if the partition is still as it was read.
+/// (<see cref="Restores.Validate"/>), written by the backend in the partition's turn
+/// (<see cref="PendingWrite.IsRestore"/>) as a partition that must not exist; when it exists, compared
+/// with what it holds — equal is a no-op, different is refused unless replacing — and written
+/// atomically only if the partition is still at the revision it was read at.
 /// </summary>
 internal sealed partial class EngineStore : IStoreRestore
 {
     /// <inheritdoc/>
     public ValueTask<RestoreOutcome> RestorePartitionAsync(PartitionExport partition, RestoreMode mode = RestoreMode.FailIfDifferent, CancellationToken cancellationToken = default)
+        => RestorePartitionAsync(partition, mode, refuseWhileReadOnly: true, cancellationToken);
+
+    // A whole store's restore checks the fence once, up front; each partition's commit checks it again, atomically.
+    private ValueTask<RestoreOutcome> RestorePartitionAsync(PartitionExport partition, RestoreMode mode, bool refuseWhileReadOnly, CancellationToken cancellationToken)
     {
         ValidateMode(mode);
         var entries = Restores.Validate(partition, _indexes);
         cancellationToken.ThrowIfCancellationRequested();
         return _telemetry.Enabled
-            ? _telemetry.ObserveAsync(Telemetry.RestorePartition, partition.Partition, null, (Store: this, partition, entries, mode, cancellationToken), static a => a.Store.RestoreCoreAsync(a.partition, a.entries, a.mode, a.cancellationToken))
-            : RestoreCoreAsync(partition, entries, mode, cancellationToken);
+            ? _telemetry.ObserveAsync(Telemetry.RestorePartition, partition.Partition, null, (Store: this, partition, entries, mode, refuseWhileReadOnly, cancellationToken), static a => a.Store.RestoreCoreAsync(a.partition, a.entries, a.mode, a.refuseWhileReadOnly, a.cancellationToken))
+            : RestoreCoreAsync(partition, entries, mode, refuseWhileReadOnly, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -96,7 +101,7 @@ internal sealed partial class EngineStore : IStoreRestore
                         throw new ArgumentException(ErrorMessages.DuplicateRestoredPartition(state.Partition, seen[state.Partition], index), nameof(partitions));
                     }
 
-                    var task = Task.Run(() => RestorePartitionAsync(state, mode, cancellationToken).AsTask(), CancellationToken.None);
+                    var task = Task.Run(() => RestorePartitionAsync(state, mode, refuseWhileReadOnly: false, cancellationToken).AsTask(), CancellationToken.None);
                     window.Enqueue((index++, state, task));
                 }
                 catch (Exception e)
@@ -151,14 +156,22 @@ internal sealed partial class EngineStore : IStoreRestore
         }
     }
 
-    private async ValueTask<RestoreOutcome> RestoreCoreAsync(PartitionExport state, IReadOnlyList<IndexEntries?> entries, RestoreMode mode, CancellationToken cancellationToken)
+    private async ValueTask<RestoreOutcome> RestoreCoreAsync(PartitionExport state, IReadOnlyList<IndexEntries?> entries, RestoreMode mode, bool refuseWhileReadOnly, CancellationToken cancellationToken)
     {
         using var scope = _lifetime.Enter();
-        await RefuseWhileReadOnlyAsync(cancellationToken).ConfigureAwait(false);
+        if (refuseWhileReadOnly)
+        {
+            await RefuseWhileReadOnlyAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // First written as a partition that must not exist — a move into a new store, the common case,
+        // reads nothing before it; when it exists (or was written since it was read), it is read and
+        // compared, and written only over the revision it was read at.
+        PartitionExport? stored = null;
+        var read = false;
         while (true)
         {
-            var stored = await _backend.ReadPartitionAsync(state.Partition, cancellationToken).ConfigureAwait(false);
-            if (stored is not null)
+            if (read && (stored = await _backend.ReadPartitionAsync(state.Partition, cancellationToken).ConfigureAwait(false)) is not null)
             {
                 var differences = ExportComparison.Compare(state, stored);
                 if (differences.Count == 0)
@@ -172,11 +185,12 @@ internal sealed partial class EngineStore : IStoreRestore
                 }
             }
 
-            // Written only over the partition as it was just read; a write in between makes it look again.
             if ((bool)await EnqueueAsync(PendingWrite.Restore(state, entries, stored?.Revision), cancellationToken).ConfigureAwait(false))
             {
                 return stored is null ? RestoreOutcome.Created : RestoreOutcome.Replaced;
             }
+
+            read = true;
         }
     }
 }
