@@ -157,7 +157,11 @@ public sealed class ImportTests(ITestOutputHelper output) : IDisposable
             using (var worker = TestPrograms.Worker("import", db.Path, Partitions.ToString(CultureInfo.InvariantCulture), Documents.ToString(CultureInfo.InvariantCulture)))
             {
                 Assert.True(await worker.WaitForLineAsync(TimeSpan.FromSeconds(60), "ready") is not null, $"The worker never opened the store: {worker.StandardError}");
-                await Task.Delay(random.Next(0, 400));
+
+                // Killed once its import has committed a first transaction (on a loaded machine its start
+                // alone can take longer than any fixed delay), then at a random moment of the import.
+                await UntilImportStartedAsync(db, seeded: Partitions / 3, worker);
+                await Task.Delay(random.Next(0, 200));
                 worker.Kill();
             }
 
@@ -198,6 +202,18 @@ public sealed class ImportTests(ITestOutputHelper output) : IDisposable
     }
 
     private static string Partition(int p) => "i" + p.ToString("D6", CultureInfo.InvariantCulture);
+
+    // Polls the database (WAL: a reader never waits for the importer) until it holds more partitions than were seeded.
+    private static async Task UntilImportStartedAsync(TestDatabase db, int seeded, Storage.Testing.ChildProcess worker)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        using var connection = db.Connect();
+        while ((long)TestDatabase.Scalar(connection, "SELECT count(*) FROM partitions")! <= seeded)
+        {
+            Assert.True(DateTime.UtcNow < deadline && !worker.HasExited, $"The import never committed a partition: {worker.StandardError}");
+            await Task.Delay(5);
+        }
+    }
 
     private static async Task<ImportResult> ImportAsync(IBulkImport store, params ImportedPartition[] partitions)
         => await store.ImportAsync(Stream(partitions));
