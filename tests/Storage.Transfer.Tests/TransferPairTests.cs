@@ -4,6 +4,7 @@ using Storage.Conformance;
 using Storage.Conformance.Reference;
 using Storage.Hosting;
 using Storage.Testing.Postgres;
+using static Storage.Conformance.StoreAssert;
 
 namespace Storage.Transfer.Tests;
 
@@ -122,17 +123,6 @@ public sealed class TransferPairTests(TransferStores stores) : IClassFixture<Tra
         }
 
         return count;
-    }
-
-    private static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
-    {
-        var list = new List<T>();
-        await foreach (var item in items)
-        {
-            list.Add(item);
-        }
-
-        return list;
     }
 }
 

@@ -398,4 +398,18 @@ public static class StoreAssert
     /// <param name="store">The store.</param>
     /// <returns>A task.</returns>
     public static async Task EmptyAsync(IStore store) => Assert.Empty(await ListAllPartitionsAsync(store));
+
+    /// <summary>Reads an asynchronous sequence (an export, a comparison) into a list.</summary>
+    /// <param name="items">The sequence.</param>
+    /// <returns>Its items, in order.</returns>
+    public static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
+    {
+        var list = new List<T>();
+        await foreach (var item in items)
+        {
+            list.Add(item);
+        }
+
+        return list;
+    }
 }

@@ -286,20 +286,6 @@ public abstract class ExportTests<TFixture>(TFixture fixture) : StoreTestBase<TF
 
     private static IStoreExport Export(IStore store) => Assert.IsAssignableFrom<IStoreExport>(store);
 
-    /// <summary>Runs a seeded differential workload on a new store and the reference model, on one fake clock.</summary>
-    private async Task<(IStore Store, ReferenceStore Model, FakeTimeProvider Time)> RunWorkloadAsync(int seed, int operations)
-    {
-        var time = new FakeTimeProvider(Start);
-        var store = await CreateStoreAsync(time, DifferentialRun.TombstoneRetention, DifferentialRun.Indexes);
-        var model = new ReferenceStore(time, DifferentialRun.TombstoneRetention, DifferentialRun.Indexes);
-        var run = new DifferentialRun(seed, store, model, time);
-        for (var i = 0; i < operations; i++)
-        {
-            await run.StepAsync();
-        }
-
-        return (store, model, time);
-    }
 
     private static void SameExport(PartitionExport expected, PartitionExport actual)
     {
@@ -340,15 +326,4 @@ public abstract class ExportTests<TFixture>(TFixture fixture) : StoreTestBase<TF
 
     private static StoredEvent CopyEvent(StoredEvent e, long? revision = null, Guid? id = null, string? type = null, ReadOnlyMemory<byte>? data = null, ReadOnlyMemory<byte>? metadata = null)
         => new(e.Partition, e.Stream, e.Version, revision ?? e.Revision, id ?? e.Id, type ?? e.Type, data ?? e.Data, metadata ?? e.Metadata, e.CommittedAt);
-
-    private static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
-    {
-        var list = new List<T>();
-        await foreach (var item in items)
-        {
-            list.Add(item);
-        }
-
-        return list;
-    }
 }

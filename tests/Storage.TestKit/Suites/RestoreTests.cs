@@ -363,30 +363,4 @@ public abstract class RestoreTests<TFixture>(TFixture fixture) : StoreTestBase<T
             yield return partition;
         }
     }
-
-    /// <summary>Runs a seeded differential workload on a new store and the reference model, on one fake clock.</summary>
-    private async Task<(IStore Store, ReferenceStore Model, FakeTimeProvider Time)> RunWorkloadAsync(int seed, int operations)
-    {
-        var time = new FakeTimeProvider(Start);
-        var store = await CreateStoreAsync(time, DifferentialRun.TombstoneRetention, DifferentialRun.Indexes);
-        var model = new ReferenceStore(time, DifferentialRun.TombstoneRetention, DifferentialRun.Indexes);
-        var run = new DifferentialRun(seed, store, model, time);
-        for (var i = 0; i < operations; i++)
-        {
-            await run.StepAsync();
-        }
-
-        return (store, model, time);
-    }
-
-    private static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
-    {
-        var list = new List<T>();
-        await foreach (var item in items)
-        {
-            list.Add(item);
-        }
-
-        return list;
-    }
 }
