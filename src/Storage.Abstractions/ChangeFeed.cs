@@ -24,8 +24,9 @@ public enum ChangeKind
 /// <seealso href="../../docs/streams-and-changes.md#the-change-feed"/>
 public sealed class Change
 {
-    private Change(ChangeKind kind, long revision, string? collection, string? key, StoredDocument? document, StoredEvent? @event, string? sequenceName, long sequenceValue)
+    private Change(ChangeKind kind, long revision, string? collection, string? key, StoredDocument? document, StoredEvent? @event, string? sequenceName, long sequenceValue, DateTimeOffset? deletedAt = null)
     {
+        DeletedAt = deletedAt;
         Kind = kind;
         Revision = revision;
         Collection = collection;
@@ -47,6 +48,13 @@ public sealed class Change
 
     /// <summary>The document's key (puts and deletes), otherwise <see langword="null"/>.</summary>
     public string? Key { get; }
+
+    /// <summary>
+    /// When the document was deleted (deletes, as its tombstone keeps it), otherwise <see langword="null"/>.
+    /// Every store of this library gives it; a delete without it cannot be applied to another store
+    /// (<see cref="IStoreRestore.ApplyChangesAsync"/>).
+    /// </summary>
+    public DateTimeOffset? DeletedAt { get; }
 
     /// <summary>The document as of <see cref="Revision"/> (puts), otherwise <see langword="null"/>.</summary>
     public StoredDocument? Document { get; }
@@ -79,6 +87,19 @@ public sealed class Change
         ArgumentNullException.ThrowIfNull(collection);
         ArgumentNullException.ThrowIfNull(key);
         return new(ChangeKind.Delete, revision, collection, key, null, null, null, 0);
+    }
+
+    /// <summary>A delete (tombstone), with the time it was deleted.</summary>
+    /// <param name="revision">The revision of the commit that deleted the document.</param>
+    /// <param name="collection">The document's collection.</param>
+    /// <param name="key">The document's key.</param>
+    /// <param name="deletedAt">When it was deleted (the commit's time).</param>
+    /// <returns>The change.</returns>
+    public static Change Delete(long revision, string collection, string key, DateTimeOffset deletedAt)
+    {
+        ArgumentNullException.ThrowIfNull(collection);
+        ArgumentNullException.ThrowIfNull(key);
+        return new(ChangeKind.Delete, revision, collection, key, null, null, null, 0, deletedAt);
     }
 
     /// <summary>An appended event.</summary>
@@ -114,4 +135,12 @@ public sealed class Change
 /// When <paramref name="HasMore"/> is <see langword="false"/> it is the partition's current revision.
 /// </param>
 /// <param name="HasMore">Whether later changes were left for the next page.</param>
-public sealed record ChangePage(IReadOnlyList<Change> Items, long LastRevision, bool HasMore);
+public sealed record ChangePage(IReadOnlyList<Change> Items, long LastRevision, bool HasMore)
+{
+    /// <summary>
+    /// The oldest revision the partition's feed could resume after when the page was read (see
+    /// <see cref="ChangeFeedTruncatedException"/>); 0 when the partition does not exist. A copy made from
+    /// revision 0 keeps it, so its own feed refuses the readers the source would refuse.
+    /// </summary>
+    public long OldestResumableRevision { get; init; }
+}

@@ -35,6 +35,35 @@ public interface IStoreExport
     /// <exception cref="StoreUnavailableException">The backend could not be reached within its retry budget.</exception>
     /// <exception cref="CorruptDataException">The partition's stored data is damaged.</exception>
     ValueTask<PartitionExport?> ExportPartitionAsync(string partition, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a partition's current revision.</summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The partition and its revision, or <see langword="null"/> when it does not exist.</returns>
+    /// <exception cref="ArgumentException"><paramref name="partition"/> is not a valid partition key.</exception>
+    /// <exception cref="StoreUnavailableException">The backend could not be reached within its retry budget.</exception>
+    ValueTask<PartitionInfo?> GetPartitionAsync(string partition, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The store-wide cursor: which partitions changed — written, restored, imported or deleted — after a
+    /// position, each once, at the position of its latest change, in position order, a page at a time. A
+    /// reader that resumes from the returned <see cref="PartitionChangePage.LastPosition"/> never misses a
+    /// partition that changed; it may see one again that changed again. Reading after 0 lists every
+    /// partition that exists and the deleted ones whose mark is kept; a deleted partition's mark is kept
+    /// for the store's tombstone retention (or until the partition is created again).
+    /// </summary>
+    /// <param name="afterPosition">The position already seen; 0 to list every partition.</param>
+    /// <param name="limit">
+    /// The most partitions one page returns, 1 to <see cref="StoreLimits.MaxPageSize"/>; a page holds every
+    /// partition of the commits it reaches, so one commit over more partitions returns them all.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The partitions, the position to resume after, whether more follow, and the store's revision floor.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="afterPosition"/> is negative or <paramref name="limit"/> is out of range.</exception>
+    /// <exception cref="ChangedPartitionsTruncatedException"><paramref name="afterPosition"/> is above 0 but older than the cursor keeps: read it afresh from 0.</exception>
+    /// <exception cref="StoreUnavailableException">The backend could not be reached within its retry budget.</exception>
+    /// <seealso href="../../docs/upgrade-path.md#following-a-live-store"/>
+    ValueTask<PartitionChangePage> ReadChangedPartitionsAsync(long afterPosition, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What a store holds besides its partitions.</summary>

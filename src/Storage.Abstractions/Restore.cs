@@ -58,6 +58,39 @@ public interface IStoreRestore
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="floor"/> is negative.</exception>
     /// <exception cref="StoreReadOnlyException">The store's read-only fence is set.</exception>
     ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Applies a page of another store's change feed (<see cref="IStore.ReadChangesAsync"/>) to a
+    /// partition, version-gated and atomically: a change is written only if the partition holds that item
+    /// at an older version or revision (a replayed or older change does nothing), with its version, times
+    /// and bytes; the partition's revision becomes the page's <see cref="ChangePage.LastRevision"/> (never
+    /// lower). Applying the pages of a partition in order, from any revision the partition here already
+    /// reached, keeps it equal to the source's, item by item.
+    /// </summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="afterRevision">The revision the page was read after: the partition here must be at it or later (0 when it does not exist), or changes would be missing.</param>
+    /// <param name="page">The page, as the source returned it.</param>
+    /// <param name="cancellationToken">Cancels before the partition is written.</param>
+    /// <returns>How many changes were written and skipped, and the partition's revision afterwards.</returns>
+    /// <exception cref="ArgumentException">The partition is behind <paramref name="afterRevision"/>, or a change is not valid (of another partition, a delete without its time, an event out of order).</exception>
+    /// <exception cref="UniqueConstraintException">A document applied holds a value of a unique index that another document holds.</exception>
+    /// <exception cref="StoreReadOnlyException">The store's read-only fence is set.</exception>
+    /// <seealso href="../../docs/upgrade-path.md#following-a-live-store"/>
+    ValueTask<ApplyResult> ApplyChangesAsync(string partition, long afterRevision, ChangePage page, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Applies another store's partition delete (<see cref="PartitionChange.Deleted"/>), version-gated:
+    /// the partition here is deleted if its revision is at most <paramref name="revision"/> (a later one
+    /// is a newer life of the partition, already copied), and the revision floor is raised to
+    /// <paramref name="revision"/> either way.
+    /// </summary>
+    /// <param name="partition">The partition key.</param>
+    /// <param name="revision">The revision the partition had when the source deleted it.</param>
+    /// <param name="cancellationToken">Cancels before anything is changed.</param>
+    /// <returns>Whether a partition was deleted here.</returns>
+    /// <exception cref="ArgumentException"><paramref name="partition"/> is not a valid partition key, or <paramref name="revision"/> is negative.</exception>
+    /// <exception cref="StoreReadOnlyException">The store's read-only fence is set.</exception>
+    ValueTask<bool> ApplyPartitionDeleteAsync(string partition, long revision, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What a restore does with a partition that exists with a different state.</summary>

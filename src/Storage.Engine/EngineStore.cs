@@ -264,7 +264,9 @@ internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
         using var scope = _lifetime.Enter();
         var read = await _backend.ReadChangesAsync(partition, afterRevision, limit, ChangeFeedQuery.FetchSize(limit), Now(), cancellationToken).ConfigureAwait(false);
         ChangeFeedQuery.EnsureResumable(partition, afterRevision, read.Exists, read.OldestResumable);
-        return read.Exists ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision) : new ChangePage([], afterRevision, false);
+        return read.Exists
+            ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision) with { OldestResumableRevision = read.OldestResumable }
+            : new ChangePage([], afterRevision, false);
     }
 
     /// <inheritdoc/>

@@ -194,6 +194,33 @@ public interface IStoreBackend : IAsyncDisposable
     /// <seealso href="../../docs/upgrade-path.md#restore"/>
     ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The store-wide cursor: the partitions whose latest change — or delete — has a position above
+    /// <paramref name="afterPosition"/> and at most the current position, each once, ordered by position,
+    /// then key (code-point order); whole positions only, stopping at the end of the position that reaches
+    /// <paramref name="limit"/> partitions.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Every commit that changes a partition — a batch that changes anything, an increment, an imported or
+    /// restored partition, a partition delete; not a purge — gives the partition a store-wide
+    /// <b>position</b> above every position this method has already reported as current; the partitions of
+    /// one commit may share one. The <b>current position</b> is the highest position at or below which every
+    /// change is visible to this read: a later read never reports a new change at or below it.
+    /// </para>
+    /// <para>
+    /// A partition delete keeps a <b>mark</b> (the partition, its revision, the delete's position and time)
+    /// until the partition is created again (its new position replaces the mark) or until a purge whose
+    /// tombstone cutoff is at or after the delete's time drops it; dropping marks raises the
+    /// <b>oldest position</b> to the highest position dropped, durably.
+    /// </para>
+    /// </remarks>
+    /// <param name="afterPosition">The position to read after.</param>
+    /// <param name="limit">How many partitions the page should reach.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The partitions, whether more follow (up to the current position), the current and oldest positions and the revision floor, read together.</returns>
+    ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken);
+
     /// <summary>Reads the store's revision floor: the highest revision of a deleted partition (0 if none).</summary>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The floor.</returns>
@@ -216,6 +243,15 @@ public interface IBulkImportBackend
     /// <returns>How many partitions and documents were imported.</returns>
     ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, IndexCatalog indexes, CancellationToken cancellationToken);
 }
+
+/// <summary>A page of the store-wide cursor as a backend reads it (<see cref="IStoreBackend.ReadChangedPartitionsAsync"/>).</summary>
+/// <param name="Items">The partitions, by position then key.</param>
+/// <param name="HasMore">Whether partitions with a later position, up to <paramref name="CurrentPosition"/>, were left out.</param>
+/// <param name="CurrentPosition">The highest position at or below which every change is visible to this read.</param>
+/// <param name="OldestPosition">The oldest position the cursor can resume after (besides 0): the highest position of a dropped mark, 0 if none.</param>
+/// <param name="RevisionFloor">The store's revision floor.</param>
+[Experimental(Experiments.BackendInterface)]
+public sealed record ChangedPartitions(IReadOnlyList<PartitionChange> Items, bool HasMore, long CurrentPosition, long OldestPosition, long RevisionFloor);
 
 /// <summary>A partition's feed state and its change candidates, read in one snapshot.</summary>
 /// <param name="Exists">Whether the partition exists.</param>

@@ -159,6 +159,14 @@ public abstract class Store : IStore, IBulkImport, IStoreFence, IStoreExport, IS
     public ValueTask<PartitionExport?> ExportPartitionAsync(string partition, CancellationToken cancellationToken = default)
         => _engine.ExportPartitionAsync(partition, cancellationToken);
 
+    /// <inheritdoc/>
+    public ValueTask<PartitionInfo?> GetPartitionAsync(string partition, CancellationToken cancellationToken = default)
+        => _engine.GetPartitionAsync(partition, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<PartitionChangePage> ReadChangedPartitionsAsync(long afterPosition, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
+        => _engine.ReadChangedPartitionsAsync(afterPosition, limit, cancellationToken);
+
     // The restore of an exported state (issue 18; docs/upgrade-path.md#restore).
 
     /// <inheritdoc/>
@@ -172,4 +180,12 @@ public abstract class Store : IStore, IBulkImport, IStoreFence, IStoreExport, IS
     /// <inheritdoc/>
     public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken = default)
         => _engine.RaiseRevisionFloorAsync(floor, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<ApplyResult> ApplyChangesAsync(string partition, long afterRevision, ChangePage page, CancellationToken cancellationToken = default)
+        => _engine.ApplyChangesAsync(partition, afterRevision, page, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<bool> ApplyPartitionDeleteAsync(string partition, long revision, CancellationToken cancellationToken = default)
+        => _engine.ApplyPartitionDeleteAsync(partition, revision, cancellationToken);
 }

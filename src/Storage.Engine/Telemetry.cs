@@ -40,6 +40,10 @@ internal sealed class Telemetry
     public const string Restore = "restore";
     public const string RestorePartition = "restore_partition";
     public const string RaiseRevisionFloor = "raise_revision_floor";
+    public const string GetPartition = "get_partition";
+    public const string ReadChangedPartitions = "read_changed_partitions";
+    public const string ApplyChanges = "apply_changes";
+    public const string ApplyPartitionDelete = "apply_partition_delete";
     public const string SetReadOnly = "set_read_only";
     public const string IsReadOnly = "is_read_only";
 

@@ -34,6 +34,10 @@ internal sealed partial class JsonBackend
     }
 
     /// <inheritdoc/>
+    public ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken)
+        => throw new NotSupportedException("The store-wide cursor is not built for this backend yet.");
+
+    /// <inheritdoc/>
     public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken) => ValueTask.FromResult(CurrentFloor);
 
     /// <summary>

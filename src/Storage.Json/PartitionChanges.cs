@@ -30,7 +30,7 @@ internal static class PartitionChanges
         {
             if (t.Revision > afterRevision)
             {
-                compacted.Add(Change.Delete(t.Revision, t.Collection, t.Key));
+                compacted.Add(Change.Delete(t.Revision, t.Collection, t.Key, t.DeletedAt));
             }
         }
 

@@ -53,7 +53,7 @@ internal sealed class MemoryBackend : IStoreBackend
             {
                 if (write.IsPartitionDelete)
                 {
-                    write.Complete(DeletePartition(write.Partition));
+                    write.Complete(DeletePartition(write.Partition, now));
                     continue;
                 }
 
@@ -76,12 +76,14 @@ internal sealed class MemoryBackend : IStoreBackend
         return ValueTask.CompletedTask;
     }
 
-    private bool DeletePartition(string partition)
+    private bool DeletePartition(string partition, DateTimeOffset now)
     {
         if (!_partitions.Remove(partition, out var removed))
         {
             return false;
         }
+
+        _data.Deleted[partition] = (removed.Revision, ++_data.Position, now);
 
         foreach (var document in removed.Collections.Values.SelectMany(c => c.Values))
         {
@@ -116,6 +118,7 @@ internal sealed class MemoryBackend : IStoreBackend
 
         var state = write.Restored!;
         var partition = _partitions[name] = new Partition { Revision = state.Revision, OldestResumable = state.OldestResumable };
+        Moved(name, partition);
         for (var i = 0; i < state.Documents.Count; i++)
         {
             var d = state.Documents[i];
@@ -148,6 +151,32 @@ internal sealed class MemoryBackend : IStoreBackend
 
         write.Complete(true);
     }
+
+    // The partition changed: it takes the next store-wide position, and replaces its mark if it was deleted.
+    private void Moved(string name, Partition partition)
+    {
+        partition.Position = ++_data.Position;
+        _data.Deleted.Remove(name);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken)
+        => Locked(() =>
+        {
+            var changed = _partitions.Where(p => p.Value.Position > afterPosition).Select(p => new PartitionChange(p.Key, p.Value.Revision, false, p.Value.Position))
+                .Concat(_data.Deleted.Where(d => d.Value.Position > afterPosition).Select(d => new PartitionChange(d.Key, d.Value.Revision, true, d.Value.Position)))
+                .OrderBy(c => c.Position).ThenBy(c => c.Partition, StorageKeyComparer.Instance)
+                .ToList();
+
+            // Whole positions: the page ends with the position that reaches the limit.
+            var taken = Math.Min(limit, changed.Count);
+            while (taken > 0 && taken < changed.Count && changed[taken].Position == changed[taken - 1].Position)
+            {
+                taken++;
+            }
+
+            return new ChangedPartitions(changed.Take(taken).ToList(), taken < changed.Count, _data.Position, _data.OldestPosition, _data.RevisionFloor);
+        });
 
     /// <inheritdoc/>
     public ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken)
@@ -187,6 +216,13 @@ internal sealed class MemoryBackend : IStoreBackend
                     // A reader behind the dropped tombstone would miss the delete: it must start over.
                     partition.OldestResumable = Math.Max(partition.OldestResumable, tombstone.Revision);
                 }
+            }
+
+            // The marks of deleted partitions go with the tombstones: a cursor behind one dropped must start over.
+            foreach (var (name, mark) in _data.Deleted.Where(d => d.Value.DeletedAt <= tombstoneCutoff).ToList())
+            {
+                _data.Deleted.Remove(name);
+                _data.OldestPosition = Math.Max(_data.OldestPosition, mark.Position);
             }
         }
 
@@ -279,7 +315,7 @@ internal sealed class MemoryBackend : IStoreBackend
             changes.AddRange(state.Collections.Values.SelectMany(c => c.Values).Select(d => d.Document)
                 .Where(d => d.Version > afterRevision && !Timestamps.IsExpired(d.ExpiresAt, now))
                 .Select(Change.Put));
-            changes.AddRange(state.Tombstones.Where(t => t.Value.Revision > afterRevision).Select(t => Change.Delete(t.Value.Revision, t.Key.Collection, t.Key.Key)));
+            changes.AddRange(state.Tombstones.Where(t => t.Value.Revision > afterRevision).Select(t => Change.Delete(t.Value.Revision, t.Key.Collection, t.Key.Key, t.Value.DeletedAt)));
             changes.AddRange(state.Sequences.Where(s => s.Value.Revision > afterRevision).Select(s => Change.Sequence(s.Value.Revision, s.Key, s.Value.Value)));
             return ValueTask.FromResult(new ChangeCandidates(true, state.Revision, state.OldestResumable, FeedCandidates.Merge(changes, state.Streams.Values, afterRevision, fetch)));
         }
@@ -374,6 +410,7 @@ internal sealed class MemoryBackend : IStoreBackend
         }
 
         var entries = _indexes.All.Count == 0 ? null : EntryChanges(writer, partition);
+        Moved(name, partition);
 
         partition.Revision = writer.Revision;
         if (writer.CreatedAtRevision is { } first)
@@ -467,6 +504,9 @@ internal sealed class MemoryBackend : IStoreBackend
         public long Revision { get; set; }
 
         public long OldestResumable { get; set; }
+
+        /// <summary>The store-wide position of the partition's latest change.</summary>
+        public long Position { get; set; }
 
         public Dictionary<string, SortedDictionary<string, MemoryDocument>> Collections { get; } = new(StringComparer.Ordinal);
 

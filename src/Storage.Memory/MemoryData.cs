@@ -17,4 +17,13 @@ internal sealed class MemoryData
 
     /// <summary>Whether the read-only fence is set: every instance over this data refuses writes.</summary>
     public bool ReadOnly { get; set; }
+
+    /// <summary>The store-wide position of the latest change (see <c>IStoreBackend.ReadChangedPartitionsAsync</c>).</summary>
+    public long Position { get; set; }
+
+    /// <summary>The highest position of a dropped mark of a deleted partition.</summary>
+    public long OldestPosition { get; set; }
+
+    /// <summary>The marks of deleted partitions: the revision each had, the delete's position and time.</summary>
+    public Dictionary<string, (long Revision, long Position, DateTimeOffset DeletedAt)> Deleted { get; } = new(StringComparer.Ordinal);
 }

@@ -96,6 +96,12 @@ public sealed class ArchiveStreamingTests
         public ValueTask<PartitionExport?> ExportPartitionAsync(string partition, CancellationToken cancellationToken = default)
             => throw new NotSupportedException();
 
+        public ValueTask<PartitionInfo?> GetPartitionAsync(string partition, CancellationToken cancellationToken = default)
+            => throw new NotSupportedException();
+
+        public ValueTask<PartitionChangePage> ReadChangedPartitionsAsync(long afterPosition, int limit = StoreLimits.DefaultPageSize, CancellationToken cancellationToken = default)
+            => throw new NotSupportedException();
+
         [MethodImpl(MethodImplOptions.NoInlining)]
         private PartitionExport Next(int i)
         {

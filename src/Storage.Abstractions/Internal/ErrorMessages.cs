@@ -117,6 +117,18 @@ internal static class ErrorMessages
         ? F("Partition '{0}' does not exist (it was deleted), so its changes after revision {1} cannot be read. Drop your copy of it and read its changes afresh from revision 0.", partition, afterRevision)
         : F("The changes of partition '{0}' after revision {1} are no longer complete: the feed can resume only from revision {2} or later (older tombstones were dropped, or the partition was deleted and created again). Copy the partition afresh by reading its changes from revision 0, then resume from there.", partition, afterRevision, oldestResumable);
 
+    /// <summary>The store-wide cursor no longer reaches back to a position.</summary>
+    public static string ChangedPartitionsTruncated(long afterPosition, long oldestResumable) => F(
+        "The store's changed partitions after position {0} are no longer complete: marks of deleted partitions older than the tombstone retention were dropped, and the cursor can resume only from position {1} or later. Read it afresh from position 0, which lists every partition, and drop your copies of the partitions it does not list.", afterPosition, oldestResumable);
+
+    /// <summary>A change page applied over a gap.</summary>
+    public static string ApplyGap(string partition, long afterRevision, long revision) => F(
+        "The changes of partition '{0}' after revision {1} cannot be applied: the partition is at revision {2} here, so the changes between would be missing. Read the source's changes after revision {2} instead (or copy the partition afresh).", partition, afterRevision, revision);
+
+    /// <summary>A change that cannot be applied.</summary>
+    public static string InvalidChange(string partition, string item, string rule) => F(
+        "A change of partition '{0}' cannot be applied: {1} {2}.", partition, item, rule);
+
     /// <summary>An index path that does not parse.</summary>
     public static string InvalidIndexPath(string path) => F(
         "The index path '{0}' is not valid: it must be 1 to {1} property names separated by '.', none of them empty.", path, IndexPath.MaxDepth);

@@ -70,6 +70,10 @@ internal sealed partial class PostgresBackend
         }, cancellationToken);
 
     /// <inheritdoc/>
+    public ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken)
+        => throw new NotSupportedException("The store-wide cursor is not built for this backend yet.");
+
+    /// <inheritdoc/>
     public async ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)
         => await ReadAsync("read revision floor", Export.Floor, static async (connection, sql, ct) =>
             await ScalarAsync(connection, sql, ct).ConfigureAwait(false) is long floor ? floor : 0, cancellationToken).ConfigureAwait(false);

@@ -39,6 +39,10 @@ internal sealed partial class SqliteBackend
         }));
 
     /// <inheritdoc/>
+    public ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken)
+        => throw new NotSupportedException("The store-wide cursor is not built for this backend yet.");
+
+    /// <inheritdoc/>
     public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)
         => ValueTask.FromResult(Read(session => session.Scalar(Sql.GetMeta, Schema.MetaRevisionFloor) is long floor ? floor : 0));
 

@@ -64,6 +64,7 @@ public sealed partial class ReferenceStore : IStoreRestore
             }
 
             _partitions[key] = state;
+            Moved(key, state);
             return existed ? RestoreOutcome.Replaced : RestoreOutcome.Created;
         }
     });

@@ -280,6 +280,7 @@ public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombston
             }
 
             _revisionFloor = Math.Max(_revisionFloor, state.Revision);
+            _data.Deleted[partition] = (state.Revision, ++_data.Position, Timestamps.Now(_time));
             return true;
         }
     });
@@ -310,6 +311,12 @@ public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombston
                     state.Tombstones.Remove(key);
                     state.OldestResumable = Math.Max(state.OldestResumable, tombstone.Revision);
                 }
+            }
+
+            foreach (var (key, mark) in _data.Deleted.Where(d => now - d.Value.DeletedAt >= _tombstoneRetention).ToList())
+            {
+                _data.Deleted.Remove(key);
+                _data.OldestPosition = Math.Max(_data.OldestPosition, mark.Position);
             }
 
             return purged;
@@ -398,7 +405,7 @@ public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombston
                 .Select(Change.Put));
             changes.AddRange(state.Tombstones
                 .Where(t => t.Value.Revision > afterRevision)
-                .Select(t => Change.Delete(t.Value.Revision, t.Key.Collection, t.Key.Key)));
+                .Select(t => Change.Delete(t.Value.Revision, t.Key.Collection, t.Key.Key, t.Value.DeletedAt)));
             changes.AddRange(state.Streams.Values.SelectMany(s => s)
                 .Where(e => e.Revision > afterRevision)
                 .Select(Change.Append));
@@ -746,6 +753,7 @@ public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombston
         }
 
         state.Revision++;
+        Moved(partition, state);
         return state;
     }
 
@@ -839,11 +847,21 @@ public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombston
         internal long RevisionFloor { get; set; }
 
         internal bool ReadOnly { get; set; }
+
+        // The store-wide cursor: the last position handed out, the highest dropped mark, the marks of deleted partitions.
+        internal long Position { get; set; }
+
+        internal long OldestPosition { get; set; }
+
+        internal Dictionary<string, (long Revision, long Position, DateTimeOffset DeletedAt)> Deleted { get; } = new(StringComparer.Ordinal);
     }
 
     internal sealed class ModelPartition
     {
         public long Revision { get; set; }
+
+        // The store-wide position of its latest change.
+        public long Position { get; set; }
 
         public Dictionary<string, SortedDictionary<string, StoredDocument>> Collections { get; } = new(StringComparer.Ordinal);
 
