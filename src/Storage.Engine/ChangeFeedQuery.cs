@@ -15,6 +15,12 @@ public static class ChangeFeedQuery
     /// <summary>Orders changes as the feed returns them.</summary>
     public static IComparer<Change> Order { get; } = Comparer<Change>.Create(Compare);
 
+    /// <summary>
+    /// The clock the change feed is read at: before every expiry, so expired documents appear (as the puts of
+    /// their latest versions, with their expiry) and a reader's copy converges to what the store holds.
+    /// </summary>
+    internal static DateTimeOffset ShowsExpired => DateTimeOffset.MinValue;
+
     /// <summary>Throws unless the arguments of a feed read are valid.</summary>
     /// <param name="partition">The partition key.</param>
     /// <param name="afterRevision">The revision already seen.</param>
@@ -83,8 +89,12 @@ public static class ChangeFeedQuery
     /// <param name="limit">The page size.</param>
     /// <param name="afterRevision">The revision already seen.</param>
     /// <param name="currentRevision">The partition's current revision, read in the same snapshot.</param>
+    /// <param name="oldestResumable">
+    /// The oldest revision the feed can resume after: a read from before it (from 0) takes every change up to
+    /// it whole, as one commit, so that the revision it returns can be resumed after.
+    /// </param>
     /// <returns>The page.</returns>
-    internal static ChangePage TakePage(IReadOnlyList<Change> candidates, int limit, long afterRevision, long currentRevision)
+    internal static ChangePage TakePage(IReadOnlyList<Change> candidates, int limit, long afterRevision, long currentRevision, long oldestResumable = 0)
     {
         ArgumentNullException.ThrowIfNull(candidates);
         var taken = 0;
@@ -97,7 +107,7 @@ public static class ChangeFeedQuery
                 end++;
             }
 
-            if (taken > 0 && end > limit)
+            if (taken > 0 && end > limit && revision > oldestResumable)
             {
                 break;
             }
@@ -107,7 +117,8 @@ public static class ChangeFeedQuery
 
         if (taken < candidates.Count)
         {
-            return new ChangePage(candidates.Take(taken).ToArray(), candidates[taken - 1].Revision, true);
+            // Every change up to the oldest resumable revision is in the page: resuming after it misses nothing.
+            return new ChangePage(candidates.Take(taken).ToArray(), Math.Max(candidates[taken - 1].Revision, Math.Min(oldestResumable, currentRevision)), true);
         }
 
         return new ChangePage(candidates, Math.Max(afterRevision, currentRevision), false);

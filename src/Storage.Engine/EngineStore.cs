@@ -262,10 +262,19 @@ internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
     private async ValueTask<ChangePage> ReadChangesCoreAsync(string partition, long afterRevision, int limit, CancellationToken cancellationToken)
     {
         using var scope = _lifetime.Enter();
-        var read = await _backend.ReadChangesAsync(partition, afterRevision, limit, ChangeFeedQuery.FetchSize(limit), Now(), cancellationToken).ConfigureAwait(false);
+        // The feed hides nothing: an expired document appears as the put of its latest version, its expiry
+        // in it, so a copy made from the feed holds what the source holds (docs/streams-and-changes.md).
+        var read = await _backend.ReadChangesAsync(partition, afterRevision, limit, ChangeFeedQuery.FetchSize(limit), ChangeFeedQuery.ShowsExpired, cancellationToken).ConfigureAwait(false);
         ChangeFeedQuery.EnsureResumable(partition, afterRevision, read.Exists, read.OldestResumable);
+        if (read.Exists && afterRevision < read.OldestResumable && read.Changes.Count >= limit && read.Changes[^1].Revision < read.OldestResumable)
+        {
+            // A read from 0 must reach the oldest resumable revision (older tombstones or expired documents were
+            // purged): the backend may have stopped before it, so everything is read.
+            read = await _backend.ReadChangesAsync(partition, afterRevision, int.MaxValue, int.MaxValue, ChangeFeedQuery.ShowsExpired, cancellationToken).ConfigureAwait(false);
+        }
+
         return read.Exists
-            ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision) with { OldestResumableRevision = read.OldestResumable }
+            ? ChangeFeedQuery.TakePage(read.Changes, limit, afterRevision, read.Revision, read.OldestResumable) with { OldestResumableRevision = read.OldestResumable }
             : new ChangePage([], afterRevision, false);
     }
 

@@ -131,6 +131,9 @@ internal sealed class PartitionBuilder : IPartitionImage, IDisposable
             {
                 documents.Remove(expired.Key);
                 purged++;
+
+                // A reader behind the purged version never saw it: it must start over.
+                _oldestResumable = Math.Max(_oldestResumable, expired.Version);
             }
         }
 

@@ -206,6 +206,9 @@ internal sealed class MemoryBackend : IStoreBackend
                         documents.Remove(expired.Document.Key);
                         RemoveEntries(expired);
                         purged++;
+
+                        // A reader behind the purged version never saw it: it must start over.
+                        partition.OldestResumable = Math.Max(partition.OldestResumable, expired.Document.Version);
                     }
                 }
 

@@ -303,6 +303,7 @@ public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombston
                     {
                         documents.Remove(expired.Key);
                         purged++;
+                        state.OldestResumable = Math.Max(state.OldestResumable, expired.Version);
                     }
                 }
 
@@ -398,10 +399,9 @@ public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombston
                 return new ChangePage([], afterRevision, false);
             }
 
-            var now = Timestamps.Now(_time);
             var changes = new List<Change>();
             changes.AddRange(state.Collections.Values.SelectMany(c => c.Values)
-                .Where(d => d.Version > afterRevision && !Timestamps.IsExpired(d.ExpiresAt, now))
+                .Where(d => d.Version > afterRevision)
                 .Select(Change.Put));
             changes.AddRange(state.Tombstones
                 .Where(t => t.Value.Revision > afterRevision)
@@ -417,9 +417,10 @@ public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombston
             var page = new List<Change>();
             foreach (var commit in InFeedOrder(changes).GroupBy(c => c.Revision))
             {
-                if (page.Count > 0 && page.Count + commit.Count() > limit)
+                // A read from 0 takes everything up to the oldest resumable revision, so it can resume after it.
+                if (page.Count > 0 && page.Count + commit.Count() > limit && commit.Key > state.OldestResumable)
                 {
-                    return new ChangePage(page, page[^1].Revision, true) { OldestResumableRevision = state.OldestResumable };
+                    return new ChangePage(page, Math.Max(page[^1].Revision, state.OldestResumable), true) { OldestResumableRevision = state.OldestResumable };
                 }
 
                 page.AddRange(commit);

@@ -94,7 +94,7 @@ public abstract class ChangeFeedTests<TFixture>(TFixture fixture) : StoreTestBas
         Assert.False(await store.DeleteAsync("p", OtherCollection, "a"));
 
         var page = await store.ReadChangesAsync("p", 0);
-        Assert.Equal(["1 put items/a 1"], page.Items.Select(Describe));
+        Assert.Equal(["1 put items/a 1", "2 put items/expiring 1"], page.Items.Select(Describe));
         Assert.Equal(2, page.LastRevision);
     }
 
@@ -111,7 +111,7 @@ public abstract class ChangeFeedTests<TFixture>(TFixture fixture) : StoreTestBas
 
         Assert.Equal([new(false, null), new(false, 3), new(false, null), new(false, 1)], result.Outcomes);
         Assert.Equal(["3 put items/b 1", "3 append s#1 happened"], (await store.ReadChangesAsync("p", 2)).Items.Select(Describe));
-        Assert.Equal(["2 put items/a 1", "3 put items/b 1", "3 append s#1 happened"], (await store.ReadChangesAsync("p", 0)).Items.Select(Describe));
+        Assert.Equal(["1 put items/expiring 1", "2 put items/a 1", "3 put items/b 1", "3 append s#1 happened"], (await store.ReadChangesAsync("p", 0)).Items.Select(Describe));
     }
 
     [Fact]
@@ -301,7 +301,7 @@ public abstract class ChangeFeedTests<TFixture>(TFixture fixture) : StoreTestBas
     // ---- Expiry --------------------------------------------------------------------------------
 
     [Fact]
-    public async Task Expired_documents_never_appear()
+    public async Task An_expired_document_appears_as_its_latest_put_with_its_expiry_and_its_purge_truncates_readers_behind_it()
     {
         var time = new FakeTimeProvider(Start);
         var store = await CreateStoreAsync(time);
@@ -319,19 +319,53 @@ public abstract class ChangeFeedTests<TFixture>(TFixture fixture) : StoreTestBas
         Assert.Equal(1, await store.PurgeExpiredAsync());
         var purged = await store.ReadChangesAsync("p", 0);
 
-        Assert.Equal(["1 put items/a 1", "2 put items/b 1"], before.Items.Select(Describe));
+        // A copy made from the feed holds what the store holds, expired documents with their expiry included,
+        // so its own reads hide them at the same moment.
+        Assert.Equal(["1 put items/a 1", "2 put items/b 1", "3 put items/c 1"], before.Items.Select(Describe));
+        Assert.Equal(Timestamps.Truncate(now.AddSeconds(-1)), before.Items[2].Document!.ExpiresAt);
         Assert.Equal(3, before.LastRevision);
-        Assert.Equal(["2 put items/b 1"], after.Items.Select(Describe));
-        Assert.Equal(3, after.LastRevision);
-        Assert.Empty(afterTwo.Items);
+        Assert.Equal(before.Items.Select(Describe), after.Items.Select(Describe));
+        Assert.Equal(["3 put items/c 1"], afterTwo.Items.Select(Describe));
         Assert.Equal((3, false), (afterTwo.LastRevision, afterTwo.HasMore));
-        Assert.Equal(["2 put items/b 1", "4 put items/a 2"], replaced.Items.Select(Describe));
-        Assert.Equal(replaced.Items.Select(Describe), purged.Items.Select(Describe));
+        Assert.Equal(["2 put items/b 1", "3 put items/c 1", "4 put items/a 2"], replaced.Items.Select(Describe));
+
+        // The purge removed c at version 3: a reader behind it never saw it, and cannot resume.
+        Assert.Equal(["2 put items/b 1", "4 put items/a 2"], purged.Items.Select(Describe));
         Assert.Equal(4, purged.LastRevision);
+        Assert.Equal(3, purged.OldestResumableRevision);
+        await TruncatedAsync(() => store.ReadChangesAsync("p", 2).AsTask(), "p", 2, 3);
+        Assert.Equal(["4 put items/a 2"], (await store.ReadChangesAsync("p", 3)).Items.Select(Describe));
     }
 
     [Fact]
-    public async Task Document_leaves_the_feed_at_the_millisecond_it_expires()
+    public async Task A_copy_read_from_0_in_small_pages_reaches_past_what_a_purge_dropped_and_resumes()
+    {
+        var time = new FakeTimeProvider(Start);
+        var store = await CreateStoreAsync(time, tombstoneRetention: TimeSpan.FromMinutes(1));
+        for (var i = 0; i < 6; i++)
+        {
+            await store.PutAsync("p", Collection, $"k{i}", "1");
+        }
+
+        await store.PutAsync("p", Collection, "short", "1", expiresAt: time.GetUtcNow().AddSeconds(1));
+        await store.DeleteAsync("p", Collection, "k5");
+        time.Advance(TimeSpan.FromMinutes(2));
+        await store.PutAsync("p", Collection, "k9", "1");
+        await store.PurgeExpiredAsync();
+        var oldest = (await store.ReadChangesAsync("p", 0)).OldestResumableRevision;
+        Assert.Equal(8, oldest);
+
+        var first = await store.ReadChangesAsync("p", 0, limit: 1);
+        var rest = await store.ReadChangesAsync("p", first.LastRevision, limit: 1);
+
+        Assert.Equal(["1 put items/k0 1", "2 put items/k1 1", "3 put items/k2 1", "4 put items/k3 1", "5 put items/k4 1"], first.Items.Select(Describe));
+        Assert.Equal((8, true), (first.LastRevision, first.HasMore));
+        Assert.Equal(["9 put items/k9 1"], rest.Items.Select(Describe));
+        Assert.Equal((9, false), (rest.LastRevision, rest.HasMore));
+    }
+
+    [Fact]
+    public async Task A_document_stays_in_the_feed_with_its_expiry_once_it_expires()
     {
         var time = new FakeTimeProvider(Start);
         var store = await CreateStoreAsync(time);
@@ -339,9 +373,13 @@ public abstract class ChangeFeedTests<TFixture>(TFixture fixture) : StoreTestBas
         await store.PutAsync("p", Collection, "a", "1", expiresAt: expiresAt);
 
         time.Advance(expiresAt - time.GetUtcNow() - TimeSpan.FromTicks(1));
-        Assert.Single((await store.ReadChangesAsync("p", 0)).Items);
+        var live = Assert.Single((await store.ReadChangesAsync("p", 0)).Items);
         time.Advance(TimeSpan.FromTicks(1));
-        Assert.Empty((await store.ReadChangesAsync("p", 0)).Items);
+        var expired = Assert.Single((await store.ReadChangesAsync("p", 0)).Items);
+
+        Assert.Null(await store.GetAsync("p", Collection, "a"));
+        SameChange(live, expired);
+        Assert.Equal(expiresAt, expired.Document!.ExpiresAt);
     }
 
     // ---- Paging --------------------------------------------------------------------------------
@@ -454,15 +492,15 @@ public abstract class ChangeFeedTests<TFixture>(TFixture fixture) : StoreTestBas
         var first = await store.ReadChangesAsync("p", 0, limit: 1);
         var tail = await store.ReadChangesAsync("p", 3);
 
-        Assert.Equal(["2 put items/b 1", "3 put items/a 2", "8 put other/x 3"], all.Items.Select(Describe));
+        Assert.Equal(["2 put items/b 1", "3 put items/a 2", "4 put items/gone 1", "8 put other/x 3"], all.Items.Select(Describe));
         Assert.Equal((8, false), (all.LastRevision, all.HasMore));
         Assert.Equal(["2 put items/b 1"], first.Items.Select(Describe));
         Assert.Equal((2, true), (first.LastRevision, first.HasMore));
-        Assert.Equal(["8 put other/x 3"], tail.Items.Select(Describe));
+        Assert.Equal(["4 put items/gone 1", "8 put other/x 3"], tail.Items.Select(Describe));
         Assert.Equal((8, false), (tail.LastRevision, tail.HasMore));
         await store.PutAsync("p", Collection, "late", "1", expiresAt: time.GetUtcNow().AddSeconds(-1));
         var expiredTail = await store.ReadChangesAsync("p", 8);
-        Assert.Empty(expiredTail.Items);
+        Assert.Equal(["9 put items/late 1"], expiredTail.Items.Select(Describe));
         Assert.Equal((9, false), (expiredTail.LastRevision, expiredTail.HasMore));
     }
 
