@@ -64,7 +64,7 @@ public sealed class CursorTests(ITestOutputHelper output) : IDisposable
 
             // The next commit takes the next position.
             await store.PutAsync("a", Docs, "k", "1");
-            Assert.Equal([new PartitionChange("a", 6, false, 7)], (await store.ReadChangedPartitionsAsync(6)).Items);
+            Assert.Equal([new PartitionChange("a", 7, false, 7)], (await store.ReadChangedPartitionsAsync(6)).Items);
         }
 
         using (var connection = _db.Connect())
@@ -93,8 +93,8 @@ public sealed class CursorTests(ITestOutputHelper output) : IDisposable
         await using (var store = _db.Open(o => o.TombstoneRetention = TimeSpan.FromHours(1)))
         {
             var page = await store.ReadChangedPartitionsAsync(0);
-            Assert.Equal([new PartitionChange("b", 2, false, 2), new PartitionChange("c", 3, true, 5)], page.Items);
-            Assert.Equal((5L, false, 3L), (page.LastPosition, page.HasMore, page.RevisionFloor));
+            Assert.Equal([new PartitionChange("b", 1, false, 2), new PartitionChange("c", 1, true, 5)], page.Items);
+            Assert.Equal((5L, false, 1L), (page.LastPosition, page.HasMore, page.RevisionFloor));
 
             // The purge raised the oldest position to the dropped mark's, durably.
             var truncated = await Assert.ThrowsAsync<ChangedPartitionsTruncatedException>(async () => await store.ReadChangedPartitionsAsync(3));
@@ -103,7 +103,7 @@ public sealed class CursorTests(ITestOutputHelper output) : IDisposable
 
             // The counter goes on after the reopen, and creating c again replaces its mark.
             await store.PutAsync("c", Docs, "k", "2");
-            Assert.Equal([new PartitionChange("c", 4, false, 6)], (await store.ReadChangedPartitionsAsync(4)).Items);
+            Assert.Equal([new PartitionChange("c", 2, false, 6)], (await store.ReadChangedPartitionsAsync(4)).Items);
         }
 
         using var connection = _db.Connect();
@@ -217,7 +217,7 @@ public sealed class CursorTests(ITestOutputHelper output) : IDisposable
             output.WriteLine($"{statement.Sql}\n  {string.Join("\n  ", plan)}");
             Assert.Contains(plan, p => Regex.IsMatch(p, @"^SEARCH partitions USING (COVERING )?INDEX partitions_by_position \(position>\? AND position<\?\)$"));
             Assert.Contains(plan, p => Regex.IsMatch(p, @"^SEARCH deleted_partitions USING (COVERING )?INDEX deleted_partitions_by_position \(position>\? AND position<\?\)$"));
-            Assert.DoesNotContain(plan, p => p.StartsWith("SCAN", StringComparison.Ordinal));
+            Assert.DoesNotContain(plan, p => p.StartsWith("SCAN", StringComparison.Ordinal) && p != "SCAN CONSTANT ROW");
             if (statement != Sql.CursorHasMore)
             {
                 // The two arms are merged in order: nothing is sorted.
