@@ -7,47 +7,26 @@ namespace Storage.Hosting.Tests;
 public sealed class JsonReaderTests
 {
     [Fact]
-    public async Task Access_Reader_in_configuration_opens_a_reader_beside_the_owner_that_refuses_writes()
+    public Task Access_Reader_in_configuration_opens_a_reader_beside_the_owner_that_refuses_writes() => WithOwnerAsync(async (directory, owner) =>
     {
-        var directory = Path.Combine(Path.GetTempPath(), "storage-reader-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            await using var owner = await JsonStore.OpenAsync(new JsonStoreOptions { Path = directory });
-            await owner.PutAsync("p", "users", "k", """{"n":1}""");
-            await using var app = await TestHost.StartAsync(null, new Dictionary<string, string?> { ["Storage:Address"] = "json:" + directory, ["Storage:Access"] = "reader" });
+        await using var app = await TestHost.StartAsync(null, new Dictionary<string, string?> { ["Storage:Address"] = "json:" + directory, ["Storage:Access"] = "reader" });
 
-            Assert.Equal(JsonStoreAccess.Reader, Assert.IsType<JsonStore>(app.Store).Access);
-            Assert.Equal("""{"n":1}""", (await app.Store.GetAsync("p", "users", "k"))!.GetJsonText());
-            var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await app.Store.PutAsync("p", "users", "k", """{"n":2}"""));
-            Assert.Contains("opened as a reader", error.Message, StringComparison.Ordinal);
-            await owner.PutAsync("p", "users", "k", """{"n":3}""");
-            Assert.Equal("""{"n":3}""", (await app.Store.GetAsync("p", "users", "k"))!.GetJsonText());
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
-    }
+        Assert.Equal(JsonStoreAccess.Reader, Assert.IsType<JsonStore>(app.Store).Access);
+        Assert.Equal("""{"n":1}""", (await app.Store.GetAsync("p", "users", "k"))!.GetJsonText());
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await app.Store.PutAsync("p", "users", "k", """{"n":2}"""));
+        Assert.Contains("opened as a reader", error.Message, StringComparison.Ordinal);
+        await owner.PutAsync("p", "users", "k", """{"n":3}""");
+        Assert.Equal("""{"n":3}""", (await app.Store.GetAsync("p", "users", "k"))!.GetJsonText());
+    });
 
     [Fact]
-    public async Task The_factory_opens_a_reader_by_address_and_access()
+    public Task The_factory_opens_a_reader_by_address_and_access() => WithOwnerAsync(async (directory, _) =>
     {
-        var directory = Path.Combine(Path.GetTempPath(), "storage-reader-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            await using var owner = await JsonStore.OpenAsync(new JsonStoreOptions { Path = directory });
-            await owner.PutAsync("p", "users", "k", """{"n":1}""");
+        await using var reader = await StoreFactory.OpenAsync("json:" + directory, o => o.Access = JsonStoreAccess.Reader);
 
-            await using var reader = await StoreFactory.OpenAsync("json:" + directory, o => o.Access = JsonStoreAccess.Reader);
-
-            Assert.Equal(JsonStoreAccess.Reader, Assert.IsType<JsonStore>(reader).Access);
-            Assert.NotNull(await reader.GetAsync("p", "users", "k"));
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
-    }
+        Assert.Equal(JsonStoreAccess.Reader, Assert.IsType<JsonStore>(reader).Access);
+        Assert.Equal("""{"n":1}""", (await reader.GetAsync("p", "users", "k"))!.GetJsonText());
+    });
 
     [Theory]
     [InlineData("memory:", "Reader", null, "Storage:Access does not apply to the memory backend; remove it.")]
@@ -64,5 +43,21 @@ public sealed class JsonReaderTests
         var failure = await TestHost.StartFailsAsync(null, settings);
 
         Assert.Contains(message, Assert.IsType<OptionsValidationException>(failure).Failures);
+    }
+
+    /// <summary>Runs <paramref name="test"/> with a JSON store open as the owner of a fresh directory, holding one document.</summary>
+    private static async Task WithOwnerAsync(Func<string, JsonStore, Task> test)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "storage-reader-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var owner = await JsonStore.OpenAsync(new JsonStoreOptions { Path = directory });
+            await owner.PutAsync("p", "users", "k", """{"n":1}""");
+            await test(directory, owner);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }
