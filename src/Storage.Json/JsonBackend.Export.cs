@@ -38,7 +38,8 @@ internal sealed partial class JsonBackend
         => throw new NotSupportedException("The store-wide cursor is not built for this backend yet.");
 
     /// <inheritdoc/>
-    public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken) => ValueTask.FromResult(CurrentFloor);
+    /// <remarks>A reader reads it from the manifest each time: the owner raises it.</remarks>
+    public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken) => ValueTask.FromResult(_reader ? ReadManifest(_files, _root).RevisionFloor : CurrentFloor);
 
     /// <summary>
     /// The partition's published snapshot, or its file's state read without publishing it (so without

@@ -37,7 +37,8 @@ internal sealed partial class JsonBackend : IStoreBackend
 
     // Full durability: fsync the directory after each rename and delete. File data is fsynced in either mode (AtomicWrite).
     private readonly bool _sync;
-    private readonly IDirectoryLock _lock;
+    // Null for a reader, which takes no lock (JsonBackend.Reader.cs).
+    private readonly IDirectoryLock? _lock;
     private readonly ReadOnlyFence _fence;
     private readonly ConcurrentDictionary<string, Partition> _partitions = new(StringComparer.Ordinal);
     private readonly Lock _catalogLock = new();
@@ -47,6 +48,9 @@ internal sealed partial class JsonBackend : IStoreBackend
     private readonly IndexCatalog _indexCatalog;
     private readonly ILogger _logger;
 
+    // Opened as a reader (JsonBackend.Reader.cs): no lock, nothing written, nothing cached.
+    private readonly bool _reader;
+
     // Partitions whose last write failed before its outcome could be read back (see Unresolve).
     private readonly ConcurrentDictionary<Partition, bool> _unresolvedPartitions = new();
     private Manifest _manifest;
@@ -54,7 +58,7 @@ internal sealed partial class JsonBackend : IStoreBackend
     // Null when no index is declared; set once at open, before the store is handed out.
     private JsonIndexes? _indexes;
 
-    private JsonBackend(IFileSystem files, string root, JsonStoreOptions options, IndexCatalog indexCatalog, IDirectoryLock directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
+    private JsonBackend(IFileSystem files, string root, JsonStoreOptions options, IndexCatalog indexCatalog, IDirectoryLock? directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
     {
         _indexCatalog = indexCatalog;
         _logger = options.LoggerFactory?.CreateLogger<JsonStore>() ?? (ILogger)NullLogger.Instance;
@@ -63,6 +67,7 @@ internal sealed partial class JsonBackend : IStoreBackend
         _partitionsDirectory = Path.Combine(root, PartitionsDirectoryName);
         _sync = options.Durability == DurabilityMode.Full;
         _lock = directoryLock;
+        _reader = options.Access == JsonStoreAccess.Reader;
         _fence = new ReadOnlyFence(files, root, directoryLock);
         _manifest = manifest;
         _catalog = catalog;
@@ -137,25 +142,7 @@ internal sealed partial class JsonBackend : IStoreBackend
             Step(JsonErrors.RemovingTempFilesFailed(root), () => RemoveTempFiles(files, root));
             Step(JsonErrors.RemovingTempFilesFailed(partitions), () => RemoveTempFiles(files, partitions));
 
-            var catalog = new SortedSet<string>(StorageKeyComparer.Instance);
-            var unresolved = new SortedSet<string>(StringComparer.Ordinal);
-            foreach (var name in Step(JsonErrors.ListingFailed(partitions), () => files.ListFiles(partitions)))
-            {
-                if (PartitionFileNames.TryDecodeDirect(name, out var key))
-                {
-                    catalog.Add(key);
-                }
-                else if (PartitionFileNames.IsHashed(name) && TryReadHashedKey(files, Path.Combine(partitions, name), name) is { } hashedKey)
-                {
-                    catalog.Add(hashedKey);
-                }
-                else
-                {
-                    // Damaged, foreign or renamed: reported by ListPartitions, never ignored.
-                    unresolved.Add(name);
-                }
-            }
-
+            var (catalog, unresolved) = ReadCatalog(files, partitions);
             var store = new JsonBackend(files, root, options, indexCatalog, directoryLock, manifest, catalog, unresolved);
             if (indexCatalog.All.Count > 0)
             {
@@ -216,6 +203,11 @@ internal sealed partial class JsonBackend : IStoreBackend
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<PartitionInfo>> ListPartitionsAsync(string? after, int limit, CancellationToken cancellationToken)
     {
+        if (_reader)
+        {
+            return ValueTask.FromResult<IReadOnlyList<PartitionInfo>>(ListPartitionsFromDirectory(after, limit, cancellationToken));
+        }
+
         ThrowIfUnresolvedFile();
         List<string> keys;
         lock (_catalogLock)
@@ -310,12 +302,18 @@ internal sealed partial class JsonBackend : IStoreBackend
     public ValueTask DisposeAsync()
     {
         _indexes?.Dispose();
-        _lock.Dispose();
+        _lock?.Dispose();
         return ValueTask.CompletedTask;
     }
 
     private Partition? FindPartition(string key)
     {
+        if (_reader)
+        {
+            // A handle of its own for each read, never kept: the read parses the file as it is now.
+            return new Partition(this, key);
+        }
+
         if (_partitions.TryGetValue(key, out var handle))
         {
             return handle;
@@ -989,17 +987,75 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
     }
 
-    private static string? TryReadHashedKey(IFileSystem files, string path, string name)
+    /// <summary>
+    /// Lists the partition files: the keys of those whose key can be told (from a direct name, or read
+    /// from a hashed file), and the names of the others — damaged, foreign or renamed — which
+    /// operations over every partition report, never ignore. Temp files of commits in flight (which a
+    /// reader sees beside the owner) and files deleted while listing are neither.
+    /// </summary>
+    private static (SortedSet<string> Catalog, SortedSet<string> Unresolved) ReadCatalog(IFileSystem files, string partitions)
     {
+        var catalog = new SortedSet<string>(StorageKeyComparer.Instance);
+        var unresolved = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var name in Step(JsonErrors.ListingFailed(partitions), () => files.ListFiles(partitions)))
+        {
+            if (name.EndsWith(PartitionFileNames.TempExtension, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (PartitionFileNames.TryDecodeDirect(name, out var key))
+            {
+                catalog.Add(key);
+            }
+            else if (!PartitionFileNames.IsHashed(name))
+            {
+                unresolved.Add(name);
+            }
+            else if (TryReadHashedKey(files, Path.Combine(partitions, name), name, out var hashedKey))
+            {
+                if (hashedKey is not null)
+                {
+                    catalog.Add(hashedKey);
+                }
+                else
+                {
+                    unresolved.Add(name);
+                }
+            }
+        }
+
+        return (catalog, unresolved);
+    }
+
+    /// <summary>Reads a hashed file's key: <see langword="false"/> when the file is gone, else true with the key, or null when it cannot be told.</summary>
+    private static bool TryReadHashedKey(IFileSystem files, string path, string name, out string? key)
+    {
+        key = null;
+        byte[] bytes;
         try
         {
-            var key = PartitionFile.Parse(Io(path, () => files.ReadAllBytes(path)), path, expectedPartition: null).Partition;
-            return string.Equals(PartitionFileNames.Encode(key), name, StringComparison.Ordinal) ? key : null;
+            bytes = files.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException(JsonErrors.ReadFailed(path), e);
+        }
+
+        try
+        {
+            var read = PartitionFile.Parse(bytes, path, expectedPartition: null).Partition;
+            key = string.Equals(PartitionFileNames.Encode(read), name, StringComparison.Ordinal) ? read : null;
         }
         catch (CorruptDataException)
         {
-            return null;
         }
+
+        return true;
     }
 
     /// <summary>Runs a read of <paramref name="path"/>; an I/O error becomes a <see cref="StorageException"/> saying so.</summary>
