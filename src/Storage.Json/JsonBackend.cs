@@ -54,6 +54,9 @@ internal sealed partial class JsonBackend : IStoreBackend
     // Null when no index is declared; set once at open, before the store is handed out.
     private JsonIndexes? _indexes;
 
+    // The store-wide cursor's journal (changes.jsonl); set once at open, before the store is handed out.
+    private ChangeJournal _journal = null!;
+
     private JsonBackend(IFileSystem files, string root, JsonStoreOptions options, IndexCatalog indexCatalog, IDirectoryLock directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
     {
         _indexCatalog = indexCatalog;
@@ -157,9 +160,21 @@ internal sealed partial class JsonBackend : IStoreBackend
             }
 
             var store = new JsonBackend(files, root, options, indexCatalog, directoryLock, manifest, catalog, unresolved);
+            var now = Timestamps.Now(options.TimeProvider);
             if (indexCatalog.All.Count > 0)
             {
-                store.BuildIndexes(Timestamps.Now(options.TimeProvider));
+                store.BuildIndexes(now);
+            }
+
+            try
+            {
+                var journalPath = Path.Combine(root, ChangeJournal.FileName);
+                store._journal = Step(JsonErrors.OpeningJournalFailed(journalPath), () => ChangeJournal.Open(files, root, store.CatalogKeys(), store.FileRevision, now));
+            }
+            catch
+            {
+                store._indexes?.Dispose();
+                throw;
             }
 
             return store;
@@ -185,6 +200,20 @@ internal sealed partial class JsonBackend : IStoreBackend
             if (PartitionBuilder.NeedsPurge(Load(GetPartition(key)), now, tombstoneCutoff))
             {
                 purged += await purgeInTurn(key, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        // The marks of deleted partitions go with the tombstones: a cursor behind one dropped must start over.
+        if (tombstoneCutoff is { } cutoff && _journal.HasMarksAtOrBefore(cutoff))
+        {
+            using var fence = _fence.EnterCommit();
+            try
+            {
+                _journal.DropMarks(cutoff);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new StorageException(JsonErrors.WriteFailed(_journal.Path), e);
             }
         }
 
@@ -310,6 +339,9 @@ internal sealed partial class JsonBackend : IStoreBackend
     public ValueTask DisposeAsync()
     {
         _indexes?.Dispose();
+
+        // Relaxed: the partition files' renames are made durable before the journal says it is complete.
+        _journal.Close(_sync ? null : () => _files.SyncDirectory(_partitionsDirectory));
         _lock.Dispose();
         return ValueTask.CompletedTask;
     }
@@ -424,7 +456,7 @@ internal sealed partial class JsonBackend : IStoreBackend
         {
             if (group[start].IsPartitionDelete)
             {
-                DeletePartition(handle, group[start]);
+                DeletePartition(handle, group[start], now);
                 start++;
                 continue;
             }
@@ -520,7 +552,11 @@ internal sealed partial class JsonBackend : IStoreBackend
             {
                 try
                 {
-                    Persist(handle, work, current, next, bytes.WrittenSpan);
+                    Persist(handle, work, current, next, bytes.WrittenSpan, now);
+                    if (next.Revision != current.Revision || next.Exists != current.Exists)
+                    {
+                        Journal(handle.Key, next.Revision, deletedAt: null);
+                    }
                 }
                 catch (StorageException e)
                 {
@@ -555,7 +591,7 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
     }
 
-    private void DeletePartition(Partition handle, PendingWrite entry)
+    private void DeletePartition(Partition handle, PendingWrite entry, DateTimeOffset now)
     {
         try
         {
@@ -568,7 +604,8 @@ internal sealed partial class JsonBackend : IStoreBackend
 
             // Raise the floor durably before the file goes, so re-created partitions never reuse a version.
             RaiseFloor(current.Revision);
-            Persist(handle, _indexes?.BeginDelete(handle.Key, handle.Index!), current, PartitionSnapshot.Empty(handle.Key, CurrentFloor), file: default);
+            Persist(handle, _indexes?.BeginDelete(handle.Key, handle.Index!), current, PartitionSnapshot.Empty(handle.Key, CurrentFloor), file: default, now);
+            Journal(handle.Key, current.Revision, now);
             entry.Complete(true);
         }
         catch (StorageException e)
@@ -584,7 +621,7 @@ internal sealed partial class JsonBackend : IStoreBackend
     /// indexes, the cached state is dropped so the next access reads whatever is on disk.
     /// </summary>
     /// <exception cref="StorageException">The write failed.</exception>
-    private void Persist(Partition handle, IndexWork? work, PartitionSnapshot current, PartitionSnapshot next, ReadOnlySpan<byte> file)
+    private void Persist(Partition handle, IndexWork? work, PartitionSnapshot current, PartitionSnapshot next, ReadOnlySpan<byte> file, DateTimeOffset now)
     {
         var delete = !next.Exists;
         try
@@ -621,6 +658,7 @@ internal sealed partial class JsonBackend : IStoreBackend
                 }
             }
 
+            JournalAfterFailure(handle, now);
             throw new StorageException(JsonErrors.WriteFailed(handle.Path), e);
         }
 
@@ -629,6 +667,63 @@ internal sealed partial class JsonBackend : IStoreBackend
         if (current.Exists != next.Exists)
         {
             Catalog(handle.Key, next.Exists);
+        }
+    }
+
+    /// <summary>
+    /// Appends the record of a commit of <paramref name="partition"/> to the cursor's journal, once the
+    /// commit is in place and published (a mark when <paramref name="deletedAt"/> is set).
+    /// </summary>
+    /// <exception cref="StorageException">The append failed: the commit is in place, its record is written by the next append (or the next open).</exception>
+    private void Journal(string partition, long revision, DateTimeOffset? deletedAt)
+    {
+        try
+        {
+            _journal.Append(partition, revision, deletedAt);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException(JsonErrors.WriteFailed(_journal.Path), e);
+        }
+    }
+
+    /// <summary>
+    /// After a write whose outcome was not acknowledged: the partition's file may hold it, so the journal
+    /// records what the file holds now (a spurious record when the write did not happen lists the
+    /// partition again, harmlessly). When that cannot be told, the journal is left unclosed at dispose,
+    /// so the next open compares it with the files.
+    /// </summary>
+    private void JournalAfterFailure(Partition handle, DateTimeOffset now)
+    {
+        try
+        {
+            var state = PublishedOrFileSnapshot(handle);
+            if (state.Exists)
+            {
+                _journal.Append(handle.Key, state.Revision, deletedAt: null);
+            }
+            else if (_journal.TryGetLive(handle.Key, out var revision))
+            {
+                _journal.Append(handle.Key, revision, now);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageException)
+        {
+            _journal.MarkSuspect();
+        }
+    }
+
+    /// <summary>A partition's revision as its file holds it, for the journal's repair at open; <see langword="null"/> when the file cannot be read.</summary>
+    private long? FileRevision(string key)
+    {
+        try
+        {
+            var snapshot = PublishedOrFileSnapshot(GetPartition(key));
+            return snapshot.Exists ? snapshot.Revision : null;
+        }
+        catch (StorageException)
+        {
+            return null;
         }
     }
 
@@ -915,7 +1010,7 @@ internal sealed partial class JsonBackend : IStoreBackend
     internal static void AtomicWrite(IFileSystem files, string directory, string fileName, ReadOnlySpan<byte> content, bool syncDirectory)
     {
         var final = Path.Combine(directory, fileName);
-        var temp = final + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + PartitionFileNames.TempExtension;
+        var temp = TempPath(final);
         try
         {
             using (var file = files.CreateNew(temp))
@@ -938,6 +1033,9 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
     }
 
+    /// <summary>A new temp file's path beside <paramref name="final"/>, in the same directory (so its rename never crosses filesystems); open removes those a crash left.</summary>
+    internal static string TempPath(string final) => final + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + PartitionFileNames.TempExtension;
+
     /// <summary>Creates a directory and any missing parents, and makes each new entry durable by syncing its parent.</summary>
     private static void CreateDirectoryDurably(IFileSystem files, string path)
     {
@@ -959,7 +1057,7 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
     }
 
-    private static void TryDelete(IFileSystem files, string path)
+    internal static void TryDelete(IFileSystem files, string path)
     {
         try
         {
