@@ -114,9 +114,22 @@ internal sealed class ChangeJournal : IDisposable
         }
 
         var journal = new ChangeJournal(files, root, latest, counter, oldest);
-        lock (journal._lock)
+        try
         {
-            journal.Rewrite(latest, oldest);
+            lock (journal._lock)
+            {
+                journal.Rewrite(latest, oldest);
+            }
+        }
+        catch
+        {
+            // The store does not open: nothing is closed, so the next open repairs whatever is there.
+            if (journal._file is { } file)
+            {
+                CloseQuietly(file);
+            }
+
+            throw;
         }
 
         return journal;
@@ -232,7 +245,8 @@ internal sealed class ChangeJournal : IDisposable
     /// <summary>
     /// At the owner's clean dispose: writes what is kept, makes the journal durable (after
     /// <paramref name="beforeClose"/>, which makes the partition files' renames durable when they are
-    /// not yet), then the closed line. Any failure leaves the journal unclosed, to be repaired at the next open.
+    /// not yet), then appends the closed line and makes it durable. Any failure leaves the journal
+    /// unclosed, to be repaired at the next open.
     /// </summary>
     public void Close(Action? beforeClose)
     {
@@ -252,6 +266,9 @@ internal sealed class ChangeJournal : IDisposable
                     file.Sync();
                     file.Write(s_closed, _length);
                     _length += s_closed.Length;
+
+                    // Durable too, so a power loss after a clean dispose needs no repair.
+                    file.Sync();
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)

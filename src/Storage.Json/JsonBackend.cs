@@ -672,9 +672,11 @@ internal sealed partial class JsonBackend : IStoreBackend
 
     /// <summary>
     /// Appends the record of a commit of <paramref name="partition"/> to the cursor's journal, once the
-    /// commit is in place and published (a mark when <paramref name="deletedAt"/> is set).
+    /// commit is in place and published (a mark when <paramref name="deletedAt"/> is set). A failed
+    /// append does not fail the commit, which is durable and visible: the record is kept and written
+    /// before the next one (or by the owner's next cursor read, or at dispose; failing that, the next
+    /// open repairs the journal). Until then readers' current position stays below it, so they miss nothing.
     /// </summary>
-    /// <exception cref="StorageException">The append failed: the commit is in place, its record is written by the next append (or the next open).</exception>
     private void Journal(string partition, long revision, DateTimeOffset? deletedAt)
     {
         try
@@ -683,9 +685,12 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new StorageException(JsonErrors.WriteFailed(_journal.Path), e);
+            LogJournalAppendFailed(_logger, e, _journal.Path);
         }
     }
+
+    [LoggerMessage(200, LogLevel.Warning, "Appending to the journal of changed partitions {Path} failed; the record is written with the next one.")]
+    private static partial void LogJournalAppendFailed(ILogger logger, Exception exception, string path);
 
     /// <summary>
     /// After a write whose outcome was not acknowledged: the partition's file may hold it, so the journal
@@ -695,6 +700,13 @@ internal sealed partial class JsonBackend : IStoreBackend
     /// </summary>
     private void JournalAfterFailure(Partition handle, DateTimeOffset now)
     {
+        if (handle.Unresolved is not null)
+        {
+            // Not read back here: the outcome is learnt by the partition's next access.
+            _journal.MarkSuspect();
+            return;
+        }
+
         try
         {
             var state = PublishedOrFileSnapshot(handle);
