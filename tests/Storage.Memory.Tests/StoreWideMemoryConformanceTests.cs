@@ -68,4 +68,6 @@ public sealed class StoreWideMemoryExportTests(StoreWideMemoryStoreFixture fixtu
 
 [Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryRestoreTests(StoreWideMemoryStoreFixture fixture) : RestoreTests<StoreWideMemoryStoreFixture>(fixture);
+
+[Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryFollowTests(StoreWideMemoryStoreFixture fixture) : FollowTests<StoreWideMemoryStoreFixture>(fixture);
