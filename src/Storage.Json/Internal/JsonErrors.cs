@@ -31,6 +31,8 @@ internal static class JsonErrors
 
     public static string CreatingManifestFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Creating the manifest '{0}' failed.", path);
 
+    public static string OpeningJournalFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Opening the journal of changed partitions '{0}' failed.", path);
+
     public static string ListingFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Listing the files of '{0}' failed.", path);
 
     public static string RemovingTempFilesFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Removing the temporary files an interrupted write left in '{0}' failed.", path);
