@@ -322,6 +322,7 @@ internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
     private async ValueTask<bool> SetReadOnlyCoreAsync(bool readOnly, CancellationToken cancellationToken)
     {
         using var scope = _lifetime.Enter();
+        RefuseWritesOfReader();
         await _backend.SetReadOnlyAsync(readOnly, cancellationToken).ConfigureAwait(false);
         return readOnly;
     }
@@ -414,15 +415,33 @@ internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
     /// </summary>
     private async ValueTask RefuseWhileReadOnlyAsync(CancellationToken cancellationToken)
     {
+        RefuseWritesOfReader();
         if (await _backend.IsReadOnlyAsync(cancellationToken).ConfigureAwait(false))
         {
             throw new StoreReadOnlyException();
         }
     }
 
+    /// <summary>
+    /// Refuses a write of a store opened as a reader (<see cref="IStoreBackend.IsReader"/>) before it
+    /// reaches the backend: every write passes here (<see cref="EnqueueAsync"/>,
+    /// <see cref="RefuseWhileReadOnlyAsync"/>, setting the fence). An <see cref="InvalidOperationException"/>,
+    /// not a <see cref="StoreReadOnlyException"/>: a reader never writes, so retrying is pointless
+    /// (that exception is transient, and says the fence is set, which <see cref="IsReadOnlyAsync"/> of a
+    /// reader reports as the owner left it).
+    /// </summary>
+    private void RefuseWritesOfReader()
+    {
+        if (_backend.IsReader)
+        {
+            throw new InvalidOperationException(ErrorMessages.Reader);
+        }
+    }
+
     private async ValueTask<object> EnqueueAsync(PendingWrite write, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        RefuseWritesOfReader();
         using var scope = _lifetime.Enter();
         while (true)
         {

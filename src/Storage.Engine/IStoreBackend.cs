@@ -40,6 +40,16 @@ public interface IStoreBackend : IAsyncDisposable
     bool CommitsPerPartition { get; }
 
     /// <summary>
+    /// Whether the backend was opened as a reader of a store that another process owns (a JSON store
+    /// opened with <c>JsonStoreAccess.Reader</c>): it reads, and never writes. The engine then refuses
+    /// every write — a commit, an increment, a partition delete, a purge, an import, a restore, a floor
+    /// raise, an apply and a fence change — up front with <see cref="InvalidOperationException"/>, so
+    /// none of them reaches the backend. <see langword="false"/> unless a backend says otherwise.
+    /// </summary>
+    /// <seealso href="../../docs/json-backend.md#reading-from-a-second-process"/>
+    bool IsReader => false;
+
+    /// <summary>
     /// Commits a group of writes (one partition's when <see cref="CommitsPerPartition"/>, else possibly
     /// several), in order: for each, load the <see cref="PendingWrite.Reads"/> of its partition into a
     /// <see cref="PartitionState"/>, let the write decide (<see cref="PendingWrite.Apply"/>), persist

@@ -51,6 +51,8 @@ internal static class HostingErrors
 
     public static string NotFor(string key, StoreBackend backend) => $"{key} does not apply to the {StoreAddress.SchemeOf(backend)} backend; remove it.";
 
+    public static string ReaderReadOnly(string readOnlyKey, string accessKey) => $"{readOnlyKey} is true and {accessKey} is Reader: a reader never writes, and setting the read-only fence is a write. Set the fence through the store's owner, or with StoreFactory.SetReadOnlyAsync(address, true).";
+
     public static string Negative(string key, TimeSpan value) => $"{key} is {value.ToString("c", CultureInfo.InvariantCulture)}; it must not be negative.";
 
     public static string OutOfRange(string key, string value, string allowed) => $"{key} is {value}; allowed: {allowed}.";

@@ -22,6 +22,7 @@ internal static class StorageConfiguration
         nameof(StorageOptions.ConnectionString), nameof(StorageOptions.Schema), nameof(StorageOptions.Durability),
         nameof(StorageOptions.TombstoneRetention), nameof(StorageOptions.BusyTimeout), nameof(StorageOptions.RetryBudget),
         nameof(StorageOptions.HashPartitions), nameof(StorageOptions.Indexes), nameof(StorageOptions.ReadOnly),
+        nameof(StorageOptions.Access),
     ];
 
     /// <summary>The full key of a setting of a section (the section's path, ':', the name).</summary>
@@ -73,6 +74,9 @@ internal static class StorageConfiguration
                     break;
                 case nameof(StorageOptions.ReadOnly):
                     options.ReadOnly = Boolean(key, value, errors) ?? options.ReadOnly;
+                    break;
+                case nameof(StorageOptions.Access):
+                    options.Access = Enum<Storage.Json.JsonStoreAccess>(key, value, errors, "Owner, Reader") ?? options.Access;
                     break;
                 case nameof(StorageOptions.Indexes):
                     foreach (var index in IndexConfiguration.Read(child, key, errors))

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Storage.Json;
 
 namespace Storage.Hosting;
 
@@ -12,7 +13,7 @@ namespace Storage.Hosting;
 /// callback, and opened by <see cref="StoreFactory.OpenAsync(StorageOptions, CancellationToken)"/>.
 /// </summary>
 /// <remarks>
-/// A setting that only one backend has (<see cref="BusyTimeout"/>, <see cref="RetryBudget"/>,
+/// A setting that only one backend has (<see cref="Access"/>, <see cref="BusyTimeout"/>, <see cref="RetryBudget"/>,
 /// <see cref="Schema"/>, <see cref="HashPartitions"/>, <see cref="DataSource"/>) is refused for
 /// another backend rather than ignored, so a configuration that changes backend says what no longer applies.
 /// </remarks>
@@ -53,6 +54,15 @@ public sealed class StorageOptions
 
     /// <summary>How long tombstones are kept for the change feed (<see cref="StoreOptions.TombstoneRetention"/>); must not be negative.</summary>
     public TimeSpan TombstoneRetention { get; set; } = StoreLimits.DefaultTombstoneRetention;
+
+    /// <summary>
+    /// JSON only: whether the store owns its directory (<see cref="JsonStoreAccess.Owner"/>) or reads it
+    /// beside the process that owns it (<see cref="JsonStoreAccess.Reader"/>: no lock, nothing written,
+    /// every write refused with <see cref="InvalidOperationException"/>; not with <see cref="ReadOnly"/>
+    /// nor indexes). <see langword="null"/> for the owner.
+    /// </summary>
+    /// <seealso href="../../docs/json-backend.md#reading-from-a-second-process"/>
+    public JsonStoreAccess? Access { get; set; }
 
     /// <summary>SQLite only: how long to wait for a lock another connection holds; <see langword="null"/> for the backend's default (10 seconds).</summary>
     public TimeSpan? BusyTimeout { get; set; }

@@ -98,6 +98,13 @@ internal static class StorageValidation
         CheckNotFor(options.RetryBudget is not null && store != StoreBackend.Postgres, nameof(StorageOptions.RetryBudget));
         CheckNotFor(options.HashPartitions is not null && store != StoreBackend.Postgres, nameof(StorageOptions.HashPartitions));
         CheckNotFor(options.BusyTimeout is not null && store != StoreBackend.Sqlite, nameof(StorageOptions.BusyTimeout));
+        CheckNotFor(options.Access is not null && store != StoreBackend.Json, nameof(StorageOptions.Access));
+        if (options.Access == Storage.Json.JsonStoreAccess.Reader && options.ReadOnly)
+        {
+            // Setting the fence is a write, which a reader refuses: it would fail after the open.
+            errors.Add(HostingErrors.ReaderReadOnly(key(nameof(StorageOptions.ReadOnly)), key(nameof(StorageOptions.Access))));
+        }
+
         CheckRanges(options, key, errors);
         return new ResolvedStore(store, target, schema);
 

@@ -133,6 +133,7 @@ public static class StoreFactory
                     Path = FullPath(store.Target!, baseDirectory),
                     Durability = options.Durability,
                     LoggerFactory = options.LoggerFactory,
+                    Access = options.Access ?? JsonStoreAccess.Owner,
                 }), cancellationToken).ConfigureAwait(false);
             case StoreBackend.Sqlite:
                 var sqlite = Shared(options, new SqliteStoreOptions

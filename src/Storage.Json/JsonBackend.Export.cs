@@ -34,11 +34,26 @@ internal sealed partial class JsonBackend
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Read from disk, each time: the journal (<see cref="ChangeJournal"/>) whole — its highest position is
+    /// the current one, as every record is appended once its commit is visible — then the manifest's
+    /// revision floor, which a delete raises before its mark is appended. So it reads the same from a
+    /// process that does not own the store. The owner first writes the records a failed append kept.
+    /// </remarks>
     public ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken)
-        => throw new NotSupportedException("The store-wide cursor is not built for this backend yet.");
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        _journal?.TryFlush();
+        var journalPath = Path.Combine(_root, ChangeJournal.FileName);
+        var contents = Io(journalPath, () => ChangeJournal.Read(_files, _root)) ?? new JournalContents(0, 0, [], 0, false);
+        var manifestPath = Path.Combine(_root, Manifest.FileName);
+        var floor = Manifest.Parse(Io(manifestPath, () => _files.ReadAllBytes(manifestPath)), manifestPath).RevisionFloor;
+        return ValueTask.FromResult(contents.Page(afterPosition, limit, floor));
+    }
 
     /// <inheritdoc/>
-    public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken) => ValueTask.FromResult(CurrentFloor);
+    /// <remarks>A reader reads it from the manifest each time: the owner raises it.</remarks>
+    public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken) => ValueTask.FromResult(_reader ? ReadManifest(_files, _root).RevisionFloor : CurrentFloor);
 
     /// <summary>
     /// The partition's published snapshot, or its file's state read without publishing it (so without

@@ -72,7 +72,8 @@ internal sealed partial class JsonBackend
             PartitionFile.Serialize(next, bytes);
             try
             {
-                Persist(handle, work, current, next, bytes.WrittenSpan);
+                Persist(handle, work, current, next, bytes.WrittenSpan, now);
+                Journal(handle.Key, next.Revision, deletedAt: null);
             }
             catch (StorageException e)
             {

@@ -37,7 +37,8 @@ internal sealed partial class JsonBackend : IStoreBackend
 
     // Full durability: fsync the directory after each rename and delete. File data is fsynced in either mode (AtomicWrite).
     private readonly bool _sync;
-    private readonly IDirectoryLock _lock;
+    // Null for a reader, which takes no lock (JsonBackend.Reader.cs).
+    private readonly IDirectoryLock? _lock;
     private readonly ReadOnlyFence _fence;
     private readonly ConcurrentDictionary<string, Partition> _partitions = new(StringComparer.Ordinal);
     private readonly Lock _catalogLock = new();
@@ -47,6 +48,9 @@ internal sealed partial class JsonBackend : IStoreBackend
     private readonly IndexCatalog _indexCatalog;
     private readonly ILogger _logger;
 
+    // Opened as a reader (JsonBackend.Reader.cs): no lock, nothing written, nothing cached.
+    private readonly bool _reader;
+
     // Partitions whose last write failed before its outcome could be read back (see Unresolve).
     private readonly ConcurrentDictionary<Partition, bool> _unresolvedPartitions = new();
     private Manifest _manifest;
@@ -54,7 +58,11 @@ internal sealed partial class JsonBackend : IStoreBackend
     // Null when no index is declared; set once at open, before the store is handed out.
     private JsonIndexes? _indexes;
 
-    private JsonBackend(IFileSystem files, string root, JsonStoreOptions options, IndexCatalog indexCatalog, IDirectoryLock directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
+    // The store-wide cursor's journal (changes.jsonl); set once at open, before the store is handed out.
+    // Null for a reader, which reads the journal's file as it is and writes nothing.
+    private ChangeJournal? _journal;
+
+    private JsonBackend(IFileSystem files, string root, JsonStoreOptions options, IndexCatalog indexCatalog, IDirectoryLock? directoryLock, Manifest manifest, SortedSet<string> catalog, SortedSet<string> unresolvedFiles)
     {
         _indexCatalog = indexCatalog;
         _logger = options.LoggerFactory?.CreateLogger<JsonStore>() ?? (ILogger)NullLogger.Instance;
@@ -63,6 +71,7 @@ internal sealed partial class JsonBackend : IStoreBackend
         _partitionsDirectory = Path.Combine(root, PartitionsDirectoryName);
         _sync = options.Durability == DurabilityMode.Full;
         _lock = directoryLock;
+        _reader = options.Access == JsonStoreAccess.Reader;
         _fence = new ReadOnlyFence(files, root, directoryLock);
         _manifest = manifest;
         _catalog = catalog;
@@ -137,29 +146,23 @@ internal sealed partial class JsonBackend : IStoreBackend
             Step(JsonErrors.RemovingTempFilesFailed(root), () => RemoveTempFiles(files, root));
             Step(JsonErrors.RemovingTempFilesFailed(partitions), () => RemoveTempFiles(files, partitions));
 
-            var catalog = new SortedSet<string>(StorageKeyComparer.Instance);
-            var unresolved = new SortedSet<string>(StringComparer.Ordinal);
-            foreach (var name in Step(JsonErrors.ListingFailed(partitions), () => files.ListFiles(partitions)))
-            {
-                if (PartitionFileNames.TryDecodeDirect(name, out var key))
-                {
-                    catalog.Add(key);
-                }
-                else if (PartitionFileNames.IsHashed(name) && TryReadHashedKey(files, Path.Combine(partitions, name), name) is { } hashedKey)
-                {
-                    catalog.Add(hashedKey);
-                }
-                else
-                {
-                    // Damaged, foreign or renamed: reported by ListPartitions, never ignored.
-                    unresolved.Add(name);
-                }
-            }
-
+            var (catalog, unresolved) = ReadCatalog(files, partitions);
             var store = new JsonBackend(files, root, options, indexCatalog, directoryLock, manifest, catalog, unresolved);
+            var now = Timestamps.Now(options.TimeProvider);
             if (indexCatalog.All.Count > 0)
             {
-                store.BuildIndexes(Timestamps.Now(options.TimeProvider));
+                store.BuildIndexes(now);
+            }
+
+            try
+            {
+                var journalPath = Path.Combine(root, ChangeJournal.FileName);
+                store._journal = Step(JsonErrors.OpeningJournalFailed(journalPath), () => ChangeJournal.Open(files, root, store.CatalogKeys(), store.FileRevision, now));
+            }
+            catch
+            {
+                store._indexes?.Dispose();
+                throw;
             }
 
             return store;
@@ -185,6 +188,20 @@ internal sealed partial class JsonBackend : IStoreBackend
             if (PartitionBuilder.NeedsPurge(Load(GetPartition(key)), now, tombstoneCutoff))
             {
                 purged += await purgeInTurn(key, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        // The marks of deleted partitions go with the tombstones: a cursor behind one dropped must start over.
+        if (tombstoneCutoff is { } cutoff && _journal!.HasMarksAtOrBefore(cutoff))
+        {
+            using var fence = _fence.EnterCommit();
+            try
+            {
+                _journal!.DropMarks(cutoff);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new StorageException(JsonErrors.WriteFailed(_journal!.Path), e);
             }
         }
 
@@ -216,6 +233,11 @@ internal sealed partial class JsonBackend : IStoreBackend
     /// <inheritdoc/>
     public ValueTask<IReadOnlyList<PartitionInfo>> ListPartitionsAsync(string? after, int limit, CancellationToken cancellationToken)
     {
+        if (_reader)
+        {
+            return ValueTask.FromResult<IReadOnlyList<PartitionInfo>>(ListPartitionsFromDirectory(after, limit, cancellationToken));
+        }
+
         ThrowIfUnresolvedFile();
         List<string> keys;
         lock (_catalogLock)
@@ -310,12 +332,21 @@ internal sealed partial class JsonBackend : IStoreBackend
     public ValueTask DisposeAsync()
     {
         _indexes?.Dispose();
-        _lock.Dispose();
+
+        // Relaxed: the partition files' renames are made durable before the journal says it is complete.
+        _journal?.Close(_sync ? null : () => _files.SyncDirectory(_partitionsDirectory));
+        _lock?.Dispose();
         return ValueTask.CompletedTask;
     }
 
     private Partition? FindPartition(string key)
     {
+        if (_reader)
+        {
+            // A handle of its own for each read, never kept: the read parses the file as it is now.
+            return new Partition(this, key);
+        }
+
         if (_partitions.TryGetValue(key, out var handle))
         {
             return handle;
@@ -424,7 +455,7 @@ internal sealed partial class JsonBackend : IStoreBackend
         {
             if (group[start].IsPartitionDelete)
             {
-                DeletePartition(handle, group[start]);
+                DeletePartition(handle, group[start], now);
                 start++;
                 continue;
             }
@@ -520,7 +551,11 @@ internal sealed partial class JsonBackend : IStoreBackend
             {
                 try
                 {
-                    Persist(handle, work, current, next, bytes.WrittenSpan);
+                    Persist(handle, work, current, next, bytes.WrittenSpan, now);
+                    if (next.Revision != current.Revision || next.Exists != current.Exists)
+                    {
+                        Journal(handle.Key, next.Revision, deletedAt: null);
+                    }
                 }
                 catch (StorageException e)
                 {
@@ -555,7 +590,7 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
     }
 
-    private void DeletePartition(Partition handle, PendingWrite entry)
+    private void DeletePartition(Partition handle, PendingWrite entry, DateTimeOffset now)
     {
         try
         {
@@ -568,7 +603,8 @@ internal sealed partial class JsonBackend : IStoreBackend
 
             // Raise the floor durably before the file goes, so re-created partitions never reuse a version.
             RaiseFloor(current.Revision);
-            Persist(handle, _indexes?.BeginDelete(handle.Key, handle.Index!), current, PartitionSnapshot.Empty(handle.Key, CurrentFloor), file: default);
+            Persist(handle, _indexes?.BeginDelete(handle.Key, handle.Index!), current, PartitionSnapshot.Empty(handle.Key, CurrentFloor), file: default, now);
+            Journal(handle.Key, current.Revision, now);
             entry.Complete(true);
         }
         catch (StorageException e)
@@ -584,7 +620,7 @@ internal sealed partial class JsonBackend : IStoreBackend
     /// indexes, the cached state is dropped so the next access reads whatever is on disk.
     /// </summary>
     /// <exception cref="StorageException">The write failed.</exception>
-    private void Persist(Partition handle, IndexWork? work, PartitionSnapshot current, PartitionSnapshot next, ReadOnlySpan<byte> file)
+    private void Persist(Partition handle, IndexWork? work, PartitionSnapshot current, PartitionSnapshot next, ReadOnlySpan<byte> file, DateTimeOffset now)
     {
         var delete = !next.Exists;
         try
@@ -621,6 +657,7 @@ internal sealed partial class JsonBackend : IStoreBackend
                 }
             }
 
+            JournalAfterFailure(handle, now);
             throw new StorageException(JsonErrors.WriteFailed(handle.Path), e);
         }
 
@@ -629,6 +666,75 @@ internal sealed partial class JsonBackend : IStoreBackend
         if (current.Exists != next.Exists)
         {
             Catalog(handle.Key, next.Exists);
+        }
+    }
+
+    /// <summary>
+    /// Appends the record of a commit of <paramref name="partition"/> to the cursor's journal, once the
+    /// commit is in place and published (a mark when <paramref name="deletedAt"/> is set). A failed
+    /// append does not fail the commit, which is durable and visible: the record is kept and written
+    /// before the next one (or by the owner's next cursor read, or at dispose; failing that, the next
+    /// open repairs the journal). Until then readers' current position stays below it, so they miss nothing.
+    /// </summary>
+    private void Journal(string partition, long revision, DateTimeOffset? deletedAt)
+    {
+        try
+        {
+            _journal!.Append(partition, revision, deletedAt);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogJournalAppendFailed(_logger, e, _journal!.Path);
+        }
+    }
+
+    [LoggerMessage(200, LogLevel.Warning, "Appending to the journal of changed partitions {Path} failed; the record is written with the next one.")]
+    private static partial void LogJournalAppendFailed(ILogger logger, Exception exception, string path);
+
+    /// <summary>
+    /// After a write whose outcome was not acknowledged: the partition's file may hold it, so the journal
+    /// records what the file holds now (a spurious record when the write did not happen lists the
+    /// partition again, harmlessly). When that cannot be told, the journal is left unclosed at dispose,
+    /// so the next open compares it with the files.
+    /// </summary>
+    private void JournalAfterFailure(Partition handle, DateTimeOffset now)
+    {
+        if (handle.Unresolved is not null)
+        {
+            // Not read back here: the outcome is learnt by the partition's next access.
+            _journal!.MarkSuspect();
+            return;
+        }
+
+        try
+        {
+            var state = PublishedOrFileSnapshot(handle);
+            if (state.Exists)
+            {
+                _journal!.Append(handle.Key, state.Revision, deletedAt: null);
+            }
+            else if (_journal!.TryGetLive(handle.Key, out var revision))
+            {
+                _journal!.Append(handle.Key, revision, now);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageException)
+        {
+            _journal!.MarkSuspect();
+        }
+    }
+
+    /// <summary>A partition's revision as its file holds it, for the journal's repair at open; <see langword="null"/> when the file cannot be read.</summary>
+    private long? FileRevision(string key)
+    {
+        try
+        {
+            var snapshot = PublishedOrFileSnapshot(GetPartition(key));
+            return snapshot.Exists ? snapshot.Revision : null;
+        }
+        catch (StorageException)
+        {
+            return null;
         }
     }
 
@@ -915,7 +1021,7 @@ internal sealed partial class JsonBackend : IStoreBackend
     internal static void AtomicWrite(IFileSystem files, string directory, string fileName, ReadOnlySpan<byte> content, bool syncDirectory)
     {
         var final = Path.Combine(directory, fileName);
-        var temp = final + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + PartitionFileNames.TempExtension;
+        var temp = TempPath(final);
         try
         {
             using (var file = files.CreateNew(temp))
@@ -938,6 +1044,9 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
     }
 
+    /// <summary>A new temp file's path beside <paramref name="final"/>, in the same directory (so its rename never crosses filesystems); open removes those a crash left.</summary>
+    internal static string TempPath(string final) => final + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + PartitionFileNames.TempExtension;
+
     /// <summary>Creates a directory and any missing parents, and makes each new entry durable by syncing its parent.</summary>
     private static void CreateDirectoryDurably(IFileSystem files, string path)
     {
@@ -959,7 +1068,7 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
     }
 
-    private static void TryDelete(IFileSystem files, string path)
+    internal static void TryDelete(IFileSystem files, string path)
     {
         try
         {
@@ -989,17 +1098,75 @@ internal sealed partial class JsonBackend : IStoreBackend
         }
     }
 
-    private static string? TryReadHashedKey(IFileSystem files, string path, string name)
+    /// <summary>
+    /// Lists the partition files: the keys of those whose key can be told (from a direct name, or read
+    /// from a hashed file), and the names of the others — damaged, foreign or renamed — which
+    /// operations over every partition report, never ignore. Temp files of commits in flight (which a
+    /// reader sees beside the owner) and files deleted while listing are neither.
+    /// </summary>
+    private static (SortedSet<string> Catalog, SortedSet<string> Unresolved) ReadCatalog(IFileSystem files, string partitions)
     {
+        var catalog = new SortedSet<string>(StorageKeyComparer.Instance);
+        var unresolved = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var name in Step(JsonErrors.ListingFailed(partitions), () => files.ListFiles(partitions)))
+        {
+            if (name.EndsWith(PartitionFileNames.TempExtension, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (PartitionFileNames.TryDecodeDirect(name, out var key))
+            {
+                catalog.Add(key);
+            }
+            else if (!PartitionFileNames.IsHashed(name))
+            {
+                unresolved.Add(name);
+            }
+            else if (TryReadHashedKey(files, Path.Combine(partitions, name), name, out var hashedKey))
+            {
+                if (hashedKey is not null)
+                {
+                    catalog.Add(hashedKey);
+                }
+                else
+                {
+                    unresolved.Add(name);
+                }
+            }
+        }
+
+        return (catalog, unresolved);
+    }
+
+    /// <summary>Reads a hashed file's key: <see langword="false"/> when the file is gone, else true with the key, or null when it cannot be told.</summary>
+    private static bool TryReadHashedKey(IFileSystem files, string path, string name, out string? key)
+    {
+        key = null;
+        byte[] bytes;
         try
         {
-            var key = PartitionFile.Parse(Io(path, () => files.ReadAllBytes(path)), path, expectedPartition: null).Partition;
-            return string.Equals(PartitionFileNames.Encode(key), name, StringComparison.Ordinal) ? key : null;
+            bytes = files.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException(JsonErrors.ReadFailed(path), e);
+        }
+
+        try
+        {
+            var read = PartitionFile.Parse(bytes, path, expectedPartition: null).Partition;
+            key = string.Equals(PartitionFileNames.Encode(read), name, StringComparison.Ordinal) ? read : null;
         }
         catch (CorruptDataException)
         {
-            return null;
         }
+
+        return true;
     }
 
     /// <summary>Runs a read of <paramref name="path"/>; an I/O error becomes a <see cref="StorageException"/> saying so.</summary>

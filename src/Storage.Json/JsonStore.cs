@@ -41,21 +41,29 @@ public sealed class JsonStore : Store
     /// <summary>The full path of the data directory.</summary>
     public string Directory => _backend.Directory;
 
+    /// <summary>Whether this store owns its directory or reads it beside its owner (<see cref="JsonStoreOptions.Access"/>).</summary>
+    /// <seealso href="../../docs/json-backend.md#reading-from-a-second-process"/>
+    public JsonStoreAccess Access => _backend.IsReader ? JsonStoreAccess.Reader : JsonStoreAccess.Owner;
+
     /// <summary>The in-memory indexes (null when none is declared): for tests.</summary>
     internal JsonIndexes? Indexes => _backend.Indexes;
 
     /// <summary>The partition's state as the store holds it in memory, or <see langword="null"/> when it has none: for tests.</summary>
     internal PartitionSnapshot? CachedSnapshot(string partition) => _backend.CachedSnapshot(partition);
 
-    /// <summary>Opens (or creates) a store in a directory, taking its lock.</summary>
+    /// <summary>
+    /// Opens (or creates) a store in a directory, taking its lock; or, with
+    /// <see cref="JsonStoreOptions.Access"/> <see cref="JsonStoreAccess.Reader"/>, opens an existing
+    /// store to read it beside its owner, taking no lock and creating nothing.
+    /// </summary>
     /// <param name="options">The directory and settings.</param>
     /// <returns>The open store; dispose it to release the directory.</returns>
-    /// <exception cref="ArgumentException">The options are not valid.</exception>
+    /// <exception cref="ArgumentException">The options are not valid (a reader with declared indexes among them).</exception>
     /// <exception cref="StoreLockedException">Another store, in this process or another, has the directory open, or the filesystem cannot lock.</exception>
     /// <exception cref="UnsupportedFormatException">The directory was written by a newer version of the library.</exception>
     /// <exception cref="CorruptDataException">The manifest is damaged; the directory holds a manifest without its partitions directory, or partition files without a manifest (files removed from outside; nothing is created); or (with indexes declared, which read every partition) a partition file is damaged.</exception>
     /// <exception cref="IndexBuildException">A live document cannot be indexed by a declared index (a value of the wrong type, or a duplicate value of a unique index); nothing is changed.</exception>
-    /// <exception cref="StorageException">The directory could not be read or created; the message says which step failed.</exception>
+    /// <exception cref="StorageException">The directory could not be read or created; the message says which step failed. A reader: the directory holds no store (the message names it).</exception>
     /// <remarks>
     /// Synchronous, kept for existing callers; <see cref="OpenAsync"/> is the same open with the
     /// signature every backend shares.
@@ -63,8 +71,8 @@ public sealed class JsonStore : Store
     public static JsonStore Open(JsonStoreOptions options) => Open(options, new PosixFileSystem());
 
     /// <summary>
-    /// Opens (or creates) a store in a directory, taking its lock: <see cref="Open(JsonStoreOptions)"/>
-    /// with the signature every backend shares. The file layer is synchronous, so the open runs on the
+    /// Opens (or creates) a store in a directory, taking its lock, or opens a reader of one:
+    /// <see cref="Open(JsonStoreOptions)"/> with the signature every backend shares. The file layer is synchronous, so the open runs on the
     /// calling thread and the task is complete when this returns.
     /// </summary>
     /// <param name="options">The directory and settings.</param>
@@ -75,7 +83,7 @@ public sealed class JsonStore : Store
     /// <exception cref="UnsupportedFormatException">The directory was written by a newer version of the library.</exception>
     /// <exception cref="CorruptDataException">The directory's files are damaged or incomplete (see <see cref="Open(JsonStoreOptions)"/>).</exception>
     /// <exception cref="IndexBuildException">A live document cannot be indexed by a declared index; nothing is changed.</exception>
-    /// <exception cref="StorageException">The directory could not be read or created; the message says which step failed.</exception>
+    /// <exception cref="StorageException">The directory could not be read or created; the message says which step failed. A reader: the directory holds no store (the message names it).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the open started.</exception>
     public static ValueTask<JsonStore> OpenAsync(JsonStoreOptions options, CancellationToken cancellationToken = default)
     {
@@ -88,7 +96,7 @@ public sealed class JsonStore : Store
     {
         Validate(options);
         var indexes = ValidateOptions(options);
-        var backend = JsonBackend.Open(options, indexes, files);
+        var backend = options.Access == JsonStoreAccess.Reader ? JsonBackend.OpenReader(options, indexes, files) : JsonBackend.Open(options, indexes, files);
         return new JsonStore(backend, options, indexes);
     }
 
@@ -128,6 +136,16 @@ public sealed class JsonStore : Store
         if (!Enum.IsDefined(options.Durability))
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Durability, "JsonStoreOptions.Durability must be Full or Relaxed.");
+        }
+
+        if (!Enum.IsDefined(options.Access))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Access, "JsonStoreOptions.Access must be Owner or Reader.");
+        }
+
+        if (options.Access == JsonStoreAccess.Reader && options.Indexes is { Count: > 0 })
+        {
+            throw new ArgumentException(JsonErrors.ReaderIndexes, nameof(options));
         }
     }
 }

@@ -15,7 +15,8 @@ namespace Storage.Json;
 public sealed class JsonStoreOptions : StoreOptions
 {
     /// <summary>
-    /// The data directory. Created if missing; owned by one store at a time (a lock file inside it).
+    /// The data directory. Created if missing; owned by one store at a time (a lock file inside it),
+    /// beside which any number of readers (<see cref="Access"/>) may read it.
     /// The same name as <c>SqliteStoreOptions.Path</c> and the <c>Path</c> key of the <c>Storage</c>
     /// configuration section; <see cref="Directory"/> is the same setting under its older name.
     /// </summary>
@@ -37,4 +38,12 @@ public sealed class JsonStoreOptions : StoreOptions
 
     /// <summary>What a completed write survives. Defaults to <see cref="DurabilityMode.Full"/>.</summary>
     public DurabilityMode Durability { get; set; } = DurabilityMode.Full;
+
+    /// <summary>
+    /// Whether the store owns the directory (<see cref="JsonStoreAccess.Owner"/>, the default: it takes
+    /// the lock, and reads and writes) or reads it beside its owner (<see cref="JsonStoreAccess.Reader"/>:
+    /// no lock, nothing written, nothing cached, no indexes; see
+    /// <see href="../../docs/json-backend.md#reading-from-a-second-process">reading from a second process</see>).
+    /// </summary>
+    public JsonStoreAccess Access { get; set; } = JsonStoreAccess.Owner;
 }

@@ -571,9 +571,13 @@ internal static class PartitionFile
         => parent.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) ? number : throw Corrupt(path, $"'{name}' is missing or not an integer");
 
     private static DateTimeOffset RequireTimestamp(JsonElement parent, string name, string path)
-        => DateTimeOffset.TryParseExact(RequireString(parent, name, path), TimestampFormat, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value)
+        => TryParseTimestamp(RequireString(parent, name, path), out var value)
             ? value
             : throw Corrupt(path, $"'{name}' is not a UTC timestamp ({TimestampFormat})");
+
+    /// <summary>Parses a timestamp in the file's format (<see cref="WriteTimestamp"/>).</summary>
+    internal static bool TryParseTimestamp(string? text, out DateTimeOffset value)
+        => DateTimeOffset.TryParseExact(text, TimestampFormat, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out value);
 
     private static byte[] Prefix(int format) => Encoding.UTF8.GetBytes("{\n  \"format\": " + format.ToString(CultureInfo.InvariantCulture) + ",\n  \"checksum\": \"");
 

@@ -1,3 +1,4 @@
+using Storage.Internal;
 using Storage.Json.Internal;
 using Storage.Json.IO;
 
@@ -15,7 +16,7 @@ namespace Storage.Json;
 /// this process share one hold: the first one in takes it, the last one out releases it.
 /// </remarks>
 /// <seealso href="../../docs/json-backend.md#the-read-only-fence"/>
-internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLock directoryLock)
+internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLock? directoryLock)
 {
     /// <summary>The fence file: while it exists, the store refuses writes.</summary>
     public const string FileName = "storage.readonly";
@@ -38,6 +39,13 @@ internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLo
     /// <exception cref="StorageException">The lock file or the fence file could not be read.</exception>
     public Scope EnterCommit()
     {
+        // A reader holds no lock description, so it can take no fence byte, and never commits. The
+        // engine refuses its writes before they get here (IStoreBackend.IsReader); this keeps it so.
+        if (directoryLock is null)
+        {
+            throw new InvalidOperationException(ErrorMessages.Reader);
+        }
+
         // No allocation on this path (every commit takes it): messages are built only on failure.
         lock (_lock)
         {
@@ -131,7 +139,7 @@ internal sealed class ReadOnlyFence(IFileSystem files, string root, IDirectoryLo
             {
                 try
                 {
-                    directoryLock.UnshareFence();
+                    directoryLock!.UnshareFence();
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {

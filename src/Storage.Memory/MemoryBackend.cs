@@ -164,18 +164,8 @@ internal sealed class MemoryBackend : IStoreBackend
         => Locked(() =>
         {
             var changed = _partitions.Where(p => p.Value.Position > afterPosition).Select(p => new PartitionChange(p.Key, p.Value.Revision, false, p.Value.Position))
-                .Concat(_data.Deleted.Where(d => d.Value.Position > afterPosition).Select(d => new PartitionChange(d.Key, d.Value.Revision, true, d.Value.Position)))
-                .OrderBy(c => c.Position).ThenBy(c => c.Partition, StorageKeyComparer.Instance)
-                .ToList();
-
-            // Whole positions: the page ends with the position that reaches the limit.
-            var taken = Math.Min(limit, changed.Count);
-            while (taken > 0 && taken < changed.Count && changed[taken].Position == changed[taken - 1].Position)
-            {
-                taken++;
-            }
-
-            return new ChangedPartitions(changed.Take(taken).ToList(), taken < changed.Count, _data.Position, _data.OldestPosition, _data.RevisionFloor);
+                .Concat(_data.Deleted.Where(d => d.Value.Position > afterPosition).Select(d => new PartitionChange(d.Key, d.Value.Revision, true, d.Value.Position)));
+            return ChangedPartitionPages.Cut(changed, limit, _data.Position, _data.OldestPosition, _data.RevisionFloor);
         });
 
     /// <inheritdoc/>

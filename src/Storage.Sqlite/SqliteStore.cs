@@ -32,7 +32,10 @@ namespace Storage.Sqlite;
 /// read transaction (one snapshot). <see cref="Store.ReadChangesAsync"/> reads the partition's
 /// revision and oldest resumable revision, then the candidates in feed order (one query over
 /// documents, tombstones, events and sequences, each by its revision index), in one read
-/// transaction: a page never mixes two states of the partition.
+/// transaction: a page never mixes two states of the partition. <see cref="Store.ReadChangedPartitionsAsync"/>
+/// reads the store's last position, then the live partitions and the marks of deleted ones after the
+/// asked position (each by its position index, merged), in one read transaction; every write
+/// transaction gives the partitions it changes one position above every earlier one.
 /// </para>
 /// <para>
 /// <b>Index queries</b>: <see cref="Store.QueryAsync"/> is one range scan of the index's entries (the
@@ -48,7 +51,7 @@ namespace Storage.Sqlite;
 /// </para>
 /// <para>
 /// <b>Purge</b>: <see cref="Store.PurgeExpiredAsync"/> removes every expired document of the store,
-/// and drops the tombstones older than <see cref="StoreOptions.TombstoneRetention"/>, in one transaction.
+/// and drops the tombstones and the marks of deleted partitions older than <see cref="StoreOptions.TombstoneRetention"/>, in one transaction.
 /// </para>
 /// </remarks>
 /// <seealso href="../../docs/sqlite-backend.md"/>

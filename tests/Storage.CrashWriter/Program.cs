@@ -5,7 +5,7 @@ using Storage.CrashWriter;
 using Storage.Json;
 using Storage.Sqlite;
 
-// Usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source] [--operations N] [--durability full|relaxed] [--streams on|off]
+// Usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source|generations] [--operations N] [--durability full|relaxed] [--streams on|off]
 //
 //   loop        (default) writes until killed: conditional puts, batches across keys, sequence
 //               increments, and with --streams on appends with expected versions (some in a batch
@@ -19,13 +19,16 @@ using Storage.Sqlite;
 //               only): --path is the connection string, --schema the store's schema.
 //   restore     restores the 40 partition states RestoreStates.Generate(seed) one after another,
 //               printing "RESTORED <partition> <outcome>" once each restore has returned, then DONE.
+//   generations writes --operations generations (Generations.Batch) to random partitions of
+//               CrashKeySpace, printing "STATE <revision> <digest> <partition>" with the export digest
+//               of each state once its commit has returned, then DONE: the owner a reader reads beside.
 //
 // Every line goes out in one write(2) to fd 1 as soon as it is printed, so a line a killed writer
 // printed is a line the test reads, and an ACK line is written only after the write's task completed.
 var arguments = Arguments.Parse(args);
 if (arguments is null)
 {
-    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source] [--operations N] [--durability full|relaxed] [--streams on|off]");
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source|generations] [--operations N] [--durability full|relaxed] [--streams on|off]");
     return CrashLog.ExitUsage;
 }
 
@@ -112,6 +115,22 @@ try
                 Print($"DONE {done}");
                 break;
 
+            case "generations":
+                var random = new Random(arguments.Seed);
+                var generations = new Dictionary<string, long>(StringComparer.Ordinal);
+                for (var i = 0; i < arguments.Operations; i++)
+                {
+                    var partition = CrashKeySpace.Partitions[random.Next(CrashKeySpace.Partitions.Count)];
+                    var generation = generations[partition] = generations.GetValueOrDefault(partition) + 1;
+                    await store.CommitAsync(partition, Generations.Batch(generation, random));
+
+                    // This process is the only writer: the partition's state now is the one just committed.
+                    Print(Generations.FormatState((await ((IStoreExport)store).ExportPartitionAsync(partition))!));
+                }
+
+                Print(Generations.Done);
+                break;
+
             case "single-put":
                 await new Writer(store, arguments, Print).PutAsync("strace", "k", "{\"single\":true}");
                 break;
@@ -137,7 +156,7 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
     /// <summary>The PostgreSQL store's schema.</summary>
     public string? Schema { get; init; }
 
-    /// <summary>How many operations the follow-source mode runs.</summary>
+    /// <summary>How many operations the follow-source mode runs (generations: how many generations it writes).</summary>
     public int Operations { get; init; } = 500;
 
     public static Arguments? Parse(string[] args)
@@ -167,7 +186,7 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
             _ => null,
         };
         var streams = values.GetValueOrDefault("streams", "off");
-        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear" or "restore" or "follow-source") || durability is null || streams is not ("on" or "off"))
+        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear" or "restore" or "follow-source" or "generations") || durability is null || streams is not ("on" or "off"))
         {
             return null;
         }

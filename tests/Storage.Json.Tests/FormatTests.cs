@@ -123,7 +123,7 @@ public sealed class FormatTests
         _ => $"sequence r{change.Revision} {change.SequenceName}={change.SequenceValue}",
     };
 
-    private static TempDirectory CopyFormat1Store()
+    internal static TempDirectory CopyFormat1Store()
     {
         var temp = new TempDirectory();
         var source = Path.Combine(AppContext.BaseDirectory, "Data", "format1");

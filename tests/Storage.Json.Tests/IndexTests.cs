@@ -74,6 +74,12 @@ public sealed class IndexTests(ITestOutputHelper output)
             var violations = new List<string>();
             for (var i = 0; i < steps.Count; i++)
             {
+                if (FaultChecks.IsJournalAppend(steps[i]))
+                {
+                    // After the commit is durable and published: its failure is not the commit's (CursorTests).
+                    continue;
+                }
+
                 int?[] torn = steps[i].Operation == FileSystemOperation.Write ? [null, 10] : [null];
                 foreach (var tornLength in torn)
                 {
@@ -522,14 +528,14 @@ public sealed class IndexTests(ITestOutputHelper output)
         var reads = fs.CallCount(FileSystemOperation.ReadAllBytes);
         await using (OpenFaulty(fs, indexes: []))
         {
-            Assert.Equal(reads + 1, fs.CallCount(FileSystemOperation.ReadAllBytes)); // the manifest
+            Assert.Equal(reads + 2, fs.CallCount(FileSystemOperation.ReadAllBytes)); // the manifest and the cursor's journal
         }
 
         var logs = new ListLoggerFactory();
         reads = fs.CallCount(FileSystemOperation.ReadAllBytes);
         await using (var store = JsonStore.Open(new JsonStoreOptions { Directory = FaultChecks.DataDirectory, TimeProvider = new FakeTimeProvider(FaultChecks.Epoch), Indexes = All, LoggerFactory = logs }, fs))
         {
-            Assert.Equal(reads + 1 + 3, fs.CallCount(FileSystemOperation.ReadAllBytes));
+            Assert.Equal(reads + 2 + 3, fs.CallCount(FileSystemOperation.ReadAllBytes));
             Assert.Equal(3, await store.CountAsync(new IndexQuery(Users, "email")));
         }
 

@@ -175,6 +175,8 @@ public sealed class IoErrorTests(ITestOutputHelper output)
         var creatingRoot = JsonErrors.CreatingDirectoryFailed(Root);
         var creatingPartitions = JsonErrors.CreatingDirectoryFailed(Partitions);
         var creatingManifest = JsonErrors.CreatingManifestFailed(Manifest);
+        const string Journal = Root + "/" + ChangeJournal.FileName;
+        var openingJournal = JsonErrors.OpeningJournalFailed(Journal);
 
         // Every step of opening a new store, in order, and what its failure must say.
         (FileSystemOperation Operation, string Path, string Message)[] expected =
@@ -199,11 +201,18 @@ public sealed class IoErrorTests(ITestOutputHelper output)
             (FileSystemOperation.ListFiles, Root, JsonErrors.RemovingTempFilesFailed(Root)),
             (FileSystemOperation.ListFiles, Partitions, JsonErrors.RemovingTempFilesFailed(Partitions)),
             (FileSystemOperation.ListFiles, Partitions, JsonErrors.ListingFailed(Partitions)),
+            (FileSystemOperation.ReadAllBytes, Journal, openingJournal),
+            (FileSystemOperation.CreateNew, Journal + ".*.tmp", openingJournal),
+            (FileSystemOperation.Write, Journal + ".*.tmp", openingJournal),
+            (FileSystemOperation.Sync, Journal + ".*.tmp", openingJournal),
+            (FileSystemOperation.Rename, Journal + ".*.tmp", openingJournal),
+            (FileSystemOperation.SyncDirectory, Root, openingJournal),
         ];
         var probe = FaultChecks.NewFileSystem(createDataDirectory: false);
         var mark = probe.Calls.Count;
-        await FaultChecks.Open(probe).DisposeAsync();
+        var opened = FaultChecks.Open(probe);
         var steps = probe.CallsSince(mark);
+        await opened.DisposeAsync();
         Assert.True(
             steps.Count == expected.Length && steps.Zip(expected).All(p => p.First.Operation == p.Second.Operation && Matches(p.First.Path, p.Second.Path)),
             $"The steps of opening a new store changed; update this test's table:\n{string.Join('\n', steps)}");

@@ -120,9 +120,9 @@ public sealed class PartitionFileNameFuzzTests(ITestOutputHelper output)
             }
         }
 
-        // Every file is the manifest, the lock, or a partition file directly in partitions/ named for one of the keys.
+        // Every file is the manifest, the lock, the cursor's journal, or a partition file directly in partitions/ named for one of the keys.
         var partitions = Path.Combine(temp.Path, "partitions");
-        var expectedFiles = keys.Select(k => Path.Combine(partitions, PartitionFileNames.Encode(k))).Append(Path.Combine(temp.Path, "storage.json")).Append(Path.Combine(temp.Path, "storage.lock")).Order(StringComparer.Ordinal);
+        var expectedFiles = keys.Select(k => Path.Combine(partitions, PartitionFileNames.Encode(k))).Append(Path.Combine(temp.Path, "storage.json")).Append(Path.Combine(temp.Path, "storage.lock")).Append(Path.Combine(temp.Path, ChangeJournal.FileName)).Order(StringComparer.Ordinal);
         Assert.Equal(expectedFiles, Directory.EnumerateFiles(temp.Path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal));
         Assert.Equal([partitions], Directory.EnumerateDirectories(temp.Path, "*", SearchOption.AllDirectories));
 

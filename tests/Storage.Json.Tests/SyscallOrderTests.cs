@@ -64,6 +64,10 @@ public sealed class SyscallOrderTests(ITestOutputHelper output)
         var steps = fs.CallsSince(mark).Where(c => c.Operation is not (FileSystemOperation.ReadAllBytes or FileSystemOperation.FileExists)).ToList();
         var final = $"{FaultChecks.DataDirectory}/partitions/{PartitionFileNames.Encode(FaultScenarios.Alice)}";
         var temp = steps.FirstOrDefault()?.Path ?? string.Empty;
+
+        // Then the cursor's record is appended to the journal (the fault layer names a handle by the path it was created at: the journal's rewrite at open).
+        var journal = steps.LastOrDefault()?.Path ?? string.Empty;
+        Assert.StartsWith($"{FaultChecks.DataDirectory}/{ChangeJournal.FileName}.", journal);
         Assert.StartsWith(final + ".", temp);
         Assert.EndsWith(PartitionFileNames.TempExtension, temp);
         Assert.Equal(
@@ -74,6 +78,7 @@ public sealed class SyscallOrderTests(ITestOutputHelper output)
                 (FileSystemOperation.Close, temp, null),
                 (FileSystemOperation.Rename, temp, final),
                 (FileSystemOperation.SyncDirectory, $"{FaultChecks.DataDirectory}/partitions", (string?)null),
+                (FileSystemOperation.Write, journal, null),
             ],
             steps.Select(c => (c.Operation, c.Path, c.Destination)));
     }
@@ -91,6 +96,7 @@ public sealed class SyscallOrderTests(ITestOutputHelper output)
         var steps = fs.CallsSince(mark).Where(c => c.Operation is not (FileSystemOperation.ReadAllBytes or FileSystemOperation.FileExists)).ToList();
         var final = $"{FaultChecks.DataDirectory}/partitions/{PartitionFileNames.Encode(FaultScenarios.Alice)}";
         var temp = steps.FirstOrDefault()?.Path ?? string.Empty;
+        var journal = steps.LastOrDefault()?.Path ?? string.Empty;
         Assert.Equal(
             [
                 (FileSystemOperation.CreateNew, temp, null),
@@ -98,6 +104,7 @@ public sealed class SyscallOrderTests(ITestOutputHelper output)
                 (FileSystemOperation.Sync, temp, null),
                 (FileSystemOperation.Close, temp, null),
                 (FileSystemOperation.Rename, temp, (string?)final),
+                (FileSystemOperation.Write, journal, null),
             ],
             steps.Select(c => (c.Operation, c.Path, c.Destination)));
     }

@@ -138,7 +138,7 @@ public sealed class ChecksumTests : IDisposable
 
         using (var connection = _db.Connect())
         {
-            Assert.Equal(4L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal(5L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
             Assert.Equal(
                 RowChecksum.Document(Partition, Collection, Key, 2, t - 5, t, t + 60_000, """{"total":5}"""u8),
                 TestDatabase.Scalar(connection, $"SELECT checksum FROM documents WHERE key = '{Key}'"));

@@ -235,8 +235,8 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
         }
 
         using var connection = _db.Connect();
-        Assert.Equal(4L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
-        Assert.Equal("1,2,3,4", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
+        Assert.Equal(5L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+        Assert.Equal("1,2,3,4,5", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
         Assert.Equal((long)Schema.ApplicationId, TestDatabase.Scalar(connection, "PRAGMA application_id"));
         Assert.Equal("wal", TestDatabase.Scalar(connection, "PRAGMA journal_mode"));
     }
@@ -258,7 +258,7 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
         var e = Assert.Throws<UnsupportedFormatException>(() => _db.Open());
 
         Assert.Equal(7, e.FoundVersion);
-        Assert.Equal(4, e.SupportedVersion);
+        Assert.Equal(5, e.SupportedVersion);
         Assert.Equal(_db.Path, e.Location);
         Assert.Equal(before, Hash(_db.Path));
     }
@@ -353,7 +353,7 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
 
         using (var connection = _db.Connect())
         {
-            Assert.Equal(4L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal(5L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
             Assert.Equal("alice=7/5,bob=9/9,carol=8/8", TestDatabase.Scalar(connection, "SELECT group_concat(partition || '=' || revision || '/' || oldest_resumable, ',') FROM (SELECT * FROM partitions ORDER BY partition)"));
             Assert.Equal(7L, TestDatabase.Scalar(connection, "SELECT revision FROM sequences WHERE partition = 'alice' AND name = 'n'"));
             Assert.Equal("ok", TestDatabase.Scalar(connection, "PRAGMA integrity_check"));
@@ -410,8 +410,8 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
 
         using (var connection = _db.Connect())
         {
-            Assert.Equal(4L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
-            Assert.Equal("1,2,3,4", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
+            Assert.Equal(5L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'format_version'"));
+            Assert.Equal("1,2,3,4,5", TestDatabase.Scalar(connection, "SELECT group_concat(version, ',') FROM (SELECT version FROM storage_migrations ORDER BY version)"));
             Assert.Equal(1L, TestDatabase.Scalar(connection, "SELECT value FROM storage_meta WHERE key = 'index_generation'"));
             Assert.Equal(5L, TestDatabase.Scalar(connection, "SELECT count(*) FROM index_entries"));
             Assert.Equal("ok", TestDatabase.Scalar(connection, "PRAGMA integrity_check"));

@@ -51,7 +51,8 @@ public sealed class WritePathTests
     /// <summary>
     /// What the engine's writer costs a put: the statements of its request are those SQLite's own
     /// decision ran — the partition's revision (and the floor for a new one), the document's state,
-    /// the row, the tombstone for a key that had no row, the new revision — and no more.
+    /// the row, the tombstone for a key that had no row, the new revision and position, and for a partition
+    /// it creates the mark of an earlier incarnation (the store-wide cursor) — and no more.
     /// </summary>
     [Fact]
     public async Task A_put_runs_the_statements_of_a_read_and_a_write_of_its_document_and_partition()
@@ -60,7 +61,7 @@ public sealed class WritePathTests
         await using var store = database.Open();
         var (create, update) = await CreateAndUpdateAsync(store, "{}", "{}", null);
 
-        Assert.Equal(["DeleteTombstone", "GetDocumentState", "GetMeta", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], create.Order(StringComparer.Ordinal));
+        Assert.Equal(["DeleteMark", "DeleteTombstone", "GetDocumentState", "GetMeta", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], create.Order(StringComparer.Ordinal));
         Assert.Equal(["GetDocumentState", "GetPartitionRevision", "PutDocument", "SetPartitionRevision"], update.Order(StringComparer.Ordinal));
     }
 
@@ -76,7 +77,7 @@ public sealed class WritePathTests
         await using var store = database.Open(o => o.Indexes = [new IndexDefinition("c", "tag", "tag", IndexValueType.String, unique: true)]);
         var (create, update) = await CreateAndUpdateAsync(store, """{"tag":"a"}""", """{"tag":"a"}""", database.Clock.GetUtcNow().AddDays(1));
 
-        Assert.Equal(["DeleteTombstone", "GetDocumentState", "GetMeta", "GetPartitionRevision", "InsertEntry", "PutDocument", "SetPartitionRevision"], create.Order(StringComparer.Ordinal));
+        Assert.Equal(["DeleteMark", "DeleteTombstone", "GetDocumentState", "GetMeta", "GetPartitionRevision", "InsertEntry", "PutDocument", "SetPartitionRevision"], create.Order(StringComparer.Ordinal));
         Assert.Equal(["GetDocumentState", "GetPartitionRevision", "PutDocument", "ReadDocumentEntries", "SetEntriesExpiry", "SetPartitionRevision"], update.Order(StringComparer.Ordinal));
     }
 

@@ -23,6 +23,7 @@ public sealed class FollowProcessTests : IAsyncLifetime
 
     public static TheoryData<string, string> Pairs => new()
     {
+        { "json", "memory" },
         { "sqlite", "memory" },
         { "postgres", "sqlite" },
     };
@@ -36,7 +37,8 @@ public sealed class FollowProcessTests : IAsyncLifetime
         using var owner = ChildProcess.Start([ChildProcess.ProgramPath(typeof(FollowProcessTests).Assembly, "CrashWriterPath"), .. arguments, .. schema is null ? Array.Empty<string>() : ["--schema", schema]]);
         Assert.True(await owner.WaitForLineAsync(TimeSpan.FromSeconds(60), "OPEN") is not null, owner.StandardError);
 
-        var source = await OpenAsync(SourceAddress(backend, path, schema));
+        // A JSON store is owned by the app's process: the follower reads it beside its owner, as a reader.
+        var source = await OpenAsync(SourceAddress(backend, path, schema), backend == "json" ? o => o.Access = Storage.Json.JsonStoreAccess.Reader : null);
         var destination = await OpenAsync(await NewAddressAsync(destinationBackend));
         long position = 0;
         var passes = 0;
@@ -98,9 +100,9 @@ public sealed class FollowProcessTests : IAsyncLifetime
         return SourceAddress(backend, path, schema);
     }
 
-    private async Task<Store> OpenAsync(string address)
+    private async Task<Store> OpenAsync(string address, Action<StorageOptions>? configure = null)
     {
-        var store = await StoreFactory.OpenAsync(address);
+        var store = await StoreFactory.OpenAsync(address, configure);
         _stores.Add(store);
         return store;
     }

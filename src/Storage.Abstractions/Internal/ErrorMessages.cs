@@ -184,6 +184,9 @@ internal static class ErrorMessages
     /// <summary>A write refused by the store's read-only fence.</summary>
     public static string ReadOnly => "The store is read-only: its read-only fence is set, so nothing was written. Reads work; try the write again once the fence is cleared.";
 
+    /// <summary>A write through a store opened as a reader.</summary>
+    public static string Reader => "This store was opened as a reader of a store another process owns: it reads and never writes, so nothing was written. Write through the store's owner.";
+
     /// <summary>A restore into a partition that holds a different state.</summary>
     public static string RestoreConflict(string partition, IReadOnlyList<ExportItem> differences) => F(
         "Partition '{0}' exists with a different state ({1} item(s) differ, first: {2}); nothing was written. Restore with RestoreMode.Replace to replace it, or delete the partition first.",

@@ -31,11 +31,15 @@ internal static class JsonErrors
 
     public static string CreatingManifestFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Creating the manifest '{0}' failed.", path);
 
+    public static string OpeningJournalFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Opening the journal of changed partitions '{0}' failed.", path);
+
     public static string ListingFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Listing the files of '{0}' failed.", path);
 
     public static string RemovingTempFilesFailed(string path) => string.Format(CultureInfo.InvariantCulture, "Removing the temporary files an interrupted write left in '{0}' failed.", path);
 
     public static string NoStore(string path) => string.Format(CultureInfo.InvariantCulture, "'{0}' holds no JSON store (no manifest, storage.json): open the store there first.", path);
+
+    public static string ReaderIndexes => "JsonStoreOptions.Indexes must be empty when JsonStoreOptions.Access is Reader: a reader caches nothing, so it keeps no in-memory indexes (they would go stale while the owner writes). Query the indexes through the store's owner.";
 
     public static string UnresolvedFile => "the file name is not a partition file name, or its partition key cannot be read";
 }

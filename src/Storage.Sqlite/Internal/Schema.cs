@@ -19,11 +19,20 @@ internal static class Schema
     /// <summary>The read-only fence: set while the row exists (no migration: a store without it is not fenced).</summary>
     public const string MetaReadOnly = "read_only";
 
+    /// <summary>The store-wide cursor's last position: the highest position any commit has given a partition or a mark.</summary>
+    public const string MetaPosition = "position";
+
+    /// <summary>The oldest position the cursor can resume after (besides 0): the highest position of a mark a purge dropped.</summary>
+    public const string MetaOldestPosition = "oldest_position";
+
     /// <summary>The migration that creates the index tables.</summary>
     public const int IndexesVersion = 3;
 
     /// <summary>The migration that adds the rows' checksums.</summary>
     public const int ChecksumsVersion = 4;
+
+    /// <summary>The migration that adds the store-wide cursor's positions and marks.</summary>
+    public const int PositionsVersion = 5;
 
     /// <summary>Written to the header (<c>PRAGMA application_id</c>) so tools can tell a Storage database: "Stor".</summary>
     public const int ApplicationId = 0x53746F72;
@@ -189,6 +198,35 @@ internal static class Schema
             $"UPDATE documents SET checksum = {RowChecksum.DocumentFunction}(partition, collection, key, version, created_at, updated_at, expires_at, value)",
             "ALTER TABLE events ADD COLUMN checksum INTEGER NOT NULL DEFAULT 0",
             $"UPDATE events SET checksum = {RowChecksum.EventFunction}(partition, stream, version, revision, event_id, type, committed_at, data, metadata)",
+        ]),
+        new(PositionsVersion, "the store-wide cursor: partitions.position, deleted_partitions, position and oldest_position",
+        [
+            // Every write transaction that changes partitions gives them the next store-wide position
+            // (the last one is the meta row 'position'). The existing partitions get one each, 1, 2, ...
+            // in key order, so a cursor from 0 lists them all in pages of any size.
+            "ALTER TABLE partitions ADD COLUMN position INTEGER NOT NULL DEFAULT 0",
+            """
+            UPDATE partitions SET position = numbered.position
+            FROM (SELECT partition, row_number() OVER (ORDER BY partition) AS position FROM partitions) AS numbered
+            WHERE partitions.partition = numbered.partition
+            """,
+            "CREATE INDEX partitions_by_position ON partitions (position, partition)",
+
+            // The mark of a deleted partition: its revision and the delete's position and time (Unix
+            // milliseconds), until the partition is created again or a purge drops it with the tombstones.
+            // Deletes before this migration left none.
+            """
+            CREATE TABLE deleted_partitions (
+                partition  TEXT NOT NULL COLLATE BINARY PRIMARY KEY,
+                revision   INTEGER NOT NULL CHECK (revision >= 1),
+                position   INTEGER NOT NULL CHECK (position >= 1),
+                deleted_at INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID
+            """,
+            "CREATE INDEX deleted_partitions_by_position ON deleted_partitions (position, partition)",
+            "CREATE INDEX deleted_partitions_by_deletion ON deleted_partitions (deleted_at)",
+            $"INSERT INTO storage_meta (key, value) VALUES ('{MetaPosition}', (SELECT count(*) FROM partitions))",
+            $"INSERT INTO storage_meta (key, value) VALUES ('{MetaOldestPosition}', 0)",
         ]),
     ];
 

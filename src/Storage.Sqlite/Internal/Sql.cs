@@ -34,8 +34,13 @@ internal static class Sql
     public static readonly Statement SetMeta = new("INSERT INTO storage_meta (key, value) VALUES (@key, @value) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     public static readonly Statement DeleteMeta = new("DELETE FROM storage_meta WHERE key = @key");
 
-    // What every write transaction checks first: the index generation it opened with, and the read-only fence (no row: not set).
-    public static readonly Statement WriteChecks = new($"SELECT (SELECT value FROM storage_meta WHERE key = '{Schema.MetaIndexGeneration}'), EXISTS (SELECT 1 FROM storage_meta WHERE key = '{Schema.MetaReadOnly}')");
+    // What every write transaction checks first: the index generation it opened with, and the read-only fence (no row: not set);
+    // and what it reads with them: the store-wide cursor's last position (no row: 0).
+    public static readonly Statement WriteChecks = new(
+        $"SELECT (SELECT value FROM storage_meta WHERE key = '{Schema.MetaIndexGeneration}'), EXISTS (SELECT 1 FROM storage_meta WHERE key = '{Schema.MetaReadOnly}'), (SELECT value FROM storage_meta WHERE key = '{Schema.MetaPosition}')");
+
+    /// <summary>The store-wide cursor's last position, written once by a write transaction that changed partitions.</summary>
+    public static readonly Statement SetPosition = new($"UPDATE storage_meta SET value = @position WHERE key = '{Schema.MetaPosition}'");
     public static readonly Statement MaxMigration = new("SELECT max(version) FROM storage_migrations");
     public static readonly Statement RecordMigration = new("INSERT INTO storage_migrations (version, applied_at, description) VALUES (@version, @applied_at, @description)");
 
@@ -43,15 +48,73 @@ internal static class Sql
     public static readonly Statement GetPartitionRevision = new("SELECT revision FROM partitions WHERE partition = @partition");
     public static readonly Statement GetPartitionFeedState = new("SELECT revision, oldest_resumable FROM partitions WHERE partition = @partition");
 
-    /// <summary>Sets a partition's revision; a new partition also gets the oldest revision a feed reader can resume after (its first), one that exists keeps its own.</summary>
+    /// <summary>
+    /// Sets a partition's revision and its store-wide position; a new partition also gets the oldest
+    /// revision a feed reader can resume after (its first), one that exists keeps its own.
+    /// </summary>
     public static readonly Statement SetPartitionRevision = new(
         """
-        INSERT INTO partitions (partition, revision, oldest_resumable) VALUES (@partition, @revision, @oldest_resumable)
-        ON CONFLICT (partition) DO UPDATE SET revision = excluded.revision
+        INSERT INTO partitions (partition, revision, oldest_resumable, position) VALUES (@partition, @revision, @oldest_resumable, @position)
+        ON CONFLICT (partition) DO UPDATE SET revision = excluded.revision, position = excluded.position
         """);
     public static readonly Statement ListPartitions = new($"SELECT partition, revision FROM partitions WHERE partition > @after ORDER BY partition {Limit}");
     public static readonly Statement RaiseRevisionFloor = new("UPDATE storage_meta SET value = @revision WHERE key = 'revision_floor' AND value < @revision");
     public static readonly Statement DeletePartitionEntries = new("DELETE FROM index_entries INDEXED BY index_entries_by_document WHERE partition = @partition");
+
+    // The marks of deleted partitions (the store-wide cursor).
+    public static readonly Statement PutMark = new(
+        """
+        INSERT INTO deleted_partitions (partition, revision, position, deleted_at) VALUES (@partition, @revision, @position, @deleted_at)
+        ON CONFLICT (partition) DO UPDATE SET revision = excluded.revision, position = excluded.position, deleted_at = excluded.deleted_at
+        """);
+    public static readonly Statement DeleteMark = new("DELETE FROM deleted_partitions WHERE partition = @partition");
+
+    /// <summary>Before the purge drops marks: the oldest position rises to the newest mark it drops.</summary>
+    public static readonly Statement RaiseOldestPosition = new(
+        $"""
+        UPDATE storage_meta SET value = dropped.position
+        FROM (SELECT max(position) AS position FROM deleted_partitions WHERE deleted_at <= @cutoff) AS dropped
+        WHERE storage_meta.key = '{Schema.MetaOldestPosition}' AND dropped.position > storage_meta.value
+        """);
+    public static readonly Statement PurgeMarks = new("DELETE FROM deleted_partitions WHERE deleted_at <= @cutoff");
+
+    /// <summary>The cursor's state in the read's snapshot: the last (= current) position, the oldest position and the revision floor.</summary>
+    public static readonly Statement CursorState = new(
+        $"""
+        SELECT (SELECT value FROM storage_meta WHERE key = '{Schema.MetaPosition}'), (SELECT value FROM storage_meta WHERE key = '{Schema.MetaOldestPosition}'),
+            (SELECT value FROM storage_meta WHERE key = '{Schema.MetaRevisionFloor}')
+        """);
+
+    /// <summary>
+    /// The position of the cursor's <c>@offset + 1</c>-th item after <c>@after</c> (no row: fewer items):
+    /// the live partitions and the marks, each read by its (position, partition) index and merged.
+    /// </summary>
+    public static readonly Statement CursorLastPosition = new(
+        """
+        SELECT position FROM partitions WHERE position > @after AND position <= @current
+        UNION ALL
+        SELECT position FROM deleted_partitions WHERE position > @after AND position <= @current
+        ORDER BY position LIMIT 1 OFFSET @offset + 0
+        """);
+
+    /// <summary>
+    /// The cursor's items in (@after, @last], by position then key (BINARY = code-point order): a live
+    /// partition's revision, or a mark's (deleted = 1).
+    /// </summary>
+    public static readonly Statement CursorItems = new(
+        """
+        SELECT position, partition, revision, 0 AS deleted FROM partitions WHERE position > @after AND position <= @last
+        UNION ALL
+        SELECT position, partition, revision, 1 FROM deleted_partitions WHERE position > @after AND position <= @last
+        ORDER BY position, partition
+        """);
+
+    /// <summary>Whether items follow @last, up to @current.</summary>
+    public static readonly Statement CursorHasMore = new(
+        """
+        SELECT EXISTS (SELECT 1 FROM partitions WHERE position > @last AND position <= @current)
+            OR EXISTS (SELECT 1 FROM deleted_partitions WHERE position > @last AND position <= @current)
+        """);
 
     /// <summary>Everything of a partition, its row last.</summary>
     public static readonly IReadOnlyList<Statement> DeletePartition =
@@ -139,7 +202,7 @@ internal static class Sql
     /// Columns: kind (<see cref="ChangeKind"/>), rank, the two names that order a revision's rows
     /// (collection and key, stream and version, sequence name), then from the fifth on a document's
     /// columns as every document read has them (its version is the revision), a tombstone's revision
-    /// in the sixth, an event's columns as every event read has them (the revision sixth), or a
+    /// in the sixth and its time in the seventh, an event's columns as every event read has them (the revision sixth), or a
     /// sequence's value and revision.
     /// </summary>
     public static readonly Statement ReadChanges = new(
@@ -147,7 +210,7 @@ internal static class Sql
         SELECT 1 AS kind, 0 AS rank, collection AS name_1, key AS name_2, value, version AS revision, created_at, updated_at, expires_at, checksum, NULL, NULL
         FROM documents WHERE partition = @partition AND version > @after AND {Timestamps.LiveSql("expires_at", "@now")}
         UNION ALL
-        SELECT 2, 0, collection, key, NULL, revision, NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT 2, 0, collection, key, NULL, revision, deleted_at, NULL, NULL, NULL, NULL, NULL
         FROM tombstones WHERE partition = @partition AND revision > @after
         UNION ALL
         SELECT 3, 1, stream, version, version, revision, event_id, type, data, metadata, committed_at, checksum

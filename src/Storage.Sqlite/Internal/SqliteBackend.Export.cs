@@ -2,7 +2,7 @@ namespace Storage.Sqlite.Internal;
 
 /// <summary>
 /// The export of a partition's exact state: every table's rows of the partition in one read transaction;
-/// and the store's revision floor, read and raised (a restore itself is a write: <see cref="WriteContext.Restore"/>).
+/// the store-wide cursor over changed partitions; and the store's revision floor, read and raised (a restore itself is a write: <see cref="WriteContext.Restore"/>).
 /// </summary>
 internal sealed partial class SqliteBackend
 {
@@ -39,8 +39,32 @@ internal sealed partial class SqliteBackend
         }));
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// One read transaction (one snapshot). The current position is the last position stored in
+    /// <c>storage_meta</c>: a write transaction stores it with the rows it positions, and the next one
+    /// (serialized with it, in any process) takes a higher one. Whole positions in two steps: the
+    /// position of the <paramref name="limit"/>-th item, then every item up to it.
+    /// </remarks>
     public ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken)
-        => throw new NotSupportedException("The store-wide cursor is not built for this backend yet.");
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(ReadSnapshot(session =>
+        {
+            long current, oldest, floor;
+            using (var reader = session.Query(Sql.CursorState))
+            {
+                reader.Read();
+                (current, oldest, floor) = (reader.IsDBNull(0) ? 0 : reader.GetInt64(0), reader.IsDBNull(1) ? 0 : reader.GetInt64(1), reader.IsDBNull(2) ? 0 : reader.GetInt64(2));
+            }
+
+            // No limit-th item: every item up to the current position, and nothing more.
+            var last = session.Scalar(Sql.CursorLastPosition, afterPosition, current, limit - 1) is long reached ? reached : current;
+            var items = ReadRows(session, Sql.CursorItems, [afterPosition, last], limit, static reader => new PartitionChange(
+                reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3) != 0, reader.GetInt64(0)));
+            var hasMore = last < current && (long)session.Scalar(Sql.CursorHasMore, last, current)! != 0;
+            return new ChangedPartitions(items, hasMore, current, oldest, floor);
+        }));
+    }
 
     /// <inheritdoc/>
     public ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)

@@ -211,7 +211,7 @@ internal sealed partial class SqliteBackend
     private Change ReadChange(SqliteDataReader reader, string partition) => (ChangeKind)reader.GetInt64(0) switch
     {
         ChangeKind.Put => Change.Put(RowChecksum.ReadDocument(reader, 4, _path, partition, reader.GetString(2), reader.GetString(3))),
-        ChangeKind.Delete => Change.Delete(reader.GetInt64(5), reader.GetString(2), reader.GetString(3)),
+        ChangeKind.Delete => Change.Delete(reader.GetInt64(5), reader.GetString(2), reader.GetString(3), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6))),
         ChangeKind.Append => Change.Append(RowChecksum.ReadEvent(reader, 4, _path, partition, reader.GetString(2))),
         _ => Change.Sequence(reader.GetInt64(5), reader.GetString(2), reader.GetInt64(4)),
     };

@@ -235,7 +235,9 @@ internal sealed partial class SqliteBackend : IStoreBackend
     /// <summary>
     /// Runs <paramref name="body"/> in one <c>BEGIN IMMEDIATE</c> transaction on the writer connection
     /// and commits it, or rolls it back on any exception; a busy database runs it again from the start
-    /// until the budget is spent. The caller holds the writer's turn.
+    /// until the budget is spent. The caller holds the writer's turn. The checks read the store-wide
+    /// cursor's last position too: the partitions the transaction changes take the next one, stored as
+    /// the last before the commit (<see cref="WriteContext.Finish"/>).
     /// </summary>
     /// <exception cref="IndexDeclarationsChangedException">Another instance changed the index declarations since this one opened.</exception>
     private T InWriteTransaction<T>(DateTimeOffset now, Func<WriteContext, T> body) => WithRetry(_path, _options.BusyTimeout, () => _writer.InTransaction(Sql.BeginImmediate, (Backend: this, Now: now, Body: body), static state =>
@@ -244,13 +246,14 @@ internal sealed partial class SqliteBackend : IStoreBackend
         // so does the read-only fence, read in the transaction that commits (BEGIN IMMEDIATE: no other
         // process sets it meanwhile).
         var backend = state.Backend;
-        long generation;
+        long generation, position;
         bool readOnly;
         using (var reader = backend._writer.Query(Sql.WriteChecks))
         {
             reader.Read();
             generation = reader.IsDBNull(0) ? 0 : reader.GetInt64(0);
             readOnly = reader.GetBoolean(1);
+            position = reader.IsDBNull(2) ? 0 : reader.GetInt64(2);
         }
 
         if (generation != backend._indexes.Generation)
@@ -263,7 +266,10 @@ internal sealed partial class SqliteBackend : IStoreBackend
             throw new StoreReadOnlyException();
         }
 
-        return state.Body(new WriteContext(backend._writer, backend._path, state.Now, backend._indexes));
+        var context = new WriteContext(backend._writer, backend._path, state.Now, backend._indexes, position);
+        var result = state.Body(context);
+        context.Finish();
+        return result;
     }));
 
     /// <summary>

@@ -8,10 +8,28 @@ namespace Storage.Sqlite.Internal;
 /// what other processes committed before the transaction began. What a batch or an increment changes
 /// is decided by the engine's <see cref="PartitionWriter"/> over the state read here; this class reads
 /// that state, writes the net change, and keeps the index entries (uniqueness is the database's).
+/// Every partition the transaction changes — or deletes — takes one store-wide position, the one after
+/// <paramref name="lastPosition"/> (the transaction's writes are serialized with every other writer's
+/// by <c>BEGIN IMMEDIATE</c>, so no other transaction can take it); <see cref="Finish"/> stores it as the
+/// last position.
 /// </summary>
-internal sealed class WriteContext(SqliteSession session, string path, DateTimeOffset now, SqliteIndexes indexes)
+internal sealed class WriteContext(SqliteSession session, string path, DateTimeOffset now, SqliteIndexes indexes, long lastPosition)
 {
     private readonly long _nowMs = now.ToUnixTimeMilliseconds();
+    private readonly long _position = lastPosition + 1;
+
+    // Whether a write gave a partition the position. Not cleared when that write's savepoint rolls back:
+    // the position is then stored with nothing at it, which the cursor never minds (positions may skip).
+    private bool _moved;
+
+    /// <summary>Stores the transaction's position as the last one, if a write took it; the last step before the commit.</summary>
+    public void Finish()
+    {
+        if (_moved)
+        {
+            session.Execute(Sql.SetPosition, _position);
+        }
+    }
 
     public CommitResult ApplyBatch(PendingWrite write)
     {
@@ -53,7 +71,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
 
         // The partition's first revision, above the floor; it can be resumed from there on.
         var revision = RevisionFloor() + 1;
-        session.Execute(Sql.SetPartitionRevision, partition, revision, revision);
+        SetPartition(partition, revision, revision, created: true);
         var puts = imported.Puts;
         var outcomes = new OperationOutcome[puts.Count];
 
@@ -106,6 +124,9 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             session.Execute(statement, partition);
         }
 
+        // Its mark, for the store-wide cursor, until the partition is created again or a purge drops it.
+        session.Execute(Sql.PutMark, partition, revision, _position, _nowMs);
+        _moved = true;
         return true;
     }
 
@@ -142,7 +163,7 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
             }
         }
 
-        session.Execute(Sql.SetPartitionRevision, partition, state.Revision, state.OldestResumable);
+        SetPartition(partition, state.Revision, state.OldestResumable, created: stored is null);
         foreach (var d in state.Documents)
         {
             var (createdAt, updatedAt, expiresAt) = (d.CreatedAt.ToUnixTimeMilliseconds(), d.UpdatedAt.ToUnixTimeMilliseconds(), d.ExpiresAt?.ToUnixTimeMilliseconds());
@@ -179,7 +200,8 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     /// <summary>
     /// Removes expired documents (the count returned) and drops tombstones deleted at or before
     /// <paramref name="tombstoneCutoff"/> (none when <see langword="null"/>); each partition that loses
-    /// tombstones can no longer be resumed from before the newest of them.
+    /// tombstones can no longer be resumed from before the newest of them; the marks of partitions
+    /// deleted at or before the cutoff go too, and the store's oldest position rises to the newest of them.
     /// </summary>
     public long PurgeExpired(DateTimeOffset? tombstoneCutoff)
     {
@@ -189,6 +211,10 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         var cutoff = tombstoneCutoff is { } c ? c.ToUnixTimeMilliseconds() : long.MinValue;
         session.Execute(Sql.RaiseOldestResumable, cutoff);
         session.Execute(Sql.PurgeTombstones, cutoff);
+
+        // The marks of deleted partitions go with the tombstones: a cursor behind one dropped must start over.
+        session.Execute(Sql.RaiseOldestPosition, cutoff);
+        session.Execute(Sql.PurgeMarks, cutoff);
         return purged;
     }
 
@@ -424,7 +450,23 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
         }
 
         // A partition the write created can be resumed from its first revision on; one that existed keeps its own.
-        session.Execute(Sql.SetPartitionRevision, partition, writer.Revision, writer.CreatedAtRevision ?? writer.Revision);
+        SetPartition(partition, writer.Revision, writer.CreatedAtRevision ?? writer.Revision, created: writer.CreatedAtRevision is not null);
+    }
+
+    /// <summary>
+    /// Writes the partition's row with its revision and the transaction's position; a partition the
+    /// write <paramref name="created"/> may have been deleted before: its mark goes (only a partition
+    /// without a row can have one).
+    /// </summary>
+    private void SetPartition(string partition, long revision, long oldestResumable, bool created)
+    {
+        session.Execute(Sql.SetPartitionRevision, partition, revision, oldestResumable, _position);
+        if (created)
+        {
+            session.Execute(Sql.DeleteMark, partition);
+        }
+
+        _moved = true;
     }
 
     private static byte[] ToArray(ReadOnlyMemory<byte> value)
