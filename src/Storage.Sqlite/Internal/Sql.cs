@@ -157,6 +157,14 @@ internal static class Sql
     public static readonly Statement DeleteDocument = new("DELETE FROM documents WHERE partition = @partition AND collection = @collection AND key = @key");
     public static readonly Statement PurgeExpired = new($"DELETE FROM documents WHERE {Timestamps.ExpiredSql("expires_at", "@now")}");
 
+    /// <summary>Before the purge deletes expired documents: each partition's oldest resumable revision rises to the newest version it loses.</summary>
+    public static readonly Statement RaiseOldestResumableForExpired = new(
+        $"""
+        UPDATE partitions SET oldest_resumable = max(partitions.oldest_resumable, purged.version)
+        FROM (SELECT partition, max(version) AS version FROM documents WHERE {Timestamps.ExpiredSql("expires_at", "@now")} GROUP BY partition) AS purged
+        WHERE partitions.partition = purged.partition
+        """);
+
     // Tombstones.
     public static readonly Statement PutTombstone = new(
         """

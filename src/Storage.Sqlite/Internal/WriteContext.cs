@@ -200,11 +200,13 @@ internal sealed class WriteContext(SqliteSession session, string path, DateTimeO
     /// <summary>
     /// Removes expired documents (the count returned) and drops tombstones deleted at or before
     /// <paramref name="tombstoneCutoff"/> (none when <see langword="null"/>); each partition that loses
-    /// tombstones can no longer be resumed from before the newest of them; the marks of partitions
+    /// documents or tombstones can no longer be resumed from before the newest of them; the marks of partitions
     /// deleted at or before the cutoff go too, and the store's oldest position rises to the newest of them.
     /// </summary>
     public long PurgeExpired(DateTimeOffset? tombstoneCutoff)
     {
+        // A change-feed reader behind a purged version never saw it: it must start over.
+        session.Execute(Sql.RaiseOldestResumableForExpired, _nowMs);
         session.Execute(Sql.PurgeExpiredEntries, _nowMs);
         var purged = session.Execute(Sql.PurgeExpired, _nowMs);
 
