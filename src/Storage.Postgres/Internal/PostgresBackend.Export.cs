@@ -70,8 +70,45 @@ internal sealed partial class PostgresBackend
         }, cancellationToken);
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// A position is the id of the transaction that made the change (<c>partitions.changed_xid</c>,
+    /// <c>partition_marks.changed_xid</c>). One round trip, one snapshot (a read-only REPEATABLE READ
+    /// transaction): the snapshot's xmin - 1 as the current position (every transaction below xmin has
+    /// ended, so no change can appear at or below it later), the oldest position and the revision
+    /// floor, then the page (<see cref="Sql.ReadChangedPartitions"/>) through the (changed_xid,
+    /// partition) indexes. An open write transaction anywhere on the server holds xmin, and so the
+    /// changes after it, back until it ends.
+    /// </remarks>
     public ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken)
-        => throw new NotSupportedException("The store-wide cursor is not built for this backend yet.");
+        => ReadAsync("read changed partitions", (sql: _sql, afterPosition, limit), static async (connection, s, ct) =>
+        {
+            using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
+            batch.BatchCommands.Add(BatchCommand(s.sql.ReadCursorHead));
+            batch.BatchCommands.Add(BatchCommand(s.sql.ReadChangedPartitions, P(s.afterPosition), P(s.limit)));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await batch.PrepareAsync(ct).ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            var (current, oldest, floor) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            var items = new List<PartitionChange>();
+            var hasMore = false;
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                // A row without a partition says that a change follows the page.
+                if (reader.IsDBNull(0))
+                {
+                    hasMore = true;
+                    continue;
+                }
+
+                items.Add(new PartitionChange(reader.GetString(0), reader.GetInt64(1), reader.GetBoolean(2), reader.GetInt64(3)));
+            }
+
+            return new ChangedPartitions(items, hasMore, current, oldest, floor);
+        }, cancellationToken);
 
     /// <inheritdoc/>
     public async ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)
