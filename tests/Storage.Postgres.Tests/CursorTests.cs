@@ -6,8 +6,8 @@ namespace Storage.Postgres.Tests;
 
 /// <summary>
 /// The store-wide cursor on PostgreSQL (docs/postgres-backend.md, "The store-wide cursor"): positions are
-/// transaction ids, and the current position is the read's snapshot xmin - 1, so a commit still in
-/// flight at a read is never skipped. Each runs on both layouts.
+/// transaction ids, and the current position stays below every transaction in flight that may write the
+/// store, so a commit in flight at a read is never skipped. Each runs on both layouts.
 /// </summary>
 public sealed class CursorTests
 {
@@ -24,7 +24,7 @@ public sealed class CursorTests
         var fast = await schema.OpenAsync();
         await slow.PutAsync("slow", "docs", "k", "1");
         await fast.PutAsync("fast", "docs", "k", "1");
-        var first = await slow.ReadChangedPartitionsAsync(0);
+        var first = await ReadAsync(slow, 0, 2);
         Assert.Equal(["fast", "slow"], first.Items.Select(i => i.Partition).Order(StringComparer.Ordinal));
 
         // The slow write holds its partition's row (and its transaction id) when the fast one starts,
@@ -45,12 +45,12 @@ public sealed class CursorTests
         var during = await fast.ReadChangedPartitionsAsync(first.LastPosition);
         release.SetResult();
         await inFlight.WaitAsync(s_timeout);
-        var after = await fast.ReadChangedPartitionsAsync(during.LastPosition);
+        var after = await ReadAsync(fast, during.LastPosition, 2);
 
         // The fast commit waits behind the slow one's transaction; both come after the read in flight.
         Assert.Empty(during.Items);
         Assert.False(during.HasMore);
-        Assert.Equal([("slow", 3L), ("fast", 3L)], after.Items.Select(i => (i.Partition, i.Revision)));
+        Assert.Equal([("slow", 2L), ("fast", 2L)], after.Items.Select(i => (i.Partition, i.Revision)));
         Assert.All(after.Items, i => Assert.True(i.Position > during.LastPosition));
         Assert.True(after.Items[0].Position < after.Items[1].Position, "the slow transaction's id is the lower");
     }
@@ -58,29 +58,29 @@ public sealed class CursorTests
     [Theory]
     [InlineData(0)]
     [InlineData(4)]
-    public async Task A_transaction_open_on_the_server_holds_the_changes_after_it_back_until_it_ends(int hashPartitions)
+    public async Task An_open_transaction_holds_the_cursor_back_only_when_it_has_locked_the_stores_meta_table_as_writers_do(int hashPartitions)
     {
         await using var schema = await TestSchema.CreateAsync("cursorhold");
         var store = await schema.OpenAsync(o => o.HashPartitions = hashPartitions);
         await store.PutAsync("a", "docs", "k", "1");
-        var start = await store.ReadChangedPartitionsAsync(0);
+        var start = await ReadAsync(store, 0, 1);
 
-        await using var other = new NpgsqlConnection(schema.Server.ConnectionString);
-        await other.OpenAsync();
-        await using var transaction = await other.BeginTransactionAsync();
-        await using (var command = new NpgsqlCommand("SELECT txid_current()", other, transaction))
-        {
-            await command.ExecuteScalarAsync();
-        }
-
+        // Another app's transaction with an id: not a writer of this store.
+        await using var other = await OpenTransactionAsync(schema, "SELECT txid_current()");
         await store.PutAsync("b", "docs", "k", "1");
-        var held = await store.ReadChangedPartitionsAsync(start.LastPosition);
-        await transaction.RollbackAsync();
-        var released = await store.ReadChangedPartitionsAsync(held.LastPosition);
+        var past = await ReadAsync(store, start.LastPosition, 1);
 
+        // A transaction that may write the store (as every writer, it locks storage_meta before it has an id).
+        await using var writer = await OpenTransactionAsync(schema, $"LOCK TABLE \"{schema.Name}\".storage_meta IN ROW SHARE MODE", "SELECT txid_current()");
+        await store.PutAsync("c", "docs", "k", "1");
+        var held = await store.ReadChangedPartitionsAsync(past.LastPosition);
+        await writer.DisposeAsync();
+        var released = await ReadAsync(store, held.LastPosition, 1);
+
+        Assert.Equal("b", Assert.Single(past.Items).Partition);
         Assert.Empty(held.Items);
-        Assert.Equal(start.LastPosition, held.LastPosition);
-        Assert.Equal("b", Assert.Single(released.Items).Partition);
+        Assert.Equal(past.LastPosition, held.LastPosition);
+        Assert.Equal("c", Assert.Single(released.Items).Partition);
     }
 
     [Theory]
@@ -97,8 +97,8 @@ public sealed class CursorTests
         await store.ImportAsync(Stream(keys.Select(k => new ImportedPartition(k, [WriteOperation.Put("docs", "k", "1")]))));
         await store.PutAsync("after", "docs", "k", "1");
 
-        var page = await store.ReadChangedPartitionsAsync(0, limit: 2);
-        var rest = await store.ReadChangedPartitionsAsync(page.LastPosition, limit: 2);
+        var page = await ReadAsync(store, 0, 6, limit: 2);
+        var rest = await ReadAsync(store, page.LastPosition, 1, limit: 2);
 
         Assert.Equal(["before", "B", "a", "é", "\uFF5E", "\U0001F600"], page.Items.Select(i => i.Partition));
         Assert.Single(page.Items.Skip(1).Select(i => i.Position).Distinct());
@@ -106,7 +106,7 @@ public sealed class CursorTests
         Assert.Equal(page.Items[^1].Position, page.LastPosition);
         Assert.Equal("after", Assert.Single(rest.Items).Partition);
         Assert.False(rest.HasMore);
-        var stored = await schema.QueryAsync($"SELECT DISTINCT changed_xid FROM \"{schema.Name}\".partitions WHERE partition <> ALL($1)", new[] { "before", "after" });
+        var stored = await schema.QueryAsync($"SELECT DISTINCT changed_xid FROM \"{schema.Name}\".partitions WHERE partition <> ALL($1)", (object)new[] { "before", "after" });
         Assert.Equal(page.Items[^1].Position, Assert.Single(stored));
     }
 
@@ -121,19 +121,19 @@ public sealed class CursorTests
         var store = await schema.OpenAsync(o => (o.HashPartitions, o.TimeProvider, o.TombstoneRetention) = (hashPartitions, time, TimeSpan.FromDays(1)));
         await store.CommitAsync("gone", [WriteOperation.Put("docs", "a", "1"), WriteOperation.Put("docs", "b", "1")]);
         await store.PutAsync("back", "docs", "a", "1");
-        var start = await store.ReadChangedPartitionsAsync(0);
+        var start = await ReadAsync(store, 0, 2);
         Assert.True(await store.DeletePartitionAsync("gone"));
         Assert.True(await store.DeletePartitionAsync("back"));
 
-        var deleted = await store.ReadChangedPartitionsAsync(start.LastPosition);
-        Assert.Equal([("gone", 1L, true), ("back", 2L, true)], deleted.Items.Select(i => (i.Partition, i.Revision, i.Deleted)));
-        Assert.Equal([("back", 2L), ("gone", 1L)], (await MarksAsync(schema)).Select(m => (m.Partition, m.Revision)));
+        var deleted = await ReadAsync(store, start.LastPosition, 2);
+        Assert.Equal([("gone", 1L, true), ("back", 1L, true)], deleted.Items.Select(i => (i.Partition, i.Revision, i.Deleted)));
+        Assert.Equal([("back", 1L), ("gone", 1L)], (await MarksAsync(schema)).Select(m => (m.Partition, m.Revision)));
         Assert.All(await schema.QueryAsync($"SELECT deleted_at FROM {s}.partition_marks"), d => Assert.Equal(s_start, (DateTime)d!));
 
         time.Advance(TimeSpan.FromHours(1));
         await store.PutAsync("back", "docs", "a", "2");
-        var created = await store.ReadChangedPartitionsAsync(deleted.LastPosition);
-        Assert.Equal([("back", 3L, false)], created.Items.Select(i => (i.Partition, i.Revision, i.Deleted)));
+        var created = await ReadAsync(store, deleted.LastPosition, 1);
+        Assert.Equal([("back", 2L, false)], created.Items.Select(i => (i.Partition, i.Revision, i.Deleted)));
         Assert.Equal(["gone"], (await MarksAsync(schema)).Select(m => m.Partition));
 
         // A purge whose tombstone cutoff is past the delete drops the mark: a reader behind it starts over.
@@ -143,7 +143,7 @@ public sealed class CursorTests
         Assert.Equal(deleted.Items[0].Position, Assert.Single(await schema.QueryAsync($"SELECT value FROM {s}.storage_meta WHERE key = 'oldest_position'")));
         var e = await Assert.ThrowsAsync<ChangedPartitionsTruncatedException>(async () => await store.ReadChangedPartitionsAsync(start.LastPosition));
         Assert.Equal(deleted.Items[0].Position, e.OldestResumablePosition);
-        Assert.Equal(["back"], (await store.ReadChangedPartitionsAsync(0)).Items.Select(i => i.Partition));
+        Assert.Equal(["back"], (await ReadAsync(store, 0, 1)).Items.Select(i => i.Partition));
     }
 
     [Theory]
@@ -160,9 +160,9 @@ public sealed class CursorTests
         await schema.QueryAsync($"INSERT INTO {s}.documents (partition, collection, key, value, version, created_at, updated_at) VALUES ('p', 'docs', 'a', '1', 3, now(), now()), ('Q', 'docs', 'a', '1', 1, now(), now())");
 
         var store = await schema.OpenAsync();
-        var existing = await store.ReadChangedPartitionsAsync(0);
+        var existing = await ReadAsync(store, 0, 2);
         await store.PutAsync("p", "docs", "b", "2");
-        var moved = await store.ReadChangedPartitionsAsync(existing.LastPosition);
+        var moved = await ReadAsync(store, existing.LastPosition, 1);
 
         Assert.Equal([1, 2, 3, 4], (await schema.QueryAsync($"SELECT version FROM {s}.storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal([("Q", 1L, 1L), ("p", 3L, 1L)], existing.Items.Select(i => (i.Partition, i.Revision, i.Position)));
@@ -184,12 +184,12 @@ public sealed class CursorTests
         await store.DeleteAsync("p", "docs", "a");
         var export = (await store.ExportPartitionAsync("p"))!;
         Assert.True(await store.DeletePartitionAsync("p"));
-        var start = await store.ReadChangedPartitionsAsync(0);
+        var start = await ReadAsync(store, 0, 1);
 
         await store.RestorePartitionAsync(export);
-        var restored = await store.ReadChangedPartitionsAsync(start.LastPosition);
+        var restored = await ReadAsync(store, start.LastPosition, 1);
         await store.IncrementSequenceAsync("p", "ids");
-        var incremented = await store.ReadChangedPartitionsAsync(restored.LastPosition);
+        var incremented = await ReadAsync(store, restored.LastPosition, 1);
 
         Assert.Equal([("p", 2L, true)], start.Items.Select(i => (i.Partition, i.Revision, i.Deleted)));
         Assert.Equal([("p", 2L, false)], restored.Items.Select(i => (i.Partition, i.Revision, i.Deleted)));
@@ -197,6 +197,25 @@ public sealed class CursorTests
         Assert.Equal([("p", 3L, false)], incremented.Items.Select(i => (i.Partition, i.Revision, i.Deleted)));
         var delete = (await store.ReadChangesAsync("p", 1)).Items[0];
         Assert.Equal((ChangeKind.Delete, "a", s_start.AddMinutes(5)), (delete.Kind, delete.Key, delete.DeletedAt));
+    }
+
+    /// <summary>
+    /// Reads after <paramref name="after"/> until the page holds <paramref name="count"/> partitions: a
+    /// transaction of another test that ended while the read looked at pg_locks may hold a read back.
+    /// </summary>
+    private static async Task<PartitionChangePage> ReadAsync(IStoreExport store, long after, int count, int limit = StoreLimits.DefaultPageSize)
+    {
+        var deadline = DateTime.UtcNow + s_timeout;
+        while (true)
+        {
+            var page = await store.ReadChangedPartitionsAsync(after, limit);
+            if (page.Items.Count >= count || DateTime.UtcNow > deadline)
+            {
+                return page;
+            }
+
+            await Task.Delay(20);
+        }
     }
 
     private static async Task<List<(string Partition, long Revision)>> MarksAsync(TestSchema schema)
@@ -212,6 +231,20 @@ public sealed class CursorTests
         }
 
         return marks;
+    }
+
+    /// <summary>A connection of its own with a transaction open after <paramref name="statements"/>; disposing it rolls the transaction back.</summary>
+    private static async Task<NpgsqlConnection> OpenTransactionAsync(TestSchema schema, params string[] statements)
+    {
+        var connection = new NpgsqlConnection(schema.Server.ConnectionString);
+        await connection.OpenAsync();
+        foreach (var statement in (string[])["BEGIN", .. statements])
+        {
+            await using var command = new NpgsqlCommand(statement, connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        return connection;
     }
 
     private static async IAsyncEnumerable<ImportedPartition> Stream(IEnumerable<ImportedPartition> partitions)

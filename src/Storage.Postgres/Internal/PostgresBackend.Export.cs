@@ -73,11 +73,11 @@ internal sealed partial class PostgresBackend
     /// <remarks>
     /// A position is the id of the transaction that made the change (<c>partitions.changed_xid</c>,
     /// <c>partition_marks.changed_xid</c>). One round trip, one snapshot (a read-only REPEATABLE READ
-    /// transaction): the snapshot's xmin - 1 as the current position (every transaction below xmin has
-    /// ended, so no change can appear at or below it later), the oldest position and the revision
+    /// transaction): the current position (<see cref="Sql.ReadCursorHead"/>: below the lowest transaction
+    /// the snapshot sees in progress that may write this store), the oldest position and the revision
     /// floor, then the page (<see cref="Sql.ReadChangedPartitions"/>) through the (changed_xid,
-    /// partition) indexes. An open write transaction anywhere on the server holds xmin, and so the
-    /// changes after it, back until it ends.
+    /// partition) indexes. A write of this store still in flight holds the changes after it back until
+    /// it ends; other transactions do not.
     /// </remarks>
     public ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken)
         => ReadAsync("read changed partitions", (sql: _sql, afterPosition, limit), static async (connection, s, ct) =>

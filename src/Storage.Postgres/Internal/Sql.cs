@@ -14,6 +14,9 @@ internal sealed partial class Sql
 {
     public const string Begin = "BEGIN";
 
+    /// <summary>The transaction-local setting in which a cursor read keeps its current position between its statements.</summary>
+    public const string CursorPositionSetting = "storage.cursor_position";
+
     /// <summary>Begins a read that sees one snapshot across several statements.</summary>
     public const string BeginSnapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     public const string Commit = "COMMIT";
@@ -223,27 +226,49 @@ internal sealed partial class Sql
             SELECT count(*) FROM dropped
             """;
 
-        // The store-wide cursor, in one snapshot (BeginSnapshot). Every transaction below the snapshot's
-        // xmin has ended, so the rows with a position below it can only move up, never appear: the current
-        // position is xmin - 1, and a page holds positions in ($1, xmin). The edge is the position of the
-        // $2-th change (or of the last one): the page holds every change up to it, whole positions, then
-        // at most one row without a partition when a change follows it (HasMore).
+        // The store-wide cursor, in one snapshot (BeginSnapshot). A position is the id of the transaction
+        // that made the change. The current position is the highest id at or below which every change
+        // of this store is visible in the snapshot: one below the lowest id the snapshot sees in progress
+        // (its xip) that may still write this store, or below its xmax. An id in progress may write this
+        // store unless it is still running (it holds the lock on its own id) without a lock on
+        // storage_meta: every writer of the store locks storage_meta (ShareFence) before it has an id.
+        // So other databases' and other apps' open transactions hold the cursor back only until pg_locks
+        // is read (ids are compared by their low 32 bits, as pg_locks shows them). The head sets it as a
+        // transaction-local setting that the page reads.
         ReadCursorHead = $"""
-            SELECT txid_snapshot_xmin(txid_current_snapshot()) - 1, o.value, f.value FROM {s}.storage_meta o, {s}.storage_meta f
+            WITH snap AS MATERIALIZED (SELECT txid_current_snapshot() AS s),
+            locks AS MATERIALIZED (
+                SELECT virtualtransaction, transactionid::text::bigint AS xid, relation FROM pg_locks
+                WHERE (locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted)
+                   OR (locktype = 'relation' AND relation = '{s}.storage_meta'::regclass)
+            )
+            SELECT set_config('{CursorPositionSetting}', (least(
+                       txid_snapshot_xmax(snap.s),
+                       (SELECT min(x.id) FROM txid_snapshot_xip(snap.s) AS x(id)
+                        WHERE NOT EXISTS (
+                            SELECT 1 FROM locks r WHERE r.xid = x.id % 4294967296
+                            AND NOT EXISTS (SELECT 1 FROM locks w WHERE w.virtualtransaction = r.virtualtransaction AND w.relation IS NOT NULL)))
+                   ) - 1)::text, true)::bigint,
+                   o.value, f.value
+            FROM snap, {s}.storage_meta o, {s}.storage_meta f
             WHERE o.key = '{Internal.Schema.MetaOldestPosition}' AND f.key = '{Internal.Schema.MetaRevisionFloor}'
             """;
+
+        // A page: positions in ($1, current]. The edge is the position of the $2-th change (or of the last
+        // one): the page holds every change up to it, whole positions, then at most one row without a
+        // partition when a change follows it (HasMore).
+        var current = $"current_setting('{CursorPositionSetting}')::bigint";
         ReadChangedPartitions = $"""
             WITH edge AS MATERIALIZED (
-                SELECT txid_snapshot_xmin(txid_current_snapshot()) AS below, (
-                    SELECT max(f.position) FROM (
-                        SELECT u.position FROM (
-                            (SELECT changed_xid AS position FROM {s}.partitions
-                             WHERE changed_xid > $1 AND changed_xid < txid_snapshot_xmin(txid_current_snapshot()) AND revision > 0 ORDER BY changed_xid LIMIT $2)
-                            UNION ALL
-                            (SELECT changed_xid FROM {s}.partition_marks
-                             WHERE changed_xid > $1 AND changed_xid < txid_snapshot_xmin(txid_current_snapshot()) ORDER BY changed_xid LIMIT $2)
-                        ) u ORDER BY u.position LIMIT $2
-                    ) f) AS last
+                SELECT max(f.position) AS last FROM (
+                    SELECT u.position FROM (
+                        (SELECT changed_xid AS position FROM {s}.partitions
+                         WHERE changed_xid > $1 AND changed_xid <= {current} AND revision > 0 ORDER BY changed_xid LIMIT $2)
+                        UNION ALL
+                        (SELECT changed_xid FROM {s}.partition_marks
+                         WHERE changed_xid > $1 AND changed_xid <= {current} ORDER BY changed_xid LIMIT $2)
+                    ) u ORDER BY u.position LIMIT $2
+                ) f
             )
             SELECT c.partition, c.revision, c.deleted, c.position FROM (
                 SELECT p.partition, p.revision, false AS deleted, p.changed_xid AS position FROM {s}.partitions p
@@ -253,10 +278,10 @@ internal sealed partial class Sql
                 WHERE m.changed_xid > $1 AND m.changed_xid <= (SELECT last FROM edge)
                 UNION ALL
                 (SELECT NULL, NULL, NULL, p.changed_xid FROM {s}.partitions p
-                 WHERE p.changed_xid > (SELECT last FROM edge) AND p.changed_xid < (SELECT below FROM edge) AND p.revision > 0 LIMIT 1)
+                 WHERE p.changed_xid > (SELECT last FROM edge) AND p.changed_xid <= {current} AND p.revision > 0 LIMIT 1)
                 UNION ALL
                 (SELECT NULL, NULL, NULL, m.changed_xid FROM {s}.partition_marks m
-                 WHERE m.changed_xid > (SELECT last FROM edge) AND m.changed_xid < (SELECT below FROM edge) LIMIT 1)
+                 WHERE m.changed_xid > (SELECT last FROM edge) AND m.changed_xid <= {current} LIMIT 1)
             ) c
             ORDER BY c.position, c.partition COLLATE "C"
             """;
