@@ -5,7 +5,7 @@ using Storage.CrashWriter;
 using Storage.Json;
 using Storage.Sqlite;
 
-// Usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore] [--durability full|relaxed] [--streams on|off]
+// Usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source] [--operations N] [--durability full|relaxed] [--streams on|off]
 //
 //   loop        (default) writes until killed: conditional puts, batches across keys, sequence
 //               increments, and with --streams on appends with expected versions (some in a batch
@@ -25,7 +25,7 @@ using Storage.Sqlite;
 var arguments = Arguments.Parse(args);
 if (arguments is null)
 {
-    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore] [--durability full|relaxed] [--streams on|off]");
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source] [--operations N] [--durability full|relaxed] [--streams on|off]");
     return CrashLog.ExitUsage;
 }
 
@@ -67,6 +67,7 @@ try
     {
         "json" => JsonStore.Open(new JsonStoreOptions { Directory = arguments.Path, Durability = arguments.Durability }),
         "sqlite" => SqliteStore.Open(new SqliteStoreOptions { Path = arguments.Path, Durability = arguments.Durability }),
+        "postgres" => await Storage.Postgres.PostgresStore.OpenAsync(new Storage.Postgres.PostgresStoreOptions { ConnectionString = arguments.Path, Schema = arguments.Schema ?? Storage.Postgres.PostgresStoreOptions.DefaultSchema }),
         _ => throw new ArgumentException($"Unknown backend '{arguments.Backend}'."),
     };
 }
@@ -105,6 +106,12 @@ try
                 Print("DONE");
                 break;
 
+            case "follow-source":
+                Print($"{CrashLog.Open} {arguments.Path}");
+                var done = await FollowSource.RunAsync(store, arguments.Seed, arguments.Operations);
+                Print($"DONE {done}");
+                break;
+
             case "single-put":
                 await new Writer(store, arguments, Print).PutAsync("strace", "k", "{\"single\":true}");
                 break;
@@ -127,8 +134,11 @@ catch (Exception e)
 /// <summary>The command line.</summary>
 internal sealed record Arguments(string Backend, string Path, int Seed, string Run, string Mode, DurabilityMode Durability, bool Streams)
 {
-    /// <summary>The PostgreSQL store's schema (fence modes only).</summary>
+    /// <summary>The PostgreSQL store's schema.</summary>
     public string? Schema { get; init; }
+
+    /// <summary>How many operations the follow-source mode runs.</summary>
+    public int Operations { get; init; } = 500;
 
     public static Arguments? Parse(string[] args)
     {
@@ -157,13 +167,13 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
             _ => null,
         };
         var streams = values.GetValueOrDefault("streams", "off");
-        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear" or "restore") || durability is null || streams is not ("on" or "off"))
+        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear" or "restore" or "follow-source") || durability is null || streams is not ("on" or "off"))
         {
             return null;
         }
 
-        // PostgreSQL is a setter of the fence only: the crash and strace modes need a local file.
-        if (backend == "postgres" && mode is not ("fence-set" or "fence-clear"))
+        // PostgreSQL sets the fence and is a source to follow; the crash and strace modes need a local file.
+        if (backend == "postgres" && mode is not ("fence-set" or "fence-clear" or "follow-source"))
         {
             return null;
         }
@@ -171,6 +181,7 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
         return new Arguments(backend, path, seed, values.GetValueOrDefault("run", seed.ToString(CultureInfo.InvariantCulture)), mode, durability.Value, streams == "on")
         {
             Schema = values.GetValueOrDefault("schema"),
+            Operations = values.TryGetValue("operations", out var o) ? int.Parse(o, CultureInfo.InvariantCulture) : 500,
         };
     }
 }
@@ -287,4 +298,49 @@ internal sealed class Writer(IStore store, Arguments arguments, Action<string> p
     }
 
     private string NextOpId() => $"r{arguments.Run}.{++_counter}";
+}
+
+/// <summary>
+/// The follow-source mode: the app a follower in another process copies while it writes — puts, deletes,
+/// batches, appends, increments and partition deletes over a few partitions, a millisecond or two apart.
+/// No expiry and no purge, so the follower's copy must end equal to the store, digest for digest.
+/// </summary>
+internal static class FollowSource
+{
+    public static async Task<int> RunAsync(IStore store, int seed, int operations)
+    {
+        var random = new Random(seed);
+        string Partition() => $"f{random.Next(12):D2}";
+        string Key() => $"k{random.Next(8)}";
+        for (var i = 0; i < operations; i++)
+        {
+            var partition = Partition();
+            var value = $"{{\"op\":{i},\"seed\":{seed}}}";
+            switch (random.Next(20))
+            {
+                case < 8:
+                    await store.PutAsync(partition, "docs", Key(), value);
+                    break;
+                case < 10:
+                    await store.DeleteAsync(partition, "docs", Key());
+                    break;
+                case < 12:
+                    await store.CommitAsync(partition, [WriteOperation.Put("docs", Key() + "a", System.Text.Encoding.UTF8.GetBytes(value)), WriteOperation.Put("other", Key(), System.Text.Encoding.UTF8.GetBytes(value))]);
+                    break;
+                case < 15:
+                    await store.AppendAsync(partition, "log", [EventData.Create("happened", System.Text.Encoding.UTF8.GetBytes(value))]);
+                    break;
+                case < 18:
+                    await store.IncrementSequenceAsync(partition, "n");
+                    break;
+                default:
+                    await store.DeletePartitionAsync(partition);
+                    break;
+            }
+
+            await Task.Delay(random.Next(3));
+        }
+
+        return operations;
+    }
 }

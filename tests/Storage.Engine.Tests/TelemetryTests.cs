@@ -188,6 +188,10 @@ public abstract class TelemetryTests<TStores>(TStores stores) : IClassFixture<TS
         await store.RestorePartitionAsync(bob);
         await store.RaiseRevisionFloorAsync(1);
         await store.RestoreAsync(info, store.ExportAsync());
+        await store.GetPartitionAsync("bob");
+        await store.ReadChangedPartitionsAsync(0);
+        await store.ApplyChangesAsync("bob", 0, new ChangePage([], 0, false));
+        await store.ApplyPartitionDeleteAsync("gone", 1);
         await store.SetReadOnlyAsync(false);
         await store.IsReadOnlyAsync();
 
@@ -196,7 +200,8 @@ public abstract class TelemetryTests<TStores>(TStores stores) : IClassFixture<TS
             "put", "get", "commit", "delete", "append", "list", "increment_sequence", "get_sequence", "list_partitions",
             "read_stream", "list_streams", "read_changes", "query", "count", "import", "purge_expired", "delete_partition",
             "get_export_info", "export_partition", "restore_partition", "raise_revision_floor",
-            "export_partition", "restore_partition", "restore", "set_read_only", "is_read_only",
+            "export_partition", "restore_partition", "restore", "get_partition", "read_changed_partitions", "apply_changes",
+            "apply_partition_delete", "set_read_only", "is_read_only",
         ];
         Assert.Equal(expected, capture.Measurements.Select(m => m.Tag("db.operation.name") as string));
         Assert.Equal(expected, capture.Spans.Select(s => s.GetTagItem("db.operation.name") as string));

@@ -26,3 +26,4 @@ public sealed class MemoryImportTests(MemoryStoreFixture fixture) : ImportTests<
 public sealed class MemoryReadOnlyTests(MemoryStoreFixture fixture) : ReadOnlyTests<MemoryStoreFixture>(fixture);
 public sealed class MemoryExportTests(MemoryStoreFixture fixture) : ExportTests<MemoryStoreFixture>(fixture);
 public sealed class MemoryRestoreTests(MemoryStoreFixture fixture) : RestoreTests<MemoryStoreFixture>(fixture);
+public sealed class MemoryFollowTests(MemoryStoreFixture fixture) : FollowTests<MemoryStoreFixture>(fixture);

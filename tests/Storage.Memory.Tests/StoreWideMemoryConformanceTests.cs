@@ -68,3 +68,4 @@ public sealed class StoreWideMemoryExportTests(StoreWideMemoryStoreFixture fixtu
 
 [Trait("Backend", "MemoryStoreWide")]
 public sealed class StoreWideMemoryRestoreTests(StoreWideMemoryStoreFixture fixture) : RestoreTests<StoreWideMemoryStoreFixture>(fixture);
+public sealed class StoreWideMemoryFollowTests(StoreWideMemoryStoreFixture fixture) : FollowTests<StoreWideMemoryStoreFixture>(fixture);

@@ -26,3 +26,4 @@ public sealed class ReferenceImportTests(ReferenceStoreFixture fixture) : Import
 public sealed class ReferenceReadOnlyTests(ReferenceStoreFixture fixture) : ReadOnlyTests<ReferenceStoreFixture>(fixture);
 public sealed class ReferenceExportTests(ReferenceStoreFixture fixture) : ExportTests<ReferenceStoreFixture>(fixture);
 public sealed class ReferenceRestoreTests(ReferenceStoreFixture fixture) : RestoreTests<ReferenceStoreFixture>(fixture);
+public sealed class ReferenceFollowTests(ReferenceStoreFixture fixture) : FollowTests<ReferenceStoreFixture>(fixture);

@@ -26,3 +26,4 @@ public sealed class JsonImportTests(JsonStoreFixture fixture) : ImportTests<Json
 public sealed class JsonReadOnlyTests(JsonStoreFixture fixture) : ReadOnlyTests<JsonStoreFixture>(fixture);
 public sealed class JsonExportTests(JsonStoreFixture fixture) : ExportTests<JsonStoreFixture>(fixture);
 public sealed class JsonRestoreTests(JsonStoreFixture fixture) : RestoreTests<JsonStoreFixture>(fixture);
+public sealed class JsonFollowTests(JsonStoreFixture fixture) : FollowTests<JsonStoreFixture>(fixture);

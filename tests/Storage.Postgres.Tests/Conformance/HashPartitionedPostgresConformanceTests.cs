@@ -69,3 +69,4 @@ public sealed class HashPartitionedPostgresExportTests(HashPartitionedPostgresSt
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresRestoreTests(HashPartitionedPostgresStoreFixture fixture) : RestoreTests<HashPartitionedPostgresStoreFixture>(fixture);
+public sealed class HashPartitionedPostgresFollowTests(HashPartitionedPostgresStoreFixture fixture) : FollowTests<HashPartitionedPostgresStoreFixture>(fixture);

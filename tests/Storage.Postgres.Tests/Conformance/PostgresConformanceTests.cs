@@ -27,3 +27,4 @@ public sealed class PostgresImportTests(PostgresStoreFixture fixture) : ImportTe
 public sealed class PostgresReadOnlyTests(PostgresStoreFixture fixture) : ReadOnlyTests<PostgresStoreFixture>(fixture);
 public sealed class PostgresExportTests(PostgresStoreFixture fixture) : ExportTests<PostgresStoreFixture>(fixture);
 public sealed class PostgresRestoreTests(PostgresStoreFixture fixture) : RestoreTests<PostgresStoreFixture>(fixture);
+public sealed class PostgresFollowTests(PostgresStoreFixture fixture) : FollowTests<PostgresStoreFixture>(fixture);

@@ -26,3 +26,4 @@ public sealed class SqliteImportTests(SqliteStoreFixture fixture) : ImportTests<
 public sealed class SqliteReadOnlyTests(SqliteStoreFixture fixture) : ReadOnlyTests<SqliteStoreFixture>(fixture);
 public sealed class SqliteExportTests(SqliteStoreFixture fixture) : ExportTests<SqliteStoreFixture>(fixture);
 public sealed class SqliteRestoreTests(SqliteStoreFixture fixture) : RestoreTests<SqliteStoreFixture>(fixture);
+public sealed class SqliteFollowTests(SqliteStoreFixture fixture) : FollowTests<SqliteStoreFixture>(fixture);

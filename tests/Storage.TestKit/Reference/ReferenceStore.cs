@@ -419,13 +419,13 @@ public sealed partial class ReferenceStore(TimeProvider time, TimeSpan? tombston
             {
                 if (page.Count > 0 && page.Count + commit.Count() > limit)
                 {
-                    return new ChangePage(page, page[^1].Revision, true);
+                    return new ChangePage(page, page[^1].Revision, true) { OldestResumableRevision = state.OldestResumable };
                 }
 
                 page.AddRange(commit);
             }
 
-            return new ChangePage(page, Math.Max(afterRevision, state.Revision), false);
+            return new ChangePage(page, Math.Max(afterRevision, state.Revision), false) { OldestResumableRevision = state.OldestResumable };
         }
     });
 
