@@ -14,9 +14,6 @@ internal sealed partial class Sql
 {
     public const string Begin = "BEGIN";
 
-    /// <summary>The transaction-local setting in which a cursor read keeps its current position between its statements.</summary>
-    public const string CursorPositionSetting = "storage.cursor_position";
-
     /// <summary>Begins a read that sees one snapshot across several statements.</summary>
     public const string BeginSnapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     public const string Commit = "COMMIT";
@@ -226,38 +223,39 @@ internal sealed partial class Sql
             SELECT count(*) FROM dropped
             """;
 
-        // The store-wide cursor, in one snapshot (BeginSnapshot). A position is the id of the transaction
-        // that made the change. The current position is the highest id at or below which every change
-        // of this store is visible in the snapshot: one below the lowest id the snapshot sees in progress
-        // (its xip) that may still write this store, or below its xmax. An id in progress may write this
-        // store unless it is still running (it holds the lock on its own id) without a lock on
-        // storage_meta: every writer of the store locks storage_meta (ShareFence) before it has an id.
-        // So other databases' and other apps' open transactions hold the cursor back only until pg_locks
-        // is read (ids are compared by their low 32 bits, as pg_locks shows them). The head sets it as a
-        // transaction-local setting that the page reads.
-        ReadCursorHead = $"""
-            WITH snap AS MATERIALIZED (SELECT txid_current_snapshot() AS s),
-            locks AS MATERIALIZED (
-                SELECT virtualtransaction, transactionid::text::bigint AS xid, relation FROM pg_locks
+        // The store-wide cursor. A position is the id of the transaction that made the change. The
+        // current position, read BEFORE the snapshot of the page: one below the lowest id of a running
+        // transaction that holds a lock on storage_meta, or below the next id (xmax) read before it.
+        // Every writer of the store locks storage_meta (ShareFence) before it has an id and holds the
+        // lock to its end, so a writer with a lower id has ended before pg_locks was read, and so before
+        // the page's snapshot: nothing at or below the position can appear later. Transactions of other
+        // schemas, databases and apps do not hold it back. pg_locks shows 32-bit ids: each is the id
+        // below the next one with those low 32 bits. A standby's pg_locks does not show the primary's
+        // writers: there the position is the snapshot's xmin - 1 (every id below xmin has ended).
+        CursorPosition = $"""
+            WITH next AS MATERIALIZED (
+                SELECT txid_snapshot_xmax(txid_current_snapshot()) AS id, txid_snapshot_xmin(txid_current_snapshot()) AS oldest, pg_is_in_recovery() AS standby
+            ), locks AS MATERIALIZED (
+                SELECT virtualtransaction, locktype, transactionid FROM pg_locks
                 WHERE (locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted)
-                   OR (locktype = 'relation' AND relation = '{s}.storage_meta'::regclass)
+                   OR (locktype = 'relation' AND relation = '{s}.storage_meta'::regclass AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
             )
-            SELECT set_config('{CursorPositionSetting}', (least(
-                       txid_snapshot_xmax(snap.s),
-                       (SELECT min(x.id) FROM txid_snapshot_xip(snap.s) AS x(id)
-                        WHERE NOT EXISTS (
-                            SELECT 1 FROM locks r WHERE r.xid = x.id % 4294967296
-                            AND NOT EXISTS (SELECT 1 FROM locks w WHERE w.virtualtransaction = r.virtualtransaction AND w.relation IS NOT NULL)))
-                   ) - 1)::text, true)::bigint,
-                   o.value, f.value
-            FROM snap, {s}.storage_meta o, {s}.storage_meta f
+            SELECT CASE WHEN n.standby THEN n.oldest ELSE least(n.id, (
+                       SELECT min(n.id - ((n.id - x.transactionid::text::bigint) % 4294967296))
+                       FROM locks x JOIN locks m ON m.virtualtransaction = x.virtualtransaction AND m.locktype = 'relation'
+                       WHERE x.locktype = 'transactionid')) END - 1
+            FROM next n
+            """;
+        ReadCursorHead = $"""
+            SELECT o.value, f.value FROM {s}.storage_meta o, {s}.storage_meta f
             WHERE o.key = '{Internal.Schema.MetaOldestPosition}' AND f.key = '{Internal.Schema.MetaRevisionFloor}'
             """;
 
-        // A page: positions in ($1, current]. The edge is the position of the $2-th change (or of the last
+        // A page, in one snapshot (BeginSnapshot) with the head: positions in ($1, $3], $3 the current
+        // position. The edge is the position of the $2-th change (or of the last
         // one): the page holds every change up to it, whole positions, then at most one row without a
         // partition when a change follows it (HasMore).
-        var current = $"current_setting('{CursorPositionSetting}')::bigint";
+        const string current = "$3";
         ReadChangedPartitions = $"""
             WITH edge AS MATERIALIZED (
                 SELECT max(f.position) AS last FROM (
@@ -429,10 +427,13 @@ internal sealed partial class Sql
 
     public string DropMarks { get; }
 
-    /// <summary>The cursor's current position, oldest position and the revision floor.</summary>
+    /// <summary>The cursor's current position (read before the page's snapshot).</summary>
+    public string CursorPosition { get; }
+
+    /// <summary>The cursor's oldest position and the revision floor.</summary>
     public string ReadCursorHead { get; }
 
-    /// <summary>A page of the store-wide cursor after $1, reaching $2 partitions (see the constructor).</summary>
+    /// <summary>A page of the store-wide cursor after $1, reaching $2 partitions, up to the current position $3 (see the constructor).</summary>
     public string ReadChangedPartitions { get; }
 
     public string LockPurge { get; }
