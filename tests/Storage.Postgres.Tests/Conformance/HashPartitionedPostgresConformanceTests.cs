@@ -69,4 +69,6 @@ public sealed class HashPartitionedPostgresExportTests(HashPartitionedPostgresSt
 
 [Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresRestoreTests(HashPartitionedPostgresStoreFixture fixture) : RestoreTests<HashPartitionedPostgresStoreFixture>(fixture);
+
+[Trait("Backend", "PostgresHashPartitioned")]
 public sealed class HashPartitionedPostgresFollowTests(HashPartitionedPostgresStoreFixture fixture) : FollowTests<HashPartitionedPostgresStoreFixture>(fixture);
