@@ -79,8 +79,10 @@ public sealed class CursorTests
 
         Assert.Equal("b", Assert.Single(past.Items).Partition);
         Assert.Empty(held.Items);
-        Assert.Equal(past.LastPosition, held.LastPosition);
+
+        // Other tests' transactions take ids on the same server meanwhile: the held position may move, never past c.
         Assert.Equal("c", Assert.Single(released.Items).Partition);
+        Assert.InRange(held.LastPosition, past.LastPosition, released.Items[0].Position - 1);
     }
 
     [Theory]
