@@ -13,7 +13,7 @@ public sealed class SchemaTests
         await schema.OpenAsync();
 
         var tables = await schema.QueryAsync("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1", schema.Name);
-        Assert.Equal(["commit_log", "documents", "events", "index_definitions", "index_int64s", "index_strings", "partitions", "sequences", "storage_meta", "storage_migrations", "streams", "tombstones"], tables);
+        Assert.Equal(["commit_log", "documents", "events", "index_definitions", "index_int64s", "index_strings", "partition_marks", "partitions", "sequences", "storage_meta", "storage_migrations", "streams", "tombstones"], tables);
 
         var valueType = await schema.QueryAsync(
             "SELECT DISTINCT data_type::text FROM information_schema.columns WHERE table_schema = $1 AND table_name IN ('documents', 'events') AND column_name IN ('value', 'data', 'metadata')", schema.Name);
@@ -40,7 +40,7 @@ public sealed class SchemaTests
             ORDER BY 1
             """,
             schema.Name);
-        Assert.Equal(7, firstColumns.Count);
+        Assert.Equal(8, firstColumns.Count);
         Assert.All(firstColumns, c => Assert.EndsWith(":partition", (string)c!, StringComparison.Ordinal));
 
         foreach (var table in new[] { "index_strings", "index_int64s" })
@@ -66,7 +66,7 @@ public sealed class SchemaTests
         await schema.OpenAsync();
 
         var versions = await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY version");
-        Assert.Equal([1, 2, 3], versions.Cast<int>());
+        Assert.Equal([1, 2, 3, 4], versions.Cast<int>());
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class SchemaTests
         var stores = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => schema.OpenAsync()));
         await Task.WhenAll(stores.Select((store, i) => store.PutAsync("p", "docs", $"k{i}", "1").AsTask()));
 
-        Assert.Equal([1, 2, 3], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal([1, 2, 3, 4], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal(8, (await stores[0].ListAsync("p", "docs")).Items.Count);
     }
 
@@ -88,14 +88,14 @@ public sealed class SchemaTests
         await using var schema = await TestSchema.CreateAsync("newer");
         var store = await schema.OpenAsync();
         await store.PutAsync("p", "docs", "a", "1");
-        await schema.QueryAsync($"INSERT INTO \"{schema.Name}\".storage_migrations (version, description) VALUES (4, 'from the future')");
+        await schema.QueryAsync($"INSERT INTO \"{schema.Name}\".storage_migrations (version, description) VALUES (5, 'from the future')");
 
         var e = await Assert.ThrowsAsync<UnsupportedFormatException>(async () => await PostgresStore.OpenAsync(schema.Options()));
 
-        Assert.Equal(4, e.FoundVersion);
-        Assert.Equal(3, e.SupportedVersion);
+        Assert.Equal(5, e.FoundVersion);
+        Assert.Equal(4, e.SupportedVersion);
         Assert.Contains(schema.Name, e.Location, StringComparison.Ordinal);
-        Assert.Equal([1, 2, 3, 4], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal([1, 2, 3, 4, 5], (await schema.QueryAsync($"SELECT version FROM \"{schema.Name}\".storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal("1", (await store.GetAsync("p", "docs", "a"))!.GetJsonText());
     }
 
@@ -180,7 +180,7 @@ public sealed class SchemaTests
         // The options ask for another layout: the one recorded at creation counts.
         var store = await schema.OpenAsync(o => o.HashPartitions = hashPartitions == 0 ? 8 : 0);
 
-        Assert.Equal([1, 2, 3], (await schema.QueryAsync($"SELECT version FROM {s}.storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal([1, 2, 3, 4], (await schema.QueryAsync($"SELECT version FROM {s}.storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal(hashPartitions, store.HashPartitions);
         foreach (var table in new[] { "documents", "events", "tombstones" })
         {
@@ -230,7 +230,7 @@ public sealed class SchemaTests
 
         var store = await schema.OpenAsync(o => (o.Indexes, o.HashPartitions) = (indexes, hashPartitions == 0 ? 8 : 0));
 
-        Assert.Equal([1, 2, 3], (await schema.QueryAsync($"SELECT version FROM {s}.storage_migrations ORDER BY 1")).Cast<int>());
+        Assert.Equal([1, 2, 3, 4], (await schema.QueryAsync($"SELECT version FROM {s}.storage_migrations ORDER BY 1")).Cast<int>());
         Assert.Equal(hashPartitions, store.HashPartitions);
         Assert.Equal(1L, Assert.Single(await schema.QueryAsync($"SELECT value FROM {s}.storage_meta WHERE key = 'index_generation'")));
         Assert.Equal(["users.email", "users.age"], (await schema.QueryAsync($"SELECT collection || '.' || name FROM {s}.index_definitions ORDER BY id")).Cast<string>());

@@ -315,6 +315,13 @@ internal sealed class EngineWrites : LockedWrite
         }
 
         batch.BatchCommands.Add(BatchCommand(_sql.SetRevisions, P(partitions), P(revisions), P(oldest)));
+
+        // A partition created (again) replaces the mark of its delete; one that existed has none.
+        if (changes.Exists(static c => c.CreatedAtRevision is not null))
+        {
+            batch.BatchCommands.Add(BatchCommand(_sql.Unmark, P(changes.Where(static c => c.CreatedAtRevision is not null).Select(static c => c.Partition).ToArray())));
+        }
+
         batch.BatchCommands.Add(BatchCommand(_sql.LogCommits, P(partitions), P(attempt.OperationId), P(revisions)));
         if (prune.Count > 0)
         {
@@ -469,8 +476,8 @@ internal sealed class KeyRows
         => BatchCommand(sql, [P(_partitions.ToArray()), P(_collections.ToArray()), P(_keys.ToArray()), .. more]);
 }
 
-/// <summary>A partition delete: removes everything the partition holds and its row, and raises the store's revision floor.</summary>
-internal sealed class PartitionDeleteWrite(Sql sql, string partition) : LockedWrite
+/// <summary>A partition delete: removes everything the partition holds and its row, leaves its mark for the store-wide cursor, and raises the store's revision floor.</summary>
+internal sealed class PartitionDeleteWrite(Sql sql, string partition, DateTimeOffset now) : LockedWrite
 {
     private long _revision;
 
@@ -493,6 +500,8 @@ internal sealed class PartitionDeleteWrite(Sql sql, string partition) : LockedWr
         {
             batch.BatchCommands.Add(BatchCommand(delete, P(partition)));
         }
+
+        batch.BatchCommands.Add(BatchCommand(sql.MarkDeleted, P(partition), P(_revision), P(now)));
 
         // Logged under '' so that no trace of the forgotten key stays behind.
         batch.BatchCommands.Add(BatchCommand(sql.LogCommit, P(string.Empty), P(attempt.OperationId), P(_revision), P<long?>(1)));

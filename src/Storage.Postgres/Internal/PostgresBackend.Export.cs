@@ -70,8 +70,52 @@ internal sealed partial class PostgresBackend
         }, cancellationToken);
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// A position is the id of the transaction that made the change (<c>partitions.changed_xid</c>,
+    /// <c>partition_marks.changed_xid</c>). Two round trips: the current position
+    /// (<see cref="Sql.CursorPosition"/>: below every writer of this store still running), then one
+    /// snapshot (a read-only REPEATABLE READ transaction) with the oldest position, the revision floor
+    /// and the page (<see cref="Sql.ReadChangedPartitions"/>) through the (changed_xid, partition)
+    /// indexes. A write of this store still in flight holds the changes after it back until it ends;
+    /// other transactions do not.
+    /// </remarks>
     public ValueTask<ChangedPartitions> ReadChangedPartitionsAsync(long afterPosition, int limit, CancellationToken cancellationToken)
-        => throw new NotSupportedException("The store-wide cursor is not built for this backend yet.");
+        => ReadAsync("read changed partitions", (sql: _sql, afterPosition, limit), static async (connection, s, ct) =>
+        {
+            long current;
+            using (var command = Command(connection, s.sql.CursorPosition))
+            {
+                await command.PrepareAsync(ct).ConfigureAwait(false);
+                current = (long)(await command.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+            }
+
+            using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
+            batch.BatchCommands.Add(BatchCommand(s.sql.ReadCursorHead));
+            batch.BatchCommands.Add(BatchCommand(s.sql.ReadChangedPartitions, P(s.afterPosition), P(s.limit), P(current)));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await batch.PrepareAsync(ct).ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            var (oldest, floor) = (reader.GetInt64(0), reader.GetInt64(1));
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            var items = new List<PartitionChange>();
+            var hasMore = false;
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                // A row without a partition says that a change follows the page.
+                if (reader.IsDBNull(0))
+                {
+                    hasMore = true;
+                    continue;
+                }
+
+                items.Add(new PartitionChange(reader.GetString(0), reader.GetInt64(1), reader.GetBoolean(2), reader.GetInt64(3)));
+            }
+
+            return new ChangedPartitions(items, hasMore, current, oldest, floor);
+        }, cancellationToken);
 
     /// <inheritdoc/>
     public async ValueTask<long> ReadRevisionFloorAsync(CancellationToken cancellationToken)

@@ -268,7 +268,7 @@ internal sealed partial class PostgresBackend
         switch (reader.GetInt32(1))
         {
             case 0 when reader.IsDBNull(7):
-                return Change.Delete(revision, reader.GetString(2), reader.GetString(3));
+                return Change.Delete(revision, reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(11));
             case 0:
                 return Change.Put(new StoredDocument(
                     partition,

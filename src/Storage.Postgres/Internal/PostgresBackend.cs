@@ -82,7 +82,8 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
     /// Store-wide: the expired documents of every partition, in transactions of up to 1,000 documents
     /// (purges from several app instances take turns; documents a writer is overwriting at that moment
     /// are left to it), then the index entries of expired documents, then the tombstones deleted at or
-    /// before the cutoff, also 1,000 at a time, waiting for the writers of their partitions.
+    /// before the cutoff, also 1,000 at a time, waiting for the writers of their partitions, then the
+    /// marks of partitions deleted at or before it (raising the cursor's oldest position).
     /// </remarks>
     public async ValueTask<long> PurgeAsync(DateTimeOffset now, DateTimeOffset? tombstoneCutoff, Func<string, CancellationToken, ValueTask<long>> purgeInTurn, CancellationToken cancellationToken)
     {
@@ -93,6 +94,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
         if (tombstoneCutoff is { } cutoff)
         {
             await RepeatAsync("purge tombstones", _ => Transactions.TryDropTombstonesAsync(cutoff), cancellationToken).ConfigureAwait(false);
+            await RepeatAsync("purge partition marks", _ => Transactions.TryDropMarksAsync(cutoff), cancellationToken).ConfigureAwait(false);
         }
 
         return purged;

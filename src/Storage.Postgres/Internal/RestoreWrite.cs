@@ -164,6 +164,7 @@ internal sealed class RestoreWrite : LockedWrite
         }
 
         batch.BatchCommands.Add(BatchCommand(_sql.SetRestoredRevision, P(partition), P(_state.Revision), P(_state.OldestResumable)));
+        batch.BatchCommands.Add(BatchCommand(_sql.Unmark, P(Partitions)));
         batch.BatchCommands.Add(BatchCommand(_sql.LogCommits, P(Partitions), P(attempt.OperationId), P(new[] { _state.Revision })));
         if (_existed)
         {

@@ -26,6 +26,7 @@ internal static class Schema
     public const string MetaPurgeLock = "purge_lock";
     public const string MetaHashPartitions = "hash_partitions";
     public const string MetaIndexGeneration = "index_generation";
+    public const string MetaOldestPosition = "oldest_position";
 
     /// <summary>The read-only fence: set while this row of storage_meta exists (no migration: a store without it is not fenced).</summary>
     public const string MetaReadOnly = "read_only";
@@ -206,6 +207,35 @@ internal static class Schema
             statements.AddRange(EntryTable(s, StringEntries, "text COLLATE \"C\""));
             statements.AddRange(EntryTable(s, Int64Entries, "bigint"));
             return statements;
+        }),
+        new(4, "the store-wide cursor: partitions.changed_xid, partition_marks, the oldest position", static layout =>
+        {
+            var s = layout.Quoted;
+            return
+            [
+                // The position of a partition's latest change: the id of the transaction that made it
+                // (txid_current(), 64 bits with the epoch). Partitions that exist already take 1, below
+                // every transaction id (those start at 3), so a cursor from 0 lists them; placeholders
+                // (revision 0) that writers insert take 0, out of every cursor's range.
+                $"ALTER TABLE {s}.partitions ADD COLUMN changed_xid bigint NOT NULL DEFAULT 1",
+                $"ALTER TABLE {s}.partitions ALTER COLUMN changed_xid SET DEFAULT 0",
+                $"CREATE INDEX partitions_by_change ON {s}.partitions (changed_xid, partition)",
+
+                // A deleted partition's mark, until the partition is created again or a purge drops it.
+                $"""
+                CREATE TABLE {s}.partition_marks (
+                    partition   text COLLATE "C" NOT NULL PRIMARY KEY,
+                    revision    bigint NOT NULL CHECK (revision >= 1),
+                    changed_xid bigint NOT NULL,
+                    deleted_at  timestamptz NOT NULL
+                )
+                """,
+                $"CREATE INDEX partition_marks_by_change ON {s}.partition_marks (changed_xid, partition)",
+                $"CREATE INDEX partition_marks_by_age ON {s}.partition_marks (deleted_at)",
+
+                // The highest position of a mark a purge dropped: a cursor behind it must start over.
+                $"INSERT INTO {s}.storage_meta (key, value) VALUES ('{MetaOldestPosition}', 0)",
+            ];
         }),
     ];
 

@@ -127,9 +127,10 @@ internal sealed partial class Sql
         PruneCommitLog = $"DELETE FROM {s}.commit_log WHERE partition COLLATE \"C\" = ANY($1::text[]) AND committed_at < now() - interval '1 hour'";
         CopyDocuments = $"COPY {s}.documents (partition, collection, key, value, version, created_at, updated_at, expires_at) FROM STDIN (FORMAT BINARY)";
 
-        // A partition's first commit replaces the placeholder's oldest resumable revision (0) with its first revision.
+        // A partition's first commit replaces the placeholder's oldest resumable revision (0) with its first
+        // revision. Every commit moves its partitions to its own transaction id: their store-wide position.
         SetRevisions = $"""
-            UPDATE {s}.partitions p SET revision = t.revision, oldest_resumable = greatest(p.oldest_resumable, t.oldest)
+            UPDATE {s}.partitions p SET revision = t.revision, oldest_resumable = greatest(p.oldest_resumable, t.oldest), changed_xid = txid_current()
             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(partition, revision, oldest)
             WHERE p.partition = t.partition COLLATE "C"
             """;
@@ -165,7 +166,15 @@ internal sealed partial class Sql
             FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
                 AS t(stream, version, revision, event_id, type, data, metadata, committed_at)
             """;
-        SetRestoredRevision = $"UPDATE {s}.partitions SET revision = $2, oldest_resumable = $3 WHERE partition = $1 COLLATE \"C\"";
+        SetRestoredRevision = $"UPDATE {s}.partitions SET revision = $2, oldest_resumable = $3, changed_xid = txid_current() WHERE partition = $1 COLLATE \"C\"";
+
+        // The store-wide cursor's marks of deleted partitions: one per delete ($1 partition, $2 its
+        // revision, $3 the delete's time), removed when the partition is created again.
+        MarkDeleted = $"""
+            INSERT INTO {s}.partition_marks (partition, revision, changed_xid, deleted_at) VALUES ($1, $2, txid_current(), $3)
+            ON CONFLICT (partition) DO UPDATE SET revision = excluded.revision, changed_xid = excluded.changed_xid, deleted_at = excluded.deleted_at
+            """;
+        Unmark = $"DELETE FROM {s}.partition_marks WHERE partition COLLATE \"C\" = ANY($1::text[])";
 
         LockPurge = $"SELECT value, EXISTS (SELECT 1 FROM {s}.storage_meta f WHERE f.key = '{Internal.Schema.MetaReadOnly}') FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaPurgeLock}' FOR UPDATE";
         FindStoreCommits = $"SELECT operation_id, result FROM {s}.commit_log WHERE partition = '' AND operation_id = ANY($1)";
@@ -199,6 +208,82 @@ internal sealed partial class Sql
             SELECT count(*) FROM dropped
             """;
 
+        // Marks of partitions deleted at or before $1, up to $2 of them; the oldest position rises to the
+        // newest dropped (greatest ignores the NULL of no row).
+        DropMarks = $"""
+            WITH dropped AS (
+                DELETE FROM {s}.partition_marks m
+                USING (SELECT partition FROM {s}.partition_marks WHERE deleted_at <= $1 LIMIT $2) t
+                WHERE m.partition = t.partition AND m.deleted_at <= $1
+                RETURNING m.changed_xid
+            ), raised AS (
+                UPDATE {s}.storage_meta SET value = greatest(value, (SELECT max(changed_xid) FROM dropped))
+                WHERE key = '{Internal.Schema.MetaOldestPosition}'
+            )
+            SELECT count(*) FROM dropped
+            """;
+
+        // The store-wide cursor. A position is the id of the transaction that made the change. The
+        // current position, read BEFORE the snapshot of the page: one below the lowest id of a running
+        // transaction that holds a lock on storage_meta, or below the next id (xmax) read before it.
+        // Every writer of the store locks storage_meta (ShareFence) before it has an id and holds the
+        // lock to its end, so a writer with a lower id has ended before pg_locks was read, and so before
+        // the page's snapshot: nothing at or below the position can appear later. Transactions of other
+        // schemas, databases and apps do not hold it back. pg_locks shows 32-bit ids: each is the id
+        // below the next one with those low 32 bits. A standby's pg_locks does not show the primary's
+        // writers: there the position is the snapshot's xmin - 1 (every id below xmin has ended).
+        CursorPosition = $"""
+            WITH next AS MATERIALIZED (
+                SELECT txid_snapshot_xmax(txid_current_snapshot()) AS id, txid_snapshot_xmin(txid_current_snapshot()) AS oldest, pg_is_in_recovery() AS standby
+            ), locks AS MATERIALIZED (
+                SELECT virtualtransaction, locktype, transactionid FROM pg_locks
+                WHERE (locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted)
+                   OR (locktype = 'relation' AND relation = '{s}.storage_meta'::regclass AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+            )
+            SELECT CASE WHEN n.standby THEN n.oldest ELSE least(n.id, (
+                       SELECT min(n.id - ((n.id - x.transactionid::text::bigint) % 4294967296))
+                       FROM locks x JOIN locks m ON m.virtualtransaction = x.virtualtransaction AND m.locktype = 'relation'
+                       WHERE x.locktype = 'transactionid')) END - 1
+            FROM next n
+            """;
+        ReadCursorHead = $"""
+            SELECT o.value, f.value FROM {s}.storage_meta o, {s}.storage_meta f
+            WHERE o.key = '{Internal.Schema.MetaOldestPosition}' AND f.key = '{Internal.Schema.MetaRevisionFloor}'
+            """;
+
+        // A page, in one snapshot (BeginSnapshot) with the head: positions in ($1, $3], $3 the current
+        // position. The edge is the position of the $2-th change (or of the last
+        // one): the page holds every change up to it, whole positions, then at most one row without a
+        // partition when a change follows it (HasMore).
+        const string current = "$3";
+        ReadChangedPartitions = $"""
+            WITH edge AS MATERIALIZED (
+                SELECT max(f.position) AS last FROM (
+                    SELECT u.position FROM (
+                        (SELECT changed_xid AS position FROM {s}.partitions
+                         WHERE changed_xid > $1 AND changed_xid <= {current} AND revision > 0 ORDER BY changed_xid LIMIT $2)
+                        UNION ALL
+                        (SELECT changed_xid FROM {s}.partition_marks
+                         WHERE changed_xid > $1 AND changed_xid <= {current} ORDER BY changed_xid LIMIT $2)
+                    ) u ORDER BY u.position LIMIT $2
+                ) f
+            )
+            SELECT c.partition, c.revision, c.deleted, c.position FROM (
+                SELECT p.partition, p.revision, false AS deleted, p.changed_xid AS position FROM {s}.partitions p
+                WHERE p.changed_xid > $1 AND p.changed_xid <= (SELECT last FROM edge) AND p.revision > 0
+                UNION ALL
+                SELECT m.partition, m.revision, true, m.changed_xid FROM {s}.partition_marks m
+                WHERE m.changed_xid > $1 AND m.changed_xid <= (SELECT last FROM edge)
+                UNION ALL
+                (SELECT NULL, NULL, NULL, p.changed_xid FROM {s}.partitions p
+                 WHERE p.changed_xid > (SELECT last FROM edge) AND p.changed_xid <= {current} AND p.revision > 0 LIMIT 1)
+                UNION ALL
+                (SELECT NULL, NULL, NULL, m.changed_xid FROM {s}.partition_marks m
+                 WHERE m.changed_xid > (SELECT last FROM edge) AND m.changed_xid <= {current} LIMIT 1)
+            ) c
+            ORDER BY c.position, c.partition COLLATE "C"
+            """;
+
         GetDocument = $"""
             SELECT value, version, created_at, updated_at, expires_at FROM {s}.documents
             WHERE partition = $1 COLLATE "C" AND collection = $2 COLLATE "C" AND key = $3 COLLATE "C" AND {Timestamps.LiveSql("expires_at", "$4")}
@@ -230,7 +315,7 @@ internal sealed partial class Sql
                  FROM {s}.documents WHERE partition = $1 COLLATE "C" AND version > $2 AND {Timestamps.LiveSql("expires_at", "$3")}
                  ORDER BY version, collection COLLATE "C", key COLLATE "C" LIMIT $4)
                 UNION ALL
-                (SELECT revision, 0, collection, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+                (SELECT revision, 0, collection, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, deleted_at, NULL, NULL, NULL
                  FROM {s}.tombstones WHERE partition = $1 COLLATE "C" AND revision > $2
                  ORDER BY revision, collection COLLATE "C", key COLLATE "C" LIMIT $4)
                 UNION ALL
@@ -334,6 +419,22 @@ internal sealed partial class Sql
     public string InsertRestoredEvents { get; }
 
     public string SetRestoredRevision { get; }
+
+    public string MarkDeleted { get; }
+
+    /// <summary>Removes the marks of partitions ($1) created again.</summary>
+    public string Unmark { get; }
+
+    public string DropMarks { get; }
+
+    /// <summary>The cursor's current position (read before the page's snapshot).</summary>
+    public string CursorPosition { get; }
+
+    /// <summary>The cursor's oldest position and the revision floor.</summary>
+    public string ReadCursorHead { get; }
+
+    /// <summary>A page of the store-wide cursor after $1, reaching $2 partitions, up to the current position $3 (see the constructor).</summary>
+    public string ReadChangedPartitions { get; }
 
     public string LockPurge { get; }
 

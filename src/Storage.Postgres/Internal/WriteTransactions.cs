@@ -118,7 +118,7 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
 
     /// <summary>One attempt at deleting a partition: lock its row, then remove everything it holds and its row, and raise the floor.</summary>
     public ValueTask<Attempt> TryDeletePartitionAsync(string partition, List<Attempt> unresolved)
-        => RunLockedAsync(new PartitionDeleteWrite(_sql, partition), unresolved);
+        => RunLockedAsync(new PartitionDeleteWrite(_sql, partition, Timestamps.Now(_time)), unresolved);
 
     /// <summary>One attempt at purging up to <see cref="PurgeChunk"/> expired documents; purges serialize on a row of storage_meta.</summary>
     public ValueTask<long> TryPurgeChunkAsync(DateTimeOffset now, List<Attempt> unresolved) => InTransactionAsync(async connection =>
@@ -228,6 +228,33 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         using (var batch = new NpgsqlBatch(connection))
         {
             batch.BatchCommands.Add(BatchCommand(_sql.DropTombstones, P(cutoff), P(partitions.ToArray()), P(PurgeChunk)));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await batch.PrepareAsync().ConfigureAwait(false);
+            return (long)(await batch.ExecuteScalarAsync().ConfigureAwait(false))!;
+        }
+    });
+
+    /// <summary>
+    /// One attempt at dropping up to <see cref="PurgeChunk"/> marks of partitions deleted at or before
+    /// <paramref name="cutoff"/>, raising the store-wide cursor's oldest position to the newest dropped,
+    /// unless the read-only fence is set. Repeating it is harmless, so it needs no commit-log entry.
+    /// </summary>
+    /// <returns>How many marks it dropped.</returns>
+    public ValueTask<long> TryDropMarksAsync(DateTimeOffset cutoff) => InTransactionAsync(async connection =>
+    {
+        using (var batch = Begin(connection))
+        {
+            batch.BatchCommands.Add(BatchCommand(_sql.ShareFence));
+            batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
+            await batch.PrepareAsync().ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await ThrowIfReadOnlyAsync(reader).ConfigureAwait(false);
+        }
+
+        using (var batch = new NpgsqlBatch(connection))
+        {
+            batch.BatchCommands.Add(BatchCommand(_sql.DropMarks, P(cutoff), P(PurgeChunk)));
             batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
             await batch.PrepareAsync().ConfigureAwait(false);
             return (long)(await batch.ExecuteScalarAsync().ConfigureAwait(false))!;
