@@ -266,7 +266,7 @@ internal sealed partial class EngineStore : IStore, IBulkImport, IStoreFence
         // in it, so a copy made from the feed holds what the source holds (docs/streams-and-changes.md).
         var read = await _backend.ReadChangesAsync(partition, afterRevision, limit, ChangeFeedQuery.FetchSize(limit), ChangeFeedQuery.ShowsExpired, cancellationToken).ConfigureAwait(false);
         ChangeFeedQuery.EnsureResumable(partition, afterRevision, read.Exists, read.OldestResumable);
-        if (read.Exists && afterRevision < read.OldestResumable && read.Changes.Count >= limit && read.Changes[^1].Revision < read.OldestResumable)
+        if (read.Exists && afterRevision < read.OldestResumable && read.Changes.Count >= limit && read.Changes[^1].Revision <= read.OldestResumable)
         {
             // A read from 0 must reach the oldest resumable revision (older tombstones or expired documents were
             // purged): the backend may have stopped before it, so everything is read.

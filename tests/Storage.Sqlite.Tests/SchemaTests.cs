@@ -326,9 +326,10 @@ public sealed class SchemaTests(ITestOutputHelper output) : IDisposable
 
         await using (var store = _db.Open())
         {
-            // Reading from 0 returns what the partition holds (live documents at their versions, sequences at the current revision).
+            // Reading from 0 returns what the partition holds (documents at their versions, the expired one with its
+            // expiry, sequences at the current revision).
             var all = await store.ReadChangesAsync("alice", 0);
-            Assert.Equal(["put r2 c/a", "put r4 c/x", "sequence r5 n=3"], all.Items.Select(Describe));
+            Assert.Equal(["put r2 c/a", "put r3 c/gone", "put r4 c/x", "sequence r5 n=3"], all.Items.Select(Describe));
             Assert.Equal((5L, false), (all.LastRevision, all.HasMore));
 
             // Older history is unknown (deletes left no tombstones): resuming before the current revision is refused.
