@@ -113,7 +113,9 @@ public interface IStore : IAsyncDisposable
     /// Physically removes every expired document of every partition, and drops the change feed's
     /// tombstones that are older than the store's tombstone retention. Expired documents are
     /// invisible whether or not they have been purged, and stay stored until this purge (or a put
-    /// that replaces them), so the count is the same in every backend. Purging takes no revision.
+    /// that replaces them), so the count is the same in every backend. Purging takes no revision; a
+    /// partition that loses documents or tombstones can no longer be read by its change feed from
+    /// before the newest of them (<see cref="ChangeFeedTruncatedException"/>).
     /// </summary>
     /// <param name="cancellationToken">Cancels the purge between partitions.</param>
     /// <returns>How many expired documents were removed.</returns>
@@ -146,8 +148,9 @@ public interface IStore : IAsyncDisposable
     /// its latest revision), deletes (tombstones), stream appends and sequence changes, in revision
     /// order, whole commits at a time. A reader that resumes from the returned
     /// <see cref="ChangePage.LastRevision"/> never misses a change. The feed is compacted: a
-    /// document or sequence written several times appears once, at its latest revision; expired
-    /// documents do not appear.
+    /// document or sequence written several times appears once, at its latest revision; a document
+    /// that has expired appears too, as the put of its latest version, whose expiry says so (a copy
+    /// holds what the store holds, and hides it as the store does).
     /// </summary>
     /// <param name="partition">The partition key.</param>
     /// <param name="afterRevision">The revision already seen; 0 to read the whole partition.</param>

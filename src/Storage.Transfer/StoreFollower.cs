@@ -115,10 +115,9 @@ public static class StoreFollower
             }
         }
 
-        // The partition's exact state — expired documents not yet purged included — over whatever the copy
-        // holds: the change feed hides expired documents, so a copy made from it alone could keep an older
-        // value of a document whose newer version expired unseen (docs/upgrade-path.md). A restore compares
-        // first and writes nothing when the copy is already equal.
+        // The partition's exact state — expired documents not yet purged, and the source's purges, included —
+        // over whatever the copy holds. A restore compares first and writes nothing when the copy is already
+        // equal.
         private async ValueTask SyncPartitionAsync(string partition, CancellationToken cancellationToken)
         {
             var state = await from.ExportPartitionAsync(partition, cancellationToken).ConfigureAwait(false);

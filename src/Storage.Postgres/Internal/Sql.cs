@@ -179,11 +179,24 @@ internal sealed partial class Sql
         LockPurge = $"SELECT value, EXISTS (SELECT 1 FROM {s}.storage_meta f WHERE f.key = '{Internal.Schema.MetaReadOnly}') FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaPurgeLock}' FOR UPDATE";
         FindStoreCommits = $"SELECT operation_id, result FROM {s}.commit_log WHERE partition = '' AND operation_id = ANY($1)";
 
-        // Rows a writer holds locked are being overwritten by it: skipping them avoids waiting (and deadlocks).
+        // The expired documents of partitions no writer holds (a writer locks its partition's row first:
+        // skipping those avoids waiting, and deadlocks); each partition's oldest resumable revision rises to
+        // the newest version it loses, since a change-feed reader behind it never saw that version.
         PurgeExpired = $"""
-            DELETE FROM {s}.documents d
-            USING (SELECT partition, collection, key FROM {s}.documents WHERE {Timestamps.ExpiredSql("expires_at", "$1")} LIMIT $2 FOR UPDATE SKIP LOCKED) t
-            WHERE d.partition = t.partition AND d.collection = t.collection AND d.key = t.key AND {Timestamps.ExpiredSql("d.expires_at", "$1")}
+            WITH locked AS (
+                SELECT partition FROM {s}.partitions
+                WHERE partition IN (SELECT partition FROM {s}.documents WHERE {Timestamps.ExpiredSql("expires_at", "$1")} LIMIT $2)
+                FOR UPDATE SKIP LOCKED
+            ), purged AS (
+                DELETE FROM {s}.documents d USING locked l
+                WHERE d.partition = l.partition AND {Timestamps.ExpiredSql("d.expires_at", "$1")}
+                RETURNING d.partition, d.version
+            ), raised AS (
+                UPDATE {s}.partitions p SET oldest_resumable = greatest(p.oldest_resumable, r.version)
+                FROM (SELECT partition, max(version) AS version FROM purged GROUP BY partition) r
+                WHERE p.partition = r.partition
+            )
+            SELECT count(*) FROM purged
             """;
 
         // Tombstone drops raise their partitions' oldest resumable revision, so they lock the partition

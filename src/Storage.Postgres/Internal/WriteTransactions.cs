@@ -130,20 +130,25 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
             batch.BatchCommands.Add(BatchCommand(_sql.ShareFence));
             batch.BatchCommands.Add(BatchCommand(_sql.LockPurge));
             batch.BatchCommands.Add(BatchCommand(_sql.FindStoreCommits, P(unresolved.ConvertAll(a => a.OperationId).ToArray())));
-            var purge = BatchCommand(_sql.PurgeExpired, P(now), P(PurgeChunk));
-            batch.BatchCommands.Add(purge);
+            batch.BatchCommands.Add(BatchCommand(_sql.PurgeExpired, P(now), P(PurgeChunk)));
             await batch.PrepareAsync().ConfigureAwait(false);
             var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
                 await ThrowIfReadOnlyAsync(reader).ConfigureAwait(false);
                 earlier = await ResolveAsync(reader, "purge", unresolved).ConfigureAwait(false);
+
+                // The purge's result is its count (its column is named so); the rest is drained.
+                count = 0;
                 while (await reader.NextResultAsync().ConfigureAwait(false))
                 {
+                    if (reader.FieldCount == 1 && reader.GetName(0) == "count" && await reader.ReadAsync().ConfigureAwait(false))
+                    {
+                        count = reader.GetInt64(0);
+                    }
                 }
             }
 
-            count = (long)purge.Rows;
         }
 
         if (earlier is not null)
