@@ -70,9 +70,12 @@ public sealed class StreamAndFeedTests(ITestOutputHelper output)
         Assert.False(all.HasMore);
         Assert.Equal(7, all.LastRevision);
         Assert.Equal(
-            ["1 Put a/\uE000", "1 Put a/😀", "3 Delete a/z", "3 Append s#1", "3 Append s#2", "3 Append t#1", "4 Sequence ids=2", "5 Sequence other=1", "6 Put b/k"],
+            ["1 Put a/\uE000", "1 Put a/😀", "3 Delete a/z", "3 Append s#1", "3 Append s#2", "3 Append t#1", "4 Sequence ids=2", "5 Sequence other=1", "6 Put b/k", "7 Put b/gone"],
             all.Items.Select(Describe));
-        Assert.Equal("5", all.Items[^1].Document!.GetJsonText());
+        Assert.Equal("5", all.Items[^2].Document!.GetJsonText());
+
+        // The expired document appears with its expiry (a copy holds it as the store does, and hides it alike).
+        Assert.Equal(s_start.AddSeconds(1), all.Items[^1].Document!.ExpiresAt);
 
         // Whole commits per page: a page of 2 still holds all of revision 3 after revision 1.
         var first = await store.ReadChangesAsync("p", 0, limit: 2);
