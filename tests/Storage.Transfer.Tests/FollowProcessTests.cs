@@ -1,6 +1,5 @@
 using Storage.Hosting;
 using Storage.Testing;
-using Storage.Testing.Postgres;
 using static Storage.Conformance.StoreAssert;
 
 namespace Storage.Transfer.Tests;
@@ -12,14 +11,9 @@ namespace Storage.Transfer.Tests;
 /// once the app has stopped, one more pass makes the copy equal to the source, digest for digest, with the
 /// same revision floor.
 /// </summary>
-public sealed class FollowProcessTests : IAsyncLifetime
+public sealed class FollowProcessTests(TransferStores stores) : IClassFixture<TransferStores>
 {
     private const int Operations = 400;
-
-    private readonly string _root = Directory.CreateTempSubdirectory("storage-follow-").FullName;
-    private readonly List<Store> _stores = [];
-    private readonly List<string> _schemas = [];
-    private PostgresTestServer? _server;
 
     public static TheoryData<string, string> Pairs => new()
     {
@@ -32,14 +26,14 @@ public sealed class FollowProcessTests : IAsyncLifetime
     [MemberData(nameof(Pairs))]
     public async Task A_follower_in_another_process_copies_a_store_while_its_owner_writes_and_ends_equal(string backend, string destinationBackend)
     {
-        var (path, schema) = await NewSourceAsync(backend);
+        var (address, path, schema) = await stores.NewLocationAsync(backend);
         string[] arguments = ["--backend", backend, "--path", path, "--mode", "follow-source", "--seed", "1803", "--operations", Operations.ToString(System.Globalization.CultureInfo.InvariantCulture)];
         using var owner = ChildProcess.Start([ChildProcess.ProgramPath(typeof(FollowProcessTests).Assembly, "CrashWriterPath"), .. arguments, .. schema is null ? Array.Empty<string>() : ["--schema", schema]]);
         Assert.True(await owner.WaitForLineAsync(TimeSpan.FromSeconds(60), "OPEN") is not null, owner.StandardError);
 
         // A JSON store is owned by the app's process: the follower reads it beside its owner, as a reader.
-        var source = await OpenAsync(SourceAddress(backend, path, schema), backend == "json" ? o => o.Access = Storage.Json.JsonStoreAccess.Reader : null);
-        var destination = await OpenAsync(await NewAddressAsync(destinationBackend));
+        var source = await stores.OpenAddressAsync(address, backend == "json" ? o => o.Access = Storage.Json.JsonStoreAccess.Reader : null);
+        var destination = await stores.OpenAddressAsync((await stores.NewLocationAsync(destinationBackend)).Address);
         long position = 0;
         var passes = 0;
         var whileWriting = 0;
@@ -64,63 +58,5 @@ public sealed class FollowProcessTests : IAsyncLifetime
         Assert.True(whileWriting >= 3, $"{whileWriting} of {passes} passes found changes while the owner wrote.");
         Assert.True((await ((IStoreExport)source).GetExportInfoAsync()).RevisionFloor > 0, "The owner deleted no partition.");
         Assert.True(last.Position >= position);
-    }
-
-    private async Task<(string Path, string? Schema)> NewSourceAsync(string backend)
-    {
-        var name = "s" + Guid.NewGuid().ToString("N")[..12];
-        switch (backend)
-        {
-            case "json":
-                return (Path.Combine(_root, name), null);
-            case "sqlite":
-                return (Path.Combine(_root, name + ".db"), null);
-            default:
-                _server ??= await PostgresTestServer.GetAsync();
-                var schema = PostgresTestServer.NewSchemaName("follow");
-                _schemas.Add(schema);
-                return (_server.ConnectionString, schema);
-        }
-    }
-
-    private static string SourceAddress(string backend, string path, string? schema) => backend switch
-    {
-        "postgres" => "postgres:" + path + ";Schema=" + schema,
-        _ => backend + ":" + path,
-    };
-
-    private async Task<string> NewAddressAsync(string backend)
-    {
-        if (backend == "memory")
-        {
-            return "memory:";
-        }
-
-        var (path, schema) = await NewSourceAsync(backend);
-        return SourceAddress(backend, path, schema);
-    }
-
-    private async Task<Store> OpenAsync(string address, Action<StorageOptions>? configure = null)
-    {
-        var store = await StoreFactory.OpenAsync(address, configure);
-        _stores.Add(store);
-        return store;
-    }
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        foreach (var store in _stores)
-        {
-            await store.DisposeAsync();
-        }
-
-        foreach (var schema in _schemas)
-        {
-            await _server!.DropSchemaAsync(schema);
-        }
-
-        Directory.Delete(_root, recursive: true);
     }
 }

@@ -140,20 +140,33 @@ public sealed class TransferStores : IAsyncLifetime
     /// <summary>Opens a new store of <paramref name="backend"/> declaring the workload's indexes and tombstone retention.</summary>
     public async Task<Store> OpenAsync(string backend, TimeProvider time)
     {
+        var location = await NewLocationAsync(backend);
+        return await OpenAddressAsync(location.Address, options =>
+        {
+            options.TimeProvider = time;
+            options.TombstoneRetention = DifferentialRun.TombstoneRetention;
+            options.HashPartitions = backend == "postgres-hash" ? 4 : null;
+            foreach (var index in DifferentialRun.Indexes)
+            {
+                options.Indexes.Add(index);
+            }
+        });
+    }
+
+    /// <summary>Where a new store of <paramref name="backend"/> lives: its address, and the path (a directory, a file, a connection string) and schema a child process opens it by; dropped with the fixture.</summary>
+    public async Task<(string Address, string Path, string? Schema)> NewLocationAsync(string backend)
+    {
         var name = "s" + Guid.NewGuid().ToString("N")[..12];
-        string address;
-        int? hashPartitions = null;
         switch (backend)
         {
             case "memory":
-                address = "memory:";
-                break;
+                return ("memory:", string.Empty, null);
             case "json":
-                address = "json:" + Path.Combine(_root, name);
-                break;
+                var directory = Path.Combine(_root, name);
+                return ("json:" + directory, directory, null);
             case "sqlite":
-                address = "sqlite:" + Path.Combine(_root, name + ".db");
-                break;
+                var file = Path.Combine(_root, name + ".db");
+                return ("sqlite:" + file, file, null);
             default:
                 _server ??= await PostgresTestServer.GetAsync();
                 var schema = PostgresTestServer.NewSchemaName("transfer");
@@ -162,21 +175,14 @@ public sealed class TransferStores : IAsyncLifetime
                     _schemas.Add(schema);
                 }
 
-                address = "postgres:" + _server.ConnectionString + ";Schema=" + schema;
-                hashPartitions = backend == "postgres-hash" ? 4 : null;
-                break;
+                return ("postgres:" + _server.ConnectionString + ";Schema=" + schema, _server.ConnectionString, schema);
         }
+    }
 
-        var store = await StoreFactory.OpenAsync(address, options =>
-        {
-            options.TimeProvider = time;
-            options.TombstoneRetention = DifferentialRun.TombstoneRetention;
-            options.HashPartitions = hashPartitions;
-            foreach (var index in DifferentialRun.Indexes)
-            {
-                options.Indexes.Add(index);
-            }
-        });
+    /// <summary>Opens a store by address; it is disposed with the fixture.</summary>
+    public async Task<Store> OpenAddressAsync(string address, Action<StorageOptions>? configure = null)
+    {
+        var store = await StoreFactory.OpenAsync(address, configure);
         lock (_stores)
         {
             _stores.Add(store);
