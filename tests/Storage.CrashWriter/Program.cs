@@ -360,6 +360,9 @@ internal static class FollowSource
             await Task.Delay(random.Next(3));
         }
 
+        // One partition ends deleted for good, so a follower must carry a delete that nothing writes over.
+        await store.PutAsync("f00", "docs", "last", "{}");
+        await store.DeletePartitionAsync("f00");
         return operations;
     }
 }

@@ -57,6 +57,7 @@ public sealed class FollowProcessTests(TransferStores stores) : IClassFixture<Tr
         // The follower kept up while the owner wrote (not only at the end), and deletes of partitions reached it.
         Assert.True(whileWriting >= 3, $"{whileWriting} of {passes} passes found changes while the owner wrote.");
         Assert.True((await ((IStoreExport)source).GetExportInfoAsync()).RevisionFloor > 0, "The owner deleted no partition.");
+        Assert.Null(await ((IStoreExport)destination).GetPartitionAsync("f00"));
         Assert.True(last.Position >= position);
     }
 }
