@@ -337,11 +337,12 @@ async Task<List<Row>> RunTransferAsync(Backend sourceBackend, IReadOnlyList<Back
 }
 
 // The cut-over window (issue 19): a store holding the bulk load, copied into a new store of another backend
-// (a pass of the follower from 0) while one writer puts into random partitions as fast as it can; two more
-// passes, then StoreCutover. The figure is the time writes were refused (the fence set until the copy was
+// (a pass of the follower from 0); then one writer puts into random partitions, a few milliseconds apart (an
+// app's pace: a follower copies each changed partition whole), two more passes, then StoreCutover. The figure is the time writes were refused (the fence set until the copy was
 // verified), median of the runs; the writer's puts per second while it ran are noted.
 async Task<Row> RunCutoverAsync(Backend sourceBackend, Backend destinationBackend)
 {
+    const int CutoverWriterPause = 5; // ms between a writer's puts
     var windows = new Series("cut-over");
     var notes = new List<string>();
     for (var run = 0; run < Math.Max(5, options.BulkRuns); run++)
@@ -364,6 +365,7 @@ async Task<Row> RunCutoverAsync(Backend sourceBackend, Backend destinationBacken
                 {
                     await source.Store.Store.PutAsync(Data.Partition("d", random.Next(options.BulkPartitions)), "docs", Data.Key(random.Next(BenchOptions.DocsPerPartition * 2)), Data.Value(random.Next()));
                     written++;
+                    await Task.Delay(CutoverWriterPause);
                 }
                 catch (StoreReadOnlyException)
                 {

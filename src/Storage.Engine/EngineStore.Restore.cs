@@ -245,11 +245,12 @@ internal sealed partial class EngineStore : IStoreRestore
             await RefuseWhileReadOnlyAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        // First written as a partition that must not exist — a move into a new store, the common case,
-        // reads nothing before it; when it exists (or was written since it was read), it is read and
-        // compared, and written only over the revision it was read at.
+        // Without replacing, first written as a partition that must not exist — a move into a new store,
+        // the common case, reads nothing before it. A replace (a follower bringing a copy up to date, the
+        // partition there most of the time) reads first. When it exists, it is compared, and written only
+        // over the revision it was read at (read again if it was written since).
         PartitionExport? stored = null;
-        var read = false;
+        var read = mode == RestoreMode.Replace;
         while (true)
         {
             if (read && (stored = await _backend.ReadPartitionAsync(state.Partition, cancellationToken).ConfigureAwait(false)) is not null)
