@@ -108,7 +108,8 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
         using (var first = ToolFixture.Start(command))
         {
             Assert.True(await first.WaitForLineAsync(TimeSpan.FromMinutes(2), """{"event":"plan""") is not null, first.StandardError);
-            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(100, 400)));
+            await WaitForPartitionsAsync(destination, TimeSpan.FromMinutes(1));
+            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(0, 200)));
             Assert.False(first.HasExited, "The copy ended before it could be killed: seed a larger source.");
             first.Kill();
         }
@@ -118,8 +119,41 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
         var plan = rerun.Event("plan");
         Assert.Equal(partitions, plan.GetProperty("new").GetInt64() + plan.GetProperty("equal").GetInt64());
         Assert.Equal(0, plan.GetProperty("different").GetInt64());
+        Assert.True(plan.GetProperty("equal").GetInt64() > 0 && plan.GetProperty("new").GetInt64() > 0, $"Killed at {plan}: not in the middle of the copy.");
         Assert.True(rerun.Event("done").GetProperty("verified").GetBoolean());
         Assert.Equal(sourceDigest, await ToolFixture.DigestAsync(destination));
+    }
+
+    /// <summary>Waits until the copy has written a partition into <paramref name="address"/> (read beside the tool: a JSON store as a reader).</summary>
+    private static async Task WaitForPartitionsAsync(string address, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                // A SQL store opened with the tool's index declarations, so the tool's writes go on.
+                await using var store = address.StartsWith("json:", StringComparison.Ordinal)
+                    ? await Hosting.StoreFactory.OpenAsync(address, o => o.Access = Json.JsonStoreAccess.Reader)
+                    : await ToolFixture.OpenAsync(address);
+                while (DateTime.UtcNow < deadline)
+                {
+                    if ((await store.ListPartitionsAsync()).Items.Count > 0)
+                    {
+                        return;
+                    }
+
+                    await Task.Delay(20);
+                }
+            }
+            catch (StorageException)
+            {
+                // Not created yet (a JSON directory without its manifest).
+                await Task.Delay(20);
+            }
+        }
+
+        Assert.Fail($"No partition reached {address} in {timeout}.");
     }
 
     private static async Task<bool> ExistsAsync(string address)
