@@ -124,6 +124,33 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
         Assert.Equal(sourceDigest, await ToolFixture.DigestAsync(destination));
     }
 
+    [Fact]
+    public async Task Ctrl_C_stops_a_migration_with_exit_6_and_the_same_command_resumes_it()
+    {
+        var (source, _) = await fixture.SeedAsync("sqlite", 1990, bulkPartitions: 600);
+        var destination = await fixture.NewAddressAsync("json");
+        var sourceDigest = await ToolFixture.DigestAsync(source);
+        string[] command = ["migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--execute"];
+
+        using (var first = ToolFixture.Start(command))
+        {
+            await WaitForPartitionsAsync(destination, TimeSpan.FromMinutes(1));
+            using (var signal = System.Diagnostics.Process.Start("kill", ["-s", "INT", first.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await signal.WaitForExitAsync();
+            }
+
+            Assert.True(await first.WaitForExitAsync(TimeSpan.FromMinutes(1)), "Ctrl+C did not stop the tool.");
+            Assert.True(first.ExitCode == 6, $"exit {first.ExitCode}: {first.StandardError}");
+            Assert.Contains("Interrupted", first.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", first.StandardError, StringComparison.Ordinal);
+        }
+
+        var rerun = await ToolFixture.RunAsync(command);
+        Assert.True(rerun.ExitCode == 0, rerun.ToString());
+        Assert.Equal(sourceDigest, await ToolFixture.DigestAsync(destination));
+    }
+
     /// <summary>Waits until the copy has written a partition into <paramref name="address"/> (read beside the tool: a JSON store as a reader).</summary>
     private static async Task WaitForPartitionsAsync(string address, TimeSpan timeout)
     {
