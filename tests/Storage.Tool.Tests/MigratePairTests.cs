@@ -100,7 +100,7 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
     [MemberData(nameof(KillPairs))]
     public async Task A_migration_killed_in_the_middle_completes_when_run_again(string from, string to)
     {
-        var (source, partitions) = await fixture.SeedAsync(from, 1950 + from.Length, bulkPartitions: 600);
+        var (source, partitions) = await fixture.SeedAsync(from, 1950 + from.Length, bulkPartitions: 1500);
         var destination = await fixture.NewAddressAsync(to);
         var sourceDigest = await ToolFixture.DigestAsync(source);
         string[] command = ["migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--execute", "--json"];
@@ -109,7 +109,6 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
         {
             Assert.True(await first.WaitForLineAsync(TimeSpan.FromMinutes(2), """{"event":"plan""") is not null, first.StandardError);
             await WaitForPartitionsAsync(destination, TimeSpan.FromMinutes(1));
-            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(0, 200)));
             Assert.False(first.HasExited, "The copy ended before it could be killed: seed a larger source.");
             first.Kill();
         }
