@@ -9,6 +9,13 @@ internal sealed class Comparison
     /// <summary>At most this many items are named per partition in a report; the count says how many there are.</summary>
     public const int ItemsShown = 20;
 
+    /// <summary>Partitions only in the source that are kept to be named; the rest are only counted (a copy into a new store would otherwise hold one per partition).</summary>
+    public const int MissingKept = 1_000;
+
+    /// <summary>
+    /// The partitions that differ: every one the destination holds (differently, or only it), and the first
+    /// <see cref="MissingKept"/> only in the source.
+    /// </summary>
     public List<PartitionDifference> Differences { get; } = [];
 
     public StoreCounts Source { get; } = new();
@@ -23,16 +30,19 @@ internal sealed class Comparison
     /// <summary>The destination's floor is below the source's: a partition created there later could reuse a version the source handed out.</summary>
     public bool FloorBehind => DestinationFloor < SourceFloor;
 
-    public bool Equal => Differences.Count == 0 && !FloorBehind;
+    public bool Equal => DifferentPartitions == 0 && !FloorBehind;
 
     /// <summary>Partitions only in the source.</summary>
-    public int Missing => Differences.Count(d => d.InSource && !d.InDestination);
+    public long Missing { get; private set; }
 
     /// <summary>Partitions in both, with different contents.</summary>
-    public int Different => Differences.Count(d => d.InSource && d.InDestination);
+    public long Different { get; private set; }
 
     /// <summary>Partitions only in the destination.</summary>
-    public int Extra => Differences.Count(d => !d.InSource && d.InDestination);
+    public long Extra { get; private set; }
+
+    /// <summary>Partitions that differ in any way.</summary>
+    public long DifferentPartitions => Missing + Different + Extra;
 
     /// <summary>Compares <paramref name="source"/> with <paramref name="destination"/> (an absent destination is an empty store).</summary>
     public static async Task<Comparison> RunAsync(IStoreExport source, IStoreExport? destination, Progress progress, CancellationToken cancellationToken)
@@ -59,6 +69,23 @@ internal sealed class Comparison
         {
             await foreach (var difference in ExportComparison.CompareAsync(Counted(), other, cancellationToken))
             {
+                if (!difference.InDestination)
+                {
+                    comparison.Missing++;
+                    if (comparison.Missing > MissingKept)
+                    {
+                        continue;
+                    }
+                }
+                else if (difference.InSource)
+                {
+                    comparison.Different++;
+                }
+                else
+                {
+                    comparison.Extra++;
+                }
+
                 comparison.Differences.Add(difference);
             }
 
@@ -87,6 +114,11 @@ internal sealed class Comparison
             output.Line(items.Count == 0
                 ? $"  partition '{difference.Partition}': {where}"
                 : $"  partition '{difference.Partition}': {where}: {string.Join(", ", items)}{more}");
+        }
+
+        if (Missing > MissingKept)
+        {
+            output.Line($"  and {Missing - MissingKept:N0} more partitions only in {sourceName}");
         }
 
         if (FloorBehind)

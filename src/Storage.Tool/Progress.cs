@@ -65,7 +65,8 @@ internal sealed class Progress
                     while (!running.IsCompleted)
                     {
                         task.Value = Partitions;
-                        task.Description = $"{_phase}: {Partitions:N0} partitions, {Documents:N0} documents";
+                        var seconds = Math.Max(_clock.Elapsed.TotalSeconds, 0.001);
+                        task.Description = $"{_phase}: {Partitions:N0} partitions, {Documents:N0} documents, {Documents / seconds:N0} documents/s";
                         await Task.WhenAny(running, Task.Delay(200));
                     }
 

@@ -91,7 +91,7 @@ internal static class MigrateCommand
             var check = await Comparison.RunAsync(source, destination!, new Progress(output, "verify", plan.Source.Partitions), cancellationToken);
             if (!check.Equal)
             {
-                output.Line($"Verification FAILED: {check.Differences.Count} partitions differ.");
+                output.Line($"Verification FAILED: {check.DifferentPartitions:N0} partitions differ.");
                 check.ReportMismatches(output, "source", "destination");
                 output.Event("done", [new("command", "migrate"), new("execute", true), new("verified", false), new("exitCode", (int)ExitCode.Mismatch)]);
                 return ExitCode.Mismatch;

@@ -39,11 +39,11 @@ internal static class VerifyCommand
             return ExitCode.Success;
         }
 
-        output.Line($"DIFFERENT: {comparison.Differences.Count} partitions differ ({comparison.Missing} only in A, {comparison.Extra} only in B, {comparison.Different} in both){(comparison.FloorBehind ? "; B's revision floor is below A's" : string.Empty)}:");
+        output.Line($"DIFFERENT: {comparison.DifferentPartitions:N0} partitions differ ({comparison.Missing} only in A, {comparison.Extra} only in B, {comparison.Different} in both){(comparison.FloorBehind ? "; B's revision floor is below A's" : string.Empty)}:");
         comparison.ReportMismatches(output, "A", "B");
         output.Event("done",
         [
-            new("command", "verify"), new("equal", false), new("differentPartitions", comparison.Differences.Count),
+            new("command", "verify"), new("equal", false), new("differentPartitions", comparison.DifferentPartitions),
             new("floorBehind", comparison.FloorBehind), new("exitCode", (int)ExitCode.Mismatch),
         ]);
         return ExitCode.Mismatch;
