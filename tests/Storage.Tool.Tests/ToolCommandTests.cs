@@ -111,6 +111,17 @@ public sealed class ToolCommandTests(ToolFixture fixture) : IClassFixture<ToolFi
         var verify = await ToolFixture.RunAsync("verify", source, destination, "--indexes", fixture.IndexFile);
         Assert.True(verify.ExitCode == 0, verify.ToString());
         Assert.Equal(backup.Event("done").GetProperty("storeDigest").GetString(), await ToolFixture.DigestAsync(destination));
+        // One byte changed in the middle of the archive: refused, naming the damage, and no store created.
+        var damaged = Path.Combine(fixture.Root, "damaged-" + Guid.NewGuid().ToString("N") + ".storage");
+        var bytes = await File.ReadAllBytesAsync(file);
+        bytes[bytes.Length / 2] ^= 0x5A;
+        await File.WriteAllBytesAsync(damaged, bytes);
+        var nowhere = await fixture.NewAddressAsync("sqlite");
+        var refused = await ToolFixture.RunAsync("restore", damaged, "--to", nowhere);
+        Assert.True(refused.ExitCode == 3, refused.ToString());
+        Assert.Contains("is damaged", refused.StandardError, StringComparison.Ordinal);
+        Assert.Contains("nothing was restored", refused.StandardError, StringComparison.Ordinal);
+        Assert.False(File.Exists(nowhere["sqlite:".Length..]));
     }
 
     [Fact]
@@ -131,7 +142,12 @@ public sealed class ToolCommandTests(ToolFixture fixture) : IClassFixture<ToolFi
             await app.DeletePartitionAsync("customer-00004");
         }
 
-        // Back to JSON: the JSON store holds the old data, so without --replace it is refused.
+        // Back to JSON: the JSON store holds the old data; the plan says so, and without --replace it is refused.
+        var dry = await ToolFixture.RunAsync("migrate", "--from", sqlite, "--to", json, "--indexes", fixture.IndexFile, "--json");
+        Assert.True(dry.ExitCode == 5, dry.ToString());
+        Assert.Equal(3, dry.Event("plan").GetProperty("different").GetInt64());
+        Assert.Equal(1, dry.Event("plan").GetProperty("new").GetInt64());
+        Assert.Equal(1, dry.Event("plan").GetProperty("onlyInDestination").GetInt64());
         var refused = await ToolFixture.RunAsync("migrate", "--from", sqlite, "--to", json, "--indexes", fixture.IndexFile, "--execute");
         Assert.True(refused.ExitCode == 5, refused.ToString());
         var back = await ToolFixture.RunAsync("migrate", "--from", sqlite, "--to", json, "--indexes", fixture.IndexFile, "--execute", "--replace", "--json");

@@ -3,8 +3,8 @@ using System.CommandLine;
 namespace Storage.Tool.Commands;
 
 /// <summary>
-/// <c>storage restore FILE --to STORE</c>: verifies the whole archive (every entry's digest), then restores
-/// it (<see cref="StoreArchive.RestoreAsync"/>): nothing is written from a damaged archive. Idempotent like
+/// <c>storage restore FILE --to STORE</c>: verifies the whole archive (every entry's digest) before it opens
+/// the destination, then restores it (<see cref="StoreArchive.RestoreAsync"/>): nothing is written from a damaged archive. Idempotent like
 /// migrate: a partition already equal is left as it is; a different one is refused unless <c>--replace</c>.
 /// </summary>
 internal static class RestoreCommand
@@ -32,6 +32,18 @@ internal static class RestoreCommand
         }
 
         await using var archive = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+
+        // Verified before the destination is opened, so a damaged archive does not even create an empty store.
+        try
+        {
+            await StoreArchive.VerifyAsync(archive, cancellationToken);
+        }
+        catch (CorruptDataException e)
+        {
+            throw new ToolException(ExitCode.Unavailable, $"FILE: the archive '{file}' is damaged ({e.Message}); nothing was restored.", e);
+        }
+
+        archive.Position = 0;
         await using var store = await StoreOpener.OpenOrCreateAsync(address, "--to", indexes, cancellationToken);
         output.Event("start", [new("command", "restore"), new("file", file), new("to", parsed.ToString()), new("replace", replace)]);
         output.Line($"Restore {file} into {parsed} (the archive is verified whole before anything is written)");
