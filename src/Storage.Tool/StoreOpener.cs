@@ -47,7 +47,8 @@ internal static class StoreOpener
     /// <summary>
     /// Opens a store that must exist (a source): a missing JSON directory, SQLite file or PostgreSQL schema
     /// is refused rather than created empty. A JSON store is opened as its owner, so a running app (or
-    /// another run) holding its lock is reported as <see cref="ExitCode.Locked"/>.
+    /// another run) holding its lock is reported as <see cref="ExitCode.Locked"/>. The tool only reads such
+    /// a store (a source; <c>--replace</c> never writes into the source).
     /// </summary>
     public static async Task<Store> OpenExistingAsync(string address, string what, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
     {
@@ -57,7 +58,9 @@ internal static class StoreOpener
             throw new ToolException(ExitCode.Unavailable, $"{what}: there is no store at {parsed} ({Missing(parsed)}).");
         }
 
-        return await OpenAsync(address, indexes, reader: false, cancellationToken);
+        // A JSON store keeps its index entries in memory only, built at open from every partition: a store
+        // the tool only reads needs none, and opening it without them changes nothing on disk.
+        return await OpenAsync(address, parsed.Backend == StoreBackend.Json ? [] : indexes, reader: false, cancellationToken);
     }
 
     /// <summary>Opens a store to write into (a destination), creating it when it does not exist.</summary>

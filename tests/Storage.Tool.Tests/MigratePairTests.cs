@@ -60,6 +60,7 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
         Assert.True(execute.Event("done").GetProperty("verified").GetBoolean());
         Assert.Equal(sourceDigest, execute.Event("done").GetProperty("storeDigest").GetString());
         Assert.Equal(sourceDigest, await ToolFixture.DigestAsync(destination));
+        Assert.All(execute.Lines, line => Assert.StartsWith("{", line, StringComparison.Ordinal));
 
         // Again: all equal, nothing written.
         var again = await ToolFixture.RunAsync("migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--execute", "--json");
