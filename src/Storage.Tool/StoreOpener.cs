@@ -53,14 +53,14 @@ internal static class StoreOpener
     public static async Task<Store> OpenExistingAsync(string address, string what, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
     {
         var parsed = Parse(address, what);
-        if (!await ExistsAsync(parsed, cancellationToken))
+        if (!await NamingAsync(parsed, what, () => ExistsAsync(parsed, cancellationToken)))
         {
             throw new ToolException(ExitCode.Unavailable, $"{what}: there is no store at {parsed} ({Missing(parsed)}).");
         }
 
         // A JSON store keeps its index entries in memory only, built at open from every partition: a store
         // the tool only reads needs none, and opening it without them changes nothing on disk.
-        return await OpenAsync(address, parsed.Backend == StoreBackend.Json ? [] : indexes, reader: false, cancellationToken);
+        return await NamingAsync(parsed, what, () => OpenAsync(address, parsed.Backend == StoreBackend.Json ? [] : indexes, reader: false, cancellationToken));
     }
 
     /// <summary>Opens a store to write into (a destination), creating it when it does not exist.</summary>
@@ -72,7 +72,7 @@ internal static class StoreOpener
             throw new ToolException(ExitCode.Usage, $"{what}: memory: holds nothing after the tool ends; give a json:, sqlite: or postgres: address.");
         }
 
-        return await OpenAsync(address, indexes, reader: false, cancellationToken);
+        return await NamingAsync(parsed, what, () => OpenAsync(address, indexes, reader: false, cancellationToken));
     }
 
     /// <summary>
@@ -83,12 +83,26 @@ internal static class StoreOpener
     public static async Task<Store?> OpenToReadIfExistsAsync(string address, string what, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
     {
         var parsed = Parse(address, what);
-        if (!await ExistsAsync(parsed, cancellationToken))
+        if (!await NamingAsync(parsed, what, () => ExistsAsync(parsed, cancellationToken)))
         {
             return null;
         }
 
-        return await OpenAsync(address, parsed.Backend == StoreBackend.Json ? [] : indexes, reader: parsed.Backend == StoreBackend.Json, cancellationToken);
+        return await NamingAsync(parsed, what, () => OpenAsync(address, parsed.Backend == StoreBackend.Json ? [] : indexes, reader: parsed.Backend == StoreBackend.Json, cancellationToken));
+    }
+
+    /// <summary>A failure to reach or open a store, named by the option and the address (its password masked).</summary>
+    private static async Task<T> NamingAsync<T>(StoreAddress address, string what, Func<Task<T>> open)
+    {
+        try
+        {
+            return await open();
+        }
+        catch (Exception e) when (e is not ToolException and not OperationCanceledException)
+        {
+            var (code, message) = Failures.Classify(e, cancelled: false);
+            throw new ToolException(code, $"{what} ({address}): {message}", e);
+        }
     }
 
     private static async Task<Store> OpenAsync(string address, IReadOnlyList<IndexDefinition> indexes, bool reader, CancellationToken cancellationToken)

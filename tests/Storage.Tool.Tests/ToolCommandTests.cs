@@ -59,6 +59,27 @@ public sealed class ToolCommandTests(ToolFixture fixture) : IClassFixture<ToolFi
     }
 
     [Fact]
+    public async Task A_server_that_does_not_answer_is_unavailable_named_by_its_option_without_the_password()
+    {
+        var run = await ToolFixture.RunAsync("migrate", "--from", "postgres:Host=127.0.0.1;Port=1;Database=app;Username=app;Password=s3cret;Timeout=2", "--to", "sqlite:x.db");
+
+        Assert.True(run.ExitCode == 3, run.ToString());
+        Assert.StartsWith("storage: --from (postgres:", run.StandardError, StringComparison.Ordinal);
+        Assert.Contains("password=***", run.StandardError, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("s3cret", run.StandardError + string.Join('\n', run.Lines), StringComparison.Ordinal);
+        Assert.Single(run.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public async Task Verbose_adds_the_stack_trace()
+    {
+        var run = await ToolFixture.RunAsync("inspect", "sqlite:" + Path.Combine(fixture.Root, "none.db"), "--verbose");
+
+        Assert.True(run.ExitCode == 3, run.ToString());
+        Assert.Contains("   at ", run.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_json_store_whose_lock_is_held_exits_4()
     {
         var (source, _) = await fixture.SeedAsync("json", 2002, bulkPartitions: 2);
