@@ -6,7 +6,8 @@ namespace Storage.Tool.Tests;
 /// <c>storage migrate</c> on every ordered pair of JSON, SQLite and PostgreSQL, the built tool run as a
 /// process: a dry run writes nothing; <c>--execute</c> copies and verifies (digests equal); a second
 /// <c>--execute</c> does no work; <c>verify</c> agrees; a document changed in the copy afterwards is a
-/// mismatch naming its partition and key, and the destination now holding different data is refused;
+/// mismatch naming its partition and key, the destination now holding different data is refused (and
+/// repaired by <c>--replace</c>);
 /// killed (SIGKILL) in the middle of a copy, the same command run again completes, equal.
 /// </summary>
 public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFixture>
@@ -81,6 +82,7 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
             await copy.PutAsync("customer-00007", "orders", "o-1", """{"total":-1}""");
         }
 
+        var damagedDigest = await ToolFixture.DigestAsync(destination);
         var damaged = await ToolFixture.RunAsync("verify", source, destination, "--indexes", fixture.IndexFile);
         Assert.True(damaged.ExitCode == 1, damaged.ToString());
         Assert.Contains(damaged.Lines, l => l.Contains("'customer-00007'", StringComparison.Ordinal) && l.Contains("document orders/o-1", StringComparison.Ordinal));
@@ -90,11 +92,20 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
         Assert.Equal("customer-00007", mismatch.GetProperty("partition").GetString());
         Assert.Contains("document orders/o-1", mismatch.GetProperty("items").EnumerateArray().Select(i => i.GetString()));
 
-        // The destination now holds different data: a migration is refused, nothing written.
+        // The destination now holds different data: the dry run says so and a migration is refused, nothing written.
+        var conflicting = await ToolFixture.RunAsync("migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--json");
+        Assert.True(conflicting.ExitCode == 5, conflicting.ToString());
+        Assert.Equal(1, conflicting.Event("plan").GetProperty("different").GetInt64());
         var refused = await ToolFixture.RunAsync("migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--execute");
         Assert.True(refused.ExitCode == 5, refused.ToString());
         Assert.Contains("customer-00007", refused.StandardError, StringComparison.Ordinal);
-        Assert.NotEqual(sourceDigest, await ToolFixture.DigestAsync(destination));
+        Assert.Equal(damagedDigest, await ToolFixture.DigestAsync(destination));
+
+        // --replace repairs it.
+        var repaired = await ToolFixture.RunAsync("migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--execute", "--replace", "--json");
+        Assert.True(repaired.ExitCode == 0, repaired.ToString());
+        Assert.Equal(1, repaired.Event("copied").GetProperty("replaced").GetInt64());
+        Assert.Equal(sourceDigest, await ToolFixture.DigestAsync(destination));
     }
 
     [Theory]

@@ -164,13 +164,16 @@ public sealed class ToolCommandTests(ToolFixture fixture) : IClassFixture<ToolFi
         }
 
         // Back to JSON: the JSON store holds the old data; the plan says so, and without --replace it is refused.
+        var before = await ToolFixture.DigestAsync(json);
         var dry = await ToolFixture.RunAsync("migrate", "--from", sqlite, "--to", json, "--indexes", fixture.IndexFile, "--json");
         Assert.True(dry.ExitCode == 5, dry.ToString());
+        Assert.Equal(before, await ToolFixture.DigestAsync(json));
         Assert.Equal(3, dry.Event("plan").GetProperty("different").GetInt64());
         Assert.Equal(1, dry.Event("plan").GetProperty("new").GetInt64());
         Assert.Equal(1, dry.Event("plan").GetProperty("onlyInDestination").GetInt64());
         var refused = await ToolFixture.RunAsync("migrate", "--from", sqlite, "--to", json, "--indexes", fixture.IndexFile, "--execute");
         Assert.True(refused.ExitCode == 5, refused.ToString());
+        Assert.Equal(before, await ToolFixture.DigestAsync(json));
         var back = await ToolFixture.RunAsync("migrate", "--from", sqlite, "--to", json, "--indexes", fixture.IndexFile, "--execute", "--replace", "--json");
         Assert.True(back.ExitCode == 0, back.ToString());
         var copied = back.Event("copied");
