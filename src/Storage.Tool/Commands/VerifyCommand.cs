@@ -34,7 +34,7 @@ internal static class VerifyCommand
         var comparison = await Comparison.RunAsync(source, copy, new Progress(output, "verify", totalPartitions: null), cancellationToken);
         if (comparison.Equal)
         {
-            output.Line($"Equal: {comparison.Source.Partitions:N0} partitions ({comparison.Source}); store digest {comparison.SourceDigest}.");
+            output.Line($"Equal: {comparison.Source}; store digest {comparison.SourceDigest}.");
             output.Event("done", [new("command", "verify"), new("equal", true), .. comparison.Source.Fields(), new("storeDigest", comparison.SourceDigest), new("exitCode", 0)]);
             return ExitCode.Success;
         }
