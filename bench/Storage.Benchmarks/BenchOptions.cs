@@ -13,7 +13,8 @@ internal sealed record BenchOptions
           --backends LIST      memory,json,sqlite,postgres (default: every backend that can run here)
           --only LIST          scenario ids: read-hot,read-missing,list-100,index-lookup,put-1,put-16-distinct,put-16-shared,batch-100,append-1,bulk
                                (and export, transfer, archive: opt-in, run only when listed; transfer moves the bulk
-                               load from each backend into each other by export + restore)
+                               load from each backend into each other by export + restore; cutover measures, for
+                               each ordered pair, how long a live writer's writes are refused by StoreCutover)
           --runs N             measured runs per figure (median reported)
           --seconds S          length of one run
           --warmup S           warm-up per subject before the runs

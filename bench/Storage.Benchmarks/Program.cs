@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using Storage;
 using Storage.Benchmarks;
 using Storage.Benchmarks.Backends;
 using Storage.Benchmarks.Drivers;
@@ -120,6 +122,17 @@ try
         foreach (var backend in backends)
         {
             results.Rows.AddRange(await RunArchiveAsync(backend));
+        }
+    }
+
+    if (options.Only.Contains("cutover", StringComparer.Ordinal))
+    {
+        foreach (var source in backends)
+        {
+            foreach (var destination in backends.Where(b => b != source))
+            {
+                results.Rows.Add(await RunCutoverAsync(source, destination));
+            }
         }
     }
 
@@ -321,6 +334,71 @@ async Task<List<Row>> RunTransferAsync(Backend sourceBackend, IReadOnlyList<Back
     }
 
     return rows;
+}
+
+// The cut-over window (issue 19): a store holding the bulk load, copied into a new store of another backend
+// (a pass of the follower from 0); then one writer puts into random partitions, a few milliseconds apart (an
+// app's pace: a follower copies each changed partition whole), two more passes, then StoreCutover. The figure is the time writes were refused (the fence set until the copy was
+// verified), median of the runs; the writer's puts per second while it ran are noted.
+async Task<Row> RunCutoverAsync(Backend sourceBackend, Backend destinationBackend)
+{
+    const int CutoverWriterPause = 5; // ms between a writer's puts
+    var windows = new Series("cut-over");
+    var notes = new List<string>();
+    for (var run = 0; run < Math.Max(5, options.BulkRuns); run++)
+    {
+        var label = "cutover-" + run.ToString(CultureInfo.InvariantCulture);
+        await using var source = await sourceBackend.OpenAsync(label);
+        await using var destination = await destinationBackend.OpenAsync(label + "-copy");
+        await source.Store.BulkLoadAsync(Data.Stream("d", options.BulkPartitions, BenchOptions.DocsPerPartition), options.BulkWriters);
+        var position = (await StoreFollower.CatchUpAsync(source.Store.Store, destination.Store.Store)).Position;
+
+        using var stop = new CancellationTokenSource();
+        var random = new Random(run);
+        long written = 0, refused = 0;
+        var started = Stopwatch.GetTimestamp();
+        var writer = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await source.Store.Store.PutAsync(Data.Partition("d", random.Next(options.BulkPartitions)), "docs", Data.Key(random.Next(BenchOptions.DocsPerPartition * 2)), Data.Value(random.Next()));
+                    written++;
+                    await Task.Delay(CutoverWriterPause);
+                }
+                catch (StoreReadOnlyException)
+                {
+                    refused++;
+                    await Task.Delay(1);
+                }
+            }
+        });
+
+        for (var pass = 0; pass < 2; pass++)
+        {
+            await Task.Delay(200);
+            position = (await StoreFollower.CatchUpAsync(source.Store.Store, destination.Store.Store, position)).Position;
+        }
+
+        var result = await StoreCutover.RunAsync(source.Store.Store, destination.Store.Store, position);
+        await stop.CancelAsync();
+        await writer;
+        if (!result.Succeeded)
+        {
+            throw new InvalidOperationException($"The cut-over {sourceBackend.Name} → {destinationBackend.Name} was not verified: {string.Join(", ", result.Differences.Select(d => d.Partition))}");
+        }
+
+        // One "operation" per second of window: the figure printed is 1 / window; the note has the windows themselves.
+        windows.Runs.Add(new Run(1, result.WritesRefusedFor.TotalSeconds, 0, 0));
+        notes.Add($"{result.WritesRefusedFor.TotalMilliseconds:F0} ms ({result.PartitionsVerified:N0} partitions verified, {written / Stopwatch.GetElapsedTime(started).TotalSeconds:N0} puts/s before)");
+    }
+
+    var median = windows.Runs.Select(r => r.Seconds).Order().ElementAt(windows.Runs.Count / 2);
+    var row = new Row("cutover", $"Cut-over {sourceBackend.Name} → {destinationBackend.Name} under a live writer, {options.BulkDocs:N0} documents in {options.BulkPartitions:N0} partitions (1 / seconds writes were refused)", "1/s", destinationBackend.Name, windows, null);
+    row.Notes.Add($"median window {median * 1000:F0} ms (target under 5 s); runs: {string.Join("; ", notes)}");
+    Progress(row);
+    return row;
 }
 
 // One run into fresh, empty destinations: the transfer, then the bulk import of the same documents.

@@ -19,7 +19,8 @@ public interface IStoreExport
     /// Exports every partition, in key order (code-point order, <see cref="StorageKeyComparer"/>), each at
     /// one revision (read in one snapshot, transaction or lock of the backend). Partitions are listed page
     /// by page as the enumeration goes: one created after its place in the order was passed is not
-    /// exported, one deleted before it is read is left out. At most one partition is held at a time.
+    /// exported, one deleted before it is read is left out. It reads a few partitions ahead of the one it
+    /// yields (four): memory holds at most that many partitions besides the caller's.
     /// </summary>
     /// <param name="cancellationToken">Stops the enumeration.</param>
     /// <returns>The partitions.</returns>

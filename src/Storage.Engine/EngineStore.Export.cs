@@ -8,6 +8,9 @@ internal sealed partial class EngineStore : IStoreExport
     /// <summary>How many partitions an export lists at a time.</summary>
     internal const int ExportPageSize = 256;
 
+    /// <summary>How many partitions an export reads ahead of the one it yields: memory holds at most this many more partitions.</summary>
+    internal const int ExportReadAhead = 4;
+
     /// <inheritdoc/>
     public ValueTask<StoreExportInfo> GetExportInfoAsync(CancellationToken cancellationToken = default)
     {
@@ -27,31 +30,60 @@ internal sealed partial class EngineStore : IStoreExport
     /// <inheritdoc/>
     public async IAsyncEnumerable<PartitionExport> ExportAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        string? after = null;
-        while (true)
+        // The next few partitions are read while the caller handles one (their reads' round trips and the
+        // caller's work overlap); each is still read in a snapshot of its own, and yielded in key order.
+        var reads = new Queue<Task<PartitionExport?>>();
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            IReadOnlyList<PartitionInfo> page;
-            using (_lifetime.Enter())
+            IReadOnlyList<PartitionInfo> page = [];
+            var next = 0;
+            var listed = false;
+            while (true)
             {
-                page = await _backend.ListPartitionsAsync(after, ExportPageSize, cancellationToken).ConfigureAwait(false);
-            }
+                cancellationToken.ThrowIfCancellationRequested();
+                while (reads.Count < ExportReadAhead)
+                {
+                    if (next == page.Count)
+                    {
+                        if (listed && page.Count < ExportPageSize)
+                        {
+                            break;
+                        }
 
-            foreach (var info in page)
-            {
+                        using (_lifetime.Enter())
+                        {
+                            page = await _backend.ListPartitionsAsync(page.Count == 0 ? null : page[^1].Partition, ExportPageSize, cancellationToken).ConfigureAwait(false);
+                        }
+
+                        (next, listed) = (0, true);
+                        if (page.Count == 0)
+                        {
+                            break;
+                        }
+                    }
+
+                    reads.Enqueue(ReadPartitionAsync(page[next++].Partition, cancellationToken).AsTask());
+                }
+
+                if (reads.Count == 0)
+                {
+                    yield break;
+                }
+
                 // A partition deleted since the listing is left out.
-                if (await ReadPartitionAsync(info.Partition, cancellationToken).ConfigureAwait(false) is { } partition)
+                if (await reads.Dequeue().ConfigureAwait(false) is { } partition)
                 {
                     yield return partition;
                 }
             }
-
-            if (page.Count < ExportPageSize)
+        }
+        finally
+        {
+            // A caller that stops early leaves no read running.
+            while (reads.Count > 0)
             {
-                yield break;
+                await ((Task)reads.Dequeue()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
-
-            after = page[^1].Partition;
         }
     }
 

@@ -42,14 +42,19 @@ internal sealed partial class EngineStore : IStoreRestore
         ArgumentOutOfRangeException.ThrowIfNegative(info.RevisionFloor, nameof(info));
         await RaiseRevisionFloorCoreAsync(info.RevisionFloor, cancellationToken).ConfigureAwait(false);
 
-        // Several partitions in flight, as an import keeps them (each is written whole in its own turn);
-        // the first failure in input order is the one reported, once the partitions started have ended.
+        // Units in flight, in input order: a partition each, or — where the backend writes several new
+        // partitions in one commit — a group of them. The first failure in input order is the one
+        // reported, once the units started have ended.
+        var bulk = _backend as IBulkRestoreBackend;
+        var inFlight = bulk is null ? _backend.ImportWindow : RestoreGroupsInFlight;
         var seen = new Dictionary<string, long>(StringComparer.Ordinal);
-        var window = new Queue<(long Index, PartitionExport State, Task<RestoreOutcome> Task)>();
+        var window = new Queue<(List<RestoreItem> Items, Task<RestoreOutcome[]> Task)>();
+        var group = new List<RestoreItem>();
+        long groupDocuments = 0, groupBytes = 0;
         long created = 0, replaced = 0, unchanged = 0, documents = 0, events = 0, index = 0;
         ExceptionDispatchInfo? failure = null;
 
-        void Retire((long Index, PartitionExport State, Task<RestoreOutcome> Task) done)
+        void Retire((List<RestoreItem> Items, Task<RestoreOutcome[]> Task) done)
         {
             if (!done.Task.IsCompletedSuccessfully)
             {
@@ -57,21 +62,53 @@ internal sealed partial class EngineStore : IStoreRestore
                 return;
             }
 
-            switch (done.Task.Result)
+            for (var i = 0; i < done.Items.Count; i++)
             {
-                case RestoreOutcome.Unchanged:
-                    unchanged++;
-                    return;
-                case RestoreOutcome.Created:
-                    created++;
-                    break;
-                default:
-                    replaced++;
-                    break;
-            }
+                switch (done.Task.Result[i])
+                {
+                    case RestoreOutcome.Unchanged:
+                        unchanged++;
+                        continue;
+                    case RestoreOutcome.Created:
+                        created++;
+                        break;
+                    default:
+                        replaced++;
+                        break;
+                }
 
-            documents += done.State.Documents.Count;
-            events += done.State.Streams.Sum(static s => (long)s.Events.Count);
+                var state = done.Items[i].State;
+                documents += state.Documents.Count;
+                events += state.Streams.Sum(static s => (long)s.Events.Count);
+            }
+        }
+
+        async ValueTask RetireAllAsync()
+        {
+            while (window.Count > 0)
+            {
+                var pending = window.Dequeue();
+                await ((Task)pending.Task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                Retire(pending);
+            }
+        }
+
+        void Start(List<RestoreItem> items)
+        {
+            var task = bulk is null
+                ? Task.Run(async () => new[] { await RestorePartitionAsync(items[0].State, mode, refuseWhileReadOnly: false, cancellationToken).ConfigureAwait(false) }, CancellationToken.None)
+                : Task.Run(() => RestoreGroupAsync(bulk, items, mode, cancellationToken), CancellationToken.None);
+            window.Enqueue((items, task));
+        }
+
+        void StartGroup()
+        {
+            if (group.Count > 0)
+            {
+                Start(group);
+                group = [];
+                (groupDocuments, groupBytes) = (0, 0);
+            }
         }
 
         var enumerator = partitions.GetAsyncEnumerator(cancellationToken);
@@ -79,7 +116,7 @@ internal sealed partial class EngineStore : IStoreRestore
         {
             while (failure is null)
             {
-                if (window.Count >= _backend.ImportWindow || (window.Count > 0 && window.Peek().Task.IsCompleted))
+                if (window.Count >= inFlight || (window.Count > 0 && window.Peek().Task.IsCompleted))
                 {
                     var oldest = window.Dequeue();
                     await ((Task)oldest.Task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -92,6 +129,7 @@ internal sealed partial class EngineStore : IStoreRestore
                     cancellationToken.ThrowIfCancellationRequested();
                     if (!await enumerator.MoveNextAsync().ConfigureAwait(false))
                     {
+                        StartGroup();
                         break;
                     }
 
@@ -101,34 +139,77 @@ internal sealed partial class EngineStore : IStoreRestore
                         throw new ArgumentException(ErrorMessages.DuplicateRestoredPartition(state.Partition, seen[state.Partition], index), nameof(partitions));
                     }
 
-                    var task = Task.Run(() => RestorePartitionAsync(state, mode, refuseWhileReadOnly: false, cancellationToken).AsTask(), CancellationToken.None);
-                    window.Enqueue((index++, state, task));
+                    index++;
+                    if (bulk is null)
+                    {
+                        // Checked in the partition's own task, as a restore of one partition checks it.
+                        Start([new RestoreItem(state, Entries: null)]);
+                        continue;
+                    }
+
+                    var item = new RestoreItem(state, Restores.Validate(state, _indexes));
+                    var bytes = state.Documents.Sum(static d => (long)d.Value.Length);
+                    if (group.Count > 0 && (groupDocuments + state.Documents.Count > bulk.RestoreGroupDocuments || groupBytes + bytes > StoreLimits.MaxBatchBytes))
+                    {
+                        StartGroup();
+                    }
+
+                    group.Add(item);
+                    (groupDocuments, groupBytes) = (groupDocuments + state.Documents.Count, groupBytes + bytes);
+                    if (groupDocuments >= bulk.RestoreGroupDocuments)
+                    {
+                        StartGroup();
+                    }
                 }
                 catch (Exception e)
                 {
-                    // The partitions before it are retired first: a failure among them comes earlier in input order.
-                    while (window.Count > 0)
-                    {
-                        var pending = window.Dequeue();
-                        await ((Task)pending.Task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                        Retire(pending);
-                    }
-
+                    // The partitions before it go first (a group is started), and are retired first: a failure among them comes earlier in input order.
+                    StartGroup();
+                    await RetireAllAsync().ConfigureAwait(false);
                     failure ??= ExceptionDispatchInfo.Capture(e);
                 }
             }
 
-            while (window.Count > 0)
-            {
-                var pending = window.Dequeue();
-                await ((Task)pending.Task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                Retire(pending);
-            }
+            await RetireAllAsync().ConfigureAwait(false);
         }
 
         failure?.Throw();
         return new RestoreResult(created, replaced, unchanged, documents, events);
     }
+
+    /// <summary>How many groups of a store's restore a <see cref="IBulkRestoreBackend"/> has in flight: one commits while the next is read.</summary>
+    private const int RestoreGroupsInFlight = 2;
+
+    /// <summary>
+    /// Restores a group of checked partitions as new ones in one commit; when the backend refuses it (a
+    /// partition exists, a unique value is held), one by one, each read, compared and decided as a restore
+    /// of one partition is, stopping at the first that fails.
+    /// </summary>
+    private async Task<RestoreOutcome[]> RestoreGroupAsync(IBulkRestoreBackend bulk, List<RestoreItem> items, RestoreMode mode, CancellationToken cancellationToken)
+    {
+        using (_lifetime.Enter())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var writes = items.ConvertAll(static i => PendingWrite.Restore(i.State, i.Entries!, over: null));
+            if (await bulk.RestoreNewAsync(writes, cancellationToken).ConfigureAwait(false))
+            {
+                return Enumerable.Repeat(RestoreOutcome.Created, items.Count).ToArray();
+            }
+        }
+
+        var outcomes = new RestoreOutcome[items.Count];
+        for (var i = 0; i < items.Count; i++)
+        {
+            outcomes[i] = await (_telemetry.Enabled
+                ? _telemetry.ObserveAsync(Telemetry.RestorePartition, items[i].State.Partition, null, (Store: this, Item: items[i], mode, cancellationToken), static a => a.Store.RestoreCoreAsync(a.Item.State, a.Item.Entries!, a.mode, refuseWhileReadOnly: false, a.cancellationToken))
+                : RestoreCoreAsync(items[i].State, items[i].Entries!, mode, refuseWhileReadOnly: false, cancellationToken)).ConfigureAwait(false);
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>A partition of a store's restore, with its index values once checked.</summary>
+    private sealed record RestoreItem(PartitionExport State, IReadOnlyList<IndexEntries?>? Entries);
 
     /// <inheritdoc/>
     public async ValueTask RaiseRevisionFloorAsync(long floor, CancellationToken cancellationToken = default)
@@ -164,11 +245,12 @@ internal sealed partial class EngineStore : IStoreRestore
             await RefuseWhileReadOnlyAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        // First written as a partition that must not exist — a move into a new store, the common case,
-        // reads nothing before it; when it exists (or was written since it was read), it is read and
-        // compared, and written only over the revision it was read at.
+        // Without replacing, first written as a partition that must not exist — a move into a new store,
+        // the common case, reads nothing before it. A replace (a follower bringing a copy up to date, the
+        // partition there most of the time) reads first. When it exists, it is compared, and written only
+        // over the revision it was read at (read again if it was written since).
         PartitionExport? stored = null;
-        var read = false;
+        var read = mode == RestoreMode.Replace;
         while (true)
         {
             if (read && (stored = await _backend.ReadPartitionAsync(state.Partition, cancellationToken).ConfigureAwait(false)) is not null)

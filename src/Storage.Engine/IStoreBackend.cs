@@ -238,6 +238,36 @@ public interface IStoreBackend : IAsyncDisposable
 }
 
 /// <summary>
+/// A backend that writes several restored partitions in one commit (a store's restore,
+/// <see cref="IStoreRestore.RestoreAsync"/>, into partitions that do not exist yet) instead of one
+/// <see cref="PendingWrite.Restore"/> per partition through the group commit. The engine cuts the
+/// store's partitions into groups of about <see cref="RestoreGroupDocuments"/> documents (and at most
+/// <see cref="StoreLimits.MaxBatchBytes"/> of values) and keeps every rule: it validates each state,
+/// decides the outcome, and when a group is refused restores its partitions one by one through
+/// <see cref="IStoreBackend.CommitAsync"/>, which reads, compares and reports each as usual.
+/// </summary>
+[Experimental(Experiments.BackendInterface)]
+public interface IBulkRestoreBackend
+{
+    /// <summary>About how many documents one group holds (a partition larger than that is a group alone).</summary>
+    int RestoreGroupDocuments { get; }
+
+    /// <summary>
+    /// Writes restores of partitions that must not exist (<see cref="PendingWrite.RestoreOver"/> is
+    /// <see langword="null"/>), all in one atomic commit: either every one is written, completed with
+    /// <see langword="true"/>, and the method returns <see langword="true"/>; or nothing is written and it
+    /// returns <see langword="false"/> — a partition exists, or one's unique values are held
+    /// (<see cref="PendingWrite.CheckRestore"/>, with the values the group's earlier partitions take) — and
+    /// the engine restores them one by one. Refused with <see cref="StoreReadOnlyException"/> while the
+    /// read-only fence is set, read atomically with the commit.
+    /// </summary>
+    /// <param name="restores">The restores, in input order, each of another partition.</param>
+    /// <param name="cancellationToken">Cancels before anything is written.</param>
+    /// <returns>Whether the group was written.</returns>
+    ValueTask<bool> RestoreNewAsync(IReadOnlyList<PendingWrite> restores, CancellationToken cancellationToken);
+}
+
+/// <summary>
 /// A backend that imports in its own way (several partitions per transaction, a binary copy) instead
 /// of one <see cref="PendingWrite.Import"/> per partition through the group commit. It must keep the
 /// contract of <see cref="IBulkImport.ImportAsync"/>, including the failure order of

@@ -20,6 +20,9 @@ public static class StoreFollower
     /// <summary>How many partitions one read of the cursor, or of the destination's partition list, asks for.</summary>
     public const int PageSize = 500;
 
+    /// <summary>How many partitions of a page a pass brings up to date at a time (each is exported and restored on its own).</summary>
+    private const int PartitionsInFlight = 8;
+
     /// <summary>
     /// Brings <paramref name="destination"/> up to date with <paramref name="source"/>: every partition that
     /// changed after <paramref name="afterPosition"/> in the source's store-wide cursor. From position 0 (or
@@ -77,17 +80,26 @@ public static class StoreFollower
                     continue;
                 }
 
+                // A page names each partition once: they are brought up to date several at a time.
                 foreach (var change in page.Items)
+                {
+                    if (!change.Deleted)
+                    {
+                        listed?.Add(change.Partition);
+                    }
+                }
+
+                await Parallel.ForEachAsync(page.Items, new ParallelOptions { MaxDegreeOfParallelism = PartitionsInFlight, CancellationToken = cancellationToken }, async (change, ct) =>
                 {
                     if (change.Deleted)
                     {
-                        await DeleteAsync(change.Partition, change.Revision, cancellationToken).ConfigureAwait(false);
-                        continue;
+                        await DeleteAsync(change.Partition, change.Revision, ct).ConfigureAwait(false);
                     }
-
-                    listed?.Add(change.Partition);
-                    await SyncPartitionAsync(change.Partition, cancellationToken).ConfigureAwait(false);
-                }
+                    else
+                    {
+                        await SyncPartitionAsync(change.Partition, ct).ConfigureAwait(false);
+                    }
+                }).ConfigureAwait(false);
 
                 floor = page.RevisionFloor;
                 after = page.LastPosition;
@@ -111,7 +123,7 @@ public static class StoreFollower
         {
             if (await to.ApplyPartitionDeleteAsync(partition, revision, cancellationToken).ConfigureAwait(false))
             {
-                _deleted++;
+                Interlocked.Increment(ref _deleted);
             }
         }
 
@@ -135,13 +147,13 @@ public static class StoreFollower
             switch (await to.RestorePartitionAsync(state, RestoreMode.Replace, cancellationToken).ConfigureAwait(false))
             {
                 case RestoreOutcome.Created:
-                    _created++;
+                    Interlocked.Increment(ref _created);
                     break;
                 case RestoreOutcome.Replaced:
-                    _updated++;
+                    Interlocked.Increment(ref _updated);
                     break;
                 default:
-                    _unchanged++;
+                    Interlocked.Increment(ref _unchanged);
                     break;
             }
         }

@@ -5,7 +5,7 @@ using Storage.CrashWriter;
 using Storage.Json;
 using Storage.Sqlite;
 
-// Usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source|generations] [--operations N] [--durability full|relaxed] [--streams on|off]
+// Usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source|cutover-app|generations] [--operations N] [--durability full|relaxed] [--streams on|off] [--to-backend B --to-path P [--to-schema S]]
 //
 //   loop        (default) writes until killed: conditional puts, batches across keys, sequence
 //               increments, and with --streams on appends with expected versions (some in a batch
@@ -19,6 +19,11 @@ using Storage.Sqlite;
 //               only): --path is the connection string, --schema the store's schema.
 //   restore     restores the 40 partition states RestoreStates.Generate(seed) one after another,
 //               printing "RESTORED <partition> <outcome>" once each restore has returned, then DONE.
+//   cutover-app writes --operations puts of new keys and appends of new events (ids printed), a
+//               millisecond apart, printing "ACK PUT <partition> <key>" / "ACK APPEND <partition> <id>"
+//               once each returned; refused by the read-only fence, it prints REFUSED, waits for a line
+//               on stdin (the cut-over is done), opens --to-backend/--to-path/--to-schema and retries
+//               the write there, then goes on; DONE at the end.
 //   generations writes --operations generations (Generations.Batch) to random partitions of
 //               CrashKeySpace, printing "STATE <revision> <digest> <partition>" with the export digest
 //               of each state once its commit has returned, then DONE: the owner a reader reads beside.
@@ -28,7 +33,7 @@ using Storage.Sqlite;
 var arguments = Arguments.Parse(args);
 if (arguments is null)
 {
-    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source|generations] [--operations N] [--durability full|relaxed] [--streams on|off]");
+    Console.Error.WriteLine("usage: Storage.CrashWriter --backend json|sqlite|postgres --path <dir, database file or connection string> [--schema S] [--seed N] [--run R] [--mode loop|single-put|hold-lock|fence-set|fence-clear|restore|follow-source|cutover-app|generations] [--operations N] [--durability full|relaxed] [--streams on|off] [--to-backend B --to-path P [--to-schema S]]");
     return CrashLog.ExitUsage;
 }
 
@@ -66,13 +71,7 @@ if (arguments.Mode is "fence-set" or "fence-clear")
 IStore store;
 try
 {
-    store = arguments.Backend switch
-    {
-        "json" => JsonStore.Open(new JsonStoreOptions { Directory = arguments.Path, Durability = arguments.Durability }),
-        "sqlite" => SqliteStore.Open(new SqliteStoreOptions { Path = arguments.Path, Durability = arguments.Durability }),
-        "postgres" => await Storage.Postgres.PostgresStore.OpenAsync(new Storage.Postgres.PostgresStoreOptions { ConnectionString = arguments.Path, Schema = arguments.Schema ?? Storage.Postgres.PostgresStoreOptions.DefaultSchema }),
-        _ => throw new ArgumentException($"Unknown backend '{arguments.Backend}'."),
-    };
+    store = await OpenAsync(arguments.Backend, arguments.Path, arguments.Schema, arguments.Durability);
 }
 catch (StoreLockedException e)
 {
@@ -115,6 +114,12 @@ try
                 Print($"DONE {done}");
                 break;
 
+            case "cutover-app":
+                Print($"{CrashLog.Open} {arguments.Path}");
+                var app = new CutoverApp(store, arguments.Seed, Print, () => OpenAsync(arguments.ToBackend!, arguments.ToPath!, arguments.ToSchema, arguments.Durability));
+                await app.RunAsync(arguments.Operations);
+                break;
+
             case "generations":
                 var random = new Random(arguments.Seed);
                 var generations = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -150,11 +155,28 @@ catch (Exception e)
     return CrashLog.ExitError;
 }
 
+static async Task<IStore> OpenAsync(string backend, string path, string? schema, DurabilityMode durability) => backend switch
+{
+    "json" => JsonStore.Open(new JsonStoreOptions { Directory = path, Durability = durability }),
+    "sqlite" => SqliteStore.Open(new SqliteStoreOptions { Path = path, Durability = durability }),
+    "postgres" => await Storage.Postgres.PostgresStore.OpenAsync(new Storage.Postgres.PostgresStoreOptions { ConnectionString = path, Schema = schema ?? Storage.Postgres.PostgresStoreOptions.DefaultSchema }),
+    _ => throw new ArgumentException($"Unknown backend '{backend}'."),
+};
+
 /// <summary>The command line.</summary>
 internal sealed record Arguments(string Backend, string Path, int Seed, string Run, string Mode, DurabilityMode Durability, bool Streams)
 {
     /// <summary>The PostgreSQL store's schema.</summary>
     public string? Schema { get; init; }
+
+    /// <summary>The cutover-app mode: the backend, path and schema of the store it switches to once its writes are refused and the test says so.</summary>
+    public string? ToBackend { get; init; }
+
+    /// <inheritdoc cref="ToBackend"/>
+    public string? ToPath { get; init; }
+
+    /// <inheritdoc cref="ToBackend"/>
+    public string? ToSchema { get; init; }
 
     /// <summary>How many operations the follow-source mode runs (generations: how many generations it writes).</summary>
     public int Operations { get; init; } = 500;
@@ -186,13 +208,18 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
             _ => null,
         };
         var streams = values.GetValueOrDefault("streams", "off");
-        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear" or "restore" or "follow-source" or "generations") || durability is null || streams is not ("on" or "off"))
+        if (mode is not ("loop" or "single-put" or "hold-lock" or "fence-set" or "fence-clear" or "restore" or "follow-source" or "cutover-app" or "generations") || durability is null || streams is not ("on" or "off"))
         {
             return null;
         }
 
         // PostgreSQL sets the fence and is a source to follow; the crash and strace modes need a local file.
-        if (backend == "postgres" && mode is not ("fence-set" or "fence-clear" or "follow-source"))
+        if (mode == "cutover-app" && !(values.ContainsKey("to-backend") && values.ContainsKey("to-path")))
+        {
+            return null;
+        }
+
+        if (backend == "postgres" && mode is not ("fence-set" or "fence-clear" or "follow-source" or "cutover-app"))
         {
             return null;
         }
@@ -201,6 +228,9 @@ internal sealed record Arguments(string Backend, string Path, int Seed, string R
         {
             Schema = values.GetValueOrDefault("schema"),
             Operations = values.TryGetValue("operations", out var o) ? int.Parse(o, CultureInfo.InvariantCulture) : 500,
+            ToBackend = values.GetValueOrDefault("to-backend"),
+            ToPath = values.GetValueOrDefault("to-path"),
+            ToSchema = values.GetValueOrDefault("to-schema"),
         };
     }
 }

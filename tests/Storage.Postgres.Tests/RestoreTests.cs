@@ -212,6 +212,63 @@ public sealed class RestoreTests
         Assert.Empty(ExportComparison.Compare(state, (await store.ExportPartitionAsync("p"))!));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(8)]
+    public async Task A_store_restore_writes_new_partitions_in_groups_each_in_one_transaction(int hashPartitions)
+    {
+        await using var source = await TestSchema.CreateAsync("rgsrc");
+        await using var destination = await TestSchema.CreateAsync("rgdst");
+        var states = new List<PartitionExport>();
+        for (var i = 0; i < 9; i++)
+        {
+            states.Add(await SourceStateAsync(source, hashPartitions, "p" + i, 5, prefix: "u" + i));
+        }
+
+        // About 20 documents a group: partitions of 6 documents go three at a time.
+        var store = await destination.OpenAsync(o => (o.HashPartitions, o.Indexes, o.ImportChunkDocuments) = (hashPartitions, [Email, Age, Handle], 20));
+        var faults = 0;
+        store.FaultInjector = (stage, _) => stage == CommitStage.AfterCommit && Interlocked.Increment(ref faults) == 2
+            ? throw new NpgsqlException("simulated: the connection broke before the answer to COMMIT arrived", new IOException("connection reset"))
+            : ValueTask.CompletedTask;
+
+        var result = await store.RestoreAsync(new StoreExportInfo(0, []), states.ToAsyncEnumerable());
+
+        Assert.Equal(new RestoreResult(9, 0, 0, states.Sum(s => s.Documents.Count), states.Sum(s => s.Streams.Sum(t => (long)t.Events.Count))), result);
+        Assert.Equal(3, faults);
+        Assert.Empty(await ExportComparison.CompareAsync(states.ToAsyncEnumerable(), store.ExportAsync()).ToListAsync());
+
+        // Three transactions, each logged once for its partitions; the one whose answer was lost was resolved, not applied again.
+        var operations = await destination.QueryAsync($"SELECT count(DISTINCT operation_id) FROM \"{destination.Name}\".commit_log");
+        Assert.Equal(3L, Assert.Single(operations));
+        Assert.Equal(states.Sum(s => s.Documents.Count(d => d.Collection == Users && d.ExpiresAt is null)), await store.CountAsync(new IndexQuery(Users, "email")));
+
+        // A rerun finds every partition as it is: nothing is written.
+        Assert.Equal(new RestoreResult(0, 0, 9, 0, 0), await store.RestoreAsync(new StoreExportInfo(0, []), states.ToAsyncEnumerable()));
+        Assert.Equal(3L, Assert.Single(await destination.QueryAsync($"SELECT count(DISTINCT operation_id) FROM \"{destination.Name}\".commit_log")));
+    }
+
+    [Fact]
+    public async Task A_group_with_a_partition_that_exists_is_restored_partition_by_partition()
+    {
+        await using var source = await TestSchema.CreateAsync("rgesrc");
+        await using var destination = await TestSchema.CreateAsync("rgedst");
+        var states = new List<PartitionExport>();
+        for (var i = 0; i < 4; i++)
+        {
+            states.Add(await SourceStateAsync(source, 0, "p" + i, 5, prefix: "u" + i));
+        }
+
+        var store = await destination.OpenAsync(o => o.Indexes = [Email, Age, Handle]);
+        Assert.Equal(RestoreOutcome.Created, await store.RestorePartitionAsync(states[1]));
+        await store.PutAsync("p3", "notes", "mine", "1");
+
+        var result = await store.RestoreAsync(new StoreExportInfo(0, []), states.ToAsyncEnumerable(), RestoreMode.Replace);
+
+        Assert.Equal((2L, 1L, 1L), (result.Created, result.Replaced, result.Unchanged));
+        Assert.Empty(await ExportComparison.CompareAsync(states.ToAsyncEnumerable(), store.ExportAsync()).ToListAsync());
+    }
+
     [Fact]
     public async Task The_floor_is_raised_durably_never_lowered_and_a_new_partition_starts_above_it()
     {

@@ -114,9 +114,9 @@ public sealed class RestoreTests : IDisposable
             }
         };
 
-        // The put queues first and moves the partition to revision 2 in the group. The restore is first
-        // tried as a partition that must not exist (the engine reads nothing before it): it finds the
-        // partition, writes nothing, and the engine reads it and writes over revision 2.
+        // The put queues first and moves the partition to revision 2 in the group. The restore (a replace
+        // reads first) read revision 1: its attempt finds revision 2, writes nothing, and the engine reads
+        // the partition again and writes over revision 2.
         var turn = await WriterTurn.HoldAsync(store);
         var put = store.PutAsync(P, Users, "racer", """{"name":"Racer"}""").AsTask();
         await UntilQueuedAsync(store, 1);
@@ -125,7 +125,7 @@ public sealed class RestoreTests : IDisposable
 
         Assert.Equal(2, await put);
         Assert.Equal(RestoreOutcome.Replaced, await restore);
-        Assert.Equal([null, 2L], restores);
+        Assert.Equal([1L, 2L], restores);
         Assert.Equal(Rows(_source, P), Rows(_destination, P));
         Assert.Null(await store.GetAsync(P, Users, "racer"));
     }

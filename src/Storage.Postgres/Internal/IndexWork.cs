@@ -124,6 +124,32 @@ internal sealed class IndexWork(StoreIndexes indexes, DateTimeOffset now)
         }
     }
 
+    /// <summary>Records the store-wide unique values a restored state's live documents take, for the partitions after it in the transaction.</summary>
+    /// <param name="state">The restored state.</param>
+    /// <param name="entries">The index values of its documents, by position.</param>
+    public void ClaimRestore(PartitionExport state, IReadOnlyList<IndexEntries?> entries)
+    {
+        for (var i = 0; i < state.Documents.Count; i++)
+        {
+            var document = state.Documents[i];
+            if (entries[i] is not { } values || Timestamps.IsExpired(document.ExpiresAt, now))
+            {
+                continue;
+            }
+
+            for (var j = 0; j < values.Indexes.Count; j++)
+            {
+                if (values.Indexes[j] is { Unique: true, Scope: IndexScope.Global } index)
+                {
+                    foreach (var value in values.Values[j])
+                    {
+                        _claimed[new IndexedValue(indexes.Id(index), value)] = new ValueHolder(state.Partition, document.Key, document.ExpiresAt);
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// Collects the entry writes of a partition's net change, as the engine's <see cref="IndexEntryChanges"/>
     /// decides them from the values of each written document's stored row (an entry stays only when its

@@ -11,7 +11,7 @@ namespace Storage.Postgres.Internal;
 /// per partition), keeps the store's lifetime and builds pages; this class commits a partition's
 /// group, purges, imports and reads.
 /// </summary>
-internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBackend
+internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBackend, IBulkRestoreBackend
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly bool _ownsDataSource;
@@ -21,6 +21,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
     private readonly Retrier _retry;
     private readonly StoreIndexes _indexes;
     private readonly ChunkedImport _import;
+    private readonly int _importChunkDocuments;
 
     public PostgresBackend(NpgsqlDataSource dataSource, bool ownsDataSource, NpgsqlDataSource writer, NpgsqlDataSource reader, Sql sql, PostgresStoreOptions options, ILogger logger, Retrier retry, int hashPartitions, StoreIndexes indexes)
     {
@@ -33,6 +34,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
         _indexes = indexes;
         Transactions = new WriteTransactions(writer, dataSource is NpgsqlMultiHostDataSource, sql, indexes, options.TimeProvider, options.Durability == DurabilityMode.Relaxed, logger);
         _import = new ChunkedImport(Transactions, retry, indexes, options.ImportChunkDocuments);
+        _importChunkDocuments = options.ImportChunkDocuments;
         HashPartitions = hashPartitions;
     }
 
@@ -104,6 +106,33 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
     /// <remarks>Chunks of whole partitions, each in one transaction with binary <c>COPY</c> (<see cref="ChunkedImport"/>); the index values are extracted with the catalog this instance opened with.</remarks>
     public ValueTask<ImportResult> ImportAsync(IAsyncEnumerable<ImportedPartition> partitions, IndexCatalog indexes, CancellationToken cancellationToken)
         => _import.RunAsync(partitions, cancellationToken);
+
+    /// <inheritdoc/>
+    /// <remarks>As many documents as an import's chunk (<see cref="PostgresStoreOptions.ImportChunkDocuments"/>).</remarks>
+    public int RestoreGroupDocuments => _importChunkDocuments;
+
+    /// <inheritdoc/>
+    /// <remarks>One transaction (<see cref="WriteTransactions.TryRestoreAsync"/>), retried as writes are; only once it committed is each restore completed.</remarks>
+    public async ValueTask<bool> RestoreNewAsync(IReadOnlyList<PendingWrite> restores, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var outcome = await _retry.RunAsync(
+            "restore",
+            (transactions: Transactions, restores, unresolved: new List<Attempt>()),
+            static (s, _) => s.transactions.TryRestoreAsync(s.restores, s.unresolved),
+            CancellationToken.None).ConfigureAwait(false);
+        if (!outcome.Results.All(static r => r is true))
+        {
+            return false;
+        }
+
+        foreach (var restore in restores)
+        {
+            restore.Complete(true);
+        }
+
+        return true;
+    }
 
     /// <inheritdoc/>
     /// <remarks>A row of <c>storage_meta</c>, written under the lock every write transaction shares (<see cref="WriteTransactions.TrySetFenceAsync"/>).</remarks>
@@ -201,7 +230,7 @@ internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBacken
                 writes[0].IsPartitionDelete ? "delete partition" : writes[0].IsRestore ? "restore" : "commit",
                 (transactions: Transactions, partition: writes[0].Partition, writes, unresolved),
                 static (s, _) => s.writes[0].IsPartitionDelete ? s.transactions.TryDeletePartitionAsync(s.partition, s.unresolved)
-                    : s.writes[0].IsRestore ? s.transactions.TryRestoreAsync(s.writes[0], s.unresolved)
+                    : s.writes[0].IsRestore ? s.transactions.TryRestoreAsync(s.writes, s.unresolved)
                     : s.transactions.TryCommitAsync(s.writes, import: false, s.unresolved),
                 CancellationToken.None).ConfigureAwait(false);
         }

@@ -155,18 +155,32 @@ internal sealed partial class Sql
             .. new[] { "commit_log", "partitions" }.Select(table => $"DELETE FROM {s}.{table} WHERE partition = $1 COLLATE \"C\""),
         ];
 
-        // A restore writes rows with the revisions and times of its state, and the partition's row as it was.
+        // A restore writes rows with the revisions and times of its states, and each partition's row as it
+        // was; the rows of one or several partitions, each row naming its own. The partitions hold nothing
+        // else (new, or emptied first), so plain inserts.
         InsertRestoredTombstones = $"""
             INSERT INTO {s}.tombstones (partition, collection, key, revision, deleted_at)
-            SELECT $1, t.collection, t.key, t.revision, t.deleted_at FROM unnest($2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS t(collection, key, revision, deleted_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+            """;
+        InsertRestoredSequences = $"""
+            INSERT INTO {s}.sequences (partition, name, value, revision)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+            """;
+        InsertRestoredStreams = $"""
+            INSERT INTO {s}.streams (partition, stream, version)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
             """;
         InsertRestoredEvents = $"""
             INSERT INTO {s}.events (partition, stream, version, revision, event_id, type, data, metadata, committed_at)
-            SELECT $1, t.stream, t.version, t.revision, t.event_id, t.type, t.data, nullif(t.metadata, ''), t.committed_at
-            FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
-                AS t(stream, version, revision, event_id, type, data, metadata, committed_at)
+            SELECT t.partition, t.stream, t.version, t.revision, t.event_id, t.type, t.data, nullif(t.metadata, ''), t.committed_at
+            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+                AS t(partition, stream, version, revision, event_id, type, data, metadata, committed_at)
             """;
-        SetRestoredRevision = $"UPDATE {s}.partitions SET revision = $2, oldest_resumable = $3, changed_xid = txid_current() WHERE partition = $1 COLLATE \"C\"";
+        SetRestoredRevisions = $"""
+            UPDATE {s}.partitions p SET revision = t.revision, oldest_resumable = t.oldest, changed_xid = txid_current()
+            FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(partition, revision, oldest)
+            WHERE p.partition = t.partition COLLATE "C"
+            """;
 
         // The store-wide cursor's marks of deleted partitions: one per delete ($1 partition, $2 its
         // revision, $3 the delete's time), removed when the partition is created again.
@@ -429,9 +443,13 @@ internal sealed partial class Sql
 
     public string InsertRestoredTombstones { get; }
 
+    public string InsertRestoredSequences { get; }
+
+    public string InsertRestoredStreams { get; }
+
     public string InsertRestoredEvents { get; }
 
-    public string SetRestoredRevision { get; }
+    public string SetRestoredRevisions { get; }
 
     public string MarkDeleted { get; }
 

@@ -65,13 +65,14 @@ internal sealed class WriteTransactions(NpgsqlDataSource writer, bool multiHost,
         => RunRacingAsync(now => new EngineWrites(_sql, _indexes, writes, now, import), unresolved);
 
     /// <summary>
-    /// One attempt at a restore (<see cref="RestoreWrite"/>): lock the partition's row, read the holders
-    /// of the store-wide unique values it wants; then, if the partition is as the engine read it and the
-    /// values are free, delete what it holds and write the state, the commit-log entry and COMMIT. A
-    /// unique value taken by another partition's writer meanwhile is found as a batch finds it.
+    /// One attempt at restores (<see cref="RestoreWrite"/>): one partition's, or a group of new partitions'
+    /// in one transaction. Lock the partitions' rows, read the holders of the store-wide unique values the
+    /// states want; then, if every partition is as the engine read it and the values are free, delete what
+    /// a replaced partition holds and write the states, the commit-log entries and COMMIT. A unique value
+    /// taken by another partition's writer meanwhile is found as a batch finds it.
     /// </summary>
-    public ValueTask<Attempt> TryRestoreAsync(PendingWrite write, List<Attempt> unresolved)
-        => RunRacingAsync(now => new RestoreWrite(_sql, _indexes, write, now), unresolved);
+    public ValueTask<Attempt> TryRestoreAsync(IReadOnlyList<PendingWrite> writes, List<Attempt> unresolved)
+        => RunRacingAsync(now => new RestoreWrite(_sql, _indexes, writes, now), unresolved);
 
     /// <summary>
     /// Raises the revision floor to at least <paramref name="floor"/> in a transaction of its own, under

@@ -246,6 +246,54 @@ public abstract class RestoreTests<TFixture>(TFixture fixture) : StoreTestBase<T
     }
 
     [Fact]
+    public async Task A_whole_restore_stops_at_the_first_partition_that_fails_and_a_rerun_with_replace_completes_it()
+    {
+        var time = new FakeTimeProvider(Start);
+        var destination = await CreateStoreAsync(time);
+        var states = Enumerable.Range(0, 5).Select(i => State("p" + i, 2, Document("p" + i, "a", "1", 1), Document("p" + i, "b", "2", 2))).ToArray();
+        await destination.PutAsync("p2", Collection, "other", "3");
+
+        var conflict = await Assert.ThrowsAsync<RestoreConflictException>(() => Restore(destination).RestoreAsync(new StoreExportInfo(0, []), Yield(states)).AsTask());
+
+        // The partitions before it are restored whole; the one that failed is as it was.
+        Assert.Equal("p2", conflict.Partition);
+        Assert.Empty(ExportComparison.Compare(states[0], (await Export(destination).ExportPartitionAsync("p0"))!));
+        Assert.Empty(ExportComparison.Compare(states[1], (await Export(destination).ExportPartitionAsync("p1"))!));
+        Assert.Equal("other", Assert.Single((await destination.ListAsync("p2", Collection)).Items).Key);
+
+        var rerun = await Restore(destination).RestoreAsync(new StoreExportInfo(0, []), Yield(states), RestoreMode.Replace);
+
+        Assert.Equal(1, rerun.Replaced);
+        Assert.Equal(5, rerun.Created + rerun.Replaced + rerun.Unchanged);
+        Assert.True(rerun.Unchanged >= 2);
+        Assert.Empty(await ToListAsync(ExportComparison.CompareAsync(Yield(states), Export(destination).ExportAsync())));
+    }
+
+    [Fact]
+    public async Task A_whole_restore_enforces_unique_values_between_the_partitions_it_restores()
+    {
+        var time = new FakeTimeProvider(Start);
+        var destination = await CreateStoreAsync(time, indexes: [UniqueName]);
+
+        // An expired document holds nothing: a later partition takes its value.
+        var first = State("a", 2, Document("a", "k", """{"name":"x"}""", 1), Document("a", "old", """{"name":"y"}""", 2, expiresAt: Start.AddSeconds(-1)));
+        var second = State("b", 1, Document("b", "k", """{"name":"y"}""", 1));
+        var third = State("c", 1, Document("c", "k", """{"name":"x"}""", 1));
+        var fourth = State("d", 1, Document("d", "k", """{"name":"z"}""", 1));
+
+        var e = await Assert.ThrowsAsync<UniqueConstraintException>(() => Restore(destination).RestoreAsync(new StoreExportInfo(0, []), Yield(first, second, third, fourth)).AsTask());
+
+        // Partitions in flight at once race for the value: one of the two holds it, whole, the other is absent.
+        Assert.Equal("name", e.Index);
+        var holder = Assert.Single((await destination.QueryAsync(new IndexQuery(Collection, "name") { Equal = "x" })).Items).Document.Partition;
+        var (won, lost) = holder == "a" ? (first, third) : (third, first);
+        Assert.Empty(ExportComparison.Compare(won, (await Export(destination).ExportPartitionAsync(won.Partition))!));
+        Assert.Null(await Export(destination).ExportPartitionAsync(lost.Partition));
+        Assert.Empty(ExportComparison.Compare(second, (await Export(destination).ExportPartitionAsync("b"))!));
+        Assert.Equal("b", Assert.Single((await destination.QueryAsync(new IndexQuery(Collection, "name") { Equal = "y" })).Items).Document.Partition);
+    }
+
+    [Fact]
     public async Task Every_restore_is_refused_while_the_store_is_read_only()
     {
         var time = new FakeTimeProvider(Start);
