@@ -112,11 +112,13 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
     [MemberData(nameof(KillPairs))]
     public async Task A_migration_killed_in_the_middle_completes_when_run_again(string from, string to)
     {
-        var (source, partitions) = await fixture.SeedAsync(from, 1950 + from.Length, bulkPartitions: 1500);
+        var (source, partitions) = await fixture.SeedAsync(from, 1950 + from.Length, bulkPartitions: 1500, extraOrders: 30);
         var destination = await fixture.NewAddressAsync(to);
         var sourceDigest = await ToolFixture.DigestAsync(source);
         string[] command = ["migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--execute", "--json"];
 
+        // About 50,000 documents: PostgreSQL restores new partitions in groups of about 10,000 documents,
+        // one transaction each, so the copy is several commits long there too.
         using (var first = ToolFixture.Start(command))
         {
             Assert.True(await first.WaitForLineAsync(TimeSpan.FromMinutes(2), """{"event":"plan""") is not null, first.StandardError);

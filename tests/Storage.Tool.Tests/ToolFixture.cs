@@ -63,10 +63,11 @@ public sealed class ToolFixture : IAsyncLifetime
     /// A source at a new address of <paramref name="backend"/>: the kit's seeded random workload (documents in
     /// two collections, batches, expiry, deletes and their tombstones, sequences, streams with events,
     /// partition deletes, purges) in its four partitions, then <paramref name="bulkPartitions"/> more
-    /// partitions, each with orders (one of them expiring), a deleted order, a sequence and a stream.
+    /// partitions, each with orders (one of them expiring, and <paramref name="extraOrders"/> more), a deleted
+    /// order, a sequence and a stream.
     /// Returns the address and the number of partitions.
     /// </summary>
-    public async Task<(string Address, long Partitions)> SeedAsync(string backend, int seed, int bulkPartitions = 40)
+    public async Task<(string Address, long Partitions)> SeedAsync(string backend, int seed, int bulkPartitions = 40, int extraOrders = 0)
     {
         var address = await NewAddressAsync(backend);
         var time = new FakeTimeProvider(TestData.Start);
@@ -89,6 +90,7 @@ public sealed class ToolFixture : IAsyncLifetime
                 WriteOperation.Put("orders", "o-3", """{"total":0}""", expiresAt: time.GetUtcNow().AddMinutes(p % 3 == 0 ? -1 : 60)),
                 WriteOperation.Put("profiles", "me", $$"""{"name":"customer {{p}}"}"""),
                 WriteOperation.Append("cart", [EventData.Create("added", $$"""{"item":{{p}}}"""), EventData.Create("removed", """{"item":1}""", """{"by":"ui"}""")]),
+                .. Enumerable.Range(0, extraOrders).Select(i => WriteOperation.Put("orders", $"x-{i:D3}", $$"""{"total":{{i}}}""")),
             ]);
             await store.DeleteAsync(partition, "orders", "o-2");
             await store.IncrementSequenceAsync(partition, "order-number", p + 1);
