@@ -112,13 +112,15 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
     [MemberData(nameof(KillPairs))]
     public async Task A_migration_killed_in_the_middle_completes_when_run_again(string from, string to)
     {
-        var (source, partitions) = await fixture.SeedAsync(from, 1950 + from.Length, bulkPartitions: 1500, extraOrders: 30);
+        // Large enough that the copy is still going when its first partition is seen: a JSON destination
+        // writes a file per partition (600 partitions), SQLite is faster (1,500), and PostgreSQL restores
+        // new partitions in groups of about 10,000 documents, one transaction each (1,500 partitions with
+        // about 50,000 documents make several).
+        var (source, partitions) = await fixture.SeedAsync(from, 1950 + from.Length, bulkPartitions: to == "json" ? 600 : 1500, extraOrders: to == "postgres" ? 30 : 0);
         var destination = await fixture.NewAddressAsync(to);
         var sourceDigest = await ToolFixture.DigestAsync(source);
         string[] command = ["migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--execute", "--json"];
 
-        // About 50,000 documents: PostgreSQL restores new partitions in groups of about 10,000 documents,
-        // one transaction each, so the copy is several commits long there too.
         using (var first = ToolFixture.Start(command))
         {
             Assert.True(await first.WaitForLineAsync(TimeSpan.FromMinutes(2), """{"event":"plan""") is not null, first.StandardError);
