@@ -84,6 +84,9 @@ public sealed class ChildProcess : IDisposable
         }
     }
 
+    /// <summary>The process id (to send it a signal).</summary>
+    public int Id => _process.Id;
+
     /// <summary>Whether the process has exited.</summary>
     public bool HasExited => _process.HasExited;
 

@@ -1,0 +1,199 @@
+using System.CommandLine;
+using Storage.Hosting;
+
+namespace Storage.Tool.Commands;
+
+/// <summary>
+/// <c>storage migrate --from A --to B</c>: a dry run by default (the plan: what the source holds, and per
+/// partition whether the destination lacks it, holds it equal, or holds something else — nothing
+/// written); <c>--execute</c> raises the destination's revision floor and restores every partition
+/// (<see cref="IStoreRestore.RestoreAsync"/>, idempotent: an equal partition is left as it is), then
+/// compares the two stores partition by partition. The destination is the checkpoint: a run stopped
+/// anywhere is resumed by running the same command again.
+/// </summary>
+internal static class MigrateCommand
+{
+    private const int PartitionsListed = 20;
+
+    public static Command Create()
+    {
+        var from = new Option<string>("--from") { Description = "The source store's address.", Required = true, HelpName = "ADDRESS" };
+        var to = new Option<string>("--to") { Description = "The destination store's address (created when it does not exist).", Required = true, HelpName = "ADDRESS" };
+        var execute = new Option<bool>("--execute") { Description = "Write: copy, then verify. Without it the command only prints the plan and writes nothing." };
+        var replace = new Option<bool>("--replace") { Description = "Overwrite destination partitions that hold different data, and delete those the source does not have." };
+        var archive = new Option<bool>("--archive") { Description = "After a verified migration from a json: store, move its directory to _legacy/{UTC timestamp}/ beside it." };
+        var command = new Command("migrate", "Copy a store's exact state into another store (dry run unless --execute), then verify it.")
+        {
+            from, to, execute, replace, archive, CommonOptions.Json, CommonOptions.Indexes,
+        };
+        command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, cancellationToken, output =>
+            RunAsync(output, new Request(
+                parseResult.GetValue(from)!,
+                parseResult.GetValue(to)!,
+                parseResult.GetValue(execute),
+                parseResult.GetValue(replace),
+                parseResult.GetValue(archive),
+                StoreOpener.ReadIndexes(parseResult.GetValue(CommonOptions.Indexes))), cancellationToken)));
+        return command;
+    }
+
+    private static async Task<ExitCode> RunAsync(Output output, Request request, CancellationToken cancellationToken)
+    {
+        var sourceAddress = StoreOpener.Parse(request.From, "--from");
+        var destinationAddress = StoreOpener.Parse(request.To, "--to");
+        if (request.Archive && !request.Execute)
+        {
+            throw new ToolException(ExitCode.Usage, "--archive moves the source only after a verified migration: add --execute.");
+        }
+
+        if (request.Archive && sourceAddress.Backend != StoreBackend.Json)
+        {
+            throw new ToolException(ExitCode.Usage, $"--archive moves a json: source's directory; the source is {sourceAddress}.");
+        }
+
+        if (sourceAddress == destinationAddress || SameFiles(sourceAddress, destinationAddress))
+        {
+            throw new ToolException(ExitCode.Usage, "--from and --to name the same store.");
+        }
+
+        var source = await StoreOpener.OpenExistingAsync(request.From, "--from", request.Indexes, cancellationToken);
+        try
+        {
+            await using var destination = request.Execute
+                ? await StoreOpener.OpenOrCreateAsync(request.To, "--to", request.Indexes, cancellationToken)
+                : await StoreOpener.OpenToReadIfExistsAsync(request.To, "--to", request.Indexes, cancellationToken);
+            output.Event("start",
+            [
+                new("command", "migrate"), new("from", sourceAddress.ToString()), new("to", destinationAddress.ToString()),
+                new("execute", request.Execute), new("replace", request.Replace),
+            ]);
+            output.Line($"Migrate {sourceAddress} -> {destinationAddress}{(request.Execute ? string.Empty : " (dry run: nothing is written)")}");
+
+            var plan = await Comparison.RunAsync(source, destination, new Progress(output, "plan", totalPartitions: null), cancellationToken);
+            PrintPlan(output, plan, destination is null);
+            var refused = plan.Different + plan.Extra > 0 && !request.Replace;
+            if (!request.Execute)
+            {
+                output.Line(refused
+                    ? "Dry run: nothing written. --execute would be refused: the destination holds different data (--replace overwrites it)."
+                    : "Dry run: nothing written. Run the same command with --execute to copy.");
+                output.Event("done", [new("command", "migrate"), new("execute", false), new("exitCode", (int)(refused ? ExitCode.Conflict : ExitCode.Success))]);
+                return refused ? ExitCode.Conflict : ExitCode.Success;
+            }
+
+            if (refused)
+            {
+                var named = string.Join(", ", plan.Differences.Where(d => d.InDestination).Take(PartitionsListed).Select(d => $"'{d.Partition}'"));
+                throw new ToolException(ExitCode.Conflict, $"The destination holds different data ({plan.Different} partitions differ, {plan.Extra} only in the destination: {named}); nothing was written. Use --replace to overwrite it.");
+            }
+
+            var copied = await CopyAsync(output, source, destination!, plan, request.Replace, cancellationToken);
+            var check = await Comparison.RunAsync(source, destination!, new Progress(output, "verify", plan.Source.Partitions), cancellationToken);
+            if (!check.Equal)
+            {
+                output.Line($"Verification FAILED: {check.DifferentPartitions:N0} partitions differ.");
+                check.ReportMismatches(output, "source", "destination");
+                output.Event("done", [new("command", "migrate"), new("execute", true), new("verified", false), new("exitCode", (int)ExitCode.Mismatch)]);
+                return ExitCode.Mismatch;
+            }
+
+            output.Line($"Verified: {check.Source.Partitions:N0} partitions equal; store digest {check.SourceDigest}.");
+            string? archivedTo = null;
+            if (request.Archive)
+            {
+                await source.DisposeAsync();
+                archivedTo = LegacyArchive.Move(sourceAddress.Target, DateTimeOffset.UtcNow);
+                output.Line($"Archived the source directory to {archivedTo}.");
+            }
+
+            output.Event("done",
+            [
+                new("command", "migrate"), new("execute", true), new("verified", true),
+                new("created", copied.Created), new("replaced", copied.Replaced), new("unchanged", copied.Unchanged), new("deleted", copied.Deleted),
+                new("storeDigest", check.SourceDigest), new("archivedTo", archivedTo), new("exitCode", 0),
+            ]);
+            return ExitCode.Success;
+        }
+        finally
+        {
+            await source.DisposeAsync();
+        }
+    }
+
+    private static void PrintPlan(Output output, Comparison plan, bool destinationAbsent)
+    {
+        var equal = plan.Source.Partitions - plan.Missing - plan.Different;
+        output.Line($"Source:      {plan.Source}; revision floor {plan.SourceFloor}");
+        output.Line(destinationAbsent ? "Destination: does not exist yet (created by --execute)" : $"Destination: revision floor {plan.DestinationFloor}");
+        output.Line("Plan, per partition:");
+        output.Line($"  new (to copy):                 {plan.Missing:N0}");
+        output.Line($"  already equal (left as is):    {equal:N0}");
+        output.Line($"  different (conflict):          {plan.Different:N0}");
+        output.Line($"  only in the destination:       {plan.Extra:N0}");
+        output.Line(plan.FloorBehind ? $"  revision floor: raised from {plan.DestinationFloor} to {plan.SourceFloor}" : "  revision floor: already at or above the source's");
+        var conflicts = plan.Differences.Where(d => d.InDestination).Take(PartitionsListed).ToList();
+        if (conflicts.Count > 0)
+        {
+            output.Line("Partitions the destination holds differently:");
+            foreach (var difference in conflicts)
+            {
+                var items = difference.Items.Take(Comparison.ItemsShown).Select(Comparison.Describe);
+                output.Line(difference.InSource
+                    ? $"  '{difference.Partition}': {string.Join(", ", items)}{(difference.Items.Count > Comparison.ItemsShown ? $" and {difference.Items.Count - Comparison.ItemsShown} more" : string.Empty)}"
+                    : $"  '{difference.Partition}': not in the source (--replace deletes it)");
+            }
+        }
+
+        output.Event("plan",
+        [
+            .. plan.Source.Fields(),
+            new("sourceFloor", plan.SourceFloor),
+            new("destinationExists", !destinationAbsent),
+            new("destinationFloor", plan.DestinationFloor),
+            new("new", plan.Missing),
+            new("equal", equal),
+            new("different", plan.Different),
+            new("onlyInDestination", plan.Extra),
+            new("conflicts", plan.Differences.Where(d => d.InDestination).Take(PartitionsListed).Select(d => d.Partition).ToList()),
+        ]);
+    }
+
+    private static async Task<Copied> CopyAsync(Output output, Store source, Store destination, Comparison plan, bool replace, CancellationToken cancellationToken)
+    {
+        var work = plan.Missing + (replace ? plan.Different + plan.Extra : 0);
+        if (work == 0 && !plan.FloorBehind)
+        {
+            output.Line($"Nothing to copy: all {plan.Source.Partitions:N0} partitions are already equal.");
+            return new Copied(0, 0, plan.Source.Partitions, 0);
+        }
+
+        var progress = new Progress(output, "copy", plan.Source.Partitions);
+        var info = await source.GetExportInfoAsync(cancellationToken);
+        var result = await progress.RunAsync(async () => await destination.RestoreAsync(
+            info, progress.Counted(source.ExportAsync(cancellationToken)), replace ? RestoreMode.Replace : RestoreMode.FailIfDifferent, cancellationToken));
+        long deleted = 0;
+        if (replace)
+        {
+            foreach (var extra in plan.Differences.Where(d => !d.InSource))
+            {
+                deleted += await destination.DeletePartitionAsync(extra.Partition, cancellationToken) ? 1 : 0;
+            }
+        }
+
+        output.Line($"Copied in {progress.Elapsed.TotalSeconds:N1} s: {result.Created:N0} partitions created, {result.Replaced:N0} replaced, {result.Unchanged:N0} already equal, {deleted:N0} deleted; {result.Documents:N0} documents and {result.Events:N0} events written.");
+        output.Event("copied",
+        [
+            new("created", result.Created), new("replaced", result.Replaced), new("unchanged", result.Unchanged), new("deleted", deleted),
+            new("documents", result.Documents), new("events", result.Events), new("seconds", Math.Round(progress.Elapsed.TotalSeconds, 3)),
+        ]);
+        return new Copied(result.Created, result.Replaced, result.Unchanged, deleted);
+    }
+
+    private static bool SameFiles(StoreAddress a, StoreAddress b) =>
+        a.Backend == b.Backend && a.Backend is StoreBackend.Json or StoreBackend.Sqlite
+        && string.Equals(Path.GetFullPath(a.Target).TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(b.Target).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal);
+
+    private sealed record Request(string From, string To, bool Execute, bool Replace, bool Archive, IReadOnlyList<IndexDefinition> Indexes);
+
+    private sealed record Copied(long Created, long Replaced, long Unchanged, long Deleted);
+}

@@ -1,0 +1,20 @@
+using System.CommandLine;
+
+namespace Storage.Tool;
+
+/// <summary>The options several commands share.</summary>
+internal static class CommonOptions
+{
+    /// <summary><c>--json</c>: one JSON object per line on stdout, for scripts.</summary>
+    public static Option<bool> Json { get; } = new("--json") { Description = "Write one JSON object per line (events: start, progress, partition-mismatch, done) instead of text." };
+
+    /// <summary><c>--indexes FILE</c>: the app's index declarations.</summary>
+    public static Option<string?> Indexes { get; } = new("--indexes")
+    {
+        Description = "An index file ({\"Indexes\": [...]}, the configuration's shape) declaring the app's indexes. Give it whenever the app declares indexes: a SQLite or PostgreSQL store opened with other declarations rebuilds its indexes to them.",
+        HelpName = "FILE",
+    };
+
+    /// <summary><c>--verbose</c>: stack traces with errors.</summary>
+    public static Option<bool> Verbose { get; } = new("--verbose") { Description = "Print the stack trace with an error.", Recursive = true };
+}
