@@ -3,13 +3,14 @@ using System.Runtime.InteropServices;
 using Storage.Tool;
 using Storage.Tool.Commands;
 
-var root = new RootCommand("storage: inspect, migrate, verify, back up and restore Storage stores (json:, sqlite:, postgres: addresses). Manual: docs/upgrade-path.md.")
+var root = new RootCommand("storage: inspect, migrate, verify, cut over, back up and restore Storage stores (json:, sqlite:, postgres: addresses). Manual: docs/upgrade-path.md.")
 {
     InspectCommand.Create(),
     MigrateCommand.Create(),
     VerifyCommand.Create(),
     BackupCommand.Create(),
     RestoreCommand.Create(),
+    CutoverCommand.Create(),
 };
 root.Options.Add(CommonOptions.Verbose);
 

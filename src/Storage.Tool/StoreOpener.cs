@@ -63,6 +63,21 @@ internal static class StoreOpener
         return await NamingAsync(parsed, what, () => OpenAsync(address, parsed.Backend == StoreBackend.Json ? [] : indexes, reader: false, cancellationToken));
     }
 
+    /// <summary>
+    /// Opens a store to follow while its app writes it (a cut-over's source): it must exist; a JSON store,
+    /// which its app's process owns, is opened as a reader beside it (no lock, nothing written).
+    /// </summary>
+    public static async Task<Store> OpenToFollowAsync(string address, string what, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
+    {
+        var parsed = Parse(address, what);
+        if (!await NamingAsync(parsed, what, () => ExistsAsync(parsed, cancellationToken)))
+        {
+            throw new ToolException(ExitCode.Unavailable, $"{what}: there is no store at {parsed} ({Missing(parsed)}).");
+        }
+
+        return await NamingAsync(parsed, what, () => OpenAsync(address, parsed.Backend == StoreBackend.Json ? [] : indexes, reader: parsed.Backend == StoreBackend.Json, cancellationToken));
+    }
+
     /// <summary>Opens a store to write into (a destination), creating it when it does not exist.</summary>
     public static async Task<Store> OpenOrCreateAsync(string address, string what, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
     {

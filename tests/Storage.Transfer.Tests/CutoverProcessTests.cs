@@ -1,3 +1,4 @@
+using Storage.Conformance;
 using Storage.Json;
 using Storage.Testing;
 using Xunit.Abstractions;
@@ -71,22 +72,7 @@ public sealed class CutoverProcessTests(TransferStores stores, ITestOutputHelper
         Assert.Equal(0, app.ExitCode);
 
         var copy = await stores.OpenAddressAsync(destinationAddress);
-        var acknowledged = app.Lines.Where(l => l.StartsWith("ACK ", StringComparison.Ordinal)).Select(l => l.Split(' ')).ToList();
-        Assert.Equal(Operations, acknowledged.Count);
-        foreach (var partition in acknowledged.Where(a => a[1] == "PUT").GroupBy(a => a[2]))
-        {
-            // Exactly the acknowledged keys: none missing, and nothing the app did not write.
-            var keys = (await copy.ListAsync(partition.Key, "docs", new ListOptions { Limit = 1000 })).Items.Select(d => d.Key).Order(StringComparer.Ordinal);
-            Assert.Equal(partition.Select(a => a[3]).Order(StringComparer.Ordinal), keys);
-        }
-
-        foreach (var partition in acknowledged.Where(a => a[1] == "APPEND").GroupBy(a => a[2]))
-        {
-            var events = await copy.ReadStreamAsync(partition.Key, "log", new ReadStreamOptions { Limit = 1000 });
-            Assert.Equal(partition.Select(a => Guid.Parse(a[3])), events.Items.Select(e => e.Id));
-        }
-
-        Assert.True(acknowledged.Count(a => a[1] == "PUT") > Operations / 2);
+        await CutoverAppLog.AssertEveryAcknowledgedWriteOnceAsync(app.Lines, copy, Operations);
         Assert.True(Operations - before > 50, "Too few writes went to the destination.");
     }
 

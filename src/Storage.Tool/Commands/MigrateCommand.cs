@@ -22,9 +22,10 @@ internal static class MigrateCommand
         var execute = new Option<bool>("--execute") { Description = "Write: copy, then verify. Without it the command only prints the plan and writes nothing." };
         var replace = new Option<bool>("--replace") { Description = "Overwrite destination partitions that hold different data, and delete those the source does not have." };
         var archive = new Option<bool>("--archive") { Description = "After a verified migration from a json: store, move its directory to _legacy/{UTC timestamp}/ beside it." };
+        var follow = new Option<bool>("--follow") { Description = "After the copy, keep the destination up to date while the app writes the source (a json: source is read beside its app), until Ctrl+C; then run 'storage cutover'." };
         var command = new Command("migrate", "Copy a store's exact state into another store (dry run unless --execute), then verify it.")
         {
-            from, to, execute, replace, archive, CommonOptions.Json, CommonOptions.Indexes,
+            from, to, execute, replace, archive, follow, CommonOptions.Json, CommonOptions.Indexes,
         };
         command.SetAction((parseResult, cancellationToken) => CommandRunner.RunAsync(parseResult, cancellationToken, output =>
             RunAsync(output, new Request(
@@ -33,6 +34,7 @@ internal static class MigrateCommand
                 parseResult.GetValue(execute),
                 parseResult.GetValue(replace),
                 parseResult.GetValue(archive),
+                parseResult.GetValue(follow),
                 StoreOpener.ReadIndexes(parseResult.GetValue(CommonOptions.Indexes))), cancellationToken)));
         return command;
     }
@@ -51,12 +53,20 @@ internal static class MigrateCommand
             throw new ToolException(ExitCode.Usage, $"--archive moves a json: source's directory; the source is {sourceAddress}.");
         }
 
+        if (request.Follow && (!request.Execute || request.Archive))
+        {
+            throw new ToolException(ExitCode.Usage, request.Archive ? "--follow keeps the source in use: it cannot be combined with --archive." : "--follow follows a copy: add --execute.");
+        }
+
         if (sourceAddress == destinationAddress || SameFiles(sourceAddress, destinationAddress))
         {
             throw new ToolException(ExitCode.Usage, "--from and --to name the same store.");
         }
 
-        var source = await StoreOpener.OpenExistingAsync(request.From, "--from", request.Indexes, cancellationToken);
+        // Following, the app goes on writing the source: a json: one is read beside its app, not locked.
+        var source = request.Follow
+            ? await StoreOpener.OpenToFollowAsync(request.From, "--from", request.Indexes, cancellationToken)
+            : await StoreOpener.OpenExistingAsync(request.From, "--from", request.Indexes, cancellationToken);
         try
         {
             await using var destination = request.Execute
@@ -88,6 +98,13 @@ internal static class MigrateCommand
             }
 
             var copied = await CopyAsync(output, source, destination!, plan, request.Replace, cancellationToken);
+            if (request.Follow)
+            {
+                // The app goes on writing: the copy cannot equal a source that moves. Following brings every
+                // partition up to date, and the cut-over verifies them with the source fenced.
+                return await FollowAsync(output, source, destination!, cancellationToken);
+            }
+
             var check = await Comparison.RunAsync(source, destination!, new Progress(output, "verify", plan.Source.Partitions), cancellationToken);
             if (!check.Equal)
             {
@@ -117,6 +134,47 @@ internal static class MigrateCommand
         finally
         {
             await source.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// Follows the source until Ctrl+C: a pass from the start (every partition compared, what changed during
+    /// the copy brought up to date), then a pass a second through the source's store-wide cursor, each
+    /// reported with what it copied and how far behind the copy was (the pass's duration).
+    /// </summary>
+    private static async Task<ExitCode> FollowAsync(Output output, Store source, Store destination, CancellationToken cancellationToken)
+    {
+        output.Line("Following the source (Ctrl+C stops; then run 'storage cutover' with the same addresses).");
+        long position = 0, passes = 0;
+        try
+        {
+            while (true)
+            {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                var pass = await StoreFollower.CatchUpAsync(source, destination, position, cancellationToken);
+                var lag = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                var changed = pass.PartitionsCreated + pass.PartitionsUpdated + pass.PartitionsDeleted;
+                passes++;
+                if (changed > 0 || position == 0)
+                {
+                    output.Line($"Pass {passes:N0}: {pass.PartitionsCreated:N0} partitions created, {pass.PartitionsUpdated:N0} updated, {pass.PartitionsDeleted:N0} deleted; caught up in {lag.TotalMilliseconds:N0} ms (position {pass.Position}).");
+                }
+
+                output.Event("follow",
+                [
+                    new("pass", passes), new("created", pass.PartitionsCreated), new("updated", pass.PartitionsUpdated),
+                    new("deleted", pass.PartitionsDeleted), new("position", pass.Position), new("lagMs", Math.Round(lag.TotalMilliseconds)),
+                ]);
+                position = pass.Position;
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping is how following ends: every pass that ended left the copy whole.
+            output.Line($"Stopped following after {passes:N0} passes. Run 'storage cutover' to move the app.");
+            output.Event("done", [new("command", "migrate"), new("execute", true), new("verified", true), new("followed", passes), new("exitCode", 0)]);
+            return ExitCode.Success;
         }
     }
 
@@ -193,7 +251,7 @@ internal static class MigrateCommand
         a.Backend == b.Backend && a.Backend is StoreBackend.Json or StoreBackend.Sqlite
         && string.Equals(Path.GetFullPath(a.Target).TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(b.Target).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal);
 
-    private sealed record Request(string From, string To, bool Execute, bool Replace, bool Archive, IReadOnlyList<IndexDefinition> Indexes);
+    private sealed record Request(string From, string To, bool Execute, bool Replace, bool Archive, bool Follow, IReadOnlyList<IndexDefinition> Indexes);
 
     private sealed record Copied(long Created, long Replaced, long Unchanged, long Deleted);
 }
