@@ -149,7 +149,9 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
 
         using (var first = ToolFixture.Start(command))
         {
-            await WaitForPartitionsAsync(destination, TimeSpan.FromMinutes(1));
+            // Stopped once the plan is printed, as the copy starts: waiting for its first partition instead let a
+            // quiet machine finish the whole copy before the signal arrived (exit 0).
+            Assert.True(await first.WaitForLineAsync(TimeSpan.FromMinutes(1), "Plan, per partition:") is not null, first.StandardError);
             using (var signal = System.Diagnostics.Process.Start("kill", ["-s", "INT", first.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
             {
                 await signal.WaitForExitAsync();
