@@ -58,7 +58,8 @@ public sealed class CutoverCommandTests(ToolFixture fixture) : IClassFixture<Too
                 await Task.Delay(50);
             }
 
-            using (var signal = System.Diagnostics.Process.Start("kill", ["-s", "INT", follow.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            // SIGTERM, which the tool handles as Ctrl+C (a test run in the background inherits SIGINT ignored).
+            using (var signal = System.Diagnostics.Process.Start("kill", ["-s", "TERM", follow.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
             {
                 await signal.WaitForExitAsync();
             }

@@ -142,7 +142,7 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
     [Fact]
     public async Task Ctrl_C_stops_a_migration_with_exit_6_and_the_same_command_resumes_it()
     {
-        var (source, _) = await fixture.SeedAsync("sqlite", 1990, bulkPartitions: 600);
+        var (source, _) = await fixture.SeedAsync("sqlite", 1990, bulkPartitions: 600, extraOrders: 40);
         var destination = await fixture.NewAddressAsync("json");
         var sourceDigest = await ToolFixture.DigestAsync(source);
         string[] command = ["migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--execute"];
@@ -152,7 +152,9 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
             // Stopped once the plan is printed, as the copy starts: waiting for its first partition instead let a
             // quiet machine finish the whole copy before the signal arrived (exit 0).
             Assert.True(await first.WaitForLineAsync(TimeSpan.FromMinutes(1), "Plan, per partition:") is not null, first.StandardError);
-            using (var signal = System.Diagnostics.Process.Start("kill", ["-s", "INT", first.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            // SIGTERM, which the tool handles as Ctrl+C: a test run in the background (as CI may run it) inherits
+            // SIGINT ignored, as shells set it for background jobs, and .NET then leaves it ignored.
+            using (var signal = System.Diagnostics.Process.Start("kill", ["-s", "TERM", first.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
             {
                 await signal.WaitForExitAsync();
             }
