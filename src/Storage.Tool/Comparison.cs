@@ -95,25 +95,31 @@ internal sealed class Comparison
         return comparison;
     }
 
+    /// <summary>Reports one partition that differs: a line naming it and its first items, and a <c>partition-mismatch</c> event.</summary>
+    public static void Report(Output output, PartitionDifference difference, string sourceName, string destinationName)
+    {
+        var where = !difference.InDestination ? $"only in {sourceName}" : !difference.InSource ? $"only in {destinationName}" : "differs";
+        var items = difference.Items.Take(ItemsShown).Select(Describe).ToList();
+        output.Event("partition-mismatch",
+        [
+            new("partition", difference.Partition),
+            new("inSource", difference.InSource),
+            new("inDestination", difference.InDestination),
+            new("itemCount", difference.Items.Count),
+            new("items", items),
+        ]);
+        var more = difference.Items.Count > ItemsShown ? $" and {difference.Items.Count - ItemsShown} more" : string.Empty;
+        output.Line(items.Count == 0
+            ? $"  partition '{difference.Partition}': {where}"
+            : $"  partition '{difference.Partition}': {where}: {string.Join(", ", items)}{more}");
+    }
+
     /// <summary>Reports each difference: a readable line, or a <c>partition-mismatch</c> event.</summary>
     public void ReportMismatches(Output output, string sourceName, string destinationName)
     {
         foreach (var difference in Differences)
         {
-            var where = !difference.InDestination ? $"only in {sourceName}" : !difference.InSource ? $"only in {destinationName}" : "differs";
-            var items = difference.Items.Take(ItemsShown).Select(Describe).ToList();
-            output.Event("partition-mismatch",
-            [
-                new("partition", difference.Partition),
-                new("inSource", difference.InSource),
-                new("inDestination", difference.InDestination),
-                new("itemCount", difference.Items.Count),
-                new("items", items),
-            ]);
-            var more = difference.Items.Count > ItemsShown ? $" and {difference.Items.Count - ItemsShown} more" : string.Empty;
-            output.Line(items.Count == 0
-                ? $"  partition '{difference.Partition}': {where}"
-                : $"  partition '{difference.Partition}': {where}: {string.Join(", ", items)}{more}");
+            Report(output, difference, sourceName, destinationName);
         }
 
         if (Missing > MissingKept)

@@ -21,6 +21,17 @@ internal static class StoreOpener
             : throw new ToolException(ExitCode.Usage, $"{what}: {error}");
     }
 
+    /// <summary>Refuses a command whose source and destination are one store: the same address, or the same JSON directory or SQLite file by another path.</summary>
+    public static void RefuseSameStore(StoreAddress source, StoreAddress destination)
+    {
+        var sameFiles = source.Backend == destination.Backend && source.Backend is StoreBackend.Json or StoreBackend.Sqlite
+            && string.Equals(Path.GetFullPath(source.Target).TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(destination.Target).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal);
+        if (source == destination || sameFiles)
+        {
+            throw new ToolException(ExitCode.Usage, "--from and --to name the same store.");
+        }
+    }
+
     /// <summary>Reads the index declarations of <paramref name="path"/> (none without a file).</summary>
     public static IReadOnlyList<IndexDefinition> ReadIndexes(string? path)
     {

@@ -33,10 +33,7 @@ internal static class CutoverCommand
     {
         var sourceAddress = StoreOpener.Parse(from, "--from");
         var destinationAddress = StoreOpener.Parse(to, "--to");
-        if (sourceAddress == destinationAddress)
-        {
-            throw new ToolException(ExitCode.Usage, "--from and --to name the same store.");
-        }
+        StoreOpener.RefuseSameStore(sourceAddress, destinationAddress);
 
         await using var source = await StoreOpener.OpenToFollowAsync(from, "--from", indexes, cancellationToken);
         await using var destination = await StoreOpener.OpenOrCreateAsync(to, "--to", indexes, cancellationToken);
@@ -57,10 +54,9 @@ internal static class CutoverCommand
         if (!result.Succeeded)
         {
             output.Line($"Verification FAILED: {result.Differences.Count:N0} partitions differ; the source's fence was lifted (writes were refused for {window:N0} ms).");
-            foreach (var difference in result.Differences.Take(20))
+            foreach (var difference in result.Differences)
             {
-                output.Line($"  '{difference.Partition}': {(difference.InSource ? difference.InDestination ? string.Join(", ", difference.Items.Take(Comparison.ItemsShown).Select(Comparison.Describe)) : "missing in the destination" : "not in the source")}");
-                output.Event("partition-mismatch", [new("partition", difference.Partition), new("inSource", difference.InSource), new("inDestination", difference.InDestination)]);
+                Comparison.Report(output, difference, "source", "destination");
             }
 
             output.Event("done", [new("command", "cutover"), new("verified", false), new("writesRefusedMs", Math.Round(window)), new("exitCode", (int)ExitCode.Mismatch)]);

@@ -58,10 +58,7 @@ internal static class MigrateCommand
             throw new ToolException(ExitCode.Usage, request.Archive ? "--follow keeps the source in use: it cannot be combined with --archive." : "--follow follows a copy: add --execute.");
         }
 
-        if (sourceAddress == destinationAddress || SameFiles(sourceAddress, destinationAddress))
-        {
-            throw new ToolException(ExitCode.Usage, "--from and --to name the same store.");
-        }
+        StoreOpener.RefuseSameStore(sourceAddress, destinationAddress);
 
         // Following, the app goes on writing the source: a json: one is read beside its app, not locked.
         var source = request.Follow
@@ -246,10 +243,6 @@ internal static class MigrateCommand
         ]);
         return new Copied(result.Created, result.Replaced, result.Unchanged, deleted);
     }
-
-    private static bool SameFiles(StoreAddress a, StoreAddress b) =>
-        a.Backend == b.Backend && a.Backend is StoreBackend.Json or StoreBackend.Sqlite
-        && string.Equals(Path.GetFullPath(a.Target).TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(b.Target).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal);
 
     private sealed record Request(string From, string To, bool Execute, bool Replace, bool Archive, bool Follow, IReadOnlyList<IndexDefinition> Indexes);
 
