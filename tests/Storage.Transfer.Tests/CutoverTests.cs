@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
-using System.Text;
-using static Storage.Conformance.StoreAssert;
+using Storage.Conformance;
 
 namespace Storage.Transfer.Tests;
 
@@ -46,7 +45,7 @@ public sealed class CutoverTests(TransferStores stores) : IClassFixture<Transfer
         await app.UntilAcknowledgedAsync(app.Acknowledged + 30);
         await app.StopAsync();
 
-        await app.AssertEveryAcknowledgedWriteOnceAsync(destination);
+        await CutoverAppLog.AssertEveryAcknowledgedWriteOnceAsync(app.Lines, destination, app.Acknowledged);
         Assert.Null(await ((IStoreExport)destination).GetPartitionAsync(App.Sentinel));
     }
 
@@ -117,7 +116,8 @@ public sealed class CutoverTests(TransferStores stores) : IClassFixture<Transfer
     {
         public const string Sentinel = "gone";
 
-        private readonly ConcurrentQueue<(string Partition, string Key, Guid? Event)> _acknowledged = new();
+        // As the crash writer's cutover-app mode prints them ("ACK PUT partition key", "ACK APPEND partition id").
+        private readonly ConcurrentQueue<string> _acknowledged = new();
         private readonly CancellationTokenSource _stop = new();
         private readonly TaskCompletionSource<IStore> _switch = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly Task _loop;
@@ -132,6 +132,8 @@ public sealed class CutoverTests(TransferStores stores) : IClassFixture<Transfer
         public TaskCompletionSource Refused { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public int Acknowledged => _acknowledged.Count;
+
+        public IReadOnlyList<string> Lines => [.. _acknowledged];
 
         public void SwitchTo(IStore destination) => _switch.TrySetResult(destination);
 
@@ -152,22 +154,6 @@ public sealed class CutoverTests(TransferStores stores) : IClassFixture<Transfer
             await _loop;
         }
 
-        public async Task AssertEveryAcknowledgedWriteOnceAsync(IStore store)
-        {
-            var writes = _acknowledged.ToList();
-            foreach (var (partition, key, _) in writes.Where(w => w.Event is null))
-            {
-                Assert.Equal(key, Encoding.UTF8.GetString(Assert.IsType<StoredDocument>(await store.GetAsync(partition, "docs", key)).Value.Span).Trim('"'));
-            }
-
-            foreach (var partition in writes.Where(w => w.Event is not null).Select(w => w.Partition).Distinct())
-            {
-                var events = await ToListAsync(ReadAll(store, partition));
-                var expected = writes.Where(w => w.Partition == partition && w.Event is not null).Select(w => w.Event!.Value).ToList();
-                Assert.Equal(expected, events.Select(e => e.Id).ToList());
-            }
-        }
-
         public async ValueTask DisposeAsync()
         {
             if (!_stop.IsCancellationRequested)
@@ -177,16 +163,6 @@ public sealed class CutoverTests(TransferStores stores) : IClassFixture<Transfer
             }
 
             _stop.Dispose();
-        }
-
-        private static async IAsyncEnumerable<StoredEvent> ReadAll(IStore store, string partition)
-        {
-            var page = await store.ReadStreamAsync(partition, "log", new ReadStreamOptions { Limit = 1000 });
-            Assert.Null(page.NextVersion);
-            foreach (var e in page.Items)
-            {
-                yield return e;
-            }
         }
 
         private async Task LoopAsync()
@@ -200,7 +176,7 @@ public sealed class CutoverTests(TransferStores stores) : IClassFixture<Transfer
                     {
                         var id = Guid.NewGuid();
                         await s.AppendAsync(partition, "log", [EventData.Create("happened", i.ToString(System.Globalization.CultureInfo.InvariantCulture), id: id)]);
-                        _acknowledged.Enqueue((partition, "log", id));
+                        _acknowledged.Enqueue($"ACK APPEND {partition} {id}");
                     },
                     _ when i % 50 == 7 => async s =>
                     {
@@ -211,7 +187,7 @@ public sealed class CutoverTests(TransferStores stores) : IClassFixture<Transfer
                     {
                         var key = "k" + i;
                         await s.PutAsync(partition, "docs", key, "\"" + key + "\"");
-                        _acknowledged.Enqueue((partition, key, null));
+                        _acknowledged.Enqueue($"ACK PUT {partition} {key}");
                     },
                 };
 

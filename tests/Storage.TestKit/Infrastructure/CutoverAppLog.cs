@@ -3,7 +3,7 @@ namespace Storage.Conformance;
 /// <summary>
 /// What the crash writer's cutover-app mode acknowledged ("ACK PUT partition key", "ACK APPEND partition
 /// id"), checked against the store it ended on: exactly the acknowledged keys in each partition's "docs"
-/// collection (none missing, nothing the app did not write), and each partition's "log" stream holding the
+/// collection (none missing, nothing the app did not write), each holding its key as a JSON string, and each partition's "log" stream holding the
 /// acknowledged events in order, each once.
 /// </summary>
 public static class CutoverAppLog
@@ -19,8 +19,11 @@ public static class CutoverAppLog
         Assert.Equal(operations, acknowledged.Count);
         foreach (var partition in acknowledged.Where(a => a[1] == "PUT").GroupBy(a => a[2]))
         {
-            var keys = (await store.ListAsync(partition.Key, "docs", new ListOptions { Limit = 1000 })).Items.Select(d => d.Key).Order(StringComparer.Ordinal);
-            Assert.Equal(partition.Select(a => a[3]).Order(StringComparer.Ordinal), keys);
+            var documents = (await store.ListAsync(partition.Key, "docs", new ListOptions { Limit = 1000 })).Items;
+            Assert.Equal(partition.Select(a => a[3]).Order(StringComparer.Ordinal), documents.Select(d => d.Key).Order(StringComparer.Ordinal));
+
+            // Each holds what the app wrote: its key, as a JSON string.
+            Assert.All(documents, d => Assert.Equal("\"" + d.Key + "\"", System.Text.Encoding.UTF8.GetString(d.Value.Span)));
         }
 
         foreach (var partition in acknowledged.Where(a => a[1] == "APPEND").GroupBy(a => a[2]))
