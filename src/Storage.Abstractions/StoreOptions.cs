@@ -31,6 +31,18 @@ public abstract class StoreOptions
     public IReadOnlyList<IndexDefinition> Indexes { get; set; } = [];
 
     /// <summary>
+    /// Opens the store with the index declarations it keeps, whatever they are, instead of
+    /// <see cref="Indexes"/> (which must then be empty): nothing is built or dropped, and writes keep those
+    /// indexes and their unique values as the app's own instances do. For tools and scripts that open a
+    /// store an app owns without knowing its declarations — the app's indexes stay as they are (an open
+    /// with <see cref="Indexes"/> empty would drop them). SQLite and PostgreSQL keep declarations; a JSON
+    /// or in-memory store keeps none (a JSON store builds its indexes in memory at each open), so it opens
+    /// without indexes. Off by default.
+    /// </summary>
+    /// <seealso href="../../docs/indexes.md"/>
+    public bool KeepStoredIndexes { get; set; }
+
+    /// <summary>
     /// Whether the store's trace spans carry the partition key (attribute <c>storage.partition</c>).
     /// Off by default: a partition key is often an e-mail address or a user id. Metrics never carry it,
     /// whatever this says, and no value is ever recorded.

@@ -43,6 +43,16 @@ public sealed class IndexCatalog
     /// <summary>An empty catalog.</summary>
     public static IndexCatalog Empty { get; } = new(null);
 
+    /// <summary>
+    /// A catalog that stands for the declarations the store keeps (<see cref="StoreOptions.KeepStoredIndexes"/>):
+    /// empty until an open reads them — <see cref="IndexSynchronization.Plan"/> replaces it with them, and
+    /// changes nothing; a backend that keeps no declarations opens with none.
+    /// </summary>
+    public static IndexCatalog Stored { get; } = new(null) { KeepsStored = true };
+
+    /// <summary>Whether this is <see cref="Stored"/>: the open adopts the stored declarations instead of bringing them in line.</summary>
+    public bool KeepsStored { get; private init; }
+
     /// <summary>Every declared index, in declaration order.</summary>
     public IReadOnlyList<IndexDefinition> All { get; }
 
@@ -75,6 +85,40 @@ public sealed class IndexCatalog
     {
         ArgumentNullException.ThrowIfNull(index);
         return string.Create(CultureInfo.InvariantCulture, $"v1|{index.Collection}|{index.Name}|{index.Path}|{index.ValueType}|{(index.Unique ? "unique" : "non-unique")}|{index.Scope}");
+    }
+
+    /// <summary>
+    /// The declaration a <see cref="Signature"/> was made from. Unambiguous: collection and index names
+    /// cannot contain '|', and the path (which can) sits between them and the three fixed fields.
+    /// </summary>
+    /// <param name="signature">A signature from <see cref="Signature"/>.</param>
+    /// <returns>The declaration.</returns>
+    /// <exception cref="FormatException">The text is not a signature this version wrote.</exception>
+    public static IndexDefinition FromSignature(string signature)
+    {
+        ArgumentNullException.ThrowIfNull(signature);
+        var head = signature.Split('|', 4);
+        var tail = head.Length == 4 ? head[3].Split('|') : [];
+        if (head[0] != "v1" || tail.Length < 4)
+        {
+            throw new FormatException($"'{signature}' is not an index signature this version reads.");
+        }
+
+        var path = string.Join('|', tail[..^3]);
+        try
+        {
+            return new IndexDefinition(
+                head[1],
+                head[2],
+                path,
+                Enum.Parse<IndexValueType>(tail[^3], ignoreCase: false),
+                tail[^2] switch { "unique" => true, "non-unique" => false, _ => throw new FormatException($"'{tail[^2]}' is neither unique nor non-unique.") },
+                Enum.Parse<IndexScope>(tail[^1], ignoreCase: false));
+        }
+        catch (ArgumentException e)
+        {
+            throw new FormatException($"'{signature}' is not an index signature this version reads: {e.Message}", e);
+        }
     }
 
     /// <summary>

@@ -22,19 +22,28 @@ public readonly record struct IndexBuild(IndexDefinition Index, string Reason, S
 /// decided once for every backend that stores them: a declaration stored with the same signature is
 /// kept with its entries; a new one is built, and one whose definition changed is removed and built
 /// again; a stored one no longer declared is dropped with its entries. Any change raises the catalog
-/// generation, so that instances opened with the old declarations can refuse to write.
+/// generation, so that instances opened with the old declarations can refuse to write. A store opened
+/// with <see cref="IndexCatalog.Stored"/> (a tool that reads a store its app owns) adopts the stored
+/// declarations and changes nothing.
 /// </summary>
 [Experimental(Experiments.BackendInterface)]
 public sealed class IndexSynchronization
 {
-    private IndexSynchronization(Dictionary<IndexDefinition, long> kept, List<IndexBuild> builds, List<StoredIndex> drops, List<StoredIndex> removals, long generation)
+    private IndexSynchronization(IndexCatalog catalog, Dictionary<IndexDefinition, long> kept, List<IndexBuild> builds, List<StoredIndex> drops, List<StoredIndex> removals, long generation)
     {
+        Catalog = catalog;
         Kept = kept;
         Builds = builds;
         Drops = drops;
         Removals = removals;
         Generation = generation;
     }
+
+    /// <summary>
+    /// The declarations the store opens with: the declared ones, or for <see cref="IndexCatalog.Stored"/> the
+    /// stored ones, read from their signatures (every one kept, nothing built or dropped).
+    /// </summary>
+    public IndexCatalog Catalog { get; }
 
     /// <summary>The declarations kept as stored, each with its stored id (keyed by the catalog's own definitions).</summary>
     public IReadOnlyDictionary<IndexDefinition, long> Kept { get; }
@@ -64,6 +73,19 @@ public sealed class IndexSynchronization
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(stored);
         var all = stored.ToList();
+        if (catalog.KeepsStored)
+        {
+            var adopted = all.ConvertAll(s => IndexCatalog.FromSignature(s.Signature));
+            var adoptedCatalog = new IndexCatalog(adopted);
+            var ids = new Dictionary<IndexDefinition, long>(ReferenceEqualityComparer.Instance);
+            for (var i = 0; i < all.Count; i++)
+            {
+                ids.Add(adopted[i], all[i].Id);
+            }
+
+            return new IndexSynchronization(adoptedCatalog, ids, [], [], [], generation);
+        }
+
         var byName = all.ToDictionary(s => (s.Collection, s.Name));
         var kept = new Dictionary<IndexDefinition, long>(ReferenceEqualityComparer.Instance);
         var builds = new List<IndexBuild>();
@@ -87,6 +109,6 @@ public sealed class IndexSynchronization
 
         var removals = all.FindAll(s => !kept.ContainsValue(s.Id));
         var drops = removals.FindAll(s => !replaced.Contains(s.Id));
-        return new IndexSynchronization(kept, builds, drops, removals, removals.Count > 0 || builds.Count > 0 ? generation + 1 : generation);
+        return new IndexSynchronization(catalog, kept, builds, drops, removals, removals.Count > 0 || builds.Count > 0 ? generation + 1 : generation);
     }
 }

@@ -42,13 +42,20 @@ public abstract class Store : IStore, IBulkImport, IStoreFence, IStoreExport, IS
     /// <returns>The validated index declarations, for the backend and the store's constructor.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> or its <see cref="StoreOptions.TimeProvider"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The tombstone retention is negative.</exception>
-    /// <exception cref="ArgumentException">An index is declared twice or is null.</exception>
+    /// <exception cref="ArgumentException">An index is declared twice or is null, or indexes are declared with <see cref="StoreOptions.KeepStoredIndexes"/>.</exception>
     [Experimental(Experiments.BackendInterface)]
     public static IndexCatalog ValidateOptions(StoreOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(options.TimeProvider, "options.TimeProvider");
         ChangeFeedQuery.ValidateRetention(options.TombstoneRetention, nameof(options));
+        if (options.KeepStoredIndexes)
+        {
+            return options.Indexes is null or { Count: 0 }
+                ? IndexCatalog.Stored
+                : throw new ArgumentException($"{nameof(StoreOptions.KeepStoredIndexes)} opens with the declarations the store keeps: {nameof(StoreOptions.Indexes)} must be empty ({options.Indexes.Count} declared).", nameof(options));
+        }
+
         return new IndexCatalog(options.Indexes);
     }
 

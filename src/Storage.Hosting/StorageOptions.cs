@@ -84,6 +84,12 @@ public sealed class StorageOptions
     /// <summary>The secondary indexes, from configuration (<c>Storage:Indexes</c>) and code alike: add to the list in the options callback.</summary>
     public IList<IndexDefinition> Indexes { get; } = [];
 
+    /// <summary>
+    /// Opens with the index declarations the store keeps instead of <see cref="Indexes"/>, which must be empty
+    /// (<see cref="StoreOptions.KeepStoredIndexes"/>): for tools that open a store an app owns. Code only.
+    /// </summary>
+    public bool KeepStoredIndexes { get; set; }
+
     /// <summary>The store's clock. Under <c>AddStorage</c>, the <see cref="System.TimeProvider"/> registered in the services, if any; else the system clock.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 

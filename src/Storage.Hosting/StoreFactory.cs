@@ -168,6 +168,7 @@ public static class StoreFactory
         backend.TimeProvider = options.TimeProvider;
         backend.TombstoneRetention = options.TombstoneRetention;
         backend.Indexes = [.. options.Indexes];
+        backend.KeepStoredIndexes = options.KeepStoredIndexes;
         backend.MeterFactory = options.MeterFactory;
         backend.TracePartitionKeys = options.TracePartitionKeys;
         return backend;

@@ -11,7 +11,7 @@ internal static class CommonOptions
     /// <summary><c>--indexes FILE</c>: the app's index declarations.</summary>
     public static Option<string?> Indexes { get; } = new("--indexes")
     {
-        Description = "An index file ({\"Indexes\": [...]}, the configuration's shape) declaring the app's indexes. Give it whenever the app declares indexes: a SQLite or PostgreSQL store opened with other declarations rebuilds its indexes to them.",
+        Description = "An index file ({\"Indexes\": [...]}, the configuration's shape) with the app's complete index declarations: SQLite and PostgreSQL stores are opened with exactly these (others are dropped). Without it each store keeps the declarations it holds, and a new destination gets the source's.",
         HelpName = "FILE",
     };
 

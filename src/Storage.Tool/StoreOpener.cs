@@ -32,12 +32,16 @@ internal static class StoreOpener
         }
     }
 
-    /// <summary>Reads the index declarations of <paramref name="path"/> (none without a file).</summary>
-    public static IReadOnlyList<IndexDefinition> ReadIndexes(string? path)
+    /// <summary>
+    /// Reads the index declarations of <paramref name="path"/>; <see langword="null"/> without a file: each store
+    /// is then opened with the declarations it keeps (<see cref="StoreOptions.KeepStoredIndexes"/>), so the
+    /// tool never drops an app's indexes.
+    /// </summary>
+    public static IReadOnlyList<IndexDefinition>? ReadIndexes(string? path)
     {
         if (path is null)
         {
-            return [];
+            return null;
         }
 
         if (!File.Exists(path))
@@ -61,7 +65,7 @@ internal static class StoreOpener
     /// another run) holding its lock is reported as <see cref="ExitCode.Locked"/>. The tool only reads such
     /// a store (a source; <c>--replace</c> never writes into the source).
     /// </summary>
-    public static async Task<Store> OpenExistingAsync(string address, string what, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
+    public static async Task<Store> OpenExistingAsync(string address, string what, IReadOnlyList<IndexDefinition>? indexes, CancellationToken cancellationToken)
     {
         var parsed = Parse(address, what);
         if (!await NamingAsync(parsed, what, () => ExistsAsync(parsed, cancellationToken)))
@@ -78,7 +82,7 @@ internal static class StoreOpener
     /// Opens a store to follow while its app writes it (a cut-over's source): it must exist; a JSON store,
     /// which its app's process owns, is opened as a reader beside it (no lock, nothing written).
     /// </summary>
-    public static async Task<Store> OpenToFollowAsync(string address, string what, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
+    public static async Task<Store> OpenToFollowAsync(string address, string what, IReadOnlyList<IndexDefinition>? indexes, CancellationToken cancellationToken)
     {
         var parsed = Parse(address, what);
         if (!await NamingAsync(parsed, what, () => ExistsAsync(parsed, cancellationToken)))
@@ -89,13 +93,22 @@ internal static class StoreOpener
         return await NamingAsync(parsed, what, () => OpenAsync(address, parsed.Backend == StoreBackend.Json ? [] : indexes, reader: parsed.Backend == StoreBackend.Json, cancellationToken));
     }
 
-    /// <summary>Opens a store to write into (a destination), creating it when it does not exist.</summary>
-    public static async Task<Store> OpenOrCreateAsync(string address, string what, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a store to write into (a destination), creating it when it does not exist. Without an index file, a
+    /// store that exists keeps its declarations, and a new one is created with <paramref name="whenCreated"/>
+    /// (the source's: a copy of a SQLite or PostgreSQL store gets its indexes).
+    /// </summary>
+    public static async Task<Store> OpenOrCreateAsync(string address, string what, IReadOnlyList<IndexDefinition>? indexes, CancellationToken cancellationToken, IReadOnlyList<IndexDefinition>? whenCreated = null)
     {
         var parsed = Parse(address, what);
         if (parsed.Backend == StoreBackend.Memory)
         {
             throw new ToolException(ExitCode.Usage, $"{what}: memory: holds nothing after the tool ends; give a json:, sqlite: or postgres: address.");
+        }
+
+        if (indexes is null && whenCreated is { Count: > 0 } && !await NamingAsync(parsed, what, () => ExistsAsync(parsed, cancellationToken)))
+        {
+            indexes = whenCreated;
         }
 
         return await NamingAsync(parsed, what, () => OpenAsync(address, indexes, reader: false, cancellationToken));
@@ -106,7 +119,7 @@ internal static class StoreOpener
     /// when there is no store at the address (nothing is created); a JSON store is opened as a reader (no
     /// lock taken, nothing written; index declarations are not needed to read).
     /// </summary>
-    public static async Task<Store?> OpenToReadIfExistsAsync(string address, string what, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
+    public static async Task<Store?> OpenToReadIfExistsAsync(string address, string what, IReadOnlyList<IndexDefinition>? indexes, CancellationToken cancellationToken)
     {
         var parsed = Parse(address, what);
         if (!await NamingAsync(parsed, what, () => ExistsAsync(parsed, cancellationToken)))
@@ -131,14 +144,16 @@ internal static class StoreOpener
         }
     }
 
-    private static async Task<Store> OpenAsync(string address, IReadOnlyList<IndexDefinition> indexes, bool reader, CancellationToken cancellationToken)
+    private static async Task<Store> OpenAsync(string address, IReadOnlyList<IndexDefinition>? indexes, bool reader, CancellationToken cancellationToken)
     {
         return await StoreFactory.OpenAsync(address, options =>
         {
-            foreach (var index in indexes)
+            foreach (var index in indexes ?? [])
             {
                 options.Indexes.Add(index);
             }
+
+            options.KeepStoredIndexes = indexes is null;
 
             if (reader)
             {

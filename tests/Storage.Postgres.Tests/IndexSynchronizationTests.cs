@@ -68,4 +68,38 @@ public sealed class IndexSynchronizationTests
         Assert.Empty(plan.Builds);
         Assert.Equal(1, plan.Generation);
     }
+
+    [Fact]
+    public void The_stored_catalog_adopts_every_stored_declaration_from_its_signature_keeping_its_id_and_changes_nothing()
+    {
+        var piped = new IndexDefinition("users", "odd", "a|b.c|d", IndexValueType.String, unique: true, IndexScope.Partition);
+
+        var plan = IndexSynchronization.Plan(IndexCatalog.Stored, [Stored(7, Age), Stored(3, Email), Stored(5, piped)], generation: 4);
+
+        Assert.False(plan.HasChanges);
+        Assert.Equal(4, plan.Generation);
+        Assert.Equal([Age, Email, piped], plan.Catalog.All);
+        Assert.Equal([7L, 3L, 5L], plan.Catalog.All.Select(i => plan.Kept[i]));
+        Assert.Same(plan.Catalog.All[2], plan.Catalog.Get("users", "odd"));
+    }
+
+    [Fact]
+    public void A_signature_gives_back_its_declaration_and_a_text_that_is_not_one_is_refused()
+    {
+        var declarations = new[]
+        {
+            Email, Age,
+            new IndexDefinition("c", "n", "x.y", IndexValueType.Int64, unique: true, IndexScope.Global),
+            new IndexDefinition("c", "n", "|.||", IndexValueType.String),
+        };
+        foreach (var index in declarations)
+        {
+            Assert.Equal(index, IndexCatalog.FromSignature(IndexCatalog.Signature(index)));
+        }
+
+        foreach (var text in new[] { "", "v1", "v2|users|email|email|String|unique|Global", "v1|users|email|email|String|unique", "v1|users|email|email|Text|unique|Global", "v1|users|email|email|String|maybe|Global", "v1|users|em ail|email|String|unique|Global" })
+        {
+            Assert.Throws<FormatException>(() => IndexCatalog.FromSignature(text));
+        }
+    }
 }

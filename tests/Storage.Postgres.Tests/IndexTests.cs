@@ -206,6 +206,28 @@ public sealed class IndexTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task An_instance_that_keeps_the_stored_indexes_adopts_the_apps_declarations_changing_nothing_and_enforcing_their_unique_values()
+    {
+        await using var schema = await TestSchema.CreateAsync("idxkeep");
+        var app = await schema.OpenAsync(o => o.Indexes = [Email, Age]);
+        await app.PutAsync("p", Users, "a", """{"email":"a@x","age":30}""");
+        var generation = await GenerationAsync(schema);
+
+        // A tool that does not know the declarations: it neither drops them nor lets a duplicate in.
+        var logs = new ListLoggerFactory();
+        var tool = await schema.OpenAsync(o => (o.KeepStoredIndexes, o.LoggerFactory) = (true, logs));
+        Assert.Equal(generation, await GenerationAsync(schema));
+        Assert.Equal(["a"], (await tool.QueryAsync(new IndexQuery(Users, "age") { Equal = 30L })).Items.Select(m => m.Document.Key));
+        await Assert.ThrowsAsync<UniqueConstraintException>(async () => await tool.PutAsync("q", Users, "b", """{"email":"a@x"}"""));
+        await tool.PutAsync("q", Users, "b", """{"email":"b@x","age":30}""");
+        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("index", StringComparison.OrdinalIgnoreCase));
+
+        // The app goes on writing, and its index holds the tool's write.
+        await app.PutAsync("p", Users, "c", """{"age":30}""");
+        Assert.Equal(3, await app.CountAsync(new IndexQuery(Users, "age") { Equal = 30L }));
+    }
+
+    [Fact]
     public async Task A_writer_racing_an_open_that_adds_an_index_either_commits_before_the_build_reads_or_is_refused()
     {
         await using var schema = await TestSchema.CreateAsync("idxbuildrace");

@@ -78,6 +78,37 @@ public sealed class IndexTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task An_open_that_keeps_the_stored_indexes_adopts_them_while_the_app_runs_changing_nothing_and_enforcing_their_unique_values()
+    {
+        var path = new IndexDefinition(Users, "path", "a|b.c", IndexValueType.String);
+        await using var app = _db.Open(o => o.Indexes = [s_email, s_age, path]);
+        await app.PutAsync("p1", Users, "a", """{"email":"a@x","age":30,"a|b":{"c":"deep"}}""");
+
+        // A tool opens the app's file without knowing its declarations, and writes through it.
+        var log = new ListLoggerFactory();
+        await using (var tool = _db.Open(o => { o.KeepStoredIndexes = true; o.LoggerFactory = log; }))
+        {
+            Assert.Equal(app.IndexGeneration, tool.IndexGeneration);
+            Assert.Equal(["a"], (await tool.QueryAsync(new IndexQuery(Users, "email") { Equal = "a@x" })).Items.Select(m => m.Document.Key));
+            Assert.Equal(["deep"], (await tool.QueryAsync(new IndexQuery(Users, "path"))).Items.Select(m => m.Value.AsString));
+            await Assert.ThrowsAsync<UniqueConstraintException>(() => tool.PutAsync("p2", Users, "b", """{"email":"a@x"}""").AsTask());
+            await tool.PutAsync("p2", Users, "b", """{"email":"b@x","age":41}""");
+        }
+
+        Assert.Empty(log.Entries);
+        Assert.Equal(3L, Count("SELECT count(*) FROM indexes"));
+
+        // The app's instance still writes (the generation did not move), and sees the tool's write in its index.
+        await app.PutAsync("p3", Users, "c", """{"email":"c@x"}""");
+        Assert.Equal(["a", "b", "c"], (await app.QueryAsync(new IndexQuery(Users, "email"))).Items.Select(m => m.Document.Key));
+        Assert.Equal([41L], (await app.QueryAsync(new IndexQuery(Users, "age") { Partition = "p2" })).Items.Select(m => m.Value.AsInt64));
+
+        // Declaring indexes as well is a mistake, refused before the file is touched.
+        var both = Assert.Throws<ArgumentException>(() => _db.Open(o => { o.KeepStoredIndexes = true; o.Indexes = [s_email]; }));
+        Assert.Contains("KeepStoredIndexes", both.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_failed_build_changes_nothing_and_releases_the_file()
     {
         await using (var store = _db.Open(o => o.Indexes = [s_name]))

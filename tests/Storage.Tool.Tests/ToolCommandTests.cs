@@ -1,3 +1,6 @@
+using Storage.Conformance;
+using Storage.Hosting;
+
 namespace Storage.Tool.Tests;
 
 /// <summary>
@@ -25,6 +28,31 @@ public sealed class ToolCommandTests(ToolFixture fixture) : IClassFixture<ToolFi
         Assert.Equal(digest, done.GetProperty("storeDigest").GetString());
         var text = await ToolFixture.RunAsync("inspect", source, "--indexes", fixture.IndexFile);
         Assert.Contains(text.Lines, l => l.StartsWith("Partitions:", StringComparison.Ordinal) && l.EndsWith(partitions.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Without_an_index_file_the_apps_indexes_are_kept_and_a_new_destination_gets_the_sources()
+    {
+        var (source, _) = await fixture.SeedAsync("sqlite", 2002, bulkPartitions: 4);
+        var destination = await fixture.NewAddressAsync("sqlite");
+        var declared = DifferentialRun.Indexes.Select(IndexCatalogText).Order().ToList();
+
+        var inspect = await ToolFixture.RunAsync("inspect", source, "--json");
+        var migrate = await ToolFixture.RunAsync("migrate", "--from", source, "--to", destination, "--execute");
+
+        Assert.True(inspect.ExitCode == 0, inspect.ToString());
+        Assert.Equal(DifferentialRun.Indexes.Select(i => $"{i.Collection}.{i.Name}").Order(), inspect.Event("done").GetProperty("indexes").EnumerateArray().Select(e => e.GetString()).Order());
+        Assert.True(migrate.ExitCode == 0, migrate.ToString());
+        Assert.Equal(declared, await StoredAsync(source));
+        Assert.Equal(declared, await StoredAsync(destination));
+
+        static async Task<List<string>> StoredAsync(string address)
+        {
+            await using var store = await StoreFactory.OpenAsync(address, o => o.KeepStoredIndexes = true);
+            return [.. (await store.GetExportInfoAsync()).Indexes.Select(IndexCatalogText).Order()];
+        }
+
+        static string IndexCatalogText(IndexDefinition i) => $"{i.Collection}.{i.Name}:{i.Path}:{i.ValueType}:{i.Unique}:{i.Scope}";
     }
 
     [Theory]

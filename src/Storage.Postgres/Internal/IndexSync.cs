@@ -59,7 +59,7 @@ internal static class IndexSync
             await ExecuteAsync(connection, sql.Indexes.SetGeneration, cancellationToken, P(plan.Generation)).ConfigureAwait(false);
         }
 
-        return new StoreIndexes(catalog, ids, plan.Generation);
+        return new StoreIndexes(plan.Catalog, ids, plan.Generation);
     }
 
     /// <summary>

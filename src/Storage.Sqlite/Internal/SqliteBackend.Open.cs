@@ -26,6 +26,7 @@ internal sealed partial class SqliteBackend
             TimeProvider = options.TimeProvider,
             TombstoneRetention = options.TombstoneRetention,
             Indexes = catalog.All,
+            KeepStoredIndexes = options.KeepStoredIndexes,
             LoggerFactory = options.LoggerFactory,
             Durability = options.Durability,
             BusyTimeout = options.BusyTimeout,

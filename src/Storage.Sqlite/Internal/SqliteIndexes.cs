@@ -56,7 +56,7 @@ internal sealed class SqliteIndexes
         var ids = plan.Kept.ToDictionary();
         if (!plan.HasChanges)
         {
-            return new SqliteIndexes(catalog, ids, plan.Generation);
+            return new SqliteIndexes(plan.Catalog, ids, plan.Generation);
         }
 
         foreach (var index in plan.Removals)

@@ -23,7 +23,7 @@ internal static class BackupCommand
         return command;
     }
 
-    private static async Task<ExitCode> RunAsync(Output output, string address, string file, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
+    private static async Task<ExitCode> RunAsync(Output output, string address, string file, IReadOnlyList<IndexDefinition>? indexes, CancellationToken cancellationToken)
     {
         var parsed = StoreOpener.Parse(address, "STORE");
         await using var store = await StoreOpener.OpenExistingAsync(address, "STORE", indexes, cancellationToken);

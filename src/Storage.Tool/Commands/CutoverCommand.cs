@@ -29,14 +29,14 @@ internal static class CutoverCommand
         return command;
     }
 
-    private static async Task<ExitCode> RunAsync(Output output, string from, string to, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
+    private static async Task<ExitCode> RunAsync(Output output, string from, string to, IReadOnlyList<IndexDefinition>? indexes, CancellationToken cancellationToken)
     {
         var sourceAddress = StoreOpener.Parse(from, "--from");
         var destinationAddress = StoreOpener.Parse(to, "--to");
         StoreOpener.RefuseSameStore(sourceAddress, destinationAddress);
 
         await using var source = await StoreOpener.OpenToFollowAsync(from, "--from", indexes, cancellationToken);
-        await using var destination = await StoreOpener.OpenOrCreateAsync(to, "--to", indexes, cancellationToken);
+        await using var destination = await StoreOpener.OpenOrCreateAsync(to, "--to", indexes, cancellationToken, whenCreated: (await source.GetExportInfoAsync(cancellationToken)).Indexes);
         output.Event("start", [new("command", "cutover"), new("from", sourceAddress.ToString()), new("to", destinationAddress.ToString())]);
         output.Line($"Cut over {sourceAddress} -> {destinationAddress}");
 

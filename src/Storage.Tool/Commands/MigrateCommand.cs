@@ -67,7 +67,7 @@ internal static class MigrateCommand
         try
         {
             await using var destination = request.Execute
-                ? await StoreOpener.OpenOrCreateAsync(request.To, "--to", request.Indexes, cancellationToken)
+                ? await StoreOpener.OpenOrCreateAsync(request.To, "--to", request.Indexes, cancellationToken, whenCreated: (await source.GetExportInfoAsync(cancellationToken)).Indexes)
                 : await StoreOpener.OpenToReadIfExistsAsync(request.To, "--to", request.Indexes, cancellationToken);
             output.Event("start",
             [
@@ -244,7 +244,7 @@ internal static class MigrateCommand
         return new Copied(result.Created, result.Replaced, result.Unchanged, deleted);
     }
 
-    private sealed record Request(string From, string To, bool Execute, bool Replace, bool Archive, bool Follow, IReadOnlyList<IndexDefinition> Indexes);
+    private sealed record Request(string From, string To, bool Execute, bool Replace, bool Archive, bool Follow, IReadOnlyList<IndexDefinition>? Indexes);
 
     private sealed record Copied(long Created, long Replaced, long Unchanged, long Deleted);
 }

@@ -23,7 +23,7 @@ internal static class RestoreCommand
         return command;
     }
 
-    private static async Task<ExitCode> RunAsync(Output output, string file, string address, bool replace, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
+    private static async Task<ExitCode> RunAsync(Output output, string file, string address, bool replace, IReadOnlyList<IndexDefinition>? indexes, CancellationToken cancellationToken)
     {
         var parsed = StoreOpener.Parse(address, "--to");
         if (!File.Exists(file))
@@ -34,9 +34,10 @@ internal static class RestoreCommand
         await using var archive = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
 
         // Verified before the destination is opened, so a damaged archive does not even create an empty store.
+        ArchiveSummary summary;
         try
         {
-            await StoreArchive.VerifyAsync(archive, cancellationToken);
+            summary = await StoreArchive.VerifyAsync(archive, cancellationToken);
         }
         catch (CorruptDataException e)
         {
@@ -44,7 +45,7 @@ internal static class RestoreCommand
         }
 
         archive.Position = 0;
-        await using var store = await StoreOpener.OpenOrCreateAsync(address, "--to", indexes, cancellationToken);
+        await using var store = await StoreOpener.OpenOrCreateAsync(address, "--to", indexes, cancellationToken, whenCreated: summary.Info.Indexes);
         output.Event("start", [new("command", "restore"), new("file", file), new("to", parsed.ToString()), new("replace", replace)]);
         output.Line($"Restore {file} into {parsed} (the archive is verified whole before anything is written)");
 

@@ -22,7 +22,7 @@ internal static class VerifyCommand
         return command;
     }
 
-    private static async Task<ExitCode> RunAsync(Output output, string a, string b, IReadOnlyList<IndexDefinition> indexes, CancellationToken cancellationToken)
+    private static async Task<ExitCode> RunAsync(Output output, string a, string b, IReadOnlyList<IndexDefinition>? indexes, CancellationToken cancellationToken)
     {
         var left = StoreOpener.Parse(a, "A");
         var right = StoreOpener.Parse(b, "B");
