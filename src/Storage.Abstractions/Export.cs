@@ -55,7 +55,10 @@ public interface IStoreExport
     /// <param name="afterPosition">The position already seen; 0 to list every partition.</param>
     /// <param name="limit">
     /// The most partitions one page returns, 1 to <see cref="StoreLimits.MaxPageSize"/>; a page holds every
-    /// partition of the commits it reaches, so one commit over more partitions returns them all.
+    /// partition of the commits it reaches, so one commit over more partitions returns them all. A page read
+    /// from 0 after marks were dropped also holds every partition unchanged since (positions below the oldest
+    /// one a reader can resume from) and the first after them, however many that is, so that a listing can
+    /// always go on from its last position.
     /// </param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The partitions, the position to resume after, whether more follow, and the store's revision floor.</returns>

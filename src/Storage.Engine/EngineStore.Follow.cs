@@ -52,6 +52,24 @@ internal sealed partial class EngineStore
             throw new ChangedPartitionsTruncatedException(afterPosition, read.OldestPosition);
         }
 
+        // A listing from 0 goes on from its pages' last positions, and no position below the oldest can be
+        // resumed from (marks there were dropped): its first page holds every partition that has not changed
+        // since, however many, and the first one after them, so that it ends above the oldest position.
+        if (read.HasMore && read.Items[^1].Position < read.OldestPosition)
+        {
+            var asked = limit;
+            while (read.HasMore && read.Items[^1].Position < read.OldestPosition)
+            {
+                asked = (int)Math.Min(4L * asked, int.MaxValue);
+                read = await _backend.ReadChangedPartitionsAsync(afterPosition, asked, cancellationToken).ConfigureAwait(false);
+            }
+
+            var below = read.Items.Count(c => c.Position < read.OldestPosition);
+            read = ChangedPartitionPages.Cut(read.Items, Math.Max(limit, below + 1), read.CurrentPosition, read.OldestPosition, read.RevisionFloor) is { HasMore: true } cut
+                ? cut
+                : read;
+        }
+
         var last = read.HasMore ? read.Items[^1].Position : Math.Max(afterPosition, read.CurrentPosition);
         return new PartitionChangePage(read.Items, last, read.HasMore, read.RevisionFloor);
     }

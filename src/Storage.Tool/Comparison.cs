@@ -18,7 +18,7 @@ internal sealed class Comparison
     /// </summary>
     public List<PartitionDifference> Differences { get; } = [];
 
-    public StoreCounts Source { get; } = new();
+    public StoreCounts Source { get; private init; } = new();
 
     /// <summary>The source's store digest (<see cref="StoreDigest"/>); when the stores are equal, the destination's too.</summary>
     public string SourceDigest { get; private set; } = string.Empty;
@@ -43,6 +43,12 @@ internal sealed class Comparison
 
     /// <summary>Partitions that differ in any way.</summary>
     public long DifferentPartitions => Missing + Different + Extra;
+
+    /// <summary>Two stores found equal without a comparison of their partitions (their store digests and floors agree).</summary>
+    public static Comparison Matching(StoreCounts source, string digest, long sourceFloor, long destinationFloor)
+    {
+        return new Comparison { Source = source, SourceFloor = sourceFloor, DestinationFloor = destinationFloor, SourceDigest = digest };
+    }
 
     /// <summary>Compares <paramref name="source"/> with <paramref name="destination"/> (an absent destination is an empty store).</summary>
     public static async Task<Comparison> RunAsync(IStoreExport source, IStoreExport? destination, Progress progress, CancellationToken cancellationToken)

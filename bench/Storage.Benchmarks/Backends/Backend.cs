@@ -41,6 +41,12 @@ internal abstract class Backend : IAsyncDisposable
     /// </summary>
     public abstract ValueTask<Subjects> OpenAsync(string label, IReadOnlyList<IndexDefinition>? indexes = null);
 
+    /// <summary>
+    /// The store address (the configuration's and the storage tool's syntax) of the store that
+    /// <see cref="OpenAsync"/> opens under <paramref name="label"/>, for the tool's runs.
+    /// </summary>
+    public virtual string Address(string label) => throw new NotSupportedException($"The {Name} backend has no address another process can open.");
+
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     protected static Func<ValueTask> DeleteDirectory(string path) => () =>

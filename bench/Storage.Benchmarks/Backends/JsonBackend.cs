@@ -17,6 +17,8 @@ internal sealed class JsonBackend(string root, DurabilityMode durability) : Back
         ? "JSON files: DurabilityMode.Full (fsync of the file and of its directory per commit)"
         : "JSON files: DurabilityMode.Relaxed (no fsync of the directory per commit; the raw baseline skips it too)";
 
+    public override string Address(string label) => "json:" + Path.Combine(root, "json-" + label, "store");
+
     public override ValueTask<Subjects> OpenAsync(string label, IReadOnlyList<IndexDefinition>? indexes = null)
     {
         var directory = Path.Combine(root, "json-" + label);

@@ -64,6 +64,8 @@ internal sealed class PostgresBackend : Backend
 
     public override string Describe() => _server + $"; raw Npgsql pool: at most {RawPostgresDriver.Connections} connections";
 
+    public override string Address(string label) => $"postgres:{_connectionString};Schema=bench_store_{label.Replace('-', '_')}";
+
     public override async ValueTask<Subjects> OpenAsync(string label, IReadOnlyList<IndexDefinition>? indexes = null)
     {
         var suffix = label.Replace('-', '_');

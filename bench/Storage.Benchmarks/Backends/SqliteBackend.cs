@@ -12,6 +12,8 @@ internal sealed class SqliteBackend(string root) : Backend
 
     public override string Describe() => $"SQLite {RawSqliteDriver.Version()}: WAL, synchronous=FULL, busy_timeout 10 s, wal_autocheckpoint 1000, journal_size_limit 64 MiB";
 
+    public override string Address(string label) => "sqlite:" + Path.Combine(root, "sqlite-" + label, "store.db");
+
     public override ValueTask<Subjects> OpenAsync(string label, IReadOnlyList<IndexDefinition>? indexes = null)
     {
         var directory = Path.Combine(root, "sqlite-" + label);

@@ -76,22 +76,36 @@ internal static class MigrateCommand
             ]);
             output.Line($"Migrate {sourceAddress} -> {destinationAddress}{(request.Execute ? string.Empty : " (dry run: nothing is written)")}");
 
-            var plan = await Comparison.RunAsync(source, destination, new Progress(output, "plan", totalPartitions: null), cancellationToken);
-            PrintPlan(output, plan, destination is null);
-            var refused = plan.Different + plan.Extra > 0 && !request.Replace;
-            if (!request.Execute)
+            // Where the source's store-wide cursor stands before anything is read: a change after it means the
+            // source was written during the run, and the copy is then checked against the source itself.
+            var sourceFrom = await SourceWatch.PositionAsync(source, cancellationToken);
+            Comparison? plan = null;
+            if (!request.Execute || !await IsEmptyAsync(destination, cancellationToken))
             {
-                output.Line(refused
-                    ? "Dry run: nothing written. --execute would be refused: the destination holds different data (--replace overwrites it)."
-                    : "Dry run: nothing written. Run the same command with --execute to copy.");
-                output.Event("done", [new("command", "migrate"), new("execute", false), new("exitCode", (int)(refused ? ExitCode.Conflict : ExitCode.Success))]);
-                return refused ? ExitCode.Conflict : ExitCode.Success;
-            }
+                plan = await Comparison.RunAsync(source, destination, new Progress(output, "plan", totalPartitions: null), cancellationToken);
+                PrintPlan(output, plan, destination is null);
+                var refused = plan.Different + plan.Extra > 0 && !request.Replace;
+                if (!request.Execute)
+                {
+                    output.Line(refused
+                        ? "Dry run: nothing written. --execute would be refused: the destination holds different data (--replace overwrites it)."
+                        : "Dry run: nothing written. Run the same command with --execute to copy.");
+                    output.Event("done", [new("command", "migrate"), new("execute", false), new("exitCode", (int)(refused ? ExitCode.Conflict : ExitCode.Success))]);
+                    return refused ? ExitCode.Conflict : ExitCode.Success;
+                }
 
-            if (refused)
+                if (refused)
+                {
+                    var named = string.Join(", ", plan.Differences.Where(d => d.InDestination).Take(PartitionsListed).Select(d => $"'{d.Partition}'"));
+                    throw new ToolException(ExitCode.Conflict, $"The destination holds different data ({plan.Different} partitions differ, {plan.Extra} only in the destination: {named}); nothing was written. Use --replace to overwrite it.");
+                }
+            }
+            else
             {
-                var named = string.Join(", ", plan.Differences.Where(d => d.InDestination).Take(PartitionsListed).Select(d => $"'{d.Partition}'"));
-                throw new ToolException(ExitCode.Conflict, $"The destination holds different data ({plan.Different} partitions differ, {plan.Extra} only in the destination: {named}); nothing was written. Use --replace to overwrite it.");
+                // Nothing to compare with and nothing to refuse: the copy itself counts the source.
+                output.Line(destination is null ? "Destination: does not exist yet (created now)" : "Destination: empty");
+                output.Line("Plan, per partition: every one is new (the copy counts them as it goes)");
+                output.Event("plan", [new("destinationExists", destination is not null), new("destinationEmpty", true)]);
             }
 
             var copied = await CopyAsync(output, source, destination!, plan, request.Replace, cancellationToken);
@@ -102,7 +116,7 @@ internal static class MigrateCommand
                 return await FollowAsync(output, source, destination!, cancellationToken);
             }
 
-            var check = await Comparison.RunAsync(source, destination!, new Progress(output, "verify", plan.Source.Partitions), cancellationToken);
+            var check = await VerifyAsync(output, source, destination!, copied, sourceFrom, cancellationToken);
             if (!check.Equal)
             {
                 output.Line($"Verification FAILED: {check.DifferentPartitions:N0} partitions differ.");
@@ -213,21 +227,37 @@ internal static class MigrateCommand
         ]);
     }
 
-    private static async Task<Copied> CopyAsync(Output output, Store source, Store destination, Comparison plan, bool replace, CancellationToken cancellationToken)
+    /// <summary>
+    /// Restores every source partition into the destination (equal ones are left as they are), computing the
+    /// source's store digest and counts as the partitions pass, so the verification need not read it again.
+    /// </summary>
+    private static async Task<Copied> CopyAsync(Output output, Store source, Store destination, Comparison? plan, bool replace, CancellationToken cancellationToken)
     {
-        var work = plan.Missing + (replace ? plan.Different + plan.Extra : 0);
-        if (work == 0 && !plan.FloorBehind)
+        if (plan is not null && plan.Missing + (replace ? plan.Different + plan.Extra : 0) == 0 && !plan.FloorBehind)
         {
             output.Line($"Nothing to copy: all {plan.Source.Partitions:N0} partitions are already equal.");
-            return new Copied(0, 0, plan.Source.Partitions, 0);
+            return new Copied(0, 0, plan.Source.Partitions, 0, plan.Source, plan.SourceDigest, plan.SourceFloor);
         }
 
-        var progress = new Progress(output, "copy", plan.Source.Partitions);
+        var progress = new Progress(output, "copy", plan?.Source.Partitions);
         var info = await source.GetExportInfoAsync(cancellationToken);
+        var counts = new StoreCounts();
+        var now = DateTimeOffset.UtcNow;
+        using var digest = new StoreDigest();
+        async IAsyncEnumerable<PartitionExport> Read()
+        {
+            await foreach (var partition in progress.Counted(source.ExportAsync(cancellationToken)))
+            {
+                counts.Add(partition, now);
+                digest.Add(partition);
+                yield return partition;
+            }
+        }
+
         var result = await progress.RunAsync(async () => await destination.RestoreAsync(
-            info, progress.Counted(source.ExportAsync(cancellationToken)), replace ? RestoreMode.Replace : RestoreMode.FailIfDifferent, cancellationToken));
+            info, Read(), replace ? RestoreMode.Replace : RestoreMode.FailIfDifferent, cancellationToken));
         long deleted = 0;
-        if (replace)
+        if (replace && plan is not null)
         {
             foreach (var extra in plan.Differences.Where(d => !d.InSource))
             {
@@ -236,15 +266,59 @@ internal static class MigrateCommand
         }
 
         output.Line($"Copied in {progress.Elapsed.TotalSeconds:N1} s: {result.Created:N0} partitions created, {result.Replaced:N0} replaced, {result.Unchanged:N0} already equal, {deleted:N0} deleted; {result.Documents:N0} documents and {result.Events:N0} events written.");
+        if (plan is null)
+        {
+            output.Line($"Source:      {counts}; revision floor {info.RevisionFloor}");
+        }
+
         output.Event("copied",
         [
             new("created", result.Created), new("replaced", result.Replaced), new("unchanged", result.Unchanged), new("deleted", deleted),
             new("documents", result.Documents), new("events", result.Events), new("seconds", Math.Round(progress.Elapsed.TotalSeconds, 3)),
+            .. plan is null ? counts.Fields().Select(f => new KeyValuePair<string, object?>("source" + char.ToUpperInvariant(f.Key[0]) + f.Key[1..], f.Value)) : [],
         ]);
-        return new Copied(result.Created, result.Replaced, result.Unchanged, deleted);
+        return new Copied(result.Created, result.Replaced, result.Unchanged, deleted, counts, Convert.ToHexStringLower(digest.Finish()), info.RevisionFloor);
+    }
+
+    /// <summary>
+    /// Checks the copy. When the source's cursor has not moved since the run began, the source is as the copy
+    /// read it: one read of the destination, its store digest against the one the copy computed, and the
+    /// floors, prove the two equal. Otherwise — or when the digests differ — both stores are compared
+    /// partition by partition, which names every difference.
+    /// </summary>
+    private static async Task<Comparison> VerifyAsync(Output output, Store source, Store destination, Copied copied, long sourceFrom, CancellationToken cancellationToken)
+    {
+        if (!await SourceWatch.ChangedSinceAsync(source, sourceFrom, cancellationToken))
+        {
+            var progress = new Progress(output, "verify", copied.Source.Partitions);
+            var destinationDigest = await progress.RunAsync(async () => Convert.ToHexStringLower(await StoreDigest.ComputeAsync(progress.Counted(destination.ExportAsync(cancellationToken)), cancellationToken)));
+            var floor = (await destination.GetExportInfoAsync(cancellationToken)).RevisionFloor;
+            if (destinationDigest == copied.SourceDigest && floor >= copied.SourceFloor)
+            {
+                return Comparison.Matching(copied.Source, copied.SourceDigest, copied.SourceFloor, floor);
+            }
+        }
+        else
+        {
+            output.Line("The source changed during the copy: comparing both stores partition by partition.");
+        }
+
+        return await Comparison.RunAsync(source, destination, new Progress(output, "verify", copied.Source.Partitions), cancellationToken);
+    }
+
+    /// <summary>Whether <paramref name="store"/> holds no partition (absent counts as empty).</summary>
+    private static async Task<bool> IsEmptyAsync(Store? store, CancellationToken cancellationToken)
+    {
+        if (store is null)
+        {
+            return true;
+        }
+
+        await using var partitions = store.ExportAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+        return !await partitions.MoveNextAsync();
     }
 
     private sealed record Request(string From, string To, bool Execute, bool Replace, bool Archive, bool Follow, IReadOnlyList<IndexDefinition>? Indexes);
 
-    private sealed record Copied(long Created, long Replaced, long Unchanged, long Deleted);
+    private sealed record Copied(long Created, long Replaced, long Unchanged, long Deleted, StoreCounts Source, string SourceDigest, long SourceFloor);
 }

@@ -48,8 +48,14 @@ public sealed partial class ReferenceStore
                 return new PartitionChangePage(all, Math.Max(afterPosition, _data.Position), false, _revisionFloor);
             }
 
-            // Every position is one commit of one partition here, so a page is simply the first `limit`.
-            var page = all.Take(limit).ToList();
+            // Every position is one commit of one partition here, so a page is simply the first `limit` — and at
+            // least every partition below the oldest position and the first after them: no reader can resume below it.
+            var page = all.Take(Math.Max(limit, all.Count(c => c.Position < _data.OldestPosition) + 1)).ToList();
+            if (page.Count == all.Count)
+            {
+                return new PartitionChangePage(all, Math.Max(afterPosition, _data.Position), false, _revisionFloor);
+            }
+
             return new PartitionChangePage(page, page[^1].Position, true, _revisionFloor);
         }
     });

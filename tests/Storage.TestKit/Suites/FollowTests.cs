@@ -173,6 +173,44 @@ public abstract class FollowTests<TFixture>(TFixture fixture) : StoreTestBase<TF
     }
 
     [Fact]
+    public async Task A_listing_from_0_read_page_by_page_after_marks_were_dropped_reaches_its_end_and_lists_every_partition()
+    {
+        var time = new FakeTimeProvider(Start);
+        var store = await CreateStoreAsync(time, tombstoneRetention: TimeSpan.FromHours(1));
+        await store.PutAsync("gone", Collection, "k", "1");
+        foreach (var partition in new[] { "a", "b", "c", "d", "e" })
+        {
+            await store.PutAsync(partition, Collection, "k", "1");
+        }
+
+        await store.DeletePartitionAsync("gone");
+        time.Advance(TimeSpan.FromHours(2));
+        await store.PurgeExpiredAsync();
+        await store.PutAsync("f", Collection, "k", "1");
+        await store.PutAsync("g", Collection, "k", "1");
+
+        // Pages of 2: a reader that lists from 0 must be able to go on from every page's last position.
+        var listed = new List<string>();
+        long after = 0;
+        for (var pages = 0; ; pages++)
+        {
+            Assert.True(pages < 10, "The listing did not end.");
+            var page = await Export(store).ReadChangedPartitionsAsync(after, 2);
+            listed.AddRange(page.Items.Select(c => c.Partition));
+            after = page.LastPosition;
+            if (!page.HasMore)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(["a", "b", "c", "d", "e", "f", "g"], listed.Order(StringComparer.Ordinal));
+        Assert.Empty((await Export(store).ReadChangedPartitionsAsync(after)).Items);
+        await store.PutAsync("a", Collection, "k", "2");
+        Assert.Equal(["a"], (await Export(store).ReadChangedPartitionsAsync(after)).Items.Select(c => c.Partition));
+    }
+
+    [Fact]
     public async Task The_cursor_and_the_partition_lookup_check_their_arguments()
     {
         var store = await CreateStoreAsync();
