@@ -140,6 +140,28 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
     }
 
     [Fact]
+    public async Task A_source_written_during_the_copy_is_compared_partition_by_partition_and_the_change_is_reported()
+    {
+        // The copy digests the source as it reads it; the verification trusts that digest only if the source's
+        // cursor did not move. Here the app writes a partition the copy has already written.
+        var (source, _) = await fixture.SeedAsync("sqlite", 1995, bulkPartitions: 600, extraOrders: 40);
+        var destination = await fixture.NewAddressAsync("json");
+        using var run = ToolFixture.Start("migrate", "--from", source, "--to", destination, "--indexes", fixture.IndexFile, "--execute", "--json");
+        Assert.True(await run.WaitForLineAsync(TimeSpan.FromMinutes(1), """{"event":"plan""") is not null, run.StandardError);
+        var copied = await WaitForPartitionsAsync(destination, TimeSpan.FromMinutes(1));
+        await using (var app = await ToolFixture.OpenAsync(source))
+        {
+            await app.PutAsync(copied, "orders", "written-during-the-copy", """{"total":1}""");
+        }
+
+        Assert.True(await run.WaitForExitAsync(TimeSpan.FromMinutes(2)));
+        Assert.True(run.ExitCode == 1, $"exit {run.ExitCode}: {string.Join('\n', run.Lines)} {run.StandardError}");
+        var mismatch = Assert.Single(run.Lines, l => l.Contains("\"event\":\"partition-mismatch\"", StringComparison.Ordinal));
+        Assert.Contains($"\"partition\":\"{copied}\"", mismatch, StringComparison.Ordinal);
+        Assert.Contains("document orders/written-during-the-copy", mismatch, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Ctrl_C_stops_a_migration_with_exit_6_and_the_same_command_resumes_it()
     {
         var (source, _) = await fixture.SeedAsync("sqlite", 1990, bulkPartitions: 600, extraOrders: 40);
@@ -171,7 +193,7 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
     }
 
     /// <summary>Waits until the copy has written a partition into <paramref name="address"/> (read beside the tool: a JSON store as a reader).</summary>
-    private static async Task WaitForPartitionsAsync(string address, TimeSpan timeout)
+    private static async Task<string> WaitForPartitionsAsync(string address, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
@@ -184,9 +206,9 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
                     : await ToolFixture.OpenAsync(address);
                 while (DateTime.UtcNow < deadline)
                 {
-                    if ((await store.ListPartitionsAsync()).Items.Count > 0)
+                    if ((await store.ListPartitionsAsync()).Items is [var first, ..])
                     {
-                        return;
+                        return first.Partition;
                     }
 
                     await Task.Delay(20);
@@ -200,6 +222,7 @@ public sealed class MigratePairTests(ToolFixture fixture) : IClassFixture<ToolFi
         }
 
         Assert.Fail($"No partition reached {address} in {timeout}.");
+        return string.Empty;
     }
 
     private static async Task<bool> ExistsAsync(string address)

@@ -21,6 +21,13 @@ internal static class ToolRun
             start.ArgumentList.Add(argument);
         }
 
+        // For experiments with the runtime's settings: STORAGE_BENCH_TOOL_ENV="NAME=value;NAME=value" reaches the tool only.
+        foreach (var setting in (Environment.GetEnvironmentVariable("STORAGE_BENCH_TOOL_ENV") ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var (name, value) = (setting[..setting.IndexOf('=', StringComparison.Ordinal)], setting[(setting.IndexOf('=', StringComparison.Ordinal) + 1)..]);
+            start.Environment[name] = value;
+        }
+
         var started = Stopwatch.GetTimestamp();
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
