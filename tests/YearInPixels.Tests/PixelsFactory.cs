@@ -117,6 +117,7 @@ public sealed class PixelsFactory : WebApplicationFactory<Program>
         builder.ConfigureAppConfiguration((_, configuration) => configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Storage:Address"] = Address,
+            ["Logging:LogLevel:Default"] = "Warning",
         }));
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Time));
     }
