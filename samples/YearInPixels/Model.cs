@@ -60,5 +60,6 @@ public sealed record HistoryEntry(int Level, string Note, DateTimeOffset Updated
 [JsonSerializable(typeof(Session))]
 [JsonSerializable(typeof(Mood))]
 [JsonSerializable(typeof(Theme))]
+[JsonSerializable(typeof(string))]
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 internal sealed partial class StoreJson : JsonSerializerContext;
