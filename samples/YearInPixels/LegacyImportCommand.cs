@@ -88,13 +88,7 @@ public static class LegacyImportCommand
         builder.Logging.ClearProviders(); // the report is the output; failures are printed by the command
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<PixelsOptions>().Bind(builder.Configuration.GetSection("YearInPixels"));
-        builder.AddStorage(o =>
-        {
-            foreach (var index in Pixels.Indexes)
-            {
-                o.Indexes.Add(index);
-            }
-        });
+        builder.AddStorage(Pixels.DeclareIndexes);
         using var host = builder.Build();
         try
         {

@@ -44,6 +44,17 @@ public sealed class Pixels
         new IndexDefinition("sessions", "by-hash", "hash", IndexValueType.String, unique: true, IndexScope.Global),
     ];
 
+    /// <summary>Declares <see cref="Indexes"/> in a store's options (the app's and the importer's).</summary>
+    /// <param name="options">The options from the <c>Storage</c> section.</param>
+    public static void DeclareIndexes(Storage.Hosting.StorageOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        foreach (var index in Indexes)
+        {
+            options.Indexes.Add(index);
+        }
+    }
+
     /// <summary>The partition of a user.</summary>
     /// <param name="userId">The user's id.</param>
     /// <returns><c>user:{id}</c>.</returns>

@@ -17,13 +17,7 @@ public static class PixelsApp
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.Services.TryAddSingleton(TimeProvider.System); // the store takes the same clock (AddStorage uses the registered TimeProvider)
-        builder.AddStorage(o =>
-        {
-            foreach (var index in Pixels.Indexes)
-            {
-                o.Indexes.Add(index);
-            }
-        });
+        builder.AddStorage(Pixels.DeclareIndexes);
         builder.Services.AddHealthChecks().AddStorage();
         builder.Services.AddProblemDetails();
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // answered by the middleware below, in every environment

@@ -131,13 +131,7 @@ public sealed class LegacyImportTests(ITestOutputHelper output)
 
     private static async Task<List<PartitionInfo>> PartitionsAsync(string address)
     {
-        await using var store = await StoreFactory.OpenAsync(address, o =>
-        {
-            foreach (var index in Pixels.Indexes)
-            {
-                o.Indexes.Add(index);
-            }
-        });
+        await using var store = await StoreFactory.OpenAsync(address, Pixels.DeclareIndexes);
         return [.. (await store.ListPartitionsAsync(new PartitionListOptions { Limit = 1000 })).Items];
     }
 }
