@@ -354,3 +354,22 @@ public abstract class ApiTests(AppFixture fixture)
         return partitions;
     }
 }
+
+/// <summary>Outside Development there is no development sign-in.</summary>
+[Trait("Backend", "Json")]
+public sealed class ProductionTests
+{
+    [Fact]
+    public async Task The_development_sign_in_does_not_exist_outside_Development()
+    {
+        await using var app = await PixelsFactory.CreateAsync(Backend.Json, environment: "Production");
+        using var client = app.CreateClient();
+
+        using var signIn = await client.PostAsJsonAsync("/api/dev/sign-in", new DevSignInInput("mallory"));
+
+        Assert.Equal(HttpStatusCode.NotFound, signIn.StatusCode);
+        Assert.Empty((await app.Store.QueryAsync(new IndexQuery("profile", "by-identity") { Equal = Pixels.HashIdentity("dev:mallory") })).Items);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/api/me")).StatusCode);
+    }
+}
