@@ -35,7 +35,8 @@ public abstract class BrowserTests(BrowserFixture browser, ITestOutputHelper out
             BaseURL = baseAddress.ToString(),
             ViewportSize = new ViewportSize { Width = 1100, Height = 1100 },
         });
-        context.SetDefaultTimeout(15_000);
+        context.SetDefaultTimeout(30_000); // generous: CI runs other test assemblies beside this one on two cores
+        Assertions.SetDefaultExpectTimeout(30_000);
         var page = await context.NewPageAsync();
         var name = "browser-" + backend.ToString().ToLowerInvariant();
 
