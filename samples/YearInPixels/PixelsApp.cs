@@ -44,6 +44,12 @@ public static class PixelsApp
                 var detail = e.InnerException is System.Text.Json.JsonException json ? $"{e.Message} {json.Message}" : e.Message;
                 await Bad(detail).ExecuteAsync(http);
             }
+            catch (StorageException e) when (e.IsTransient && !http.Response.HasStarted)
+            {
+                // The backend is unreachable after its own retries (a PostgreSQL restart, say): say so, and when to come back.
+                http.Response.Headers.RetryAfter = "5";
+                await Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "The store is unavailable; try again shortly.").ExecuteAsync(http);
+            }
         });
         app.UseDefaultFiles();
         app.UseStaticFiles();
@@ -198,11 +204,6 @@ public static class PixelsApp
     private static async ValueTask<object?> RequireSession(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        if (http.Request.Path.StartsWithSegments("/api/dev", StringComparison.Ordinal))
-        {
-            return await next(context);
-        }
-
         var header = http.Request.Headers.Authorization.ToString();
         const string Scheme = "Bearer ";
         if (!header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase) || header.Length - Scheme.Length is < 1 or > 200)

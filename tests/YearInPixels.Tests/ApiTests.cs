@@ -373,3 +373,34 @@ public sealed class ProductionTests
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/api/me")).StatusCode);
     }
 }
+
+/// <summary>A PostgreSQL server that stops: the app answers 503 and its health check says Unhealthy, then recovers.</summary>
+[Trait("Backend", "Postgres")]
+public sealed class UnavailableStoreTests
+{
+    [Fact]
+    public async Task While_the_server_is_down_requests_get_503_and_health_is_unhealthy()
+    {
+        await using var cluster = await Storage.Testing.Postgres.LocalPostgresCluster.StartAsync();
+        await using var app = PixelsFactory.ForAddress(Backend.Postgres, "postgres:" + cluster.ConnectionString, new Dictionary<string, string?>
+        {
+            ["Storage:RetryBudget"] = "00:00:01",
+        });
+        var (client, _) = await app.SignInAsync("ann");
+        (await client.PutAsJsonAsync("/api/days/2026-01-01", new MoodInput(3, ""))).EnsureSuccessStatusCode();
+
+        await cluster.StopAsync("immediate");
+
+        using var put = await client.PutAsJsonAsync("/api/days/2026-01-02", new MoodInput(4, ""));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, put.StatusCode);
+        Assert.Equal("5", put.Headers.RetryAfter?.ToString());
+        Assert.Equal("The store is unavailable; try again shortly.", (await put.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("title").GetString());
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/health")).StatusCode);
+
+        await cluster.StartServerAsync();
+
+        (await client.PutAsJsonAsync("/api/days/2026-01-02", new MoodInput(4, ""))).EnsureSuccessStatusCode();
+        Assert.Equal(2, (await client.GetFromJsonAsync<YearView>("/api/year?year=2026"))!.Days.Count);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
+    }
+}

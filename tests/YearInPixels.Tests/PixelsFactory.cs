@@ -33,6 +33,7 @@ public sealed class PixelsFactory : WebApplicationFactory<Program>
 
     private readonly string? _directory;
     private readonly string? _schema;
+    private readonly Dictionary<string, string?> _settings = [];
 
     private PixelsFactory(Backend backend, string address, string? directory, string? schema, string environment)
     {
@@ -84,6 +85,22 @@ public sealed class PixelsFactory : WebApplicationFactory<Program>
         }
     }
 
+    /// <summary>An app on a store the caller owns (a cluster of its own, say), with more settings.</summary>
+    /// <param name="backend">The backend.</param>
+    /// <param name="address">The store address.</param>
+    /// <param name="settings">More configuration (<c>Storage:RetryBudget</c>…).</param>
+    /// <returns>The factory (the app starts on first use).</returns>
+    public static PixelsFactory ForAddress(Backend backend, string address, IReadOnlyDictionary<string, string?> settings)
+    {
+        var factory = new PixelsFactory(backend, address, null, null, "Development");
+        foreach (var (key, value) in settings)
+        {
+            factory._settings[key] = value;
+        }
+
+        return factory;
+    }
+
     /// <summary>Serves the app with Kestrel on a free port of 127.0.0.1.</summary>
     /// <returns>The app's base address, e.g. <c>http://127.0.0.1:41234</c>.</returns>
     public Uri StartKestrel()
@@ -114,7 +131,7 @@ public sealed class PixelsFactory : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment(Environment);
-        builder.ConfigureAppConfiguration((_, configuration) => configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        builder.ConfigureAppConfiguration((_, configuration) => configuration.AddInMemoryCollection(new Dictionary<string, string?>(_settings)
         {
             ["Storage:Address"] = Address,
             ["Logging:LogLevel:Default"] = "Warning",
