@@ -22,7 +22,7 @@ internal static class StorageConfiguration
         nameof(StorageOptions.ConnectionString), nameof(StorageOptions.Schema), nameof(StorageOptions.Durability),
         nameof(StorageOptions.TombstoneRetention), nameof(StorageOptions.BusyTimeout), nameof(StorageOptions.RetryBudget),
         nameof(StorageOptions.HashPartitions), nameof(StorageOptions.Indexes), nameof(StorageOptions.ReadOnly),
-        nameof(StorageOptions.Access),
+        nameof(StorageOptions.Access), nameof(StorageOptions.PurgeInterval),
     ];
 
     /// <summary>The full key of a setting of a section (the section's path, ':', the name).</summary>
@@ -68,6 +68,9 @@ internal static class StorageConfiguration
                     break;
                 case nameof(StorageOptions.RetryBudget):
                     options.RetryBudget = Duration(key, value, errors) ?? options.RetryBudget;
+                    break;
+                case nameof(StorageOptions.PurgeInterval):
+                    options.PurgeInterval = Duration(key, value, errors) ?? options.PurgeInterval;
                     break;
                 case nameof(StorageOptions.HashPartitions):
                     options.HashPartitions = Integer(key, value, errors) ?? options.HashPartitions;

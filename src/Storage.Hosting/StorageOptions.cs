@@ -81,6 +81,14 @@ public sealed class StorageOptions
     /// </summary>
     public bool ReadOnly { get; set; }
 
+    /// <summary>
+    /// How often the host purges the store (<see cref="IStore.PurgeExpiredAsync"/>: expired documents, old
+    /// tombstones and marks), on the store's clock, from the host's start to its stop; <see langword="null"/>
+    /// (the default) never — the app purges when it likes. <c>Storage:PurgeInterval</c>, from 1 second to
+    /// 1 day. A purge that fails is logged (a warning) and tried again at the next interval.
+    /// </summary>
+    public TimeSpan? PurgeInterval { get; set; }
+
     /// <summary>The secondary indexes, from configuration (<c>Storage:Indexes</c>) and code alike: add to the list in the options callback.</summary>
     public IList<IndexDefinition> Indexes { get; } = [];
 

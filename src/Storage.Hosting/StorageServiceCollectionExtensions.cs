@@ -122,6 +122,7 @@ public static class StorageServiceCollectionExtensions
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StorageOpener>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StoragePurger>());
         if (name.Length == 0)
         {
             services.AddSingleton<IStore>(provider => provider.GetRequiredKeyedService<StoreHolder>(name).Store);

@@ -177,6 +177,13 @@ internal static class StorageValidation
                 : HostingErrors.OutOfRange(key(nameof(StorageOptions.RetryBudget)), Format(budget), "00:00:00 to " + Format(Postgres.PostgresStoreOptions.MaxRetryBudget)));
         }
 
+        if (options.PurgeInterval is { } interval && (interval < TimeSpan.FromSeconds(1) || interval > TimeSpan.FromDays(1)))
+        {
+            errors.Add(interval < TimeSpan.Zero
+                ? HostingErrors.Negative(key(nameof(StorageOptions.PurgeInterval)), interval)
+                : HostingErrors.OutOfRange(key(nameof(StorageOptions.PurgeInterval)), Format(interval), "00:00:01 to 1.00:00:00"));
+        }
+
         if (options.HashPartitions is { } partitions and (< 0 or 1 or > Postgres.PostgresStoreOptions.MaxHashPartitions))
         {
             errors.Add(HostingErrors.OutOfRange(key(nameof(StorageOptions.HashPartitions)), partitions.ToString(CultureInfo.InvariantCulture), "0 (plain tables) or 2 to " + Postgres.PostgresStoreOptions.MaxHashPartitions.ToString(CultureInfo.InvariantCulture)));

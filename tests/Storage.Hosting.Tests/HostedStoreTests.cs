@@ -24,6 +24,38 @@ public sealed class HostedStoreTests
         await Smoke.RunAsync(app.Store);
     }
 
+    [Theory]
+    [InlineData("00:01:00", true)]
+    [InlineData(null, false)]
+    public async Task With_a_purge_interval_the_host_purges_expired_documents_on_the_stores_clock(string? interval, bool purged)
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        await using var app = await TestHost.StartAsync("memory", interval is null ? null : new Dictionary<string, string?> { ["Storage:PurgeInterval"] = interval }, b => b.Services.AddSingleton<TimeProvider>(time));
+        await app.Store.PutAsync("p", "sessions", "s1", "{}", expiresAt: time.GetUtcNow().AddSeconds(30));
+        await app.Store.PutAsync("p", "sessions", "s2", "{}");
+
+        // Stored (exported) until a purge removes it, though invisible once expired.
+        for (var minute = 0; minute < 50 && await StoredKeysAsync() is { Count: 2 }; minute++)
+        {
+            time.Advance(TimeSpan.FromMinutes(1));
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(purged ? ["s2"] : ["s1", "s2"], await StoredKeysAsync());
+        Assert.Null(await app.Store.GetAsync("p", "sessions", "s1"));
+
+        async Task<List<string>> StoredKeysAsync()
+        {
+            var keys = new List<string>();
+            await foreach (var partition in ((IStoreExport)app.Store).ExportAsync())
+            {
+                keys.AddRange(partition.Documents.Select(d => d.Key));
+            }
+
+            return keys;
+        }
+    }
+
     [Fact]
     public async Task Relative_paths_are_taken_from_the_content_root()
     {

@@ -12,7 +12,9 @@ public sealed class ValidationTests
     [InlineData("Storage:Durability", "Fast", "Storage:Durability is 'Fast'; allowed: Full, Relaxed.")]
     [InlineData("Storage:TombstoneRetention", "-00:00:01", "Storage:TombstoneRetention is -00:00:01; it must not be negative.")]
     [InlineData("Storage:TombstoneRetention", "soon", "Storage:TombstoneRetention is 'soon', not a duration; write it as [d.]hh:mm:ss[.fff], for example 00:00:30.")]
-    [InlineData("Storage:Pth", "data", "Storage:Pth is not a setting; the settings are: Address, Backend, Path, ConnectionString, Schema, Durability, TombstoneRetention, BusyTimeout, RetryBudget, HashPartitions, Indexes, ReadOnly, Access, Stores.")]
+    [InlineData("Storage:Pth", "data", "Storage:Pth is not a setting; the settings are: Address, Backend, Path, ConnectionString, Schema, Durability, TombstoneRetention, BusyTimeout, RetryBudget, HashPartitions, Indexes, ReadOnly, Access, PurgeInterval, Stores.")]
+    [InlineData("Storage:PurgeInterval", "00:00:00.5", "Storage:PurgeInterval is 00:00:00.5000000; allowed: 00:00:01 to 1.00:00:00.")]
+    [InlineData("Storage:PurgeInterval", "-00:01:00", "Storage:PurgeInterval is -00:01:00; it must not be negative.")]
     [InlineData("Storage:BusyTimeout", "00:00:01", "Storage:BusyTimeout does not apply to the json backend; remove it.")]
     public async Task A_wrong_value_fails_start_naming_its_key_and_what_is_allowed(string key, string value, string message)
     {
