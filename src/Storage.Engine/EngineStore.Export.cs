@@ -37,12 +37,26 @@ internal sealed partial class EngineStore : IStoreExport
                 page = await _backend.ListPartitionsAsync(after, ExportPageSize, cancellationToken).ConfigureAwait(false);
             }
 
-            foreach (var info in page)
+            if (_backend is IBatchedExportBackend batched)
             {
-                // A partition deleted since the listing is left out.
-                if (await ReadPartitionAsync(info.Partition, cancellationToken).ConfigureAwait(false) is { } partition)
+                // Several partitions a read (one snapshot); a partition deleted since the listing is left out.
+                foreach (var chunk in page.Chunk(Math.Max(1, batched.ExportBatchPartitions)))
                 {
-                    yield return partition;
+                    foreach (var partition in await ReadPartitionsAsync(batched, [.. chunk.Select(static i => i.Partition)], cancellationToken).ConfigureAwait(false))
+                    {
+                        yield return partition;
+                    }
+                }
+            }
+            else
+            {
+                foreach (var info in page)
+                {
+                    // A partition deleted since the listing is left out.
+                    if (await ReadPartitionAsync(info.Partition, cancellationToken).ConfigureAwait(false) is { } partition)
+                    {
+                        yield return partition;
+                    }
                 }
             }
 
@@ -68,6 +82,18 @@ internal sealed partial class EngineStore : IStoreExport
         => _telemetry.Enabled
             ? _telemetry.ObserveAsync(Telemetry.ExportPartition, partition, null, (Store: this, partition, cancellationToken), static a => a.Store.ReadPartitionCoreAsync(a.partition, a.cancellationToken))
             : ReadPartitionCoreAsync(partition, cancellationToken);
+
+    // A batched read is one traced operation (its span names no partition).
+    private ValueTask<IReadOnlyList<PartitionExport>> ReadPartitionsAsync(IBatchedExportBackend batched, IReadOnlyList<string> partitions, CancellationToken cancellationToken)
+        => _telemetry.Enabled
+            ? _telemetry.ObserveAsync(Telemetry.ExportPartition, null, null, (Store: this, batched, partitions, cancellationToken), static a => a.Store.ReadPartitionsCoreAsync(a.batched, a.partitions, a.cancellationToken), partitions.Count)
+            : ReadPartitionsCoreAsync(batched, partitions, cancellationToken);
+
+    private async ValueTask<IReadOnlyList<PartitionExport>> ReadPartitionsCoreAsync(IBatchedExportBackend batched, IReadOnlyList<string> partitions, CancellationToken cancellationToken)
+    {
+        using var scope = _lifetime.Enter();
+        return await batched.ReadPartitionsAsync(partitions, cancellationToken).ConfigureAwait(false);
+    }
 
     private async ValueTask<PartitionExport?> ReadPartitionCoreAsync(string partition, CancellationToken cancellationToken)
     {

@@ -268,6 +268,27 @@ public interface IBulkRestoreBackend
 }
 
 /// <summary>
+/// A backend that reads several partitions' exact states in one round trip, for a store's export
+/// (<see cref="IStoreExport.ExportAsync"/>) instead of one <see cref="IStoreBackend.ReadPartitionAsync"/> per
+/// partition: a server backend, whose cost per partition is a round trip and a few statements.
+/// </summary>
+[Experimental(Experiments.BackendInterface)]
+public interface IBatchedExportBackend
+{
+    /// <summary>
+    /// Reads the states of <paramref name="partitions"/>, all in one snapshot (each is one commit's state, as
+    /// <see cref="IStoreBackend.ReadPartitionAsync"/> reads it); those that do not exist are left out.
+    /// </summary>
+    /// <param name="partitions">Distinct partition keys, in key order (at most <see cref="ExportBatchPartitions"/>).</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The existing partitions' states, in the order asked.</returns>
+    ValueTask<IReadOnlyList<PartitionExport>> ReadPartitionsAsync(IReadOnlyList<string> partitions, CancellationToken cancellationToken);
+
+    /// <summary>How many partitions one read asks for (the export holds that many at a time).</summary>
+    int ExportBatchPartitions { get; }
+}
+
+/// <summary>
 /// A backend that imports in its own way (several partitions per transaction, a binary copy) instead
 /// of one <see cref="PendingWrite.Import"/> per partition through the group commit. It must keep the
 /// contract of <see cref="IBulkImport.ImportAsync"/>, including the failure order of

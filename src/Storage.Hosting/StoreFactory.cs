@@ -85,7 +85,8 @@ public static class StoreFactory
     /// Sets or clears the read-only fence of the store an address names, from outside the process that
     /// has it open (the upgrade tool's cut-over): once setting returns, no write commits in any
     /// process. A JSON store's fence is set without opening it (<see cref="JsonStore.SetReadOnlyAsync(string, bool, CancellationToken)"/>);
-    /// a SQLite or PostgreSQL store is opened, fenced and disposed.
+    /// a SQLite or PostgreSQL store is opened with the index declarations it keeps (<see cref="StoreOptions.KeepStoredIndexes"/>:
+    /// its app's indexes stay as they are), fenced and disposed.
     /// </summary>
     /// <param name="address">The address: <c>json:./data</c>, <c>sqlite:./app.db</c> or <c>postgres:Host=…;Database=…[;Schema=…]</c>.</param>
     /// <param name="readOnly">Whether to set (<see langword="true"/>) or clear the fence.</param>
@@ -97,7 +98,9 @@ public static class StoreFactory
     public static async ValueTask SetReadOnlyAsync(string address, bool readOnly, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(address);
-        var options = new StorageOptions { Address = address };
+
+        // The store belongs to an app: opened with the index declarations it keeps, so they stay as they are.
+        var options = new StorageOptions { Address = address, KeepStoredIndexes = true };
         var errors = new List<string>();
         var store = StorageValidation.Resolve(options, name => nameof(StorageOptions) + "." + name, dataSourceRegistered: false, errors);
         if (errors.Count > 0 || store is null)

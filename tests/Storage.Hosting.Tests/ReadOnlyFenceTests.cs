@@ -48,19 +48,22 @@ public sealed class ReadOnlyFenceTests
     }
 
     [Fact]
-    public async Task The_fence_is_set_and_cleared_by_address_while_a_SQLite_store_is_open()
+    public async Task The_fence_is_set_and_cleared_by_address_while_a_SQLite_store_is_open_leaving_its_indexes_as_they_are()
     {
         var path = Path.Combine(Path.GetTempPath(), "storage-fence-" + Guid.NewGuid().ToString("N") + ".db");
         try
         {
-            await using var store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = path });
-            await store.PutAsync("p", "c", "k", "1");
+            // The app's store declares an index: setting the fence from outside must not drop it (it did: the
+            // app's next write failed with IndexDeclarationsChangedException).
+            await using var store = await SqliteStore.OpenAsync(new SqliteStoreOptions { Path = path, Indexes = [new IndexDefinition("c", "by-n", "n", IndexValueType.Int64)] });
+            await store.PutAsync("p", "c", "k", """{"n":1}""");
 
             await StoreFactory.SetReadOnlyAsync("sqlite:" + path, true);
 
-            await Assert.ThrowsAsync<StoreReadOnlyException>(async () => await store.PutAsync("p", "c", "k", "2"));
+            await Assert.ThrowsAsync<StoreReadOnlyException>(async () => await store.PutAsync("p", "c", "k", """{"n":2}"""));
             await StoreFactory.SetReadOnlyAsync("sqlite:" + path, false);
-            await store.PutAsync("p", "c", "k", "2");
+            await store.PutAsync("p", "c", "k", """{"n":2}""");
+            Assert.Equal([2L], (await store.QueryAsync(new IndexQuery("c", "by-n"))).Items.Select(m => m.Value.AsInt64));
         }
         finally
         {

@@ -70,6 +70,99 @@ internal sealed partial class PostgresBackend
         }, cancellationToken);
 
     /// <inheritdoc/>
+    public int ExportBatchPartitions => 16;
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// One round trip, one snapshot, as <see cref="ReadPartitionAsync"/> for one: the same statements over
+    /// every partition asked (<c>partition = ANY($1)</c>), each row naming its partition.
+    /// </remarks>
+    public ValueTask<IReadOnlyList<PartitionExport>> ReadPartitionsAsync(IReadOnlyList<string> partitions, CancellationToken cancellationToken)
+        => ReadAsync("export partitions", (sql: Export, partitions: partitions.ToArray()), static async (connection, s, ct) =>
+        {
+            using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
+            batch.BatchCommands.Add(BatchCommand(s.sql.ManyPartitions, P(s.partitions)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.ManyDocuments, P(s.partitions)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.ManyTombstones, P(s.partitions)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.ManySequences, P(s.partitions)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.ManyEvents, P(s.partitions)));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
+            await batch.PrepareAsync(ct).ConfigureAwait(false);
+            var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+
+            // A row with revision 0 is a writer's placeholder: the partition does not exist.
+            var heads = new Dictionary<string, (long Revision, long OldestResumable)>(StringComparer.Ordinal);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (reader.GetInt64(1) > 0)
+                {
+                    heads.Add(reader.GetString(0), (reader.GetInt64(1), reader.GetInt64(2)));
+                }
+            }
+
+            var documents = new Dictionary<string, List<StoredDocument>>(StringComparer.Ordinal);
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var partition = reader.GetString(0);
+                Of(documents, partition).Add(ReadDocument(reader, 3, partition, reader.GetString(1), reader.GetString(2)));
+            }
+
+            var tombstones = new Dictionary<string, List<ExportedTombstone>>(StringComparer.Ordinal);
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                Of(tombstones, reader.GetString(0)).Add(new ExportedTombstone(reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetFieldValue<DateTimeOffset>(4)));
+            }
+
+            var sequences = new Dictionary<string, List<ExportedSequence>>(StringComparer.Ordinal);
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                Of(sequences, reader.GetString(0)).Add(new ExportedSequence(reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3)));
+            }
+
+            var events = new Dictionary<string, List<StoredEvent>>(StringComparer.Ordinal);
+            await reader.NextResultAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var partition = reader.GetString(0);
+                Of(events, partition).Add(ReadEvent(reader, 2, partition, reader.GetString(1)));
+            }
+
+            var states = new List<PartitionExport>(heads.Count);
+            foreach (var partition in s.partitions)
+            {
+                if (heads.TryGetValue(partition, out var head))
+                {
+                    states.Add(new PartitionExport(
+                        partition,
+                        head.Revision,
+                        head.OldestResumable,
+                        documents.GetValueOrDefault(partition) ?? [],
+                        tombstones.GetValueOrDefault(partition) ?? [],
+                        sequences.GetValueOrDefault(partition) ?? [],
+                        (events.GetValueOrDefault(partition) ?? []).GroupBy(static e => e.Stream, StringComparer.Ordinal).Select(static g => new ExportedStream(g.Key, g))));
+                }
+            }
+
+            return (IReadOnlyList<PartitionExport>)states;
+
+            static List<T> Of<T>(Dictionary<string, List<T>> rows, string partition)
+            {
+                if (!rows.TryGetValue(partition, out var list))
+                {
+                    list = [];
+                    rows.Add(partition, list);
+                }
+
+                return list;
+            }
+        }, cancellationToken);
+
+    /// <inheritdoc/>
     /// <remarks>
     /// A position is the id of the transaction that made the change (<c>partitions.changed_xid</c>,
     /// <c>partition_marks.changed_xid</c>). Two round trips: the current position
@@ -134,6 +227,19 @@ internal sealed partial class PostgresBackend
         public string Events { get; } = $"""
             SELECT stream, version, revision, event_id, type, data, metadata, committed_at FROM {s}.events
             WHERE partition = $1 COLLATE "C" ORDER BY stream COLLATE "C", version
+            """;
+
+        public string ManyPartitions { get; } = $"SELECT partition, revision, oldest_resumable FROM {s}.partitions WHERE partition = ANY($1)";
+
+        public string ManyDocuments { get; } = $"SELECT partition, collection, key, value, version, created_at, updated_at, expires_at FROM {s}.documents WHERE partition = ANY($1)";
+
+        public string ManyTombstones { get; } = $"SELECT partition, collection, key, revision, deleted_at FROM {s}.tombstones WHERE partition = ANY($1)";
+
+        public string ManySequences { get; } = $"SELECT partition, name, value, revision FROM {s}.sequences WHERE partition = ANY($1)";
+
+        public string ManyEvents { get; } = $"""
+            SELECT partition, stream, version, revision, event_id, type, data, metadata, committed_at FROM {s}.events
+            WHERE partition = ANY($1) ORDER BY partition, stream COLLATE "C", version
             """;
 
         public string Floor { get; } = $"SELECT value FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaRevisionFloor}'";

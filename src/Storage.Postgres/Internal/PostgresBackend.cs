@@ -11,7 +11,7 @@ namespace Storage.Postgres.Internal;
 /// per partition), keeps the store's lifetime and builds pages; this class commits a partition's
 /// group, purges, imports and reads.
 /// </summary>
-internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBackend, IBulkRestoreBackend
+internal sealed partial class PostgresBackend : IStoreBackend, IBulkImportBackend, IBulkRestoreBackend, IBatchedExportBackend
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly bool _ownsDataSource;
