@@ -49,7 +49,7 @@ internal static class InspectCommand
         var digest = Convert.ToHexStringLower(storeDigest.Finish());
 
         output.Line($"Revision floor: {info.RevisionFloor}");
-        output.Line($"Indexes:        {(info.Indexes.Count == 0 ? (parsed.Backend == StoreBackend.Json ? "none (a JSON store keeps none: its app declares them at each open)" : "none") : string.Join(", ", info.Indexes.Select(i => $"{i.Collection}.{i.Name}")))}");
+        output.Line($"Indexes:        {(info.Indexes.Count == 0 ? (parsed.Backend == Hosting.StoreBackend.Json ? "none (a JSON store keeps none: its app declares them at each open)" : "none") : string.Join(", ", info.Indexes.Select(i => $"{i.Collection}.{i.Name}")))}");
         output.Line($"Partitions:     {counts.Partitions:N0}");
         output.Line($"Documents:      {counts.Documents:N0} ({counts.ExpiredDocuments:N0} expired, not purged yet)");
         foreach (var (collection, count) in counts.Collections)
