@@ -107,6 +107,10 @@ public sealed class UpgradeDrillTests(ITestOutputHelper output) : IAsyncLifetime
                 await StopAppAsync(app);
                 app = await StartAppAsync(to);
                 await clients.WaitForAcknowledgedAsync(acknowledgedBeforeRestart + 50, s_timeout);
+                var paused = clients.PauseBefore(acknowledgedBeforeRestart);
+                var line = string.Create(CultureInfo.InvariantCulture, $"{legName}: no save acknowledged for {paused.TotalSeconds:0.0} s (the fence until the app answered on {Scheme(to)}).");
+                clients.Log(line);
+                output.WriteLine(line);
             }
 
             await clients.StopAsync();
@@ -214,12 +218,22 @@ internal sealed class DrillClients(string baseAddress, int users, int daysPerUse
     private readonly CancellationTokenSource _stop = new();
     private readonly User[] _users = [.. Enumerable.Range(0, users).Select(i => new User($"drill-{i}"))];
     private Task[] _loops = [];
+    private readonly List<long> _acknowledgedAt = [];
     private long _acknowledged;
     private long _refused;
     private long _unanswered;
 
     /// <summary>Saves acknowledged (2xx) so far.</summary>
-    public long Acknowledged => Interlocked.Read(ref _acknowledged);
+    public long Acknowledged
+    {
+        get
+        {
+            lock (_acknowledgedAt)
+            {
+                return _acknowledged;
+            }
+        }
+    }
 
     /// <summary>Saves refused with 503 so far (each retried).</summary>
     public long Refused => Interlocked.Read(ref _refused);
@@ -260,6 +274,15 @@ internal sealed class DrillClients(string baseAddress, int users, int daysPerUse
             Assert.True(_loops.All(l => !l.IsCompleted), "a client stopped: " + string.Join(" | ", _loops.Where(l => l.IsFaulted).Select(l => l.Exception!.InnerException!.Message)));
             Assert.True(DateTime.UtcNow < deadline, $"{message} within {timeout.TotalSeconds} s. {Summary}");
             await Task.Delay(50);
+        }
+    }
+
+    /// <summary>The time between the acknowledgement number <paramref name="count"/> (0-based) and the one before it.</summary>
+    public TimeSpan PauseBefore(long count)
+    {
+        lock (_acknowledgedAt)
+        {
+            return Stopwatch.GetElapsedTime(_acknowledgedAt[(int)count - 1], _acknowledgedAt[(int)count]);
         }
     }
 
@@ -339,7 +362,12 @@ internal sealed class DrillClients(string baseAddress, int users, int daysPerUse
             await SaveAsync(user, date, save);
             user.Saves.TryAdd(date, []);
             user.Saves[date].Add(save);
-            Interlocked.Increment(ref _acknowledged);
+            lock (_acknowledgedAt)
+            {
+                _acknowledgedAt.Add(Stopwatch.GetTimestamp());
+                _acknowledged++;
+            }
+
             await Task.Delay(20); // a steady stream, not a load test
         }
     }
