@@ -11,14 +11,6 @@ using Xunit.Abstractions;
 
 namespace YearInPixels.Tests;
 
-/// <summary>The drill runs alone: it starts the app and the tool as processes on a fixed loopback port.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class DrillCollection
-{
-    /// <summary>The collection's name.</summary>
-    public const string Name = "Drill";
-}
-
 /// <summary>
 /// The upgrade drill of the sample's README, as a user runs it: the built app as a process on JSON files,
 /// clients saving moods all along; the built <c>storage</c> tool copies the store and follows it
@@ -29,7 +21,7 @@ public sealed class DrillCollection
 /// earlier acknowledged value in order, the counts per level match, and signing in again with the same
 /// name gives the same user.
 /// </summary>
-[Collection(DrillCollection.Name)]
+[Collection(LoadCollection.Name)] // alone: the app and the tool as processes, on a fixed port across restarts
 [Trait("Backend", "Drill")]
 public sealed class UpgradeDrillTests(ITestOutputHelper output) : IAsyncLifetime
 {
