@@ -10,6 +10,9 @@ public static class PixelsApp
 {
     private const string UserItem = "year-in-pixels.user";
 
+    /// <summary>The <c>Retry-After</c> of a write refused by the read-only fence: a cut-over refuses writes for well under a second, then the app restarts on the new store.</summary>
+    internal const string ReadOnlyRetryAfterSeconds = "1";
+
     /// <summary>Creates the app.</summary>
     /// <param name="args">The command line.</param>
     /// <returns>The app, not started.</returns>
@@ -43,6 +46,13 @@ public static class PixelsApp
                 // A body that is not JSON, or not of the expected shape: say which, as a 400.
                 var detail = e.InnerException is System.Text.Json.JsonException json ? $"{e.Message} {json.Message}" : e.Message;
                 await Bad(detail).ExecuteAsync(http);
+            }
+            catch (StoreReadOnlyException) when (!http.Response.HasStarted)
+            {
+                // The store's read-only fence is set (`storage cutover` is moving it to another backend):
+                // nothing was written; the write succeeds once the app runs on the new store, moments later.
+                http.Response.Headers.RetryAfter = ReadOnlyRetryAfterSeconds;
+                await Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "The store is read-only while it is being moved; try again shortly.").ExecuteAsync(http);
             }
             catch (StorageException e) when (e.IsTransient && !http.Response.HasStarted)
             {

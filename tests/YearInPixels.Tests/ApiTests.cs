@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Storage;
+using Storage.Hosting;
 
 namespace YearInPixels.Tests;
 
@@ -332,12 +333,58 @@ public abstract class ApiTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task Writes_refused_by_the_read_only_fence_get_503_with_Retry_After_and_succeed_once_it_is_cleared()
+    {
+        var (client, _) = await _app.SignInAsync(NewName());
+        (await client.PutAsJsonAsync("/api/days/2026-03-01", new MoodInput(2, "before"))).EnsureSuccessStatusCode();
+
+        // A JSON store fenced through its directory, from outside the app, as `storage cutover` does; the
+        // others through the app's own store (IStoreFence): StoreFactory.SetReadOnlyAsync would open them
+        // without the app's index declarations, and the app's instance then refuses every write with
+        // IndexDeclarationsChangedException (a 500) instead of the fence's StoreReadOnlyException.
+        await SetReadOnlyAsync(true);
+        try
+        {
+            using var refused = await client.PutAsJsonAsync("/api/days/2026-03-01", new MoodInput(4, "fenced"));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Equal(TimeSpan.FromSeconds(1), refused.Headers.RetryAfter?.Delta);
+            Assert.Equal("The store is read-only while it is being moved; try again shortly.", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("title").GetString());
+            using var signIn = await _app.CreateClient().PostAsJsonAsync("/api/dev/sign-in", new DevSignInInput(NewName()));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, signIn.StatusCode);
+
+            // Nothing was written; reads go on.
+            Assert.Equal("before", (await client.GetFromJsonAsync<Mood>("/api/days/2026-03-01"))!.Note);
+            Assert.Empty((await client.GetFromJsonAsync<List<HistoryEntry>>("/api/days/2026-03-01/history"))!);
+        }
+        finally
+        {
+            await SetReadOnlyAsync(false);
+        }
+
+        (await client.PutAsJsonAsync("/api/days/2026-03-01", new MoodInput(4, "after"))).EnsureSuccessStatusCode();
+        Assert.Equal(4, (await client.GetFromJsonAsync<Mood>("/api/days/2026-03-01"))!.Level);
+        Assert.Equal(["before"], (await client.GetFromJsonAsync<List<HistoryEntry>>("/api/days/2026-03-01/history"))!.Select(h => h.Note));
+    }
+
+    [Fact]
     public async Task Health_reports_the_store_healthy()
     {
         using var client = _app.CreateClient();
         using var response = await client.GetAsync("/health");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
+    }
+
+    private async Task SetReadOnlyAsync(bool readOnly)
+    {
+        if (_app.Backend == Backend.Json)
+        {
+            await StoreFactory.SetReadOnlyAsync(_app.Address, readOnly);
+        }
+        else
+        {
+            await ((IStoreFence)_app.Store).SetReadOnlyAsync(readOnly);
+        }
     }
 
     private async Task<List<string>> AllPartitionsAsync()

@@ -153,3 +153,53 @@ public sealed class ChromiumLookupTests
         Assert.Equal("/bin/sh", BrowserFixture.FindChromium(null, [missing, "/bin/sh"]));
     }
 }
+
+/// <summary>A save clicked while the store is fenced (a cut-over under way) is kept: the page retries it after Retry-After.</summary>
+[Collection(BrowserCollection.Name)]
+[Trait("Backend", "Json")]
+public sealed class FencedSaveBrowserTests(BrowserFixture browser)
+{
+    [Fact]
+    public async Task A_save_refused_with_503_is_retried_after_Retry_After_until_it_lands()
+    {
+        await using var app = await PixelsFactory.CreateAsync(Backend.Json);
+        var baseAddress = app.StartKestrel();
+        await using var context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = baseAddress.ToString() });
+        context.SetDefaultTimeout(30_000);
+        Assertions.SetDefaultExpectTimeout(30_000);
+        var page = await context.NewPageAsync();
+        var refusals = 0;
+        page.Response += (_, response) =>
+        {
+            if (response.Status == 503)
+            {
+                Interlocked.Increment(ref refusals);
+            }
+        };
+        await page.GotoAsync("/?year=2026");
+        await page.Locator("#sign-in-name").FillAsync("fenced");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#app")).ToBeVisibleAsync();
+        var day = page.Locator("#grid [data-date='2026-04-01']");
+        await Assertions.Expect(day).ToHaveAttributeAsync("data-level", "0"); // signed in, the year drawn
+
+        // The store fenced through its directory, as `storage cutover` does while the app runs.
+        await Storage.Hosting.StoreFactory.SetReadOnlyAsync(app.Address, true);
+        await day.ClickAsync();
+        await page.Locator("input[name=level][value='3']").CheckAsync();
+        await page.Locator("#day-note").FillAsync("clicked during the cut-over");
+        await page.Locator("#day-save").ClickAsync();
+        await Assertions.Expect(page.Locator("#status")).ToHaveTextAsync("The store is busy for a moment; saving again in 1 s…");
+        await Task.Delay(1500); // at least one retry, refused again
+        Assert.True(Volatile.Read(ref refusals) >= 2, $"{refusals} refusals: the page did not retry the save");
+        await Assertions.Expect(day).ToHaveAttributeAsync("data-level", "0");
+
+        await Storage.Hosting.StoreFactory.SetReadOnlyAsync(app.Address, false);
+
+        await Assertions.Expect(day).ToHaveAttributeAsync("data-level", "3");
+        await Assertions.Expect(page.Locator("#status")).ToHaveTextAsync("");
+        var profile = (await app.Store.QueryAsync(new Storage.IndexQuery("profile", "by-identity") { Equal = Pixels.HashIdentity("dev:fenced") })).Items.Single();
+        var stored = await app.Store.GetAsync(profile.Document.Partition, "moods", "2026-04-01");
+        Assert.Contains("clicked during the cut-over", stored!.GetJsonText(), StringComparison.Ordinal);
+    }
+}

@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 
 namespace YearInPixels.Tests;
 
-/// <summary>The load test runs alone: nothing else shares the machine's two cores while it measures.</summary>
+/// <summary>Tests that run alone: the load test (nothing else shares the machine's two cores while it measures) and the upgrade drill.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class LoadCollection
 {

@@ -5,21 +5,44 @@ const $ = (id) => document.getElementById(id);
 const state = { token: localStorage.getItem('token'), year: null, days: {}, theme: null, selected: null };
 const MONTHS = ['J', 'F', 'M', 'A', 'M', 'J', 'J', 'A', 'S', 'O', 'N', 'D'];
 
-async function api(method, path, body) {
+// A save retries while the store cannot take it — 503 with Retry-After (the store being moved to another
+// backend by `storage cutover`, or a database restarting) or no answer (the app restarting on its new
+// store) — so that a click during an upgrade is kept, not lost.
+const SAVE_ATTEMPTS = 30;
+
+function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+
+async function api(method, path, body, { retry = false } = {}) {
   const headers = { 'Accept': 'application/json' };
   if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (response.status === 401) {
-    signedOut('Your session has ended; sign in again.');
-    throw new Error('signed out');
+  for (let attempt = 1; ; attempt++) {
+    let response;
+    try {
+      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      if (!retry || attempt >= SAVE_ATTEMPTS) throw e;
+      status('The app does not answer; saving again in 1 s…');
+      await sleep(1000);
+      continue;
+    }
+    if (response.status === 503 && retry && attempt < SAVE_ATTEMPTS) {
+      const seconds = Math.min(Math.max(parseInt(response.headers.get('Retry-After'), 10) || 1, 1), 30);
+      status(`The store is busy for a moment; saving again in ${seconds} s…`);
+      await sleep(seconds * 1000);
+      continue;
+    }
+    if (response.status === 401) {
+      signedOut('Your session has ended; sign in again.');
+      throw new Error('signed out');
+    }
+    if (!response.ok) {
+      let message = response.status + ' ' + response.statusText;
+      try { const problem = await response.json(); message = problem.detail || problem.title || message; } catch { /* not JSON */ }
+      throw new Error(message);
+    }
+    return response.status === 204 ? null : response.json();
   }
-  if (!response.ok) {
-    let message = response.status + ' ' + response.statusText;
-    try { const problem = await response.json(); message = problem.detail || problem.title || message; } catch { /* not JSON */ }
-    throw new Error(message);
-  }
-  return response.status === 204 ? null : response.json();
 }
 
 function status(message) { $('status').textContent = message || ''; }
@@ -117,7 +140,7 @@ async function saveDay(event) {
   const checked = document.querySelector('input[name=level]:checked');
   if (!checked) { status('Choose a level from 1 to 5.'); return; }
   try {
-    await api('PUT', '/api/days/' + state.selected, { level: Number(checked.value), note: $('day-note').value });
+    await api('PUT', '/api/days/' + state.selected, { level: Number(checked.value), note: $('day-note').value }, { retry: true });
     status('');
     await loadYear();
     await openDay(state.selected);
@@ -138,7 +161,7 @@ async function saveTheme(event) {
     colors: [1, 2, 3, 4, 5].map((i) => $('theme-color-' + i).value),
   };
   try {
-    state.theme = await api('PUT', '/api/theme', theme);
+    state.theme = await api('PUT', '/api/theme', theme, { retry: true });
     status('Theme saved.');
     await loadYear();
     refreshWallpaper();
