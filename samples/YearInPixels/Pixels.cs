@@ -339,7 +339,4 @@ public sealed class PixelsOptions
 {
     /// <summary>How long a session lasts (30 days by default).</summary>
     public TimeSpan SessionLifetime { get; set; } = TimeSpan.FromDays(30);
-
-    /// <summary>How often expired sessions are purged from the store (hourly by default).</summary>
-    public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromHours(1);
 }

@@ -26,12 +26,9 @@ public static class PixelsApp
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // answered by the middleware below, in every environment
         builder.Services.AddOptions<PixelsOptions>().Bind(builder.Configuration.GetSection("YearInPixels"))
             .Validate(o => o.SessionLifetime > TimeSpan.Zero, "YearInPixels:SessionLifetime must be positive.")
-            .Validate(o => o.PurgeInterval > TimeSpan.Zero, "YearInPixels:PurgeInterval must be positive.")
             .ValidateOnStart();
         builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<PixelsOptions>>().Value);
         builder.Services.AddSingleton<Pixels>();
-        builder.Services.AddSingleton<SessionPurger>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SessionPurger>());
 
         var app = builder.Build();
         app.UseStatusCodePages();
