@@ -16,58 +16,8 @@ internal sealed partial class PostgresBackend
     /// its documents, tombstones, sequences and events, each by the partition's leading key column (in
     /// the hash-partitioned layout, in the partition's own table partition).
     /// </remarks>
-    public ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken)
-        => ReadAsync("export partition", (sql: Export, feed: _sql.ReadFeedPartition, partition), static async (connection, s, ct) =>
-        {
-            using var batch = new NpgsqlBatch(connection);
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
-            batch.BatchCommands.Add(BatchCommand(s.feed, P(s.partition)));
-            batch.BatchCommands.Add(BatchCommand(s.sql.Documents, P(s.partition)));
-            batch.BatchCommands.Add(BatchCommand(s.sql.Tombstones, P(s.partition)));
-            batch.BatchCommands.Add(BatchCommand(s.sql.Sequences, P(s.partition)));
-            batch.BatchCommands.Add(BatchCommand(s.sql.Events, P(s.partition)));
-            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
-            await batch.PrepareAsync(ct).ConfigureAwait(false);
-            var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-
-            // A row with revision 0 is a writer's placeholder: the partition does not exist.
-            var (exists, revision, oldestResumable) = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetInt64(0) > 0
-                ? (true, reader.GetInt64(0), reader.GetInt64(1))
-                : (false, 0L, 0L);
-
-            var documents = new List<StoredDocument>();
-            await reader.NextResultAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                documents.Add(ReadDocument(reader, 2, s.partition, reader.GetString(0), reader.GetString(1)));
-            }
-
-            var tombstones = new List<ExportedTombstone>();
-            await reader.NextResultAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                tombstones.Add(new ExportedTombstone(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetFieldValue<DateTimeOffset>(3)));
-            }
-
-            var sequences = new List<ExportedSequence>();
-            await reader.NextResultAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                sequences.Add(new ExportedSequence(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2)));
-            }
-
-            var events = new List<StoredEvent>();
-            await reader.NextResultAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                events.Add(ReadEvent(reader, 1, s.partition, reader.GetString(0)));
-            }
-
-            return exists
-                ? new PartitionExport(s.partition, revision, oldestResumable, documents, tombstones, sequences, events.GroupBy(static e => e.Stream, StringComparer.Ordinal).Select(static g => new ExportedStream(g.Key, g)))
-                : null;
-        }, cancellationToken);
+    public async ValueTask<PartitionExport?> ReadPartitionAsync(string partition, CancellationToken cancellationToken)
+        => (await ReadStatesAsync("export partition", Export.One, partition, [partition], cancellationToken).ConfigureAwait(false)) is [var state] ? state : null;
 
     /// <inheritdoc/>
     public int ExportBatchPartitions => 16;
@@ -75,18 +25,29 @@ internal sealed partial class PostgresBackend
     /// <inheritdoc/>
     /// <remarks>
     /// One round trip, one snapshot, as <see cref="ReadPartitionAsync"/> for one: the same statements over
-    /// every partition asked (<c>partition = ANY($1)</c>), each row naming its partition.
+    /// every partition asked (<c>partition = ANY($1)</c>).
     /// </remarks>
     public ValueTask<IReadOnlyList<PartitionExport>> ReadPartitionsAsync(IReadOnlyList<string> partitions, CancellationToken cancellationToken)
-        => ReadAsync("export partitions", (sql: Export, partitions: partitions.ToArray()), static async (connection, s, ct) =>
+    {
+        var keys = partitions.ToArray();
+        return ReadStatesAsync("export partitions", Export.Many, keys, keys, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs the export's statements for <paramref name="partitions"/> (selected by <paramref name="key"/>, their
+    /// parameter) in one read-only REPEATABLE READ batch; each row names its partition. Returns the states of
+    /// those that exist, in the order of <paramref name="partitions"/>.
+    /// </summary>
+    private ValueTask<IReadOnlyList<PartitionExport>> ReadStatesAsync(string operation, ExportStatements sql, object key, IReadOnlyList<string> partitions, CancellationToken cancellationToken)
+        => ReadAsync(operation, (sql, key, partitions), static async (connection, s, ct) =>
         {
             using var batch = new NpgsqlBatch(connection);
             batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.BeginSnapshot));
-            batch.BatchCommands.Add(BatchCommand(s.sql.ManyPartitions, P(s.partitions)));
-            batch.BatchCommands.Add(BatchCommand(s.sql.ManyDocuments, P(s.partitions)));
-            batch.BatchCommands.Add(BatchCommand(s.sql.ManyTombstones, P(s.partitions)));
-            batch.BatchCommands.Add(BatchCommand(s.sql.ManySequences, P(s.partitions)));
-            batch.BatchCommands.Add(BatchCommand(s.sql.ManyEvents, P(s.partitions)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.Partitions, P(s.key)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.Documents, P(s.key)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.Tombstones, P(s.key)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.Sequences, P(s.key)));
+            batch.BatchCommands.Add(BatchCommand(s.sql.Events, P(s.key)));
             batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
             await batch.PrepareAsync(ct).ConfigureAwait(false);
             var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -218,31 +179,30 @@ internal sealed partial class PostgresBackend
     /// <summary>The statements of an export, for one schema.</summary>
     private sealed class ExportSql(string s)
     {
-        public string Documents { get; } = $"SELECT collection, key, value, version, created_at, updated_at, expires_at FROM {s}.documents WHERE partition = $1 COLLATE \"C\"";
+        /// <summary>One partition, <c>$1</c> its key: by the leading key column (in the hash-partitioned layout, its own table partition).</summary>
+        public ExportStatements One { get; } = new(s, "partition = $1 COLLATE \"C\"");
 
-        public string Tombstones { get; } = $"SELECT collection, key, revision, deleted_at FROM {s}.tombstones WHERE partition = $1 COLLATE \"C\"";
-
-        public string Sequences { get; } = $"SELECT name, value, revision FROM {s}.sequences WHERE partition = $1 COLLATE \"C\"";
-
-        public string Events { get; } = $"""
-            SELECT stream, version, revision, event_id, type, data, metadata, committed_at FROM {s}.events
-            WHERE partition = $1 COLLATE "C" ORDER BY stream COLLATE "C", version
-            """;
-
-        public string ManyPartitions { get; } = $"SELECT partition, revision, oldest_resumable FROM {s}.partitions WHERE partition = ANY($1)";
-
-        public string ManyDocuments { get; } = $"SELECT partition, collection, key, value, version, created_at, updated_at, expires_at FROM {s}.documents WHERE partition = ANY($1)";
-
-        public string ManyTombstones { get; } = $"SELECT partition, collection, key, revision, deleted_at FROM {s}.tombstones WHERE partition = ANY($1)";
-
-        public string ManySequences { get; } = $"SELECT partition, name, value, revision FROM {s}.sequences WHERE partition = ANY($1)";
-
-        public string ManyEvents { get; } = $"""
-            SELECT partition, stream, version, revision, event_id, type, data, metadata, committed_at FROM {s}.events
-            WHERE partition = ANY($1) ORDER BY partition, stream COLLATE "C", version
-            """;
+        /// <summary>Several partitions, <c>$1</c> an array of their keys.</summary>
+        public ExportStatements Many { get; } = new(s, "partition = ANY($1)");
 
         public string Floor { get; } = $"SELECT value FROM {s}.storage_meta WHERE key = '{Internal.Schema.MetaRevisionFloor}'";
+    }
+
+    /// <summary>The export's statements over the partitions <paramref name="where"/> selects; every row starts with its partition's key.</summary>
+    private sealed class ExportStatements(string s, string where)
+    {
+        public string Partitions { get; } = $"SELECT partition, revision, oldest_resumable FROM {s}.partitions WHERE {where}";
+
+        public string Documents { get; } = $"SELECT partition, collection, key, value, version, created_at, updated_at, expires_at FROM {s}.documents WHERE {where}";
+
+        public string Tombstones { get; } = $"SELECT partition, collection, key, revision, deleted_at FROM {s}.tombstones WHERE {where}";
+
+        public string Sequences { get; } = $"SELECT partition, name, value, revision FROM {s}.sequences WHERE {where}";
+
+        public string Events { get; } = $"""
+            SELECT partition, stream, version, revision, event_id, type, data, metadata, committed_at FROM {s}.events
+            WHERE {where} ORDER BY partition, stream COLLATE "C", version
+            """;
     }
 
     /// <inheritdoc/>
