@@ -28,7 +28,7 @@ public sealed class Pixels
     /// <summary>Creates the app's data access.</summary>
     /// <param name="store">The store (from <c>AddStorage</c>).</param>
     /// <param name="time">The clock (the store's too).</param>
-    /// <param name="options">Session lifetime and purge interval.</param>
+    /// <param name="options">The session lifetime.</param>
     public Pixels(IStore store, TimeProvider time, PixelsOptions options)
     {
         _store = store;

@@ -53,27 +53,17 @@ internal sealed class Comparison
     /// <summary>Compares <paramref name="source"/> with <paramref name="destination"/> (an absent destination is an empty store).</summary>
     public static async Task<Comparison> RunAsync(IStoreExport source, IStoreExport? destination, Progress progress, CancellationToken cancellationToken)
     {
+        using var read = new CountedRead();
         var comparison = new Comparison
         {
+            Source = read.Counts,
             SourceFloor = (await source.GetExportInfoAsync(cancellationToken)).RevisionFloor,
             DestinationFloor = destination is null ? 0 : (await destination.GetExportInfoAsync(cancellationToken)).RevisionFloor,
         };
-        var now = DateTimeOffset.UtcNow;
-        using var digest = new StoreDigest();
-        async IAsyncEnumerable<PartitionExport> Counted()
-        {
-            await foreach (var partition in progress.Counted(source.ExportAsync(cancellationToken)))
-            {
-                comparison.Source.Add(partition, now);
-                digest.Add(partition);
-                yield return partition;
-            }
-        }
-
         var other = destination?.ExportAsync(cancellationToken) ?? Empty();
         await progress.RunAsync(async () =>
         {
-            await foreach (var difference in ExportComparison.CompareAsync(Counted(), other, cancellationToken))
+            await foreach (var difference in ExportComparison.CompareAsync(read.ReadAsync(progress.Counted(source.ExportAsync(cancellationToken))), other, cancellationToken))
             {
                 if (!difference.InDestination)
                 {
@@ -97,7 +87,7 @@ internal sealed class Comparison
 
             return true;
         });
-        comparison.SourceDigest = Convert.ToHexStringLower(digest.Finish());
+        comparison.SourceDigest = read.Finish();
         return comparison;
     }
 

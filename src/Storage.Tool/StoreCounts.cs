@@ -62,3 +62,33 @@ internal sealed class StoreCounts
     public override string ToString() =>
         $"{Partitions:N0} partitions, {Documents:N0} documents ({ExpiredDocuments:N0} expired, not purged), {Tombstones:N0} tombstones, {Sequences:N0} sequences, {Streams:N0} streams with {Events:N0} events";
 }
+
+/// <summary>
+/// A read of a store's export that counts (<see cref="StoreCounts"/>) and digests (<see cref="StoreDigest"/>)
+/// each partition as it passes on, so a pass that reads the store anyway need not read it again for them.
+/// </summary>
+internal sealed class CountedRead : IDisposable
+{
+    private readonly StoreDigest _digest = new();
+    private readonly DateTimeOffset _now = DateTimeOffset.UtcNow;
+
+    /// <summary>What passed so far.</summary>
+    public StoreCounts Counts { get; } = new();
+
+    /// <summary>Passes each partition of <paramref name="partitions"/> on, counting and digesting it.</summary>
+    public async IAsyncEnumerable<PartitionExport> ReadAsync(IAsyncEnumerable<PartitionExport> partitions)
+    {
+        await foreach (var partition in partitions)
+        {
+            Counts.Add(partition, _now);
+            _digest.Add(partition);
+            yield return partition;
+        }
+    }
+
+    /// <summary>The store digest of what passed (call once, after the read), in lowercase hex.</summary>
+    public string Finish() => Convert.ToHexStringLower(_digest.Finish());
+
+    /// <inheritdoc/>
+    public void Dispose() => _digest.Dispose();
+}

@@ -77,8 +77,9 @@ internal static class MigrateCommand
             output.Line($"Migrate {sourceAddress} -> {destinationAddress}{(request.Execute ? string.Empty : " (dry run: nothing is written)")}");
 
             // Where the source's store-wide cursor stands before anything is read: a change after it means the
-            // source was written during the run, and the copy is then checked against the source itself.
-            var sourceFrom = await SourceWatch.PositionAsync(source, cancellationToken);
+            // source was written during the run, and the copy is then checked against the source itself. Only a
+            // verified copy needs it (a dry run verifies nothing; following ends with the cut-over's verification).
+            var sourceFrom = request.Execute && !request.Follow ? await SourceWatch.PositionAsync(source, cancellationToken) : 0;
             Comparison? plan = null;
             if (!request.Execute || !await IsEmptyAsync(destination, cancellationToken))
             {
@@ -241,21 +242,10 @@ internal static class MigrateCommand
 
         var progress = new Progress(output, "copy", plan?.Source.Partitions);
         var info = await source.GetExportInfoAsync(cancellationToken);
-        var counts = new StoreCounts();
-        var now = DateTimeOffset.UtcNow;
-        using var digest = new StoreDigest();
-        async IAsyncEnumerable<PartitionExport> Read()
-        {
-            await foreach (var partition in progress.Counted(source.ExportAsync(cancellationToken)))
-            {
-                counts.Add(partition, now);
-                digest.Add(partition);
-                yield return partition;
-            }
-        }
-
+        using var read = new CountedRead();
+        var counts = read.Counts;
         var result = await progress.RunAsync(async () => await destination.RestoreAsync(
-            info, Read(), replace ? RestoreMode.Replace : RestoreMode.FailIfDifferent, cancellationToken));
+            info, read.ReadAsync(progress.Counted(source.ExportAsync(cancellationToken))), replace ? RestoreMode.Replace : RestoreMode.FailIfDifferent, cancellationToken));
         long deleted = 0;
         if (replace && plan is not null)
         {
@@ -277,7 +267,7 @@ internal static class MigrateCommand
             new("documents", result.Documents), new("events", result.Events), new("seconds", Math.Round(progress.Elapsed.TotalSeconds, 3)),
             .. plan is null ? counts.Fields().Select(f => new KeyValuePair<string, object?>("source" + char.ToUpperInvariant(f.Key[0]) + f.Key[1..], f.Value)) : [],
         ]);
-        return new Copied(result.Created, result.Replaced, result.Unchanged, deleted, counts, Convert.ToHexStringLower(digest.Finish()), info.RevisionFloor);
+        return new Copied(result.Created, result.Replaced, result.Unchanged, deleted, counts, read.Finish(), info.RevisionFloor);
     }
 
     /// <summary>
